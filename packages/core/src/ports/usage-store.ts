@@ -1,0 +1,74 @@
+import type { PricedEvent } from '../event/usage-event.js';
+import type { UsageQuery, UsageRow } from '../query/usage-query.js';
+
+/** What happened to one event of a batch. */
+export const EventOutcome = {
+  /** New id: counted in every rollup. */
+  Accepted: 0,
+  /** Id already applied with the same payload: counted nothing (a redelivery or retry). */
+  Duplicate: 1,
+  /** Id already applied with a different payload: the first wins; recorded as a conflict. */
+  Conflict: 2,
+} as const;
+export type EventOutcome = (typeof EventOutcome)[keyof typeof EventOutcome];
+
+export interface ApplyResult {
+  accepted: number;
+  duplicates: number;
+  conflicts: number;
+  /** One outcome per input event, in input order. */
+  outcomes: EventOutcome[];
+}
+
+export interface ApplyOptions {
+  /** Wall-clock time of the apply, epoch ms: stamps rollups' first/last update and conflicts. */
+  nowMs: number;
+}
+
+export interface ConflictRecord {
+  projectId: string;
+  eventId: string;
+  firstFingerprint: string;
+  conflictingFingerprint: string;
+  seenAtMs: number;
+}
+
+export interface PruneOptions {
+  nowMs: number;
+  /** Minute rollups older than this are deleted (default 7 days). */
+  minuteRetentionMs: number;
+  /**
+   * Event ids whose event time is older than this are forgotten. Must be longer than the
+   * accepted lateness (35 days): an older redelivery is refused by validation anyway, so
+   * it can never be counted twice.
+   */
+  dedupeRetentionMs: number;
+}
+
+export interface PruneResult {
+  minuteRowsDeleted: number;
+  eventIdsDeleted: number;
+}
+
+/**
+ * The usage store: exact, idempotent aggregation.
+ *
+ * Contract (checked by `runStoreContract` for every adapter):
+ * - `applyBatch` is ONE transaction: for each event it claims the (project, id) pair under a
+ *   unique constraint, and only events that claimed a new id are added to the minute, hour and
+ *   day rollups (and tag rollups). If it throws, nothing of the batch is applied, and the
+ *   caller may retry the whole batch: the result is the same as applying it once.
+ * - Buckets come from the event time, in UTC. A late event lands in its own (past) bucket.
+ * - Same id twice within one batch: the first occurrence wins, the second is a duplicate or a
+ *   conflict exactly as if it had come in a later batch.
+ * - Reads are confined to `query.projectId`; no query can reach another project's rows.
+ * - Errors: a failure the caller may retry (busy, I/O, connection) is a `TokenwatchError`
+ *   with code `unavailable` (retryable); anything else is `internal`.
+ */
+export interface UsageStore {
+  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult>;
+  queryUsage(query: UsageQuery): Promise<UsageRow[]>;
+  /** Most recent conflicts of a project, newest first. */
+  listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]>;
+  prune(options: PruneOptions): Promise<PruneResult>;
+}

@@ -1,0 +1,4 @@
+import { runStoreContract } from '@tokenwatch/core/testing';
+import { MemoryStore } from './memory-store.js';
+
+runStoreContract('in-memory twin', async () => ({ store: new MemoryStore(), cleanup: async () => {} }));

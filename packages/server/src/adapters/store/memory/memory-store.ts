@@ -1,0 +1,273 @@
+import {
+  type ApiKeyRecord,
+  type ApplyOptions,
+  type ApplyResult,
+  addMeasures,
+  aggregateEvents,
+  bucketStart,
+  type ConflictRecord,
+  EventOutcome,
+  type ModelPriceEntry,
+  type PricedEvent,
+  type Project,
+  type PruneOptions,
+  type PruneResult,
+  type RollupDelta,
+  type RollupMeasures,
+  type Store,
+  type TagRollupDelta,
+  TokenwatchError,
+  type UsageQuery,
+  type UsageRow,
+} from '@tokenwatch/core';
+
+interface StoredRollup extends RollupDelta {
+  tagKey?: string;
+  tagValue?: string;
+}
+
+type Table = Map<string, StoredRollup>;
+
+const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
+
+/**
+ * The in-memory twin of the store: same contract, no persistence. Used by tests of the layers
+ * above the store and as the reference the contract suite holds every adapter to.
+ */
+export class MemoryStore implements Store {
+  private readonly eventIds = new Map<string, { fingerprint: string; eventMs: number }>();
+  private readonly conflicts: ConflictRecord[] = [];
+  private readonly tables: Record<'minute' | 'hour' | 'day' | 'tagHour' | 'tagDay', Table> = {
+    minute: new Map(),
+    hour: new Map(),
+    day: new Map(),
+    tagHour: new Map(),
+    tagDay: new Map(),
+  };
+  private readonly projects = new Map<string, Project>();
+  private readonly keys = new Map<string, ApiKeyRecord>();
+  private readonly prices = new Map<string, ModelPriceEntry>();
+  /** Set by tests to make the next applyBatch fail half-way, as a crashed transaction would. */
+  failNextApply: Error | undefined;
+
+  async migrate(): Promise<void> {}
+
+  async applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
+    // Work on a staging copy of the claims so a failure leaves nothing behind (atomicity).
+    const claimed = new Map<string, { fingerprint: string; eventMs: number }>();
+    const outcomes: EventOutcome[] = [];
+    const fresh: PricedEvent[] = [];
+    const newConflicts: ConflictRecord[] = [];
+    let duplicates = 0;
+    for (const e of events) {
+      const key = `${e.projectId}\u0000${e.id}`;
+      const first = this.eventIds.get(key) ?? claimed.get(key);
+      if (!first) {
+        claimed.set(key, { fingerprint: e.fingerprint, eventMs: e.timestampMs });
+        outcomes.push(EventOutcome.Accepted);
+        fresh.push(e);
+      } else if (first.fingerprint === e.fingerprint) {
+        outcomes.push(EventOutcome.Duplicate);
+        duplicates++;
+      } else {
+        outcomes.push(EventOutcome.Conflict);
+        newConflicts.push({
+          projectId: e.projectId,
+          eventId: e.id,
+          firstFingerprint: first.fingerprint,
+          conflictingFingerprint: e.fingerprint,
+          seenAtMs: options.nowMs,
+        });
+      }
+    }
+    const failure = this.failNextApply;
+    if (failure) {
+      this.failNextApply = undefined;
+      throw new TokenwatchError('unavailable', failure.message, { cause: failure });
+    }
+    const deltas = aggregateEvents(fresh);
+    for (const [k, v] of claimed) this.eventIds.set(k, v);
+    this.conflicts.push(...newConflicts);
+    this.merge(this.tables.minute, deltas.minute);
+    this.merge(this.tables.hour, deltas.hour);
+    this.merge(this.tables.day, deltas.day);
+    this.merge(this.tables.tagHour, deltas.tagHour);
+    this.merge(this.tables.tagDay, deltas.tagDay);
+    return { accepted: fresh.length, duplicates, conflicts: newConflicts.length, outcomes };
+  }
+
+  private merge(table: Table, rows: readonly (RollupDelta | TagRollupDelta)[]): void {
+    for (const d of rows) {
+      const tag = 'tagKey' in d ? `\u0000${d.tagKey}\u0000${d.tagValue}` : '';
+      const key = `${d.bucketMs}\u0000${d.projectId}${tag}\u0000${d.userId}\u0000${d.appId}\u0000${d.modelId}\u0000${d.provider}`;
+      const existing = table.get(key);
+      if (existing) {
+        addMeasures(existing, d);
+      } else {
+        table.set(key, { ...d });
+      }
+    }
+  }
+
+  async queryUsage(q: UsageQuery): Promise<UsageRow[]> {
+    const groupTag = q.groupBy.find((g) => g.startsWith('tag:'));
+    const tagKey = groupTag ? groupTag.slice(4) : q.tagFilter?.key;
+    const table =
+      tagKey !== undefined
+        ? q.resolution === 'day'
+          ? this.tables.tagDay
+          : this.tables.tagHour
+        : this.tables[q.resolution];
+    const groups = new Map<string, { row: UsageRow; measures: RollupMeasures; dims: string[] }>();
+    for (const r of table.values()) {
+      if (r.projectId !== q.projectId || r.bucketMs < q.fromMs || r.bucketMs >= q.toMs) continue;
+      if (tagKey !== undefined && r.tagKey !== tagKey) continue;
+      if (q.tagFilter && r.tagValue !== q.tagFilter.value) continue;
+      let match = true;
+      for (const [dim, values] of Object.entries(q.filters)) {
+        const field = DIM_FIELD[dim as keyof typeof DIM_FIELD];
+        if (values && values.length > 0 && !values.includes(r[field])) match = false;
+      }
+      if (!match) continue;
+      const dims = q.groupBy.map((g) =>
+        g.startsWith('tag:') ? (r.tagValue as string) : r[DIM_FIELD[g as keyof typeof DIM_FIELD]],
+      );
+      const bucket = q.interval ? bucketStart(r.bucketMs, q.interval) : undefined;
+      const key = `${dims.join('\u0000')}\u0001${bucket ?? ''}`;
+      let group = groups.get(key);
+      if (!group) {
+        const row = {} as UsageRow;
+        q.groupBy.forEach((g, i) => {
+          const value = dims[i] as string;
+          if (g.startsWith('tag:')) row.tag = { key: g.slice(4), value };
+          else row[g as keyof typeof DIM_FIELD] = value;
+        });
+        if (bucket !== undefined) row.bucketMs = bucket;
+        group = {
+          row,
+          dims,
+          measures: {
+            inputTokens: 0,
+            outputTokens: 0,
+            cacheReadTokens: 0,
+            cacheWriteTokens: 0,
+            totalTokens: 0,
+            requests: 0,
+            errors: 0,
+            costNanoUsd: 0n,
+            unpricedTokens: 0,
+            unpricedRequests: 0,
+          },
+        };
+        groups.set(key, group);
+      }
+      addMeasures(group.measures, r);
+    }
+    const rows = [...groups.values()].filter((g) => g.measures.requests > 0);
+    const sortValue = (g: (typeof rows)[number]): number | bigint => {
+      if (q.orderBy === 'bucket') return g.row.bucketMs ?? 0;
+      return g.measures[q.orderBy === 'costUsd' ? 'costNanoUsd' : q.orderBy];
+    };
+    const dir = q.order === 'asc' ? 1 : -1;
+    rows.sort((a, b) => {
+      const va = sortValue(a);
+      const vb = sortValue(b);
+      if (va !== vb) return va < vb ? -dir : dir;
+      for (let i = 0; i < a.dims.length; i++) {
+        const da = a.dims[i] as string;
+        const db = b.dims[i] as string;
+        if (da !== db) return Buffer.compare(Buffer.from(da), Buffer.from(db));
+      }
+      return (a.row.bucketMs ?? 0) - (b.row.bucketMs ?? 0);
+    });
+    return rows.slice(0, q.limit).map((g) => ({ ...g.row, ...g.measures }));
+  }
+
+  async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
+    return this.conflicts
+      .filter((c) => c.projectId === projectId)
+      .reverse()
+      .slice(0, limit);
+  }
+
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    let minuteRowsDeleted = 0;
+    for (const [k, r] of this.tables.minute) {
+      if (r.bucketMs < options.nowMs - options.minuteRetentionMs) {
+        this.tables.minute.delete(k);
+        minuteRowsDeleted++;
+      }
+    }
+    let eventIdsDeleted = 0;
+    for (const [k, v] of this.eventIds) {
+      if (v.eventMs < options.nowMs - options.dedupeRetentionMs) {
+        this.eventIds.delete(k);
+        eventIdsDeleted++;
+      }
+    }
+    return { minuteRowsDeleted, eventIdsDeleted };
+  }
+
+  async createProject(project: Project): Promise<void> {
+    if (this.projects.has(project.id)) {
+      throw new TokenwatchError('conflict', `project "${project.id}" already exists`);
+    }
+    this.projects.set(project.id, { ...project });
+  }
+  async getProject(id: string): Promise<Project | undefined> {
+    const p = this.projects.get(id);
+    return p ? { ...p } : undefined;
+  }
+  async listProjects(): Promise<Project[]> {
+    return [...this.projects.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((p) => ({ ...p }));
+  }
+  async createKey(key: ApiKeyRecord): Promise<void> {
+    if (!this.projects.has(key.projectId)) {
+      throw new TokenwatchError('not_found', `project "${key.projectId}" does not exist`);
+    }
+    if (this.keys.has(key.id) || [...this.keys.values()].some((k) => k.hash === key.hash)) {
+      throw new TokenwatchError('conflict', 'a key with this id or hash already exists');
+    }
+    this.keys.set(key.id, { ...key });
+  }
+  async findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const k = [...this.keys.values()].find((key) => key.hash === hash);
+    return k ? { ...k } : undefined;
+  }
+  async listKeys(projectId: string): Promise<ApiKeyRecord[]> {
+    return [...this.keys.values()]
+      .filter((k) => k.projectId === projectId)
+      .sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1))
+      .map((k) => ({ ...k }));
+  }
+  async revokeKey(projectId: string, keyId: string, nowMs: number): Promise<boolean> {
+    const k = this.keys.get(keyId);
+    if (!k || k.projectId !== projectId) return false;
+    k.revokedAtMs ??= nowMs;
+    return true;
+  }
+  async listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
+    return [...this.prices.entries()]
+      .filter(([k]) => k.startsWith(`${projectId}\u0000`))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, v]) => ({ ...v }));
+  }
+  async putPriceOverride(projectId: string, entry: ModelPriceEntry): Promise<void> {
+    if (!this.projects.has(projectId)) {
+      throw new TokenwatchError('not_found', `project "${projectId}" does not exist`);
+    }
+    this.prices.set(
+      `${projectId}\u0000${entry.provider}\u0000${entry.modelId}\u0000${entry.effectiveFrom}`,
+      { ...entry },
+    );
+  }
+  async deletePriceOverride(
+    projectId: string,
+    provider: string,
+    modelId: string,
+    effectiveFrom: string,
+  ): Promise<boolean> {
+    return this.prices.delete(`${projectId}\u0000${provider}\u0000${modelId}\u0000${effectiveFrom}`);
+  }
+  async close(): Promise<void> {}
+}

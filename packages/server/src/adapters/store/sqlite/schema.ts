@@ -1,0 +1,104 @@
+/**
+ * SQLite schema, applied in order by `migrate()`. Each entry is one version; never edit a
+ * released entry, append a new one.
+ *
+ * Layout choices (measured, see BENCHMARKS.md):
+ * - Rollup primary keys start with the bucket: live ingest writes the newest buckets, so the
+ *   pages it touches stay hot and the WAL stays small.
+ * - `event_ids` is keyed (project, id): the dedupe claim is tenant-scoped, and the SDK's
+ *   time-ordered UUIDv7 ids keep inserts at the right edge of the B-tree.
+ * - All tables are WITHOUT ROWID: the primary key is the row, one B-tree per table.
+ */
+const MEASURES = `
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+  total_tokens INTEGER NOT NULL DEFAULT 0,
+  requests INTEGER NOT NULL DEFAULT 0,
+  errors INTEGER NOT NULL DEFAULT 0,
+  cost_nano_usd INTEGER NOT NULL DEFAULT 0,
+  unpriced_tokens INTEGER NOT NULL DEFAULT 0,
+  unpriced_requests INTEGER NOT NULL DEFAULT 0,
+  first_update_ms INTEGER NOT NULL,
+  last_update_ms INTEGER NOT NULL`;
+
+function rollupTable(name: string): string {
+  return `CREATE TABLE ${name} (
+  bucket_ms INTEGER NOT NULL,
+  project_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  provider TEXT NOT NULL,${MEASURES},
+  PRIMARY KEY (bucket_ms, project_id, user_id, app_id, model_id, provider)
+) WITHOUT ROWID;`;
+}
+
+function tagRollupTable(name: string): string {
+  return `CREATE TABLE ${name} (
+  bucket_ms INTEGER NOT NULL,
+  project_id TEXT NOT NULL,
+  tag_key TEXT NOT NULL,
+  tag_value TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  provider TEXT NOT NULL,${MEASURES},
+  PRIMARY KEY (bucket_ms, project_id, tag_key, tag_value, user_id, app_id, model_id, provider)
+) WITHOUT ROWID;`;
+}
+
+export const MIGRATIONS: readonly string[] = [
+  `
+CREATE TABLE projects (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(id),
+  hash TEXT NOT NULL UNIQUE,
+  prefix TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('ingest', 'admin', 'read')),
+  app_id TEXT,
+  name TEXT,
+  created_at_ms INTEGER NOT NULL,
+  revoked_at_ms INTEGER
+);
+CREATE INDEX api_keys_project ON api_keys(project_id);
+CREATE TABLE price_overrides (
+  project_id TEXT NOT NULL REFERENCES projects(id),
+  provider TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  effective_from TEXT NOT NULL,
+  input TEXT NOT NULL,
+  output TEXT NOT NULL,
+  cache_read TEXT,
+  cache_write TEXT,
+  PRIMARY KEY (project_id, provider, model_id, effective_from)
+) WITHOUT ROWID;
+CREATE TABLE event_ids (
+  project_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  event_ms INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  PRIMARY KEY (project_id, id)
+) WITHOUT ROWID;
+CREATE INDEX event_ids_by_time ON event_ids(event_ms);
+CREATE TABLE conflicts (
+  project_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  first_fingerprint TEXT NOT NULL,
+  conflicting_fingerprint TEXT NOT NULL,
+  seen_at_ms INTEGER NOT NULL
+);
+CREATE INDEX conflicts_by_project ON conflicts(project_id, seen_at_ms);
+${rollupTable('rollup_minute')}
+${rollupTable('rollup_hour')}
+${rollupTable('rollup_day')}
+${tagRollupTable('rollup_tag_hour')}
+${tagRollupTable('rollup_tag_day')}
+`,
+];

@@ -1,0 +1,532 @@
+import {
+  type ApiKeyRecord,
+  type ApplyOptions,
+  type ApplyResult,
+  aggregateEvents,
+  type ConflictRecord,
+  EventOutcome,
+  type ModelPriceEntry,
+  type PricedEvent,
+  type Project,
+  type PruneOptions,
+  type PruneResult,
+  type RollupDelta,
+  type Store,
+  type TagRollupDelta,
+  TokenwatchError,
+  type UsageQuery,
+  type UsageRow,
+} from '@tokenwatch/core';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './schema.js';
+import { compileUsageQuery } from './sqlite-usage-queries.js';
+
+export interface SqliteStoreOptions {
+  /** Database file path, or ':memory:'. */
+  path: string;
+  /**
+   * `full` (default) fsyncs the WAL at every commit: a 202 survives a power loss.
+   * `normal` survives a process crash but may lose the last commits on power loss.
+   */
+  synchronous?: 'full' | 'normal';
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+/** SQLite error codes a caller may retry (the database was busy, or the disk had a hiccup). */
+const RETRYABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL)/;
+
+function storeError(err: unknown, what: string): TokenwatchError {
+  if (err instanceof TokenwatchError) return err;
+  const code = (err as { code?: unknown }).code;
+  const retryable = typeof code === 'string' && RETRYABLE_SQLITE.test(code);
+  return new TokenwatchError(retryable ? 'unavailable' : 'internal', `SQLite ${what} failed: ${String((err as Error).message ?? err)}`, {
+    retryable,
+    cause: err,
+    context: { sqliteCode: code },
+  });
+}
+
+const ROLLUP_COLUMNS =
+  'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms';
+const ROLLUP_UPDATE = `
+  input_tokens = input_tokens + excluded.input_tokens,
+  output_tokens = output_tokens + excluded.output_tokens,
+  cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+  cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+  total_tokens = total_tokens + excluded.total_tokens,
+  requests = requests + excluded.requests,
+  errors = errors + excluded.errors,
+  cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+  unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens,
+  unpriced_requests = unpriced_requests + excluded.unpriced_requests,
+  last_update_ms = excluded.last_update_ms`;
+
+function rollupUpsert(table: string): string {
+  return `INSERT INTO ${table} (bucket_ms, project_id, user_id, app_id, model_id, provider, ${ROLLUP_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (bucket_ms, project_id, user_id, app_id, model_id, provider) DO UPDATE SET ${ROLLUP_UPDATE}`;
+}
+
+function tagRollupUpsert(table: string): string {
+  return `INSERT INTO ${table} (bucket_ms, project_id, tag_key, tag_value, user_id, app_id, model_id, provider, ${ROLLUP_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (bucket_ms, project_id, tag_key, tag_value, user_id, app_id, model_id, provider) DO UPDATE SET ${ROLLUP_UPDATE}`;
+}
+
+function measureArgs(d: RollupDelta, nowMs: number): unknown[] {
+  return [
+    d.inputTokens,
+    d.outputTokens,
+    d.cacheReadTokens,
+    d.cacheWriteTokens,
+    d.totalTokens,
+    d.requests,
+    d.errors,
+    d.costNanoUsd,
+    d.unpricedTokens,
+    d.unpricedRequests,
+    nowMs,
+    nowMs,
+  ];
+}
+
+interface RawUsageRow {
+  [column: string]: unknown;
+}
+
+function toNumber(value: unknown): number {
+  if (typeof value === 'bigint') return Number(value);
+  return typeof value === 'number' ? value : 0;
+}
+
+/**
+ * The embedded store: one SQLite file, synchronous driver (better-sqlite3). All methods are
+ * synchronous inside and wrapped in promises by `SqliteStore` so the adapter fits the port.
+ */
+export class SqliteDatabase {
+  readonly db: Database.Database;
+  private statements: Record<string, Statement> = {};
+
+  constructor(options: SqliteStoreOptions) {
+    try {
+      this.db = new Database(options.path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('foreign_keys = ON');
+      // Fewer, larger checkpoints: the default (1000 pages) checkpoints on most group commits.
+      this.db.pragma('wal_autocheckpoint = 10000');
+      this.db.pragma('cache_size = -65536');
+    } catch (err) {
+      throw storeError(err, 'open');
+    }
+  }
+
+  migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as {
+      v: number | null;
+    };
+    const current = row.v ?? 0;
+    const apply = this.db.transaction(() => {
+      for (let v = current; v < MIGRATIONS.length; v++) {
+        this.db.exec(MIGRATIONS[v] as string);
+        this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
+      }
+    });
+    apply.immediate();
+    this.prepareStatements();
+  }
+
+  private prepareStatements(): void {
+    const s = (sql: string) => this.db.prepare(sql);
+    this.statements = {
+      claimId: s('INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)'),
+      idFingerprint: s('SELECT fingerprint FROM event_ids WHERE project_id = ? AND id = ?').pluck(),
+      insertConflict: s(
+        'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
+      ),
+      upsertMinute: s(rollupUpsert('rollup_minute')),
+      upsertHour: s(rollupUpsert('rollup_hour')),
+      upsertDay: s(rollupUpsert('rollup_day')),
+      upsertTagHour: s(tagRollupUpsert('rollup_tag_hour')),
+      upsertTagDay: s(tagRollupUpsert('rollup_tag_day')),
+    };
+  }
+
+  private stmt(name: string): Statement {
+    const statement = this.statements[name];
+    if (!statement) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return statement;
+  }
+
+  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): ApplyResult {
+    const claim = this.stmt('claimId');
+    const lookup = this.stmt('idFingerprint');
+    const conflict = this.stmt('insertConflict');
+    const run = this.db.transaction((): ApplyResult => {
+      const outcomes: EventOutcome[] = new Array(events.length);
+      const fresh: PricedEvent[] = [];
+      let duplicates = 0;
+      let conflicts = 0;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i] as PricedEvent;
+        if (claim.run(e.projectId, e.id, e.timestampMs, e.fingerprint).changes === 1) {
+          outcomes[i] = EventOutcome.Accepted;
+          fresh.push(e);
+          continue;
+        }
+        const first = lookup.get(e.projectId, e.id) as string;
+        if (first === e.fingerprint) {
+          outcomes[i] = EventOutcome.Duplicate;
+          duplicates++;
+        } else {
+          outcomes[i] = EventOutcome.Conflict;
+          conflicts++;
+          conflict.run(e.projectId, e.id, first, e.fingerprint, options.nowMs);
+        }
+      }
+      if (fresh.length > 0) this.addDeltas(fresh, options.nowMs);
+      return { accepted: fresh.length, duplicates, conflicts, outcomes };
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      throw storeError(err, 'applyBatch');
+    }
+  }
+
+  private addDeltas(fresh: readonly PricedEvent[], nowMs: number): void {
+    const deltas = aggregateEvents(fresh);
+    const plain = (name: string, rows: RollupDelta[]) => {
+      const st = this.stmt(name);
+      for (const d of rows) {
+        st.run(d.bucketMs, d.projectId, d.userId, d.appId, d.modelId, d.provider, ...measureArgs(d, nowMs));
+      }
+    };
+    const tagged = (name: string, rows: TagRollupDelta[]) => {
+      const st = this.stmt(name);
+      for (const d of rows) {
+        st.run(
+          d.bucketMs,
+          d.projectId,
+          d.tagKey,
+          d.tagValue,
+          d.userId,
+          d.appId,
+          d.modelId,
+          d.provider,
+          ...measureArgs(d, nowMs),
+        );
+      }
+    };
+    plain('upsertMinute', deltas.minute);
+    plain('upsertHour', deltas.hour);
+    plain('upsertDay', deltas.day);
+    tagged('upsertTagHour', deltas.tagHour);
+    tagged('upsertTagDay', deltas.tagDay);
+  }
+
+  queryUsage(q: UsageQuery): UsageRow[] {
+    const compiled = compileUsageQuery(q);
+    try {
+      const rows = this.db.prepare(compiled.sql).safeIntegers(true).all(...compiled.params) as RawUsageRow[];
+      return rows.map((r) => {
+        const row: UsageRow = {
+          inputTokens: toNumber(r.input_tokens),
+          outputTokens: toNumber(r.output_tokens),
+          cacheReadTokens: toNumber(r.cache_read_tokens),
+          cacheWriteTokens: toNumber(r.cache_write_tokens),
+          totalTokens: toNumber(r.total_tokens),
+          requests: toNumber(r.requests),
+          errors: toNumber(r.errors),
+          costNanoUsd: BigInt((r.cost_nano_usd as bigint | number | null) ?? 0),
+          unpricedTokens: toNumber(r.unpriced_tokens),
+          unpricedRequests: toNumber(r.unpriced_requests),
+        };
+        compiled.dimensions.forEach((dim, i) => {
+          const value = String(r[`d${i}`]);
+          if (dim.startsWith('tag:')) row.tag = { key: dim.slice(4), value };
+          else row[dim as 'user' | 'app' | 'model' | 'provider'] = value;
+        });
+        if (q.interval) row.bucketMs = toNumber(r.bucket);
+        return row;
+      });
+    } catch (err) {
+      throw storeError(err, 'queryUsage');
+    }
+  }
+
+  listConflicts(projectId: string, limit: number): ConflictRecord[] {
+    const rows = this.db
+      .prepare(
+        'SELECT event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms FROM conflicts WHERE project_id = ? ORDER BY seen_at_ms DESC, rowid DESC LIMIT ?',
+      )
+      .all(projectId, limit) as {
+      event_id: string;
+      first_fingerprint: string;
+      conflicting_fingerprint: string;
+      seen_at_ms: number;
+    }[];
+    return rows.map((r) => ({
+      projectId,
+      eventId: r.event_id,
+      firstFingerprint: r.first_fingerprint,
+      conflictingFingerprint: r.conflicting_fingerprint,
+      seenAtMs: r.seen_at_ms,
+    }));
+  }
+
+  prune(options: PruneOptions): PruneResult {
+    try {
+      const minute = this.db
+        .prepare('DELETE FROM rollup_minute WHERE bucket_ms < ?')
+        .run(options.nowMs - options.minuteRetentionMs);
+      const ids = this.db
+        .prepare('DELETE FROM event_ids WHERE event_ms < ?')
+        .run(options.nowMs - options.dedupeRetentionMs);
+      return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
+    } catch (err) {
+      throw storeError(err, 'prune');
+    }
+  }
+
+  createProject(project: Project): void {
+    try {
+      this.db
+        .prepare('INSERT INTO projects (id, name, created_at_ms) VALUES (?, ?, ?)')
+        .run(project.id, project.name, project.createdAtMs);
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
+        throw new TokenwatchError('conflict', `project "${project.id}" already exists`);
+      }
+      throw storeError(err, 'createProject');
+    }
+  }
+
+  getProject(id: string): Project | undefined {
+    const row = this.db.prepare('SELECT id, name, created_at_ms FROM projects WHERE id = ?').get(id) as
+      | { id: string; name: string; created_at_ms: number }
+      | undefined;
+    return row ? { id: row.id, name: row.name, createdAtMs: row.created_at_ms } : undefined;
+  }
+
+  listProjects(): Project[] {
+    const rows = this.db.prepare('SELECT id, name, created_at_ms FROM projects ORDER BY id').all() as {
+      id: string;
+      name: string;
+      created_at_ms: number;
+    }[];
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.created_at_ms }));
+  }
+
+  createKey(key: ApiKeyRecord): void {
+    try {
+      this.db
+        .prepare(
+          'INSERT INTO api_keys (id, project_id, hash, prefix, role, app_id, name, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          key.id,
+          key.projectId,
+          key.hash,
+          key.prefix,
+          key.role,
+          key.appId ?? null,
+          key.name ?? null,
+          key.createdAtMs,
+          key.revokedAtMs ?? null,
+        );
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new TokenwatchError('not_found', `project "${key.projectId}" does not exist`);
+      }
+      if (code?.startsWith('SQLITE_CONSTRAINT')) {
+        throw new TokenwatchError('conflict', 'a key with this id or hash already exists');
+      }
+      throw storeError(err, 'createKey');
+    }
+  }
+
+  findKeyByHash(hash: string): ApiKeyRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as KeyRow | undefined;
+    return row ? keyFromRow(row) : undefined;
+  }
+
+  listKeys(projectId: string): ApiKeyRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM api_keys WHERE project_id = ? ORDER BY created_at_ms, id')
+      .all(projectId) as KeyRow[];
+    return rows.map(keyFromRow);
+  }
+
+  revokeKey(projectId: string, keyId: string, nowMs: number): boolean {
+    const result = this.db
+      .prepare(
+        'UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, ?) WHERE project_id = ? AND id = ?',
+      )
+      .run(nowMs, projectId, keyId);
+    return result.changes === 1;
+  }
+
+  listPriceOverrides(projectId: string): ModelPriceEntry[] {
+    const rows = this.db
+      .prepare(
+        'SELECT * FROM price_overrides WHERE project_id = ? ORDER BY provider, model_id, effective_from',
+      )
+      .all(projectId) as {
+      provider: string;
+      model_id: string;
+      effective_from: string;
+      input: string;
+      output: string;
+      cache_read: string | null;
+      cache_write: string | null;
+    }[];
+    return rows.map((r) => {
+      const entry: ModelPriceEntry = {
+        provider: r.provider,
+        modelId: r.model_id,
+        effectiveFrom: r.effective_from,
+        input: r.input,
+        output: r.output,
+      };
+      if (r.cache_read !== null) entry.cacheRead = r.cache_read;
+      if (r.cache_write !== null) entry.cacheWrite = r.cache_write;
+      return entry;
+    });
+  }
+
+  putPriceOverride(projectId: string, e: ModelPriceEntry): void {
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO price_overrides (project_id, provider, model_id, effective_from, input, output, cache_read, cache_write)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (project_id, provider, model_id, effective_from) DO UPDATE SET
+             input = excluded.input, output = excluded.output,
+             cache_read = excluded.cache_read, cache_write = excluded.cache_write`,
+        )
+        .run(
+          projectId,
+          e.provider,
+          e.modelId,
+          e.effectiveFrom,
+          e.input,
+          e.output,
+          e.cacheRead ?? null,
+          e.cacheWrite ?? null,
+        );
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new TokenwatchError('not_found', `project "${projectId}" does not exist`);
+      }
+      throw storeError(err, 'putPriceOverride');
+    }
+  }
+
+  deletePriceOverride(projectId: string, provider: string, modelId: string, effectiveFrom: string): boolean {
+    return (
+      this.db
+        .prepare(
+          'DELETE FROM price_overrides WHERE project_id = ? AND provider = ? AND model_id = ? AND effective_from = ?',
+        )
+        .run(projectId, provider, modelId, effectiveFrom).changes === 1
+    );
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface KeyRow {
+  id: string;
+  project_id: string;
+  hash: string;
+  prefix: string;
+  role: ApiKeyRecord['role'];
+  app_id: string | null;
+  name: string | null;
+  created_at_ms: number;
+  revoked_at_ms: number | null;
+}
+
+function keyFromRow(r: KeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    hash: r.hash,
+    prefix: r.prefix,
+    role: r.role,
+    appId: r.app_id ?? undefined,
+    name: r.name ?? undefined,
+    createdAtMs: r.created_at_ms,
+    revokedAtMs: r.revoked_at_ms ?? undefined,
+  };
+}
+
+/** The SQLite adapter of the `Store` port, in the calling thread. */
+export class SqliteStore implements Store {
+  readonly database: SqliteDatabase;
+
+  constructor(options: SqliteStoreOptions) {
+    this.database = new SqliteDatabase(options);
+  }
+
+  async migrate(): Promise<void> {
+    this.database.migrate();
+  }
+  async applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
+    return this.database.applyBatch(events, options);
+  }
+  async queryUsage(query: UsageQuery): Promise<UsageRow[]> {
+    return this.database.queryUsage(query);
+  }
+  async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
+    return this.database.listConflicts(projectId, limit);
+  }
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    return this.database.prune(options);
+  }
+  async createProject(project: Project): Promise<void> {
+    this.database.createProject(project);
+  }
+  async getProject(id: string): Promise<Project | undefined> {
+    return this.database.getProject(id);
+  }
+  async listProjects(): Promise<Project[]> {
+    return this.database.listProjects();
+  }
+  async createKey(key: ApiKeyRecord): Promise<void> {
+    this.database.createKey(key);
+  }
+  async findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    return this.database.findKeyByHash(hash);
+  }
+  async listKeys(projectId: string): Promise<ApiKeyRecord[]> {
+    return this.database.listKeys(projectId);
+  }
+  async revokeKey(projectId: string, keyId: string, nowMs: number): Promise<boolean> {
+    return this.database.revokeKey(projectId, keyId, nowMs);
+  }
+  async listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
+    return this.database.listPriceOverrides(projectId);
+  }
+  async putPriceOverride(projectId: string, entry: ModelPriceEntry): Promise<void> {
+    this.database.putPriceOverride(projectId, entry);
+  }
+  async deletePriceOverride(
+    projectId: string,
+    provider: string,
+    modelId: string,
+    effectiveFrom: string,
+  ): Promise<boolean> {
+    return this.database.deletePriceOverride(projectId, provider, modelId, effectiveFrom);
+  }
+  async close(): Promise<void> {
+    this.database.close();
+  }
+}

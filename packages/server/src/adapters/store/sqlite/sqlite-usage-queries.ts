@@ -1,0 +1,97 @@
+import type { Dimension, UsageQuery } from '@tokenwatch/core';
+
+/** Maps a query's dimensions to columns. Names come only from this table, never from input. */
+const COLUMN: Record<string, string> = {
+  user: 'user_id',
+  app: 'app_id',
+  model: 'model_id',
+  provider: 'provider',
+};
+
+export interface CompiledQuery {
+  sql: string;
+  params: unknown[];
+  /** Output columns, in order, for the dimensions of the rows. */
+  dimensions: Dimension[];
+}
+
+/**
+ * Builds the SQL for a usage query over the rollups. Shared by SQLite and (with `$n`
+ * placeholders) PostgreSQL: `placeholder(i)` renders the i-th (1-based) parameter.
+ */
+export function compileUsageQuery(
+  q: UsageQuery,
+  placeholder: (index: number) => string = () => '?',
+  monthBucketSql: (column: string) => string = (c) =>
+    `(CAST(strftime('%s', ${c} / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000)`,
+): CompiledQuery {
+  const params: unknown[] = [];
+  const p = (value: unknown): string => {
+    params.push(value);
+    return placeholder(params.length);
+  };
+  const groupTag = q.groupBy.find((g) => g.startsWith('tag:'));
+  const tagKey = groupTag ? groupTag.slice(4) : q.tagFilter?.key;
+  const usesTags = tagKey !== undefined;
+  const table = usesTags ? `rollup_tag_${q.resolution}` : `rollup_${q.resolution}`;
+
+  const where = [`project_id = ${p(q.projectId)}`, `bucket_ms >= ${p(q.fromMs)}`, `bucket_ms < ${p(q.toMs)}`];
+  if (usesTags) where.push(`tag_key = ${p(tagKey)}`);
+  if (q.tagFilter) where.push(`tag_value = ${p(q.tagFilter.value)}`);
+  for (const [dim, values] of Object.entries(q.filters)) {
+    const column = COLUMN[dim];
+    if (!column || !values || values.length === 0) continue;
+    where.push(`${column} IN (${values.map((v) => p(v)).join(', ')})`);
+  }
+
+  const select: string[] = [];
+  const group: string[] = [];
+  for (const dim of q.groupBy) {
+    const column = dim.startsWith('tag:') ? 'tag_value' : COLUMN[dim];
+    if (!column) continue;
+    select.push(`${column} AS d${select.length}`);
+    group.push(column);
+  }
+  let bucketExpr: string | undefined;
+  if (q.interval) {
+    bucketExpr = q.interval === 'month' ? monthBucketSql('bucket_ms') : 'bucket_ms';
+    select.push(`${bucketExpr} AS bucket`);
+    group.push(bucketExpr);
+  }
+  select.push(
+    'SUM(input_tokens) AS input_tokens',
+    'SUM(output_tokens) AS output_tokens',
+    'SUM(cache_read_tokens) AS cache_read_tokens',
+    'SUM(cache_write_tokens) AS cache_write_tokens',
+    'SUM(total_tokens) AS total_tokens',
+    'SUM(requests) AS requests',
+    'SUM(errors) AS errors',
+    'SUM(cost_nano_usd) AS cost_nano_usd',
+    'SUM(unpriced_tokens) AS unpriced_tokens',
+    'SUM(unpriced_requests) AS unpriced_requests',
+  );
+  const orderColumn: Record<string, string> = {
+    totalTokens: 'total_tokens',
+    inputTokens: 'input_tokens',
+    outputTokens: 'output_tokens',
+    cacheReadTokens: 'cache_read_tokens',
+    cacheWriteTokens: 'cache_write_tokens',
+    requests: 'requests',
+    errors: 'errors',
+    costUsd: 'cost_nano_usd',
+    unpricedTokens: 'unpriced_tokens',
+    bucket: 'bucket',
+  };
+  const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+  // Ties are broken by the dimensions and the bucket so every adapter returns the same order.
+  const order = [`${orderColumn[q.orderBy] ?? 'total_tokens'} ${dir}`];
+  group.forEach((_, i) => {
+    if (i < q.groupBy.length) order.push(`d${i} ASC`);
+  });
+  if (bucketExpr && q.orderBy !== 'bucket') order.push('bucket ASC');
+
+  const sql = `SELECT ${select.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}${
+    group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''
+  } HAVING SUM(requests) > 0 ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
+  return { sql, params, dimensions: q.groupBy };
+}
