@@ -1,0 +1,542 @@
+import { backoffDelay } from './backoff.js';
+import { type DropReason, TokenwatchError } from './errors.js';
+import {
+  type EventDefaults,
+  LIMITS,
+  shapeEvent,
+  type UsageEvent,
+  type UsageRecord,
+} from './event.js';
+import { onBeforeExit, unrefTimer } from './exit-hook.js';
+import { createHttpTransport, type HttpTransportOptions } from './http-transport.js';
+import { RingBuffer } from './ring-buffer.js';
+import type { SendResult, Transport } from './transport.js';
+import { createUuidV7 } from './uuid-v7.js';
+
+export interface DropInfo {
+  reason: DropReason;
+  count: number;
+  /** The dropped events (empty for `invalid`, which never became an event). */
+  events: readonly UsageEvent[];
+  error?: TokenwatchError;
+}
+
+export interface TokenwatchOptions {
+  /** Collector base URL (`/v1/events` is appended). Required unless `transport` is given. */
+  endpoint?: string;
+  /** Ingest API key. Required unless `transport` is given. */
+  apiKey?: string;
+  /** Default `appId` of every event (omit when the key is bound to an app). */
+  appId?: string;
+  /** Default `userId` when a call names none. Default `"anonymous"`: the contract requires one. */
+  userId?: string;
+  /** Tags added to every event (an event's own tags win). */
+  tags?: Record<string, string>;
+  /** Ship through another transport (e.g. `@tokenwatch/sdk/sqs`) instead of HTTP. */
+  transport?: Transport;
+  /** Custom fetch for the HTTP transport (default `globalThis.fetch`). */
+  fetch?: HttpTransportOptions['fetch'];
+  /** Gzip request bodies above 16 KiB where CompressionStream exists. Default `gzip`. */
+  compression?: 'gzip' | 'none';
+  /** Events per request, at most 1000. Default 500. */
+  maxBatchSize?: number;
+  /** A partial batch is sent at most this long after its first event. Default 1000 ms. */
+  flushIntervalMs?: number;
+  /**
+   * Most events held in memory, queued and in flight together. Beyond it the drop policy
+   * applies, so a dead collector costs bounded memory. Default 10 000.
+   */
+  maxBufferSize?: number;
+  /** Which event to lose when the buffer is full. Default `drop-oldest`. */
+  dropPolicy?: 'drop-oldest' | 'drop-newest';
+  /** Requests in flight at once. Default 2. */
+  maxConcurrency?: number;
+  /** Tries per batch (first send included) before it is dropped. Default 10. */
+  maxAttempts?: number;
+  /** Backoff base and cap (full jitter). Defaults 250 ms and 30 s. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** A Retry-After above this is clamped. Default 300 s. */
+  maxRetryAfterMs?: number;
+  /** Per-request timeout. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Drain the buffer when the process is about to exit (Node `beforeExit`). Default true. */
+  flushOnExit?: boolean;
+  /** How long the exit drain may hold the process. Default 2000 ms. */
+  exitTimeoutMs?: number;
+  /** Record nothing and send nothing (tests, local dev). */
+  disabled?: boolean;
+  onDrop?: (info: DropInfo) => void;
+  onError?: (error: TokenwatchError) => void;
+  /** Injected clock and randomness, for tests. */
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface TokenwatchStats {
+  /** Events the collector made durable (duplicates included). */
+  sent: number;
+  /** Of `sent`, those the collector had already seen (a retry after a lost response). */
+  duplicates: number;
+  /** Events lost, by any reason. */
+  dropped: number;
+  droppedByReason: Record<DropReason, number>;
+  /** Send attempts that will be tried again. */
+  retried: number;
+  /** Events queued or in flight now. */
+  pending: number;
+}
+
+export interface FlushOptions {
+  /** Resolve `false` if not everything settled by then. Default: wait for every retry. */
+  timeoutMs?: number;
+}
+
+export interface Tokenwatch {
+  /** Queues one usage event. Synchronous, O(1), never throws, never waits for the network. */
+  record(event: UsageRecord): void;
+  /**
+   * Sends everything recorded so far; resolves `true` once each of those events is accepted or
+   * dropped, `false` on timeout. Never rejects. Await it before a Lambda handler returns.
+   */
+  flush(opts?: FlushOptions): Promise<boolean>;
+  /** Flushes (default 5 s deadline), then drops what is left and stops. Never rejects. */
+  shutdown(opts?: FlushOptions): Promise<void>;
+  stats(): TokenwatchStats;
+}
+
+interface Waiter {
+  target: number;
+  resolve: (done: boolean) => void;
+}
+
+const noopClient: Tokenwatch = {
+  record: () => undefined,
+  flush: async () => true,
+  shutdown: async () => undefined,
+  stats: () => ({
+    sent: 0,
+    duplicates: 0,
+    dropped: 0,
+    droppedByReason: emptyReasons(),
+    retried: 0,
+    pending: 0,
+  }),
+};
+
+function emptyReasons(): Record<DropReason, number> {
+  return {
+    buffer_full: 0,
+    invalid: 0,
+    rejected: 0,
+    unauthorized: 0,
+    too_large: 0,
+    retries_exhausted: 0,
+    shutdown: 0,
+  };
+}
+
+function positive(value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** Creates a client. Each client owns its buffer, timers and exit hook: no global state. */
+export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
+  if (options.disabled) return noopClient;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const maxBufferSize = Math.floor(positive(options.maxBufferSize, 10_000));
+  const maxBatchSize = Math.min(
+    Math.floor(positive(options.maxBatchSize, 500)),
+    LIMITS.maxEventsPerRequest,
+    maxBufferSize,
+  );
+  const flushIntervalMs = positive(options.flushIntervalMs, 1000);
+  const maxConcurrency = Math.floor(positive(options.maxConcurrency, 2));
+  const maxAttempts = Math.floor(positive(options.maxAttempts, 10));
+  const initialBackoffMs = positive(options.initialBackoffMs, 250);
+  const maxBackoffMs = positive(options.maxBackoffMs, 30_000);
+  const maxRetryAfterMs = positive(options.maxRetryAfterMs, 300_000);
+  const requestTimeoutMs = positive(options.requestTimeoutMs, 10_000);
+  const dropOldest = options.dropPolicy !== 'drop-newest';
+  const defaults: EventDefaults = {
+    userId: options.userId ?? 'anonymous',
+    appId: options.appId,
+    tags: options.tags && Object.keys(options.tags).length > 0 ? { ...options.tags } : undefined,
+  };
+  const nextId = createUuidV7(now);
+
+  let transport: Transport;
+  if (options.transport) {
+    transport = options.transport;
+  } else {
+    const http: HttpTransportOptions = {
+      endpoint: options.endpoint ?? '',
+      apiKey: options.apiKey ?? '',
+    };
+    if (options.fetch) http.fetch = options.fetch;
+    if (options.compression) http.compression = options.compression;
+    transport = createHttpTransport(http);
+  }
+
+  const queue = new RingBuffer<UsageEvent>(maxBufferSize);
+  const stats: TokenwatchStats = {
+    sent: 0,
+    duplicates: 0,
+    dropped: 0,
+    droppedByReason: emptyReasons(),
+    retried: 0,
+    pending: 0,
+  };
+  let inflightEvents = 0;
+  let active = 0;
+  let backingOff = 0;
+  let enqueuedSeq = 0; // events ever queued
+  let dequeuedSeq = 0; // events ever taken off the queue (sent off or dropped)
+  const activeBatches = new Set<{ firstSeq: number }>();
+  let waiters: Waiter[] = [];
+  let intervalTimer: unknown;
+  let pumpScheduled = false;
+  let flushDue = false;
+  let closed = false;
+  let aborting = false;
+  const sleepers = new Set<() => void>();
+  const controllers = new Set<AbortController>();
+
+  const reportError = (error: TokenwatchError): void => {
+    if (!options.onError) return;
+    try {
+      options.onError(error);
+    } catch {
+      // a throwing hook must not break the exporter
+    }
+  };
+
+  const drop = (
+    events: readonly UsageEvent[],
+    reason: DropReason,
+    error?: TokenwatchError,
+    count = events.length,
+  ): void => {
+    stats.dropped += count;
+    stats.droppedByReason[reason] += count;
+    if (!options.onDrop) return;
+    try {
+      const info: DropInfo = { reason, count, events };
+      if (error) info.error = error;
+      options.onDrop(info);
+    } catch {
+      // ignore
+    }
+  };
+
+  const settleWaiters = (): void => {
+    if (waiters.length === 0) return;
+    let minActive = Number.POSITIVE_INFINITY;
+    for (const b of activeBatches) if (b.firstSeq < minActive) minActive = b.firstSeq;
+    const keep: Waiter[] = [];
+    for (const w of waiters) {
+      if (dequeuedSeq >= w.target && minActive >= w.target) w.resolve(true);
+      else keep.push(w);
+    }
+    waiters = keep;
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        sleepers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      unrefTimer(t);
+      sleepers.add(done);
+    });
+
+  const sendOnce = async (batch: readonly UsageEvent[]): Promise<SendResult> => {
+    const ac = new AbortController();
+    controllers.add(ac);
+    const t = setTimeout(() => ac.abort(), requestTimeoutMs);
+    unrefTimer(t);
+    try {
+      return await transport.send(batch, ac.signal);
+    } catch (cause) {
+      return {
+        kind: 'retry',
+        error: new TokenwatchError('transport', `transport threw: ${(cause as Error)?.message}`, {
+          retryable: true,
+          cause,
+        }),
+      };
+    } finally {
+      clearTimeout(t);
+      controllers.delete(ac);
+    }
+  };
+
+  /** Delivers one batch to a final outcome; decrements `inflightEvents` as events settle. */
+  const deliver = async (initial: readonly UsageEvent[]): Promise<void> => {
+    let batch = initial;
+    let attempt = 1;
+    for (;;) {
+      if (aborting) {
+        inflightEvents -= batch.length;
+        drop(batch, 'shutdown');
+        return;
+      }
+      const result = await sendOnce(batch);
+      if (aborting && result.kind !== 'ok') {
+        inflightEvents -= batch.length;
+        drop(batch, 'shutdown', result.error);
+        return;
+      }
+      switch (result.kind) {
+        case 'ok':
+          inflightEvents -= batch.length;
+          stats.sent += batch.length;
+          stats.duplicates += result.duplicates;
+          return;
+        case 'split': {
+          if (batch.length === 1) {
+            inflightEvents -= 1;
+            reportError(result.error);
+            drop(batch, 'too_large', result.error);
+            return;
+          }
+          const half = Math.ceil(batch.length / 2);
+          await deliver(batch.slice(0, half));
+          await deliver(batch.slice(half));
+          return;
+        }
+        case 'reject': {
+          reportError(result.error);
+          const bad = new Set((result.invalid ?? []).filter((i) => i >= 0 && i < batch.length));
+          if (bad.size === 0 || bad.size === batch.length) {
+            inflightEvents -= batch.length;
+            drop(batch, 'rejected', result.error);
+            return;
+          }
+          // The request is atomic: drop the events at fault and send the others again.
+          const rejected = batch.filter((_, i) => bad.has(i));
+          inflightEvents -= rejected.length;
+          drop(rejected, 'rejected', result.error);
+          batch = batch.filter((_, i) => !bad.has(i));
+          continue;
+        }
+        case 'fatal':
+          reportError(result.error);
+          inflightEvents -= batch.length;
+          drop(batch, result.reason, result.error);
+          return;
+        case 'retry': {
+          reportError(result.error);
+          if (result.events) {
+            const settled = batch.length - result.events.length;
+            inflightEvents -= settled;
+            stats.sent += settled;
+            batch = result.events;
+          }
+          if (attempt >= maxAttempts) {
+            inflightEvents -= batch.length;
+            drop(batch, 'retries_exhausted', result.error);
+            return;
+          }
+          stats.retried++;
+          const delay =
+            result.afterMs !== undefined
+              ? Math.min(result.afterMs, maxRetryAfterMs)
+              : backoffDelay(attempt, initialBackoffMs, maxBackoffMs, random);
+          attempt++;
+          backingOff++;
+          try {
+            await sleep(delay);
+          } finally {
+            backingOff--;
+          }
+        }
+      }
+    }
+  };
+
+  const startBatch = (): void => {
+    const firstSeq = dequeuedSeq;
+    const batch = queue.take(maxBatchSize);
+    dequeuedSeq += batch.length;
+    inflightEvents += batch.length;
+    const handle = { firstSeq };
+    activeBatches.add(handle);
+    active++;
+    void deliver(batch)
+      .catch(() => {
+        // deliver never throws; keep the accounting sane if it ever does
+        inflightEvents = Math.max(0, inflightEvents - batch.length);
+      })
+      .finally(() => {
+        active--;
+        activeBatches.delete(handle);
+        settleWaiters();
+        pump();
+      });
+  };
+
+  const armInterval = (): void => {
+    if (intervalTimer !== undefined || closed) return;
+    intervalTimer = setTimeout(() => {
+      intervalTimer = undefined;
+      flushDue = true;
+      pump();
+    }, flushIntervalMs);
+    unrefTimer(intervalTimer);
+  };
+
+  function pump(): void {
+    try {
+      const forced = flushDue || waiters.length > 0;
+      // While a batch waits out a backoff, the collector is unwell: do not pile on.
+      while (
+        active < maxConcurrency &&
+        backingOff === 0 &&
+        !aborting &&
+        (queue.length >= maxBatchSize || (forced && queue.length > 0))
+      ) {
+        startBatch();
+      }
+      if (queue.length === 0) flushDue = false;
+      else armInterval();
+      settleWaiters();
+    } catch (err) {
+      reportError(
+        new TokenwatchError('transport', `exporter failed: ${(err as Error)?.message}`, {
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  const schedulePump = (): void => {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    // Off the caller's stack: record() stays O(1), the serialising happens on a later tick.
+    const t = setTimeout(() => {
+      pumpScheduled = false;
+      pump();
+    }, 0);
+    unrefTimer(t);
+  };
+
+  const flush = (opts: FlushOptions = {}): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const waiter: Waiter = { target: enqueuedSeq, resolve };
+      let timer: unknown;
+      if (opts.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== waiter);
+          resolve(false);
+        }, opts.timeoutMs);
+        unrefTimer(timer);
+      }
+      waiter.resolve = (done) => {
+        if (timer !== undefined) clearTimeout(timer as Parameters<typeof clearTimeout>[0]);
+        resolve(done);
+      };
+      waiters.push(waiter);
+      pump();
+    });
+
+  /** Gives up on everything queued or in flight (drops it as `shutdown`), without closing. */
+  const abortPending = async (): Promise<void> => {
+    aborting = true;
+    const left = queue.clear();
+    dequeuedSeq += left.length;
+    if (left.length > 0) drop(left, 'shutdown');
+    for (const wake of [...sleepers]) wake();
+    for (const ac of [...controllers]) ac.abort();
+    while (active > 0) await sleep(1);
+    aborting = false;
+    settleWaiters();
+  };
+
+  const unregisterExit =
+    options.flushOnExit === false
+      ? () => undefined
+      : onBeforeExit(
+          async (timeoutMs) => {
+            if (queue.length + inflightEvents === 0) return;
+            const done = await flush({ timeoutMs });
+            if (!done) await abortPending();
+          },
+          positive(options.exitTimeoutMs, 2000),
+        );
+
+  return {
+    record(input: UsageRecord): void {
+      try {
+        if (closed) {
+          drop([], 'shutdown', undefined, 1);
+          return;
+        }
+        const shaped = shapeEvent(input, nextId(), now(), defaults);
+        if (!shaped.ok) {
+          const error = new TokenwatchError('invalid_event', `${shaped.field} ${shaped.reason}`, {
+            details: { field: shaped.field, reason: shaped.reason },
+          });
+          reportError(error);
+          drop([], 'invalid', error, 1);
+          return;
+        }
+        if (queue.length + inflightEvents >= maxBufferSize) {
+          if (dropOldest && queue.length > 0) {
+            const oldest = queue.shift() as UsageEvent;
+            dequeuedSeq++;
+            drop([oldest], 'buffer_full');
+          } else {
+            drop([shaped.event], 'buffer_full');
+            return;
+          }
+        }
+        queue.push(shaped.event);
+        enqueuedSeq++;
+        if (queue.length >= maxBatchSize) {
+          if (active < maxConcurrency && backingOff === 0) schedulePump();
+        } else if (intervalTimer === undefined) {
+          armInterval();
+        }
+      } catch (err) {
+        const error = new TokenwatchError(
+          'invalid_event',
+          `record failed: ${(err as Error)?.message}`,
+          {
+            cause: err,
+          },
+        );
+        reportError(error);
+        drop([], 'invalid', error, 1);
+      }
+    },
+
+    flush,
+
+    async shutdown(opts: FlushOptions = {}): Promise<void> {
+      try {
+        closed = true;
+        const done = await flush({ timeoutMs: opts.timeoutMs ?? 5000 });
+        if (!done) await abortPending();
+        if (intervalTimer !== undefined)
+          clearTimeout(intervalTimer as Parameters<typeof clearTimeout>[0]);
+        intervalTimer = undefined;
+        unregisterExit();
+      } catch {
+        // never reject
+      }
+    },
+
+    stats(): TokenwatchStats {
+      return {
+        ...stats,
+        droppedByReason: { ...stats.droppedByReason },
+        pending: queue.length + inflightEvents,
+      };
+    },
+  };
+}

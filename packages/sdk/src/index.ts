@@ -1,0 +1,19 @@
+export { backoffDelay } from './backoff.js';
+export {
+  createTokenwatch,
+  type DropInfo,
+  type FlushOptions,
+  type Tokenwatch,
+  type TokenwatchOptions,
+  type TokenwatchStats,
+} from './client.js';
+export { type DropReason, TokenwatchError, type TokenwatchErrorCode } from './errors.js';
+export { LIMITS, type UsageEvent, type UsageRecord } from './event.js';
+export {
+  createHttpTransport,
+  encodeBatch,
+  type HttpTransportOptions,
+  parseRetryAfter,
+} from './http-transport.js';
+export type { SendResult, Transport } from './transport.js';
+export { createUuidV7 } from './uuid-v7.js';
