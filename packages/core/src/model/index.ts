@@ -1,0 +1,3 @@
+export type { ModelKind, ModelRef } from './model-ref.js';
+export { normaliseModel } from './normalise-model.js';
+export { inferProvider, normaliseProvider, UNKNOWN_PROVIDER } from './provider.js';
