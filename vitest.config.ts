@@ -7,7 +7,10 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources of the workspace packages, not their build output.
     alias: [
-      { find: /^@tokenwatch\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
+      {
+        find: /^@tokenwatch\/core\/testing$/,
+        replacement: src('./packages/core/src/testing/index.ts'),
+      },
       { find: /^@tokenwatch\/core$/, replacement: src('./packages/core/src/index.ts') },
     ],
   },

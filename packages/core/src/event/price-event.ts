@@ -32,7 +32,11 @@ function payloadFingerprint(e: UsageEvent): string {
  * A model without a price is never $0 silently: the event is marked `priced: false` and its
  * tokens are counted as unpriced in every rollup.
  */
-export function priceEvent(event: UsageEvent, projectId: string, catalog: PriceCatalog): PricedEvent {
+export function priceEvent(
+  event: UsageEvent,
+  projectId: string,
+  catalog: PriceCatalog,
+): PricedEvent {
   const ref = normaliseModel(event.provider, event.modelId);
   const price = ref.opaque ? undefined : catalog.lookup(ref, event.timestampMs);
   return {

@@ -220,7 +220,10 @@ function checkTags(
 export function validateEvent(raw: unknown, ctx: ValidationContext): EventValidation {
   const issues: ValidationIssue[] = [];
   if (!isPlainObject(raw)) {
-    return { ok: false, issues: [{ field: '', reason: `event must be an object, got ${describe(raw)}` }] };
+    return {
+      ok: false,
+      issues: [{ field: '', reason: `event must be an object, got ${describe(raw)}` }],
+    };
   }
   for (const key of Object.keys(raw)) {
     if (!KNOWN_FIELDS.has(key)) {
@@ -228,10 +231,9 @@ export function validateEvent(raw: unknown, ctx: ValidationContext): EventValida
     }
   }
   const id = checkIdentifier(raw.id, 'id', EVENT_LIMITS.idMaxLength, issues);
-  const timestampMs =
-    raw.timestamp === undefined
-      ? (issues.push({ field: 'timestamp', reason: 'is required' }), undefined)
-      : parseTimestamp(raw.timestamp, ctx.nowMs, issues);
+  let timestampMs: number | undefined;
+  if (raw.timestamp === undefined) issues.push({ field: 'timestamp', reason: 'is required' });
+  else timestampMs = parseTimestamp(raw.timestamp, ctx.nowMs, issues);
   const userId = checkIdentifier(raw.userId, 'userId', EVENT_LIMITS.userIdMaxLength, issues);
   let appId: string | undefined;
   if (raw.appId === undefined && ctx.boundAppId !== undefined) {
@@ -239,7 +241,10 @@ export function validateEvent(raw: unknown, ctx: ValidationContext): EventValida
   } else {
     appId = checkIdentifier(raw.appId, 'appId', EVENT_LIMITS.appIdMaxLength, issues);
     if (appId !== undefined && ctx.boundAppId !== undefined && appId !== ctx.boundAppId) {
-      issues.push({ field: 'appId', reason: `this API key may only send events for app "${ctx.boundAppId}"` });
+      issues.push({
+        field: 'appId',
+        reason: `this API key may only send events for app "${ctx.boundAppId}"`,
+      });
       appId = undefined;
     }
   }
@@ -252,7 +257,9 @@ export function validateEvent(raw: unknown, ctx: ValidationContext): EventValida
   const inputTokens = checkTokens(raw.inputTokens, 'inputTokens', issues);
   const outputTokens = checkTokens(raw.outputTokens, 'outputTokens', issues);
   const cacheReadTokens =
-    raw.cacheReadTokens === undefined ? 0 : checkTokens(raw.cacheReadTokens, 'cacheReadTokens', issues);
+    raw.cacheReadTokens === undefined
+      ? 0
+      : checkTokens(raw.cacheReadTokens, 'cacheReadTokens', issues);
   const cacheWriteTokens =
     raw.cacheWriteTokens === undefined
       ? 0
@@ -265,7 +272,10 @@ export function validateEvent(raw: unknown, ctx: ValidationContext): EventValida
       raw.latencyMs < 0 ||
       raw.latencyMs > EVENT_LIMITS.maxLatencyMs
     ) {
-      issues.push({ field: 'latencyMs', reason: 'must be a number of milliseconds from 0 to 86400000' });
+      issues.push({
+        field: 'latencyMs',
+        reason: 'must be a number of milliseconds from 0 to 86400000',
+      });
     } else {
       latencyMs = raw.latencyMs;
     }
@@ -334,7 +344,10 @@ export function validateBatch(body: unknown, ctx: ValidationContext): BatchValid
     if (extra.length > 0) {
       return {
         events: [],
-        issues: extra.map((k) => ({ field: k.slice(0, 64), reason: 'is not allowed next to "events"' })),
+        issues: extra.map((k) => ({
+          field: k.slice(0, 64),
+          reason: 'is not allowed next to "events"',
+        })),
       };
     }
     if (!Array.isArray(body.events)) {
@@ -347,7 +360,12 @@ export function validateBatch(body: unknown, ctx: ValidationContext): BatchValid
   } else {
     return {
       events: [],
-      issues: [{ field: '', reason: `body must be an event object or {"events":[...]}, got ${describe(body)}` }],
+      issues: [
+        {
+          field: '',
+          reason: `body must be an event object or {"events":[...]}, got ${describe(body)}`,
+        },
+      ],
     };
   }
   if (items.length === 0) {
@@ -356,7 +374,12 @@ export function validateBatch(body: unknown, ctx: ValidationContext): BatchValid
   if (items.length > MAX_EVENTS_PER_REQUEST) {
     return {
       events: [],
-      issues: [{ field: 'events', reason: `must contain at most ${MAX_EVENTS_PER_REQUEST} events, got ${items.length}` }],
+      issues: [
+        {
+          field: 'events',
+          reason: `must contain at most ${MAX_EVENTS_PER_REQUEST} events, got ${items.length}`,
+        },
+      ],
     };
   }
   const events: UsageEvent[] = [];

@@ -78,7 +78,16 @@ const FILTER_ALIASES: Record<string, BaseDimension> = {
   provider: 'provider',
 };
 const TAG_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
-const KNOWN_PARAMS = new Set(['from', 'to', 'interval', 'groupBy', 'orderBy', 'order', 'limit', 'format']);
+const KNOWN_PARAMS = new Set([
+  'from',
+  'to',
+  'interval',
+  'groupBy',
+  'orderBy',
+  'order',
+  'limit',
+  'format',
+]);
 
 /** Reads query parameters as `URLSearchParams` gives them. */
 export interface QueryParams {
@@ -149,14 +158,18 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
   const intervalRaw = params.get('interval');
   let interval: Interval | undefined;
   if (intervalRaw !== null && intervalRaw !== '' && intervalRaw !== 'none') {
-    if (['minute', 'hour', 'day', 'month'].includes(intervalRaw)) interval = intervalRaw as Interval;
+    if (['minute', 'hour', 'day', 'month'].includes(intervalRaw))
+      interval = intervalRaw as Interval;
     else issues.push({ field: 'interval', reason: 'must be one of minute, hour, day, month' });
   }
 
   const groupBy: Dimension[] = [];
   const groupRaw = params.get('groupBy');
   if (groupRaw) {
-    for (const part of groupRaw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of groupRaw
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const dim = FILTER_ALIASES[part];
       if (dim && !groupBy.includes(dim)) groupBy.push(dim);
       else if (part.startsWith('tag:') && TAG_KEY.test(part.slice(4))) {
@@ -180,7 +193,8 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
   let orderBy: OrderField = interval ? 'bucket' : 'totalTokens';
   if (orderRaw) {
     const normalised = orderRaw === 'cost' ? 'costUsd' : orderRaw;
-    if ((ORDER_FIELDS as readonly string[]).includes(normalised)) orderBy = normalised as OrderField;
+    if ((ORDER_FIELDS as readonly string[]).includes(normalised))
+      orderBy = normalised as OrderField;
     else issues.push({ field: 'orderBy', reason: `must be one of ${ORDER_FIELDS.join(', ')}` });
   }
   if (orderBy === 'bucket' && !interval) {
@@ -209,7 +223,8 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
     resolution = fromMs % DAY_MS === 0 && toMs % DAY_MS === 0 ? 'day' : 'hour';
   }
   if (resolution === 'minute') {
-    if (usesTags) issues.push({ field: 'interval', reason: 'tags are kept at hour and day resolution' });
+    if (usesTags)
+      issues.push({ field: 'interval', reason: 'tags are kept at hour and day resolution' });
     if (fromMs !== undefined && fromMs < ctx.nowMs - ctx.minuteRetentionMs) {
       issues.push({
         field: 'from',

@@ -105,8 +105,20 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     it('adds new events to the hour, day and minute rollups exactly', async () => {
       const events = [
         makePricedEvent({ inputTokens: 10, outputTokens: 5, costNanoUsd: 1_000 }),
-        makePricedEvent({ inputTokens: 7, outputTokens: 3, cacheReadTokens: 2, cacheWriteTokens: 1, costNanoUsd: 2_500 }),
-        makePricedEvent({ userId: 'bob', inputTokens: 1, outputTokens: 1, status: 'error', costNanoUsd: 3 }),
+        makePricedEvent({
+          inputTokens: 7,
+          outputTokens: 3,
+          cacheReadTokens: 2,
+          cacheWriteTokens: 1,
+          costNanoUsd: 2_500,
+        }),
+        makePricedEvent({
+          userId: 'bob',
+          inputTokens: 1,
+          outputTokens: 1,
+          status: 'error',
+          costNanoUsd: 3,
+        }),
       ];
       const result = await store.applyBatch(events, now);
       expect(result).toEqual({
@@ -156,9 +168,18 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     it('keeps the first payload of an id and records a conflict', async () => {
       const original = makePricedEvent({ inputTokens: 10 });
       await store.applyBatch([original], now);
-      const changed = { ...original, inputTokens: 99, fingerprint: `${original.fingerprint}-changed` };
+      const changed = {
+        ...original,
+        inputTokens: 99,
+        fingerprint: `${original.fingerprint}-changed`,
+      };
       const result = await store.applyBatch([changed], { nowMs: now.nowMs + 1 });
-      expect(result).toMatchObject({ accepted: 0, duplicates: 0, conflicts: 1, outcomes: [EventOutcome.Conflict] });
+      expect(result).toMatchObject({
+        accepted: 0,
+        duplicates: 0,
+        conflicts: 1,
+        outcomes: [EventOutcome.Conflict],
+      });
       expect(only(await store.queryUsage(makeQuery())).inputTokens).toBe(10);
       const conflicts = await store.listConflicts('p1', 10);
       expect(conflicts).toEqual([
@@ -177,7 +198,11 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       const a = makePricedEvent({ inputTokens: 1 });
       const conflicting = { ...a, inputTokens: 2, fingerprint: 'other' };
       const result = await store.applyBatch([a, a, conflicting], now);
-      expect(result.outcomes).toEqual([EventOutcome.Accepted, EventOutcome.Duplicate, EventOutcome.Conflict]);
+      expect(result.outcomes).toEqual([
+        EventOutcome.Accepted,
+        EventOutcome.Duplicate,
+        EventOutcome.Conflict,
+      ]);
       expect(only(await store.queryUsage(makeQuery())).requests).toBe(1);
     });
 
@@ -192,12 +217,20 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     });
 
     it('puts a late event into its own past bucket', async () => {
-      const late = makePricedEvent({ timestampMs: CONTRACT_T0 - 3 * DAY + 30 * 60_000, inputTokens: 3 });
+      const late = makePricedEvent({
+        timestampMs: CONTRACT_T0 - 3 * DAY + 30 * 60_000,
+        inputTokens: 3,
+      });
       const live = makePricedEvent({ inputTokens: 4 });
       await store.applyBatch([live], now);
       await store.applyBatch([late], now);
       const rows = await store.queryUsage(
-        makeQuery({ fromMs: CONTRACT_T0 - 5 * DAY, interval: 'hour', orderBy: 'bucket', order: 'asc' }),
+        makeQuery({
+          fromMs: CONTRACT_T0 - 5 * DAY,
+          interval: 'hour',
+          orderBy: 'bucket',
+          order: 'asc',
+        }),
       );
       expect(rows.map((r) => [r.bucketMs, r.inputTokens])).toEqual([
         [CONTRACT_T0 - 3 * DAY, 3],
@@ -216,22 +249,68 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       );
       const range = { fromMs: Date.UTC(2026, 1, 1), toMs: Date.UTC(2026, 3, 1) };
       const shape = (rows: UsageRow[]) => rows.map((r) => [r.bucketMs, r.inputTokens]);
-      expect(shape(await store.queryUsage(makeQuery({ ...range, interval: 'month', resolution: 'day', orderBy: 'bucket', order: 'asc' })))).toEqual([
+      expect(
+        shape(
+          await store.queryUsage(
+            makeQuery({
+              ...range,
+              interval: 'month',
+              resolution: 'day',
+              orderBy: 'bucket',
+              order: 'asc',
+            }),
+          ),
+        ),
+      ).toEqual([
         [Date.UTC(2026, 1, 1), 1],
         [Date.UTC(2026, 2, 1), 6],
       ]);
-      expect(shape(await store.queryUsage(makeQuery({ ...range, interval: 'day', resolution: 'day', orderBy: 'bucket', order: 'asc' })))).toEqual([
+      expect(
+        shape(
+          await store.queryUsage(
+            makeQuery({
+              ...range,
+              interval: 'day',
+              resolution: 'day',
+              orderBy: 'bucket',
+              order: 'asc',
+            }),
+          ),
+        ),
+      ).toEqual([
         [Date.UTC(2026, 1, 28), 1],
         [Date.UTC(2026, 2, 1), 6],
       ]);
-      expect(shape(await store.queryUsage(makeQuery({ ...range, interval: 'minute', resolution: 'minute', orderBy: 'bucket', order: 'asc' })))).toEqual([
+      expect(
+        shape(
+          await store.queryUsage(
+            makeQuery({
+              ...range,
+              interval: 'minute',
+              resolution: 'minute',
+              orderBy: 'bucket',
+              order: 'asc',
+            }),
+          ),
+        ),
+      ).toEqual([
         [Date.UTC(2026, 1, 28, 23, 59), 1],
         [Date.UTC(2026, 2, 1, 0, 0), 6],
       ]);
       // A bucket belongs to a range when its start lies inside it.
-      expect(shape(await store.queryUsage(makeQuery({ fromMs: Date.UTC(2026, 2, 1), toMs: Date.UTC(2026, 2, 2), interval: 'hour', orderBy: 'bucket', order: 'asc' })))).toEqual([
-        [Date.UTC(2026, 2, 1, 0), 6],
-      ]);
+      expect(
+        shape(
+          await store.queryUsage(
+            makeQuery({
+              fromMs: Date.UTC(2026, 2, 1),
+              toMs: Date.UTC(2026, 2, 2),
+              interval: 'hour',
+              orderBy: 'bucket',
+              order: 'asc',
+            }),
+          ),
+        ),
+      ).toEqual([[Date.UTC(2026, 2, 1, 0), 6]]);
     });
 
     it('groups, filters, orders and limits (top-N)', async () => {
@@ -239,38 +318,64 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       const users = ['ann', 'ben', 'cat', 'dan'];
       users.forEach((userId, i) => {
         for (let k = 0; k <= i; k++) {
-          events.push(makePricedEvent({ userId, appId: k % 2 ? 'search' : 'chat', inputTokens: 10 * (i + 1), costNanoUsd: 100 * (4 - i) }));
+          events.push(
+            makePricedEvent({
+              userId,
+              appId: k % 2 ? 'search' : 'chat',
+              inputTokens: 10 * (i + 1),
+              costNanoUsd: 100 * (4 - i),
+            }),
+          );
         }
       });
       await store.applyBatch(events, now);
       const top2 = await store.queryUsage(makeQuery({ groupBy: ['user'], limit: 2 }));
       expect(top2.map((r) => r.user)).toEqual(['dan', 'cat']);
-      const byCostAsc = await store.queryUsage(makeQuery({ groupBy: ['user'], orderBy: 'costUsd', order: 'asc' }));
+      const byCostAsc = await store.queryUsage(
+        makeQuery({ groupBy: ['user'], orderBy: 'costUsd', order: 'asc' }),
+      );
       expect(byCostAsc.map((r) => [r.user, r.costNanoUsd])).toEqual([
         ['ann', 400n],
         ['dan', 400n],
         ['ben', 600n],
         ['cat', 600n],
       ]);
-      const filtered = await store.queryUsage(makeQuery({ groupBy: ['app', 'user'], filters: { user: ['dan', 'ben'], app: ['search'] } }));
+      const filtered = await store.queryUsage(
+        makeQuery({ groupBy: ['app', 'user'], filters: { user: ['dan', 'ben'], app: ['search'] } }),
+      );
       expect(filtered.map((r) => [r.app, r.user, r.requests])).toEqual([
         ['search', 'dan', 2],
         ['search', 'ben', 1],
       ]);
-      const byModelProvider = only(await store.queryUsage(makeQuery({ groupBy: ['model', 'provider'] })));
-      expect(byModelProvider).toMatchObject({ model: 'anthropic.claude-3-haiku-20240307-v1:0', provider: 'bedrock', requests: 10 });
+      const byModelProvider = only(
+        await store.queryUsage(makeQuery({ groupBy: ['model', 'provider'] })),
+      );
+      expect(byModelProvider).toMatchObject({
+        model: 'anthropic.claude-3-haiku-20240307-v1:0',
+        provider: 'bedrock',
+        requests: 10,
+      });
     });
 
     it('counts unpriced tokens and requests separately, never as $0 silently', async () => {
       await store.applyBatch(
         [
-          makePricedEvent({ modelId: 'mystery-model', provider: 'unknown', priced: false, costNanoUsd: 0, inputTokens: 40, outputTokens: 2 }),
+          makePricedEvent({
+            modelId: 'mystery-model',
+            provider: 'unknown',
+            priced: false,
+            costNanoUsd: 0,
+            inputTokens: 40,
+            outputTokens: 2,
+          }),
           makePricedEvent({ inputTokens: 10, outputTokens: 0, costNanoUsd: 5 }),
         ],
         now,
       );
       const rows = await store.queryUsage(makeQuery({ groupBy: ['model'] }));
-      expect(rows.map((r) => [r.model, r.unpricedTokens, r.unpricedRequests, r.costNanoUsd])).toEqual([
+      expect(
+        rows.map((r) => [r.model, r.unpricedTokens, r.unpricedRequests, r.costNanoUsd]),
+      ).toEqual([
         ['mystery-model', 42, 1, 0n],
         ['anthropic.claude-3-haiku-20240307-v1:0', 0, 0, 5n],
       ]);
@@ -279,7 +384,11 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     it('groups and filters by tag', async () => {
       await store.applyBatch(
         [
-          makePricedEvent({ tags: { team: 'search', env: 'prod' }, inputTokens: 1, outputTokens: 0 }),
+          makePricedEvent({
+            tags: { team: 'search', env: 'prod' },
+            inputTokens: 1,
+            outputTokens: 0,
+          }),
           makePricedEvent({ tags: { team: 'search' }, inputTokens: 2, outputTokens: 0 }),
           makePricedEvent({ tags: { team: 'ads', env: 'prod' }, inputTokens: 4, outputTokens: 0 }),
           makePricedEvent({ inputTokens: 8, outputTokens: 0 }),
@@ -291,15 +400,33 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
         [{ key: 'team', value: 'ads' }, 4],
         [{ key: 'team', value: 'search' }, 3],
       ]);
-      const prod = only(await store.queryUsage(makeQuery({ tagFilter: { key: 'env', value: 'prod' } })));
+      const prod = only(
+        await store.queryUsage(makeQuery({ tagFilter: { key: 'env', value: 'prod' } })),
+      );
       expect(prod.totalTokens).toBe(5);
-      const prodDay = only(await store.queryUsage(makeQuery({ resolution: 'day', fromMs: CONTRACT_T0 - (CONTRACT_T0 % DAY), toMs: CONTRACT_T0 - (CONTRACT_T0 % DAY) + DAY, tagFilter: { key: 'env', value: 'prod' } })));
+      const prodDay = only(
+        await store.queryUsage(
+          makeQuery({
+            resolution: 'day',
+            fromMs: CONTRACT_T0 - (CONTRACT_T0 % DAY),
+            toMs: CONTRACT_T0 - (CONTRACT_T0 % DAY) + DAY,
+            tagFilter: { key: 'env', value: 'prod' },
+          }),
+        ),
+      );
       expect(prodDay.totalTokens).toBe(5);
     });
 
     it('sums costs past 2^53 nano-USD exactly', async () => {
       const big = 4_000_000_000_000_000; // $4M in nano-USD, below 2^53 on its own
-      await store.applyBatch([makePricedEvent({ costNanoUsd: big }), makePricedEvent({ costNanoUsd: big }), makePricedEvent({ costNanoUsd: big + 1 })], now);
+      await store.applyBatch(
+        [
+          makePricedEvent({ costNanoUsd: big }),
+          makePricedEvent({ costNanoUsd: big }),
+          makePricedEvent({ costNanoUsd: big + 1 }),
+        ],
+        now,
+      );
       expect(only(await store.queryUsage(makeQuery())).costNanoUsd).toBe(BigInt(big) * 3n + 1n);
     });
 
@@ -307,19 +434,33 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       const old = makePricedEvent({ timestampMs: CONTRACT_T0 - 10 * DAY });
       const recent = makePricedEvent();
       await store.applyBatch([old, recent], now);
-      const result = await store.prune({ nowMs: CONTRACT_T0, minuteRetentionMs: 7 * DAY, dedupeRetentionMs: 8 * DAY });
+      const result = await store.prune({
+        nowMs: CONTRACT_T0,
+        minuteRetentionMs: 7 * DAY,
+        dedupeRetentionMs: 8 * DAY,
+      });
       expect(result).toEqual({ minuteRowsDeleted: 1, eventIdsDeleted: 1 });
-      const minute = await store.queryUsage(makeQuery({ resolution: 'minute', fromMs: CONTRACT_T0 - 20 * DAY }));
+      const minute = await store.queryUsage(
+        makeQuery({ resolution: 'minute', fromMs: CONTRACT_T0 - 20 * DAY }),
+      );
       expect(only(minute).requests).toBe(1);
       // Hour and day rollups are kept.
-      expect(only(await store.queryUsage(makeQuery({ fromMs: CONTRACT_T0 - 20 * DAY }))).requests).toBe(2);
+      expect(
+        only(await store.queryUsage(makeQuery({ fromMs: CONTRACT_T0 - 20 * DAY }))).requests,
+      ).toBe(2);
       // The recent id is still remembered.
       expect((await store.applyBatch([recent], now)).duplicates).toBe(1);
     });
 
     it('stores projects, hashed keys and revocation', async () => {
-      await expect(store.createProject({ id: 'p1', name: 'again', createdAtMs: 0 })).rejects.toMatchObject({ code: 'conflict' });
-      expect(await store.getProject('p1')).toEqual({ id: 'p1', name: 'Project p1', createdAtMs: CONTRACT_T0 });
+      await expect(
+        store.createProject({ id: 'p1', name: 'again', createdAtMs: 0 }),
+      ).rejects.toMatchObject({ code: 'conflict' });
+      expect(await store.getProject('p1')).toEqual({
+        id: 'p1',
+        name: 'Project p1',
+        createdAtMs: CONTRACT_T0,
+      });
       expect(await store.getProject('missing')).toBeUndefined();
       const key = {
         id: 'k1',
@@ -333,8 +474,12 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
         revokedAtMs: undefined,
       };
       await store.createKey(key);
-      await expect(store.createKey({ ...key, id: 'k2' })).rejects.toMatchObject({ code: 'conflict' });
-      await expect(store.createKey({ ...key, id: 'k3', hash: 'b'.repeat(64), projectId: 'zzz' })).rejects.toMatchObject({ code: 'not_found' });
+      await expect(store.createKey({ ...key, id: 'k2' })).rejects.toMatchObject({
+        code: 'conflict',
+      });
+      await expect(
+        store.createKey({ ...key, id: 'k3', hash: 'b'.repeat(64), projectId: 'zzz' }),
+      ).rejects.toMatchObject({ code: 'not_found' });
       expect(await store.findKeyByHash('a'.repeat(64))).toEqual(key);
       expect(await store.findKeyByHash('c'.repeat(64))).toBeUndefined();
       expect(await store.listKeys('p2')).toEqual([]);
@@ -345,7 +490,14 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     });
 
     it('stores per-project price overrides', async () => {
-      const entry = { provider: 'bedrock', modelId: 'my-model', effectiveFrom: '2026-01-01', input: '1.5', output: '2', cacheRead: '0.15' };
+      const entry = {
+        provider: 'bedrock',
+        modelId: 'my-model',
+        effectiveFrom: '2026-01-01',
+        input: '1.5',
+        output: '2',
+        cacheRead: '0.15',
+      };
       await store.putPriceOverride('p1', entry);
       await store.putPriceOverride('p1', { ...entry, input: '1.6' });
       await store.putPriceOverride('p1', { ...entry, effectiveFrom: '2026-02-01' });
@@ -355,8 +507,12 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       ]);
       expect(await store.listPriceOverrides('p2')).toEqual([]);
       expect(await store.deletePriceOverride('p1', 'bedrock', 'my-model', '2026-02-01')).toBe(true);
-      expect(await store.deletePriceOverride('p1', 'bedrock', 'my-model', '2026-02-01')).toBe(false);
-      await expect(store.putPriceOverride('nope', entry)).rejects.toMatchObject({ code: 'not_found' });
+      expect(await store.deletePriceOverride('p1', 'bedrock', 'my-model', '2026-02-01')).toBe(
+        false,
+      );
+      await expect(store.putPriceOverride('nope', entry)).rejects.toMatchObject({
+        code: 'not_found',
+      });
     });
   });
 }

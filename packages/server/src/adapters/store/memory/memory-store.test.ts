@@ -1,4 +1,7 @@
 import { runStoreContract } from '@tokenwatch/core/testing';
 import { MemoryStore } from './memory-store.js';
 
-runStoreContract('in-memory twin', async () => ({ store: new MemoryStore(), cleanup: async () => {} }));
+runStoreContract('in-memory twin', async () => ({
+  store: new MemoryStore(),
+  cleanup: async () => {},
+}));

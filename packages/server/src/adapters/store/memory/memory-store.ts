@@ -219,7 +219,9 @@ export class MemoryStore implements Store {
     return p ? { ...p } : undefined;
   }
   async listProjects(): Promise<Project[]> {
-    return [...this.projects.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((p) => ({ ...p }));
+    return [...this.projects.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((p) => ({ ...p }));
   }
   async createKey(key: ApiKeyRecord): Promise<void> {
     if (!this.projects.has(key.projectId)) {
@@ -267,7 +269,9 @@ export class MemoryStore implements Store {
     modelId: string,
     effectiveFrom: string,
   ): Promise<boolean> {
-    return this.prices.delete(`${projectId}\u0000${provider}\u0000${modelId}\u0000${effectiveFrom}`);
+    return this.prices.delete(
+      `${projectId}\u0000${provider}\u0000${modelId}\u0000${effectiveFrom}`,
+    );
   }
   async close(): Promise<void> {}
 }

@@ -40,11 +40,15 @@ function storeError(err: unknown, what: string): TokenwatchError {
   if (err instanceof TokenwatchError) return err;
   const code = (err as { code?: unknown }).code;
   const retryable = typeof code === 'string' && RETRYABLE_SQLITE.test(code);
-  return new TokenwatchError(retryable ? 'unavailable' : 'internal', `SQLite ${what} failed: ${String((err as Error).message ?? err)}`, {
-    retryable,
-    cause: err,
-    context: { sqliteCode: code },
-  });
+  return new TokenwatchError(
+    retryable ? 'unavailable' : 'internal',
+    `SQLite ${what} failed: ${String((err as Error).message ?? err)}`,
+    {
+      retryable,
+      cause: err,
+      context: { sqliteCode: code },
+    },
+  );
 }
 
 const ROLLUP_COLUMNS =
@@ -142,7 +146,9 @@ export class SqliteDatabase {
   private prepareStatements(): void {
     const s = (sql: string) => this.db.prepare(sql);
     this.statements = {
-      claimId: s('INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)'),
+      claimId: s(
+        'INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)',
+      ),
       idFingerprint: s('SELECT fingerprint FROM event_ids WHERE project_id = ? AND id = ?').pluck(),
       insertConflict: s(
         'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
@@ -202,7 +208,15 @@ export class SqliteDatabase {
     const plain = (name: string, rows: RollupDelta[]) => {
       const st = this.stmt(name);
       for (const d of rows) {
-        st.run(d.bucketMs, d.projectId, d.userId, d.appId, d.modelId, d.provider, ...measureArgs(d, nowMs));
+        st.run(
+          d.bucketMs,
+          d.projectId,
+          d.userId,
+          d.appId,
+          d.modelId,
+          d.provider,
+          ...measureArgs(d, nowMs),
+        );
       }
     };
     const tagged = (name: string, rows: TagRollupDelta[]) => {
@@ -231,7 +245,10 @@ export class SqliteDatabase {
   queryUsage(q: UsageQuery): UsageRow[] {
     const compiled = compileUsageQuery(q);
     try {
-      const rows = this.db.prepare(compiled.sql).safeIntegers(true).all(...compiled.params) as RawUsageRow[];
+      const rows = this.db
+        .prepare(compiled.sql)
+        .safeIntegers(true)
+        .all(...compiled.params) as RawUsageRow[];
       return rows.map((r) => {
         const row: UsageRow = {
           inputTokens: toNumber(r.input_tokens),
@@ -306,14 +323,16 @@ export class SqliteDatabase {
   }
 
   getProject(id: string): Project | undefined {
-    const row = this.db.prepare('SELECT id, name, created_at_ms FROM projects WHERE id = ?').get(id) as
-      | { id: string; name: string; created_at_ms: number }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT id, name, created_at_ms FROM projects WHERE id = ?')
+      .get(id) as { id: string; name: string; created_at_ms: number } | undefined;
     return row ? { id: row.id, name: row.name, createdAtMs: row.created_at_ms } : undefined;
   }
 
   listProjects(): Project[] {
-    const rows = this.db.prepare('SELECT id, name, created_at_ms FROM projects ORDER BY id').all() as {
+    const rows = this.db
+      .prepare('SELECT id, name, created_at_ms FROM projects ORDER BY id')
+      .all() as {
       id: string;
       name: string;
       created_at_ms: number;
@@ -351,7 +370,9 @@ export class SqliteDatabase {
   }
 
   findKeyByHash(hash: string): ApiKeyRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as KeyRow | undefined;
+    const row = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as
+      | KeyRow
+      | undefined;
     return row ? keyFromRow(row) : undefined;
   }
 
@@ -427,7 +448,12 @@ export class SqliteDatabase {
     }
   }
 
-  deletePriceOverride(projectId: string, provider: string, modelId: string, effectiveFrom: string): boolean {
+  deletePriceOverride(
+    projectId: string,
+    provider: string,
+    modelId: string,
+    effectiveFrom: string,
+  ): boolean {
     return (
       this.db
         .prepare(

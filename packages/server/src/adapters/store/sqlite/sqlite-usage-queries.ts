@@ -35,7 +35,11 @@ export function compileUsageQuery(
   const usesTags = tagKey !== undefined;
   const table = usesTags ? `rollup_tag_${q.resolution}` : `rollup_${q.resolution}`;
 
-  const where = [`project_id = ${p(q.projectId)}`, `bucket_ms >= ${p(q.fromMs)}`, `bucket_ms < ${p(q.toMs)}`];
+  const where = [
+    `project_id = ${p(q.projectId)}`,
+    `bucket_ms >= ${p(q.fromMs)}`,
+    `bucket_ms < ${p(q.toMs)}`,
+  ];
   if (usesTags) where.push(`tag_key = ${p(tagKey)}`);
   if (q.tagFilter) where.push(`tag_value = ${p(q.tagFilter.value)}`);
   for (const [dim, values] of Object.entries(q.filters)) {

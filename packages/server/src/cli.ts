@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { TokenwatchError } from '@tokenwatch/core';
+import type { CliIo } from './cli/cli-context.js';
+import { DEMO_HELP, demoCommand } from './cli/commands/demo-command.js';
+import { KEYS_HELP, keysCommand } from './cli/commands/keys-command.js';
+import { SERVE_HELP, serveCommand } from './cli/commands/serve-command.js';
+import { USAGE_HELP, usageCommand } from './cli/commands/usage-command.js';
+
+const HELP = `tokenwatch — real-time LLM token-usage monitoring
+
+Commands:
+${[SERVE_HELP, KEYS_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
+
+Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--config, or
+<data-dir>/tokenwatch.json) and TOKENWATCH_* environment variables; see the README.`;
+
+const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
+  serve: serveCommand,
+  keys: keysCommand,
+  usage: usageCommand,
+  demo: demoCommand,
+};
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    io.stdout(`${HELP}\n`);
+    return command ? 0 : 2;
+  }
+  if (command === '--version' || command === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    io.stdout(`${pkg.version}\n`);
+    return 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.stderr(`unknown command "${command}"\n\n${HELP}\n`);
+    return 2;
+  }
+  try {
+    return await run(rest, io);
+  } catch (err) {
+    if (err instanceof TokenwatchError) {
+      io.stderr(`error: ${err.message}\n`);
+      for (const d of err.details) io.stderr(`  - ${d.field}: ${d.reason}\n`);
+      return err.code === 'invalid_config' || err.code === 'invalid_argument' ? 2 : 1;
+    }
+    if (
+      err instanceof Error &&
+      (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+    ) {
+      io.stderr(`error: ${err.message}\n`);
+      return 2;
+    }
+    io.stderr(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+runCli(process.argv.slice(2), {
+  env: process.env,
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`fatal: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

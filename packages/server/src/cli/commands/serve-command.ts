@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { startServer } from '../../main.js';
+import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
+
+export const SERVE_HELP = `tokenwatch serve [--port P] [--host H] [--data-dir D] [--config FILE]
+
+Runs ingest, the query API and the metrics endpoint on the embedded SQLite store.
+On the first start it creates the default project and prints an admin key and an
+ingest key once, with a ready curl line.`;
+
+export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...COMMON_OPTIONS, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+  });
+  if (values.help) {
+    io.stdout(`${SERVE_HELP}\n`);
+    return 0;
+  }
+  const config = configFromFlags(values, io);
+  const server = await startServer(config);
+  const lines = [
+    ``,
+    `tokenwatch is running at ${server.url}`,
+    `  data: ${config.dataDir} (SQLite)`,
+  ];
+  if (server.firstStart) {
+    const { adminKey, ingestKey } = server.firstStart;
+    lines.push(
+      ``,
+      `First start: created the "default" project. These keys are shown ONCE; store them now.`,
+      `  admin key  (read usage, manage keys): ${adminKey}`,
+      `  ingest key (send events):            ${ingestKey}`,
+      ``,
+      `Send an event:`,
+      `  curl -sS -X POST ${server.url}/v1/events -H 'Authorization: Bearer ${ingestKey}' -H 'Content-Type: application/json' \\`,
+      `    -d '{"id":"evt-1","timestamp":'$(date +%s000)',"userId":"alice","appId":"chat","modelId":"us.anthropic.claude-sonnet-4-5-20250929-v1:0","provider":"bedrock","inputTokens":1200,"outputTokens":350}'`,
+      `Read usage:`,
+      `  curl -sS '${server.url}/v1/usage?groupBy=user,model' -H 'Authorization: Bearer ${adminKey}'`,
+      `Generate demo traffic:`,
+      `  npx tokenwatch demo --data-dir ${config.dataDir}`,
+    );
+  }
+  lines.push('', 'Press Ctrl+C to stop (accepted events are flushed first).', '');
+  io.stdout(lines.join('\n'));
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      io.stderr(`\n${signal}: stopping, flushing accepted events...\n`);
+      server.close().then(resolve, resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}

@@ -1,0 +1,97 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TokenwatchError, type ValidationIssue } from '@tokenwatch/core';
+import { type Config, configSchema } from './config-schema.js';
+
+/** Environment variables and the config path they set. Documented in the README. */
+const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'number' }> = {
+  TOKENWATCH_DATA_DIR: { path: ['dataDir'], type: 'string' },
+  TOKENWATCH_HOST: { path: ['server', 'host'], type: 'string' },
+  TOKENWATCH_PORT: { path: ['server', 'port'], type: 'number' },
+  TOKENWATCH_PUBLIC_URL: { path: ['server', 'publicUrl'], type: 'string' },
+  TOKENWATCH_SQLITE_PATH: { path: ['store', 'path'], type: 'string' },
+  TOKENWATCH_SQLITE_SYNCHRONOUS: { path: ['store', 'synchronous'], type: 'string' },
+  TOKENWATCH_FLUSH_MAX_EVENTS: { path: ['ingest', 'flushMaxEvents'], type: 'number' },
+  TOKENWATCH_FLUSH_MAX_WAIT_MS: { path: ['ingest', 'flushMaxWaitMs'], type: 'number' },
+  TOKENWATCH_MAX_QUEUED_EVENTS: { path: ['ingest', 'maxQueuedEvents'], type: 'number' },
+  TOKENWATCH_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+};
+
+export interface LoadConfigOptions {
+  /** Explicit config file (`--config`); otherwise `TOKENWATCH_CONFIG`, then `<dataDir>/tokenwatch.json` if present. */
+  file?: string | undefined;
+  env: Record<string, string | undefined>;
+  /** Values from command-line flags, as config paths → value; they win over everything. */
+  overrides?: Array<{ path: string[]; value: unknown }>;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+/** Loads, merges and validates the configuration; throws one error listing every problem. */
+export function loadConfig(
+  options: LoadConfigOptions,
+): Config & { configFile: string | undefined } {
+  const issues: ValidationIssue[] = [];
+  const raw: Record<string, unknown> = {};
+  const overrideDataDir = options.overrides?.find((o) => o.path.join('.') === 'dataDir')?.value;
+  const dataDirHint =
+    (overrideDataDir as string | undefined) ?? options.env.TOKENWATCH_DATA_DIR ?? '.tokenwatch';
+  const explicit = options.file ?? options.env.TOKENWATCH_CONFIG;
+  const candidate = explicit ?? join(dataDirHint, 'tokenwatch.json');
+  let configFile: string | undefined;
+  if (explicit !== undefined || existsSync(candidate)) {
+    configFile = resolve(candidate);
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(candidate, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        issues.push({ field: configFile, reason: 'must contain a JSON object' });
+      } else Object.assign(raw, parsed);
+    } catch (err) {
+      issues.push({ field: configFile, reason: `cannot be read: ${(err as Error).message}` });
+    }
+  }
+  for (const [name, spec] of Object.entries(ENV_MAP)) {
+    const value = options.env[name];
+    if (value === undefined || value === '') continue;
+    if (spec.type === 'number') {
+      const n = Number(value);
+      if (!Number.isFinite(n)) {
+        issues.push({ field: name, reason: `must be a number, got "${value}"` });
+        continue;
+      }
+      setPath(raw, spec.path, n);
+    } else setPath(raw, spec.path, value);
+  }
+  for (const o of options.overrides ?? []) {
+    if (o.value !== undefined) setPath(raw, o.path, o.value);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.map(String);
+      const envName = Object.entries(ENV_MAP).find(
+        ([, s]) => s.path.join('.') === path.join('.'),
+      )?.[0];
+      const fromEnv = envName !== undefined && options.env[envName] !== undefined;
+      issues.push({
+        field: fromEnv ? `${envName} (${path.join('.')})` : path.join('.') || '(root)',
+        reason: issue.message,
+      });
+    }
+  }
+  if (issues.length > 0 || !result.success) {
+    const list = issues.map((i) => `  - ${i.field}: ${i.reason}`).join('\n');
+    throw new TokenwatchError('invalid_config', `Invalid configuration:\n${list}`, {
+      details: issues,
+    });
+  }
+  return { ...result.data, configFile };
+}

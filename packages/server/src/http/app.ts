@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Store, TokenwatchError } from '@tokenwatch/core';
+import type { KeyAuthenticator } from '../auth/api-keys.js';
+import type { Config } from '../config/config-schema.js';
+import type { GroupCommitter } from '../ingest/group-commit.js';
+import type { IngestService } from '../ingest/ingest-service.js';
+import type { ProjectCatalogs } from '../ingest/project-catalogs.js';
+import type { Logger } from '../logging/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { toErrorResponse } from './error-mapping.js';
+import { sendJson } from './respond.js';
+import { adminRoutes } from './routes/admin-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { usageRoutes } from './routes/usage-routes.js';
+
+/** Everything a route handler may use; built once by the composition root. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  auth: KeyAuthenticator;
+  ingest: IngestService;
+  committer: GroupCommitter;
+  catalogs: ProjectCatalogs;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  /** Set while the process shuts down: /readyz fails so load balancers drain it. */
+  isShuttingDown: () => boolean;
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  requestId: string;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** A path; `:name` segments become `params.name`. */
+  path: string;
+  /** Low-cardinality label for metrics (the pattern, never the concrete path). */
+  handle(ctx: RequestContext): Promise<void>;
+}
+
+interface CompiledRoute extends Route {
+  pattern: RegExp;
+  names: string[];
+}
+
+function compile(route: Route): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path.replace(/:([a-zA-Z]+)/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { ...route, pattern: new RegExp(`^${source}$`), names };
+}
+
+/** Builds the request handler of the HTTP API. */
+export function createHttpHandler(
+  deps: AppDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const routes = [
+    ...healthRoutes(deps),
+    ...eventRoutes(deps),
+    ...usageRoutes(deps),
+    ...adminRoutes(deps),
+  ].map(compile);
+
+  return (req, res) => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
+    let routeLabel = 'unmatched';
+    const finish = () => {
+      deps.metrics.httpRequests.inc({ route: routeLabel, status: String(res.statusCode) });
+    };
+    res.on('finish', finish);
+    const run = async () => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const candidates = routes.filter((r) => r.pattern.test(url.pathname));
+      if (candidates.length === 0) {
+        throw new TokenwatchError('not_found', `No route for ${url.pathname}.`);
+      }
+      const route = candidates.find((r) => r.method === req.method);
+      if (!route) {
+        res.setHeader('allow', candidates.map((r) => r.method).join(', '));
+        sendJson(res, 405, {
+          error: {
+            code: 'method_not_allowed',
+            message: `Use ${candidates.map((r) => r.method).join(' or ')}.`,
+            requestId,
+          },
+        });
+        return;
+      }
+      routeLabel = `${route.method} ${route.path}`;
+      const match = route.pattern.exec(url.pathname) as RegExpExecArray;
+      const params: Record<string, string> = {};
+      route.names.forEach((name, i) => {
+        params[name] = decodeURIComponent(match[i + 1] as string);
+      });
+      await route.handle({ req, res, url, params, requestId });
+    };
+    run().catch((err: unknown) => {
+      const response = toErrorResponse(err, requestId);
+      if (response.status >= 500 && !(err instanceof TokenwatchError && err.retryable)) {
+        deps.logger.error('request failed', { requestId, route: routeLabel, error: err as Error });
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // Tell keep-alive clients to reconnect when the request body was not fully read.
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendJson(res, response.status, response.body, response.headers);
+    });
+  };
+}

@@ -1,0 +1,134 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Store } from '@tokenwatch/core';
+import { openStore } from './adapters/store/open-store.js';
+import { KeyAuthenticator } from './auth/api-keys.js';
+import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
+import type { Config } from './config/config-schema.js';
+import { createHttpHandler } from './http/app.js';
+import { GroupCommitter } from './ingest/group-commit.js';
+import { IngestService } from './ingest/ingest-service.js';
+import { ProjectCatalogs } from './ingest/project-catalogs.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { Metrics } from './metrics/metrics.js';
+
+export interface RunningServer {
+  /** Base URL the server listens on, e.g. http://127.0.0.1:8787. */
+  url: string;
+  port: number;
+  store: Store;
+  metrics: Metrics;
+  /** Set on the first start only: the keys to print once. */
+  firstStart: FirstStartKeys | undefined;
+  /** Graceful: stops accepting, answers every accepted request, flushes, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  now?: () => number;
+}
+
+const DAY_MS = 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
+
+/** The composition root of `tokenwatch serve`: config in, running server out. */
+export async function startServer(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const now = options.now ?? Date.now;
+  mkdirSync(config.dataDir, { recursive: true });
+
+  const store = await openStore(config);
+  await store.migrate();
+  const firstStart = await ensureDefaultProject(store, now());
+
+  const metrics = new Metrics();
+  const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
+  const catalogs = new ProjectCatalogs(store, 30_000, now);
+  const committer = new GroupCommitter(store, config.ingest, metrics, logger, now);
+  metrics.addGauge(
+    'tokenwatch_ingest_backlog_events',
+    'Events waiting for a flush.',
+    () => committer.backlog,
+  );
+  const ingest = new IngestService(committer, catalogs, now);
+  let shuttingDown = false;
+
+  const handler = createHttpHandler({
+    config,
+    store,
+    auth,
+    ingest,
+    committer,
+    catalogs,
+    metrics,
+    logger,
+    now,
+    isShuttingDown: () => shuttingDown,
+  });
+  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url =
+    config.server.publicUrl ??
+    `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const serverFile = join(config.dataDir, 'server.json');
+  writeFileSync(
+    serverFile,
+    `${JSON.stringify({ url, pid: process.pid, startedAt: new Date(now()).toISOString() })}\n`,
+  );
+
+  const prune = async () => {
+    try {
+      const result = await store.prune({
+        nowMs: now(),
+        minuteRetentionMs: config.retention.minuteDays * DAY_MS,
+        dedupeRetentionMs: config.retention.dedupeDays * DAY_MS,
+      });
+      logger.debug('pruned', { ...result });
+    } catch (err) {
+      logger.warn('prune failed; will retry', { error: err as Error });
+    }
+  };
+  void prune();
+  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+  pruneTimer.unref();
+
+  logger.info('tokenwatch listening', { url, store: config.store.driver, dataDir: config.dataDir });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      clearInterval(pruneTimer);
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Every request already handed to the committer is answered (202 or 503) before we go.
+      await committer.close();
+      const forceAfter = setTimeout(() => server.closeAllConnections(), 5_000);
+      await serverClosed;
+      clearTimeout(forceAfter);
+      await store.close();
+      rmSync(serverFile, { force: true });
+      logger.info('tokenwatch stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port: address.port, store, metrics, firstStart, close };
+}
