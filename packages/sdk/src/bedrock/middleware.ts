@@ -1,0 +1,246 @@
+import type { UsageRecord } from '../event.js';
+import { attribute, type IntegrationOptions, safeRecord, tok } from '../shared/record-options.js';
+
+export type BedrockMiddlewareOptions = IntegrationOptions;
+
+/** Structural slice of the AWS SDK v3 middleware stack (no runtime import of the SDK). */
+export interface MiddlewareStackLike {
+  add(
+    middleware: (
+      next: (args: unknown) => Promise<unknown>,
+      context: { commandName?: string },
+    ) => (args: unknown) => Promise<unknown>,
+    options: { step: 'initialize'; name: string; override?: boolean },
+  ): void;
+}
+
+export interface BedrockClientLike {
+  middlewareStack: MiddlewareStackLike;
+}
+
+interface TokenUsageLike {
+  inputTokens?: number;
+  outputTokens?: number;
+  cacheReadInputTokens?: number;
+  cacheWriteInputTokens?: number;
+}
+
+type Tokens = Pick<
+  UsageRecord,
+  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
+>;
+
+/** Bedrock's `inputTokens` already EXCLUDES cache reads and writes: no subtraction. */
+function fromTokenUsage(u: TokenUsageLike | undefined): Tokens {
+  return {
+    inputTokens: tok(u?.inputTokens),
+    outputTokens: tok(u?.outputTokens),
+    cacheReadTokens: tok(u?.cacheReadInputTokens),
+    cacheWriteTokens: tok(u?.cacheWriteInputTokens),
+  };
+}
+
+/** `amazon-bedrock-invocationMetrics` from the last chunk of InvokeModelWithResponseStream. */
+function fromInvocationMetrics(m: Record<string, unknown>): Tokens {
+  return {
+    inputTokens: tok(m.inputTokenCount),
+    outputTokens: tok(m.outputTokenCount),
+    cacheReadTokens: tok(m.cacheReadInputTokenCount),
+    cacheWriteTokens: tok(m.cacheWriteInputTokenCount),
+  };
+}
+
+const decoder = new TextDecoder();
+
+interface ChunkUsage {
+  tokens?: Tokens;
+  /** Anthropic-schema usage seen on message_start / message_delta, used if metrics are absent. */
+  anthropic?: Record<string, unknown>;
+}
+
+function inspectChunk(bytes: Uint8Array | undefined, state: ChunkUsage): void {
+  if (!bytes) return;
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(decoder.decode(bytes)) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const metrics = body['amazon-bedrock-invocationMetrics'];
+  if (metrics && typeof metrics === 'object') {
+    state.tokens = fromInvocationMetrics(metrics as Record<string, unknown>);
+    return;
+  }
+  // Anthropic Messages schema: message_start carries input/cache, message_delta the cumulative
+  // output. Overwrite, never add.
+  const message = body.message as { usage?: Record<string, unknown> } | undefined;
+  const usage = (body.type === 'message_start' ? message?.usage : body.usage) as
+    | Record<string, unknown>
+    | undefined;
+  if (usage && (body.type === 'message_start' || body.type === 'message_delta')) {
+    state.anthropic = { ...state.anthropic };
+    for (const [k, v] of Object.entries(usage))
+      if (v !== null && v !== undefined) state.anthropic[k] = v;
+  }
+}
+
+function anthropicTokens(u: Record<string, unknown>): Tokens {
+  return {
+    inputTokens: tok(u.input_tokens),
+    outputTokens: tok(u.output_tokens),
+    cacheReadTokens: tok(u.cache_read_input_tokens),
+    cacheWriteTokens: tok(u.cache_creation_input_tokens),
+  };
+}
+
+function header(response: unknown, name: string): string | undefined {
+  const headers = (response as { headers?: Record<string, string | undefined> } | undefined)
+    ?.headers;
+  if (!headers) return undefined;
+  return headers[name] ?? headers[name.toLowerCase()];
+}
+
+/**
+ * Wraps an async iterable so `onItem` sees each item and `onEnd` runs exactly once: with
+ * `undefined` after the last item, with the error if iteration failed, with `'early'` when the
+ * consumer stopped before the end.
+ */
+function tap<T>(
+  source: AsyncIterable<T>,
+  onItem: (item: T) => void,
+  onEnd: (outcome: undefined | 'early' | { error: unknown }) => void,
+): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<T> {
+      const it = source[Symbol.asyncIterator]();
+      let ended = false;
+      const end = (o: undefined | 'early' | { error: unknown }): void => {
+        if (ended) return;
+        ended = true;
+        try {
+          onEnd(o);
+        } catch {
+          // never into the caller
+        }
+      };
+      return {
+        async next(): Promise<IteratorResult<T>> {
+          let r: IteratorResult<T>;
+          try {
+            r = await it.next();
+          } catch (error) {
+            end({ error });
+            throw error;
+          }
+          if (r.done) end(undefined);
+          else {
+            try {
+              onItem(r.value);
+            } catch {
+              // never into the caller
+            }
+          }
+          return r;
+        },
+        async return(value?: unknown): Promise<IteratorResult<T>> {
+          end('early');
+          return it.return ? it.return(value) : { done: true, value: undefined as never };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The middleware itself: one usage event per logical call (it sits in the initialize step, so
+ * the SDK's own retries are inside it). Covers Converse, ConverseStream (the `metadata` event),
+ * InvokeModel (the `x-amzn-bedrock-*-token-count` headers the SDK does not expose) and
+ * InvokeModelWithResponseStream (`amazon-bedrock-invocationMetrics` in the last chunk).
+ */
+export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
+  return (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: unknown): Promise<unknown> => {
+      const command = context.commandName;
+      if (
+        command !== 'ConverseCommand' &&
+        command !== 'ConverseStreamCommand' &&
+        command !== 'InvokeModelCommand' &&
+        command !== 'InvokeModelWithResponseStreamCommand'
+      ) {
+        return next(args);
+      }
+      const t0 = performance.now();
+      const modelId = String(
+        (args as { input?: { modelId?: unknown } }).input?.modelId ?? 'unknown',
+      );
+      // The context is read when the call starts: a stream consumed later keeps its caller.
+      const base0 = attribute(opts, { modelId, provider: 'bedrock' });
+      const emit = (tokens: Tokens, status: 'ok' | 'error'): void => {
+        safeRecord(opts, { ...base0, ...tokens, status, latencyMs: performance.now() - t0 });
+      };
+      let result: { response?: unknown; output?: Record<string, unknown> };
+      try {
+        result = (await next(args)) as typeof result;
+      } catch (error) {
+        emit({}, 'error');
+        throw error;
+      }
+      try {
+        const out = result.output ?? {};
+        if (command === 'ConverseCommand') {
+          emit(fromTokenUsage(out.usage as TokenUsageLike | undefined), 'ok');
+        } else if (command === 'InvokeModelCommand') {
+          const r = result.response;
+          emit(
+            {
+              inputTokens: tok(header(r, 'x-amzn-bedrock-input-token-count')),
+              outputTokens: tok(header(r, 'x-amzn-bedrock-output-token-count')),
+              cacheReadTokens: tok(header(r, 'x-amzn-bedrock-cache-read-input-token-count')),
+              cacheWriteTokens: tok(header(r, 'x-amzn-bedrock-cache-write-input-token-count')),
+            },
+            'ok',
+          );
+        } else if (command === 'ConverseStreamCommand' && out.stream) {
+          let usage: Tokens | undefined;
+          out.stream = tap(
+            out.stream as AsyncIterable<{ metadata?: { usage?: TokenUsageLike } }>,
+            (ev) => {
+              if (ev.metadata?.usage) usage = fromTokenUsage(ev.metadata.usage);
+            },
+            () => emit(usage ?? {}, usage ? 'ok' : 'error'),
+          );
+        } else if (command === 'InvokeModelWithResponseStreamCommand' && out.body) {
+          const state: ChunkUsage = {};
+          out.body = tap(
+            out.body as AsyncIterable<{ chunk?: { bytes?: Uint8Array } }>,
+            (ev) => inspectChunk(ev.chunk?.bytes, state),
+            () => {
+              const tokens =
+                state.tokens ?? (state.anthropic ? anthropicTokens(state.anthropic) : undefined);
+              emit(tokens ?? {}, tokens ? 'ok' : 'error');
+            },
+          );
+        }
+      } catch {
+        // never into the caller
+      }
+      return result;
+    };
+}
+
+/**
+ * Adds usage capture to a `BedrockRuntimeClient` (the app's own, or the one given to LangChain's
+ * `ChatBedrockConverse({ client })`; use either this or the LangChain handler, not both, or the
+ * calls count twice). Returns the client.
+ */
+export function instrumentBedrock<C extends BedrockClientLike>(
+  client: C,
+  opts: BedrockMiddlewareOptions,
+): C {
+  client.middlewareStack.add(tokenwatchBedrockMiddleware(opts), {
+    step: 'initialize',
+    name: 'tokenwatchUsage',
+    override: true,
+  });
+  return client;
+}
