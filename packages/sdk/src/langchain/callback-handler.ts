@@ -13,6 +13,10 @@ interface RunInfo {
   modelId: string;
   provider: string | undefined;
   context: UsageContext;
+  /** Anthropic streams: per-class maximum over the chunks' usage (see handleLLMNewToken). */
+  streamMax?: Required<
+    Pick<UsageRecord, 'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'>
+  >;
 }
 
 interface UsageMetadataLike {
@@ -163,6 +167,40 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     this.start(llm, runId, extraParams, metadata);
   }
 
+  /**
+   * LangChain sums the chunks' usage when streaming. For Anthropic that counts the output twice
+   * over: message_start carries an initial output count and message_delta the CUMULATIVE one,
+   * so the merged total exceeds Anthropic's figure. Each class is monotonic over the chunks, so
+   * its maximum is the true total. Only chunks with usage (two per stream) do any work here.
+   */
+  override handleLLMNewToken(
+    _token: string,
+    _idx: unknown,
+    runId: string,
+    _parentRunId?: string,
+    _tags?: string[],
+    fields?: { chunk?: unknown },
+  ): void {
+    const u = (fields?.chunk as { message?: { usage_metadata?: UsageMetadataLike } } | undefined)
+      ?.message?.usage_metadata;
+    if (!u) return;
+    const run = this.runs.get(runId);
+    if (!run || run.provider !== 'anthropic') return;
+    const cacheRead = tok(u.input_token_details?.cache_read);
+    const cacheWrite = tok(u.input_token_details?.cache_creation);
+    const m = run.streamMax ?? {
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+    };
+    m.inputTokens = Math.max(m.inputTokens, tok(u.input_tokens) - cacheRead - cacheWrite);
+    m.outputTokens = Math.max(m.outputTokens, tok(u.output_tokens));
+    m.cacheReadTokens = Math.max(m.cacheReadTokens, cacheRead);
+    m.cacheWriteTokens = Math.max(m.cacheWriteTokens, cacheWrite);
+    run.streamMax = m;
+  }
+
   override handleLLMEnd(
     output: LLMResult,
     runId: string,
@@ -178,7 +216,7 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
         modelId: run.modelId,
         latencyMs: performance.now() - run.t0,
         status: 'ok',
-        ...usageFrom(output as LLMResultLike),
+        ...(run.streamMax ?? usageFrom(output as LLMResultLike)),
       };
       if (run.provider) record.provider = run.provider;
       safeRecord(this.opts, attribute(this.opts, record, run.context));

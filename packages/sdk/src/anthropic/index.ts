@@ -1,0 +1,10 @@
+export {
+  currentUsageContext,
+  type UsageContext,
+  withUsageContext,
+} from '../shared/usage-context.js';
+export {
+  type AnthropicWrapperOptions,
+  fromAnthropicUsage,
+  wrapAnthropic,
+} from './wrap-anthropic.js';

@@ -1,0 +1,179 @@
+import type { UsageRecord } from '../event.js';
+import { attribute, type IntegrationOptions, safeRecord } from './record-options.js';
+
+type Tokens = Pick<
+  UsageRecord,
+  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
+>;
+
+/** How one SDK method's results carry usage. */
+export interface UsageReader {
+  provider: string;
+  /** Usage of a non-streaming result. */
+  fromResult(result: unknown): Tokens | undefined;
+  /**
+   * A fresh per-stream accumulator: feed it each event, read the usage at the end. With
+   * `hideInjected`, `hide` says which events exist only because the wrapper asked for usage.
+   */
+  streamState(hideInjected: boolean): StreamState;
+}
+
+export interface StreamState {
+  onEvent(event: unknown): void;
+  usage(): Tokens | undefined;
+  hide?(event: unknown): boolean;
+}
+
+interface StreamLike {
+  iterator?: () => AsyncIterator<unknown>;
+  [Symbol.asyncIterator]?: () => AsyncIterator<unknown>;
+}
+
+/**
+ * Wraps a Stainless-style SDK stream (OpenAI, Anthropic) in place. Those streams keep their
+ * source in an `iterator` factory that `[Symbol.asyncIterator]`, `tee()` and
+ * `toReadableStream()` all go through, so patching it covers every way of consuming the stream.
+ */
+function tapStream(
+  stream: StreamLike,
+  newState: () => StreamState,
+  done: (t: Tokens | undefined, ok: boolean) => void,
+): void {
+  const original = typeof stream.iterator === 'function' ? stream.iterator.bind(stream) : undefined;
+  if (!original) {
+    done(undefined, false);
+    return;
+  }
+  stream.iterator = () => {
+    const it = original();
+    const state = newState();
+    let ended = false;
+    const end = (ok: boolean): void => {
+      if (ended) return;
+      ended = true;
+      const usage = state.usage();
+      done(usage, ok && usage !== undefined);
+    };
+    return {
+      async next(): Promise<IteratorResult<unknown>> {
+        for (;;) {
+          let r: IteratorResult<unknown>;
+          try {
+            r = await it.next();
+          } catch (error) {
+            end(false);
+            throw error;
+          }
+          if (r.done) {
+            end(true);
+            return r;
+          }
+          try {
+            state.onEvent(r.value);
+            if (state.hide?.(r.value)) continue; // an event only we asked for
+          } catch {
+            // never into the caller
+          }
+          return r;
+        }
+      },
+      async return(value?: unknown): Promise<IteratorResult<unknown>> {
+        end(false);
+        return it.return ? it.return(value) : { done: true, value: undefined };
+      },
+    };
+  };
+}
+
+/**
+ * Replaces `target[method]` with a function that calls the original and observes its result
+ * without changing what the caller gets: the SDK's own promise object (with `withResponse()`
+ * and friends) is returned as is; a stream is tapped in place before the caller sees it.
+ */
+export function wrapMethod(
+  target: Record<string, unknown>,
+  method: string,
+  opts: IntegrationOptions,
+  reader: UsageReader,
+  prepare?: (params: Record<string, unknown>) => {
+    params: Record<string, unknown>;
+    hideInjected: boolean;
+  },
+): void {
+  const original = target[method];
+  if (typeof original !== 'function' || (original as { __tokenwatch?: true }).__tokenwatch) return;
+  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    let params = args[0] as Record<string, unknown> | undefined;
+    let hideInjected = false;
+    let base: UsageRecord | undefined;
+    let t0 = 0;
+    try {
+      if (params && typeof params === 'object' && prepare) {
+        const p = prepare(params);
+        params = p.params;
+        hideInjected = p.hideInjected;
+        args[0] = params;
+      }
+      base = attribute(opts, {
+        modelId: String(params?.model ?? 'unknown'),
+        provider: reader.provider,
+      });
+      t0 = performance.now();
+    } catch {
+      base = undefined;
+    }
+    const result = (original as (...a: unknown[]) => unknown).apply(this, args);
+    if (!base || !result || typeof (result as PromiseLike<unknown>).then !== 'function')
+      return result;
+    const b = base;
+    const emit = (tokens: Tokens | undefined, ok: boolean): void => {
+      safeRecord(opts, {
+        ...b,
+        ...tokens,
+        status: ok ? 'ok' : 'error',
+        latencyMs: performance.now() - t0,
+      });
+    };
+    const observe = (promise: PromiseLike<unknown>): void => {
+      promise.then(
+        (value) => {
+          try {
+            const isStream =
+              params?.stream === true &&
+              value !== null &&
+              typeof value === 'object' &&
+              'iterator' in value;
+            if (isStream) {
+              tapStream(value as StreamLike, () => reader.streamState(hideInjected), emit);
+            } else {
+              emit(reader.fromResult(value), true);
+            }
+          } catch {
+            // never into the caller
+          }
+        },
+        () => emit(undefined, false),
+      );
+    };
+    // Stainless SDK promises parse lazily: observe the parse the caller asks for, so a caller
+    // who only wants `asResponse()` still gets an unread body.
+    const lazy = result as { parse?: () => PromiseLike<unknown> };
+    if (typeof lazy.parse === 'function') {
+      const parse = lazy.parse.bind(result);
+      let observed = false;
+      lazy.parse = () => {
+        const p = parse();
+        if (!observed) {
+          observed = true;
+          observe(p);
+        }
+        return p;
+      };
+    } else {
+      observe(result as PromiseLike<unknown>);
+    }
+    return result;
+  };
+  (wrapped as unknown as { __tokenwatch: true }).__tokenwatch = true;
+  target[method] = wrapped;
+}
