@@ -14,8 +14,9 @@ export interface MiddlewareStackLike {
   ): void;
 }
 
+/** Any AWS SDK v3 client (its `middlewareStack.add` is overloaded per step, so only the name is checked). */
 export interface BedrockClientLike {
-  middlewareStack: MiddlewareStackLike;
+  middlewareStack: { add: (...args: never[]) => unknown };
 }
 
 interface TokenUsageLike {
@@ -237,10 +238,13 @@ export function instrumentBedrock<C extends BedrockClientLike>(
   client: C,
   opts: BedrockMiddlewareOptions,
 ): C {
-  client.middlewareStack.add(tokenwatchBedrockMiddleware(opts), {
-    step: 'initialize',
-    name: 'tokenwatchUsage',
-    override: true,
-  });
+  (client.middlewareStack as unknown as MiddlewareStackLike).add(
+    tokenwatchBedrockMiddleware(opts),
+    {
+      step: 'initialize',
+      name: 'tokenwatchUsage',
+      override: true,
+    },
+  );
   return client;
 }

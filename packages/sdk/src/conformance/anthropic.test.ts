@@ -84,6 +84,7 @@ describe('conformance: LangChain ChatAnthropic + TokenwatchCallbackHandler', () 
         for await (const _ of await model.stream('Hello', config)) {
           // drain
         }
+        return undefined;
       });
       expectConforms(events, f, { userId: 'u-lc-ant', appId: 'lc-ant' });
     });

@@ -131,6 +131,7 @@ describe('conformance: LangChain ChatOpenAI + TokenwatchCallbackHandler', () => 
         for await (const _ of await model.stream('Hello', config)) {
           // drain
         }
+        return undefined;
       });
       expectConforms(events, f, { userId: 'u-lc', appId: 'lc-openai' });
       expect(events[0]!.tags).toEqual({ feature: 'qa' });

@@ -185,7 +185,7 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
       ?.message?.usage_metadata;
     if (!u) return;
     const run = this.runs.get(runId);
-    if (!run || run.provider !== 'anthropic') return;
+    if (run?.provider !== 'anthropic') return;
     const cacheRead = tok(u.input_token_details?.cache_read);
     const cacheWrite = tok(u.input_token_details?.cache_creation);
     const m = run.streamMax ?? {
