@@ -291,6 +291,25 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
         drop(batch, 'shutdown', result.error);
         return;
       }
+      if (
+        (result.kind === 'ok' || result.kind === 'retry') &&
+        result.rejected &&
+        result.rejected.events.length > 0
+      ) {
+        const { events: gone, error } = result.rejected;
+        reportError(error);
+        inflightEvents -= gone.length;
+        drop(gone, 'rejected', error);
+        if (result.kind === 'ok') {
+          const settled = batch.length - gone.length;
+          inflightEvents -= settled;
+          stats.sent += settled;
+          stats.duplicates += result.duplicates;
+          return;
+        }
+        const keep = new Set(gone);
+        batch = batch.filter((e) => !keep.has(e));
+      }
       switch (result.kind) {
         case 'ok':
           inflightEvents -= batch.length;

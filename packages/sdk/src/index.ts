@@ -15,5 +15,5 @@ export {
   type HttpTransportOptions,
   parseRetryAfter,
 } from './http-transport.js';
-export type { SendResult, Transport } from './transport.js';
+export type { Rejected, SendResult, Transport } from './transport.js';
 export { createUuidV7 } from './uuid-v7.js';

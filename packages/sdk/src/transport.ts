@@ -3,7 +3,8 @@ import type { UsageEvent } from './event.js';
 
 /**
  * What became of one send. Transports never throw: every outcome is one of these.
- * - `ok`: the collector made the events durable (duplicates included: the server dedupes on id).
+ * - `ok`: the collector made the events durable (duplicates included: the server dedupes on id),
+ *   except those in `rejected`.
  * - `retry`: nothing (or only part) was made durable; resend `events` (default: the whole batch)
  *   with the SAME ids after `afterMs` (Retry-After) or a backoff.
  * - `split`: the batch was too large (413); send it in halves.
@@ -12,11 +13,24 @@ import type { UsageEvent } from './event.js';
  * - `fatal`: the batch cannot be delivered (bad key, no fetch); drop it and report.
  */
 export type SendResult =
-  | { kind: 'ok'; accepted: number; duplicates: number }
-  | { kind: 'retry'; error: TokenwatchError; afterMs?: number; events?: readonly UsageEvent[] }
+  | { kind: 'ok'; accepted: number; duplicates: number; rejected?: Rejected }
+  | {
+      kind: 'retry';
+      error: TokenwatchError;
+      afterMs?: number;
+      /** Only these still need sending (the others were made durable, or are in `rejected`). */
+      events?: readonly UsageEvent[];
+      rejected?: Rejected;
+    }
   | { kind: 'split'; error: TokenwatchError }
   | { kind: 'reject'; error: TokenwatchError; invalid?: readonly number[] }
   | { kind: 'fatal'; error: TokenwatchError; reason: 'unauthorized' | 'rejected' };
+
+/** Events the destination refused for good while it took the others (a partial batch failure). */
+export interface Rejected {
+  events: readonly UsageEvent[];
+  error: TokenwatchError;
+}
 
 /** Ships one batch. HTTP is the default; `@tokenwatch/sdk/sqs` provides another. */
 export interface Transport {

@@ -1,0 +1,1 @@
+export { createSqsTransport, packMessages, type SqsTransportOptions } from './sqs-transport.js';
