@@ -25,9 +25,11 @@ export const configSchema = z
         path: z.string().min(1).optional(),
         /** `full`: fsync at every commit (a 202 survives power loss). `normal`: survives a crash of the process only. */
         synchronous: z.enum(['full', 'normal']).default('full'),
+        /** `worker` (default) runs SQLite in its own thread, in parallel with HTTP parsing. */
+        thread: z.enum(['worker', 'main']).default('worker'),
       })
       .strict()
-      .default({ driver: 'sqlite', synchronous: 'full' }),
+      .default({ driver: 'sqlite', synchronous: 'full', thread: 'worker' }),
     ingest: z
       .object({
         /** Largest request body, before and after gzip. */

@@ -11,6 +11,7 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'number' }> = {
   TOKENWATCH_PUBLIC_URL: { path: ['server', 'publicUrl'], type: 'string' },
   TOKENWATCH_SQLITE_PATH: { path: ['store', 'path'], type: 'string' },
   TOKENWATCH_SQLITE_SYNCHRONOUS: { path: ['store', 'synchronous'], type: 'string' },
+  TOKENWATCH_SQLITE_THREAD: { path: ['store', 'thread'], type: 'string' },
   TOKENWATCH_FLUSH_MAX_EVENTS: { path: ['ingest', 'flushMaxEvents'], type: 'number' },
   TOKENWATCH_FLUSH_MAX_WAIT_MS: { path: ['ingest', 'flushMaxWaitMs'], type: 'number' },
   TOKENWATCH_MAX_QUEUED_EVENTS: { path: ['ingest', 'maxQueuedEvents'], type: 'number' },

@@ -5,11 +5,19 @@ import { type Config, sqlitePath } from '../../config/config-schema.js';
  * Opens the configured store. Drivers are imported lazily, so a process only loads the driver
  * it uses (and optional drivers need not be installed unless configured).
  */
-export async function openStore(config: Config): Promise<Store> {
+export async function openStore(
+  config: Config,
+  options: { thread?: 'worker' | 'main' } = {},
+): Promise<Store> {
   switch (config.store.driver) {
     case 'sqlite': {
+      const sqliteOptions = { path: sqlitePath(config), synchronous: config.store.synchronous };
+      if ((options.thread ?? config.store.thread) === 'worker') {
+        const { ThreadedSqliteStore } = await import('./sqlite/threaded-sqlite-store.js');
+        return new ThreadedSqliteStore(sqliteOptions);
+      }
       const { SqliteStore } = await import('./sqlite/sqlite-store.js');
-      return new SqliteStore({ path: sqlitePath(config), synchronous: config.store.synchronous });
+      return new SqliteStore(sqliteOptions);
     }
   }
 }

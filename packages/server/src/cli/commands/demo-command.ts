@@ -65,7 +65,7 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
       url = (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url;
     }
     if (!key) {
-      const store = await openStore(config);
+      const store = await openStore(config, { thread: 'main' });
       try {
         await store.migrate();
         key = (

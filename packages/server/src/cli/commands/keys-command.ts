@@ -32,7 +32,7 @@ export async function keysCommand(argv: string[], io: CliIo): Promise<number> {
     return values.help ? 0 : 2;
   }
   const config = configFromFlags(values, io);
-  const store = await openStore(config);
+  const store = await openStore(config, { thread: 'main' });
   try {
     await store.migrate();
     const projectId = values.project ?? DEFAULT_PROJECT_ID;

@@ -45,7 +45,7 @@ export async function usageCommand(argv: string[], io: CliIo): Promise<number> {
   if (values.to) params.set('to', values.to);
   const top = values.top ?? '10';
   const config = configFromFlags(values, io);
-  const store = await openStore(config);
+  const store = await openStore(config, { thread: 'main' });
   try {
     await store.migrate();
     const projectId = values.project ?? DEFAULT_PROJECT_ID;

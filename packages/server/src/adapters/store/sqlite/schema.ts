@@ -3,11 +3,14 @@
  * released entry, append a new one.
  *
  * Layout choices (measured, see BENCHMARKS.md):
- * - Rollup primary keys start with the bucket: live ingest writes the newest buckets, so the
- *   pages it touches stay hot and the WAL stays small.
+ * - A series is one (project, user, app, model, provider) combination, stored once in
+ *   `series` and referred to by an integer id. Rollup rows are keyed (bucket, series id):
+ *   small integer keys make each upsert about 3x cheaper than a key of five strings, and
+ *   the file smaller. The same trick time-series databases use.
+ * - Rollup keys start with the bucket: live ingest writes the newest buckets, so the pages
+ *   it touches stay hot and the WAL stays small.
  * - `event_ids` is keyed (project, id): the dedupe claim is tenant-scoped, and the SDK's
  *   time-ordered UUIDv7 ids keep inserts at the right edge of the B-tree.
- * - All tables are WITHOUT ROWID: the primary key is the row, one B-tree per table.
  */
 const MEASURES = `
   input_tokens INTEGER NOT NULL DEFAULT 0,
@@ -26,26 +29,17 @@ const MEASURES = `
 function rollupTable(name: string): string {
   return `CREATE TABLE ${name} (
   bucket_ms INTEGER NOT NULL,
-  project_id TEXT NOT NULL,
-  user_id TEXT NOT NULL,
-  app_id TEXT NOT NULL,
-  model_id TEXT NOT NULL,
-  provider TEXT NOT NULL,${MEASURES},
-  PRIMARY KEY (bucket_ms, project_id, user_id, app_id, model_id, provider)
+  series_id INTEGER NOT NULL,${MEASURES},
+  PRIMARY KEY (bucket_ms, series_id)
 ) WITHOUT ROWID;`;
 }
 
 function tagRollupTable(name: string): string {
   return `CREATE TABLE ${name} (
   bucket_ms INTEGER NOT NULL,
-  project_id TEXT NOT NULL,
-  tag_key TEXT NOT NULL,
-  tag_value TEXT NOT NULL,
-  user_id TEXT NOT NULL,
-  app_id TEXT NOT NULL,
-  model_id TEXT NOT NULL,
-  provider TEXT NOT NULL,${MEASURES},
-  PRIMARY KEY (bucket_ms, project_id, tag_key, tag_value, user_id, app_id, model_id, provider)
+  tag_id INTEGER NOT NULL,
+  series_id INTEGER NOT NULL,${MEASURES},
+  PRIMARY KEY (bucket_ms, tag_id, series_id)
 ) WITHOUT ROWID;`;
 }
 
@@ -95,6 +89,23 @@ CREATE TABLE conflicts (
   seen_at_ms INTEGER NOT NULL
 );
 CREATE INDEX conflicts_by_project ON conflicts(project_id, seen_at_ms);
+CREATE TABLE series (
+  series_id INTEGER PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  UNIQUE (project_id, user_id, app_id, model_id, provider)
+);
+CREATE INDEX series_by_project_user ON series(project_id, user_id);
+CREATE TABLE tags (
+  tag_id INTEGER PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  tag_key TEXT NOT NULL,
+  tag_value TEXT NOT NULL,
+  UNIQUE (project_id, tag_key, tag_value)
+);
 ${rollupTable('rollup_minute')}
 ${rollupTable('rollup_hour')}
 ${rollupTable('rollup_day')}

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makePricedEvent, runStoreContract } from '@tokenwatch/core/testing';
+import { makePricedEvent, makeQuery, runStoreContract } from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite-store.js';
+import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
 
 function openFileStore() {
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-'));
@@ -37,6 +38,9 @@ describe('SQLite store specifics', () => {
       // Nothing of the failed batch stuck: the good event is new on retry.
       const retry = await store.applyBatch([good], { nowMs: Date.now() });
       expect(retry.accepted).toBe(1);
+      // The series created inside the failed transaction was forgotten, not reused dangling.
+      const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
+      expect(rows.map((r) => [r.user, r.requests])).toEqual([[good.userId, 1]]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -59,4 +63,22 @@ describe('SQLite store specifics', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+// The server runs SQLite in a worker thread; the same contract holds through it. The worker
+// is the compiled one (`npm test` builds first).
+runStoreContract('SQLite (worker thread)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-thread-'));
+  const workerUrl = new URL(
+    '../../../../dist/adapters/store/sqlite/sqlite-worker.js',
+    import.meta.url,
+  );
+  const store = new ThreadedSqliteStore({ path: join(dir, 'tokenwatch.db') }, workerUrl);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });

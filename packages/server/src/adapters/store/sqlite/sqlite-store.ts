@@ -2,7 +2,6 @@ import {
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
-  aggregateEvents,
   type ConflictRecord,
   EventOutcome,
   type ModelPriceEntry,
@@ -10,14 +9,13 @@ import {
   type Project,
   type PruneOptions,
   type PruneResult,
-  type RollupDelta,
   type Store,
-  type TagRollupDelta,
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
+import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
 import { compileUsageQuery } from './sqlite-usage-queries.js';
 
@@ -51,50 +49,6 @@ function storeError(err: unknown, what: string): TokenwatchError {
   );
 }
 
-const ROLLUP_COLUMNS =
-  'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms';
-const ROLLUP_UPDATE = `
-  input_tokens = input_tokens + excluded.input_tokens,
-  output_tokens = output_tokens + excluded.output_tokens,
-  cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-  cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-  total_tokens = total_tokens + excluded.total_tokens,
-  requests = requests + excluded.requests,
-  errors = errors + excluded.errors,
-  cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-  unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens,
-  unpriced_requests = unpriced_requests + excluded.unpriced_requests,
-  last_update_ms = excluded.last_update_ms`;
-
-function rollupUpsert(table: string): string {
-  return `INSERT INTO ${table} (bucket_ms, project_id, user_id, app_id, model_id, provider, ${ROLLUP_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (bucket_ms, project_id, user_id, app_id, model_id, provider) DO UPDATE SET ${ROLLUP_UPDATE}`;
-}
-
-function tagRollupUpsert(table: string): string {
-  return `INSERT INTO ${table} (bucket_ms, project_id, tag_key, tag_value, user_id, app_id, model_id, provider, ${ROLLUP_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (bucket_ms, project_id, tag_key, tag_value, user_id, app_id, model_id, provider) DO UPDATE SET ${ROLLUP_UPDATE}`;
-}
-
-function measureArgs(d: RollupDelta, nowMs: number): unknown[] {
-  return [
-    d.inputTokens,
-    d.outputTokens,
-    d.cacheReadTokens,
-    d.cacheWriteTokens,
-    d.totalTokens,
-    d.requests,
-    d.errors,
-    d.costNanoUsd,
-    d.unpricedTokens,
-    d.unpricedRequests,
-    nowMs,
-    nowMs,
-  ];
-}
-
 interface RawUsageRow {
   [column: string]: unknown;
 }
@@ -111,6 +65,7 @@ function toNumber(value: unknown): number {
 export class SqliteDatabase {
   readonly db: Database.Database;
   private statements: Record<string, Statement> = {};
+  private rollups: RollupWriter | undefined;
 
   constructor(options: SqliteStoreOptions) {
     try {
@@ -153,12 +108,8 @@ export class SqliteDatabase {
       insertConflict: s(
         'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
       ),
-      upsertMinute: s(rollupUpsert('rollup_minute')),
-      upsertHour: s(rollupUpsert('rollup_hour')),
-      upsertDay: s(rollupUpsert('rollup_day')),
-      upsertTagHour: s(tagRollupUpsert('rollup_tag_hour')),
-      upsertTagDay: s(tagRollupUpsert('rollup_tag_day')),
     };
+    this.rollups = new RollupWriter(this.db);
   }
 
   private stmt(name: string): Statement {
@@ -193,53 +144,17 @@ export class SqliteDatabase {
           conflict.run(e.projectId, e.id, first, e.fingerprint, options.nowMs);
         }
       }
-      if (fresh.length > 0) this.addDeltas(fresh, options.nowMs);
+      if (fresh.length > 0) this.rollups?.write(fresh, options.nowMs);
       return { accepted: fresh.length, duplicates, conflicts, outcomes };
     });
     try {
-      return run.immediate();
+      const result = run.immediate();
+      this.rollups?.committed();
+      return result;
     } catch (err) {
+      this.rollups?.rolledBack();
       throw storeError(err, 'applyBatch');
     }
-  }
-
-  private addDeltas(fresh: readonly PricedEvent[], nowMs: number): void {
-    const deltas = aggregateEvents(fresh);
-    const plain = (name: string, rows: RollupDelta[]) => {
-      const st = this.stmt(name);
-      for (const d of rows) {
-        st.run(
-          d.bucketMs,
-          d.projectId,
-          d.userId,
-          d.appId,
-          d.modelId,
-          d.provider,
-          ...measureArgs(d, nowMs),
-        );
-      }
-    };
-    const tagged = (name: string, rows: TagRollupDelta[]) => {
-      const st = this.stmt(name);
-      for (const d of rows) {
-        st.run(
-          d.bucketMs,
-          d.projectId,
-          d.tagKey,
-          d.tagValue,
-          d.userId,
-          d.appId,
-          d.modelId,
-          d.provider,
-          ...measureArgs(d, nowMs),
-        );
-      }
-    };
-    plain('upsertMinute', deltas.minute);
-    plain('upsertHour', deltas.hour);
-    plain('upsertDay', deltas.day);
-    tagged('upsertTagHour', deltas.tagHour);
-    tagged('upsertTagDay', deltas.tagDay);
   }
 
   queryUsage(q: UsageQuery): UsageRow[] {

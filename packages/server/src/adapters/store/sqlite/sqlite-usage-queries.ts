@@ -2,10 +2,10 @@ import type { Dimension, UsageQuery } from '@tokenwatch/core';
 
 /** Maps a query's dimensions to columns. Names come only from this table, never from input. */
 const COLUMN: Record<string, string> = {
-  user: 'user_id',
-  app: 'app_id',
-  model: 'model_id',
-  provider: 'provider',
+  user: 's.user_id',
+  app: 's.app_id',
+  model: 's.model_id',
+  provider: 's.provider',
 };
 
 export interface CompiledQuery {
@@ -33,15 +33,19 @@ export function compileUsageQuery(
   const groupTag = q.groupBy.find((g) => g.startsWith('tag:'));
   const tagKey = groupTag ? groupTag.slice(4) : q.tagFilter?.key;
   const usesTags = tagKey !== undefined;
-  const table = usesTags ? `rollup_tag_${q.resolution}` : `rollup_${q.resolution}`;
+  const from = usesTags
+    ? `rollup_tag_${q.resolution} r JOIN series s ON s.series_id = r.series_id JOIN tags t ON t.tag_id = r.tag_id`
+    : `rollup_${q.resolution} r JOIN series s ON s.series_id = r.series_id`;
 
+  // The project is bound on the series, which every rollup row joins: no row of another
+  // project can match, whatever else the query says.
   const where = [
-    `project_id = ${p(q.projectId)}`,
-    `bucket_ms >= ${p(q.fromMs)}`,
-    `bucket_ms < ${p(q.toMs)}`,
+    `s.project_id = ${p(q.projectId)}`,
+    `r.bucket_ms >= ${p(q.fromMs)}`,
+    `r.bucket_ms < ${p(q.toMs)}`,
   ];
-  if (usesTags) where.push(`tag_key = ${p(tagKey)}`);
-  if (q.tagFilter) where.push(`tag_value = ${p(q.tagFilter.value)}`);
+  if (usesTags) where.push('t.project_id = s.project_id', `t.tag_key = ${p(tagKey)}`);
+  if (q.tagFilter) where.push(`t.tag_value = ${p(q.tagFilter.value)}`);
   for (const [dim, values] of Object.entries(q.filters)) {
     const column = COLUMN[dim];
     if (!column || !values || values.length === 0) continue;
@@ -51,28 +55,28 @@ export function compileUsageQuery(
   const select: string[] = [];
   const group: string[] = [];
   for (const dim of q.groupBy) {
-    const column = dim.startsWith('tag:') ? 'tag_value' : COLUMN[dim];
+    const column = dim.startsWith('tag:') ? 't.tag_value' : COLUMN[dim];
     if (!column) continue;
     select.push(`${column} AS d${select.length}`);
     group.push(column);
   }
   let bucketExpr: string | undefined;
   if (q.interval) {
-    bucketExpr = q.interval === 'month' ? monthBucketSql('bucket_ms') : 'bucket_ms';
+    bucketExpr = q.interval === 'month' ? monthBucketSql('r.bucket_ms') : 'r.bucket_ms';
     select.push(`${bucketExpr} AS bucket`);
     group.push(bucketExpr);
   }
   select.push(
-    'SUM(input_tokens) AS input_tokens',
-    'SUM(output_tokens) AS output_tokens',
-    'SUM(cache_read_tokens) AS cache_read_tokens',
-    'SUM(cache_write_tokens) AS cache_write_tokens',
-    'SUM(total_tokens) AS total_tokens',
-    'SUM(requests) AS requests',
-    'SUM(errors) AS errors',
-    'SUM(cost_nano_usd) AS cost_nano_usd',
-    'SUM(unpriced_tokens) AS unpriced_tokens',
-    'SUM(unpriced_requests) AS unpriced_requests',
+    'SUM(r.input_tokens) AS input_tokens',
+    'SUM(r.output_tokens) AS output_tokens',
+    'SUM(r.cache_read_tokens) AS cache_read_tokens',
+    'SUM(r.cache_write_tokens) AS cache_write_tokens',
+    'SUM(r.total_tokens) AS total_tokens',
+    'SUM(r.requests) AS requests',
+    'SUM(r.errors) AS errors',
+    'SUM(r.cost_nano_usd) AS cost_nano_usd',
+    'SUM(r.unpriced_tokens) AS unpriced_tokens',
+    'SUM(r.unpriced_requests) AS unpriced_requests',
   );
   const orderColumn: Record<string, string> = {
     totalTokens: 'total_tokens',
@@ -94,8 +98,8 @@ export function compileUsageQuery(
   });
   if (bucketExpr && q.orderBy !== 'bucket') order.push('bucket ASC');
 
-  const sql = `SELECT ${select.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}${
+  const sql = `SELECT ${select.join(', ')} FROM ${from} WHERE ${where.join(' AND ')}${
     group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''
-  } HAVING SUM(requests) > 0 ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
+  } HAVING SUM(r.requests) > 0 ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
   return { sql, params, dimensions: q.groupBy };
 }

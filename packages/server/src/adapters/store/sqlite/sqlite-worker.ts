@@ -1,0 +1,44 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { TokenwatchError } from '@tokenwatch/core';
+import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-store.js';
+
+/**
+ * The SQLite writer thread: owns the database connection and runs every store call of the
+ * server, so transactions (and their fsyncs) never block the thread that parses HTTP.
+ */
+interface Call {
+  id: number;
+  method: string;
+  args: unknown[];
+}
+
+const port = parentPort;
+if (!port) throw new Error('sqlite-worker must run in a worker thread');
+const database = new SqliteDatabase(workerData as SqliteStoreOptions);
+
+port.on('message', (call: Call) => {
+  try {
+    const fn = (database as unknown as Record<string, (...a: unknown[]) => unknown>)[call.method];
+    if (typeof fn !== 'function')
+      throw new TokenwatchError('internal', `unknown store method ${call.method}`);
+    const result = fn.apply(database, call.args);
+    port.postMessage({ id: call.id, ok: true, result });
+    if (call.method === 'close') port.close();
+  } catch (err) {
+    const e =
+      err instanceof TokenwatchError
+        ? err
+        : new TokenwatchError('internal', String((err as Error)?.message ?? err));
+    port.postMessage({
+      id: call.id,
+      ok: false,
+      error: {
+        code: e.code,
+        message: e.message,
+        retryable: e.retryable,
+        details: e.details,
+        context: e.context,
+      },
+    });
+  }
+});

@@ -1,0 +1,154 @@
+import { Worker } from 'node:worker_threads';
+import {
+  type ApiKeyRecord,
+  type ApplyOptions,
+  type ApplyResult,
+  type ConflictRecord,
+  type ErrorCode,
+  type ModelPriceEntry,
+  type PricedEvent,
+  type Project,
+  type PruneOptions,
+  type PruneResult,
+  type Store,
+  TokenwatchError,
+  type UsageQuery,
+  type UsageRow,
+} from '@tokenwatch/core';
+import type { SqliteStoreOptions } from './sqlite-store.js';
+
+interface Reply {
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: {
+    code: ErrorCode;
+    message: string;
+    retryable: boolean;
+    details: TokenwatchError['details'];
+    context: Record<string, unknown>;
+  };
+}
+
+/**
+ * The SQLite adapter running in a worker thread: the same `SqliteDatabase`, called through
+ * messages. On a 2-core machine the HTTP thread (parse, validate, price) and the writer thread
+ * (transactions) then run in parallel. Calls are answered in order; the store's semantics are
+ * unchanged (the contract suite runs against this class too).
+ */
+export class ThreadedSqliteStore implements Store {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  >();
+  private failure: Error | undefined;
+
+  constructor(
+    options: SqliteStoreOptions,
+    workerUrl: URL = new URL('./sqlite-worker.js', import.meta.url),
+  ) {
+    this.worker = new Worker(workerUrl, { workerData: options });
+    this.worker.on('message', (reply: Reply) => {
+      const call = this.pending.get(reply.id);
+      if (!call) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) call.resolve(reply.result);
+      else {
+        const e = reply.error;
+        call.reject(
+          new TokenwatchError(e?.code ?? 'internal', e?.message ?? 'store error', {
+            retryable: e?.retryable ?? false,
+            details: e?.details ?? [],
+            context: e?.context ?? {},
+          }),
+        );
+      }
+    });
+    const failAll = (err: Error) => {
+      this.failure = err;
+      for (const call of this.pending.values()) {
+        call.reject(
+          new TokenwatchError('unavailable', `SQLite writer thread failed: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      }
+      this.pending.clear();
+    };
+    this.worker.on('error', failAll);
+    this.worker.on('exit', (code) => {
+      if (this.pending.size > 0) failAll(new Error(`exited with code ${code}`));
+    });
+  }
+
+  private call<T>(method: string, ...args: unknown[]): Promise<T> {
+    if (this.failure) {
+      return Promise.reject(
+        new TokenwatchError('unavailable', `SQLite writer thread failed: ${this.failure.message}`),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, method, args });
+    });
+  }
+
+  migrate(): Promise<void> {
+    return this.call('migrate');
+  }
+  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
+    return this.call('applyBatch', events, options);
+  }
+  queryUsage(query: UsageQuery): Promise<UsageRow[]> {
+    return this.call('queryUsage', query);
+  }
+  listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
+    return this.call('listConflicts', projectId, limit);
+  }
+  prune(options: PruneOptions): Promise<PruneResult> {
+    return this.call('prune', options);
+  }
+  createProject(project: Project): Promise<void> {
+    return this.call('createProject', project);
+  }
+  getProject(id: string): Promise<Project | undefined> {
+    return this.call('getProject', id);
+  }
+  listProjects(): Promise<Project[]> {
+    return this.call('listProjects');
+  }
+  createKey(key: ApiKeyRecord): Promise<void> {
+    return this.call('createKey', key);
+  }
+  findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    return this.call('findKeyByHash', hash);
+  }
+  listKeys(projectId: string): Promise<ApiKeyRecord[]> {
+    return this.call('listKeys', projectId);
+  }
+  revokeKey(projectId: string, keyId: string, nowMs: number): Promise<boolean> {
+    return this.call('revokeKey', projectId, keyId, nowMs);
+  }
+  listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
+    return this.call('listPriceOverrides', projectId);
+  }
+  putPriceOverride(projectId: string, entry: ModelPriceEntry): Promise<void> {
+    return this.call('putPriceOverride', projectId, entry);
+  }
+  deletePriceOverride(
+    projectId: string,
+    provider: string,
+    modelId: string,
+    effectiveFrom: string,
+  ): Promise<boolean> {
+    return this.call('deletePriceOverride', projectId, provider, modelId, effectiveFrom);
+  }
+  async close(): Promise<void> {
+    if (this.failure) return;
+    await this.call('close');
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  ingestKey: string;
+  adminKey: string;
+  stop(): Promise<void>;
+  /** Peak resident set size of the server process so far, in MiB (VmHWM). */
+  peakRssMiB(): number;
+}
+
+/** Starts `tokenwatch serve` as its own process, as a user would, and waits until it listens. */
+export async function startServerProcess(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir], {
+    env: { ...process.env, TOKENWATCH_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const serverFile = join(dataDir, 'server.json');
+  const deadline = Date.now() + 30_000;
+  while (!(existsSync(serverFile) && /ingest key/.test(out))) {
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const { url } = JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string };
+  const keyOf = (label: string) =>
+    (new RegExp(`${label} key.*?(twk_\\S+)`).exec(out)?.[1] as string) ?? '';
+  const pid = child.pid as number;
+  return {
+    url,
+    pid,
+    ingestKey: keyOf('ingest'),
+    adminKey: keyOf('admin'),
+    peakRssMiB: () => {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One POST with a pre-serialised body; resolves with the status and the time to response. */
+export function post(
+  url: string,
+  key: string,
+  body: Buffer,
+): Promise<{ status: number; ms: number; text: string }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}/v1/events`,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          'content-length': body.length,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            ms: performance.now() - started,
+            text: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+}
