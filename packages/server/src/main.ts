@@ -11,6 +11,8 @@ import { createHttpHandler } from './http/app.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { ProjectCatalogs } from './ingest/project-catalogs.js';
+import { LiveFeed } from './live/live-feed.js';
+import { publishUsage } from './live/publish-usage.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
 
@@ -50,7 +52,20 @@ export async function startServer(
   const metrics = new Metrics();
   const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
   const catalogs = new ProjectCatalogs(store, 30_000, now);
-  const committer = new GroupCommitter(store, config.ingest, metrics, logger, now);
+  const live = new LiveFeed();
+  const committer = new GroupCommitter(
+    store,
+    config.ingest,
+    metrics,
+    logger,
+    now,
+    (accepted, nowMs) => publishUsage(live, accepted, nowMs),
+  );
+  metrics.addGauge(
+    'tokenwatch_live_subscribers',
+    'Open server-sent-event streams.',
+    () => live.subscriberCount,
+  );
   metrics.addGauge(
     'tokenwatch_ingest_backlog_events',
     'Events waiting for a flush.',
@@ -69,6 +84,7 @@ export async function startServer(
     metrics,
     logger,
     now,
+    live,
     isShuttingDown: () => shuttingDown,
   });
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);

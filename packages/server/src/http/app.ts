@@ -6,6 +6,7 @@ import type { Config } from '../config/config-schema.js';
 import type { GroupCommitter } from '../ingest/group-commit.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 import type { ProjectCatalogs } from '../ingest/project-catalogs.js';
+import type { LiveFeed } from '../live/live-feed.js';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { toErrorResponse } from './error-mapping.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   now: () => number;
+  /** Per-project notices of new usage and alerts, for server-sent events. */
+  live: LiveFeed;
   /** Set while the process shuts down: /readyz fails so load balancers drain it. */
   isShuttingDown: () => boolean;
 }

@@ -44,6 +44,8 @@ export class GroupCommitter {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    /** Called after each successful commit with the events that were newly counted. */
+    private readonly onCommitted: (accepted: PricedEvent[], nowMs: number) => void = () => {},
   ) {}
 
   /** Events waiting for a flush (for /metrics and /readyz). */
@@ -122,7 +124,8 @@ export class GroupCommitter {
     for (const r of requests) for (const e of r.events) events.push(e);
     const started = performance.now();
     try {
-      const result = await this.store.applyBatch(events, { nowMs: this.now() });
+      const nowMs = this.now();
+      const result = await this.store.applyBatch(events, { nowMs });
       this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
       this.metrics.flushEvents.observe(events.length);
       this.metrics.ingestedEvents.inc({}, result.accepted);
@@ -144,6 +147,16 @@ export class GroupCommitter {
         r.resolve(counts);
       }
       if (unpriced > 0) this.metrics.unpricedEvents.inc({}, unpriced);
+      if (result.accepted > 0) {
+        try {
+          this.onCommitted(
+            events.filter((_, i) => result.outcomes[i] === EventOutcome.Accepted),
+            nowMs,
+          );
+        } catch (err) {
+          this.logger.warn('post-commit listener failed', { error: err as Error });
+        }
+      }
     } catch (err) {
       this.metrics.flushFailures.inc();
       const retryable = err instanceof TokenwatchError ? err.retryable : false;
