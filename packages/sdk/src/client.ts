@@ -200,7 +200,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
   let flushDue = false;
   let closed = false;
   let aborting = false;
-  const sleepers = new Set<() => void>();
+  const sleepers = new Map<() => void, unknown>(); // wake function -> its timer
   const controllers = new Set<AbortController>();
 
   const reportError = (error: TokenwatchError): void => {
@@ -240,6 +240,17 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
       else keep.push(w);
     }
     waiters = keep;
+    if (waiters.length === 0) holdTimers(false);
+  };
+
+  // Backoff timers never keep the process alive on their own, but while someone awaits flush()
+  // or shutdown() they do: an awaited flush must not be cut short by the runtime exiting.
+  const holdTimers = (hold: boolean): void => {
+    for (const t of sleepers.values()) {
+      const timer = t as { ref?: () => void; unref?: () => void };
+      if (hold) timer.ref?.();
+      else timer.unref?.();
+    }
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -250,8 +261,8 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
         resolve();
       };
       const t = setTimeout(done, ms);
-      unrefTimer(t);
-      sleepers.add(done);
+      if (waiters.length === 0) unrefTimer(t);
+      sleepers.set(done, t);
     });
 
   const sendOnce = async (batch: readonly UsageEvent[]): Promise<SendResult> => {
@@ -449,17 +460,19 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
       const waiter: Waiter = { target: enqueuedSeq, resolve };
       let timer: unknown;
       if (opts.timeoutMs !== undefined) {
+        // ref'd: the awaited deadline itself holds the process
         timer = setTimeout(() => {
           waiters = waiters.filter((w) => w !== waiter);
+          if (waiters.length === 0) holdTimers(false);
           resolve(false);
         }, opts.timeoutMs);
-        unrefTimer(timer);
       }
       waiter.resolve = (done) => {
         if (timer !== undefined) clearTimeout(timer as Parameters<typeof clearTimeout>[0]);
         resolve(done);
       };
       waiters.push(waiter);
+      holdTimers(true);
       pump();
     });
 
@@ -469,9 +482,9 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     const left = queue.clear();
     dequeuedSeq += left.length;
     if (left.length > 0) drop(left, 'shutdown');
-    for (const wake of [...sleepers]) wake();
+    for (const wake of [...sleepers.keys()]) wake();
     for (const ac of [...controllers]) ac.abort();
-    while (active > 0) await sleep(1);
+    while (active > 0) await new Promise((r) => setTimeout(r, 1)); // ref'd: shutdown is awaited
     aborting = false;
     settleWaiters();
   };

@@ -4,7 +4,12 @@ import type { SendResult, Transport } from './transport.js';
 
 type FetchLike = (
   url: string,
-  init: { method: string; headers: Record<string, string>; body: Uint8Array; signal: AbortSignal },
+  init: {
+    method: string;
+    headers: Record<string, string>;
+    body: string | Uint8Array;
+    signal: AbortSignal;
+  },
 ) => Promise<{
   status: number;
   headers: { get(name: string): string | null };
@@ -101,19 +106,24 @@ export function createHttpTransport(opts: HttpTransportOptions): Transport {
           error: new TokenwatchError('no_fetch', 'no fetch in this runtime: pass options.fetch'),
         };
       }
-      let body = encodeBatch(events);
-      if (body.byteLength > LIMITS.maxBodyBytes && events.length > 1) {
+      const json = JSON.stringify({ events });
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: only long bodies need an exact count.
+      const exact = json.length * 3 > LIMITS.maxBodyBytes ? encoder.encode(json) : undefined;
+      const size = exact ? exact.byteLength : json.length;
+      if (size > LIMITS.maxBodyBytes && events.length > 1) {
         return {
           kind: 'split',
           error: new TokenwatchError('too_large', 'batch above 1 MiB', { retryable: true }),
         };
       }
+      // A string body is the cheapest for fetch to send; bytes only when compressing.
+      let body: string | Uint8Array = json;
       const headers: Record<string, string> = {
         authorization: `Bearer ${opts.apiKey}`,
         'content-type': 'application/json',
       };
-      if (compression === 'gzip' && body.byteLength > compressAbove) {
-        const zipped = await gzip(body).catch(() => undefined);
+      if (compression === 'gzip' && size > compressAbove) {
+        const zipped = await gzip(exact ?? encoder.encode(json)).catch(() => undefined);
         if (zipped) {
           body = zipped;
           headers['content-encoding'] = 'gzip';
