@@ -21,6 +21,7 @@ const { createTokenwatch } = await import(join(root, 'packages/sdk/dist/index.js
 const { TokenwatchCallbackHandler } = await import(
   join(root, 'packages/sdk/dist/langchain/index.js')
 );
+const { nodeFetch } = await import(join(root, 'packages/sdk/dist/node/index.js'));
 
 const quick = process.argv.includes('--quick');
 const median = (xs) => {
