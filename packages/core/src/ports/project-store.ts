@@ -1,4 +1,5 @@
 import type { ModelPriceEntry } from '../pricing/price-catalog.js';
+import type { RuleStore } from './rule-store.js';
 import type { UsageStore } from './usage-store.js';
 
 export interface Project {
@@ -53,7 +54,7 @@ export interface ProjectStore {
 }
 
 /** Everything one storage adapter provides. */
-export interface Store extends UsageStore, ProjectStore {
+export interface Store extends UsageStore, ProjectStore, RuleStore {
   /** Creates or upgrades the schema; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;

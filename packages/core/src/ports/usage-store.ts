@@ -1,5 +1,7 @@
 import type { PricedEvent } from '../event/usage-event.js';
 import type { UsageQuery, UsageRow } from '../query/usage-query.js';
+import type { CompiledRule, NewAlert } from '../rules/evaluate.js';
+import type { RuleCounter } from './rule-store.js';
 
 /** What happened to one event of a batch. */
 export const EventOutcome = {
@@ -18,11 +20,17 @@ export interface ApplyResult {
   conflicts: number;
   /** One outcome per input event, in input order. */
   outcomes: EventOutcome[];
+  /** Alerts this batch created (each exists once: a redelivery or a second flush cannot add it again). */
+  alerts: NewAlert[];
+  /** New values of the counters of enforcing rules this batch touched (for POST /v1/check). */
+  enforcedCounters: RuleCounter[];
 }
 
 export interface ApplyOptions {
   /** Wall-clock time of the apply, epoch ms: stamps rollups' first/last update and conflicts. */
   nowMs: number;
+  /** The enabled rules of the batch's projects; their counters are updated in the same transaction. */
+  rules?: readonly CompiledRule[];
 }
 
 export interface ConflictRecord {

@@ -103,10 +103,19 @@ export interface ParseContext {
   minuteRetentionMs: number;
 }
 
+/** True when the YYYY-MM-DD at the start of `value` is a real calendar date (no Feb 30). */
+function isRealDate(value: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+}
+
 function parseTime(value: string, field: string, issues: ValidationIssue[]): number | undefined {
   if (/^\d{1,16}$/.test(value)) return Number(value);
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) value = `${value}T00:00:00Z`;
-  const ms = /([Zz]|[+-]\d{2}:\d{2})$/.test(value) ? Date.parse(value) : Number.NaN;
+  const ms =
+    /([Zz]|[+-]\d{2}:\d{2})$/.test(value) && isRealDate(value) ? Date.parse(value) : Number.NaN;
   if (!Number.isFinite(ms)) {
     issues.push({
       field,
@@ -128,7 +137,7 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
 
   for (const name of new Set(params.keys())) {
     if (KNOWN_PARAMS.has(name)) continue;
-    const dim = FILTER_ALIASES[name];
+    const dim = Object.hasOwn(FILTER_ALIASES, name) ? FILTER_ALIASES[name] : undefined;
     if (dim) {
       const values = params.getAll(name).filter((v) => v.length > 0);
       if (values.length > 100) issues.push({ field: name, reason: 'at most 100 values' });
@@ -170,7 +179,7 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean)) {
-      const dim = FILTER_ALIASES[part];
+      const dim = Object.hasOwn(FILTER_ALIASES, part) ? FILTER_ALIASES[part] : undefined;
       if (dim && !groupBy.includes(dim)) groupBy.push(dim);
       else if (part.startsWith('tag:') && TAG_KEY.test(part.slice(4))) {
         if (groupBy.some((g) => g.startsWith('tag:'))) {

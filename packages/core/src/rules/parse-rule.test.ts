@@ -208,6 +208,7 @@ describe('parseRuleInput: errors name every problem and its field', () => {
     expectOnly(base({ name: 'n'.repeat(129) }), 'name', /at most 128/);
     expectOnly(base({ name: 42 }), 'name', /string/);
     expectOnly(base({ name: 'a\nb' }), 'name', /control/);
+    expectOnly(base({ name: '   ' }), 'name', /blank/);
   });
 
   it('scope', () => {
@@ -235,6 +236,7 @@ describe('parseRuleInput: errors name every problem and its field', () => {
   it('metric', () => {
     expectOnly(base({ metric: 'tokens' }), 'metric', /one of totalTokens/);
     expectOnly(base({ metric: undefined }), 'metric');
+    expectOnly(base({ metric: 10n }), 'metric', /a bigint/); // messages never throw
   });
 
   it('window', () => {

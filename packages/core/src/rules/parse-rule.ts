@@ -72,8 +72,13 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return 'a string';
-  if (typeof value === 'number') return Number.isFinite(value) ? `${value}` : `${value}`;
+  if (typeof value === 'number') return `${value}`;
   return `a ${typeof value}`;
+}
+
+/** A value for a message: strings quoted, anything else described (never throws). */
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : describe(value);
 }
 
 function has(obj: Record<string, unknown>, key: string): boolean {
@@ -118,8 +123,8 @@ function checkString(
     issues.add(field, `must be a string, got ${describe(value)}`);
     return undefined;
   }
-  if (value.length === 0) {
-    issues.add(field, 'must not be empty');
+  if (value.trim().length === 0) {
+    issues.add(field, 'must not be empty or blank');
     return undefined;
   }
   if (value.length > maxLength) {
@@ -161,10 +166,7 @@ function checkEnum<T extends string>(
 ): T | undefined {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
     return value as T;
-  issues.add(
-    field,
-    `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value) ?? 'nothing'}`,
-  );
+  issues.add(field, `must be one of ${allowed.join(', ')}, got ${show(value)}`);
   return undefined;
 }
 
@@ -411,7 +413,7 @@ function parseWindow(value: unknown, issues: Issues): RuleWindow | undefined {
       if (typeof tz !== 'string' || !isValidTimeZone(tz)) {
         issues.add(
           'window.timeZone',
-          `must be an IANA time zone name such as Europe/Berlin or UTC, got ${JSON.stringify(tz) ?? 'nothing'}`,
+          `must be an IANA time zone name such as Europe/Berlin or UTC, got ${show(tz)}`,
         );
         timeZone = undefined;
       } else {

@@ -1,1 +1,2 @@
+export * from './rule-contract.js';
 export * from './store-contract.js';

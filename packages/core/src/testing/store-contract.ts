@@ -126,6 +126,8 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
         duplicates: 0,
         conflicts: 0,
         outcomes: [EventOutcome.Accepted, EventOutcome.Accepted, EventOutcome.Accepted],
+        alerts: [],
+        enforcedCounters: [],
       });
       for (const resolution of ['minute', 'hour', 'day'] as const) {
         const total = only(await store.queryUsage(makeQuery({ resolution })));

@@ -93,10 +93,10 @@ export class KeyAuthenticator {
     const hash = hashKey(match[1] as string);
     const nowMs = this.now();
     let entry = this.cache.get(hash);
-    if (!entry || entry.until < nowMs) {
+    if (!entry || entry.until <= nowMs) {
       entry = { record: await this.store.findKeyByHash(hash), until: nowMs + this.cacheMs };
       if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(hash, entry);
+      if (this.cacheMs > 0) this.cache.set(hash, entry);
     }
     const record = entry.record;
     if (!record || record.revokedAtMs !== undefined) {

@@ -54,6 +54,9 @@ export function loadConfig(
       const parsed: unknown = JSON.parse(readFileSync(candidate, 'utf8'));
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
         issues.push({ field: configFile, reason: 'must contain a JSON object' });
+      } else if (JSON.stringify(parsed).includes('"__proto__"')) {
+        // JSON.parse makes "__proto__" an own key; assigning it would change a prototype.
+        issues.push({ field: configFile, reason: 'must not contain a "__proto__" key' });
       } else Object.assign(raw, parsed);
     } catch (err) {
       issues.push({ field: configFile, reason: `cannot be read: ${(err as Error).message}` });
@@ -64,7 +67,7 @@ export function loadConfig(
     if (value === undefined || value === '') continue;
     if (spec.type === 'number') {
       const n = Number(value);
-      if (!Number.isFinite(n)) {
+      if (value.trim() === '' || !Number.isFinite(n)) {
         issues.push({ field: name, reason: `must be a number, got "${value}"` });
         continue;
       }

@@ -1,4 +1,6 @@
 import {
+  type AlertQuery,
+  type AlertRecord,
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
@@ -6,6 +8,9 @@ import {
   aggregateEvents,
   bucketStart,
   type ConflictRecord,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type DeliveryStatus,
   EventOutcome,
   type ModelPriceEntry,
   type PricedEvent,
@@ -14,12 +19,15 @@ import {
   type PruneResult,
   type RollupDelta,
   type RollupMeasures,
+  type Rule,
+  type RuleCounter,
   type Store,
   type TagRollupDelta,
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
+import { MemoryRules } from './memory-rules.js';
 
 interface StoredRollup extends RollupDelta {
   tagKey?: string;
@@ -47,6 +55,7 @@ export class MemoryStore implements Store {
   private readonly projects = new Map<string, Project>();
   private readonly keys = new Map<string, ApiKeyRecord>();
   private readonly prices = new Map<string, ModelPriceEntry>();
+  private readonly ruleState = new MemoryRules();
   /** Set by tests to make the next applyBatch fail half-way, as a crashed transaction would. */
   failNextApply: Error | undefined;
 
@@ -80,11 +89,13 @@ export class MemoryStore implements Store {
         });
       }
     }
+    const evaluated = this.ruleState.evaluate(fresh, options.rules ?? [], options.nowMs);
     const failure = this.failNextApply;
     if (failure) {
       this.failNextApply = undefined;
       throw new TokenwatchError('unavailable', failure.message, { cause: failure });
     }
+    evaluated.commit();
     const deltas = aggregateEvents(fresh);
     for (const [k, v] of claimed) this.eventIds.set(k, v);
     this.conflicts.push(...newConflicts);
@@ -93,7 +104,14 @@ export class MemoryStore implements Store {
     this.merge(this.tables.day, deltas.day);
     this.merge(this.tables.tagHour, deltas.tagHour);
     this.merge(this.tables.tagDay, deltas.tagDay);
-    return { accepted: fresh.length, duplicates, conflicts: newConflicts.length, outcomes };
+    return {
+      accepted: fresh.length,
+      duplicates,
+      conflicts: newConflicts.length,
+      outcomes,
+      alerts: evaluated.alerts,
+      enforcedCounters: evaluated.enforcedCounters,
+    };
   }
 
   private merge(table: Table, rows: readonly (RollupDelta | TagRollupDelta)[]): void {
@@ -273,5 +291,47 @@ export class MemoryStore implements Store {
       `${projectId}\u0000${provider}\u0000${modelId}\u0000${effectiveFrom}`,
     );
   }
+  async createRule(rule: Rule, nowMs: number): Promise<void> {
+    this.ruleState.createRule(rule, nowMs, this.rollupSource(), this.projects.has(rule.projectId));
+  }
+  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+    return this.ruleState.updateRule(rule, nowMs, this.rollupSource());
+  }
+  async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
+    return this.ruleState.deleteRule(projectId, ruleId);
+  }
+  async getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
+    return this.ruleState.getRule(projectId, ruleId);
+  }
+  async listRules(projectId?: string): Promise<Rule[]> {
+    return this.ruleState.listRules(projectId);
+  }
+  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
+    return this.ruleState.readCounters(ruleId, fromMs, toMs);
+  }
+  async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    return this.ruleState.listAlerts(query);
+  }
+  async acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean> {
+    return this.ruleState.acknowledgeAlert(projectId, alertId, nowMs);
+  }
+  async claimDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
+    return this.ruleState.claimDeliveries(nowMs, limit, leaseMs);
+  }
+  async completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): Promise<void> {
+    this.ruleState.completeDelivery(id, outcome, nowMs);
+  }
+  async listDeliveries(
+    projectId: string,
+    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
+    limit: number,
+  ): Promise<DeliveryRecord[]> {
+    return this.ruleState.listDeliveries(projectId, filter, limit);
+  }
+
+  private rollupSource() {
+    return { minute: this.tables.minute.values(), hour: this.tables.hour.values() };
+  }
+
   async close(): Promise<void> {}
 }

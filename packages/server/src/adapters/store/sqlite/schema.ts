@@ -112,4 +112,57 @@ ${rollupTable('rollup_day')}
 ${tagRollupTable('rollup_tag_hour')}
 ${tagRollupTable('rollup_tag_day')}
 `,
+  `
+CREATE TABLE rules (
+  rule_id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(id),
+  definition TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rules_by_project ON rules(project_id);
+CREATE TABLE rule_counters (
+  rule_id TEXT NOT NULL,
+  scope_key TEXT NOT NULL,
+  bucket_start_ms INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (rule_id, scope_key, bucket_start_ms)
+) WITHOUT ROWID;
+CREATE TABLE alerts (
+  alert_id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  scope_key TEXT NOT NULL,
+  window_start_ms INTEGER NOT NULL,
+  window_end_ms INTEGER NOT NULL,
+  level_index INTEGER NOT NULL,
+  threshold INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  late INTEGER NOT NULL,
+  forecast INTEGER NOT NULL,
+  fired_at_ms INTEGER NOT NULL,
+  acknowledged_at_ms INTEGER,
+  message TEXT NOT NULL,
+  UNIQUE (rule_id, scope_key, window_start_ms, level_index)
+) WITHOUT ROWID;
+CREATE INDEX alerts_by_project ON alerts(project_id, fired_at_ms);
+CREATE TABLE deliveries (
+  delivery_id TEXT PRIMARY KEY,
+  alert_id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  channel_index INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  delivered_at_ms INTEGER
+) WITHOUT ROWID;
+CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
+CREATE INDEX deliveries_by_alert ON deliveries(alert_id);
+`,
 ];

@@ -1,7 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makePricedEvent, makeQuery, runStoreContract } from '@tokenwatch/core/testing';
+import {
+  makePricedEvent,
+  makeQuery,
+  runRuleContract,
+  runStoreContract,
+} from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite-store.js';
 import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
@@ -68,6 +73,33 @@ describe('SQLite store specifics', () => {
 // The server runs SQLite in a worker thread; the same contract holds through it. The worker
 // is the compiled one (`npm test` builds first).
 runStoreContract('SQLite (worker thread)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-thread-'));
+  const workerUrl = new URL(
+    '../../../../dist/adapters/store/sqlite/sqlite-worker.js',
+    import.meta.url,
+  );
+  const store = new ThreadedSqliteStore({ path: join(dir, 'tokenwatch.db') }, workerUrl);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+runRuleContract('SQLite (file)', async () => {
+  const { dir, store } = openFileStore();
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+runRuleContract('SQLite (worker thread)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-thread-'));
   const workerUrl = new URL(
     '../../../../dist/adapters/store/sqlite/sqlite-worker.js',

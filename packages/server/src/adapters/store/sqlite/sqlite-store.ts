@@ -1,14 +1,21 @@
 import {
+  type AlertQuery,
+  type AlertRecord,
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
   type ConflictRecord,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type DeliveryStatus,
   EventOutcome,
   type ModelPriceEntry,
   type PricedEvent,
   type Project,
   type PruneOptions,
   type PruneResult,
+  type Rule,
+  type RuleCounter,
   type Store,
   TokenwatchError,
   type UsageQuery,
@@ -17,6 +24,7 @@ import {
 import Database from 'better-sqlite3';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
+import { SqliteRules } from './sqlite-rules.js';
 import { compileUsageQuery } from './sqlite-usage-queries.js';
 
 export interface SqliteStoreOptions {
@@ -66,6 +74,7 @@ export class SqliteDatabase {
   readonly db: Database.Database;
   private statements: Record<string, Statement> = {};
   private rollups: RollupWriter | undefined;
+  private ruleEngine: SqliteRules | undefined;
 
   constructor(options: SqliteStoreOptions) {
     try {
@@ -110,6 +119,14 @@ export class SqliteDatabase {
       ),
     };
     this.rollups = new RollupWriter(this.db);
+    this.ruleEngine = new SqliteRules(this.db);
+  }
+
+  /** Rules, counters, alerts and the outbox (see SqliteRules). */
+  rulesEngine(): SqliteRules {
+    if (!this.ruleEngine)
+      throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.ruleEngine;
   }
 
   private stmt(name: string): Statement {
@@ -145,7 +162,12 @@ export class SqliteDatabase {
         }
       }
       if (fresh.length > 0) this.rollups?.write(fresh, options.nowMs);
-      return { accepted: fresh.length, duplicates, conflicts, outcomes };
+      const { alerts, enforcedCounters } = this.rulesEngine().evaluate(
+        fresh,
+        options.rules ?? [],
+        options.nowMs,
+      );
+      return { accepted: fresh.length, duplicates, conflicts, outcomes, alerts, enforcedCounters };
     });
     try {
       const result = run.immediate();
@@ -466,6 +488,43 @@ export class SqliteStore implements Store {
     effectiveFrom: string,
   ): Promise<boolean> {
     return this.database.deletePriceOverride(projectId, provider, modelId, effectiveFrom);
+  }
+  async createRule(rule: Rule, nowMs: number): Promise<void> {
+    this.database.rulesEngine().createRule(rule, nowMs);
+  }
+  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+    return this.database.rulesEngine().updateRule(rule, nowMs);
+  }
+  async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
+    return this.database.rulesEngine().deleteRule(projectId, ruleId);
+  }
+  async getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
+    return this.database.rulesEngine().getRule(projectId, ruleId);
+  }
+  async listRules(projectId?: string): Promise<Rule[]> {
+    return this.database.rulesEngine().listRules(projectId);
+  }
+  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
+    return this.database.rulesEngine().readCounters(ruleId, fromMs, toMs);
+  }
+  async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    return this.database.rulesEngine().listAlerts(query);
+  }
+  async acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean> {
+    return this.database.rulesEngine().acknowledgeAlert(projectId, alertId, nowMs);
+  }
+  async claimDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
+    return this.database.rulesEngine().claimDeliveries(nowMs, limit, leaseMs);
+  }
+  async completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): Promise<void> {
+    this.database.rulesEngine().completeDelivery(id, outcome, nowMs);
+  }
+  async listDeliveries(
+    projectId: string,
+    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
+    limit: number,
+  ): Promise<DeliveryRecord[]> {
+    return this.database.rulesEngine().listDeliveries(projectId, filter, limit);
   }
   async close(): Promise<void> {
     this.database.close();

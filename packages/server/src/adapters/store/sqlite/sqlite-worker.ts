@@ -18,10 +18,13 @@ const database = new SqliteDatabase(workerData as SqliteStoreOptions);
 
 port.on('message', (call: Call) => {
   try {
-    const fn = (database as unknown as Record<string, (...a: unknown[]) => unknown>)[call.method];
-    if (typeof fn !== 'function')
+    // Rule, alert and outbox methods live on the rules engine; the rest on the database.
+    const target: object = call.method in database ? database : database.rulesEngine();
+    const fn = (target as Record<string, (...a: unknown[]) => unknown>)[call.method];
+    if (typeof fn !== 'function') {
       throw new TokenwatchError('internal', `unknown store method ${call.method}`);
-    const result = fn.apply(database, call.args);
+    }
+    const result = fn.apply(target, call.args);
     port.postMessage({ id: call.id, ok: true, result });
     if (call.method === 'close') port.close();
   } catch (err) {

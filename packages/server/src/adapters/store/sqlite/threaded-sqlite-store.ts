@@ -1,15 +1,22 @@
 import { Worker } from 'node:worker_threads';
 import {
+  type AlertQuery,
+  type AlertRecord,
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
   type ConflictRecord,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type DeliveryStatus,
   type ErrorCode,
   type ModelPriceEntry,
   type PricedEvent,
   type Project,
   type PruneOptions,
   type PruneResult,
+  type Rule,
+  type RuleCounter,
   type Store,
   TokenwatchError,
   type UsageQuery,
@@ -145,6 +152,43 @@ export class ThreadedSqliteStore implements Store {
     effectiveFrom: string,
   ): Promise<boolean> {
     return this.call('deletePriceOverride', projectId, provider, modelId, effectiveFrom);
+  }
+  createRule(rule: Rule, nowMs: number): Promise<void> {
+    return this.call('createRule', rule, nowMs);
+  }
+  updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+    return this.call('updateRule', rule, nowMs);
+  }
+  deleteRule(projectId: string, ruleId: string): Promise<boolean> {
+    return this.call('deleteRule', projectId, ruleId);
+  }
+  getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
+    return this.call('getRule', projectId, ruleId);
+  }
+  listRules(projectId?: string): Promise<Rule[]> {
+    return this.call('listRules', projectId);
+  }
+  readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
+    return this.call('readCounters', ruleId, fromMs, toMs);
+  }
+  listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    return this.call('listAlerts', query);
+  }
+  acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean> {
+    return this.call('acknowledgeAlert', projectId, alertId, nowMs);
+  }
+  claimDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
+    return this.call('claimDeliveries', nowMs, limit, leaseMs);
+  }
+  completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): Promise<void> {
+    return this.call('completeDelivery', id, outcome, nowMs);
+  }
+  listDeliveries(
+    projectId: string,
+    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
+    limit: number,
+  ): Promise<DeliveryRecord[]> {
+    return this.call('listDeliveries', projectId, filter, limit);
   }
   async close(): Promise<void> {
     if (this.failure) return;
