@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
@@ -376,6 +376,9 @@ const lines = [
   '## SDK (npm run bench:sdk)',
   '',
   `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, Node ${process.version}${quick ? ' (--quick)' : ''}.`,
+  `Load average when the run ended: ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ')} (other work on the machine skews the exporter rows most).`,
   'Caller-path costs are medians of 1000-call blocks after warm-up; the exporter runs against a real',
   '`tokenwatch serve` on loopback sharing the same 2 cores, so it measures the pair, server included.',
   '',
