@@ -169,12 +169,13 @@ describe('createTokenwatch: faults', () => {
   });
 
   it('times out a slow collector and retries', async () => {
-    const { tw, errors } = client({ requestTimeoutMs: 100 });
-    rx.inject({ kind: 'delay', ms: 400 });
+    const { tw, errors } = client({ requestTimeoutMs: 250 });
+    rx.inject({ kind: 'delay', ms: 1000 });
     tw.record(usage());
     expect(await tw.flush()).toBe(true);
     expect(errors[0]?.code).toBe('timeout');
-    expect(tw.stats()).toMatchObject({ sent: 1, retried: 1 });
+    expect(tw.stats()).toMatchObject({ sent: 1 });
+    expect(tw.stats().retried).toBeGreaterThanOrEqual(1);
   });
 
   it('drops only the events a 400 names and resends the rest', async () => {
