@@ -361,7 +361,7 @@ describe('calendarWindow: errors and cache', () => {
     }
     // The first and last instants supported still work.
     expect(cal('0001-01-01T00:00:00Z', 'month', 'UTC')[0]).toBe('0001-01-01T00:00:00.000Z');
-    expect(cal('9999-12-31T23:59:59.999Z', 'day', 'Europe/Berlin')[1]).toBe(
+    expect(cal('9999-12-31T23:59:59.999Z', 'day', 'Europe/Berlin')[0]).toBe(
       '9999-12-31T23:00:00.000Z',
     );
     expect(cal('0050-06-15T12:00:00Z', 'day', 'Asia/Tokyo')[0]).toMatch(/^0050-06-1[45]T/);

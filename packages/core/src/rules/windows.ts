@@ -16,7 +16,7 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 /** 400 Gregorian years, exactly: used to keep `Date.UTC` away from its two-digit-year rule. */
 const FOUR_CENTURIES_MS = 146_097 * DAY_MS;
-/** Instants further apart than this from any time-zone transition are resolved without search. */
+/** How far before and after a wall time the zone's offsets are probed to find its instants. */
 const PROBE_MS = DAY_MS;
 const MAX_TIME_ZONE_LENGTH = 64;
 const MAX_CACHED_ZONES = 1_000;
@@ -156,8 +156,8 @@ function dayStartOffset(dayIndex: number, zone: ZoneState): number {
 
 /**
  * The zone's offset at `instantMs` in ms (local wall time = instant + offset). Memoised per UTC
- * day: a day whose two ends have the same offset is taken to have no transition (the tz database
- * has no pair of opposite changes within 24 hours); otherwise its one transition is found by
+ * day: a day whose two ends have the same offset is taken to have no transition (assumes no
+ * zone changes offset and back within one UTC day); otherwise its one transition is found by
  * bisection to the second, once.
  */
 function offsetAt(instantMs: number, timeZone: string): number {
@@ -332,16 +332,32 @@ function computeCalendarWindow(
 type UnitCache = Partial<Record<CalendarUnit, [WindowInstance, WindowInstance | undefined]>>;
 const windowCache = new Map<string, UnitCache>();
 
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the instants windows are defined for. */
+const MIN_INSTANT_MS = -62_135_596_800_000;
+const MAX_INSTANT_MS = 253_402_300_799_999;
+
 function assertInstant(instantMs: number): void {
-  if (!Number.isFinite(instantMs)) {
+  if (
+    typeof instantMs !== 'number' ||
+    !(instantMs >= MIN_INSTANT_MS && instantMs <= MAX_INSTANT_MS)
+  ) {
     throw new TokenwatchError(
       'invalid_argument',
-      `instant must be a finite number, got ${instantMs}`,
+      `instant must be epoch milliseconds between years 1 and 9999, got ${instantMs}`,
     );
   }
 }
 
-/** The calendar window (hour, day, ISO week from Monday, month) containing `instantMs` in `timeZone`. */
+/**
+ * The calendar window (hour, day, ISO week from Monday, month) containing `instantMs` in the IANA
+ * `timeZone`. Windows start at local :00 / midnight / Monday 00:00 / the 1st 00:00 and end where
+ * the next one starts, so days are 23 or 25 hours on DST change days. A repeated local hour
+ * (fall back) is two hour windows; a repeated local midnight starts the day only at its first
+ * occurrence. A start that does not exist (spring-forward gap, e.g. midnight in
+ * America/Santiago) moves to the first instant that exists after it. Throws `invalid_argument`
+ * for an unknown zone or an instant outside years 1–9999. Memoised: ~100 ns when the instant
+ * falls in one of the last two windows computed for (zone, unit).
+ */
 export function calendarWindow(
   instantMs: number,
   unit: CalendarUnit,
