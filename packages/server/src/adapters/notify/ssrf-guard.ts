@@ -69,9 +69,9 @@ function assertAddressAllowed(
 }
 
 /** The URL without its query string (Slack and other webhook URLs carry secrets in the path or query). */
-function redactUrl(url: string): string {
+function redactUrl(url: string, base?: string): string {
   try {
-    const u = new URL(url);
+    const u = new URL(url, base);
     return `${u.protocol}//${u.host}`;
   } catch {
     return '(unparsable)';
@@ -380,7 +380,7 @@ export function assertDelivered(res: GuardedResponse, channel: string, host: str
     const location = res.headers.location;
     throw new TokenwatchError(
       'unavailable',
-      `${channel} receiver ${host} answered ${status} redirect${location ? ` to ${redactUrl(location)}` : ''}; redirects are not followed, configure the final URL`,
+      `${channel} receiver ${host} answered ${status} redirect${location ? ` to ${redactUrl(location, `http://${host}`)}` : ''}; redirects are not followed, configure the final URL`,
       { retryable: false, context: { ...context, redirect: true } },
     );
   }

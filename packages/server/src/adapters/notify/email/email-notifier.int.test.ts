@@ -95,7 +95,9 @@ describe('email notifier through a real SMTP server', () => {
     expect(mail.subject).toBe(
       '[tokenwatch] alice (app chat) exceeded 10,000 tokens/hour on anthropic.claude-3-haiku… (12,345)',
     );
-    expect(mail.from?.text).toBe('tokenwatch <alerts@tokenwatch.example>');
+    expect(mail.from?.value).toEqual([
+      { name: 'tokenwatch', address: 'alerts@tokenwatch.example' },
+    ]);
     expect(mail.messageId).toBe(`<${delivery.id}@tokenwatch.example>`);
     expect(mail.headers.get('x-tokenwatch-delivery-id')).toBe(delivery.id);
     expect(mail.headers.get('x-tokenwatch-alert-id')).toBe(message.alertId);
@@ -103,13 +105,13 @@ describe('email notifier through a real SMTP server', () => {
     const text = mail.text ?? '';
     for (const line of [
       'alice (app chat) exceeded 10,000 tokens/hour on anthropic.claude-3-haiku-20240307-v1:0 (12,345)',
-      'Rule:      seed',
-      'User:      alice',
-      'App:       chat',
-      'Model:     anthropic.claude-3-haiku-20240307-v1:0',
-      'Window:    2024-10-08 14:00–15:00 UTC',
-      'Value:     12,345 tokens',
-      'Level:     10,000 tokens per hour',
+      'Rule:     seed',
+      'User:     alice',
+      'App:      chat',
+      'Model:    anthropic.claude-3-haiku-20240307-v1:0',
+      'Window:   2024-10-08 14:00–15:00 UTC',
+      'Value:    12,345 tokens',
+      'Level:    10,000 tokens per hour',
       'Open in tokenwatch: http://localhost:8080/ui/usage?user=alice',
     ])
       expect(text).toContain(line);

@@ -34,7 +34,8 @@ export function createLogNotifier(options: { logger: Logger }): Notifier {
         windowEnd: m.window.end,
         timeZone: m.window.timeZone,
         value: m.value,
-        level: m.level,
+        // `level` is the log line's own field (warn): the alert's level goes under another name.
+        alertLevel: m.level,
         late: m.late,
         forecast: m.forecast,
         firedAt: m.firedAt,

@@ -30,7 +30,7 @@ export function webhookSecretKey(secret: string): Buffer {
   if (key.length < 24 || key.length > 64)
     throw new TokenwatchError(
       'invalid_argument',
-      'webhook secret must be whsec_ followed by base64 of 24 to 64 random bytes (generate one with `tokenwatch` or openssl rand -base64 32)',
+      'webhook secret must be whsec_ followed by the base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32)',
       { retryable: false },
     );
   return key;
