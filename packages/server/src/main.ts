@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Store } from '@tokenwatch/core';
 import { openStore } from './adapters/store/open-store.js';
+import { createAlerting } from './alerts/alerting.js';
 import { KeyAuthenticator } from './auth/api-keys.js';
 import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
+import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { IngestService } from './ingest/ingest-service.js';
@@ -38,7 +40,7 @@ const PRUNE_EVERY_MS = 3_600_000;
 
 /** The composition root of `tokenwatch serve`: config in, running server out. */
 export async function startServer(
-  config: Config,
+  config: Config & { configRules?: readonly ConfigRule[] },
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log.level);
@@ -53,13 +55,26 @@ export async function startServer(
   const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
   const catalogs = new ProjectCatalogs(store, 30_000, now);
   const live = new LiveFeed();
+  const alerting = await createAlerting({
+    config,
+    configRules: config.configRules ?? [],
+    store,
+    logger,
+    metrics,
+    live,
+    now,
+  });
   const committer = new GroupCommitter(
     store,
     config.ingest,
     metrics,
     logger,
     now,
-    (accepted, nowMs) => publishUsage(live, accepted, nowMs),
+    (accepted, nowMs, result) => {
+      publishUsage(live, accepted, nowMs);
+      alerting.onCommitted(result, nowMs);
+    },
+    (projects) => alerting.registry.rulesFor(projects),
   );
   metrics.addGauge(
     'tokenwatch_live_subscribers',
@@ -85,6 +100,7 @@ export async function startServer(
     logger,
     now,
     live,
+    alerting: { rules: alerting.rules, registry: alerting.registry, enforcer: alerting.enforcer },
     isShuttingDown: () => shuttingDown,
   });
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
@@ -136,6 +152,7 @@ export async function startServer(
       server.closeIdleConnections();
       // Every request already handed to the committer is answered (202 or 503) before we go.
       await committer.close();
+      await alerting.stop();
       const forceAfter = setTimeout(() => server.closeAllConnections(), 5_000);
       await serverClosed;
       clearTimeout(forceAfter);

@@ -9,6 +9,7 @@ export interface AlertMessage {
   /** The scope key's values, e.g. { user: 'alice', model: 'anthropic.claude-…' }; {} for the whole project. */
   scope: Record<string, string>;
   window: { start: string; end: string; timeZone: string };
+  /** The level crossed; `threshold` is in the metric's user unit (USD for cost). Index -1: forecast. */
   level: { index: number; threshold: number; value?: number; percent?: number; budget?: number };
   /** The metric's value when the level was crossed, in its user unit (USD for cost). */
   value: number;

@@ -1,6 +1,5 @@
 import { TokenwatchError } from '@tokenwatch/core';
-import type { Config } from '../config/config-schema.js';
-import { loadConfig } from '../config/load-config.js';
+import { type LoadedConfig, loadConfig } from '../config/load-config.js';
 
 /** What every command gets: parsed flags, the environment, and where to write. */
 export interface CliIo {
@@ -18,7 +17,7 @@ export interface CommonFlags {
 export function configFromFlags(
   flags: CommonFlags & { port?: string | undefined; host?: string | undefined },
   io: CliIo,
-): Config {
+): LoadedConfig {
   const overrides: Array<{ path: string[]; value: unknown }> = [];
   if (flags['data-dir'] !== undefined)
     overrides.push({ path: ['dataDir'], value: flags['data-dir'] });

@@ -68,6 +68,42 @@ export const configSchema = z
       })
       .strict()
       .default({ keyCacheSeconds: 5 }),
+    alerts: z
+      .object({
+        /** Allow webhook and Slack URLs on loopback and private networks (local use). Off by default: SSRF. */
+        allowPrivateNetworks: z.boolean().default(false),
+        /** SMTP server for email channels. */
+        smtp: z
+          .object({
+            host: z.string().min(1),
+            port: z.number().int().min(1).max(65_535).default(587),
+            secure: z.boolean().default(false),
+            user: z.string().optional(),
+            pass: z.string().optional(),
+            from: z.string().min(3),
+          })
+          .strict()
+          .optional(),
+        /** Per-attempt timeout of a channel send. */
+        sendTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+        /** Deliveries older than this are dead-lettered. */
+        maxDeliveryAgeHours: z
+          .number()
+          .min(0.01)
+          .max(24 * 30)
+          .default(24),
+        /** POST /v1/check when budget state is unavailable: allow (`open`) or deny (`closed`). */
+        enforcementFailMode: z.enum(['open', 'closed']).default('open'),
+      })
+      .strict()
+      .default({
+        allowPrivateNetworks: false,
+        sendTimeoutMs: 10_000,
+        maxDeliveryAgeHours: 24,
+        enforcementFailMode: 'open',
+      }),
+    /** Rules defined in the file; `id` (default: from the name) and `project` (default "default") are optional. */
+    rules: z.array(z.record(z.string(), z.unknown())).default([]),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
       .strict()

@@ -1,6 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TokenwatchError, type ValidationIssue } from '@tokenwatch/core';
+import {
+  parseRuleInput,
+  type RuleInput,
+  TokenwatchError,
+  type ValidationIssue,
+} from '@tokenwatch/core';
 import { type Config, configSchema } from './config-schema.js';
 
 /** Environment variables and the config path they set. Documented in the README. */
@@ -36,10 +41,19 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1] as string] = value;
 }
 
+export interface ConfigRule {
+  id: string;
+  project: string;
+  input: RuleInput;
+}
+
+/** Ids of rules from the config file start with this (see RuleService.syncConfigRules). */
+const CONFIG_RULE_ID_PREFIX = 'cfg-';
+
+export type LoadedConfig = Config & { configFile: string | undefined; configRules: ConfigRule[] };
+
 /** Loads, merges and validates the configuration; throws one error listing every problem. */
-export function loadConfig(
-  options: LoadConfigOptions,
-): Config & { configFile: string | undefined } {
+export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   const issues: ValidationIssue[] = [];
   const raw: Record<string, unknown> = {};
   const overrideDataDir = options.overrides?.find((o) => o.path.join('.') === 'dataDir')?.value;
@@ -91,11 +105,38 @@ export function loadConfig(
       });
     }
   }
+  const rules: ConfigRule[] = [];
+  if (result.success) {
+    const seen = new Set<string>();
+    result.data.rules.forEach((raw, i) => {
+      const { id, project, ...definition } = raw as { id?: unknown; project?: unknown };
+      const field = `rules[${i}]`;
+      const projectId = typeof project === 'string' && project.length > 0 ? project : 'default';
+      const name =
+        typeof (definition as { name?: unknown }).name === 'string'
+          ? (definition as { name: string }).name
+          : `rule-${i}`;
+      const slug = `${CONFIG_RULE_ID_PREFIX}${(typeof id === 'string' ? id : name)
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '')
+        .slice(0, 64)}`;
+      if (seen.has(`${projectId}/${slug}`))
+        issues.push({ field: `${field}.id`, reason: `duplicate rule id "${slug}"` });
+      seen.add(`${projectId}/${slug}`);
+      try {
+        rules.push({ id: slug, project: projectId, input: parseRuleInput(definition, field) });
+      } catch (err) {
+        if (err instanceof TokenwatchError && err.details.length > 0) issues.push(...err.details);
+        else issues.push({ field, reason: (err as Error).message });
+      }
+    });
+  }
   if (issues.length > 0 || !result.success) {
     const list = issues.map((i) => `  - ${i.field}: ${i.reason}`).join('\n');
     throw new TokenwatchError('invalid_config', `Invalid configuration:\n${list}`, {
       details: issues,
     });
   }
-  return { ...result.data, configFile };
+  return { ...result.data, configFile, configRules: rules };
 }

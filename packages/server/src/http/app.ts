@@ -12,8 +12,11 @@ import type { Metrics } from '../metrics/metrics.js';
 import { toErrorResponse } from './error-mapping.js';
 import { sendJson } from './respond.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { liveRoutes } from './routes/live-routes.js';
+import { type RuleRouteDeps, ruleRoutes } from './routes/rule-routes.js';
 import { usageRoutes } from './routes/usage-routes.js';
 
 /** Everything a route handler may use; built once by the composition root. */
@@ -29,6 +32,8 @@ export interface AppDeps {
   now: () => number;
   /** Per-project notices of new usage and alerts, for server-sent events. */
   live: LiveFeed;
+  /** Rules, alerts, budgets. */
+  alerting: RuleRouteDeps;
   /** Set while the process shuts down: /readyz fails so load balancers drain it. */
   isShuttingDown: () => boolean;
 }
@@ -71,7 +76,10 @@ export function createHttpHandler(
     ...healthRoutes(deps),
     ...eventRoutes(deps),
     ...usageRoutes(deps),
+    ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),
+    ...liveRoutes(deps),
+    ...dashboardRoutes(deps), // last: every non-API GET path
   ].map(compile);
 
   return (req, res) => {

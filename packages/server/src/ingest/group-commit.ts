@@ -1,4 +1,11 @@
-import { EventOutcome, type PricedEvent, TokenwatchError, type UsageStore } from '@tokenwatch/core';
+import {
+  type ApplyResult,
+  type CompiledRule,
+  EventOutcome,
+  type PricedEvent,
+  TokenwatchError,
+  type UsageStore,
+} from '@tokenwatch/core';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 
@@ -45,7 +52,13 @@ export class GroupCommitter {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
     /** Called after each successful commit with the events that were newly counted. */
-    private readonly onCommitted: (accepted: PricedEvent[], nowMs: number) => void = () => {},
+    private readonly onCommitted: (
+      accepted: PricedEvent[],
+      nowMs: number,
+      result: ApplyResult,
+    ) => void = () => {},
+    /** The enabled rules of the given projects, evaluated in the flush's transaction. */
+    private readonly rulesFor: (projectIds: Set<string>) => CompiledRule[] = () => [],
   ) {}
 
   /** Events waiting for a flush (for /metrics and /readyz). */
@@ -125,7 +138,13 @@ export class GroupCommitter {
     const started = performance.now();
     try {
       const nowMs = this.now();
-      const result = await this.store.applyBatch(events, { nowMs });
+      const projects = new Set<string>();
+      for (const e of events) projects.add(e.projectId);
+      const rules = this.rulesFor(projects);
+      const result = await this.store.applyBatch(
+        events,
+        rules.length > 0 ? { nowMs, rules } : { nowMs },
+      );
       this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
       this.metrics.flushEvents.observe(events.length);
       this.metrics.ingestedEvents.inc({}, result.accepted);
@@ -152,6 +171,7 @@ export class GroupCommitter {
           this.onCommitted(
             events.filter((_, i) => result.outcomes[i] === EventOutcome.Accepted),
             nowMs,
+            result,
           );
         } catch (err) {
           this.logger.warn('post-commit listener failed', { error: err as Error });

@@ -121,6 +121,19 @@ export class Metrics {
     'tokenwatch_flush_failures_total',
     'Flushes that failed and were answered with 503.',
   );
+  readonly alertsFired = new Counter(
+    'tokenwatch_alerts_fired_total',
+    'Alerts created (each exactly once per rule, scope, window and level).',
+  );
+  readonly alertDeliveries = new Counter(
+    'tokenwatch_alert_deliveries_total',
+    'Alert delivery attempts by channel type and outcome.',
+  );
+  readonly alertDeliverySeconds = new Histogram(
+    'tokenwatch_alert_delivery_seconds',
+    'Time of successful delivery attempts.',
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
   private readonly gauges: Gauge[] = [];
 
   addGauge(name: string, help: string, read: () => number): void {
@@ -138,6 +151,9 @@ export class Metrics {
       this.flushEvents,
       this.flushSeconds,
       this.flushFailures,
+      this.alertsFired,
+      this.alertDeliveries,
+      this.alertDeliverySeconds,
       ...this.gauges,
     ]
       .map((m) => m.render())

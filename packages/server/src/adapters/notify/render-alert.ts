@@ -76,14 +76,14 @@ function truncate(text: string, max: number): string {
 
 /**
  * The level in the metric's user unit. `level.value` (absolute) or `percent` × `budget` as
- * written; otherwise `threshold`, which is in the base unit (nano-USD for cost).
+ * written; otherwise `threshold`, which is already in the user unit (USD for cost).
  */
 export function levelAmount(message: AlertMessage): number {
   const { level } = message;
   if (level.value !== undefined) return level.value;
   if (level.percent !== undefined && level.budget !== undefined)
     return (level.budget * level.percent) / 100;
-  return message.rule.metric === 'costUsd' ? level.threshold / 1e9 : level.threshold;
+  return level.threshold;
 }
 
 /** "hour" / "day" / … for calendar windows, "60 min" for rolling ones. */

@@ -1,0 +1,107 @@
+import type { ApplyResult, Store } from '@tokenwatch/core';
+import { createNotifiers } from '../adapters/notify/notifier-registry.js';
+import type { Config } from '../config/config-schema.js';
+import type { ConfigRule } from '../config/load-config.js';
+import type { LiveFeed } from '../live/live-feed.js';
+import type { Logger } from '../logging/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { BudgetEnforcer } from './budget-enforcer.js';
+import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from './dispatcher.js';
+import { RuleRegistry } from './rule-registry.js';
+import { RuleService } from './rule-service.js';
+
+export interface Alerting {
+  registry: RuleRegistry;
+  enforcer: BudgetEnforcer;
+  rules: RuleService;
+  dispatcher: Dispatcher;
+  /** After each commit: budget state, alert metrics, dispatcher wake-up, live notices. */
+  onCommitted(result: ApplyResult, nowMs: number): void;
+  stop(): Promise<void>;
+}
+
+function smtpConfig(smtp: NonNullable<Config['alerts']['smtp']>) {
+  return {
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    from: smtp.from,
+    ...(smtp.user !== undefined ? { user: smtp.user } : {}),
+    ...(smtp.pass !== undefined ? { pass: smtp.pass } : {}),
+  };
+}
+
+/**
+ * Wires the alerting side of a server: rules (synced from the config file), their registry for
+ * the processor, the in-memory budget state, and the outbox dispatcher with its channels.
+ */
+export async function createAlerting(deps: {
+  config: Config;
+  configRules: readonly ConfigRule[];
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  live: LiveFeed;
+  now: () => number;
+}): Promise<Alerting> {
+  const { config, store, logger, metrics, live, now } = deps;
+  const policy = { allowPrivateNetworks: config.alerts.allowPrivateNetworks };
+  const notifiers = createNotifiers({
+    logger,
+    policy,
+    httpTimeoutMs: config.alerts.sendTimeoutMs,
+    ...(config.alerts.smtp ? { email: smtpConfig(config.alerts.smtp) } : {}),
+  });
+  const registry = new RuleRegistry(store, logger);
+  const enforcer = new BudgetEnforcer(
+    store,
+    registry,
+    config.alerts.enforcementFailMode,
+    logger,
+    now,
+  );
+  registry.onChange(() => void enforcer.load());
+  const rules = new RuleService(store, policy, registry, enforcer, now);
+  await rules.syncConfigRules(deps.configRules);
+  await registry.load();
+  await enforcer.load();
+  registry.start();
+  const dispatcher = new Dispatcher(
+    store,
+    notifiers,
+    metrics,
+    logger,
+    {
+      ...DEFAULT_DISPATCHER_OPTIONS,
+      sendTimeoutMs: config.alerts.sendTimeoutMs,
+      maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
+    },
+    now,
+  );
+  dispatcher.start();
+  return {
+    registry,
+    enforcer,
+    rules,
+    dispatcher,
+    onCommitted(result, nowMs) {
+      if (result.enforcedCounters.length > 0) enforcer.apply(result.enforcedCounters);
+      if (result.alerts.length === 0) return;
+      metrics.alertsFired.inc({}, result.alerts.length);
+      dispatcher.wake();
+      for (const alert of result.alerts) {
+        live.publish(alert.projectId, { type: 'alert', atMs: nowMs, alert: { ...alert.message } });
+        logger.info('alert fired', {
+          alertId: alert.alertId,
+          ruleId: alert.ruleId,
+          level: alert.levelIndex,
+          late: alert.late,
+        });
+      }
+    },
+    async stop() {
+      registry.stop();
+      await dispatcher.stop();
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import {
+  type ChannelConfig,
+  type DeliveryRecord,
+  type Notifier,
+  type RuleStore,
+  TokenwatchError,
+} from '@tokenwatch/core';
+import type { Logger } from '../logging/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+
+export interface DispatcherOptions {
+  /** Per-attempt timeout of one channel send. */
+  sendTimeoutMs: number;
+  /** A delivery older than this is dead-lettered instead of retried. */
+  maxAgeMs: number;
+  /** First retry delay; doubles per attempt (with ±50 % jitter) up to `maxBackoffMs`. */
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+  /** How long a claimed delivery is ours; after a crash it is resumed when the lease ends. */
+  leaseMs: number;
+  /** Deliveries leased per poll, and concurrent sends per destination (host or channel type). */
+  batchSize: number;
+  perDestinationConcurrency: number;
+  /** Poll interval when idle (new alerts wake the dispatcher at once). */
+  pollMs: number;
+}
+
+export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
+  sendTimeoutMs: 10_000,
+  maxAgeMs: 24 * 3_600_000,
+  baseBackoffMs: 1_000,
+  maxBackoffMs: 15 * 60_000,
+  leaseMs: 60_000,
+  batchSize: 100,
+  perDestinationConcurrency: 4,
+  pollMs: 1_000,
+};
+
+/** Deliveries to one destination share its concurrency cap, so one slow endpoint only slows itself. */
+function destinationOf(channel: ChannelConfig): string {
+  if (channel.type === 'webhook' || channel.type === 'slack') {
+    try {
+      return `${channel.type}:${new URL(channel.url).host}`;
+    } catch {
+      return channel.type;
+    }
+  }
+  return channel.type;
+}
+
+/**
+ * Sends the outbox. Each delivery is sent on its own (never waiting for another), with a
+ * timeout; success marks it delivered; a retryable failure schedules the next attempt with
+ * exponential backoff and jitter (or Retry-After); a permanent failure, or one past the max age,
+ * dead-letters it (visible in GET /v1/deliveries?status=dead). Leases make a crashed
+ * dispatcher's deliveries resume, and stop two dispatchers from sending the same one.
+ */
+export class Dispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private wakeRequested = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly perDestination = new Map<string, number>();
+
+  constructor(
+    private readonly store: Pick<RuleStore, 'claimDeliveries' | 'completeDelivery'>,
+    private readonly notifiers: ReadonlyMap<string, Notifier>,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly options: DispatcherOptions = DEFAULT_DISPATCHER_OPTIONS,
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.wake();
+  }
+
+  /** New alerts were committed: look at the outbox now instead of at the next poll. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.wakeRequested = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.poll();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.poll();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    let claimed: DeliveryRecord[] = [];
+    try {
+      this.wakeRequested = false;
+      claimed = await this.store.claimDeliveries(
+        this.now(),
+        this.options.batchSize,
+        this.options.leaseMs,
+      );
+    } catch (err) {
+      this.logger.warn('outbox poll failed; retrying', { error: err as Error });
+    } finally {
+      this.running = false;
+    }
+    for (const delivery of claimed) this.track(this.deliver(delivery));
+    const more = claimed.length === this.options.batchSize || this.wakeRequested;
+    this.schedule(more ? 0 : this.options.pollMs);
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  private async deliver(delivery: DeliveryRecord): Promise<void> {
+    const destination = destinationOf(delivery.channel);
+    // Over the destination's cap: wait for a slot without holding up anyone else.
+    while ((this.perDestination.get(destination) ?? 0) >= this.options.perDestinationConcurrency) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (this.stopped) return; // the lease expires and another run resumes it
+    }
+    this.perDestination.set(destination, (this.perDestination.get(destination) ?? 0) + 1);
+    const started = performance.now();
+    try {
+      const notifier = this.notifiers.get(delivery.channel.type);
+      if (!notifier) {
+        throw new TokenwatchError(
+          'invalid_config',
+          `no "${delivery.channel.type}" channel is configured on this server`,
+          { retryable: false },
+        );
+      }
+      const controller = new AbortController();
+      const timeout = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
+      try {
+        await notifier.send(
+          {
+            id: delivery.id,
+            attempt: delivery.attempts,
+            channel: delivery.channel,
+            message: delivery.message,
+          },
+          controller.signal,
+        );
+      } finally {
+        clearTimeout(timeout);
+      }
+      await this.store.completeDelivery(delivery.id, { status: 'delivered' }, this.now());
+      this.metrics.alertDeliveries.inc({ channel: delivery.channel.type, outcome: 'delivered' });
+      this.metrics.alertDeliverySeconds.observe((performance.now() - started) / 1000);
+    } catch (err) {
+      await this.fail(delivery, err);
+    } finally {
+      this.perDestination.set(destination, (this.perDestination.get(destination) ?? 1) - 1);
+    }
+  }
+
+  private async fail(delivery: DeliveryRecord, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    const retryable = err instanceof TokenwatchError ? err.retryable : true;
+    const nowMs = this.now();
+    const tooOld = nowMs - delivery.createdAtMs >= this.options.maxAgeMs;
+    try {
+      if (!retryable || tooOld) {
+        await this.store.completeDelivery(
+          delivery.id,
+          {
+            status: 'dead',
+            error: tooOld ? `gave up after ${delivery.attempts} attempts: ${message}` : message,
+          },
+          nowMs,
+        );
+        this.metrics.alertDeliveries.inc({ channel: delivery.channel.type, outcome: 'dead' });
+        this.logger.warn('alert delivery dead-lettered', {
+          deliveryId: delivery.id,
+          channel: delivery.channel.type,
+          error: message,
+        });
+        return;
+      }
+      const retryAfterMs =
+        err instanceof TokenwatchError && err.retryAfterSeconds !== undefined
+          ? err.retryAfterSeconds * 1000
+          : 0;
+      const backoff = Math.min(
+        this.options.maxBackoffMs,
+        this.options.baseBackoffMs * 2 ** Math.max(0, delivery.attempts - 1),
+      );
+      const delay = Math.max(retryAfterMs, Math.round(backoff * (0.5 + this.random())));
+      await this.store.completeDelivery(
+        delivery.id,
+        { status: 'retry', nextAttemptMs: nowMs + delay, error: message },
+        nowMs,
+      );
+      this.metrics.alertDeliveries.inc({ channel: delivery.channel.type, outcome: 'retry' });
+      this.schedule(delay);
+    } catch (storeErr) {
+      // The lease will expire and the delivery will be tried again: at least once, never lost.
+      this.logger.warn('could not record a delivery outcome', {
+        deliveryId: delivery.id,
+        error: storeErr as Error,
+      });
+    }
+  }
+
+  /** Stops polling and waits for the sends in flight (bounded by their timeouts). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.allSettled([...this.inFlight]);
+  }
+}
