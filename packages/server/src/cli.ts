@@ -4,13 +4,14 @@ import { TokenwatchError } from '@tokenwatch/core';
 import type { CliIo } from './cli/cli-context.js';
 import { DEMO_HELP, demoCommand } from './cli/commands/demo-command.js';
 import { KEYS_HELP, keysCommand } from './cli/commands/keys-command.js';
+import { RULES_HELP, rulesCommand } from './cli/commands/rules-command.js';
 import { SERVE_HELP, serveCommand } from './cli/commands/serve-command.js';
 import { USAGE_HELP, usageCommand } from './cli/commands/usage-command.js';
 
 const HELP = `tokenwatch — real-time LLM token-usage monitoring
 
 Commands:
-${[SERVE_HELP, KEYS_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
+${[SERVE_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
 
 Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--config, or
 <data-dir>/tokenwatch.json) and TOKENWATCH_* environment variables; see the README.`;
@@ -18,6 +19,7 @@ Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--c
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
   serve: serveCommand,
   keys: keysCommand,
+  rules: rulesCommand,
   usage: usageCommand,
   demo: demoCommand,
 };

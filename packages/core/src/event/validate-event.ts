@@ -39,6 +39,8 @@ const NO_ZONE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const TAG_KEY = /^[A-Za-z0-9_.:-]+$/;
+// A lone UTF-16 surrogate cannot be stored as UTF-8: it would come back as U+FFFD, garbled.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** The smallest epoch-ms value that is plausibly milliseconds (2001-09-09) rather than seconds. */
 const MIN_PLAUSIBLE_MS = 1e12;
@@ -74,6 +76,10 @@ function checkIdentifier(
   }
   if (CONTROL_CHARS.test(value)) {
     issues.push({ field, reason: 'must not contain control characters' });
+    return undefined;
+  }
+  if (LONE_SURROGATE.test(value)) {
+    issues.push({ field, reason: 'must be well-formed Unicode (it has a lone surrogate)' });
     return undefined;
   }
   return value;
@@ -201,7 +207,11 @@ function checkTags(
       issues.push({ field, reason: `must be a string, got ${describe(tagValue)}` });
       continue;
     }
-    if (tagValue.length > EVENT_LIMITS.tagValueMaxLength || CONTROL_CHARS.test(tagValue)) {
+    if (
+      tagValue.length > EVENT_LIMITS.tagValueMaxLength ||
+      CONTROL_CHARS.test(tagValue) ||
+      LONE_SURROGATE.test(tagValue)
+    ) {
       issues.push({
         field,
         reason: `must be at most ${EVENT_LIMITS.tagValueMaxLength} characters without control characters`,

@@ -149,8 +149,8 @@ describe('parseUsageQuery: filters', () => {
     });
   });
 
-  it('ignores empty filter values', () => {
-    expect(parse('user=&user=alice&user=').filters).toEqual({ user: ['alice'] });
+  it('refuses empty filter values (they would silently widen the query)', () => {
+    expect(issuesOf('user=&user=alice')).toEqual([{ field: 'user', reason: 'must not be empty' }]);
   });
 
   it('accepts 100 values of one filter and refuses 101', () => {

@@ -139,7 +139,10 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
     if (KNOWN_PARAMS.has(name)) continue;
     const dim = Object.hasOwn(FILTER_ALIASES, name) ? FILTER_ALIASES[name] : undefined;
     if (dim) {
-      const values = params.getAll(name).filter((v) => v.length > 0);
+      const values = params.getAll(name);
+      // An empty value would silently drop the filter and widen the query: refuse it.
+      if (values.some((v) => v.length === 0))
+        issues.push({ field: name, reason: 'must not be empty' });
       if (values.length > 100) issues.push({ field: name, reason: 'at most 100 values' });
       filters[dim] = [...(filters[dim] ?? []), ...values];
       continue;

@@ -111,9 +111,16 @@ export function createHttpHandler(
       routeLabel = `${route.method} ${route.path}`;
       const match = route.pattern.exec(url.pathname) as RegExpExecArray;
       const params: Record<string, string> = {};
-      route.names.forEach((name, i) => {
-        params[name] = decodeURIComponent(match[i + 1] as string);
-      });
+      for (const [i, name] of route.names.entries()) {
+        try {
+          params[name] = decodeURIComponent(match[i + 1] as string);
+        } catch {
+          throw new TokenwatchError(
+            'invalid_argument',
+            `The path segment for "${name}" is not valid percent-encoding.`,
+          );
+        }
+      }
       await route.handle({ req, res, url, params, requestId });
     };
     run().catch((err: unknown) => {

@@ -241,7 +241,7 @@ export class SqliteRules {
     ];
     const rows = this.db
       .prepare(
-        `SELECT ${select.join(', ')} FROM ${table} r JOIN series s ON s.series_id = r.series_id WHERE ${where.join(' AND ')} GROUP BY ${[...dims, bucketSql].join(', ')}`,
+        `SELECT ${select.join(', ')} FROM ${table} r CROSS JOIN series s ON s.series_id = r.series_id WHERE ${where.join(' AND ')} GROUP BY ${[...dims, bucketSql].join(', ')}`,
       )
       .all(...params) as Array<Record<string, unknown>>;
     for (const row of rows) {
