@@ -94,7 +94,7 @@ export async function startServer(
     store,
     auth,
     ingest,
-    committer,
+    sink: committer,
     catalogs,
     metrics,
     logger,

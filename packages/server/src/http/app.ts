@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Store, TokenwatchError } from '@tokenwatch/core';
 import type { KeyAuthenticator } from '../auth/api-keys.js';
 import type { Config } from '../config/config-schema.js';
-import type { GroupCommitter } from '../ingest/group-commit.js';
+import type { EventSink } from '../ingest/event-sink.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 import type { ProjectCatalogs } from '../ingest/project-catalogs.js';
 import type { LiveFeed } from '../live/live-feed.js';
@@ -25,7 +25,8 @@ export interface AppDeps {
   store: Store;
   auth: KeyAuthenticator;
   ingest: IngestService;
-  committer: GroupCommitter;
+  /** Where accepted events go (the group committer, or a durable queue in scale-out mode). */
+  sink: EventSink;
   catalogs: ProjectCatalogs;
   metrics: Metrics;
   logger: Logger;

@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../adapters/store/memory/memory-store.js';
 import { createLogger } from '../logging/logger.js';
 import { type Histogram, Metrics } from '../metrics/metrics.js';
-import { type BatchCounts, type GroupCommitOptions, GroupCommitter } from './group-commit.js';
+import type { BatchCounts } from './event-sink.js';
+import { type GroupCommitOptions, GroupCommitter } from './group-commit.js';
 
 const T = Date.UTC(2026, 0, 31, 12);
 const logger = createLogger('silent');

@@ -8,12 +8,7 @@ import {
 } from '@tokenwatch/core';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-
-export interface BatchCounts {
-  accepted: number;
-  duplicates: number;
-  conflicts: number;
-}
+import type { BatchCounts, EventSink } from './event-sink.js';
 
 export interface GroupCommitOptions {
   /** A flush takes whole requests until it holds at least this many events. */
@@ -37,7 +32,7 @@ interface Pending {
  * only after its events are committed, so a 202 always means durable, and a failed flush
  * answers each of its requests with a retryable error — never a 202 and then a drop.
  */
-export class GroupCommitter {
+export class GroupCommitter implements EventSink {
   private queue: Pending[] = [];
   private queuedEvents = 0;
   private flushing = false;

@@ -1,6 +1,6 @@
 import { type PricedEvent, priceEvent, TokenwatchError, validateBatch } from '@tokenwatch/core';
 import type { Principal } from '../auth/api-keys.js';
-import type { BatchCounts, GroupCommitter } from './group-commit.js';
+import type { BatchCounts, EventSink } from './event-sink.js';
 import type { ProjectCatalogs } from './project-catalogs.js';
 
 /**
@@ -10,7 +10,7 @@ import type { ProjectCatalogs } from './project-catalogs.js';
  */
 export class IngestService {
   constructor(
-    private readonly committer: GroupCommitter,
+    private readonly sink: EventSink,
     private readonly catalogs: ProjectCatalogs,
     private readonly now: () => number = Date.now,
   ) {}
@@ -31,6 +31,6 @@ export class IngestService {
     const priced: PricedEvent[] = validation.events.map((e) =>
       priceEvent(e, principal.projectId, catalog),
     );
-    return this.committer.submit(priced);
+    return this.sink.submit(priced);
   }
 }

@@ -16,7 +16,7 @@ export function healthRoutes(deps: AppDeps): Route[] {
       async handle({ res }) {
         const problems: string[] = [];
         if (deps.isShuttingDown()) problems.push('shutting down');
-        if (deps.committer.backlog >= deps.config.ingest.maxQueuedEvents * 0.9) {
+        if (deps.sink.backlog >= deps.config.ingest.maxQueuedEvents * 0.9) {
           problems.push('ingest backlog near its limit');
         }
         try {
