@@ -24,6 +24,8 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     `tokenwatch is running at ${server.url}`,
     `  data: ${config.dataDir} (SQLite)`,
   ];
+  if (!server.firstStart)
+    lines.push(`  dashboard: ${server.url}/ (sign in with an admin or read key)`);
   if (server.firstStart) {
     const { adminKey, ingestKey } = server.firstStart;
     lines.push(
@@ -31,6 +33,9 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
       `First start: created the "default" project. These keys are shown ONCE; store them now.`,
       `  admin key  (read usage, manage keys): ${adminKey}`,
       `  ingest key (send events):            ${ingestKey}`,
+      ``,
+      `Open the dashboard (this link signs in as admin; keep it private):`,
+      `  ${server.url}/#key=${adminKey}`,
       ``,
       `Send an event:`,
       `  curl -sS -X POST ${server.url}/v1/events -H 'Authorization: Bearer ${ingestKey}' -H 'Content-Type: application/json' \\`,

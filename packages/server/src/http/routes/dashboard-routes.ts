@@ -204,7 +204,7 @@ export class StaticFiles {
     };
     if (file.gzip) headers.vary = 'Accept-Encoding';
     const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim() === file.etag)) {
+    if (inm?.split(',').some((t) => t.trim() === file.etag)) {
       res.writeHead(304, headers);
       res.end();
       return;

@@ -1,0 +1,310 @@
+import type { EChartsOption } from 'echarts';
+import type { Heatmap, Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
+import {
+  type BucketInterval,
+  formatBucket,
+  formatBucketLong,
+  formatInteger,
+  formatPercent,
+  formatTokens,
+  formatUsd,
+} from '../lib/format.js';
+import { escapeHtml } from '../lib/html.js';
+import { type ChartTheme, seriesColor } from './palette.js';
+
+/**
+ * ECharts options, built from the panel data only (pure; unit-tested). Every tooltip is a custom
+ * formatter that escapes names: user, app and model ids come from API callers.
+ */
+
+export function formatMetric(v: number, metric: Metric, exact = false): string {
+  if (metric === 'cost') return formatUsd(v);
+  return exact ? formatInteger(v) : formatTokens(v);
+}
+
+function base(theme: ChartTheme): EChartsOption {
+  return {
+    backgroundColor: 'transparent',
+    textStyle: { color: theme.text, fontFamily: 'inherit' },
+    animationDuration: 250,
+    animationDurationUpdate: 250,
+    aria: { enabled: true },
+    tooltip: {
+      confine: true,
+      backgroundColor: theme.tooltipBg,
+      borderColor: theme.tooltipBorder,
+      textStyle: { color: theme.tooltipText, fontSize: 12 },
+      extraCssText: 'max-width:420px;white-space:normal;overflow-wrap:anywhere;',
+    },
+  };
+}
+
+function swatch(color: string): string {
+  return `<span class="tt-swatch" style="background:${escapeHtml(color)}"></span>`;
+}
+
+type LegendOption = Exclude<EChartsOption['legend'], unknown[] | undefined>;
+
+function legend(theme: ChartTheme, names: string[]): LegendOption {
+  return {
+    type: 'scroll',
+    top: 0,
+    data: names,
+    textStyle: { color: theme.subtleText, width: 180, overflow: 'truncate' },
+    pageTextStyle: { color: theme.subtleText },
+    pageIconColor: theme.text,
+    pageIconInactiveColor: theme.axisLine,
+    // Names in the legend's own tooltip are escaped by our formatter below.
+    tooltip: { show: true, formatter: (p: unknown) => escapeHtml((p as { name: string }).name) },
+  };
+}
+
+interface AxisParam {
+  seriesName: string;
+  seriesIndex: number;
+  dataIndex: number;
+  value: unknown;
+  color: unknown;
+  name: string;
+}
+
+/** Stacked bars over time, one series per key (+ "other"). x categories are ISO bucket starts. */
+export function timeSeriesOption(
+  ts: TimeSeries,
+  opts: { interval: BucketInterval; metric: Metric; theme: ChartTheme; timeZone?: string },
+): EChartsOption {
+  const { theme, metric, interval } = opts;
+  const colors = ts.series.map((s, i) => seriesColor(theme, i, s.other));
+  return {
+    ...base(theme),
+    color: colors,
+    legend: legend(
+      theme,
+      ts.series.map((s) => s.name),
+    ),
+    grid: { left: 8, right: 12, top: 36, bottom: 4 },
+    tooltip: {
+      ...(base(theme).tooltip as object),
+      trigger: 'axis',
+      axisPointer: { type: 'shadow' },
+      formatter: (raw: unknown) => {
+        const params = (Array.isArray(raw) ? raw : [raw]) as AxisParam[];
+        const first = params[0];
+        if (!first) return '';
+        const bucket = Date.parse(ts.categories[first.dataIndex] ?? '');
+        let total = 0;
+        const lines = params
+          .filter((p) => Number(p.value) !== 0)
+          .sort((a, b) => Number(b.value) - Number(a.value))
+          .map((p) => {
+            total += Number(p.value);
+            return `<div class="tt-row">${swatch(colors[p.seriesIndex] ?? theme.other)}<span class="tt-name">${escapeHtml(p.seriesName)}</span><b>${escapeHtml(formatMetric(Number(p.value), metric, true))}</b></div>`;
+          });
+        return `<div class="tt-head">${escapeHtml(formatBucketLong(bucket, interval, opts.timeZone))}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
+      },
+    },
+    xAxis: {
+      type: 'category',
+      data: ts.categories,
+      axisLine: { lineStyle: { color: theme.axisLine } },
+      axisLabel: {
+        color: theme.subtleText,
+        hideOverlap: true,
+        formatter: (value: string) => formatBucket(Date.parse(value), interval, opts.timeZone),
+      },
+      axisTick: { alignWithLabel: true },
+    },
+    yAxis: {
+      type: 'value',
+      splitLine: { lineStyle: { color: theme.splitLine } },
+      axisLabel: {
+        color: theme.subtleText,
+        formatter: (v: number) => formatMetric(v, metric),
+      },
+    },
+    series: ts.series.map((s) => ({
+      type: 'bar',
+      name: s.name,
+      stack: 'total',
+      data: s.data,
+      barMaxWidth: 48,
+      emphasis: { focus: 'series' },
+      itemStyle: {
+        borderColor: theme.segmentBorder,
+        borderWidth: ts.categories.length > 120 ? 0 : 0.5,
+      },
+      large: ts.categories.length > 400,
+    })),
+  };
+}
+
+/** Horizontal stacked bars: one bar per application, stacked by model (the seed's first chart). */
+export function appModelOption(
+  m: Matrix,
+  opts: { metric: Metric; theme: ChartTheme },
+): EChartsOption {
+  const { theme, metric } = opts;
+  const colors = m.cols.map((_c, i) =>
+    seriesColor(theme, i, m.otherCol && i === m.cols.length - 1),
+  );
+  return {
+    ...base(theme),
+    color: colors,
+    legend: legend(theme, m.cols),
+    grid: { left: 8, right: 16, top: 36, bottom: 4 },
+    tooltip: {
+      ...(base(theme).tooltip as object),
+      trigger: 'axis',
+      axisPointer: { type: 'shadow' },
+      formatter: (raw: unknown) => {
+        const params = (Array.isArray(raw) ? raw : [raw]) as AxisParam[];
+        const first = params[0];
+        if (!first) return '';
+        let total = 0;
+        const lines = params
+          .filter((p) => Number(p.value) !== 0)
+          .sort((a, b) => Number(b.value) - Number(a.value))
+          .map((p) => {
+            total += Number(p.value);
+            return `<div class="tt-row">${swatch(colors[p.seriesIndex] ?? theme.other)}<span class="tt-name">${escapeHtml(p.seriesName)}</span><b>${escapeHtml(formatMetric(Number(p.value), metric, true))}</b></div>`;
+          });
+        return `<div class="tt-head">${escapeHtml(m.rows[first.dataIndex] ?? '')}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
+      },
+    },
+    yAxis: {
+      type: 'category',
+      inverse: true,
+      data: m.rows,
+      axisLine: { lineStyle: { color: theme.axisLine } },
+      axisLabel: { color: theme.subtleText, width: 140, overflow: 'truncate' },
+    },
+    xAxis: {
+      type: 'value',
+      splitLine: { lineStyle: { color: theme.splitLine } },
+      axisLabel: { color: theme.subtleText, formatter: (v: number) => formatMetric(v, metric) },
+    },
+    series: m.cols.map((c, ci) => ({
+      type: 'bar',
+      name: c,
+      stack: 'total',
+      data: m.values[ci] ?? [],
+      barMaxWidth: 28,
+      emphasis: { focus: 'series' },
+      itemStyle: { borderColor: theme.segmentBorder, borderWidth: 0.5 },
+    })),
+  };
+}
+
+/** Model share (the seed's pie). */
+export function pieOption(
+  slices: Slice[],
+  opts: { metric: Metric; theme: ChartTheme },
+): EChartsOption {
+  const { theme, metric } = opts;
+  const total = slices.reduce((a, s) => a + s.value, 0);
+  const colors = slices.map((s, i) => seriesColor(theme, i, s.other));
+  return {
+    ...base(theme),
+    color: colors,
+    legend: {
+      ...legend(
+        theme,
+        slices.map((s) => s.name),
+      ),
+      orient: 'vertical',
+      right: 0,
+      top: 'middle',
+    },
+    tooltip: {
+      ...(base(theme).tooltip as object),
+      trigger: 'item',
+      formatter: (raw: unknown) => {
+        const p = raw as { name: string; value: number; dataIndex: number };
+        return `<div class="tt-row">${swatch(colors[p.dataIndex] ?? theme.other)}<span class="tt-name">${escapeHtml(p.name)}</span></div><div class="tt-total"><b>${escapeHtml(formatMetric(p.value, metric, true))}</b> · ${escapeHtml(formatPercent(p.value, total))}</div>`;
+      },
+    },
+    series: [
+      {
+        type: 'pie',
+        name: metric === 'cost' ? 'Cost' : 'Tokens',
+        radius: ['38%', '70%'],
+        center: ['35%', '50%'],
+        avoidLabelOverlap: true,
+        itemStyle: { borderColor: theme.segmentBorder, borderWidth: 1 },
+        label: {
+          color: theme.text,
+          formatter: (p: { percent?: number }) => `${(p.percent ?? 0).toFixed(0)}%`,
+        },
+        data: slices.map((s) => ({ name: s.name, value: s.value })),
+      },
+    ],
+  };
+}
+
+/** Application × user heat map (the seed's third chart), top users + "other users". */
+export function heatmapOption(
+  hm: Heatmap,
+  opts: { metric: Metric; theme: ChartTheme },
+): EChartsOption {
+  const { theme, metric } = opts;
+  const otherIndex = hm.otherUsers ? hm.users.length - 1 : -1;
+  // Scale the colours over the named users' cells; "other users" (often the largest) clamps to the top.
+  const named = hm.cells.filter((c) => c[1] !== otherIndex).map((c) => c[2]);
+  const max = Math.max(1e-9, ...(named.length > 0 ? named : hm.cells.map((c) => c[2])));
+  return {
+    ...base(theme),
+    grid: { left: 8, right: 72, top: 8, bottom: 8 },
+    tooltip: {
+      ...(base(theme).tooltip as object),
+      trigger: 'item',
+      formatter: (raw: unknown) => {
+        const p = raw as { value: [number, number, number] };
+        const [x, y, v] = p.value;
+        return `<div class="tt-head">${escapeHtml(hm.users[y] ?? '')}</div><div class="tt-row"><span class="tt-name">${escapeHtml(hm.apps[x] ?? '')}</span><b>${escapeHtml(formatMetric(v, metric, true))}</b></div>`;
+      },
+    },
+    xAxis: {
+      type: 'category',
+      data: hm.apps,
+      splitArea: { show: false },
+      axisLine: { lineStyle: { color: theme.axisLine } },
+      axisLabel: {
+        color: theme.subtleText,
+        rotate: 30,
+        width: 110,
+        overflow: 'truncate',
+        interval: 0,
+      },
+    },
+    yAxis: {
+      type: 'category',
+      data: hm.users,
+      inverse: true,
+      axisLine: { lineStyle: { color: theme.axisLine } },
+      axisLabel: { color: theme.subtleText, width: 140, overflow: 'truncate', interval: 0 },
+    },
+    visualMap: {
+      type: 'continuous',
+      min: 0,
+      max,
+      calculable: false,
+      orient: 'vertical',
+      right: 0,
+      top: 'middle',
+      itemHeight: 140,
+      textStyle: { color: theme.subtleText },
+      formatter: (v: unknown) => formatMetric(Number(v), metric),
+      inRange: { color: [...theme.heat] },
+      outOfRange: { color: theme.heat[theme.heat.length - 1] as string },
+    },
+    series: [
+      {
+        type: 'heatmap',
+        name: metric === 'cost' ? 'Cost' : 'Tokens',
+        data: hm.cells,
+        itemStyle: { borderColor: theme.segmentBorder, borderWidth: 1 },
+        emphasis: { itemStyle: { borderColor: theme.text, borderWidth: 1 } },
+      },
+    ],
+  };
+}

@@ -1,0 +1,371 @@
+import './styles.css';
+import { THEMES, type ThemeName } from './charts/palette.js';
+import { timeZoneLabel } from './lib/format.js';
+import { clear, h } from './lib/html.js';
+import { type LiveStatus, LiveStream, liveUrl } from './lib/live.js';
+import { RefreshScheduler } from './lib/refresh-scheduler.js';
+import { type AlertItem, normaliseAlert } from './lib/rules.js';
+import { formatLocation, parseLocation, type ViewId, type ViewState } from './lib/url-state.js';
+import { ApiClient, ApiError, type WhoAmI } from './lib/usage-api.js';
+import { renderEmptyState } from './ui/empty-state.js';
+import { renderFilterBar } from './ui/filter-bar.js';
+import { renderSignIn } from './ui/sign-in.js';
+import { alertsView } from './views/alerts.js';
+import { breakdownView } from './views/breakdown.js';
+import type { AppContext, ViewFactory, ViewInstance } from './views/context.js';
+import { overviewView } from './views/overview.js';
+import { topView } from './views/top.js';
+import { userView } from './views/user.js';
+
+const KEY_STORAGE = 'tokenwatch.key';
+const THEME_STORAGE = 'tokenwatch.theme';
+/** Presets move with the clock: redraw this often even when no usage arrives. */
+const IDLE_REFRESH_MS = 60_000;
+/** Without the live stream, poll this often. */
+const POLL_MS = 15_000;
+
+const VIEWS: Record<ViewId, { factory: ViewFactory; title: string }> = {
+  overview: { factory: overviewView, title: 'Overview' },
+  breakdown: { factory: breakdownView, title: 'Breakdown' },
+  top: { factory: topView, title: 'Top' },
+  user: { factory: userView, title: 'User' },
+  alerts: { factory: alertsView, title: 'Alerts' },
+};
+const NAV: { view: ViewId; label: string }[] = [
+  { view: 'overview', label: 'Overview' },
+  { view: 'breakdown', label: 'Apps, models, users' },
+  { view: 'top', label: 'Top lists' },
+  { view: 'alerts', label: 'Alerts & budgets' },
+];
+
+const appRoot = document.getElementById('app') as HTMLElement;
+
+/** `#key=…` (the link `tokenwatch serve` prints) → session storage, and out of the URL and history. */
+function takeKeyFromFragment(): void {
+  const m = /(?:^#|&)key=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  try {
+    sessionStorage.setItem(KEY_STORAGE, decodeURIComponent(m[1] as string));
+  } catch {
+    // storage disabled: the sign-in form will ask
+  }
+  history.replaceState(history.state, '', `${location.pathname}${location.search}`);
+}
+
+function preferredTheme(): ThemeName {
+  const saved = localStorage.getItem(THEME_STORAGE);
+  if (saved === 'light' || saved === 'dark') return saved;
+  return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+
+async function boot(message?: string): Promise<void> {
+  takeKeyFromFragment();
+  document.documentElement.dataset.theme = preferredTheme();
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (!key) {
+    showSignIn(message);
+    return;
+  }
+  const api = new ApiClient(location.origin, key);
+  let who: WhoAmI;
+  try {
+    who = await api.whoami();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      sessionStorage.removeItem(KEY_STORAGE);
+      showSignIn('That key is unknown or revoked.');
+      return;
+    }
+    clear(appRoot);
+    appRoot.appendChild(
+      h(
+        'p',
+        { class: 'fatal' },
+        `Cannot reach the server: ${err instanceof Error ? err.message : String(err)}`,
+      ),
+    );
+    return;
+  }
+  if (who.role === 'ingest') {
+    sessionStorage.removeItem(KEY_STORAGE);
+    showSignIn(
+      'That is an ingest key: it can send events but not read usage. Use an admin or read key.',
+    );
+    return;
+  }
+  startApp(api, who, key);
+}
+
+function showSignIn(message?: string): void {
+  renderSignIn(appRoot, {
+    ...(message ? { message } : {}),
+    onKey: async (key) => {
+      const api = new ApiClient(location.origin, key);
+      try {
+        const who = await api.whoami();
+        if (who.role === 'ingest')
+          return 'That is an ingest key: it can send events but not read usage.';
+      } catch (err) {
+        return err instanceof ApiError && err.status === 401
+          ? 'Unknown or revoked key.'
+          : `Cannot sign in: ${String(err)}`;
+      }
+      sessionStorage.setItem(KEY_STORAGE, key);
+      await boot();
+      return undefined;
+    },
+  });
+}
+
+function startApp(api: ApiClient, who: WhoAmI, key: string): void {
+  let state: ViewState = parseLocation(location.pathname, location.search);
+  let themeName = preferredTheme();
+  let current: ViewInstance | undefined;
+  let hasUsage = false;
+  let showingEmpty = false;
+  let refreshes = 0;
+  const liveAlerts: AlertItem[] = [];
+  const signOut = () => {
+    live.stop();
+    scheduler.stop();
+    sessionStorage.removeItem(KEY_STORAGE);
+    location.assign('/');
+  };
+  api.onUnauthorized = () => {
+    sessionStorage.removeItem(KEY_STORAGE);
+    live.stop();
+    scheduler.stop();
+    showSignIn('The key was revoked or is no longer valid.');
+  };
+
+  const liveBadge = h(
+    'span',
+    { class: 'live live-connecting', attrs: { role: 'status' } },
+    'Connecting…',
+  );
+  const updated = h('span', { class: 'updated muted' });
+  const themeButton = h(
+    'button',
+    {
+      class: 'btn btn-small',
+      attrs: { type: 'button', 'aria-label': 'Switch light / dark theme' },
+      on: {
+        click: () => {
+          themeName = themeName === 'dark' ? 'light' : 'dark';
+          localStorage.setItem(THEME_STORAGE, themeName);
+          document.documentElement.dataset.theme = themeName;
+          themeButton.textContent = themeName === 'dark' ? 'Light' : 'Dark';
+          mount();
+        },
+      },
+    },
+    themeName === 'dark' ? 'Light' : 'Dark',
+  );
+  const nav = h('nav', { class: 'nav', attrs: { 'aria-label': 'Views' } });
+  const filterBar = h('div', {
+    class: 'filter-bar',
+    attrs: { role: 'search', 'aria-label': 'Range and filters' },
+  });
+  const main = h('main', { class: 'view', attrs: { id: 'view', tabindex: '-1' } });
+  clear(appRoot);
+  appRoot.append(
+    h(
+      'header',
+      { class: 'topbar' },
+      h(
+        'a',
+        {
+          class: 'brand',
+          attrs: { href: '/' },
+          on: {
+            click: (ev) => {
+              ev.preventDefault();
+              navigate({ ...state, view: 'overview', userId: undefined });
+            },
+          },
+        },
+        'tokenwatch',
+      ),
+      nav,
+      h(
+        'div',
+        { class: 'topbar-right' },
+        liveBadge,
+        updated,
+        h(
+          'span',
+          {
+            class: 'tz muted',
+            attrs: {
+              title:
+                'Minute and hour buckets are shown in this time zone; day buckets are UTC days.',
+            },
+          },
+          `Times: ${timeZoneLabel(Date.now())}`,
+        ),
+        h(
+          'span',
+          { class: 'role muted', attrs: { title: `project ${who.projectId}, key ${who.keyId}` } },
+          `${who.role} key`,
+        ),
+        themeButton,
+        h(
+          'button',
+          { class: 'btn btn-small', attrs: { type: 'button' }, on: { click: signOut } },
+          'Sign out',
+        ),
+      ),
+    ),
+    filterBar,
+    main,
+  );
+
+  const ctx: AppContext = {
+    api,
+    who,
+    get state() {
+      return state;
+    },
+    get theme() {
+      return THEMES[themeName];
+    },
+    origin: location.origin,
+    now: () => Date.now(),
+    navigate,
+    liveAlerts: () => liveAlerts,
+  };
+
+  function navigate(next: ViewState): void {
+    const url = formatLocation(next);
+    if (url !== `${location.pathname}${location.search}`) history.pushState(null, '', url);
+    state = next;
+    mount();
+    main.focus({ preventScroll: true });
+  }
+
+  function renderNav(): void {
+    clear(nav);
+    for (const item of NAV) {
+      const target: ViewState = { ...state, view: item.view, userId: undefined };
+      const active = state.view === item.view;
+      nav.appendChild(
+        h(
+          'a',
+          {
+            class: `nav-link ${active ? 'active' : ''}`,
+            attrs: { href: formatLocation(target), 'aria-current': active ? 'page' : undefined },
+            on: {
+              click: (ev) => {
+                if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+                ev.preventDefault();
+                navigate(target);
+              },
+            },
+          },
+          item.label,
+        ),
+      );
+    }
+  }
+
+  async function checkUsage(): Promise<boolean> {
+    if (hasUsage) return true;
+    const now = Date.now();
+    const res = await api.usage({
+      fromMs: Date.UTC(2000, 0, 1),
+      toMs: now - (now % 86_400_000) + 2 * 86_400_000,
+      filters: { app: [], model: [], user: [], tag: undefined },
+    });
+    hasUsage = res.rows.some((r) => r.requests > 0);
+    return hasUsage;
+  }
+
+  async function refreshCurrent(): Promise<void> {
+    if (showingEmpty) {
+      if (await checkUsage()) mount();
+      return;
+    }
+    if (!current) return;
+    await current.refresh();
+    markUpdated();
+  }
+
+  function markUpdated(): void {
+    refreshes++;
+    document.body.dataset.refreshes = String(refreshes);
+    updated.textContent = `updated ${new Date().toLocaleTimeString('en-US', { hourCycle: 'h23' })}`;
+  }
+
+  let mountSeq = 0;
+  function mount(): void {
+    const seq = ++mountSeq;
+    current?.dispose();
+    current = undefined;
+    clear(main);
+    renderNav();
+    renderFilterBar(filterBar, ctx);
+    document.title = `${VIEWS[state.view].title}${state.view === 'user' ? ` ${state.userId ?? ''}` : ''} · tokenwatch`;
+    main.dataset.view = state.view;
+    const grid = h('div', { class: 'grid' });
+    main.appendChild(grid);
+    void (async () => {
+      let any = true;
+      try {
+        any = await checkUsage();
+      } catch {
+        // show the view; its panels report the error
+      }
+      if (seq !== mountSeq) return;
+      showingEmpty = !any;
+      filterBar.hidden = showingEmpty;
+      if (showingEmpty) {
+        renderEmptyState(grid, ctx);
+        document.body.dataset.refreshes = String(++refreshes);
+        return;
+      }
+      current = VIEWS[state.view].factory(grid, ctx);
+      await current.refresh();
+      if (seq === mountSeq) markUpdated();
+    })();
+  }
+
+  const scheduler = new RefreshScheduler(refreshCurrent);
+  let liveStatus: LiveStatus = 'connecting';
+  const live = new LiveStream(liveUrl(location.origin, key), {
+    onUsage: () => scheduler.request(),
+    onAlert: (n) => {
+      const a = normaliseAlert(n.alert);
+      if (a) liveAlerts.unshift(a);
+      liveAlerts.splice(200);
+      scheduler.request();
+    },
+    onStatus: (s) => {
+      liveStatus = s;
+      liveBadge.className = `live live-${s}`;
+      liveBadge.textContent = {
+        connecting: 'Connecting…',
+        live: 'Live',
+        reconnecting: 'Reconnecting…',
+        offline: 'Polling',
+      }[s];
+      liveBadge.title =
+        s === 'live'
+          ? 'New usage appears as it is counted'
+          : s === 'offline'
+            ? `No live stream; refreshing every ${POLL_MS / 1000} s`
+            : '';
+    },
+  });
+  live.start();
+  setInterval(() => {
+    if (liveStatus !== 'live') scheduler.request();
+  }, POLL_MS);
+  setInterval(() => scheduler.request(), IDLE_REFRESH_MS);
+  window.addEventListener('popstate', () => {
+    state = parseLocation(location.pathname, location.search);
+    mount();
+  });
+  mount();
+}
+
+void boot();

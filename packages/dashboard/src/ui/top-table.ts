@@ -1,0 +1,97 @@
+import { formatInteger, formatPercent, formatTokens, formatUsd } from '../lib/format.js';
+import { clear, h } from '../lib/html.js';
+import { sparkline } from './sparkline.js';
+
+export interface TopRow {
+  name: string;
+  totalTokens: number;
+  costUsd: number;
+  requests: number;
+  unpricedTokens: number;
+  spark: number[];
+}
+
+/** A ranked table with share of the total and a sparkline per row. `link` makes names clickable. */
+export function renderTopTable(
+  el: HTMLElement,
+  opts: {
+    label: string;
+    rows: TopRow[];
+    totalTokens: number;
+    sparkLabel: string;
+    link?: (name: string) => { href: string; onClick: (ev: MouseEvent) => void };
+  },
+): void {
+  clear(el);
+  if (opts.rows.length === 0) {
+    el.appendChild(h('p', { class: 'muted empty-panel' }, 'No usage in this range.'));
+    return;
+  }
+  el.appendChild(
+    h(
+      'table',
+      { class: 'data-table top-table' },
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', { attrs: { scope: 'col' }, class: 'num' }, '#'),
+          h('th', { attrs: { scope: 'col' } }, opts.label),
+          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Tokens'),
+          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Share'),
+          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Cost'),
+          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Requests'),
+          h('th', { attrs: { scope: 'col' } }, opts.sparkLabel),
+        ),
+      ),
+      h(
+        'tbody',
+        null,
+        ...opts.rows.map((r, i) => {
+          const link = opts.link?.(r.name);
+          const name = link
+            ? h('a', { attrs: { href: link.href }, on: { click: link.onClick } }, r.name)
+            : h('span', null, r.name);
+          return h(
+            'tr',
+            {
+              dataset: {
+                name: r.name,
+                tokens: String(r.totalTokens),
+                cost: String(r.costUsd),
+                requests: String(r.requests),
+              },
+            },
+            h('td', { class: 'num muted' }, String(i + 1)),
+            h(
+              'td',
+              { class: 'name-cell' },
+              name,
+              r.unpricedTokens > 0
+                ? h(
+                    'span',
+                    {
+                      class: 'badge badge-warn',
+                      attrs: { title: `${formatInteger(r.unpricedTokens)} unpriced tokens` },
+                    },
+                    'unpriced',
+                  )
+                : null,
+            ),
+            h(
+              'td',
+              { class: 'num', attrs: { title: formatInteger(r.totalTokens) } },
+              formatTokens(r.totalTokens),
+            ),
+            h('td', { class: 'num' }, formatPercent(r.totalTokens, opts.totalTokens)),
+            h('td', { class: 'num' }, formatUsd(r.costUsd)),
+            h('td', { class: 'num' }, formatInteger(r.requests)),
+            h('td', { class: 'spark-cell' }, sparkline(r.spark, `${opts.sparkLabel} of ${r.name}`)),
+          );
+        }),
+      ),
+    ),
+  );
+}

@@ -1,0 +1,135 @@
+import { appModelOption, heatmapOption, pieOption } from '../charts/options.js';
+import { appUserHeatmap, type Metric, matrix, topWithOther } from '../lib/aggregate.js';
+import type { ShareMetric } from '../lib/url-state.js';
+import { Panel, segmented } from '../ui/panel.js';
+import { unpricedPanel } from '../ui/unpriced.js';
+import { heatmapData, matrixData, slicesData } from './chart-data.js';
+import { guard, rangeOf, type ViewFactory } from './context.js';
+
+export const MAX_APPS = 12;
+export const MAX_MODELS = 8;
+/** Top models as slices (one colour each), the rest in one grey slice. */
+export const PIE_SLICES = 8;
+
+/**
+ * The seed's three QuickSight views: usage by application and model (stacked bars), model share
+ * (pie) and application × user (heat map of the top users with an "other users" row).
+ */
+export const breakdownView: ViewFactory = (root, ctx) => {
+  const metric: Metric = ctx.state.share;
+  const metricControl = segmented<ShareMetric>(
+    'Measure',
+    [
+      { value: 'tokens', label: 'Tokens' },
+      { value: 'cost', label: 'Cost' },
+    ],
+    metric,
+    (value) => ctx.navigate({ ...ctx.state, share: value }),
+  );
+  const what = metric === 'cost' ? 'cost (USD)' : 'tokens';
+  const appModel = new Panel({
+    id: 'app-model',
+    title: 'Usage by application and model',
+    subtitle: `${what}; top ${MAX_APPS} apps and ${MAX_MODELS} models, the rest as "other"`,
+    chartHeight: 'var(--chart-h-tall)',
+    controls: [metricControl],
+    class: 'span-all',
+  });
+  const share = new Panel({
+    id: 'model-share',
+    title: 'Model share',
+    subtitle: `Share of ${what}`,
+    chartHeight: 'var(--chart-h)',
+  });
+  const heat = new Panel({
+    id: 'app-user-heatmap',
+    title: 'Application × user',
+    subtitle: `${what}; top ${ctx.state.n} users, everyone else in "Other users"`,
+    chartHeight: 'var(--chart-h-tall)',
+  });
+  const unpriced = unpricedPanel(ctx);
+  root.append(unpriced.panel.el, appModel.el, share.el, heat.el);
+
+  const refresh = async () => {
+    const r = rangeOf(ctx);
+    const filters = ctx.state.filters;
+    const range = { fromMs: r.aggFromMs, toMs: r.toMs, filters };
+    const orderBy = metric === 'cost' ? 'costUsd' : 'totalTokens';
+    const nowNote =
+      r.interval === 'minute' ? 'Whole hours: these totals start at the hour.' : undefined;
+
+    const barDone = guard(appModel, async () => {
+      const res = await ctx.api.usage({ ...range, groupBy: ['app', 'model'] });
+      const m = matrix(
+        res.rows,
+        (x) => x.app ?? '',
+        (x) => x.model ?? '',
+        MAX_APPS,
+        MAX_MODELS,
+        metric,
+        {
+          otherRow: 'Other apps',
+          otherCol: 'Other models',
+        },
+      );
+      appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme }));
+      appModel.setData(matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]));
+      appModel.setNote(nowNote);
+      appModel.setStatus(
+        res.rows.length === 0 ? 'empty' : 'ready',
+        res.rows.length === 0 ? 'No usage in this range.' : '',
+      );
+    });
+
+    const pieDone = guard(share, async () => {
+      const res = await ctx.api.usage({ ...range, groupBy: ['model'], orderBy });
+      const slices = topWithOther(
+        res.rows,
+        (x) => x.model ?? '',
+        PIE_SLICES,
+        metric,
+        'Other models',
+      );
+      share.chart?.set(pieOption(slices, { metric, theme: ctx.theme }));
+      share.setData(slicesData(slices, 'model', metric, ['model-share', metric]));
+      share.setStatus(
+        slices.length === 0 ? 'empty' : 'ready',
+        slices.length === 0 ? 'No usage in this range.' : '',
+      );
+    });
+
+    const heatDone = guard(heat, async () => {
+      const [top, apps] = await Promise.all([
+        ctx.api.usage({ ...range, groupBy: ['user'], orderBy, order: 'desc', limit: ctx.state.n }),
+        ctx.api.usage({ ...range, groupBy: ['app'] }),
+      ]);
+      const topUsers = top.rows.map((x) => x.user).filter((u): u is string => u !== undefined);
+      const cells =
+        topUsers.length === 0
+          ? { rows: [] }
+          : await ctx.api.usage({ ...range, groupBy: ['app', 'user'], only: { user: topUsers } });
+      const hm = appUserHeatmap({
+        topUsers,
+        cellRows: cells.rows,
+        appTotals: apps.rows,
+        metric,
+        otherName: 'Other users',
+      });
+      heat.chart?.set(heatmapOption(hm, { metric, theme: ctx.theme }));
+      heat.setData(heatmapData(hm, metric, ['app-user', metric]));
+      heat.setStatus(
+        hm.cells.length === 0 ? 'empty' : 'ready',
+        hm.cells.length === 0 ? 'No usage in this range.' : '',
+      );
+    });
+
+    await Promise.all([barDone, pieDone, heatDone, guard(unpriced.panel, unpriced.refresh)]);
+  };
+
+  return {
+    refresh,
+    dispose() {
+      for (const p of [appModel, share, heat, unpriced.panel]) p.dispose();
+    },
+  };
+};

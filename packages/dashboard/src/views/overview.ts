@@ -1,0 +1,105 @@
+import { timeSeriesOption } from '../charts/options.js';
+import { type Metric, stackedOverTime, sumRows, type TimeSeries } from '../lib/aggregate.js';
+import { formatDateTime } from '../lib/format.js';
+import { h } from '../lib/html.js';
+import type { StackBy } from '../lib/url-state.js';
+import { renderKpis } from '../ui/kpis.js';
+import { Panel, segmented } from '../ui/panel.js';
+import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
+import { unpricedPanel } from '../ui/unpriced.js';
+import { timeSeriesData } from './chart-data.js';
+import { guard, rangeOf, type ViewFactory } from './context.js';
+import { activeUsers, periodTotals, stackedData } from './queries.js';
+
+/** Overview: KPIs with change, tokens and cost over time stacked by model or app, alerts. */
+export const overviewView: ViewFactory = (root, ctx) => {
+  const stack = ctx.state.stack;
+  const stackControl = segmented<StackBy>(
+    'Stack by',
+    [
+      { value: 'model', label: 'By model' },
+      { value: 'app', label: 'By app' },
+    ],
+    stack,
+    (value) => ctx.navigate({ ...ctx.state, stack: value }),
+  );
+  const kpiEl = h('div', { class: 'kpis span-all', attrs: { 'aria-label': 'Key figures' } });
+  const tokens = new Panel({
+    id: 'tokens-over-time',
+    title: 'Tokens over time',
+    subtitle: `Stacked by ${stack}`,
+    chartHeight: 'var(--chart-h)',
+    controls: [stackControl],
+    class: 'span-all',
+  });
+  const cost = new Panel({
+    id: 'cost-over-time',
+    title: 'Cost over time',
+    subtitle: `USD, stacked by ${stack}; unpriced usage is not included`,
+    chartHeight: 'var(--chart-h)',
+    class: 'span-all',
+  });
+  const unpriced = unpricedPanel(ctx);
+  const alerts = alertsPanel(ctx, { limit: 8 });
+  const rules = rulesPanel(ctx, { limit: 8 });
+  root.append(unpriced.panel.el, kpiEl, tokens.el, cost.el, alerts.panel.el, rules.panel.el);
+
+  const tokensAndCost = {
+    setStatus(state: 'loading' | 'ready' | 'empty' | 'error', message?: string) {
+      tokens.setStatus(state, message);
+      cost.setStatus(state, message);
+    },
+  };
+
+  const refresh = async () => {
+    const r = rangeOf(ctx);
+    const filters = ctx.state.filters;
+    const charts = guard(tokensAndCost, async () => {
+      const data = await stackedData(ctx, r, stack, filters);
+      const previous = periodTotals(ctx, r.prevFromMs, r.prevToMs, r.interval, filters);
+      const users = activeUsers(ctx, r, filters);
+      for (const [panel, metric] of [
+        [tokens, 'tokens'],
+        [cost, 'cost'],
+      ] as [Panel, Metric][]) {
+        const ts: TimeSeries = stackedOverTime({
+          buckets: r.buckets,
+          keys: data.keys,
+          keyOf: (row) => row[stack],
+          keyedRows: data.keyedRows,
+          totalRows: data.totalRows,
+          metric,
+          otherName: stack === 'model' ? 'Other models' : 'Other apps',
+        });
+        panel.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
+        panel.setData(timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]));
+        const empty = data.totalRows.length === 0;
+        panel.setStatus(empty ? 'empty' : 'ready', empty ? 'No usage in this range.' : '');
+      }
+      const current = sumRows(data.totalRows);
+      const [prev, au] = await Promise.all([previous, users]);
+      renderKpis(kpiEl, {
+        current,
+        previous: prev,
+        activeUsers: {
+          ...au,
+          ...(r.interval === 'minute' ? { note: `since ${formatDateTime(r.aggFromMs)}` } : {}),
+        },
+      });
+      kpiEl.dataset.status = 'ready';
+    });
+    await Promise.all([
+      charts,
+      guard(unpriced.panel, unpriced.refresh),
+      alerts.refresh(),
+      rules.refresh(),
+    ]);
+  };
+
+  return {
+    refresh,
+    dispose() {
+      for (const p of [tokens, cost, unpriced.panel, alerts.panel, rules.panel]) p.dispose();
+    },
+  };
+};
