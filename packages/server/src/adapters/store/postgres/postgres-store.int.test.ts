@@ -1,0 +1,99 @@
+import {
+  makePricedEvent,
+  makeQuery,
+  runRuleContract,
+  runStoreContract,
+} from '@tokenwatch/core/testing';
+import { describe, expect, it } from 'vitest';
+import {
+  dropSchema,
+  postgresReachable,
+  TEST_PG_URL,
+  uniqueSchema,
+  whenServices,
+} from '../../../testing/services.js';
+import { PostgresStore } from './postgres-store.js';
+
+const pgUp = await postgresReachable();
+
+/** Each test gets its own schema (dropped afterwards) in the shared test database. */
+async function openStore() {
+  const schema = uniqueSchema('c');
+  const store = new PostgresStore({ url: TEST_PG_URL, schema, poolSize: 3 });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await dropSchema(schema);
+    },
+  };
+}
+
+whenServices(
+  { PostgreSQL: pgUp },
+  () => {
+    runStoreContract('PostgreSQL', openStore);
+    runRuleContract('PostgreSQL', openStore);
+
+    describe('PostgreSQL store specifics', () => {
+      it('rolls back the whole batch when one statement fails, and retrying counts it once', async () => {
+        const { store, cleanup } = await openStore();
+        try {
+          await store.migrate();
+          await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+          const good = makePricedEvent();
+          // A token count past BIGINT fails the rollup upsert after the ids were claimed.
+          const bad = makePricedEvent({ inputTokens: 2 ** 70 });
+          await expect(store.applyBatch([good, bad], { nowMs: Date.now() })).rejects.toMatchObject({
+            code: 'internal',
+          });
+          expect((await store.applyBatch([good], { nowMs: Date.now() })).accepted).toBe(1);
+          const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
+          expect(rows.map((r) => [r.user, r.requests])).toEqual([[good.userId, 1]]);
+        } finally {
+          await cleanup();
+        }
+      });
+
+      it('two stores applying the same events concurrently count each once', async () => {
+        const schema = uniqueSchema('cc');
+        const a = new PostgresStore({ url: TEST_PG_URL, schema, poolSize: 2 });
+        const b = new PostgresStore({ url: TEST_PG_URL, schema, poolSize: 2 });
+        try {
+          await Promise.all([a.migrate(), b.migrate()]);
+          await a.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+          const events = Array.from({ length: 400 }, (_, i) =>
+            makePricedEvent({ userId: `u${i % 13}`, inputTokens: i + 1 }),
+          );
+          const halves = [events.slice(0, 300), events.slice(100)];
+          const results = await Promise.all([
+            a.applyBatch(halves[0] ?? [], { nowMs: Date.now() }),
+            b.applyBatch(halves[1] ?? [], { nowMs: Date.now() }),
+            a.applyBatch([...events].reverse(), { nowMs: Date.now() }),
+          ]);
+          expect(results.reduce((s, r) => s + r.accepted, 0)).toBe(400);
+          const [total] = await a.queryUsage(makeQuery());
+          expect(total?.requests).toBe(400);
+          expect(total?.inputTokens).toBe((400 * 401) / 2);
+        } finally {
+          await a.close();
+          await b.close();
+          await dropSchema(schema);
+        }
+      });
+
+      it('answers unavailable (retryable) when the server cannot be reached', async () => {
+        const store = new PostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test' });
+        try {
+          await expect(store.listProjects()).rejects.toMatchObject({
+            code: 'unavailable',
+            retryable: true,
+          });
+        } finally {
+          await store.close();
+        }
+      });
+    });
+  },
+  'PostgreSQL store',
+);
