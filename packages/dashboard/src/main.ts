@@ -297,8 +297,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   }
 
   let mountSeq = 0;
+  let mounting = false;
   function mount(): void {
     const seq = ++mountSeq;
+    mounting = true;
     current?.dispose();
     current = undefined;
     clear(main);
@@ -321,11 +323,15 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       if (showingEmpty) {
         renderEmptyState(grid, ctx);
         document.body.dataset.refreshes = String(++refreshes);
+        mounting = false;
         return;
       }
       current = VIEWS[state.view].factory(grid, ctx);
       await current.refresh();
-      if (seq === mountSeq) markUpdated();
+      if (seq === mountSeq) {
+        markUpdated();
+        mounting = false;
+      }
     })();
   }
 
@@ -361,6 +367,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
     if (liveStatus !== 'live') scheduler.request();
   }, POLL_MS);
   setInterval(() => scheduler.request(), IDLE_REFRESH_MS);
+  // "Everything shown is up to date": for tests and for screenshots of a settled wall screen.
+  setInterval(() => {
+    document.body.dataset.idle = String(!mounting && scheduler.isIdle());
+  }, 100);
   window.addEventListener('popstate', () => {
     state = parseLocation(location.pathname, location.search);
     mount();

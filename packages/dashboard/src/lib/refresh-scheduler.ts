@@ -36,6 +36,11 @@ export class RefreshScheduler {
     this.pump();
   }
 
+  /** Nothing running, requested or waiting. */
+  isIdle(): boolean {
+    return !this.running && !this.pending && this.timer === undefined;
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);

@@ -1,5 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseAlert, normaliseAlerts, normaliseRuleStatus, progressOf } from './rules.js';
+import {
+  loadAlerts,
+  loadRuleStatuses,
+  normaliseAlert,
+  normaliseAlerts,
+  normaliseRuleStatus,
+  progressOf,
+} from './rules.js';
+import { ApiClient, ApiError } from './usage-api.js';
+
+/** An API client answering from a table of paths (no network). */
+class FakeApi extends ApiClient {
+  constructor(private readonly answers: Record<string, unknown>) {
+    super('http://x', 'k');
+  }
+  override async request<T>(_method: string, path: string): Promise<T> {
+    const a = this.answers[path];
+    if (a === undefined) throw new ApiError(404, 'not_found', `No route for ${path}.`);
+    if (a instanceof Error) throw a;
+    return a as T;
+  }
+}
 
 const HOUR = 3_600_000;
 
@@ -117,5 +138,68 @@ describe('rules adapter', () => {
       metric: 'costUsd',
     });
     expect(normaliseAlerts({ nope: 1 })).toEqual([]);
+  });
+});
+
+describe('rules loaders', () => {
+  it('a server without the rules API: "unavailable", saying which route answered 404', async () => {
+    const api = new FakeApi({});
+    expect(await loadRuleStatuses(api)).toEqual({
+      state: 'unavailable',
+      message: 'No rules API on this server yet (GET /v1/rules answered 404).',
+    });
+    expect(await loadAlerts(api, 10)).toEqual({
+      state: 'unavailable',
+      message: 'No rules API on this server yet (GET /v1/alerts answered 404).',
+    });
+  });
+
+  it('other failures are errors, not "unavailable"', async () => {
+    const api = new FakeApi({ '/v1/alerts': new ApiError(500, 'internal', 'boom') });
+    expect(await loadAlerts(api, 10)).toEqual({ state: 'error', message: 'boom' });
+  });
+
+  it("reads rules with their status; a user page keeps that user's scopes", async () => {
+    const rule = {
+      id: 'r1',
+      name: 'R',
+      metric: 'totalTokens',
+      window: { type: 'rolling', minutes: 60 },
+      levels: [{ value: 10 }],
+      enabled: true,
+    };
+    const api = new FakeApi({
+      '/v1/rules': { rules: [rule, { ...rule, id: 'off', enabled: false }] },
+      '/v1/rules/r1/status': {
+        status: {
+          window: {},
+          scopes: [
+            { scope: { user: 'a' }, value: 4 },
+            { scope: { user: 'b' }, value: 12 },
+          ],
+        },
+      },
+      '/v1/alerts': {
+        alerts: [
+          {
+            id: 'x',
+            ruleName: 'R',
+            scope: { user: 'b' },
+            level: { value: 10, threshold: 10 },
+            value: 12,
+            firedAt: 5,
+          },
+        ],
+      },
+    });
+    const all = await loadRuleStatuses(api);
+    expect(all.state === 'ok' && all.items.map((s) => [s.scope, s.value, s.rolling])).toEqual([
+      ['user=a', 4, true],
+      ['user=b', 12, true],
+    ]);
+    const mine = await loadRuleStatuses(api, 'b');
+    expect(mine.state === 'ok' && mine.items.map((s) => s.scope)).toEqual(['user=b']);
+    const alerts = await loadAlerts(api, 10, 'a');
+    expect(alerts).toEqual({ state: 'ok', items: [] });
   });
 });

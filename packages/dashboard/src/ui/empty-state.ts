@@ -5,14 +5,22 @@ const MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
 
 function curlSnippet(origin: string, key: string): string {
   return `curl -sS -X POST ${origin}/v1/events \\
-  -H "Authorization: Bearer ${key}" -H 'Content-Type: application/json' \\
-  -d '{"id":"evt-1","timestamp":'$(date +%s000)',"userId":"alice","appId":"chat","modelId":"${MODEL}","provider":"bedrock","inputTokens":1200,"outputTokens":350}'`;
+  -H "Authorization: Bearer ${key}" \\
+  -H 'Content-Type: application/json' \\
+  -d '{"id":"evt-'$(date +%s%N)'","timestamp":'$(date +%s000)',
+       "userId":"alice","appId":"chat","provider":"bedrock",
+       "modelId":"${MODEL}",
+       "inputTokens":1200,"outputTokens":350}'`;
 }
 
 function sdkSnippet(origin: string, key: string): string {
   return `import { createTokenwatch } from '@tokenwatch/sdk';
 
-const tokenwatch = createTokenwatch({ endpoint: '${origin}', apiKey: '${key}', appId: 'chat' });
+const tokenwatch = createTokenwatch({
+  endpoint: '${origin}',
+  apiKey: '${key}',
+  appId: 'chat',
+});
 tokenwatch.record({
   userId: 'alice', modelId: '${MODEL}', provider: 'bedrock',
   inputTokens: 1200, outputTokens: 350,

@@ -11,11 +11,10 @@ import {
 import type { AppContext } from '../views/context.js';
 import { Panel } from './panel.js';
 
+/** USD for cost rules; whole numbers for tokens and requests (a forecast is rounded). */
 function metricValue(metric: string, v: number): string {
   if (/cost|usd/i.test(metric)) return formatUsd(v);
-  return Number.isInteger(v)
-    ? formatInteger(v)
-    : v.toLocaleString('en-US', { maximumFractionDigits: 4 });
+  return formatInteger(Math.round(v));
 }
 
 function unavailable(el: HTMLElement, message: string, what: string): void {
@@ -143,7 +142,15 @@ function ruleItem(s: RuleStatus, nowMs: number): HTMLElement {
     h(
       'div',
       { class: 'rule-meta muted' },
-      s.levels.map((l, i) => `${l.label} ${Math.round((p.fractions[i] ?? 0) * 100)}%`).join(' · '),
+      s.levels
+        .map((l, i) => {
+          const name = l.label === String(l.threshold) ? 'level' : l.label;
+          const level = `${name} ${metricValue(s.metric, l.threshold)}`;
+          return s.value >= l.threshold
+            ? `${level} ✓ crossed`
+            : `${level}: ${Math.round((p.fractions[i] ?? 0) * 100)}%`;
+        })
+        .join(' · '),
       p.forecast !== undefined ? ` · forecast ${metricValue(s.metric, p.forecast)}` : '',
       p.forecastCrosses ? ` (crosses ${p.forecastCrosses.label})` : '',
       p.resetInMs !== undefined

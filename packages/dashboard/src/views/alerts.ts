@@ -7,7 +7,7 @@ export const alertsView: ViewFactory = (root, ctx) => {
   const alerts = alertsPanel(ctx, { limit: 100 });
   rules.panel.el.classList.add('span-all');
   alerts.panel.el.classList.add('span-all');
-  root.append(rules.panel.el, alerts.panel.el);
+  root.append(alerts.panel.el, rules.panel.el);
   return {
     refresh: async () => {
       await Promise.all([rules.refresh(), alerts.refresh()]);
