@@ -1,0 +1,475 @@
+import { randomBytes } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  aggregateEvents,
+  type CompiledRule,
+  compileRule,
+  counterDeltas,
+  EventOutcome,
+  evaluateBatch,
+  type NewAlert,
+  type PricedEvent,
+  type RollupDelta,
+  type Rule,
+  type RuleCounter,
+  type TagRollupDelta,
+} from '@tokenwatch/core';
+import { insertAlert, projectAlerts } from './alert-items.js';
+import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
+import { UpdateBuilder } from './expression.js';
+import {
+  batchDoneKey,
+  batchIntentKey,
+  counterKey,
+  dayKey,
+  eventKey,
+  hourKey,
+  type ItemKey,
+  MARK_PREFIX,
+  markAttr,
+  minuteKey,
+  pad,
+  TTL_ATTR,
+  tagDayKey,
+  tagHourKey,
+  ttlSeconds,
+} from './keys.js';
+
+const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000;
+/** Events per batch record: its intent item (gzip) stays far below the 400 KB item limit. */
+export const MAX_CHUNK_EVENTS = 500;
+const MAX_INTENT_BYTES = 300 * 1024;
+/** Batch records (intent, done mark) are kept this long: longer than SQS keeps a message. */
+const BATCH_RECORD_TTL_MS = 15 * DAY_MS;
+/** An aggregate item carrying more marks than this gets the marks of finished batches removed. */
+const MARKS_BEFORE_CLEANUP = 8;
+
+export interface ApplySettings {
+  minuteRetentionMs: number;
+  dedupeRetentionMs: number;
+}
+
+/** What one batch record did to its events. */
+interface EventResult {
+  outcome: EventOutcome;
+  /** Fingerprint of the payload that owns the id. */
+  ownerFingerprint: string;
+}
+
+export interface ChunkResult {
+  results: EventResult[];
+  alerts: NewAlert[];
+  enforcedCounters: RuleCounter[];
+}
+
+/** Time-ordered, 14 characters: ms in base 36 and 40 random bits. */
+export function newBatchId(nowMs: number): string {
+  const random = randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0');
+  return `${Math.max(0, nowMs).toString(36).padStart(9, '0')}${random}`;
+}
+
+function encodeIntent(events: readonly PricedEvent[], rules: readonly CompiledRule[]): Buffer {
+  return gzipSync(JSON.stringify({ events, rules: rules.map((r) => r.rule) }));
+}
+
+/**
+ * Exactly-once application without multi-item transactions (dynalite, like many DynamoDB
+ * emulators, has no TransactWriteItems; and a batch can touch far more than 100 items):
+ *
+ * 1. INTENT: the batch record `B#<id>/I` stores the batch's events and rules (gzip).
+ * 2. CLAIM: each event id is claimed with a conditional put naming the batch. Claims are
+ *    immutable: the first batch that claims an id owns it for good.
+ * 3. APPLY: every rollup item and rule counter the owned events touch is updated with `ADD`,
+ *    conditional on the item not carrying this batch's mark (`tx_<id>`), which the same update
+ *    sets. Counters keep their new value in the mark, so a repeat learns the value it produced.
+ *    Alerts and their deliveries are conditional puts on deterministic ids.
+ * 4. DONE: `B#<id>/D` is written.
+ *
+ * Every step is idempotent, so a batch that crashed half-way is completed ("rolled forward")
+ * by whoever meets one of its claims while it is not done: the SQS redelivery of the same
+ * message, a retry of the call, or a concurrent consumer. The roll-forward re-claims the
+ * intent's events on the batch's behalf and repeats steps 3–4 with the batch's own id, rules
+ * and clock, so it adds exactly what the batch had not added yet.
+ *
+ * Marks are removed from an item once they are many and their batches are done (a strongly
+ * consistent read of the done records), so items stay small.
+ */
+export class BatchApplier {
+  constructor(
+    private readonly io: DynamoIo,
+    private readonly settings: ApplySettings,
+  ) {}
+
+  /** Splits unique events into batch records of bounded size and applies them in order. */
+  chunks(events: readonly PricedEvent[]): PricedEvent[][] {
+    const out: PricedEvent[][] = [];
+    for (let i = 0; i < events.length; i += MAX_CHUNK_EVENTS)
+      out.push(events.slice(i, i + MAX_CHUNK_EVENTS));
+    return out;
+  }
+
+  /** Applies unique events (no repeated id) as one or more batch records. */
+  async apply(
+    events: readonly PricedEvent[],
+    rules: readonly CompiledRule[],
+    nowMs: number,
+  ): Promise<ChunkResult> {
+    const all: ChunkResult = { results: [], alerts: [], enforcedCounters: [] };
+    for (const chunk of this.chunks(events)) {
+      const r = await this.applyChunk(chunk, rules, nowMs);
+      all.results.push(...r.results);
+      all.alerts.push(...r.alerts);
+      all.enforcedCounters.push(...r.enforcedCounters);
+    }
+    return all;
+  }
+
+  private async applyChunk(
+    events: readonly PricedEvent[],
+    rules: readonly CompiledRule[],
+    nowMs: number,
+  ): Promise<ChunkResult> {
+    const projects = new Set(events.map((e) => e.projectId));
+    const relevant = rules.filter((r) => projects.has(r.rule.projectId) && r.rule.enabled);
+    const payload = encodeIntent(events, relevant);
+    if (payload.byteLength > MAX_INTENT_BYTES && events.length > 1) {
+      const half = Math.ceil(events.length / 2);
+      const a = await this.applyChunk(events.slice(0, half), rules, nowMs);
+      const b = await this.applyChunk(events.slice(half), rules, nowMs);
+      return {
+        results: [...a.results, ...b.results],
+        alerts: [...a.alerts, ...b.alerts],
+        enforcedCounters: [...a.enforcedCounters, ...b.enforcedCounters],
+      };
+    }
+    const batchId = newBatchId(nowMs);
+    await this.io.put({
+      ...batchIntentKey(batchId),
+      type: 'batch',
+      nowMs,
+      events: payload,
+      count: events.length,
+      [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
+    });
+    return this.run(batchId, events, relevant, nowMs, true);
+  }
+
+  /**
+   * Steps 2–4 for one batch record. `first` is false when rolling another batch forward: then
+   * batches met on the way are not rolled forward in turn (they are not this call's concern).
+   */
+  private async run(
+    batchId: string,
+    events: readonly PricedEvent[],
+    rules: readonly CompiledRule[],
+    nowMs: number,
+    first: boolean,
+  ): Promise<ChunkResult> {
+    const io = this.io;
+    const claims = await mapLimit(events, io.concurrency, async (e) => {
+      const key = eventKey(e.projectId, e.id);
+      const claimed = await io.put(
+        {
+          ...key,
+          type: 'event',
+          batch: batchId,
+          fingerprint: e.fingerprint,
+          eventMs: e.timestampMs,
+          [TTL_ATTR]: ttlSeconds(e.timestampMs + this.settings.dedupeRetentionMs),
+        },
+        { ConditionExpression: 'attribute_not_exists(pk)' },
+      );
+      if (claimed) return { owner: batchId, fingerprint: e.fingerprint };
+      const existing = (await io.get(key)) ?? {};
+      return { owner: String(existing.batch), fingerprint: String(existing.fingerprint) };
+    });
+    const owned = events.filter((_, i) => claims[i]?.owner === batchId);
+
+    const alerts: NewAlert[] = [];
+    const enforcedCounters: RuleCounter[] = [];
+    // Ids owned by a batch that is not done: complete that batch before answering, so an event
+    // reported as a duplicate is already counted.
+    const rolledForward = new Set<string>();
+    if (first) {
+      const others = [
+        ...new Set(claims.filter((c) => c.owner !== batchId).map((c) => c.owner)),
+      ].filter((b) => b !== 'undefined');
+      for (const other of others) {
+        if (await io.get(batchDoneKey(other))) continue;
+        const r = await this.rollForward(other);
+        if (r) {
+          rolledForward.add(other);
+          alerts.push(...r.alerts);
+          enforcedCounters.push(...r.enforcedCounters);
+        }
+      }
+    }
+
+    const applied = await this.applyOwned(batchId, owned, rules, nowMs);
+    alerts.push(...applied.alerts);
+    enforcedCounters.push(...applied.enforcedCounters);
+    await io.put({
+      ...batchDoneKey(batchId),
+      type: 'batch-done',
+      doneAtMs: nowMs,
+      [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
+    });
+    await this.cleanup(applied.crowded).catch(() => {
+      // Best effort: the marks are removed by a later batch that touches the item.
+    });
+
+    const results = events.map((e, i): EventResult => {
+      const c = claims[i] as { owner: string; fingerprint: string };
+      if (c.owner === batchId)
+        return { outcome: EventOutcome.Accepted, ownerFingerprint: c.fingerprint };
+      if (c.fingerprint !== e.fingerprint)
+        return { outcome: EventOutcome.Conflict, ownerFingerprint: c.fingerprint };
+      // Counted by the roll-forward this call made: no earlier call reported it as accepted.
+      if (rolledForward.has(c.owner))
+        return { outcome: EventOutcome.Accepted, ownerFingerprint: c.fingerprint };
+      return { outcome: EventOutcome.Duplicate, ownerFingerprint: c.fingerprint };
+    });
+    return { results, alerts, enforcedCounters };
+  }
+
+  /** Completes a batch that is not done (crashed, or still running elsewhere). */
+  async rollForward(batchId: string): Promise<ChunkResult | undefined> {
+    const intent = await this.io.get(batchIntentKey(batchId));
+    if (!intent) return undefined; // expired long after it was done
+    const raw = intent.events as Uint8Array;
+    const decoded = JSON.parse(gunzipSync(raw).toString('utf8')) as {
+      events: PricedEvent[];
+      rules: Rule[];
+    };
+    const events = decoded.events.map((e) => ({
+      ...e,
+      tags: e.tags ?? undefined,
+      latencyMs: e.latencyMs ?? undefined,
+    }));
+    return this.run(batchId, events, decoded.rules.map(compileRule), num(intent.nowMs), false);
+  }
+
+  /** Step 3: rollups and rule counters, each update conditional on the batch's mark. */
+  private async applyOwned(
+    batchId: string,
+    owned: readonly PricedEvent[],
+    rules: readonly CompiledRule[],
+    nowMs: number,
+  ): Promise<{ alerts: NewAlert[]; enforcedCounters: RuleCounter[]; crowded: Item[] }> {
+    const io = this.io;
+    const mark = markAttr(batchId);
+    const crowded: Item[] = [];
+    const noteCrowded = (item: Item | undefined) => {
+      if (!item) return;
+      let marks = 0;
+      for (const k of Object.keys(item)) if (k.startsWith(MARK_PREFIX)) marks++;
+      if (marks > MARKS_BEFORE_CLEANUP) crowded.push(item);
+    };
+    if (owned.length === 0) return { alerts: [], enforcedCounters: [], crowded };
+
+    const deltas = aggregateEvents(owned);
+    const writes: Array<{ key: ItemKey; delta: RollupDelta; extra: Record<string, unknown> }> = [];
+    for (const d of deltas.minute)
+      writes.push({
+        key: minuteKey(d, d.bucketMs),
+        delta: d,
+        extra: { [TTL_ATTR]: ttlSeconds(d.bucketMs + this.settings.minuteRetentionMs) },
+      });
+    for (const d of deltas.hour) {
+      const { gsi1pk, gsi1sk, ...key } = hourKey(d, d.bucketMs);
+      writes.push({ key, delta: d, extra: { gsi1pk, gsi1sk } });
+    }
+    for (const d of deltas.day) writes.push({ key: dayKey(d, d.bucketMs), delta: d, extra: {} });
+    const tag = (d: TagRollupDelta) => ({ tagKey: d.tagKey, tagValue: d.tagValue });
+    for (const d of deltas.tagHour)
+      writes.push({
+        key: tagHourKey(d, d.tagKey, d.tagValue, d.bucketMs),
+        delta: d,
+        extra: tag(d),
+      });
+    for (const d of deltas.tagDay)
+      writes.push({ key: tagDayKey(d, d.tagKey, d.tagValue, d.bucketMs), delta: d, extra: tag(d) });
+
+    await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra }) => {
+      const u = new UpdateBuilder()
+        .add('inputTokens', d.inputTokens)
+        .add('outputTokens', d.outputTokens)
+        .add('cacheReadTokens', d.cacheReadTokens)
+        .add('cacheWriteTokens', d.cacheWriteTokens)
+        .add('totalTokens', d.totalTokens)
+        .add('requests', d.requests)
+        .add('errors', d.errors)
+        .add('costNanoUsd', d.costNanoUsd)
+        .add('unpricedTokens', d.unpricedTokens)
+        .add('unpricedRequests', d.unpricedRequests)
+        .set(mark, 1)
+        .set('projectId', d.projectId)
+        .set('userId', d.userId)
+        .set('appId', d.appId)
+        .set('modelId', d.modelId)
+        .set('provider', d.provider)
+        .set('bucketMs', d.bucketMs)
+        .set('lastUpdatedMs', nowMs)
+        .setIfNotExists('firstUpdatedMs', nowMs);
+      for (const [k, v] of Object.entries(extra)) u.set(k, v);
+      u.condition(`attribute_not_exists(${u.name(mark)})`);
+      noteCrowded(await io.update(key, u.build()));
+    });
+
+    // Rule counters: ADD through a SET so the new value is also kept in the batch's mark.
+    const counterValues = new Map<string, number>();
+    const cds = counterDeltas(owned, rules);
+    await mapLimit(cds, io.concurrency, async (cd) => {
+      const rule = cd.rule.rule;
+      const key = counterKey(rule.id, cd.scopeKey, cd.bucketStartMs);
+      const u = new UpdateBuilder();
+      const v = u.name('value');
+      const rhs = `if_not_exists(${v}, ${u.value(0)}) + ${u.value(cd.delta)}`;
+      u.setRaw('value', rhs)
+        .setRaw(mark, rhs)
+        .set('ruleId', rule.id)
+        .set('scopeKey', cd.scopeKey)
+        .set('bucketStartMs', cd.bucketStartMs)
+        .set('updatedAtMs', nowMs)
+        .set(TTL_ATTR, ttlSeconds(Math.max(cd.windowEndMs, cd.bucketStartMs) + 36 * DAY_MS))
+        .condition(`attribute_not_exists(${u.name(mark)})`);
+      let item = await io.update(key, u.build());
+      let after: number;
+      if (item) {
+        after = num(item.value);
+        noteCrowded(item);
+      } else {
+        item = (await io.get(key)) ?? {};
+        after = num(item[mark]);
+      }
+      counterValues.set(`${rule.id}\u0000${cd.scopeKey}\u0000${cd.bucketStartMs}`, after);
+    });
+
+    // Rolling windows read their minute buckets (after this batch's adds) and recent alerts.
+    const rolling = new Map<string, Map<number, number>>();
+    const rollingAlerts: Array<
+      Pick<NewAlert, 'ruleId' | 'scopeKey' | 'levelIndex' | 'windowEndMs'>
+    > = [];
+    const rollingRules = rules.filter((r) => r.rule.window.type === 'rolling');
+    if (rollingRules.length > 0) {
+      const ranges = new Map<
+        string,
+        { ruleId: string; scopeKey: string; from: number; to: number }
+      >();
+      for (const cd of cds) {
+        const w = cd.rule.rule.window;
+        if (w.type !== 'rolling') continue;
+        const k = `${cd.rule.rule.id}\u0000${cd.scopeKey}`;
+        const from = cd.bucketStartMs - w.minutes * MINUTE_MS;
+        const r = ranges.get(k);
+        if (r) {
+          r.from = Math.min(r.from, from);
+          r.to = Math.max(r.to, cd.bucketStartMs);
+        } else
+          ranges.set(k, {
+            ruleId: cd.rule.rule.id,
+            scopeKey: cd.scopeKey,
+            from,
+            to: cd.bucketStartMs,
+          });
+      }
+      await mapLimit([...ranges.entries()], io.concurrency, async ([k, r]) => {
+        const items = await io.query({
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
+          ExpressionAttributeValues: {
+            ':pk': counterKey(r.ruleId, r.scopeKey, 0).pk,
+            ':a': `${r.scopeKey}#${pad(r.from)}`,
+            ':b': `${r.scopeKey}#${pad(r.to)}`,
+          },
+          ConsistentRead: true,
+        });
+        rolling.set(k, new Map(items.map((i) => [num(i.bucketStartMs), num(i.value)])));
+      });
+      const ruleIds = new Set(rollingRules.map((r) => r.rule.id));
+      const rollingProjects = new Set(rollingRules.map((r) => r.rule.projectId));
+      for (const p of rollingProjects) {
+        for (const a of await projectAlerts(io, p)) {
+          if (!ruleIds.has(String(a.ruleId))) continue;
+          rollingAlerts.push({
+            ruleId: String(a.ruleId),
+            scopeKey: String(a.scopeKey),
+            levelIndex: num(a.levelIndex),
+            windowEndMs: num(a.windowEndMs),
+          });
+        }
+      }
+    }
+
+    // The core's evaluation, fed with the values the writes above returned.
+    const staged: Array<{ alert: NewAlert; rule: Rule }> = [];
+    const stagedKeys = new Set<string>();
+    const evaluated = evaluateBatch(owned, rules, nowMs, {
+      add: (ruleId, scopeKey, bucket) =>
+        counterValues.get(`${ruleId}\u0000${scopeKey}\u0000${bucket}`) ?? 0,
+      sum: (ruleId, scopeKey, from, to) => {
+        let total = 0;
+        for (const [b, v] of rolling.get(`${ruleId}\u0000${scopeKey}`) ?? [])
+          if (b > from && b <= to) total += v;
+        return total;
+      },
+      alertOverlaps: (ruleId, scopeKey, level, afterMs) =>
+        [...rollingAlerts, ...staged.map((s) => s.alert)].some(
+          (a) =>
+            a.ruleId === ruleId &&
+            a.scopeKey === scopeKey &&
+            a.levelIndex === level &&
+            a.windowEndMs > afterMs,
+        ),
+      insertAlert: (alert, compiled) => {
+        const k = `${alert.ruleId}\u0000${alert.scopeKey}\u0000${alert.windowStartMs}\u0000${alert.levelIndex}`;
+        if (stagedKeys.has(k)) return false;
+        stagedKeys.add(k);
+        staged.push({ alert, rule: compiled.rule });
+        return true;
+      },
+    });
+    const inserted = new Set<string>();
+    for (const { alert, rule } of staged) {
+      if (await insertAlert(io, alert, rule, nowMs)) inserted.add(alert.alertId);
+    }
+    return {
+      alerts: evaluated.alerts.filter((a) => inserted.has(a.alertId)),
+      enforcedCounters: evaluated.enforcedCounters,
+      crowded,
+    };
+  }
+
+  /** Removes the marks of finished batches from items that carry many. */
+  private async cleanup(items: readonly Item[]): Promise<void> {
+    if (items.length === 0) return;
+    const ids = new Set<string>();
+    for (const item of items)
+      for (const k of Object.keys(item))
+        if (k.startsWith(MARK_PREFIX)) ids.add(k.slice(MARK_PREFIX.length));
+    const keys = [...ids].flatMap((id) => [batchIntentKey(id), batchDoneKey(id)]);
+    const found = await this.io.batchGet(keys);
+    const hasIntent = new Set<string>();
+    const isDone = new Set<string>();
+    for (const f of found) {
+      const id = String(f.pk).slice(2);
+      if (f.sk === 'D') isDone.add(id);
+      else hasIntent.add(id);
+    }
+    // Done, or its intent expired (an intent is written before any of its marks).
+    const finished = (id: string) => isDone.has(id) || !hasIntent.has(id);
+    await mapLimit(items, this.io.concurrency, async (item) => {
+      const u = new UpdateBuilder();
+      let any = false;
+      for (const k of Object.keys(item)) {
+        if (k.startsWith(MARK_PREFIX) && finished(k.slice(MARK_PREFIX.length))) {
+          u.remove(k);
+          any = true;
+        }
+      }
+      if (!any) return;
+      u.condition('attribute_exists(pk)');
+      await this.io.update({ pk: String(item.pk), sk: String(item.sk) }, u.build());
+    });
+  }
+}

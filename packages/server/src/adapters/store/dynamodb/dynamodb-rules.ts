@@ -1,0 +1,299 @@
+import {
+  type AlertQuery,
+  type AlertRecord,
+  compileRule,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  deliveryIdOf,
+  type Rule,
+  type RuleCounter,
+  TokenwatchError,
+  windowFor,
+} from '@tokenwatch/core';
+import { alertFromItem, deliveryFromItem, projectAlerts } from './alert-items.js';
+import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
+import { readRollups } from './dynamodb-usage.js';
+import { UpdateBuilder } from './expression.js';
+import {
+  alertsPk,
+  counterKey,
+  counterPk,
+  deliveryKey,
+  GSI_OUTBOX,
+  OUTBOX_DUE,
+  PROJECTS_PK,
+  pad,
+  RULES_PK,
+  TTL_ATTR,
+  ttlSeconds,
+} from './keys.js';
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
+
+function measuredPart(rule: Rule): string {
+  return JSON.stringify([rule.scope, rule.filters, rule.metric, rule.window]);
+}
+
+function ruleItem(rule: Rule): Item {
+  return {
+    pk: RULES_PK,
+    sk: rule.id,
+    type: 'rule',
+    projectId: rule.projectId,
+    createdAtMs: rule.createdAtMs,
+    definition: JSON.stringify(rule),
+  };
+}
+
+/** Rules, counters, alerts and the outbox on DynamoDB. */
+export class DynamoRules {
+  constructor(private readonly io: DynamoIo) {}
+
+  /** Replaces a rule's counters with the current window's totals from the rollups. */
+  private async seed(rule: Rule, nowMs: number): Promise<void> {
+    const existing = await this.io.partition(counterPk(rule.id));
+    await this.io.batchDelete(existing.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
+    let fromMs: number;
+    let toMs: number;
+    let resolution: 'minute' | 'hour';
+    let bucketOf: (bucketMs: number) => number;
+    let windowEndMs: number;
+    if (rule.window.type === 'rolling') {
+      const minute = nowMs - (nowMs % MINUTE_MS);
+      fromMs = minute - (rule.window.minutes - 1) * MINUTE_MS;
+      toMs = minute + MINUTE_MS;
+      resolution = 'minute';
+      bucketOf = (b) => b;
+      windowEndMs = toMs;
+    } else {
+      const win = windowFor(nowMs, rule.window);
+      fromMs = win.startMs;
+      toMs = win.endMs;
+      resolution = fromMs % HOUR_MS === 0 && toMs % HOUR_MS === 0 ? 'hour' : 'minute';
+      bucketOf = () => win.startMs;
+      windowEndMs = win.endMs;
+    }
+    const rows = await readRollups(this.io, rule.projectId, resolution, fromMs, toMs);
+    const sums = new Map<string, { scopeKey: string; bucket: number; total: number }>();
+    for (const r of rows) {
+      let match = true;
+      for (const [dim, values] of Object.entries(rule.filters)) {
+        if (
+          values &&
+          values.length > 0 &&
+          !values.includes(r[DIM_FIELD[dim as keyof typeof DIM_FIELD]])
+        )
+          match = false;
+      }
+      if (!match) continue;
+      const measure = {
+        totalTokens: r.totalTokens,
+        inputTokens: r.inputTokens,
+        outputTokens: r.outputTokens,
+        cacheReadTokens: r.cacheReadTokens,
+        cacheWriteTokens: r.cacheWriteTokens,
+        costUsd: Number(r.costNanoUsd),
+        requests: r.requests,
+        unpricedTokens: r.unpricedTokens,
+      }[rule.metric];
+      if (measure === 0) continue;
+      const scopeKey = JSON.stringify(rule.scope.map((d) => r[DIM_FIELD[d]]));
+      const bucket = bucketOf(r.bucketMs);
+      const k = `${scopeKey}\u0000${bucket}`;
+      const s = sums.get(k);
+      if (s) s.total += measure;
+      else sums.set(k, { scopeKey, bucket, total: measure });
+    }
+    await mapLimit([...sums.values()], this.io.concurrency, (s) =>
+      this.io.put({
+        ...counterKey(rule.id, s.scopeKey, s.bucket),
+        type: 'counter',
+        ruleId: rule.id,
+        scopeKey: s.scopeKey,
+        bucketStartMs: s.bucket,
+        value: s.total,
+        updatedAtMs: nowMs,
+        [TTL_ATTR]: ttlSeconds(Math.max(windowEndMs, s.bucket) + 36 * DAY_MS),
+      }),
+    );
+  }
+
+  async createRule(rule: Rule, nowMs: number): Promise<void> {
+    compileRule(rule);
+    if (!(await this.io.get({ pk: PROJECTS_PK, sk: rule.projectId })))
+      throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
+    const created = await this.io.put(ruleItem(rule), {
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
+    if (!created) throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
+    await this.seed(rule, nowMs);
+  }
+
+  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+    compileRule(rule);
+    const existing = await this.getRule(rule.projectId, rule.id);
+    if (!existing) return false;
+    const written = await this.io.put(ruleItem(rule), {
+      ConditionExpression: 'projectId = :p',
+      ExpressionAttributeValues: { ':p': rule.projectId },
+    });
+    if (!written) return false;
+    if (measuredPart(existing) !== measuredPart(rule)) await this.seed(rule, nowMs);
+    return true;
+  }
+
+  async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
+    const deleted = await this.io.delete({ pk: RULES_PK, sk: ruleId }, 'projectId = :p', {
+      ':p': projectId,
+    });
+    if (!deleted) return false;
+    const counters = await this.io.partition(counterPk(ruleId));
+    await this.io.batchDelete(counters.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
+    return true;
+  }
+
+  async getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
+    const item = await this.io.get({ pk: RULES_PK, sk: ruleId });
+    if (!item || item.projectId !== projectId) return undefined;
+    return JSON.parse(String(item.definition)) as Rule;
+  }
+
+  async listRules(projectId?: string): Promise<Rule[]> {
+    const items = await this.io.partition(RULES_PK);
+    return items
+      .filter((i) => projectId === undefined || i.projectId === projectId)
+      .map((i) => JSON.parse(String(i.definition)) as Rule)
+      .sort((a, b) =>
+        a.projectId < b.projectId
+          ? -1
+          : a.projectId > b.projectId
+            ? 1
+            : a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1),
+      );
+  }
+
+  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
+    const items = await this.io.partition(counterPk(ruleId));
+    return items
+      .map((i) => ({
+        ruleId,
+        scopeKey: String(i.scopeKey),
+        bucketStartMs: num(i.bucketStartMs),
+        value: num(i.value),
+      }))
+      .filter((c) => c.bucketStartMs >= fromMs && c.bucketStartMs < toMs)
+      .sort(
+        (a, b) =>
+          a.bucketStartMs - b.bucketStartMs ||
+          (a.scopeKey < b.scopeKey ? -1 : a.scopeKey > b.scopeKey ? 1 : 0),
+      );
+  }
+
+  async listAlerts(q: AlertQuery): Promise<AlertRecord[]> {
+    const items = await projectAlerts(this.io, q.projectId);
+    return items
+      .map(alertFromItem)
+      .filter(
+        (a) =>
+          (q.ruleId === undefined || a.ruleId === q.ruleId) &&
+          (q.sinceMs === undefined || a.firedAtMs >= q.sinceMs) &&
+          (q.acknowledged === undefined || (a.acknowledgedAtMs !== undefined) === q.acknowledged),
+      )
+      .sort((a, b) => b.firedAtMs - a.firedAtMs || (a.alertId < b.alertId ? -1 : 1))
+      .slice(0, q.limit);
+  }
+
+  async acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean> {
+    const u = new UpdateBuilder().setIfNotExists('acknowledgedAtMs', nowMs);
+    u.condition('attribute_exists(pk)');
+    return (
+      (await this.io.update({ pk: alertsPk(projectId), sk: alertId }, u.build())) !== undefined
+    );
+  }
+
+  /**
+   * Leases due deliveries from the sparse outbox index (pending, or leased with an expired
+   * lease), one compare-and-set update each on (status, nextAttemptMs, attempts): a delivery
+   * another dispatcher leased in between fails the condition and is skipped.
+   */
+  async claimDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
+    const due = await this.io.query({
+      IndexName: GSI_OUTBOX,
+      KeyConditionExpression: 'gsi2pk = :due AND gsi2sk <= :now',
+      ExpressionAttributeValues: { ':due': OUTBOX_DUE, ':now': `${pad(nowMs)}#\uffff` },
+      Limit: Math.max(limit * 2, 10),
+    });
+    const out: DeliveryRecord[] = [];
+    for (const d of due) {
+      if (out.length >= limit) break;
+      const next = nowMs + leaseMs;
+      const b = new UpdateBuilder();
+      const attempts = b.name('attempts');
+      const status = b.name('status');
+      const nextAttempt = b.name('nextAttemptMs');
+      b.set('status', 'sending')
+        .setRaw('attempts', `${attempts} + ${b.value(1)}`)
+        .set('nextAttemptMs', next)
+        .set('updatedAtMs', nowMs)
+        .set('gsi2sk', `${pad(next)}#${String(d.id)}`)
+        .condition(
+          `${status} IN (${b.value('pending')}, ${b.value('sending')}) AND ${nextAttempt} = ${b.value(num(d.nextAttemptMs))} AND ${attempts} = ${b.value(num(d.attempts))} AND ${nextAttempt} <= ${b.value(nowMs)}`,
+        );
+      const item = await this.io.update(deliveryKey(String(d.id)), b.build());
+      if (item) out.push(deliveryFromItem(item));
+    }
+    return out;
+  }
+
+  async completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): Promise<void> {
+    const u = new UpdateBuilder().set('updatedAtMs', nowMs);
+    if (outcome.status === 'delivered') {
+      u.set('status', 'delivered')
+        .set('deliveredAtMs', nowMs)
+        .remove('lastError')
+        .remove('gsi2pk')
+        .remove('gsi2sk');
+    } else if (outcome.status === 'retry') {
+      u.set('status', 'pending')
+        .set('nextAttemptMs', outcome.nextAttemptMs)
+        .set('lastError', outcome.error.slice(0, 1000))
+        .set('gsi2sk', `${pad(outcome.nextAttemptMs)}#${id}`);
+    } else {
+      u.set('status', 'dead')
+        .set('lastError', outcome.error.slice(0, 1000))
+        .remove('gsi2pk')
+        .remove('gsi2sk');
+    }
+    u.condition('attribute_exists(pk)');
+    await this.io.update(deliveryKey(id), u.build());
+  }
+
+  /** A project's deliveries: the ids follow from its alerts (deterministic), read by key. */
+  async listDeliveries(
+    projectId: string,
+    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
+    limit: number,
+  ): Promise<DeliveryRecord[]> {
+    const alerts = await projectAlerts(this.io, projectId);
+    const keys = alerts
+      .filter((a) => filter.alertId === undefined || a.alertId === filter.alertId)
+      .flatMap((a) =>
+        Array.from({ length: num(a.channelCount) }, (_, i) =>
+          deliveryKey(deliveryIdOf(String(a.alertId), i)),
+        ),
+      );
+    const items = await this.io.batchGet(keys);
+    return items
+      .map(deliveryFromItem)
+      .filter(
+        (d) =>
+          d.projectId === projectId && (filter.status === undefined || d.status === filter.status),
+      )
+      .sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? -1 : 1))
+      .slice(0, limit);
+  }
+}
