@@ -7,17 +7,19 @@ import { KEYS_HELP, keysCommand } from './cli/commands/keys-command.js';
 import { RULES_HELP, rulesCommand } from './cli/commands/rules-command.js';
 import { SERVE_HELP, serveCommand } from './cli/commands/serve-command.js';
 import { USAGE_HELP, usageCommand } from './cli/commands/usage-command.js';
+import { WORKER_HELP, workerCommand } from './cli/commands/worker-command.js';
 
 const HELP = `tokenwatch — real-time LLM token-usage monitoring
 
 Commands:
-${[SERVE_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
+${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
 
 Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--config, or
 <data-dir>/tokenwatch.json) and TOKENWATCH_* environment variables; see the README.`;
 
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
   serve: serveCommand,
+  worker: workerCommand,
   keys: keysCommand,
   rules: rulesCommand,
   usage: usageCommand,

@@ -10,6 +10,7 @@ import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
+import type { EventSink } from './ingest/event-sink.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { ProjectCatalogs } from './ingest/project-catalogs.js';
@@ -64,18 +65,26 @@ export async function startServer(
     live,
     now,
   });
-  const committer = new GroupCommitter(
-    store,
-    config.ingest,
-    metrics,
-    logger,
-    now,
-    (accepted, nowMs, result) => {
-      publishUsage(live, accepted, nowMs);
-      alerting.onCommitted(result, nowMs);
-    },
-    (projects) => alerting.registry.rulesFor(projects),
-  );
+  // Scale-out (`--queue nats://…`): requests are published to JetStream; workers commit them.
+  const committer: EventSink =
+    config.queue.driver === 'nats'
+      ? await (await import('./adapters/queue/nats/open-jetstream-sink.js')).openJetStreamSink(
+          config.queue,
+          config.ingest.maxQueuedEvents,
+          logger,
+        )
+      : new GroupCommitter(
+          store,
+          config.ingest,
+          metrics,
+          logger,
+          now,
+          (accepted, nowMs, result) => {
+            publishUsage(live, accepted, nowMs);
+            alerting.onCommitted(result, nowMs);
+          },
+          (projects) => alerting.registry.rulesFor(projects),
+        );
   metrics.addGauge(
     'tokenwatch_live_subscribers',
     'Open server-sent-event streams.',

@@ -15,7 +15,14 @@ export interface CommonFlags {
 
 /** Loads the configuration for a command, with the flags that map onto it. */
 export function configFromFlags(
-  flags: CommonFlags & { port?: string | undefined; host?: string | undefined },
+  flags: CommonFlags & {
+    port?: string | undefined;
+    host?: string | undefined;
+    /** postgres://… (scale-out store); the driver follows from the scheme. */
+    store?: string | undefined;
+    /** nats://… (scale-out queue). */
+    queue?: string | undefined;
+  },
   io: CliIo,
 ): LoadedConfig {
   const overrides: Array<{ path: string[]; value: unknown }> = [];
@@ -29,6 +36,8 @@ export function configFromFlags(
     }
     overrides.push({ path: ['server', 'port'], value: port });
   }
+  if (flags.store !== undefined) overrides.push({ path: ['store', 'url'], value: flags.store });
+  if (flags.queue !== undefined) overrides.push({ path: ['queue', 'url'], value: flags.queue });
   return loadConfig({ file: flags.config, env: io.env, overrides });
 }
 

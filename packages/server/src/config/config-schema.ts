@@ -1,6 +1,67 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 
+/** Scale-out store: PostgreSQL (see docs/deploy.md). */
+const postgresStoreSchema = z
+  .object({
+    driver: z.literal('postgres'),
+    /** postgres://user:password@host:5432/database */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+    /** Schema holding tokenwatch's tables (created by the first start). */
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/)
+      .default('public'),
+    /** Connections per process. */
+    poolSize: z.number().int().min(1).max(100).default(4),
+  })
+  .strict();
+
+/**
+ * Scale-out queue: NATS JetStream. The stream and its durable pull consumer are created, or
+ * checked and updated, at start-up with these settings (see docs/deploy.md § JetStream).
+ */
+const natsQueueSchema = z
+  .object({
+    driver: z.literal('nats'),
+    /** nats://host:4222; several servers of a cluster separated by commas. */
+    url: z.string().regex(/^(nats|tls):\/\//, 'must be a nats:// URL'),
+    stream: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .default('TOKENWATCH_EVENTS'),
+    subject: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
+      .default('tokenwatch.events'),
+    /** Durable pull consumer shared by every worker. */
+    consumer: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .default('tokenwatch-workers'),
+    /** Stream replicas (1 on a single server; 3 on a 3-node cluster for durability). */
+    replicas: z.number().int().min(1).max(5).default(1),
+    /** JetStream's redelivery cap; -1 (default): never give up on a stored batch. Poison is decided by the worker. */
+    maxDeliver: z.number().int().min(-1).max(10_000).default(-1),
+    /** How long a worker may hold a message before JetStream redelivers it. */
+    ackWaitMs: z.number().int().min(500).max(3_600_000).default(30_000),
+    /** Publishes with the same Nats-Msg-Id inside this window are stored once. */
+    duplicateWindowMs: z.number().int().min(1_000).max(86_400_000).default(120_000),
+    /** Unconsumed batches older than this are dropped by the stream. */
+    maxAgeHours: z
+      .number()
+      .min(1)
+      .max(24 * 365)
+      .default(24 * 7),
+    /** A publish not acknowledged by the stream within this time answers 503. */
+    publishTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /** Messages a worker takes per transaction. */
+    fetchMaxMessages: z.number().int().min(1).max(1_000).default(64),
+    /** A message failing this many times with a non-retryable error is terminated and recorded. */
+    poisonAfterAttempts: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+
 /**
  * The one configuration schema. Sources, lowest precedence first: defaults, the config file
  * (`tokenwatch.json`), environment variables (`TOKENWATCH_*`), command-line flags. Parsed once
@@ -19,17 +80,28 @@ export const configSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 8787 }),
     store: z
-      .object({
-        driver: z.literal('sqlite').default('sqlite'),
-        /** SQLite file; defaults to `<dataDir>/tokenwatch.db`. */
-        path: z.string().min(1).optional(),
-        /** `full`: fsync at every commit (a 202 survives power loss). `normal`: survives a crash of the process only. */
-        synchronous: z.enum(['full', 'normal']).default('full'),
-        /** `worker` (default) runs SQLite in its own thread, in parallel with HTTP parsing. */
-        thread: z.enum(['worker', 'main']).default('worker'),
-      })
-      .strict()
+      .discriminatedUnion('driver', [
+        z
+          .object({
+            driver: z.literal('sqlite').default('sqlite'),
+            /** SQLite file; defaults to `<dataDir>/tokenwatch.db`. */
+            path: z.string().min(1).optional(),
+            /** `full`: fsync at every commit (a 202 survives power loss). `normal`: survives a crash of the process only. */
+            synchronous: z.enum(['full', 'normal']).default('full'),
+            /** `worker` (default) runs SQLite in its own thread, in parallel with HTTP parsing. */
+            thread: z.enum(['worker', 'main']).default('worker'),
+          })
+          .strict(),
+        postgresStoreSchema,
+      ])
       .default({ driver: 'sqlite', synchronous: 'full', thread: 'worker' }),
+    /** Where `serve` puts accepted events: committed in-process (default) or a durable queue. */
+    queue: z
+      .discriminatedUnion('driver', [
+        z.object({ driver: z.literal('embedded') }).strict(),
+        natsQueueSchema,
+      ])
+      .default({ driver: 'embedded' }),
     ingest: z
       .object({
         /** Largest request body, before and after gzip. */
@@ -116,5 +188,11 @@ export type ConfigInput = z.input<typeof configSchema>;
 
 /** Where the SQLite file lives for a config. */
 export function sqlitePath(config: Config): string {
-  return config.store.path ?? join(config.dataDir, 'tokenwatch.db');
+  return (
+    (config.store.driver === 'sqlite' ? config.store.path : undefined) ??
+    join(config.dataDir, 'tokenwatch.db')
+  );
 }
+
+export type PostgresStoreConfig = z.infer<typeof postgresStoreSchema>;
+export type NatsQueueConfig = z.infer<typeof natsQueueSchema>;

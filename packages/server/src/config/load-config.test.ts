@@ -254,7 +254,9 @@ describe('loadConfig: errors', () => {
         file: file({
           dataDir: '',
           server: { host: 5, publicUrl: 'not a url' },
-          store: { driver: 'postgres', synchronous: 'sometimes' },
+          // postgres is a valid store driver since the scale-out issue; kafka is no queue driver.
+          store: { driver: 'sqlite', synchronous: 'sometimes' },
+          queue: { driver: 'kafka' },
           ingest: { maxBodyBytes: 10, flushMaxWaitMs: 5000, maxQueuedEvents: 1.5 },
           retention: { minuteDays: 0, dedupeDays: 35 },
           auth: { keyCacheSeconds: -1 },
@@ -267,7 +269,7 @@ describe('loadConfig: errors', () => {
         'dataDir',
         'server.host',
         'server.publicUrl',
-        'store.driver',
+        'queue.driver',
         'store.synchronous',
         'ingest.maxBodyBytes',
         'ingest.flushMaxWaitMs',

@@ -21,7 +21,23 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'number' }> = {
   TOKENWATCH_FLUSH_MAX_WAIT_MS: { path: ['ingest', 'flushMaxWaitMs'], type: 'number' },
   TOKENWATCH_MAX_QUEUED_EVENTS: { path: ['ingest', 'maxQueuedEvents'], type: 'number' },
   TOKENWATCH_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+  TOKENWATCH_STORE_URL: { path: ['store', 'url'], type: 'string' },
+  TOKENWATCH_QUEUE_URL: { path: ['queue', 'url'], type: 'string' },
 };
+
+/** A store or queue given only by URL (--store postgres://…, --queue nats://…) gets its driver from the scheme. */
+function inferDrivers(raw: Record<string, unknown>): void {
+  const infer = (section: string, byScheme: Record<string, string>) => {
+    const node = raw[section];
+    if (typeof node !== 'object' || node === null) return;
+    const value = node as Record<string, unknown>;
+    if (value.driver !== undefined || typeof value.url !== 'string') return;
+    const scheme = value.url.split(':')[0] ?? '';
+    if (byScheme[scheme]) value.driver = byScheme[scheme];
+  };
+  infer('store', { postgres: 'postgres', postgresql: 'postgres' });
+  infer('queue', { nats: 'nats', tls: 'nats' });
+}
 
 export interface LoadConfigOptions {
   /** Explicit config file (`--config`); otherwise `TOKENWATCH_CONFIG`, then `<dataDir>/tokenwatch.json` if present. */
@@ -91,6 +107,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   for (const o of options.overrides ?? []) {
     if (o.value !== undefined) setPath(raw, o.path, o.value);
   }
+  inferDrivers(raw);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) {

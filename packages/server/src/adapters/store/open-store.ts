@@ -19,5 +19,13 @@ export async function openStore(
       const { SqliteStore } = await import('./sqlite/sqlite-store.js');
       return new SqliteStore(sqliteOptions);
     }
+    case 'postgres': {
+      const { PostgresStore } = await import('./postgres/postgres-store.js');
+      return new PostgresStore({
+        url: config.store.url,
+        schema: config.store.schema,
+        poolSize: config.store.poolSize,
+      });
+    }
   }
 }

@@ -2,16 +2,24 @@ import { parseArgs } from 'node:util';
 import { startServer } from '../../main.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 
-export const SERVE_HELP = `tokenwatch serve [--port P] [--host H] [--data-dir D] [--config FILE]
+export const SERVE_HELP = `tokenwatch serve [--port P] [--host H] [--data-dir D] [--config FILE] [--store postgres://…] [--queue nats://…]
 
-Runs ingest, the query API and the metrics endpoint on the embedded SQLite store.
+Runs ingest, the query API and the metrics endpoint on the embedded SQLite store
+(or, scale-out, on PostgreSQL, publishing accepted events to NATS JetStream for
+\`tokenwatch worker\` to apply; see docs/deploy.md).
 On the first start it creates the default project and prints an admin key and an
 ingest key once, with a ready curl line.`;
 
 export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...COMMON_OPTIONS, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+    options: {
+      ...COMMON_OPTIONS,
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      store: { type: 'string' },
+      queue: { type: 'string' },
+    },
   });
   if (values.help) {
     io.stdout(`${SERVE_HELP}\n`);
@@ -22,7 +30,9 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const lines = [
     ``,
     `tokenwatch is running at ${server.url}`,
-    `  data: ${config.dataDir} (SQLite)`,
+    config.store.driver === 'sqlite'
+      ? `  data: ${config.dataDir} (SQLite)`
+      : `  store: PostgreSQL; queue: ${config.queue.driver === 'nats' ? 'NATS JetStream (run tokenwatch worker)' : 'embedded'}`,
   ];
   if (!server.firstStart)
     lines.push(`  dashboard: ${server.url}/ (sign in with an admin or read key)`);

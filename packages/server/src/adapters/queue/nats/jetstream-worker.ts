@@ -1,0 +1,270 @@
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import {
+  type ApplyResult,
+  type CompiledRule,
+  type PricedEvent,
+  type Store,
+  TokenwatchError,
+} from '@tokenwatch/core';
+import type { Logger } from '../../../logging/logger.js';
+import type { Metrics } from '../../../metrics/metrics.js';
+import { decodeBatch } from './batch-codec.js';
+
+export interface JetStreamWorkerOptions {
+  stream: string;
+  consumer: string;
+  /** Messages applied together in one store transaction, at most. */
+  fetchMaxMessages: number;
+  /** The consumer's ack wait: long transactions tell JetStream they are still working. */
+  ackWaitMs: number;
+  /** Non-retryable failures of one message before it is terminated and recorded as poison. */
+  poisonAfterAttempts: number;
+  /** Backoff of a nak after a retryable failure: base × 2^(deliveries−1), capped. */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** Stores that can record a terminated message where an operator sees it (PostgreSQL: poison_messages). */
+interface PoisonLog {
+  recordPoison(p: {
+    stream: string;
+    streamSeq: number;
+    msgId: string | undefined;
+    deliveries: number;
+    reason: string;
+    payloadHead: string;
+    nowMs: number;
+  }): Promise<void>;
+}
+
+function hasPoisonLog(store: unknown): store is PoisonLog {
+  return typeof (store as Partial<PoisonLog>).recordPoison === 'function';
+}
+
+interface Decoded {
+  m: JsMsg;
+  events: PricedEvent[];
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * A stateless worker: consumes the durable pull consumer and applies what it receives with the
+ * rules, in ONE store transaction per group of messages (all messages that arrived while the
+ * previous transaction ran, up to `fetchMaxMessages`). Each message is acked only after the
+ * commit, so a crash (SIGKILL) between commit and ack redelivers a batch whose ids are already
+ * claimed: counted once. A retryable failure (PostgreSQL down, deadlock) naks every message of
+ * the group with backoff and pauses fetching for as long; a message that fails for another
+ * reason is retried alone, and after `poisonAfterAttempts` failures — or at once when it cannot
+ * be decoded — it is terminated (`+TERM`), logged, counted in tokenwatch_queue_poison_total and
+ * recorded in the store (`poison_messages`), so it neither blocks the queue nor vanishes.
+ */
+export class JetStreamWorker {
+  private messages: ConsumerMessages | undefined;
+  private buffer: JsMsg[] = [];
+  private wakeLoop: (() => void) | undefined;
+  private stopped = false;
+  private loopDone: Promise<void> | undefined;
+  private pauseUntil = 0;
+  poisoned = 0;
+  appliedMessages = 0;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly store: Pick<Store, 'applyBatch'>,
+    private readonly rulesFor: (projectIds: Set<string>) => CompiledRule[],
+    private readonly options: JetStreamWorkerOptions,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+    private readonly onCommitted: (result: ApplyResult, nowMs: number) => void = () => {},
+  ) {
+    metrics.addGauge(
+      'tokenwatch_queue_poison_total',
+      'Queue messages this worker terminated as poison (see the poison_messages table).',
+      () => this.poisoned,
+    );
+    metrics.addGauge(
+      'tokenwatch_queue_applied_messages_total',
+      'Queue messages this worker applied and acked.',
+      () => this.appliedMessages,
+    );
+  }
+
+  async start(): Promise<void> {
+    const consumer: Consumer = await this.js.consumers.get(
+      this.options.stream,
+      this.options.consumer,
+    );
+    this.messages = await consumer.consume({
+      max_messages: Math.max(this.options.fetchMaxMessages * 2, 16),
+      callback: (m) => {
+        this.buffer.push(m);
+        this.wakeLoop?.();
+      },
+    });
+    this.loopDone = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.buffer.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wakeLoop = resolve;
+        });
+        this.wakeLoop = undefined;
+        continue;
+      }
+      const wait = this.pauseUntil - this.now();
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, Math.min(wait, 1_000)));
+        continue;
+      }
+      const group = this.buffer.splice(0, this.options.fetchMaxMessages);
+      try {
+        await this.process(group);
+      } catch (err) {
+        // Never leave a message un-answered: JetStream would only redeliver after ack wait.
+        this.logger.error('worker failed to process a group; naking it', { error: err as Error });
+        for (const m of group) m.nak(this.backoff(m));
+      }
+    }
+  }
+
+  private backoff(m: JsMsg): number {
+    const base = this.options.baseBackoffMs ?? 500;
+    const max = this.options.maxBackoffMs ?? 30_000;
+    const exp = Math.min(max, base * 2 ** Math.max(0, m.info.deliveryCount - 1));
+    return Math.round(exp * (0.75 + Math.random() * 0.5));
+  }
+
+  private async process(group: JsMsg[]): Promise<void> {
+    const decoded: Decoded[] = [];
+    for (const m of group) {
+      try {
+        decoded.push({ m, events: decodeBatch(m.data) });
+      } catch (err) {
+        await this.poison(m, `undecodable: ${(err as Error).message}`);
+      }
+    }
+    if (decoded.length === 0) return;
+    // Tell JetStream we are still at it, so a slow commit is not redelivered to another worker.
+    const heartbeat = setInterval(
+      () => {
+        for (const d of decoded) d.m.working();
+      },
+      Math.max(250, Math.floor(this.options.ackWaitMs / 3)),
+    );
+    try {
+      await this.apply(decoded);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async apply(group: Decoded[]): Promise<void> {
+    const events: PricedEvent[] = [];
+    const projects = new Set<string>();
+    for (const d of group) {
+      for (const e of d.events) {
+        events.push(e);
+        projects.add(e.projectId);
+      }
+    }
+    const nowMs = this.now();
+    const started = performance.now();
+    let result: ApplyResult;
+    try {
+      const rules = this.rulesFor(projects);
+      result = await this.store.applyBatch(events, rules.length > 0 ? { nowMs, rules } : { nowMs });
+    } catch (err) {
+      const retryable = err instanceof TokenwatchError ? err.retryable : false;
+      if (retryable) {
+        const delay = Math.max(...group.map((d) => this.backoff(d.m)));
+        this.pauseUntil = this.now() + delay;
+        this.metrics.flushFailures.inc();
+        this.logger.warn('store unavailable; batches naked for redelivery', {
+          messages: group.length,
+          retryInMs: delay,
+          error: (err as Error).message,
+        });
+        for (const d of group) d.m.nak(delay);
+        return;
+      }
+      if (group.length > 1) {
+        // One message of the group may be at fault: apply each alone to find it.
+        for (const d of group) await this.apply([d]);
+        return;
+      }
+      const only = group[0] as Decoded;
+      if (only.m.info.deliveryCount >= this.options.poisonAfterAttempts) {
+        await this.poison(
+          only.m,
+          `apply failed ${only.m.info.deliveryCount} times: ${(err as Error).message}`,
+        );
+      } else {
+        this.logger.warn('batch failed; will retry', {
+          streamSeq: only.m.seq,
+          deliveries: only.m.info.deliveryCount,
+          error: (err as Error).message,
+        });
+        only.m.nak(this.backoff(only.m));
+      }
+      return;
+    }
+    // Committed: now, and only now, the messages may go.
+    for (const d of group) d.m.ack();
+    this.appliedMessages += group.length;
+    this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
+    this.metrics.flushEvents.observe(events.length);
+    this.metrics.ingestedEvents.inc({}, result.accepted);
+    this.metrics.duplicateEvents.inc({}, result.duplicates);
+    this.metrics.conflictEvents.inc({}, result.conflicts);
+    try {
+      this.onCommitted(result, nowMs);
+    } catch (err) {
+      this.logger.warn('post-commit listener failed', { error: err as Error });
+    }
+  }
+
+  private async poison(m: JsMsg, reason: string): Promise<void> {
+    const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
+    if (hasPoisonLog(this.store)) {
+      try {
+        await this.store.recordPoison({
+          stream: this.options.stream,
+          streamSeq: m.seq,
+          msgId,
+          deliveries: m.info.deliveryCount,
+          reason,
+          payloadHead: decoder.decode(m.data.subarray(0, 512)),
+          nowMs: this.now(),
+        });
+      } catch (err) {
+        // Cannot record it: keep it in the queue rather than lose it silently.
+        this.logger.warn('could not record a poison message; naking it', { error: err as Error });
+        m.nak(this.backoff(m));
+        return;
+      }
+    }
+    this.poisoned++;
+    this.logger.error('poison message terminated', {
+      stream: this.options.stream,
+      streamSeq: m.seq,
+      msgId,
+      deliveries: m.info.deliveryCount,
+      reason,
+    });
+    m.term();
+  }
+
+  /** Stops consuming; the group in flight is finished (committed and acked, or naked). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeLoop?.();
+    await this.messages?.close().catch(() => {});
+    await this.loopDone;
+    // Buffered but not started: hand them back at once instead of waiting for ack wait.
+    for (const m of this.buffer.splice(0)) m.nak();
+  }
+}

@@ -1,0 +1,170 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { jetstream } from '@nats-io/jetstream';
+import { type Store, TokenwatchError } from '@tokenwatch/core';
+import { createNotifiers } from './adapters/notify/notifier-registry.js';
+import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-setup.js';
+import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
+import { openStore } from './adapters/store/open-store.js';
+import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from './alerts/dispatcher.js';
+import { RuleRegistry } from './alerts/rule-registry.js';
+import type { Config } from './config/config-schema.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { Metrics } from './metrics/metrics.js';
+
+export interface RunningWorker {
+  store: Store;
+  metrics: Metrics;
+  consumer: JetStreamWorker;
+  /** http://host:port of /metrics and /healthz, when a port was given. */
+  url: string | undefined;
+  /** Graceful: finishes the transaction in flight, hands buffered messages back, closes. */
+  close(): Promise<void>;
+}
+
+export interface StartWorkerOptions {
+  logger?: Logger;
+  now?: () => number;
+  /** Serve /metrics and /healthz on this port (0: any free port); none when undefined. */
+  metricsPort?: number | undefined;
+}
+
+/**
+ * The composition root of `tokenwatch worker`: stateless, run N of them. Consumes the JetStream
+ * durable consumer, applies batches with the rules in the store's transaction, and sends the
+ * alert outbox (leases keep two workers from sending the same delivery).
+ */
+export async function startWorker(
+  config: Config,
+  options: StartWorkerOptions = {},
+): Promise<RunningWorker> {
+  const logger = options.logger ?? createLogger(config.log.level, { role: 'worker' });
+  const now = options.now ?? Date.now;
+  const queue = config.queue;
+  if (queue.driver !== 'nats') {
+    throw new TokenwatchError(
+      'invalid_config',
+      'tokenwatch worker needs a queue: --queue nats://host:4222 (or queue.driver "nats" in the config)',
+    );
+  }
+  if (config.store.driver === 'sqlite') {
+    logger.warn(
+      'worker on a SQLite store: only one worker process may run (scale-out wants PostgreSQL)',
+    );
+  }
+  const store = await openStore(config, { thread: 'main' });
+  const closers: Array<() => Promise<void>> = [() => store.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+  };
+  try {
+    await store.migrate();
+    const nc = await connectNats(queue, 'tokenwatch-worker');
+    closers.push(() => nc.drain());
+    await ensureJetStream(nc, queue, logger, { consumer: true });
+
+    const metrics = new Metrics();
+    const registry = new RuleRegistry(store, logger);
+    await registry.load();
+    registry.start();
+    closers.push(async () => registry.stop());
+
+    const smtp = config.alerts.smtp;
+    const notifiers = createNotifiers({
+      logger,
+      policy: { allowPrivateNetworks: config.alerts.allowPrivateNetworks },
+      httpTimeoutMs: config.alerts.sendTimeoutMs,
+      ...(smtp
+        ? {
+            email: {
+              host: smtp.host,
+              port: smtp.port,
+              secure: smtp.secure,
+              from: smtp.from,
+              ...(smtp.user !== undefined ? { user: smtp.user } : {}),
+              ...(smtp.pass !== undefined ? { pass: smtp.pass } : {}),
+            },
+          }
+        : {}),
+    });
+    const dispatcher = new Dispatcher(
+      store,
+      notifiers,
+      metrics,
+      logger,
+      {
+        ...DEFAULT_DISPATCHER_OPTIONS,
+        sendTimeoutMs: config.alerts.sendTimeoutMs,
+        maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
+      },
+      now,
+    );
+    dispatcher.start();
+    closers.push(() => dispatcher.stop());
+
+    const consumer = new JetStreamWorker(
+      jetstream(nc),
+      store,
+      (projects) => registry.rulesFor(projects),
+      {
+        stream: queue.stream,
+        consumer: queue.consumer,
+        fetchMaxMessages: queue.fetchMaxMessages,
+        ackWaitMs: queue.ackWaitMs,
+        poisonAfterAttempts: queue.poisonAfterAttempts,
+      },
+      metrics,
+      logger,
+      now,
+      (result) => {
+        if (result.alerts.length === 0) return;
+        metrics.alertsFired.inc({}, result.alerts.length);
+        dispatcher.wake();
+        for (const alert of result.alerts)
+          logger.info('alert fired', { alertId: alert.alertId, ruleId: alert.ruleId });
+      },
+    );
+    await consumer.start();
+    closers.push(() => consumer.stop());
+
+    let url: string | undefined;
+    if (options.metricsPort !== undefined) {
+      const server: Server = createServer((req, res) => {
+        if (req.url === '/metrics') {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          res.end(metrics.render());
+        } else if (req.url === '/healthz') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"status":"ok"}');
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.metricsPort, config.server.host, () => resolve());
+      });
+      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      url = `http://${config.server.host}:${(server.address() as AddressInfo).port}`;
+    }
+    logger.info('tokenwatch worker consuming', {
+      stream: queue.stream,
+      consumer: queue.consumer,
+      store: config.store.driver,
+    });
+    let closing: Promise<void> | undefined;
+    return {
+      store,
+      metrics,
+      consumer,
+      url,
+      close: () => {
+        closing ??= closeAll().then(() => logger.info('tokenwatch worker stopped'));
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
