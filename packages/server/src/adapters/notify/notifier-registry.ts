@@ -16,11 +16,16 @@ export interface NotifierRegistryOptions {
   httpTimeoutMs?: number;
   /** Host name resolution for webhook and Slack; the system resolver by default. */
   resolve?: Resolver;
+  /**
+   * The Amazon SNS notifier (`createSnsNotifier` from ./sns/sns-notifier.js), when configured.
+   * Passed in rather than built here so a server without SNS never loads the AWS SDK.
+   */
+  sns?: Notifier;
 }
 
 /**
- * The notifiers by channel type. 'sns' has no entry yet: Amazon SNS comes with the AWS issue,
- * which adds its notifier here; 'email' has none unless SMTP is configured. A dispatcher that
+ * The notifiers by channel type. 'sns' has none unless an SNS notifier is passed in (the AWS
+ * deployment's functions do); 'email' has none unless SMTP is configured. A dispatcher that
  * finds no notifier for a delivery's channel should dead-letter it with a clear reason.
  */
 export function createNotifiers(
@@ -38,5 +43,6 @@ export function createNotifiers(
   ];
   if (options.email)
     notifiers.push(createEmailNotifier({ smtp: options.email, logger: options.logger }));
+  if (options.sns) notifiers.push(options.sns);
   return new Map(notifiers.map((n) => [n.type, n]));
 }
