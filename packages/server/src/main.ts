@@ -49,6 +49,21 @@ export async function startServer(
   mkdirSync(config.dataDir, { recursive: true });
 
   const store = await openStore(config);
+  try {
+    return await startOnStore(config, store, logger, now);
+  } catch (err) {
+    // A failed start (bad config rule, port in use) must not leave the writer thread running.
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function startOnStore(
+  config: Config & { configRules?: readonly ConfigRule[] },
+  store: Store,
+  logger: Logger,
+  now: () => number,
+): Promise<RunningServer> {
   await store.migrate();
   const firstStart = await ensureDefaultProject(store, now());
 
