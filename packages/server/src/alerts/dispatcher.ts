@@ -62,6 +62,8 @@ export class Dispatcher {
   private wakeRequested = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
+  /** Set by runOnce: a process without a poller (a Lambda invocation) never sets timers. */
+  private timersOff = false;
 
   constructor(
     private readonly store: Pick<RuleStore, 'claimDeliveries' | 'completeDelivery'>,
@@ -91,7 +93,7 @@ export class Dispatcher {
   }
 
   private schedule(delayMs: number): void {
-    if (this.stopped || this.timer) return;
+    if (this.stopped || this.timer || this.timersOff) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.poll();
@@ -214,6 +216,22 @@ export class Dispatcher {
         error: storeErr as Error,
       });
     }
+  }
+
+  /**
+   * One pass without timers, for a process that cannot keep a poller (an AWS Lambda invocation
+   * sends what its batch made due before it returns): leases up to `batchSize` due deliveries,
+   * sends them and records every outcome; retries stay in the outbox for a later pass.
+   */
+  async runOnce(): Promise<number> {
+    this.timersOff = true;
+    const claimed = await this.store.claimDeliveries(
+      this.now(),
+      this.options.batchSize,
+      this.options.leaseMs,
+    );
+    await Promise.allSettled(claimed.map((d) => this.deliver(d)));
+    return claimed.length;
   }
 
   /** Stops polling and waits for the sends in flight (bounded by their timeouts). */
