@@ -566,12 +566,17 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
         ['/users/user-01', 'user-models-over-time', 'user-dark'],
         ['/alerts', 'alerts', 'alerts-dark'],
       ] as const) {
-        await p.goto(`${server.url}${path}`);
+        // In-app navigation (the app routes on popstate): no reload per view.
+        await p.evaluate((to) => {
+          history.pushState(null, '', to);
+          dispatchEvent(new PopStateEvent('popstate'));
+        }, path);
         await p.waitForSelector(
           `[data-panel="${panel}"][data-status="ready"], [data-panel="${panel}"][data-status="empty"]`,
         );
         expect(await p.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
-        await p.waitForTimeout(350);
+        await settle(p);
+        await p.waitForTimeout(250);
         await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
       }
       expect(

@@ -268,15 +268,30 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
     }
   }
 
+  /**
+   * Whether the project has any usage at all (else the first-run guide shows). The last hour's
+   * minute rollups answer cheaply for a busy project; only a quiet one asks the whole history.
+   */
   async function checkUsage(): Promise<boolean> {
     if (hasUsage) return true;
+    const none = { app: [], model: [], user: [], tag: undefined };
     const now = Date.now();
-    const res = await api.usage({
+    const minute = now - (now % 60_000);
+    const recent = await api.usage({
+      fromMs: minute - 60 * 60_000,
+      toMs: minute + 60_000,
+      interval: 'minute',
+      filters: none,
+      limit: 1,
+    });
+    hasUsage = recent.rows.some((r) => r.requests > 0);
+    if (hasUsage) return true;
+    const all = await api.usage({
       fromMs: Date.UTC(2000, 0, 1),
       toMs: now - (now % 86_400_000) + 2 * 86_400_000,
-      filters: { app: [], model: [], user: [], tag: undefined },
+      filters: none,
     });
-    hasUsage = res.rows.some((r) => r.requests > 0);
+    hasUsage = all.rows.some((r) => r.requests > 0);
     return hasUsage;
   }
 

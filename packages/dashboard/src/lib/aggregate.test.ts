@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   appUserHeatmap,
   matrix,
+  rollUpBy,
   seriesByKey,
   stackedOverTime,
   sumRows,
@@ -179,5 +180,22 @@ describe('seriesByKey and sumRows', () => {
     expect(t.requests).toBe(2);
     expect(t.unpricedTokens).toBe(2);
     expect(t.costNano).toBe(9007199254740994n);
+  });
+});
+
+describe('rollUpBy', () => {
+  it('sums rows of finer groups into one dimension, cost exactly', () => {
+    const rows = rollUpBy(
+      [
+        row({ app: 'a', model: 'm1', totalTokens: 3, costNanoUsd: '1' }),
+        row({ app: 'a', model: 'm2', totalTokens: 4, costNanoUsd: '2000000000' }),
+        row({ app: 'b', model: 'm1', totalTokens: 5 }),
+      ],
+      'app',
+    );
+    expect(rows.map((r) => [r.app, r.totalTokens, r.requests, r.costNanoUsd, r.costUsd])).toEqual([
+      ['a', 7, 2, '2000000001', 2.000000001],
+      ['b', 5, 1, '0', 0],
+    ]);
   });
 });

@@ -315,3 +315,33 @@ export function seriesByKey(
   }
   return new Map([...out].map(([k, arr]) => [k, arr.map((v) => displayValue(v, metric))]));
 }
+
+/**
+ * Rows grouped by more dimensions summed up to one of them (e.g. app × model → app), exactly:
+ * the same numbers the API gives when grouped by that dimension alone, without another query.
+ */
+export function rollUpBy(rows: readonly UsageRow[], dim: 'app' | 'model' | 'user'): UsageRow[] {
+  const sums = new Map<string, Totals>();
+  for (const r of rows) {
+    const key = r[dim];
+    if (key === undefined) continue;
+    addRow(sums.get(key) ?? (sums.set(key, emptyTotals()).get(key) as Totals), r);
+  }
+  return [...sums].map(([key, t]) => {
+    const row: UsageRow = {
+      inputTokens: t.inputTokens,
+      outputTokens: t.outputTokens,
+      cacheReadTokens: t.cacheReadTokens,
+      cacheWriteTokens: t.cacheWriteTokens,
+      totalTokens: t.totalTokens,
+      requests: t.requests,
+      errors: t.errors,
+      costUsd: nanoToUsd(t.costNano),
+      costNanoUsd: t.costNano.toString(),
+      unpricedTokens: t.unpricedTokens,
+      unpricedRequests: t.unpricedRequests,
+    };
+    row[dim] = key;
+    return row;
+  });
+}

@@ -9,7 +9,10 @@ import type { RefreshablePanel } from './rules-panels.js';
  * The warning for usage without a price: it is counted but in no cost figure. Hidden when every
  * model in the range is priced.
  */
-export function unpricedPanel(ctx: AppContext): RefreshablePanel {
+export function unpricedPanel(ctx: AppContext): RefreshablePanel & {
+  /** Same, but skips the query when the caller already knows the range has no unpriced usage. */
+  refreshKnowing(unpricedTokens: number | undefined): Promise<void>;
+} {
   const panel = new Panel({
     id: 'unpriced',
     title: 'Unpriced models',
@@ -121,5 +124,15 @@ export function unpricedPanel(ctx: AppContext): RefreshablePanel {
       fileParts: ['unpriced-models'],
     });
   };
-  return { panel, refresh };
+  const refreshKnowing = async (unpricedTokens: number | undefined) => {
+    if (unpricedTokens === 0) {
+      panel.el.hidden = true;
+      panel.setStatus('empty');
+      panel.setData(undefined);
+      clear(panel.body);
+      return;
+    }
+    await refresh();
+  };
+  return { panel, refresh, refreshKnowing };
 }

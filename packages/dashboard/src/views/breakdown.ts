@@ -1,6 +1,7 @@
 import { appModelOption, heatmapOption, pieOption } from '../charts/options.js';
-import { appUserHeatmap, type Metric, matrix, topWithOther } from '../lib/aggregate.js';
+import { appUserHeatmap, type Metric, matrix, rollUpBy, topWithOther } from '../lib/aggregate.js';
 import type { ShareMetric } from '../lib/url-state.js';
+import { MAX_ROWS } from '../lib/usage-api.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { heatmapData, matrixData, slicesData } from './chart-data.js';
@@ -58,8 +59,10 @@ export const breakdownView: ViewFactory = (root, ctx) => {
     const nowNote =
       r.interval === 'minute' ? 'Whole hours: these totals start at the hour.' : undefined;
 
+    // App × model rows feed the bar chart and (summed per app) the heat map's app totals.
+    const appModelRows = ctx.api.usage({ ...range, groupBy: ['app', 'model'] });
     const barDone = guard(appModel, async () => {
-      const res = await ctx.api.usage({ ...range, groupBy: ['app', 'model'] });
+      const res = await appModelRows;
       const m = matrix(
         res.rows,
         (x) => x.app ?? '',
@@ -83,6 +86,9 @@ export const breakdownView: ViewFactory = (root, ctx) => {
 
     const pieDone = guard(share, async () => {
       const res = await ctx.api.usage({ ...range, groupBy: ['model'], orderBy });
+      // Per-model rows carry the unpriced tokens: the warning's own query runs only if any.
+      const unpricedTokens = res.rows.reduce((a, x) => a + x.unpricedTokens, 0);
+      const unpricedDone = guard(unpriced.panel, () => unpriced.refreshKnowing(unpricedTokens));
       const slices = topWithOther(
         res.rows,
         (x) => x.model ?? '',
@@ -96,13 +102,20 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         slices.length === 0 ? 'empty' : 'ready',
         slices.length === 0 ? 'No usage in this range.' : '',
       );
+      await unpricedDone;
     });
 
     const heatDone = guard(heat, async () => {
-      const [top, apps] = await Promise.all([
+      const [top, am] = await Promise.all([
         ctx.api.usage({ ...range, groupBy: ['user'], orderBy, order: 'desc', limit: ctx.state.n }),
-        ctx.api.usage({ ...range, groupBy: ['app'] }),
+        appModelRows,
       ]);
+      const apps = {
+        rows:
+          am.rows.length < MAX_ROWS
+            ? rollUpBy(am.rows, 'app')
+            : (await ctx.api.usage({ ...range, groupBy: ['app'] })).rows,
+      };
       const topUsers = top.rows.map((x) => x.user).filter((u): u is string => u !== undefined);
       const cells =
         topUsers.length === 0
@@ -123,7 +136,7 @@ export const breakdownView: ViewFactory = (root, ctx) => {
       );
     });
 
-    await Promise.all([barDone, pieDone, heatDone, guard(unpriced.panel, unpriced.refresh)]);
+    await Promise.all([barDone, pieDone, heatDone]);
   };
 
   return {

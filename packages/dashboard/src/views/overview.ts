@@ -77,6 +77,10 @@ export const overviewView: ViewFactory = (root, ctx) => {
         panel.setStatus(empty ? 'empty' : 'ready', empty ? 'No usage in this range.' : '');
       }
       const current = sumRows(data.totalRows);
+      // The unpriced panel's query only runs when the totals say there is unpriced usage.
+      const unpricedDone = guard(unpriced.panel, () =>
+        unpriced.refreshKnowing(r.interval === 'minute' ? undefined : current.unpricedTokens),
+      );
       const [prev, au] = await Promise.all([previous, users]);
       renderKpis(kpiEl, {
         current,
@@ -87,13 +91,9 @@ export const overviewView: ViewFactory = (root, ctx) => {
         },
       });
       kpiEl.dataset.status = 'ready';
+      await unpricedDone;
     });
-    await Promise.all([
-      charts,
-      guard(unpriced.panel, unpriced.refresh),
-      alerts.refresh(),
-      rules.refresh(),
-    ]);
+    await Promise.all([charts, alerts.refresh(), rules.refresh()]);
   };
 
   return {
