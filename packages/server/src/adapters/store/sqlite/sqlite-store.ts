@@ -24,6 +24,7 @@ import {
 import Database from 'better-sqlite3';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
+import { SqliteProjects } from './sqlite-projects.js';
 import { SqliteRules } from './sqlite-rules.js';
 import { compileUsageQuery } from './sqlite-usage-queries.js';
 
@@ -75,6 +76,7 @@ export class SqliteDatabase {
   private statements: Record<string, Statement> = {};
   private rollups: RollupWriter | undefined;
   private ruleEngine: SqliteRules | undefined;
+  private projectStore: SqliteProjects | undefined;
 
   constructor(options: SqliteStoreOptions) {
     try {
@@ -120,6 +122,7 @@ export class SqliteDatabase {
     };
     this.rollups = new RollupWriter(this.db);
     this.ruleEngine = new SqliteRules(this.db);
+    this.projectStore = new SqliteProjects(this.db);
   }
 
   /** Rules, counters, alerts and the outbox (see SqliteRules). */
@@ -246,189 +249,16 @@ export class SqliteDatabase {
     }
   }
 
-  createProject(project: Project): void {
-    try {
-      this.db
-        .prepare('INSERT INTO projects (id, name, created_at_ms) VALUES (?, ?, ?)')
-        .run(project.id, project.name, project.createdAtMs);
-    } catch (err) {
-      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
-        throw new TokenwatchError('conflict', `project "${project.id}" already exists`);
-      }
-      throw storeError(err, 'createProject');
-    }
-  }
-
-  getProject(id: string): Project | undefined {
-    const row = this.db
-      .prepare('SELECT id, name, created_at_ms FROM projects WHERE id = ?')
-      .get(id) as { id: string; name: string; created_at_ms: number } | undefined;
-    return row ? { id: row.id, name: row.name, createdAtMs: row.created_at_ms } : undefined;
-  }
-
-  listProjects(): Project[] {
-    const rows = this.db
-      .prepare('SELECT id, name, created_at_ms FROM projects ORDER BY id')
-      .all() as {
-      id: string;
-      name: string;
-      created_at_ms: number;
-    }[];
-    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.created_at_ms }));
-  }
-
-  createKey(key: ApiKeyRecord): void {
-    try {
-      this.db
-        .prepare(
-          'INSERT INTO api_keys (id, project_id, hash, prefix, role, app_id, name, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
-          key.id,
-          key.projectId,
-          key.hash,
-          key.prefix,
-          key.role,
-          key.appId ?? null,
-          key.name ?? null,
-          key.createdAtMs,
-          key.revokedAtMs ?? null,
-        );
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-        throw new TokenwatchError('not_found', `project "${key.projectId}" does not exist`);
-      }
-      if (code?.startsWith('SQLITE_CONSTRAINT')) {
-        throw new TokenwatchError('conflict', 'a key with this id or hash already exists');
-      }
-      throw storeError(err, 'createKey');
-    }
-  }
-
-  findKeyByHash(hash: string): ApiKeyRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?').get(hash) as
-      | KeyRow
-      | undefined;
-    return row ? keyFromRow(row) : undefined;
-  }
-
-  listKeys(projectId: string): ApiKeyRecord[] {
-    const rows = this.db
-      .prepare('SELECT * FROM api_keys WHERE project_id = ? ORDER BY created_at_ms, id')
-      .all(projectId) as KeyRow[];
-    return rows.map(keyFromRow);
-  }
-
-  revokeKey(projectId: string, keyId: string, nowMs: number): boolean {
-    const result = this.db
-      .prepare(
-        'UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, ?) WHERE project_id = ? AND id = ?',
-      )
-      .run(nowMs, projectId, keyId);
-    return result.changes === 1;
-  }
-
-  listPriceOverrides(projectId: string): ModelPriceEntry[] {
-    const rows = this.db
-      .prepare(
-        'SELECT * FROM price_overrides WHERE project_id = ? ORDER BY provider, model_id, effective_from',
-      )
-      .all(projectId) as {
-      provider: string;
-      model_id: string;
-      effective_from: string;
-      input: string;
-      output: string;
-      cache_read: string | null;
-      cache_write: string | null;
-    }[];
-    return rows.map((r) => {
-      const entry: ModelPriceEntry = {
-        provider: r.provider,
-        modelId: r.model_id,
-        effectiveFrom: r.effective_from,
-        input: r.input,
-        output: r.output,
-      };
-      if (r.cache_read !== null) entry.cacheRead = r.cache_read;
-      if (r.cache_write !== null) entry.cacheWrite = r.cache_write;
-      return entry;
-    });
-  }
-
-  putPriceOverride(projectId: string, e: ModelPriceEntry): void {
-    try {
-      this.db
-        .prepare(
-          `INSERT INTO price_overrides (project_id, provider, model_id, effective_from, input, output, cache_read, cache_write)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (project_id, provider, model_id, effective_from) DO UPDATE SET
-             input = excluded.input, output = excluded.output,
-             cache_read = excluded.cache_read, cache_write = excluded.cache_write`,
-        )
-        .run(
-          projectId,
-          e.provider,
-          e.modelId,
-          e.effectiveFrom,
-          e.input,
-          e.output,
-          e.cacheRead ?? null,
-          e.cacheWrite ?? null,
-        );
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-        throw new TokenwatchError('not_found', `project "${projectId}" does not exist`);
-      }
-      throw storeError(err, 'putPriceOverride');
-    }
-  }
-
-  deletePriceOverride(
-    projectId: string,
-    provider: string,
-    modelId: string,
-    effectiveFrom: string,
-  ): boolean {
-    return (
-      this.db
-        .prepare(
-          'DELETE FROM price_overrides WHERE project_id = ? AND provider = ? AND model_id = ? AND effective_from = ?',
-        )
-        .run(projectId, provider, modelId, effectiveFrom).changes === 1
-    );
+  /** Projects, keys and price overrides (see SqliteProjects). */
+  projects(): SqliteProjects {
+    if (!this.projectStore)
+      throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.projectStore;
   }
 
   close(): void {
     if (this.db.open) this.db.close();
   }
-}
-
-interface KeyRow {
-  id: string;
-  project_id: string;
-  hash: string;
-  prefix: string;
-  role: ApiKeyRecord['role'];
-  app_id: string | null;
-  name: string | null;
-  created_at_ms: number;
-  revoked_at_ms: number | null;
-}
-
-function keyFromRow(r: KeyRow): ApiKeyRecord {
-  return {
-    id: r.id,
-    projectId: r.project_id,
-    hash: r.hash,
-    prefix: r.prefix,
-    role: r.role,
-    appId: r.app_id ?? undefined,
-    name: r.name ?? undefined,
-    createdAtMs: r.created_at_ms,
-    revokedAtMs: r.revoked_at_ms ?? undefined,
-  };
 }
 
 /** The SQLite adapter of the `Store` port, in the calling thread. */
@@ -455,31 +285,31 @@ export class SqliteStore implements Store {
     return this.database.prune(options);
   }
   async createProject(project: Project): Promise<void> {
-    this.database.createProject(project);
+    this.database.projects().createProject(project);
   }
   async getProject(id: string): Promise<Project | undefined> {
-    return this.database.getProject(id);
+    return this.database.projects().getProject(id);
   }
   async listProjects(): Promise<Project[]> {
-    return this.database.listProjects();
+    return this.database.projects().listProjects();
   }
   async createKey(key: ApiKeyRecord): Promise<void> {
-    this.database.createKey(key);
+    this.database.projects().createKey(key);
   }
   async findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
-    return this.database.findKeyByHash(hash);
+    return this.database.projects().findKeyByHash(hash);
   }
   async listKeys(projectId: string): Promise<ApiKeyRecord[]> {
-    return this.database.listKeys(projectId);
+    return this.database.projects().listKeys(projectId);
   }
   async revokeKey(projectId: string, keyId: string, nowMs: number): Promise<boolean> {
-    return this.database.revokeKey(projectId, keyId, nowMs);
+    return this.database.projects().revokeKey(projectId, keyId, nowMs);
   }
   async listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
-    return this.database.listPriceOverrides(projectId);
+    return this.database.projects().listPriceOverrides(projectId);
   }
   async putPriceOverride(projectId: string, entry: ModelPriceEntry): Promise<void> {
-    this.database.putPriceOverride(projectId, entry);
+    this.database.projects().putPriceOverride(projectId, entry);
   }
   async deletePriceOverride(
     projectId: string,
@@ -487,7 +317,9 @@ export class SqliteStore implements Store {
     modelId: string,
     effectiveFrom: string,
   ): Promise<boolean> {
-    return this.database.deletePriceOverride(projectId, provider, modelId, effectiveFrom);
+    return this.database
+      .projects()
+      .deletePriceOverride(projectId, provider, modelId, effectiveFrom);
   }
   async createRule(rule: Rule, nowMs: number): Promise<void> {
     this.database.rulesEngine().createRule(rule, nowMs);

@@ -18,8 +18,13 @@ const database = new SqliteDatabase(workerData as SqliteStoreOptions);
 
 port.on('message', (call: Call) => {
   try {
-    // Rule, alert and outbox methods live on the rules engine; the rest on the database.
-    const target: object = call.method in database ? database : database.rulesEngine();
+    // Rules, alerts and the outbox live on the rules engine; projects and keys on projects().
+    const target: object =
+      call.method in database
+        ? database
+        : call.method in database.rulesEngine()
+          ? database.rulesEngine()
+          : database.projects();
     const fn = (target as Record<string, (...a: unknown[]) => unknown>)[call.method];
     if (typeof fn !== 'function') {
       throw new TokenwatchError('internal', `unknown store method ${call.method}`);
