@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalDynamo, startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
+import { createLogger } from '../logging/logger.js';
+import { createHttpAdapter, type FunctionUrlEvent, startApiApp } from './http-handler.js';
+import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
+
+let local: LocalDynamo;
+let rt: LambdaRuntime;
+let app: Awaited<ReturnType<typeof startApiApp>>;
+let handle: ReturnType<typeof createHttpAdapter>;
+const logged: Array<Record<string, unknown>> = [];
+
+beforeAll(async () => {
+  local = await startDynalite();
+  const config = loadLambdaConfig({
+    TOKENWATCH_TABLE: `api-${process.pid}`,
+    TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
+    TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
+  });
+  const logger = createLogger('warn', {}, (line) => logged.push(JSON.parse(line)));
+  rt = await createLambdaRuntime(config, { logger });
+  await rt.store.migrate();
+  app = await startApiApp(rt);
+  handle = createHttpAdapter(app.url);
+});
+afterAll(async () => {
+  await app.close();
+  await rt.close();
+  await local.close();
+});
+
+function request(
+  method: string,
+  path: string,
+  options: { key?: string; body?: unknown; query?: string; base64?: boolean } = {},
+): FunctionUrlEvent {
+  const json = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return {
+    rawPath: path,
+    rawQueryString: options.query ?? '',
+    headers: {
+      host: 'abc.lambda-url.us-east-1.on.aws',
+      ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+      ...(json ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(json
+      ? options.base64
+        ? { body: Buffer.from(json).toString('base64'), isBase64Encoded: true }
+        : { body: json, isBase64Encoded: false }
+      : {}),
+    requestContext: { http: { method, sourceIp: '203.0.113.9' } },
+  };
+}
+
+describe('Lambda function URL handler (the HTTP app over DynamoDB)', () => {
+  it('serves ingest and the query API from the function URL event', async () => {
+    const first = logged.find(
+      (l) =>
+        l.msg === 'first start: keys of the default project (store them now, shown once)' ||
+        String(l.message ?? '').startsWith('first start'),
+    );
+    expect(first).toBeDefined();
+    const ingestKey = String(first?.ingestKey);
+    const adminKey = String(first?.adminKey);
+
+    const health = await handle(request('GET', '/healthz'));
+    expect(health.statusCode).toBe(200);
+
+    expect((await handle(request('GET', '/v1/usage'))).statusCode).toBe(401);
+
+    const now = Date.now();
+    const events = ['alice', 'alice', 'bob'].map((userId, i) => ({
+      id: `evt-api-${i}`,
+      timestamp: new Date(now - 60_000).toISOString(),
+      userId,
+      appId: 'support-bot',
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      provider: 'bedrock',
+      inputTokens: 100,
+      outputTokens: 10,
+    }));
+    const posted = await handle(
+      request('POST', '/v1/events', { key: ingestKey, body: { events }, base64: true }),
+    );
+    expect(posted.statusCode).toBe(202);
+    expect(JSON.parse(posted.body)).toMatchObject({ accepted: 3, duplicates: 0 });
+    const again = await handle(request('POST', '/v1/events', { key: ingestKey, body: { events } }));
+    expect(JSON.parse(again.body)).toMatchObject({ accepted: 0, duplicates: 3 });
+
+    const usage = await handle(
+      request('GET', '/v1/usage', { key: adminKey, query: 'groupBy=user' }),
+    );
+    expect(usage.statusCode, usage.body).toBe(200);
+    expect(usage.isBase64Encoded).toBe(false);
+    expect(usage.headers['x-request-id']).toBeTruthy();
+    const rows = JSON.parse(usage.body).rows as Array<{ user: string; totalTokens: number }>;
+    expect(rows.map((r) => [r.user, r.totalTokens])).toEqual([
+      ['alice', 220],
+      ['bob', 110],
+    ]);
+  });
+});

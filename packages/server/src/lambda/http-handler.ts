@@ -1,0 +1,194 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PricedEvent } from '@tokenwatch/core';
+import { BudgetEnforcer } from '../alerts/budget-enforcer.js';
+import { RuleService } from '../alerts/rule-service.js';
+import { KeyAuthenticator } from '../auth/api-keys.js';
+import { ensureDefaultProject } from '../bootstrap.js';
+import { configSchema } from '../config/config-schema.js';
+import { createHttpHandler } from '../http/app.js';
+import type { BatchCounts, EventSink } from '../ingest/event-sink.js';
+import { IngestService } from '../ingest/ingest-service.js';
+import { LiveFeed } from '../live/live-feed.js';
+import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
+
+/** A Lambda function URL request (payload format 2.0), the parts the adapter reads. */
+export interface FunctionUrlEvent {
+  rawPath: string;
+  rawQueryString?: string;
+  headers?: Record<string, string | undefined>;
+  cookies?: string[];
+  body?: string;
+  isBase64Encoded?: boolean;
+  requestContext: { http: { method: string; sourceIp?: string } };
+}
+export interface FunctionUrlResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  cookies?: string[];
+  body: string;
+  isBase64Encoded: boolean;
+}
+
+/**
+ * Events posted to the function URL's `/v1/events` go straight to the store (no group commit:
+ * one request is one invocation), with the rules, and the outbox is sent before answering.
+ */
+class DirectSink implements EventSink {
+  readonly backlog = 0;
+  constructor(private readonly rt: LambdaRuntime) {}
+  async submit(events: readonly PricedEvent[]): Promise<BatchCounts> {
+    await this.rt.registry.load();
+    const projects = new Set(events.map((e) => e.projectId));
+    const result = await this.rt.store.applyBatch(events, {
+      nowMs: this.rt.now(),
+      rules: this.rt.registry.rulesFor(projects),
+    });
+    if (result.alerts.length > 0) await this.rt.dispatcher.runOnce();
+    return {
+      accepted: result.accepted,
+      duplicates: result.duplicates,
+      conflicts: result.conflicts,
+    };
+  }
+  async close(): Promise<void> {}
+}
+
+/** The server's HTTP app over DynamoDB, listening on loopback inside the function. */
+export async function startApiApp(
+  rt: LambdaRuntime,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const config = configSchema.parse({ dataDir: '/tmp/tokenwatch' });
+  const first = await ensureDefaultProject(rt.store, rt.now());
+  if (first) {
+    // Shown once, as `tokenwatch serve` prints them once: only their hashes are stored.
+    rt.logger.warn('first start: keys of the default project (store them now, shown once)', {
+      projectId: first.projectId,
+      adminKey: first.adminKey,
+      ingestKey: first.ingestKey,
+    });
+  }
+  await rt.registry.load();
+  const enforcer = new BudgetEnforcer(rt.store, rt.registry, 'open', rt.logger, rt.now);
+  rt.registry.onChange(() => void enforcer.load());
+  await enforcer.load();
+  const catalogs = rt.catalogs;
+  const sink = new DirectSink(rt);
+  const handler = createHttpHandler({
+    config,
+    store: rt.store,
+    auth: new KeyAuthenticator(rt.store, config.auth.keyCacheSeconds * 1000, rt.now),
+    ingest: new IngestService(sink, catalogs, rt.now),
+    sink,
+    catalogs,
+    metrics: rt.metrics,
+    logger: rt.logger,
+    now: rt.now,
+    live: new LiveFeed(),
+    alerting: {
+      rules: new RuleService(
+        rt.store,
+        { allowPrivateNetworks: rt.config.allowPrivateNetworks },
+        rt.registry,
+        enforcer,
+        rt.now,
+      ),
+      registry: rt.registry,
+      enforcer,
+    },
+    isShuttingDown: () => false,
+  });
+  const server: Server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const HOP_BY_HOP = new Set([
+  'host',
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'keep-alive',
+  'expect',
+  'upgrade',
+]);
+const TEXTUAL = /^(text\/|application\/(json|javascript|xml|x-ndjson)|image\/svg)/;
+
+/**
+ * Adapts a function URL request to the app: the request goes to the app's loopback listener
+ * with Node's own HTTP stack (the same parsing, limits and errors as `tokenwatch serve`), and
+ * the response comes back as the function URL's result. A request that does not finish within
+ * `timeoutMs` (the live stream: function URLs buffer responses) answers 504.
+ */
+export function createHttpAdapter(
+  appUrl: string,
+  timeoutMs = 25_000,
+): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
+  return async (event) => {
+    const method = event.requestContext.http.method.toUpperCase();
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(event.headers ?? {}))
+      if (v !== undefined && !HOP_BY_HOP.has(k.toLowerCase())) headers.set(k, v);
+    if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
+    if (event.requestContext.http.sourceIp)
+      headers.set('x-forwarded-for', event.requestContext.http.sourceIp);
+    const body =
+      event.body === undefined || method === 'GET' || method === 'HEAD'
+        ? undefined
+        : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+    const query = event.rawQueryString ? `?${event.rawQueryString}` : '';
+    let res: Response;
+    try {
+      res = await fetch(`${appUrl}${event.rawPath}${query}`, {
+        method,
+        headers,
+        ...(body ? { body } : {}),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      return {
+        statusCode: 504,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          error: {
+            code: 'timeout',
+            message: `no answer within ${timeoutMs} ms: ${(err as Error).message}`,
+          },
+        }),
+        isBase64Encoded: false,
+      };
+    }
+    const out: Record<string, string> = {};
+    res.headers.forEach((value, key) => {
+      if (key !== 'set-cookie' && !HOP_BY_HOP.has(key)) out[key] = value;
+    });
+    const cookies = res.headers.getSetCookie();
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const textual =
+      TEXTUAL.test(res.headers.get('content-type') ?? '') && !res.headers.has('content-encoding');
+    return {
+      statusCode: res.status,
+      headers: out,
+      ...(cookies.length > 0 ? { cookies } : {}),
+      body: textual ? bytes.toString('utf8') : bytes.toString('base64'),
+      isBase64Encoded: !textual,
+    };
+  };
+}
+
+let adapter: Promise<(event: FunctionUrlEvent) => Promise<FunctionUrlResult>> | undefined;
+
+/** The API function's entry point (`http-handler.handler`). */
+export async function handler(event: FunctionUrlEvent): Promise<FunctionUrlResult> {
+  adapter ??= (async () => {
+    const rt = await createLambdaRuntime(loadLambdaConfig(process.env));
+    const app = await startApiApp(rt);
+    return createHttpAdapter(app.url);
+  })();
+  return (await adapter)(event);
+}
