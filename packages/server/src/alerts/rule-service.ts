@@ -59,8 +59,9 @@ export class RuleService {
     return out;
   }
 
-  private async reload(): Promise<void> {
-    await this.registry?.load();
+  private async reload(settled?: { projectId: string; id: string }): Promise<void> {
+    if (settled !== undefined) await this.registry?.settle(settled.projectId, settled.id);
+    else await this.registry?.load();
     await this.enforcer?.load();
   }
 
@@ -93,8 +94,12 @@ export class RuleService {
       createdAtMs: nowMs,
       updatedAtMs: nowMs,
     };
-    await this.store.createRule(rule, nowMs);
-    await this.reload();
+    this.registry?.put(rule);
+    try {
+      await this.store.createRule(rule, nowMs);
+    } finally {
+      await this.reload(rule);
+    }
     return rule;
   }
 
@@ -133,8 +138,12 @@ export class RuleService {
       enabled: input.enabled ?? true,
       updatedAtMs: nowMs,
     };
-    await this.store.updateRule(rule, nowMs);
-    await this.reload();
+    this.registry?.put(rule);
+    try {
+      await this.store.updateRule(rule, nowMs);
+    } finally {
+      await this.reload(rule);
+    }
     return rule;
   }
 
@@ -142,16 +151,24 @@ export class RuleService {
     const existing = await this.store.getRule(projectId, ruleId);
     if (!existing) throw new TokenwatchError('not_found', `no rule "${ruleId}" in this project`);
     const rule = { ...existing, enabled, updatedAtMs: this.now() };
-    await this.store.updateRule(rule, this.now());
-    await this.reload();
+    this.registry?.put(rule);
+    try {
+      await this.store.updateRule(rule, this.now());
+    } finally {
+      await this.reload(rule);
+    }
     return rule;
   }
 
   async delete(projectId: string, ruleId: string): Promise<void> {
-    if (!(await this.store.deleteRule(projectId, ruleId))) {
-      throw new TokenwatchError('not_found', `no rule "${ruleId}" in this project`);
+    this.registry?.remove(projectId, ruleId);
+    let deleted = false;
+    try {
+      deleted = await this.store.deleteRule(projectId, ruleId);
+    } finally {
+      await this.reload({ projectId, id: ruleId });
     }
-    await this.reload();
+    if (!deleted) throw new TokenwatchError('not_found', `no rule "${ruleId}" in this project`);
   }
 
   /**

@@ -133,7 +133,11 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
         typeof (definition as { name?: unknown }).name === 'string'
           ? (definition as { name: string }).name
           : `rule-${i}`;
-      const slug = `${CONFIG_RULE_ID_PREFIX}${(typeof id === 'string' ? id : name)
+      const slug = `${CONFIG_RULE_ID_PREFIX}${projectId === 'default' ? '' : `${projectId}-`}${(typeof id ===
+      'string'
+        ? id
+        : name
+      )
         .toLowerCase()
         .replace(/[^a-z0-9]+/g, '-')
         .replace(/^-|-$/g, '')
