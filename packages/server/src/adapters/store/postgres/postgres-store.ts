@@ -125,8 +125,12 @@ export class PostgresStore implements Store {
             : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
-    // An idle client whose server went away emits 'error'; unhandled, it would end the process.
-    this.pool.on('error', options.onPoolError ?? (() => {}));
+    // A client whose server went away (restart, failover) emits 'error', idle in the pool or
+    // checked out between two statements; unhandled, that would end the process. The statement
+    // in flight fails on its own and is mapped to `unavailable`.
+    const onError = options.onPoolError ?? (() => {});
+    this.pool.on('error', onError);
+    this.pool.on('connect', (client) => client.on('error', onError));
     this.rules = new PostgresRules(this);
   }
 
