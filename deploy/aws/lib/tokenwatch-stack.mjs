@@ -1,0 +1,230 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  aws_cloudwatch_actions as actions,
+  CfnOutput,
+  aws_cloudwatch as cloudwatch,
+  Duration,
+  aws_dynamodb as dynamodb,
+  aws_iam as iam,
+  aws_lambda as lambda,
+  aws_logs as logs,
+  aws_lambda_nodejs as nodejs,
+  RemovalPolicy,
+  Stack,
+  aws_sns as sns,
+  aws_lambda_event_sources as sources,
+  aws_sqs as sqs,
+  aws_sns_subscriptions as subscriptions,
+} from 'aws-cdk-lib';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root: the functions are bundled from packages/server's sources. */
+export const REPO_ROOT = join(here, '..', '..', '..');
+
+/** The ingest function's timeout; the queue's visibility timeout is 6× this (AWS's advice). */
+export const INGEST_TIMEOUT_SECONDS = 60;
+
+/**
+ * tokenwatch on AWS, the seed's architecture: the SDK's `/sqs` transport → SQS (with a
+ * dead-letter queue) → the ingest function (exactly-once into DynamoDB, rules, alerts) → SNS;
+ * the query API and ingest over HTTP on a second function behind a function URL.
+ *
+ * Props (also settable as context: `-c alertEmail=… -c projectId=…`):
+ * - alertEmail: subscribe this address to the alert topic (AWS sends a confirmation mail).
+ * - projectId: the tokenwatch project the queue's events count in (default "default").
+ */
+export class TokenwatchStack extends Stack {
+  constructor(scope, id, props = {}) {
+    super(scope, id, props);
+    const alertEmail = props.alertEmail ?? this.node.tryGetContext('alertEmail');
+    const projectId = props.projectId ?? this.node.tryGetContext('projectId') ?? 'default';
+
+    // One table, on demand; keys and indexes as DynamoDbStore.tableDefinition declares them.
+    const table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: 'gsi1',
+      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: 'gsi2',
+      partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: ['id', 'status', 'attempts', 'nextAttemptMs'],
+    });
+
+    const topic = new sns.Topic(this, 'AlertTopic', { displayName: 'tokenwatch alerts' });
+    if (alertEmail) topic.addSubscription(new subscriptions.EmailSubscription(alertEmail));
+
+    const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    const queue = new sqs.Queue(this, 'UsageQueue', {
+      visibilityTimeout: Duration.seconds(6 * INGEST_TIMEOUT_SECONDS),
+      retentionPeriod: Duration.days(4),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 5 },
+    });
+
+    const bundling = {
+      format: nodejs.OutputFormat.ESM,
+      target: 'node22',
+      minify: true,
+      sourceMap: true,
+      // Bundle the SDK we test against (exact numbers, the same error names) rather than the runtime's.
+      externalModules: ['better-sqlite3', 'pg', '@nats-io/*', 'dynalite'],
+      tsconfig: join(here, '..', 'tsconfig.bundle.json'),
+      mainFields: ['module', 'main'],
+      banner:
+        "import { createRequire as __twRequire } from 'node:module'; const require = __twRequire(import.meta.url);",
+    };
+    const common = {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      bundling,
+      environment: {
+        TOKENWATCH_TABLE: table.tableName,
+        TOKENWATCH_PROJECT_ID: projectId,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+    };
+    const logGroup = (name) =>
+      new logs.LogGroup(this, name, {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+
+    const ingestFn = new nodejs.NodejsFunction(this, 'IngestFunction', {
+      ...common,
+      entry: join(REPO_ROOT, 'packages/server/src/lambda/sqs-handler.ts'),
+      logGroup: logGroup('IngestLogs'),
+      handler: 'handler',
+      memorySize: 512,
+      timeout: Duration.seconds(INGEST_TIMEOUT_SECONDS),
+      description: 'tokenwatch: SQS usage batches → DynamoDB (exactly once), rules, SNS alerts',
+    });
+    ingestFn.addEventSource(
+      new sources.SqsEventSource(queue, {
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(5),
+        reportBatchItemFailures: true,
+        maxConcurrency: 10,
+      }),
+    );
+
+    const apiFn = new nodejs.NodejsFunction(this, 'ApiFunction', {
+      ...common,
+      entry: join(REPO_ROOT, 'packages/server/src/lambda/http-handler.ts'),
+      logGroup: logGroup('ApiLogs'),
+      handler: 'handler',
+      memorySize: 1024,
+      timeout: Duration.seconds(30),
+      description: 'tokenwatch: query API and HTTP ingest over DynamoDB (function URL)',
+    });
+    // The app authenticates every request with its own API keys (Authorization: Bearer …).
+    const apiUrl = apiFn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+
+    // Least privilege: item-level actions on this table and its indexes, Publish on this topic.
+    const tableResources = [table.tableArn, `${table.tableArn}/index/*`];
+    ingestFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:Query',
+          'dynamodb:BatchGetItem',
+        ],
+        resources: tableResources,
+      }),
+    );
+    apiFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:Query',
+          'dynamodb:BatchGetItem',
+          'dynamodb:BatchWriteItem',
+        ],
+        resources: tableResources,
+      }),
+    );
+    for (const fn of [ingestFn, apiFn]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }),
+      );
+    }
+
+    // Alarms, to the same topic: anything in the dead-letter queue, any function error.
+    const alarmAction = new actions.SnsAction(topic);
+    const alarms = [
+      new cloudwatch.Alarm(this, 'DeadLetterQueueAlarm', {
+        alarmDescription:
+          'tokenwatch: usage messages in the dead-letter queue (poison or repeatedly failing)',
+        metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'IngestErrorsAlarm', {
+        alarmDescription:
+          'tokenwatch: the ingest function failed (whole invocations, not poison records)',
+        metric: ingestFn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'ApiErrorsAlarm', {
+        alarmDescription: 'tokenwatch: the API function failed',
+        metric: apiFn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of alarms) alarm.addAlarmAction(alarmAction);
+
+    new CfnOutput(this, 'QueueUrl', {
+      value: queue.queueUrl,
+      description: 'USAGE_QUEUE_URL for the SDK',
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ApiUrl', {
+      value: apiUrl.url,
+      description: 'query API and dashboard API',
+    });
+    new CfnOutput(this, 'TopicArn', {
+      value: topic.topicArn,
+      description: 'use in rules: {"type":"sns","topicArn":…}',
+    });
+    new CfnOutput(this, 'TableName', { value: table.tableName });
+
+    this.table = table;
+    this.queue = queue;
+    this.topic = topic;
+  }
+}

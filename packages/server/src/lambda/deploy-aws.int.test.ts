@@ -1,0 +1,212 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DynamoDbStore, tableDefinition } from '../adapters/store/dynamodb/dynamodb-store.js';
+import { startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
+
+const DEPLOY = fileURLToPath(new URL('../../../../deploy/aws/', import.meta.url));
+const installed = existsSync(join(DEPLOY, 'node_modules', 'aws-cdk-lib'));
+const SKIP_REASON = 'skipped: deploy/aws/node_modules is missing (cd deploy/aws && npm install)';
+
+type Template = {
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  Outputs: Record<string, unknown>;
+};
+
+function resources(t: Template, type: string) {
+  return Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+}
+function only(t: Template, type: string): [string, Record<string, unknown>] {
+  const found = resources(t, type);
+  expect(found, type).toHaveLength(1);
+  const [id, r] = found[0] as [string, { Properties: Record<string, unknown> }];
+  return [id, r.Properties];
+}
+
+if (!installed) console.warn(`CDK stack tests ${SKIP_REASON}`);
+
+describe.skipIf(!installed)(
+  `CDK stack in deploy/aws (${installed ? 'synthesised offline' : SKIP_REASON})`,
+  () => {
+    const out = mkdtempSync(join(tmpdir(), 'tokenwatch-cdk-'));
+    afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+    it('synthesises with the table, queues, mapping, topic, least-privilege IAM, alarms and outputs', async () => {
+      // The template through the CDK's own API, without bundling (fast).
+      const { App } = (await import(
+        pathToFileURL(join(DEPLOY, 'node_modules/aws-cdk-lib/index.js')).href
+      )) as typeof import('aws-cdk-lib');
+      const { TokenwatchStack } = await import(
+        pathToFileURL(join(DEPLOY, 'lib/tokenwatch-stack.mjs')).href
+      );
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const stack = new TokenwatchStack(app, 'Test', { alertEmail: 'ops@example.com' });
+      const t = app.synth().getStackByName(stack.stackName).template as Template;
+
+      const [tableId, table] = only(t, 'AWS::DynamoDB::Table');
+      expect(table.KeySchema).toEqual([
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ]);
+      expect(table.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+      const gsis = table.GlobalSecondaryIndexes as Array<{ IndexName: string; KeySchema: unknown }>;
+      expect(gsis.map((g) => g.IndexName)).toEqual(['gsi1', 'gsi2']);
+      // The same keys and indexes as the table the adapter creates for itself locally.
+      const def = tableDefinition('x');
+      expect(table.KeySchema).toEqual(def.KeySchema);
+      expect(gsis.map((g) => [g.IndexName, g.KeySchema])).toEqual(
+        (def.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g.KeySchema]),
+      );
+
+      const queues = resources(t, 'AWS::SQS::Queue');
+      expect(queues).toHaveLength(2);
+      const [queueId, queue] = queues.find(([, q]) => q.Properties.RedrivePolicy) as [
+        string,
+        { Properties: Record<string, unknown> },
+      ];
+      const [dlqId] = queues.find(([id]) => id !== queueId) as [string, unknown];
+      expect(queue.Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        maxReceiveCount: 5,
+      });
+      const functions = resources(t, 'AWS::Lambda::Function').filter(([id]) =>
+        id.startsWith('IngestFunction'),
+      );
+      expect(functions).toHaveLength(1);
+      const ingestTimeout = Number(
+        (functions[0]?.[1].Properties as { Timeout?: number } | undefined)?.Timeout,
+      );
+      expect(Number(queue.Properties.VisibilityTimeout)).toBeGreaterThanOrEqual(6 * ingestTimeout);
+
+      const [, mapping] = only(t, 'AWS::Lambda::EventSourceMapping');
+      expect(mapping).toMatchObject({
+        EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+
+      const [topicId] = only(t, 'AWS::SNS::Topic');
+      const [, subscription] = only(t, 'AWS::SNS::Subscription');
+      expect(subscription).toMatchObject({
+        Protocol: 'email',
+        Endpoint: 'ops@example.com',
+        TopicArn: { Ref: topicId },
+      });
+
+      // Every inline policy names its resources: this table (and its indexes), topic and queue.
+      const allowed = new Set([tableId, topicId, queueId]);
+      for (const [, policy] of resources(t, 'AWS::IAM::Policy')) {
+        const doc = policy.Properties.PolicyDocument as {
+          Statement: Array<{ Action: unknown; Resource: unknown }>;
+        };
+        for (const statement of doc.Statement) {
+          const text = JSON.stringify(statement.Resource);
+          expect(text, JSON.stringify(statement)).not.toContain('"*"');
+          const refs = [...text.matchAll(/"(?:Ref|Fn::GetAtt)":\s*\[?"([A-Za-z0-9]+)"/g)].map(
+            (m) => m[1],
+          );
+          expect(refs.length).toBeGreaterThan(0);
+          for (const ref of refs)
+            expect(allowed.has(ref as string), `${ref} in ${text}`).toBe(true);
+          expect(JSON.stringify(statement.Action)).not.toMatch(
+            /dynamodb:\*|dynamodb:Scan|DeleteTable|sns:\*/,
+          );
+        }
+      }
+
+      const alarms = resources(t, 'AWS::CloudWatch::Alarm');
+      expect(alarms).toHaveLength(3);
+      const dlqAlarm = alarms.find(([, a]) =>
+        JSON.stringify(a.Properties.Dimensions ?? []).includes(dlqId),
+      );
+      expect(dlqAlarm?.[1].Properties).toMatchObject({
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        AlarmActions: [{ Ref: topicId }],
+      });
+      expect(Object.keys(t.Outputs)).toEqual(
+        expect.arrayContaining(['QueueUrl', 'ApiUrl', 'TopicArn']),
+      );
+    });
+
+    it('`npx cdk synth` works offline, and the bundled ingest function counts an SQS batch', async () => {
+      await promisify(execFile)('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', out], {
+        cwd: DEPLOY,
+        env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1' },
+        timeout: 80_000,
+      });
+      const template = JSON.parse(
+        readFileSync(join(out, 'Tokenwatch.template.json'), 'utf8'),
+      ) as Template;
+      const [, fn] = resources(template, 'AWS::Lambda::Function').find(([id]) =>
+        id.startsWith('IngestFunction'),
+      ) as [string, { Properties: { Code: { S3Key: string } } }];
+      const asset = join(out, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+      expect(readdirSync(asset)).toContain('index.mjs');
+
+      // The bundle as Lambda would run it, against dynalite.
+      const local = await startDynalite();
+      const table = `bundle-${process.pid}`;
+      const store = new DynamoDbStore({
+        tableName: table,
+        endpoint: local.endpoint,
+        region: local.region,
+        credentials: local.credentials,
+      });
+      await store.migrate();
+      const saved = { ...process.env };
+      Object.assign(process.env, {
+        TOKENWATCH_TABLE: table,
+        TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
+        TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
+        TOKENWATCH_LOG_LEVEL: 'silent',
+        AWS_REGION: 'us-east-1',
+      });
+      try {
+        const bundled = (await import(pathToFileURL(join(asset, 'index.mjs')).href)) as {
+          handler: (e: unknown) => Promise<{ batchItemFailures: unknown[] }>;
+        };
+        const body = JSON.stringify({
+          events: [
+            {
+              id: 'e-1',
+              timestamp: new Date().toISOString(),
+              userId: 'alice',
+              appId: 'a',
+              modelId: 'm',
+              provider: 'bedrock',
+              inputTokens: 7,
+              outputTokens: 1,
+            },
+          ],
+        });
+        const event = {
+          Records: [
+            { messageId: '1', body },
+            { messageId: '2', body },
+            { messageId: '3', body: 'nope' },
+          ],
+        };
+        expect(await bundled.handler(event)).toEqual({
+          batchItemFailures: [{ itemIdentifier: '3' }],
+        });
+        const { makeQuery } = await import('@tokenwatch/core/testing');
+        const [row] = await store.queryUsage(
+          makeQuery({
+            projectId: 'default',
+            fromMs: Date.now() - 86_400_000,
+            toMs: Date.now() + 3_600_000,
+          }),
+        );
+        expect([row?.totalTokens, row?.requests]).toEqual([8, 1]);
+      } finally {
+        process.env = saved;
+        await store.close();
+        await local.close();
+      }
+    });
+  },
+);
