@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
 import pg from 'pg';
-import { it } from 'vitest';
 
 /**
  * The real services integration tests use: PostgreSQL and NATS JetStream on loopback (see
@@ -49,32 +48,6 @@ export async function postgresReachable(url = TEST_PG_URL): Promise<boolean> {
 export async function natsReachable(url = TEST_NATS_URL): Promise<boolean> {
   const { host, port } = hostPort(url, 4222);
   return tcpReachable(host, port);
-}
-
-/**
- * Registers the suite when the services are up; otherwise one skipped test that says why, or,
- * under TOKENWATCH_REQUIRE_SERVICES=1, one failing test.
- */
-export function whenServices(
-  available: Record<string, boolean>,
-  register: () => void,
-  label = 'scale-out',
-): void {
-  const missing = Object.entries(available)
-    .filter(([, up]) => !up)
-    .map(([name]) => name);
-  if (missing.length === 0) {
-    register();
-    return;
-  }
-  const why = `${label}: ${missing.join(' and ')} unreachable (${TEST_PG_URL}, ${TEST_NATS_URL})`;
-  if (SERVICES_REQUIRED) {
-    it(`${why} — required by TOKENWATCH_REQUIRE_SERVICES=1`, () => {
-      throw new Error(`${why}; start them (see DEVELOPERS.md)`);
-    });
-  } else {
-    it.skip(`${why}; skipped (set TOKENWATCH_REQUIRE_SERVICES=1 to fail instead)`, () => {});
-  }
 }
 
 /** A fresh schema name per test: tests share the database, never each other's tables. */

@@ -14,7 +14,8 @@ import {
   workerMetric,
 } from '../../../testing/scale-out-harness.js';
 import { killStartedServers, startServerProcess } from '../../../testing/server-process.js';
-import { natsReachable, whenServices } from '../../../testing/services.js';
+import { natsReachable } from '../../../testing/services.js';
+import { whenServices } from '../../../testing/when-services.js';
 
 /**
  * PostgreSQL restarted under load, on a PRIVATE instance (never the machine's shared cluster):

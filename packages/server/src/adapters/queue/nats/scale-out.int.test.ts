@@ -13,7 +13,8 @@ import {
   workerMetric,
 } from '../../../testing/scale-out-harness.js';
 import { killStartedServers, startServerProcess } from '../../../testing/server-process.js';
-import { natsReachable, postgresReachable, whenServices } from '../../../testing/services.js';
+import { natsReachable, postgresReachable } from '../../../testing/services.js';
+import { whenServices } from '../../../testing/when-services.js';
 
 /**
  * Scale-out end to end, on the real services: `tokenwatch serve --queue nats://…` publishes to

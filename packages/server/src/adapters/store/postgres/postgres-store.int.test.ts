@@ -10,8 +10,8 @@ import {
   postgresReachable,
   TEST_PG_URL,
   uniqueSchema,
-  whenServices,
 } from '../../../testing/services.js';
+import { whenServices } from '../../../testing/when-services.js';
 import { PostgresStore } from './postgres-store.js';
 
 const pgUp = await postgresReachable();
