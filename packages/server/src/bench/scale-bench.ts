@@ -59,18 +59,27 @@ function cpuOf(pids: number[] | (() => number[])): number {
   return list.reduce((s, p) => s + cpuSecondsOf(p), 0);
 }
 
-function pgCpuTotal(): number {
-  // Backends come and go; /proc/<postmaster>/stat's cumulative children time covers exited ones.
-  let total = 0;
-  for (const pid of pidsByName('postgres')) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS;
-    } catch {
-      // gone
-    }
+/** CPU seconds of every PostgreSQL process now (pid → seconds). */
+function pgCpuSnapshot(): Map<number, number> {
+  return new Map(pidsByName('postgres').map((p) => [p, cpuSecondsOf(p)]));
+}
+
+/**
+ * CPU PostgreSQL spent for tokenwatch since `before`: the backends whose application_name is
+ * tokenwatch (other sessions on a shared cluster are not ours). Pools keep their connections
+ * for the whole run, so the backends are still there to be read.
+ */
+async function tokenwatchBackendCpu(url: string, before: Map<number, number>): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'tokenwatch'",
+    );
+    return r.rows.reduce((s, { pid }) => s + cpuSecondsOf(pid) - (before.get(pid) ?? 0), 0);
+  } finally {
+    await c.end();
   }
-  return total;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -112,7 +121,7 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
       batches.push(Array.from({ length: 1000 }, (_, k) => event(b * 1000 + k, now)));
     await store.applyBatch(batches.pop() as PricedEvent[], { nowMs: Date.now() }); // warm-up
     const cpu0 = process.cpuUsage();
-    const pg0 = pgCpuTotal();
+    const pg0 = pgCpuSnapshot();
     const t0 = performance.now();
     let next = 0;
     const lane = async () => {
@@ -128,7 +137,7 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
     const events = batches.length * 1000;
     return {
       rate: events / seconds,
-      cpuPerEventUs: ((clientCpu + (pgCpuTotal() - pg0)) / events) * 1e6,
+      cpuPerEventUs: ((clientCpu + (await tokenwatchBackendCpu(TEST_PG_URL, pg0))) / events) * 1e6,
     };
   } finally {
     await store.close();
@@ -166,9 +175,9 @@ async function endToEnd(workerCount: number): Promise<E2eResult> {
       collector: () => cpuSecondsOf(serve.pid),
       broker: () => cpuOf(nats),
       workers: () => cpuOf(workers.map((w) => w.pid)),
-      database: pgCpuTotal,
     };
     const before = Object.fromEntries(Object.entries(procs).map(([k, f]) => [k, f()]));
+    const pgBefore = pgCpuSnapshot();
     const lg0 = process.cpuUsage();
     const gen = new LoadGenerator(serve.url, serve.ingestKey as string, {
       eventsPerRequest: 100,
@@ -183,6 +192,7 @@ async function endToEnd(workerCount: number): Promise<E2eResult> {
     const lg = process.cpuUsage(lg0);
     while ((await consumerBacklog(env)) > 0) await sleep(100);
     const seconds = (performance.now() - t0) / 1000;
+    const dbCpu = await tokenwatchBackendCpu(env.pgUrl, pgBefore);
     const stored = await countStored(env);
     const events = gen.acked.size;
     if (stored < events)
@@ -197,7 +207,7 @@ async function endToEnd(workerCount: number): Promise<E2eResult> {
         collector: us('collector'),
         broker: us('broker'),
         workers: us('workers'),
-        database: us('database'),
+        database: (dbCpu / events) * 1e6,
         loadgen: ((lg.user + lg.system) / 1e6 / events) * 1e6,
       },
     };
@@ -243,10 +253,9 @@ async function latency(ratePerSecond: number): Promise<{ p50: number; p99: numbe
       const acked = performance.now();
       const from = new Date(now - 3_600_000).toISOString();
       for (;;) {
-        const q = await httpRequest(
-          `${serve.url}/v1/usage?from=${from}&user=${user}`,
-          { headers: { authorization: `Bearer ${serve.adminKey}` } },
-        );
+        const q = await httpRequest(`${serve.url}/v1/usage?from=${from}&user=${user}`, {
+          headers: { authorization: `Bearer ${serve.adminKey}` },
+        });
         if ((q.json<{ rows: unknown[] }>().rows ?? []).length > 0) break;
         if (performance.now() - acked > 30_000) throw new Error('probe never became visible');
       }

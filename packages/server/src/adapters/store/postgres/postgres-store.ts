@@ -114,6 +114,7 @@ export class PostgresStore implements Store {
       connectionString: options.url,
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: 5_000,
+      application_name: 'tokenwatch',
       idleTimeoutMillis: 30_000,
       // Every connection of this store sees only its schema.
       options: `-c search_path=${this.schema}`,
