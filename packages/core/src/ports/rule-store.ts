@@ -41,6 +41,7 @@ export type DeliveryOutcome =
 
 /** The value of one rule counter bucket. */
 export interface RuleCounter {
+  /** The counter key (`counterKeyOf(rule)`): rules that measure the same thing share counters. */
   ruleId: string;
   scopeKey: string;
   /** Calendar window start, or the minute for rolling windows. */
@@ -58,21 +59,24 @@ export interface RuleCounter {
  */
 export interface RuleStore {
   /**
-   * Stores a new rule and seeds its counters for the CURRENT window from the rollups, so a rule
-   * created mid-window starts from the window's totals (and does not fire for the past).
+   * Stores a new rule. Unless another enabled rule already keeps its counters current (same
+   * `counterKeyOf`), seeds the counters of the CURRENT window from the rollups, so a rule created
+   * mid-window starts from the window's totals (and does not fire for the past).
    */
   createRule(rule: Rule, nowMs: number): Promise<void>;
   /**
-   * Replaces a rule. When what it measures changed (scope, filters, metric, window), its
-   * counters are dropped and re-seeded for the current window. False when there is no such rule.
+   * Replaces a rule. When what it measures changed (scope, filters, metric, window) or it is
+   * re-enabled, the current window of its counters is re-seeded from the rollups (unless another
+   * enabled rule keeps those counters current). False when there is no such rule. Counters are
+   * never deleted with a rule (others may share them); `prune` removes old buckets.
    */
   updateRule(rule: Rule, nowMs: number): Promise<boolean>;
   deleteRule(projectId: string, ruleId: string): Promise<boolean>;
   getRule(projectId: string, ruleId: string): Promise<Rule | undefined>;
   /** All rules of a project, or of every project when `projectId` is undefined. */
   listRules(projectId?: string): Promise<Rule[]>;
-  /** Counter buckets of a rule with bucketStart in [fromMs, toMs). */
-  readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]>;
+  /** Counter buckets of a counter key (`counterKeyOf(rule)`) with bucketStart in [fromMs, toMs). */
+  readCounters(counterKey: string, fromMs: number, toMs: number): Promise<RuleCounter[]>;
 
   listAlerts(query: AlertQuery): Promise<AlertRecord[]>;
   acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean>;

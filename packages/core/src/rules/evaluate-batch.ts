@@ -17,7 +17,7 @@ const MINUTE_MS = 60_000;
  * with the rollups, or not at all.
  */
 export interface CounterOps {
-  /** Adds `delta` to a counter bucket and returns its new value. */
+  /** Adds `delta` to a counter bucket (of counter key `ruleId`, see `counterKeyOf`) and returns its new value. */
   add(ruleId: string, scopeKey: string, bucketStartMs: number, delta: number): number;
   /** Sum of the counter buckets with start in (fromExclusiveMs, toInclusiveMs]. */
   sum(ruleId: string, scopeKey: string, fromExclusiveMs: number, toInclusiveMs: number): number;
@@ -45,19 +45,19 @@ export function evaluateBatch(
   if (rules.length === 0 || fresh.length === 0) return { alerts, enforcedCounters };
   const batchMinutes = new Map<string, Array<{ bucket: number; delta: number }>>();
   for (const d of counterDeltas(fresh, rules)) {
-    const rule = d.rule.rule;
-    const bucketValue = ops.add(rule.id, d.scopeKey, d.bucketStartMs, d.delta);
+    const window = d.rule.rule.window;
+    const bucketValue = ops.add(d.counterKey, d.scopeKey, d.bucketStartMs, d.delta);
     let before: number;
     let after: number;
     let windowStartMs = d.windowStartMs;
     let windowEndMs = d.windowEndMs;
-    if (rule.window.type === 'rolling') {
-      const spanMs = rule.window.minutes * MINUTE_MS;
-      const key = `${rule.id}\u0000${d.scopeKey}`;
+    if (window.type === 'rolling') {
+      const spanMs = window.minutes * MINUTE_MS;
+      const key = `${d.counterKey}\u0000${d.scopeKey}`;
       const mine = batchMinutes.get(key) ?? [];
       mine.push({ bucket: d.bucketStartMs, delta: d.delta });
       batchMinutes.set(key, mine);
-      after = ops.sum(rule.id, d.scopeKey, d.bucketStartMs - spanMs, d.bucketStartMs);
+      after = ops.sum(d.counterKey, d.scopeKey, d.bucketStartMs - spanMs, d.bucketStartMs);
       let fromThisBatch = 0;
       for (const m of mine) {
         if (m.bucket > d.bucketStartMs - spanMs && m.bucket <= d.bucketStartMs)
@@ -70,37 +70,48 @@ export function evaluateBatch(
       after = bucketValue;
       before = after - d.delta;
     }
-    for (const level of crossedLevels(d.rule.levels, before, after)) {
-      if (
-        rule.window.type === 'rolling' &&
-        ops.alertOverlaps(rule.id, d.scopeKey, level.index, windowStartMs)
-      ) {
-        continue;
+    for (const compiled of d.rules) {
+      const rule = compiled.rule;
+      for (const level of crossedLevels(compiled.levels, before, after)) {
+        if (
+          window.type === 'rolling' &&
+          ops.alertOverlaps(rule.id, d.scopeKey, level.index, windowStartMs)
+        ) {
+          continue;
+        }
+        const alert = buildAlert(
+          compiled,
+          d.scopeKey,
+          windowStartMs,
+          windowEndMs,
+          level,
+          after,
+          nowMs,
+        );
+        if (ops.insertAlert(alert, compiled)) alerts.push(alert);
       }
-      const alert = buildAlert(d.rule, d.scopeKey, windowStartMs, windowEndMs, level, after, nowMs);
-      if (ops.insertAlert(alert, d.rule)) alerts.push(alert);
+      if (
+        rule.forecast &&
+        window.type === 'calendar' &&
+        windowEndMs > nowMs &&
+        after < compiled.fullThreshold &&
+        projectToWindowEnd(after, windowStartMs, windowEndMs, nowMs) >= compiled.fullThreshold
+      ) {
+        const alert = buildAlert(
+          compiled,
+          d.scopeKey,
+          windowStartMs,
+          windowEndMs,
+          'forecast',
+          after,
+          nowMs,
+        );
+        if (ops.insertAlert(alert, compiled)) alerts.push(alert);
+      }
     }
-    if (
-      rule.forecast &&
-      rule.window.type === 'calendar' &&
-      windowEndMs > nowMs &&
-      after < d.rule.fullThreshold &&
-      projectToWindowEnd(after, windowStartMs, windowEndMs, nowMs) >= d.rule.fullThreshold
-    ) {
-      const alert = buildAlert(
-        d.rule,
-        d.scopeKey,
-        windowStartMs,
-        windowEndMs,
-        'forecast',
-        after,
-        nowMs,
-      );
-      if (ops.insertAlert(alert, d.rule)) alerts.push(alert);
-    }
-    if (rule.enforce) {
+    if (d.rules.some((c) => c.rule.enforce)) {
       enforcedCounters.push({
-        ruleId: rule.id,
+        ruleId: d.counterKey,
         scopeKey: d.scopeKey,
         bucketStartMs: d.bucketStartMs,
         value: bucketValue,

@@ -23,6 +23,22 @@ export interface CompiledRule {
   levels: ResolvedLevel[];
   /** Threshold of 100 %: the budget if any, else the top level. */
   fullThreshold: number;
+  /** Rules that measure the same thing share their counters (see `counterKeyOf`). */
+  counterKey: string;
+}
+
+/**
+ * The id of the counters a rule reads: rules of one project with the same scope, filters, metric
+ * and window measure the same thing, so they share one set of counters however many levels,
+ * budgets or channels they differ in. A hundred rules of one shape cost one counter upsert.
+ */
+export function counterKeyOf(
+  rule: Pick<Rule, 'projectId' | 'scope' | 'filters' | 'metric' | 'window'>,
+): string {
+  const filters = Object.keys(rule.filters)
+    .sort()
+    .map((k) => [k, [...(rule.filters[k as BaseDimension] ?? [])].sort()]);
+  return `ctr_${fingerprint(JSON.stringify([rule.projectId, rule.scope, filters, rule.metric, rule.window]))}`;
 }
 
 export function compileRule(rule: Rule): CompiledRule {
@@ -36,6 +52,7 @@ export function compileRule(rule: Rule): CompiledRule {
     rule,
     levels,
     fullThreshold: budgetLevel?.threshold ?? top?.threshold ?? Number.POSITIVE_INFINITY,
+    counterKey: counterKeyOf(rule),
   };
 }
 
@@ -71,7 +88,12 @@ export function ruleMatches(rule: Rule, e: PricedEvent): boolean {
  * buckets it spans.
  */
 export interface CounterDelta {
+  /** The counters this delta adds to (shared by every rule of `rules`). */
+  counterKey: string;
+  /** The first rule of the group (all of them count the same way). */
   rule: CompiledRule;
+  /** Every rule that reads these counters: each checks its own levels. */
+  rules: CompiledRule[];
   scopeKey: string;
   /** Counter bucket: the calendar window's start, or the minute for rolling windows. */
   bucketStartMs: number;
@@ -83,14 +105,22 @@ export interface CounterDelta {
   lastEventMs: number;
 }
 
-/** Pre-aggregates a batch's NEW events into counter deltas, one per (rule, scope key, bucket). */
+/** Pre-aggregates a batch's NEW events into counter deltas, one per (counter key, scope key, bucket). */
 export function counterDeltas(
   fresh: readonly PricedEvent[],
   rules: readonly CompiledRule[],
 ): CounterDelta[] {
-  const out = new Map<string, CounterDelta>();
+  // One pass per counter key, not per rule: rules that share counters are evaluated together.
+  const groups = new Map<string, CompiledRule[]>();
   for (const compiled of rules) {
-    const rule = compiled.rule;
+    const group = groups.get(compiled.counterKey);
+    if (group) group.push(compiled);
+    else groups.set(compiled.counterKey, [compiled]);
+  }
+  const out = new Map<string, CounterDelta>();
+  for (const [counterKey, group] of groups) {
+    const first = group[0] as CompiledRule;
+    const rule = first.rule;
     for (const e of fresh) {
       if (!ruleMatches(rule, e)) continue;
       const amount = metricOf(rule.metric, e);
@@ -99,14 +129,16 @@ export function counterDeltas(
       const win = windowFor(e.timestampMs, rule.window);
       const bucket =
         rule.window.type === 'rolling' ? e.timestampMs - (e.timestampMs % MINUTE_MS) : win.startMs;
-      const key = `${rule.id}\u0000${scopeKey}\u0000${bucket}`;
+      const key = `${counterKey}\u0000${scopeKey}\u0000${bucket}`;
       const existing = out.get(key);
       if (existing) {
         existing.delta += amount;
         if (e.timestampMs > existing.lastEventMs) existing.lastEventMs = e.timestampMs;
       } else {
         out.set(key, {
-          rule: compiled,
+          counterKey,
+          rule: first,
+          rules: group,
           scopeKey,
           bucketStartMs: bucket,
           windowStartMs: win.startMs,

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
-import { type CompiledRule, compileRule, FORECAST_LEVEL } from '../rules/evaluate.js';
+import { type CompiledRule, compileRule, counterKeyOf, FORECAST_LEVEL } from '../rules/evaluate.js';
 import type { Rule } from '../rules/rule.js';
 import { makePricedEvent, type StoreUnderTest } from './store-contract.js';
 
@@ -112,9 +112,9 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       expect((await store.applyBatch(batch, now)).alerts).toHaveLength(1);
       const again = await store.applyBatch(batch, now);
       expect(again).toMatchObject({ accepted: 0, duplicates: 3, alerts: [] });
-      expect(await store.readCounters(rule.rule.id, T0, T0 + HOUR)).toEqual([
+      expect(await store.readCounters(rule.counterKey, T0, T0 + HOUR)).toEqual([
         {
-          ruleId: rule.rule.id,
+          ruleId: rule.counterKey,
           scopeKey: JSON.stringify(['alice', 'anthropic.claude-3-haiku-20240307-v1:0']),
           bucketStartMs: T0,
           value: 12_000,
@@ -246,7 +246,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       });
       expect(result.enforcedCounters).toEqual([
         {
-          ruleId: rule.rule.id,
+          ruleId: rule.counterKey,
           scopeKey: JSON.stringify(['alice', 'anthropic.claude-3-haiku-20240307-v1:0']),
           bucketStartMs: T0,
           value: 1_000,
@@ -269,13 +269,66 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
         await store.updateRule({ ...rule, name: 'renamed', updatedAtMs: T0 + 1 }, T0 + 21 * MINUTE),
       ).toBe(true);
       expect((await store.getRule('p1', rule.id))?.name).toBe('renamed');
-      expect((await store.readCounters(rule.id, T0, T0 + HOUR)).map((c) => c.value)).toEqual([400]);
+      expect(
+        (await store.readCounters(counterKeyOf(rule), T0, T0 + HOUR)).map((c) => c.value),
+      ).toEqual([400]);
       expect(await store.updateRule({ ...rule, metric: 'requests' }, T0 + 22 * MINUTE)).toBe(true);
-      expect((await store.readCounters(rule.id, T0, T0 + HOUR)).map((c) => c.value)).toEqual([1]);
+      // A new measure has counters of its own, seeded from the rollups.
+      expect(
+        (
+          await store.readCounters(counterKeyOf({ ...rule, metric: 'requests' }), T0, T0 + HOUR)
+        ).map((c) => c.value),
+      ).toEqual([1]);
       expect(await store.updateRule({ ...rule, projectId: 'p2' }, T0)).toBe(false);
       expect(await store.deleteRule('p2', rule.id)).toBe(false);
       expect(await store.deleteRule('p1', rule.id)).toBe(true);
       expect(await store.listRules()).toEqual([]);
+    });
+
+    it('shares counters between rules that measure the same thing; each fires its own levels', async () => {
+      const a = await withRule(makeRule({ levels: [{ value: 100 }] }));
+      const b = await withRule(makeRule({ levels: [{ value: 200 }], channels: [{ type: 'log' }] }));
+      expect(a.counterKey).toBe(b.counterKey);
+      const other = await withRule(makeRule({ metric: 'requests', levels: [{ value: 2 }] }));
+      expect(other.counterKey).not.toBe(a.counterKey);
+      const now = { nowMs: T0 + 20 * MINUTE, rules: [a, b, other] };
+      const result = await store.applyBatch([tokens(150), tokens(100)], now);
+      expect(result.alerts.map((x) => [x.ruleId, x.levelIndex]).sort()).toEqual(
+        [
+          [a.rule.id, 0],
+          [b.rule.id, 0],
+          [other.rule.id, 0],
+        ].sort(),
+      );
+      expect((await store.readCounters(a.counterKey, T0, T0 + HOUR)).map((c) => c.value)).toEqual([
+        250,
+      ]);
+      expect(
+        (await store.readCounters(other.counterKey, T0, T0 + HOUR)).map((c) => c.value),
+      ).toEqual([2]);
+      // Deleting one rule keeps the counters the other still reads.
+      expect(await store.deleteRule('p1', a.rule.id)).toBe(true);
+      expect((await store.readCounters(b.counterKey, T0, T0 + HOUR)).map((c) => c.value)).toEqual([
+        250,
+      ]);
+    });
+
+    it('re-seeds a re-enabled rule from the window totals (usage while it was off counts)', async () => {
+      const rule = makeRule({ levels: [{ value: 1_000 }] });
+      await store.createRule(rule, T0);
+      const on = { nowMs: T0 + 20 * MINUTE, rules: [compileRule(rule)] };
+      await store.applyBatch([tokens(300)], on);
+      await store.updateRule({ ...rule, enabled: false }, T0 + 21 * MINUTE);
+      await store.applyBatch([tokens(600)], { nowMs: T0 + 22 * MINUTE }); // not evaluated: the rule is off
+      await store.updateRule({ ...rule, enabled: true }, T0 + 23 * MINUTE);
+      expect(
+        (await store.readCounters(counterKeyOf(rule), T0, T0 + HOUR)).map((c) => c.value),
+      ).toEqual([900]);
+      const result = await store.applyBatch([tokens(200)], {
+        nowMs: T0 + 24 * MINUTE,
+        rules: [compileRule(rule)],
+      });
+      expect(result.alerts.map((x) => x.value)).toEqual([1_100]);
     });
 
     it('leases deliveries once, retries them later, dead-letters and completes them', async () => {

@@ -52,7 +52,7 @@ const MINUTE_MS = 60_000;
  * the configured fail mode: `open` allows, `closed` denies.
  */
 export class BudgetEnforcer {
-  /** rule id → scope key → bucket start → value. */
+  /** counter key → scope key → bucket start → value. */
   private readonly state = new Map<string, Map<string, Map<number, number>>>();
   private loaded = false;
 
@@ -72,14 +72,14 @@ export class BudgetEnforcer {
       for (const compiled of this.rules.all()) {
         if (!compiled.rule.enforce) continue;
         const win = windowFor(nowMs, compiled.rule.window);
-        const counters = await this.store.readCounters(compiled.rule.id, win.startMs, win.endMs);
+        const counters = await this.store.readCounters(compiled.counterKey, win.startMs, win.endMs);
         const byScope = new Map<string, Map<number, number>>();
         for (const c of counters) {
           const buckets = byScope.get(c.scopeKey) ?? new Map<number, number>();
           buckets.set(c.bucketStartMs, c.value);
           byScope.set(c.scopeKey, buckets);
         }
-        fresh.set(compiled.rule.id, byScope);
+        fresh.set(compiled.counterKey, byScope);
       }
       this.state.clear();
       for (const [k, v] of fresh) this.state.set(k, v);
@@ -131,7 +131,7 @@ export class BudgetEnforcer {
       if (!rule.enforce || !ruleMatches(rule, probe)) continue;
       const scopeKey = scopeKeyOf(rule, probe);
       const win = windowFor(nowMs, rule.window);
-      const buckets = this.state.get(rule.id)?.get(scopeKey);
+      const buckets = this.state.get(compiled.counterKey)?.get(scopeKey);
       let used = 0;
       if (buckets) {
         for (const [bucket, value] of buckets) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { compileRule, TokenwatchError, windowFor } from '@tokenwatch/core';
+import { compileRule, counterKeyOf, TokenwatchError, windowFor } from '@tokenwatch/core';
 import { openStore } from '../../adapters/store/open-store.js';
 import { RuleService } from '../../alerts/rule-service.js';
 import { ruleStatus } from '../../alerts/rule-status.js';
@@ -100,7 +100,7 @@ export async function rulesCommand(argv: string[], io: CliIo): Promise<number> {
         print(
           ruleStatus(
             compileRule(rule),
-            await store.readCounters(rule.id, win.startMs, win.endMs),
+            await store.readCounters(counterKeyOf(rule), win.startMs, win.endMs),
             nowMs,
           ),
         );

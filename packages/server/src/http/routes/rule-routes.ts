@@ -1,6 +1,7 @@
 import {
   type AlertRecord,
   compileRule,
+  counterKeyOf,
   type Rule,
   TokenwatchError,
   type ValidationIssue,
@@ -180,7 +181,7 @@ export function ruleRoutes(deps: AppDeps, r: RuleRouteDeps): Route[] {
 
         const nowMs = deps.now();
         const win = windowFor(nowMs, rule.window);
-        const counters = await deps.store.readCounters(rule.id, win.startMs, win.endMs);
+        const counters = await deps.store.readCounters(counterKeyOf(rule), win.startMs, win.endMs);
         sendJson(res, 200, {
           status: ruleStatus(compileRule(rule), counters, nowMs),
           enabled: rule.enabled,

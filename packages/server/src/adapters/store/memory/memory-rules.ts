@@ -3,6 +3,7 @@ import {
   type AlertRecord,
   type CompiledRule,
   compileRule,
+  counterKeyOf,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
@@ -20,10 +21,6 @@ import {
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
-
-function measuredPart(rule: Rule): string {
-  return JSON.stringify([rule.scope, rule.filters, rule.metric, rule.window]);
-}
 
 /** Rollup rows as the twin keeps them, for seeding a new rule's counters. */
 export interface RollupSource {
@@ -133,8 +130,18 @@ export class MemoryRules {
     };
   }
 
+  private sharedWithEnabledRule(rule: Rule): boolean {
+    const key = counterKeyOf(rule);
+    return [...this.rules.values()].some(
+      (r) =>
+        r.id !== rule.id && r.projectId === rule.projectId && r.enabled && counterKeyOf(r) === key,
+    );
+  }
+
+  /** Sets the current window of the rule's counters from the rollups (see RuleStore.createRule). */
   private seed(rule: Rule, nowMs: number, rollups: RollupSource): void {
-    this.counters.delete(rule.id);
+    if (!rule.enabled || this.sharedWithEnabledRule(rule)) return;
+    const counterKey = counterKeyOf(rule);
     let from: number;
     let to: number;
     let source: Iterable<RollupDelta>;
@@ -151,6 +158,11 @@ export class MemoryRules {
       to = win.endMs;
       source = from % HOUR_MS === 0 && to % HOUR_MS === 0 ? rollups.hour : rollups.minute;
       bucketOf = () => win.startMs;
+    }
+    const firstBucket =
+      rule.window.type === 'rolling' ? from : windowFor(nowMs, rule.window).startMs;
+    for (const buckets of this.counters.get(counterKey)?.values() ?? []) {
+      for (const b of [...buckets.keys()]) if (b >= firstBucket && b < to) buckets.delete(b);
     }
     for (const r of source) {
       if (r.projectId !== rule.projectId || r.bucketMs < from || r.bucketMs >= to) continue;
@@ -177,7 +189,7 @@ export class MemoryRules {
       }[rule.metric];
       if (measure === 0) continue;
       const scopeKey = JSON.stringify(rule.scope.map((d) => r[DIM_FIELD[d]]));
-      const buckets = this.counter(rule.id, scopeKey);
+      const buckets = this.counter(counterKey, scopeKey);
       const b = bucketOf(r.bucketMs);
       buckets.set(b, (buckets.get(b) ?? 0) + measure);
     }
@@ -198,15 +210,24 @@ export class MemoryRules {
     const existing = this.rules.get(rule.id);
     if (!existing || existing.projectId !== rule.projectId) return false;
     this.rules.set(rule.id, structuredClone(rule));
-    if (measuredPart(existing) !== measuredPart(rule)) this.seed(rule, nowMs, rollups);
+    if (counterKeyOf(existing) !== counterKeyOf(rule) || !existing.enabled)
+      this.seed(rule, nowMs, rollups);
     return true;
+  }
+
+  /** Drops counter buckets older than `beforeMs` (windows that can no longer change). */
+  pruneCounters(beforeMs: number): void {
+    for (const byScope of this.counters.values()) {
+      for (const buckets of byScope.values()) {
+        for (const b of [...buckets.keys()]) if (b < beforeMs) buckets.delete(b);
+      }
+    }
   }
 
   deleteRule(projectId: string, ruleId: string): boolean {
     const existing = this.rules.get(ruleId);
     if (!existing || existing.projectId !== projectId) return false;
     this.rules.delete(ruleId);
-    this.counters.delete(ruleId);
     return true;
   }
 

@@ -223,6 +223,7 @@ export class MemoryStore implements Store {
         eventIdsDeleted++;
       }
     }
+    this.ruleState.pruneCounters(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000);
     return { minuteRowsDeleted, eventIdsDeleted };
   }
 

@@ -3,6 +3,7 @@ import {
   type AlertRecord,
   type CompiledRule,
   compileRule,
+  counterKeyOf,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
@@ -45,11 +46,6 @@ const DIM_COLUMN = {
   model: 's.model_id',
   provider: 's.provider',
 } as const;
-
-/** The fields that decide what a rule counts: when they change, its counters start over. */
-function measuredPart(rule: Rule): string {
-  return JSON.stringify([rule.scope, rule.filters, rule.metric, rule.window]);
-}
 
 /**
  * Rules, counters, alerts and the outbox on SQLite. `evaluate` runs inside the caller's
@@ -137,8 +133,23 @@ export class SqliteRules {
   }
 
   /** Sets a rule's counters for the current window from the rollups (a rule created mid-window). */
+  /** Whether another enabled rule of the project keeps these counters current already. */
+  private sharedWithEnabledRule(rule: Rule): boolean {
+    const key = counterKeyOf(rule);
+    const others = this.db
+      .prepare('SELECT definition FROM rules WHERE project_id = ? AND enabled = 1 AND rule_id != ?')
+      .pluck()
+      .all(rule.projectId, rule.id) as string[];
+    return others.some((d) => counterKeyOf(JSON.parse(d) as Rule) === key);
+  }
+
+  /**
+   * Sets the CURRENT window of a rule's counters from the rollups (a rule created mid-window, or
+   * re-enabled, or measuring something new). Other windows' buckets are left alone.
+   */
   private seed(rule: Rule, nowMs: number): void {
-    this.db.prepare('DELETE FROM rule_counters WHERE rule_id = ?').run(rule.id);
+    if (!rule.enabled || this.sharedWithEnabledRule(rule)) return;
+    const counterKey = counterKeyOf(rule);
     let fromMs: number;
     let toMs: number;
     let table: string;
@@ -158,6 +169,13 @@ export class SqliteRules {
       table = fromMs % HOUR_MS === 0 && toMs % HOUR_MS === 0 ? 'rollup_hour' : 'rollup_minute';
       bucketSql = String(win.startMs);
     }
+    const bucketFrom =
+      rule.window.type === 'rolling' ? fromMs : windowFor(nowMs, rule.window).startMs;
+    this.db
+      .prepare(
+        'DELETE FROM rule_counters WHERE rule_id = ? AND bucket_start_ms >= ? AND bucket_start_ms < ?',
+      )
+      .run(counterKey, bucketFrom, toMs);
     const dims = rule.scope.map((d) => DIM_COLUMN[d]);
     const where = ['s.project_id = ?', 'r.bucket_ms >= ?', 'r.bucket_ms < ?'];
     params.push(rule.projectId, fromMs, toMs);
@@ -182,7 +200,7 @@ export class SqliteRules {
       const total = Number(row.total ?? 0);
       if (total === 0) continue;
       const scopeKey = JSON.stringify(rule.scope.map((_, i) => String(row[`d${i}`])));
-      this.st.insertCounter?.run(rule.id, scopeKey, Number(row.bucket), total, nowMs);
+      this.st.insertCounter?.run(counterKey, scopeKey, Number(row.bucket), total, nowMs);
     }
   }
 
@@ -233,7 +251,8 @@ export class SqliteRules {
             rule.id,
             rule.projectId,
           );
-        if (measuredPart(existing) !== measuredPart(rule)) this.seed(rule, nowMs);
+        if (counterKeyOf(existing) !== counterKeyOf(rule) || !existing.enabled)
+          this.seed(rule, nowMs);
         return true;
       })
       .immediate();
@@ -246,7 +265,6 @@ export class SqliteRules {
           this.db
             .prepare('DELETE FROM rules WHERE rule_id = ? AND project_id = ?')
             .run(ruleId, projectId).changes === 1;
-        if (deleted) this.db.prepare('DELETE FROM rule_counters WHERE rule_id = ?').run(ruleId);
         return deleted;
       })
       .immediate();

@@ -243,6 +243,11 @@ export class SqliteDatabase {
       const ids = this.db
         .prepare('DELETE FROM event_ids WHERE event_ms < ?')
         .run(options.nowMs - options.dedupeRetentionMs);
+      // Rule counters of windows that can no longer receive an event (older than the accepted
+      // lateness, plus a month for the longest window).
+      this.db
+        .prepare('DELETE FROM rule_counters WHERE bucket_start_ms < ?')
+        .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000);
       return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
     } catch (err) {
       throw storeError(err, 'prune');
