@@ -321,14 +321,14 @@ export class BatchApplier {
     const counterValues = new Map<string, number>();
     const cds = counterDeltas(owned, rules);
     await mapLimit(cds, io.concurrency, async (cd) => {
-      const rule = cd.rule.rule;
-      const key = counterKey(rule.id, cd.scopeKey, cd.bucketStartMs);
+      // Rules that measure the same thing share one set of counters (`counterKeyOf`).
+      const key = counterKey(cd.counterKey, cd.scopeKey, cd.bucketStartMs);
       const u = new UpdateBuilder();
       const v = u.name('value');
       const rhs = `if_not_exists(${v}, ${u.value(0)}) + ${u.value(cd.delta)}`;
       u.setRaw('value', rhs)
         .setRaw(mark, rhs)
-        .set('ruleId', rule.id)
+        .set('ruleId', cd.counterKey)
         .set('scopeKey', cd.scopeKey)
         .set('bucketStartMs', cd.bucketStartMs)
         .set('updatedAtMs', nowMs)
@@ -343,7 +343,7 @@ export class BatchApplier {
         item = (await io.get(key)) ?? {};
         after = num(item[mark]);
       }
-      counterValues.set(`${rule.id}\u0000${cd.scopeKey}\u0000${cd.bucketStartMs}`, after);
+      counterValues.set(`${cd.counterKey}\u0000${cd.scopeKey}\u0000${cd.bucketStartMs}`, after);
     });
 
     // Rolling windows read their minute buckets (after this batch's adds) and recent alerts.
@@ -360,7 +360,7 @@ export class BatchApplier {
       for (const cd of cds) {
         const w = cd.rule.rule.window;
         if (w.type !== 'rolling') continue;
-        const k = `${cd.rule.rule.id}\u0000${cd.scopeKey}`;
+        const k = `${cd.counterKey}\u0000${cd.scopeKey}`;
         const from = cd.bucketStartMs - w.minutes * MINUTE_MS;
         const r = ranges.get(k);
         if (r) {
@@ -368,7 +368,7 @@ export class BatchApplier {
           r.to = Math.max(r.to, cd.bucketStartMs);
         } else
           ranges.set(k, {
-            ruleId: cd.rule.rule.id,
+            ruleId: cd.counterKey,
             scopeKey: cd.scopeKey,
             from,
             to: cd.bucketStartMs,

@@ -2,6 +2,7 @@ import {
   type AlertQuery,
   type AlertRecord,
   compileRule,
+  counterKeyOf,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
@@ -34,10 +35,6 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
 
-function measuredPart(rule: Rule): string {
-  return JSON.stringify([rule.scope, rule.filters, rule.metric, rule.window]);
-}
-
 function ruleItem(rule: Rule): Item {
   return {
     pk: RULES_PK,
@@ -53,10 +50,17 @@ function ruleItem(rule: Rule): Item {
 export class DynamoRules {
   constructor(private readonly io: DynamoIo) {}
 
-  /** Replaces a rule's counters with the current window's totals from the rollups. */
+  /**
+   * Sets the current window of the rule's counters from the rollups, unless the rule is off or
+   * another enabled rule with the same counter key keeps them current (see RuleStore.createRule).
+   */
   private async seed(rule: Rule, nowMs: number): Promise<void> {
-    const existing = await this.io.partition(counterPk(rule.id));
-    await this.io.batchDelete(existing.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
+    if (!rule.enabled) return;
+    const key = counterKeyOf(rule);
+    const shared = (await this.listRules(rule.projectId)).some(
+      (r) => r.id !== rule.id && r.enabled && counterKeyOf(r) === key,
+    );
+    if (shared) return;
     let fromMs: number;
     let toMs: number;
     let resolution: 'minute' | 'hour';
@@ -77,6 +81,13 @@ export class DynamoRules {
       bucketOf = () => win.startMs;
       windowEndMs = win.endMs;
     }
+    const firstBucket =
+      rule.window.type === 'rolling' ? fromMs : windowFor(nowMs, rule.window).startMs;
+    const stale = (await this.io.partition(counterPk(key))).filter((i) => {
+      const b = num(i.bucketStartMs);
+      return b >= firstBucket && b < toMs;
+    });
+    await this.io.batchDelete(stale.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
     const rows = await readRollups(this.io, rule.projectId, resolution, fromMs, toMs);
     const sums = new Map<string, { scopeKey: string; bucket: number; total: number }>();
     for (const r of rows) {
@@ -110,9 +121,9 @@ export class DynamoRules {
     }
     await mapLimit([...sums.values()], this.io.concurrency, (s) =>
       this.io.put({
-        ...counterKey(rule.id, s.scopeKey, s.bucket),
+        ...counterKey(key, s.scopeKey, s.bucket),
         type: 'counter',
-        ruleId: rule.id,
+        ruleId: key,
         scopeKey: s.scopeKey,
         bucketStartMs: s.bucket,
         value: s.total,
@@ -142,7 +153,8 @@ export class DynamoRules {
       ExpressionAttributeValues: { ':p': rule.projectId },
     });
     if (!written) return false;
-    if (measuredPart(existing) !== measuredPart(rule)) await this.seed(rule, nowMs);
+    if (counterKeyOf(existing) !== counterKeyOf(rule) || !existing.enabled)
+      await this.seed(rule, nowMs);
     return true;
   }
 
@@ -150,10 +162,8 @@ export class DynamoRules {
     const deleted = await this.io.delete({ pk: RULES_PK, sk: ruleId }, 'projectId = :p', {
       ':p': projectId,
     });
-    if (!deleted) return false;
-    const counters = await this.io.partition(counterPk(ruleId));
-    await this.io.batchDelete(counters.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
-    return true;
+    // Counters stay: another rule may read them; TTL (or prune) removes old buckets.
+    return deleted;
   }
 
   async getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
@@ -176,11 +186,12 @@ export class DynamoRules {
       );
   }
 
-  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    const items = await this.io.partition(counterPk(ruleId));
+  /** Buckets of a counter key (`counterKeyOf(rule)`): one partition per counter key. */
+  async readCounters(counterKey: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
+    const items = await this.io.partition(counterPk(counterKey));
     return items
       .map((i) => ({
-        ruleId,
+        ruleId: counterKey,
         scopeKey: String(i.scopeKey),
         bucketStartMs: num(i.bucketStartMs),
         value: num(i.value),

@@ -264,12 +264,15 @@ export class DynamoDbStore implements Store {
     await this.io.scan(
       {
         FilterExpression:
-          '(begins_with(pk, :m) AND bucketMs < :mc) OR (begins_with(pk, :e) AND eventMs < :ec)',
+          '(begins_with(pk, :m) AND bucketMs < :mc) OR (begins_with(pk, :e) AND eventMs < :ec) OR (begins_with(pk, :c) AND bucketStartMs < :cc)',
         ExpressionAttributeValues: {
           ':m': 'M#',
           ':mc': minuteCutoff,
           ':e': 'E#',
           ':ec': eventCutoff,
+          ':c': 'C#',
+          // Counter buckets of windows that can no longer change (as the other stores prune them).
+          ':cc': eventCutoff - 32 * DAY_MS,
         },
         ProjectionExpression: 'pk, sk',
       },
@@ -277,7 +280,7 @@ export class DynamoDbStore implements Store {
         await this.io.batchDelete(items.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
         for (const i of items) {
           if (String(i.pk).startsWith('M#')) minuteRowsDeleted++;
-          else eventIdsDeleted++;
+          else if (String(i.pk).startsWith('E#')) eventIdsDeleted++;
         }
       },
     );
