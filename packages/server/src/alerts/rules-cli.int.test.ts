@@ -95,8 +95,8 @@ describe('tokenwatch rules against a running server', () => {
     expect(line).toContain('from the cli');
   });
 
-  it('rules list --json (as the help documents) prints the rules as JSON', async () => {
-    const list = await cli('list', '--json');
+  it('rules list --format json (as the help documents) prints the rules as JSON', async () => {
+    const list = await cli('list', '--format', 'json');
     expect(list.code, list.stderr).toBe(0);
     const rules = JSON.parse(list.stdout) as Array<{ id: string }>;
     expect(rules.map((r) => r.id)).toContain(ruleId);

@@ -7,7 +7,7 @@ import { ruleStatus } from '../../alerts/rule-status.js';
 import { DEFAULT_PROJECT_ID } from '../../bootstrap.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 
-export const RULES_HELP = `tokenwatch rules list [--project P] [--json]
+export const RULES_HELP = `tokenwatch rules list [--project P] [--format json]
 tokenwatch rules create (--file RULE.json | --json '{...}') [--project P]
 tokenwatch rules update RULE_ID (--file RULE.json | --json '{...}') [--project P]
 tokenwatch rules enable|disable|delete|status RULE_ID [--project P]
@@ -25,6 +25,7 @@ export async function rulesCommand(argv: string[], io: CliIo): Promise<number> {
       project: { type: 'string' },
       file: { type: 'string' },
       json: { type: 'string' },
+      format: { type: 'string' },
     },
   });
   const [action, id] = positionals;
@@ -61,7 +62,7 @@ export async function rulesCommand(argv: string[], io: CliIo): Promise<number> {
     switch (action) {
       case 'list': {
         const rules = await store.listRules(projectId);
-        if (values.json !== undefined || rules.length === 0) {
+        if (values.format === 'json' || rules.length === 0) {
           if (rules.length === 0) io.stdout(`no rules in project "${projectId}"\n`);
           else print(rules);
           return 0;
