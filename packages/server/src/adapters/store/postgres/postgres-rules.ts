@@ -6,6 +6,7 @@ import {
   type CompiledRule,
   compileRule,
   counterDeltas,
+  counterKeyOf,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
@@ -41,10 +42,6 @@ const DIM_COLUMN = {
   model: 's.model_id',
   provider: 's.provider',
 } as const;
-
-function measuredPart(rule: Rule): string {
-  return JSON.stringify([rule.scope, rule.filters, rule.metric, rule.window]);
-}
 
 function byKey(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -153,10 +150,14 @@ export class PostgresRules {
       string,
       { ruleId: string; scopeKey: string; from: number; to: number }
     >();
+    // Counters are keyed by `counterKey` (rules measuring the same thing share them); alerts by rule.
+    const rollingAlerts = new Map<string, { ruleId: string; scopeKey: string }>();
     for (const d of deltas) {
       const w = d.rule.rule.window;
       if (w.type !== 'rolling') continue;
-      const key = k2(d.rule.rule.id, d.scopeKey);
+      for (const c of d.rules)
+        rollingAlerts.set(k2(c.rule.id, d.scopeKey), { ruleId: c.rule.id, scopeKey: d.scopeKey });
+      const key = k2(d.counterKey, d.scopeKey);
       const span = w.minutes * MINUTE_MS;
       const r = rolling.get(key);
       if (r) {
@@ -164,7 +165,7 @@ export class PostgresRules {
         r.to = Math.max(r.to, d.bucketStartMs);
       } else
         rolling.set(key, {
-          ruleId: d.rule.rule.id,
+          ruleId: d.counterKey,
           scopeKey: d.scopeKey,
           from: d.bucketStartMs - span,
           to: d.bucketStartMs,
@@ -180,7 +181,7 @@ export class PostgresRules {
     // Counters: one upsert for the batch, in key order, returning every new total.
     const sorted = [...deltas].sort(
       (a, b) =>
-        byKey(a.rule.rule.id, b.rule.rule.id) ||
+        byKey(a.counterKey, b.counterKey) ||
         byKey(a.scopeKey, b.scopeKey) ||
         a.bucketStartMs - b.bucketStartMs,
     );
@@ -195,7 +196,7 @@ export class PostgresRules {
        ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms
        RETURNING rule_id, scope_key, bucket_start_ms, value`,
       [
-        sorted.map((d) => d.rule.rule.id),
+        sorted.map((d) => d.counterKey),
         sorted.map((d) => d.scopeKey),
         sorted.map((d) => d.bucketStartMs),
         sorted.map((d) => d.delta),
@@ -239,7 +240,10 @@ export class PostgresRules {
         `SELECT a.rule_id, a.scope_key, a.level_index, MAX(a.window_end_ms) AS end_ms FROM alerts a
          JOIN unnest($1::text[], $2::text[]) AS q(r, s) ON a.rule_id = q.r AND a.scope_key = q.s
          GROUP BY a.rule_id, a.scope_key, a.level_index`,
-        [rs, ss],
+        [
+          [...rollingAlerts.values()].map((r) => r.ruleId),
+          [...rollingAlerts.values()].map((r) => r.scopeKey),
+        ],
       );
       for (const r of ends.rows)
         alertEnds.set(`${k2(r.rule_id, r.scope_key)}\u0000${r.level_index}`, Number(r.end_ms));
@@ -320,7 +324,15 @@ export class PostgresRules {
 
   /** Sets a rule's counters for the current window from the rollups (a rule created mid-window). */
   private async seed(c: pg.PoolClient, rule: Rule, nowMs: number): Promise<void> {
-    await c.query('DELETE FROM rule_counters WHERE rule_id = $1', [rule.id]);
+    if (!rule.enabled) return;
+    const counterKey = counterKeyOf(rule);
+    // Another enabled rule keeps these counters current already: nothing to seed.
+    const others = await c.query<{ definition: string }>(
+      'SELECT definition FROM rules WHERE project_id = $1 AND enabled AND rule_id <> $2',
+      [rule.projectId, rule.id],
+    );
+    if (others.rows.some((r) => counterKeyOf(JSON.parse(r.definition) as Rule) === counterKey))
+      return;
     let fromMs: number;
     let toMs: number;
     let table: string;
@@ -343,6 +355,12 @@ export class PostgresRules {
       table = fromMs % HOUR_MS === 0 && toMs % HOUR_MS === 0 ? 'rollup_hour' : 'rollup_minute';
       bucketSql = `${Math.trunc(win.startMs)}::bigint`;
     }
+    const bucketFrom =
+      rule.window.type === 'rolling' ? fromMs : windowFor(nowMs, rule.window).startMs;
+    await c.query(
+      'DELETE FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2 AND bucket_start_ms < $3',
+      [counterKey, bucketFrom, toMs],
+    );
     const dims = rule.scope.map((d) => DIM_COLUMN[d]);
     const where = [`s.project_id = ${p(rule.projectId)}`, `r.bucket_ms >= ${p(fromMs)}`];
     where.push(`r.bucket_ms < ${p(toMs)}`);
@@ -368,7 +386,7 @@ export class PostgresRules {
        SELECT $1, s, b, v, $5 FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(s, b, v)
        ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms`,
       [
-        rule.id,
+        counterKey,
         rows.map((row) => JSON.stringify(rule.scope.map((_, i) => String(row[`d${i}`])))),
         rows.map((row) => Number(row.bucket)),
         rows.map((row) => String(row.total)),
@@ -421,7 +439,8 @@ export class PostgresRules {
           'UPDATE rules SET definition = $1, enabled = $2, updated_at_ms = $3 WHERE rule_id = $4 AND project_id = $5',
           [JSON.stringify(rule), rule.enabled, rule.updatedAtMs, rule.id, rule.projectId],
         );
-        if (measuredPart(JSON.parse(row.definition) as Rule) !== measuredPart(rule))
+        const before = JSON.parse(row.definition) as Rule;
+        if (counterKeyOf(before) !== counterKeyOf(rule) || !before.enabled)
           await this.seed(c, rule, nowMs);
         return true;
       });
@@ -437,9 +456,8 @@ export class PostgresRules {
           ruleId,
           projectId,
         ]);
-        if (res.rowCount !== 1) return false;
-        await c.query('DELETE FROM rule_counters WHERE rule_id = $1', [ruleId]);
-        return true;
+        // Counters stay: other rules may share them; prune removes old buckets.
+        return res.rowCount === 1;
       });
     } catch (err) {
       throw pgError(err, 'deleteRule');

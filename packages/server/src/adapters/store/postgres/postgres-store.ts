@@ -540,6 +540,11 @@ export class PostgresStore implements Store {
     const ids = await this.query('prune', 'DELETE FROM event_ids WHERE event_ms < $1', [
       options.nowMs - options.dedupeRetentionMs,
     ]);
+    // Rule counters of windows that can no longer receive an event (older than the accepted
+    // lateness, plus a month for the longest window).
+    await this.query('prune', 'DELETE FROM rule_counters WHERE bucket_start_ms < $1', [
+      options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000,
+    ]);
     return { minuteRowsDeleted: minute.rowCount ?? 0, eventIdsDeleted: ids.rowCount ?? 0 };
   }
 
