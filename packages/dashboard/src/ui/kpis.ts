@@ -6,7 +6,7 @@ export interface KpiValues {
   current: Totals;
   previous: Totals;
   /** Distinct users, or undefined when not asked; `capped` when the API's row limit cut the list. */
-  activeUsers?: { current: number; previous: number; capped: boolean; note?: string };
+  activeUsers?: { current: number; previous: number; capped: boolean; note?: string } | 'loading';
 }
 
 interface Kpi {
@@ -56,7 +56,17 @@ export function renderKpis(el: HTMLElement, v: KpiValues): void {
       ...(c.errors > 0 ? { note: `${formatInteger(c.errors)} errors` } : {}),
     },
   ];
-  if (v.activeUsers) {
+  if (v.activeUsers === 'loading') {
+    kpis.push({
+      id: 'users',
+      label: 'Active users',
+      value: '…',
+      title: 'Counting distinct users…',
+      raw: '',
+      change: '',
+      tone: 'neutral',
+    });
+  } else if (v.activeUsers) {
     const a = v.activeUsers;
     kpis.push({
       id: 'users',

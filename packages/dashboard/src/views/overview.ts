@@ -54,10 +54,13 @@ export const overviewView: ViewFactory = (root, ctx) => {
   const refresh = async () => {
     const r = rangeOf(ctx);
     const filters = ctx.state.filters;
+    // The server answers in arrival order: ask first for what draws the charts, then the rest.
+    const dataP = stackedData(ctx, r, stack, filters);
+    const prevP = periodTotals(ctx, r.prevFromMs, r.prevToMs, r.interval, filters);
+    prevP.catch(() => {}); // reported through the charts' guard
+    const side = Promise.all([alerts.refresh(), rules.refresh()]);
     const charts = guard(tokensAndCost, async () => {
-      const data = await stackedData(ctx, r, stack, filters);
-      const previous = periodTotals(ctx, r.prevFromMs, r.prevToMs, r.interval, filters);
-      const users = activeUsers(ctx, r, filters);
+      const data = await dataP;
       for (const [panel, metric] of [
         [tokens, 'tokens'],
         [cost, 'cost'],
@@ -77,23 +80,20 @@ export const overviewView: ViewFactory = (root, ctx) => {
         panel.setStatus(empty ? 'empty' : 'ready', empty ? 'No usage in this range.' : '');
       }
       const current = sumRows(data.totalRows);
+      const previous = await prevP;
+      renderKpis(kpiEl, { current, previous, activeUsers: 'loading' });
       // The unpriced panel's query only runs when the totals say there is unpriced usage.
       const unpricedDone = guard(unpriced.panel, () =>
         unpriced.refreshKnowing(r.interval === 'minute' ? undefined : current.unpricedTokens),
       );
-      const [prev, au] = await Promise.all([previous, users]);
-      renderKpis(kpiEl, {
-        current,
-        previous: prev,
-        activeUsers: {
-          ...au,
-          ...(r.interval === 'minute' ? { note: `since ${formatDateTime(r.aggFromMs)}` } : {}),
-        },
-      });
+      // Distinct users cost the most (a row per user): last, so they never delay the charts.
+      const au = await activeUsers(ctx, r, filters);
+      const note = r.interval === 'minute' ? `since ${formatDateTime(r.aggFromMs)}` : undefined;
+      renderKpis(kpiEl, { current, previous, activeUsers: { ...au, ...(note ? { note } : {}) } });
       kpiEl.dataset.status = 'ready';
       await unpricedDone;
     });
-    await Promise.all([charts, alerts.refresh(), rules.refresh()]);
+    await Promise.all([charts, side]);
   };
 
   return {
