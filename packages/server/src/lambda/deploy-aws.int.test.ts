@@ -132,12 +132,17 @@ describe.skipIf(!installed)(
       );
     });
 
-    it('`npx cdk synth` works offline, and the bundled ingest function counts an SQS batch', async () => {
-      await promisify(execFile)('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', out], {
-        cwd: DEPLOY,
-        env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1' },
-        timeout: 80_000,
-      });
+    it('`cdk synth` (the CLI npx runs) works offline, and the bundled ingest function counts an SQS batch', async () => {
+      const cdk = join(DEPLOY, 'node_modules/aws-cdk/bin/cdk');
+      await promisify(execFile)(
+        process.execPath,
+        [cdk, 'synth', '--quiet', '--no-notices', '-o', out],
+        {
+          cwd: DEPLOY,
+          env: { ...process.env, CDK_DISABLE_VERSION_CHECK: '1' },
+          timeout: 80_000,
+        },
+      );
       const template = JSON.parse(
         readFileSync(join(out, 'Tokenwatch.template.json'), 'utf8'),
       ) as Template;
@@ -207,6 +212,6 @@ describe.skipIf(!installed)(
         await store.close();
         await local.close();
       }
-    });
+    }, 85_000);
   },
 );
