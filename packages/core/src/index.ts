@@ -9,6 +9,7 @@ export * from './ports/project-store.js';
 export * from './ports/rule-store.js';
 export * from './ports/usage-store.js';
 export * from './pricing/index.js';
+export * from './query/group-rollups.js';
 export * from './query/usage-query.js';
 export * from './rules/evaluate.js';
 export * from './rules/evaluate-batch.js';

@@ -1,8 +1,6 @@
 import {
-  addMeasures,
-  bucketStart,
+  groupRollups as coreGroupRollups,
   type RollupDelta,
-  type RollupMeasures,
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
@@ -17,8 +15,6 @@ import {
   tagDayPk,
   tagHourPk,
 } from './keys.js';
-
-const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
 
 export interface StoredRollup extends RollupDelta {
   tagKey?: string;
@@ -102,73 +98,9 @@ export async function readRollups(
   return out;
 }
 
-function emptyMeasures(): RollupMeasures {
-  return {
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    totalTokens: 0,
-    requests: 0,
-    errors: 0,
-    costNanoUsd: 0n,
-    unpricedTokens: 0,
-    unpricedRequests: 0,
-  };
-}
-
 /** Groups, filters, orders and limits rollup rows exactly as the in-memory twin does. */
-export function groupRollups(q: UsageQuery, source: readonly StoredRollup[]): UsageRow[] {
-  const groupTag = q.groupBy.find((g) => g.startsWith('tag:'));
-  const tagKey = groupTag ? groupTag.slice(4) : q.tagFilter?.key;
-  const groups = new Map<string, { row: UsageRow; measures: RollupMeasures; dims: string[] }>();
-  for (const r of source) {
-    if (tagKey !== undefined && r.tagKey !== tagKey) continue;
-    if (q.tagFilter && r.tagValue !== q.tagFilter.value) continue;
-    let match = true;
-    for (const [dim, values] of Object.entries(q.filters)) {
-      const field = DIM_FIELD[dim as keyof typeof DIM_FIELD];
-      if (values && values.length > 0 && !values.includes(r[field])) match = false;
-    }
-    if (!match) continue;
-    const dims = q.groupBy.map((g) =>
-      g.startsWith('tag:') ? (r.tagValue as string) : r[DIM_FIELD[g as keyof typeof DIM_FIELD]],
-    );
-    const bucket = q.interval ? bucketStart(r.bucketMs, q.interval) : undefined;
-    const key = `${dims.join('\u0000')}\u0001${bucket ?? ''}`;
-    let group = groups.get(key);
-    if (!group) {
-      const row = {} as UsageRow;
-      q.groupBy.forEach((g, i) => {
-        const value = dims[i] as string;
-        if (g.startsWith('tag:')) row.tag = { key: g.slice(4), value };
-        else row[g as keyof typeof DIM_FIELD] = value;
-      });
-      if (bucket !== undefined) row.bucketMs = bucket;
-      group = { row, dims, measures: emptyMeasures() };
-      groups.set(key, group);
-    }
-    addMeasures(group.measures, r);
-  }
-  const rows = [...groups.values()].filter((g) => g.measures.requests > 0);
-  const sortValue = (g: (typeof rows)[number]): number | bigint => {
-    if (q.orderBy === 'bucket') return g.row.bucketMs ?? 0;
-    return g.measures[q.orderBy === 'costUsd' ? 'costNanoUsd' : q.orderBy];
-  };
-  const dir = q.order === 'asc' ? 1 : -1;
-  rows.sort((a, b) => {
-    const va = sortValue(a);
-    const vb = sortValue(b);
-    if (va !== vb) return va < vb ? -dir : dir;
-    for (let i = 0; i < a.dims.length; i++) {
-      const da = a.dims[i] as string;
-      const db = b.dims[i] as string;
-      if (da !== db) return Buffer.compare(Buffer.from(da), Buffer.from(db));
-    }
-    return (a.row.bucketMs ?? 0) - (b.row.bucketMs ?? 0);
-  });
-  return rows.slice(0, q.limit).map((g) => ({ ...g.row, ...g.measures }));
-}
+export const groupRollups: (q: UsageQuery, source: readonly StoredRollup[]) => UsageRow[] =
+  coreGroupRollups;
 
 /** queryUsage: the rollup of the query's resolution (tag rollups when a tag is involved). */
 export async function queryUsage(io: DynamoIo, q: UsageQuery): Promise<UsageRow[]> {

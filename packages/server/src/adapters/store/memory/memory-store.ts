@@ -6,19 +6,18 @@ import {
   type ApplyResult,
   addMeasures,
   aggregateEvents,
-  bucketStart,
   type ConflictRecord,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
   EventOutcome,
+  groupRollups,
   type ModelPriceEntry,
   type PricedEvent,
   type Project,
   type PruneOptions,
   type PruneResult,
   type RollupDelta,
-  type RollupMeasures,
   type Rule,
   type RuleCounter,
   type Store,
@@ -35,8 +34,6 @@ interface StoredRollup extends RollupDelta {
 }
 
 type Table = Map<string, StoredRollup>;
-
-const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
 
 /**
  * The in-memory twin of the store: same contract, no persistence. Used by tests of the layers
@@ -128,77 +125,16 @@ export class MemoryStore implements Store {
   }
 
   async queryUsage(q: UsageQuery): Promise<UsageRow[]> {
-    const groupTag = q.groupBy.find((g) => g.startsWith('tag:'));
-    const tagKey = groupTag ? groupTag.slice(4) : q.tagFilter?.key;
-    const table =
-      tagKey !== undefined
-        ? q.resolution === 'day'
-          ? this.tables.tagDay
-          : this.tables.tagHour
-        : this.tables[q.resolution];
-    const groups = new Map<string, { row: UsageRow; measures: RollupMeasures; dims: string[] }>();
-    for (const r of table.values()) {
-      if (r.projectId !== q.projectId || r.bucketMs < q.fromMs || r.bucketMs >= q.toMs) continue;
-      if (tagKey !== undefined && r.tagKey !== tagKey) continue;
-      if (q.tagFilter && r.tagValue !== q.tagFilter.value) continue;
-      let match = true;
-      for (const [dim, values] of Object.entries(q.filters)) {
-        const field = DIM_FIELD[dim as keyof typeof DIM_FIELD];
-        if (values && values.length > 0 && !values.includes(r[field])) match = false;
-      }
-      if (!match) continue;
-      const dims = q.groupBy.map((g) =>
-        g.startsWith('tag:') ? (r.tagValue as string) : r[DIM_FIELD[g as keyof typeof DIM_FIELD]],
-      );
-      const bucket = q.interval ? bucketStart(r.bucketMs, q.interval) : undefined;
-      const key = `${dims.join('\u0000')}\u0001${bucket ?? ''}`;
-      let group = groups.get(key);
-      if (!group) {
-        const row = {} as UsageRow;
-        q.groupBy.forEach((g, i) => {
-          const value = dims[i] as string;
-          if (g.startsWith('tag:')) row.tag = { key: g.slice(4), value };
-          else row[g as keyof typeof DIM_FIELD] = value;
-        });
-        if (bucket !== undefined) row.bucketMs = bucket;
-        group = {
-          row,
-          dims,
-          measures: {
-            inputTokens: 0,
-            outputTokens: 0,
-            cacheReadTokens: 0,
-            cacheWriteTokens: 0,
-            totalTokens: 0,
-            requests: 0,
-            errors: 0,
-            costNanoUsd: 0n,
-            unpricedTokens: 0,
-            unpricedRequests: 0,
-          },
-        };
-        groups.set(key, group);
-      }
-      addMeasures(group.measures, r);
-    }
-    const rows = [...groups.values()].filter((g) => g.measures.requests > 0);
-    const sortValue = (g: (typeof rows)[number]): number | bigint => {
-      if (q.orderBy === 'bucket') return g.row.bucketMs ?? 0;
-      return g.measures[q.orderBy === 'costUsd' ? 'costNanoUsd' : q.orderBy];
-    };
-    const dir = q.order === 'asc' ? 1 : -1;
-    rows.sort((a, b) => {
-      const va = sortValue(a);
-      const vb = sortValue(b);
-      if (va !== vb) return va < vb ? -dir : dir;
-      for (let i = 0; i < a.dims.length; i++) {
-        const da = a.dims[i] as string;
-        const db = b.dims[i] as string;
-        if (da !== db) return Buffer.compare(Buffer.from(da), Buffer.from(db));
-      }
-      return (a.row.bucketMs ?? 0) - (b.row.bucketMs ?? 0);
-    });
-    return rows.slice(0, q.limit).map((g) => ({ ...g.row, ...g.measures }));
+    const usesTags = q.tagFilter !== undefined || q.groupBy.some((g) => g.startsWith('tag:'));
+    const table = usesTags
+      ? q.resolution === 'day'
+        ? this.tables.tagDay
+        : this.tables.tagHour
+      : this.tables[q.resolution];
+    const inRange = [...table.values()].filter(
+      (r) => r.projectId === q.projectId && r.bucketMs >= q.fromMs && r.bucketMs < q.toMs,
+    );
+    return groupRollups(q, inRange);
   }
 
   async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
