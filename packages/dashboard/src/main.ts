@@ -227,7 +227,9 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       return state;
     },
     get theme() {
-      return THEMES[themeName];
+      // Chart text follows the root font size (which grows on wall screens), 12 px on a laptop.
+      const root = Number.parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+      return { ...THEMES[themeName], fontSize: Math.max(11, Math.round(root * 0.72)) };
     },
     origin: location.origin,
     now: () => Date.now(),

@@ -25,7 +25,7 @@ export function formatMetric(v: number, metric: Metric, exact = false): string {
 function base(theme: ChartTheme): EChartsOption {
   return {
     backgroundColor: 'transparent',
-    textStyle: { color: theme.text, fontFamily: 'inherit' },
+    textStyle: { color: theme.text, fontFamily: 'inherit', fontSize: theme.fontSize },
     animationDuration: 250,
     animationDurationUpdate: 250,
     aria: { enabled: true },
@@ -33,7 +33,7 @@ function base(theme: ChartTheme): EChartsOption {
       confine: true,
       backgroundColor: theme.tooltipBg,
       borderColor: theme.tooltipBorder,
-      textStyle: { color: theme.tooltipText, fontSize: 12 },
+      textStyle: { color: theme.tooltipText, fontSize: theme.fontSize },
       extraCssText: 'max-width:420px;white-space:normal;overflow-wrap:anywhere;',
     },
   };
@@ -50,8 +50,13 @@ function legend(theme: ChartTheme, names: string[]): LegendOption {
     type: 'scroll',
     top: 0,
     data: names,
-    textStyle: { color: theme.subtleText, width: 180, overflow: 'truncate' },
-    pageTextStyle: { color: theme.subtleText },
+    textStyle: {
+      color: theme.subtleText,
+      fontSize: theme.fontSize,
+      width: theme.fontSize * 15,
+      overflow: 'truncate',
+    },
+    pageTextStyle: { color: theme.subtleText, fontSize: theme.fontSize },
     pageIconColor: theme.text,
     pageIconInactiveColor: theme.axisLine,
     // Names in the legend's own tooltip are escaped by our formatter below.
@@ -82,7 +87,7 @@ export function timeSeriesOption(
       theme,
       ts.series.map((s) => s.name),
     ),
-    grid: { left: 8, right: 12, top: 36, bottom: 4 },
+    grid: { left: 8, right: 12, top: theme.fontSize * 3, bottom: 4 },
     tooltip: {
       ...(base(theme).tooltip as object),
       trigger: 'axis',
@@ -109,6 +114,7 @@ export function timeSeriesOption(
       axisLine: { lineStyle: { color: theme.axisLine } },
       axisLabel: {
         color: theme.subtleText,
+        fontSize: theme.fontSize,
         hideOverlap: true,
         formatter: (value: string) => formatBucket(Date.parse(value), interval, opts.timeZone),
       },
@@ -119,6 +125,7 @@ export function timeSeriesOption(
       splitLine: { lineStyle: { color: theme.splitLine } },
       axisLabel: {
         color: theme.subtleText,
+        fontSize: theme.fontSize,
         formatter: (v: number) => formatMetric(v, metric),
       },
     },
@@ -151,7 +158,7 @@ export function appModelOption(
     ...base(theme),
     color: colors,
     legend: legend(theme, m.cols),
-    grid: { left: 8, right: 16, top: 36, bottom: 4 },
+    grid: { left: 8, right: 16, top: theme.fontSize * 3, bottom: 4 },
     tooltip: {
       ...(base(theme).tooltip as object),
       trigger: 'axis',
@@ -176,12 +183,21 @@ export function appModelOption(
       inverse: true,
       data: m.rows,
       axisLine: { lineStyle: { color: theme.axisLine } },
-      axisLabel: { color: theme.subtleText, width: 140, overflow: 'truncate' },
+      axisLabel: {
+        color: theme.subtleText,
+        fontSize: theme.fontSize,
+        width: theme.fontSize * 12,
+        overflow: 'truncate',
+      },
     },
     xAxis: {
       type: 'value',
       splitLine: { lineStyle: { color: theme.splitLine } },
-      axisLabel: { color: theme.subtleText, formatter: (v: number) => formatMetric(v, metric) },
+      axisLabel: {
+        color: theme.subtleText,
+        fontSize: theme.fontSize,
+        formatter: (v: number) => formatMetric(v, metric),
+      },
     },
     series: m.cols.map((c, ci) => ({
       type: 'bar',
@@ -233,6 +249,7 @@ export function pieOption(
         itemStyle: { borderColor: theme.segmentBorder, borderWidth: 1 },
         label: {
           color: theme.text,
+          fontSize: theme.fontSize,
           formatter: (p: { percent?: number }) => `${(p.percent ?? 0).toFixed(0)}%`,
         },
         data: slices.map((s) => ({ name: s.name, value: s.value })),
@@ -253,7 +270,7 @@ export function heatmapOption(
   const max = Math.max(1e-9, ...(named.length > 0 ? named : hm.cells.map((c) => c[2])));
   return {
     ...base(theme),
-    grid: { left: 8, right: 72, top: 8, bottom: 8 },
+    grid: { left: 8, right: theme.fontSize * 6, top: 8, bottom: 8 },
     tooltip: {
       ...(base(theme).tooltip as object),
       trigger: 'item',
@@ -270,8 +287,9 @@ export function heatmapOption(
       axisLine: { lineStyle: { color: theme.axisLine } },
       axisLabel: {
         color: theme.subtleText,
+        fontSize: theme.fontSize,
         rotate: 30,
-        width: 110,
+        width: theme.fontSize * 9,
         overflow: 'truncate',
         interval: 0,
       },
@@ -281,7 +299,13 @@ export function heatmapOption(
       data: hm.users,
       inverse: true,
       axisLine: { lineStyle: { color: theme.axisLine } },
-      axisLabel: { color: theme.subtleText, width: 140, overflow: 'truncate', interval: 0 },
+      axisLabel: {
+        color: theme.subtleText,
+        fontSize: theme.fontSize,
+        width: theme.fontSize * 12,
+        overflow: 'truncate',
+        interval: 0,
+      },
     },
     visualMap: {
       type: 'continuous',
@@ -292,7 +316,7 @@ export function heatmapOption(
       right: 0,
       top: 'middle',
       itemHeight: 140,
-      textStyle: { color: theme.subtleText },
+      textStyle: { color: theme.subtleText, fontSize: theme.fontSize },
       formatter: (v: unknown) => formatMetric(Number(v), metric),
       inRange: { color: [...theme.heat] },
       outOfRange: { color: theme.heat[theme.heat.length - 1] as string },

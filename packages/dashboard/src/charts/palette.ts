@@ -18,6 +18,8 @@ export interface ChartTheme {
   other: string;
   heat: readonly string[];
   segmentBorder: string;
+  /** Chart text size in px: follows the page's root size, so a wall screen stays readable. */
+  fontSize: number;
 }
 
 export const THEMES: Record<ThemeName, ChartTheme> = {
@@ -43,6 +45,7 @@ export const THEMES: Record<ThemeName, ChartTheme> = {
     other: '#9aa0a6',
     heat: ['#f1f7fd', '#c6dbef', '#6baed6', '#2171b5', '#08306b'],
     segmentBorder: '#ffffff',
+    fontSize: 12,
   },
   dark: {
     name: 'dark',
@@ -66,6 +69,7 @@ export const THEMES: Record<ThemeName, ChartTheme> = {
     other: '#768390',
     heat: ['#1b2631', '#17456b', '#1f6fb0', '#4aa3df', '#b9e0fb'],
     segmentBorder: '#0d1117',
+    fontSize: 12,
   },
 };
 

@@ -42,7 +42,7 @@ export const overviewView: ViewFactory = (root, ctx) => {
   const unpriced = unpricedPanel(ctx);
   const alerts = alertsPanel(ctx, { limit: 8 });
   const rules = rulesPanel(ctx, { limit: 8 });
-  root.append(unpriced.panel.el, kpiEl, tokens.el, cost.el, alerts.panel.el, rules.panel.el);
+  root.append(kpiEl, unpriced.panel.el, tokens.el, cost.el, alerts.panel.el, rules.panel.el);
 
   const tokensAndCost = {
     setStatus(state: 'loading' | 'ready' | 'empty' | 'error', message?: string) {
