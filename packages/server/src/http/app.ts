@@ -133,9 +133,40 @@ export function createHttpHandler(
         res.destroy();
         return;
       }
-      // Tell keep-alive clients to reconnect when the request body was not fully read.
-      if (!req.complete) res.setHeader('connection', 'close');
-      sendJson(res, response.status, response.body, response.headers);
+      if (req.complete) {
+        sendJson(res, response.status, response.body, response.headers);
+        return;
+      }
+      // The body was refused before it was read (e.g. 413): read and discard the rest first,
+      // within bounds, so a client still sending gets the answer instead of a broken pipe; then
+      // close the connection, as its framing is lost.
+      res.setHeader('connection', 'close');
+      drainThen(req, () => sendJson(res, response.status, response.body, response.headers));
     });
   };
+}
+
+const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
+const DRAIN_MAX_MS = 5_000;
+
+/** Discards the rest of a request body (at most 8 MiB or 5 s), then calls `done` once. */
+function drainThen(req: IncomingMessage, done: () => void): void {
+  let called = false;
+  let seen = 0;
+  const finish = () => {
+    if (called) return;
+    called = true;
+    clearTimeout(timer);
+    done();
+  };
+  const timer = setTimeout(finish, DRAIN_MAX_MS);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DRAIN_MAX_BYTES) finish();
+  });
+  req.once('end', finish);
+  req.once('error', finish);
+  req.once('close', finish);
+  req.resume();
 }
