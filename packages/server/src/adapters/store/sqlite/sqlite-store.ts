@@ -36,6 +36,8 @@ export interface SqliteStoreOptions {
    * `normal` survives a process crash but may lose the last commits on power loss.
    */
   synchronous?: 'full' | 'normal';
+  /** A checkpointer thread copies the WAL into the database; the writer then never does. */
+  externalCheckpoints?: boolean;
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -85,8 +87,9 @@ export class SqliteDatabase {
       this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('foreign_keys = ON');
-      // Fewer, larger checkpoints: the default (1000 pages) checkpoints on most group commits.
-      this.db.pragma('wal_autocheckpoint = 10000');
+      // Checkpoints run on another thread (see sqlite-checkpointer.ts) when one is attached;
+      // otherwise fewer, larger ones than the default 1000 pages, which checkpoints on most commits.
+      this.db.pragma(`wal_autocheckpoint = ${options.externalCheckpoints ? 0 : 10000}`);
       this.db.pragma('cache_size = -65536');
     } catch (err) {
       throw storeError(err, 'open');

@@ -52,11 +52,25 @@ export class ThreadedSqliteStore implements Store {
   >();
   private failure: Error | undefined;
 
+  private readonly checkpointer: Worker | undefined;
+
   constructor(
     options: SqliteStoreOptions,
     workerUrl: URL = new URL('./sqlite-worker.js', import.meta.url),
   ) {
-    this.worker = new Worker(workerUrl, { workerData: options });
+    const onDisk = options.path !== ':memory:' && options.path !== '';
+    this.worker = new Worker(workerUrl, {
+      workerData: { ...options, externalCheckpoints: onDisk },
+    });
+    // WAL checkpoints on a third thread, so the writer's commits never wait for one.
+    this.checkpointer = onDisk
+      ? new Worker(new URL('./sqlite-checkpointer.js', workerUrl), {
+          workerData: { path: options.path, intervalMs: 200 },
+        })
+      : undefined;
+    this.checkpointer?.on('error', () => {
+      // Checkpoints are an optimisation of file size; the writer still works without them.
+    });
     this.worker.on('message', (reply: Reply) => {
       const call = this.pending.get(reply.id);
       if (!call) return;
@@ -191,8 +205,27 @@ export class ThreadedSqliteStore implements Store {
     return this.call('listDeliveries', projectId, filter, limit);
   }
   async close(): Promise<void> {
+    await this.stopCheckpointer();
     if (this.failure) return;
     await this.call('close');
     await this.worker.terminate();
+  }
+
+  private async stopCheckpointer(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    if (!checkpointer) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2_000);
+      checkpointer.once('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      checkpointer.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      checkpointer.postMessage('stop');
+    });
+    await checkpointer.terminate();
   }
 }
