@@ -68,19 +68,87 @@ function accumulateTag(
 }
 
 /**
+ * A cached string → integer id dictionary over one table (series, tags, ...). Ids created inside
+ * a transaction that rolls back do not exist: they are forgotten again (`rolledBack`).
+ */
+class IdDictionary {
+  private readonly ids = new Map<string, number>();
+  private pending: string[] = [];
+  private readonly find: Statement;
+  private readonly insert: Statement;
+
+  constructor(db: Database.Database, table: string, idColumn: string, columns: string[]) {
+    this.find = db
+      .prepare(
+        `SELECT ${idColumn} FROM ${table} WHERE ${columns.map((c) => `${c} = ?`).join(' AND ')}`,
+      )
+      .pluck();
+    this.insert = db.prepare(
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+    );
+  }
+
+  idOf(key: string, values: readonly string[]): number {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      const found = this.find.get(...values) as number | undefined;
+      id = found ?? Number(this.insert.run(...values).lastInsertRowid);
+      if (this.ids.size >= MAX_CACHED_IDS) this.ids.clear();
+      this.ids.set(key, id);
+      if (found === undefined) this.pending.push(key);
+    }
+    return id;
+  }
+
+  committed(): void {
+    this.pending = [];
+  }
+
+  rolledBack(): void {
+    for (const k of this.pending) this.ids.delete(k);
+    this.pending = [];
+  }
+}
+
+/**
  * Writes a batch's new events into the rollups, inside the caller's transaction: resolves each
- * event's series (and tags) to integer ids through a cached dictionary, pre-aggregates in
+ * event's series (and tags) to integer ids through cached dictionaries, pre-aggregates in
  * memory, then upserts one row per (bucket, series).
+ *
+ * Three granularities, so a query reads the smallest table that has its dimensions:
+ * - full series (user × app × model × provider): minute, hour and day — the seed's table;
+ * - app series (app × model × provider): hour and day — overview, model share, app × model;
+ * - user series (user × app): day — top users and the app × user heat map over long ranges.
+ * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
+ * series of its own), and cost little to write: their rows collapse within a flush.
  */
 export class RollupWriter {
-  private readonly seriesIds = new Map<string, number>();
-  private readonly tagIds = new Map<string, number>();
-  /** Ids cached during the running transaction: forgotten again if it rolls back. */
-  private pendingSeries: string[] = [];
-  private pendingTags: string[] = [];
-  private readonly st: Record<string, Statement>;
+  private readonly series: IdDictionary;
+  private readonly appSeries: IdDictionary;
+  private readonly userSeries: IdDictionary;
+  private readonly tags: IdDictionary;
+  private readonly upsert: Record<string, Statement>;
 
   constructor(db: Database.Database) {
+    this.series = new IdDictionary(db, 'series', 'series_id', [
+      'project_id',
+      'user_id',
+      'app_id',
+      'model_id',
+      'provider',
+    ]);
+    this.appSeries = new IdDictionary(db, 'app_series', 'app_series_id', [
+      'project_id',
+      'app_id',
+      'model_id',
+      'provider',
+    ]);
+    this.userSeries = new IdDictionary(db, 'user_series', 'user_series_id', [
+      'project_id',
+      'user_id',
+      'app_id',
+    ]);
+    this.tags = new IdDictionary(db, 'tags', 'tag_id', ['project_id', 'tag_key', 'tag_value']);
     const upsert = (table: string, tagged: boolean) =>
       db.prepare(
         `INSERT INTO ${table} (bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
@@ -98,87 +166,64 @@ export class RollupWriter {
            unpriced_requests = unpriced_requests + excluded.unpriced_requests,
            last_update_ms = excluded.last_update_ms`,
       );
-    this.st = {
-      findSeries: db
-        .prepare(
-          'SELECT series_id FROM series WHERE project_id = ? AND user_id = ? AND app_id = ? AND model_id = ? AND provider = ?',
-        )
-        .pluck(),
-      insertSeries: db.prepare(
-        'INSERT INTO series (project_id, user_id, app_id, model_id, provider) VALUES (?, ?, ?, ?, ?)',
-      ),
-      findTag: db
-        .prepare('SELECT tag_id FROM tags WHERE project_id = ? AND tag_key = ? AND tag_value = ?')
-        .pluck(),
-      insertTag: db.prepare('INSERT INTO tags (project_id, tag_key, tag_value) VALUES (?, ?, ?)'),
+    this.upsert = {
       minute: upsert('rollup_minute', false),
       hour: upsert('rollup_hour', false),
       day: upsert('rollup_day', false),
+      appHour: upsert('rollup_app_hour', false),
+      appDay: upsert('rollup_app_day', false),
+      userDay: upsert('rollup_user_day', false),
       tagHour: upsert('rollup_tag_hour', true),
       tagDay: upsert('rollup_tag_day', true),
     };
   }
 
-  private seriesId(e: PricedEvent): number {
-    const key = `${e.projectId}\u0000${e.userId}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`;
-    let id = this.seriesIds.get(key);
-    if (id === undefined) {
-      const found = this.st.findSeries?.get(
-        e.projectId,
-        e.userId,
+  /** Call inside the transaction, with the events that claimed a new id. */
+  write(fresh: readonly PricedEvent[], nowMs: number): void {
+    const plain: Record<string, Buckets> = {
+      minute: new Map(),
+      hour: new Map(),
+      day: new Map(),
+      appHour: new Map(),
+      appDay: new Map(),
+      userDay: new Map(),
+    };
+    const tagged: Record<string, TagBuckets> = { tagHour: new Map(), tagDay: new Map() };
+    for (const e of fresh) {
+      const p = e.projectId;
+      const sid = this.series.idOf(
+        `${p}\u0000${e.userId}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`,
+        [p, e.userId, e.appId, e.modelId, e.provider],
+      );
+      const aid = this.appSeries.idOf(`${p}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`, [
+        p,
         e.appId,
         e.modelId,
         e.provider,
-      ) as number | undefined;
-      id =
-        found ??
-        Number(
-          this.st.insertSeries?.run(e.projectId, e.userId, e.appId, e.modelId, e.provider)
-            .lastInsertRowid,
-        );
-      if (this.seriesIds.size >= MAX_CACHED_IDS) this.seriesIds.clear();
-      this.seriesIds.set(key, id);
-      if (found === undefined) this.pendingSeries.push(key);
-    }
-    return id;
-  }
-
-  private tagId(projectId: string, tagKey: string, tagValue: string): number {
-    const key = `${projectId}\u0000${tagKey}\u0000${tagValue}`;
-    let id = this.tagIds.get(key);
-    if (id === undefined) {
-      const found = this.st.findTag?.get(projectId, tagKey, tagValue) as number | undefined;
-      id = found ?? Number(this.st.insertTag?.run(projectId, tagKey, tagValue).lastInsertRowid);
-      if (this.tagIds.size >= MAX_CACHED_IDS) this.tagIds.clear();
-      this.tagIds.set(key, id);
-      if (found === undefined) this.pendingTags.push(key);
-    }
-    return id;
-  }
-
-  /** Call inside the transaction, with the events that claimed a new id. */
-  write(fresh: readonly PricedEvent[], nowMs: number): void {
-    const minute: Buckets = new Map();
-    const hour: Buckets = new Map();
-    const day: Buckets = new Map();
-    const tagHour: TagBuckets = new Map();
-    const tagDay: TagBuckets = new Map();
-    for (const e of fresh) {
-      const sid = this.seriesId(e);
+      ]);
+      const uid = this.userSeries.idOf(`${p}\u0000${e.userId}\u0000${e.appId}`, [
+        p,
+        e.userId,
+        e.appId,
+      ]);
       const h = floorTo(e.timestampMs, HOUR_MS);
       const d = floorTo(e.timestampMs, DAY_MS);
-      accumulate(minute, floorTo(e.timestampMs, MINUTE_MS), sid, e);
-      accumulate(hour, h, sid, e);
-      accumulate(day, d, sid, e);
+      accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
+      accumulate(plain.hour as Buckets, h, sid, e);
+      accumulate(plain.day as Buckets, d, sid, e);
+      accumulate(plain.appHour as Buckets, h, aid, e);
+      accumulate(plain.appDay as Buckets, d, aid, e);
+      accumulate(plain.userDay as Buckets, d, uid, e);
       if (e.tags) {
         for (const k of Object.keys(e.tags)) {
-          const tid = this.tagId(e.projectId, k, e.tags[k] as string);
-          accumulateTag(tagHour, h, tid, sid, e);
-          accumulateTag(tagDay, d, tid, sid, e);
+          const value = e.tags[k] as string;
+          const tid = this.tags.idOf(`${p}\u0000${k}\u0000${value}`, [p, k, value]);
+          accumulateTag(tagged.tagHour as TagBuckets, h, tid, sid, e);
+          accumulateTag(tagged.tagDay as TagBuckets, d, tid, sid, e);
         }
       }
     }
-    const run = (st: Statement | undefined, a: Acc, tagged: boolean) => {
+    const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
       const measures = [
         a.inputTokens,
         a.outputTokens,
@@ -193,39 +238,30 @@ export class RollupWriter {
         nowMs,
         nowMs,
       ];
-      if (tagged) st?.run(a.bucketMs, a.tagId, a.seriesId, ...measures);
+      if (isTagged) st?.run(a.bucketMs, a.tagId, a.seriesId, ...measures);
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };
-    for (const [name, buckets] of [
-      ['minute', minute],
-      ['hour', hour],
-      ['day', day],
-    ] as const) {
-      for (const bySeries of buckets.values())
-        for (const a of bySeries.values()) run(this.st[name], a, false);
+    for (const [name, buckets] of Object.entries(plain)) {
+      for (const bySeries of buckets.values()) {
+        for (const a of bySeries.values()) run(this.upsert[name], a, false);
+      }
     }
-    for (const [name, buckets] of [
-      ['tagHour', tagHour],
-      ['tagDay', tagDay],
-    ] as const) {
+    for (const [name, buckets] of Object.entries(tagged)) {
       for (const byTag of buckets.values()) {
-        for (const bySeries of byTag.values())
-          for (const a of bySeries.values()) run(this.st[name], a, true);
+        for (const bySeries of byTag.values()) {
+          for (const a of bySeries.values()) run(this.upsert[name], a, true);
+        }
       }
     }
   }
 
   /** The transaction committed: ids cached during it are real. */
   committed(): void {
-    this.pendingSeries = [];
-    this.pendingTags = [];
+    for (const d of [this.series, this.appSeries, this.userSeries, this.tags]) d.committed();
   }
 
   /** The transaction rolled back: ids inserted during it do not exist; forget them. */
   rolledBack(): void {
-    for (const k of this.pendingSeries) this.seriesIds.delete(k);
-    for (const k of this.pendingTags) this.tagIds.delete(k);
-    this.pendingSeries = [];
-    this.pendingTags = [];
+    for (const d of [this.series, this.appSeries, this.userSeries, this.tags]) d.rolledBack();
   }
 }

@@ -165,4 +165,41 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_alert ON deliveries(alert_id);
 `,
+  // Coarse rollups for long-range dashboard queries, back-filled from the full ones.
+  `
+CREATE TABLE app_series (
+  app_series_id INTEGER PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  UNIQUE (project_id, app_id, model_id, provider)
+);
+CREATE TABLE user_series (
+  user_series_id INTEGER PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  app_id TEXT NOT NULL,
+  UNIQUE (project_id, user_id, app_id)
+);
+${rollupTable('rollup_app_hour')}
+${rollupTable('rollup_app_day')}
+${rollupTable('rollup_user_day')}
+INSERT INTO app_series (project_id, app_id, model_id, provider)
+  SELECT DISTINCT project_id, app_id, model_id, provider FROM series;
+INSERT INTO user_series (project_id, user_id, app_id)
+  SELECT DISTINCT project_id, user_id, app_id FROM series;
+INSERT INTO rollup_app_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.app_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN app_series c ON c.project_id = s.project_id AND c.app_id = s.app_id AND c.model_id = s.model_id AND c.provider = s.provider
+  GROUP BY r.bucket_ms, c.app_series_id;
+INSERT INTO rollup_app_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.app_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN app_series c ON c.project_id = s.project_id AND c.app_id = s.app_id AND c.model_id = s.model_id AND c.provider = s.provider
+  GROUP BY r.bucket_ms, c.app_series_id;
+INSERT INTO rollup_user_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.user_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN user_series c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.app_id = s.app_id
+  GROUP BY r.bucket_ms, c.user_series_id;
+`,
 ];

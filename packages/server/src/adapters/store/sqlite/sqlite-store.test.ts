@@ -114,3 +114,41 @@ runRuleContract('SQLite (worker thread)', async () => {
     },
   };
 });
+
+describe('SQLite coarse rollups', () => {
+  it('back-fills the app and user rollups when an older database is migrated', async () => {
+    const { dir, store } = openFileStore();
+    try {
+      await store.migrate();
+      await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+      const events = Array.from({ length: 40 }, (_, i) =>
+        makePricedEvent({ userId: `u${i % 7}`, appId: `a${i % 3}`, inputTokens: i + 1 }),
+      );
+      await store.applyBatch(events, { nowMs: Date.now() });
+      const day = makeQuery({ resolution: 'day', fromMs: 0, toMs: Date.now() + 86_400_000 });
+      const byApp = await store.queryUsage({ ...day, groupBy: ['app', 'model'] });
+      const byUser = await store.queryUsage({ ...day, groupBy: ['user', 'app'] });
+      // Turn the file back into a version-2 database: no coarse rollups yet.
+      store.database.db.exec(
+        'DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day; DROP TABLE app_series; DROP TABLE user_series; DELETE FROM schema_version WHERE version = 3;',
+      );
+      await store.close();
+      const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });
+      await again.migrate();
+      expect(await again.queryUsage({ ...day, groupBy: ['app', 'model'] })).toEqual(byApp);
+      expect(await again.queryUsage({ ...day, groupBy: ['user', 'app'] })).toEqual(byUser);
+      // And later events keep adding to them.
+      await again.applyBatch([makePricedEvent({ userId: 'u0', appId: 'a0', inputTokens: 1000 })], {
+        nowMs: Date.now(),
+      });
+      const total = (await again.queryUsage({ ...day, groupBy: ['app'] })).reduce(
+        (s, r) => s + r.inputTokens,
+        0,
+      );
+      expect(total).toBe(events.reduce((s, e) => s + e.inputTokens, 0) + 1000);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -33,12 +33,27 @@ export function compileUsageQuery(
   const groupTag = q.groupBy.find((g) => g.startsWith('tag:'));
   const tagKey = groupTag ? groupTag.slice(4) : q.tagFilter?.key;
   const usesTags = tagKey !== undefined;
+  // The smallest rollup that has every dimension the query groups or filters by.
+  const needed = [
+    ...q.groupBy,
+    ...Object.entries(q.filters)
+      .filter(([, v]) => v && v.length > 0)
+      .map(([k]) => k),
+  ];
+  const within = (dims: string[]) => needed.every((d) => dims.includes(d));
   // CROSS JOIN fixes the join order in SQLite: scan the rollup's bucket range once and look each
   // series up by its integer id. Left to itself the planner may loop over the project's series
   // and rescan the range for each (seconds at 10k series).
-  const from = usesTags
-    ? `rollup_tag_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id CROSS JOIN tags t ON t.tag_id = r.tag_id`
-    : `rollup_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id`;
+  let from: string;
+  if (usesTags) {
+    from = `rollup_tag_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id CROSS JOIN tags t ON t.tag_id = r.tag_id`;
+  } else if (q.resolution !== 'minute' && within(['app', 'model', 'provider'])) {
+    from = `rollup_app_${q.resolution} r CROSS JOIN app_series s ON s.app_series_id = r.series_id`;
+  } else if (q.resolution === 'day' && within(['user', 'app'])) {
+    from = 'rollup_user_day r CROSS JOIN user_series s ON s.user_series_id = r.series_id';
+  } else {
+    from = `rollup_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id`;
+  }
 
   // The project is bound on the series, which every rollup row joins: no row of another
   // project can match, whatever else the query says.
