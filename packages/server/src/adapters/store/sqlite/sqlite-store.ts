@@ -186,7 +186,7 @@ export class SqliteDatabase {
   }
 
   queryUsage(q: UsageQuery): UsageRow[] {
-    const compiled = compileUsageQuery(q);
+    const compiled = compileUsageQuery(q, undefined, undefined, true);
     try {
       const rows = this.db
         .prepare(compiled.sql)

@@ -24,6 +24,8 @@ export function compileUsageQuery(
   placeholder: (index: number) => string = () => '?',
   monthBucketSql: (column: string) => string = (c) =>
     `(CAST(strftime('%s', ${c} / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000)`,
+  /** Whether the schema has the coarse app × model and user × app rollups (SQLite does). */
+  coarseRollups = false,
 ): CompiledQuery {
   const params: unknown[] = [];
   const p = (value: unknown): string => {
@@ -47,9 +49,9 @@ export function compileUsageQuery(
   let from: string;
   if (usesTags) {
     from = `rollup_tag_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id CROSS JOIN tags t ON t.tag_id = r.tag_id`;
-  } else if (q.resolution !== 'minute' && within(['app', 'model', 'provider'])) {
+  } else if (coarseRollups && q.resolution !== 'minute' && within(['app', 'model', 'provider'])) {
     from = `rollup_app_${q.resolution} r CROSS JOIN app_series s ON s.app_series_id = r.series_id`;
-  } else if (q.resolution === 'day' && within(['user', 'app'])) {
+  } else if (coarseRollups && q.resolution === 'day' && within(['user', 'app'])) {
     from = 'rollup_user_day r CROSS JOIN user_series s ON s.user_series_id = r.series_id';
   } else {
     from = `rollup_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id`;
