@@ -1,5 +1,8 @@
 import type { Dimension, UsageQuery } from '@tokenwatch/core';
 
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
 /** Maps a query's dimensions to columns. Names come only from this table, never from input. */
 const COLUMN: Record<string, string> = {
   user: 's.user_id',
@@ -43,27 +46,55 @@ export function compileUsageQuery(
       .map(([k]) => k),
   ];
   const within = (dims: string[]) => needed.every((d) => dims.includes(d));
+  // Which rollup family: [prefix of the table, series table, series id column, has an hour table].
+  let family: { table: string; join: string };
+  if (usesTags) {
+    family = {
+      table: 'rollup_tag',
+      join: 'CROSS JOIN series s ON s.series_id = r.series_id CROSS JOIN tags t ON t.tag_id = r.tag_id',
+    };
+  } else if (coarseRollups && q.resolution !== 'minute' && within(['app', 'model', 'provider'])) {
+    family = {
+      table: 'rollup_app',
+      join: 'CROSS JOIN app_series s ON s.app_series_id = r.series_id',
+    };
+  } else if (coarseRollups && q.resolution === 'day' && within(['user', 'app'])) {
+    family = {
+      table: 'rollup_user',
+      join: 'CROSS JOIN user_series s ON s.user_series_id = r.series_id',
+    };
+  } else {
+    family = { table: 'rollup', join: 'CROSS JOIN series s ON s.series_id = r.series_id' };
+  }
+
+  // A long range without an interval, not aligned on days, would read every hour row. Read the
+  // whole days it contains from the day rollup and only its ragged edges from the hour rollup:
+  // the same buckets as the hour query (a bucket counts when its start is in [from, to)).
+  const hourStart = Math.ceil(q.fromMs / HOUR_MS) * HOUR_MS;
+  const hourEnd = Math.ceil(q.toMs / HOUR_MS) * HOUR_MS;
+  const dayStart = Math.ceil(hourStart / DAY_MS) * DAY_MS;
+  const dayEnd = Math.floor(hourEnd / DAY_MS) * DAY_MS;
+  const hybrid =
+    q.interval === undefined &&
+    q.resolution === 'hour' &&
+    family.table !== 'rollup_user' &&
+    dayEnd > dayStart;
   // CROSS JOIN fixes the join order in SQLite: scan the rollup's bucket range once and look each
   // series up by its integer id. Left to itself the planner may loop over the project's series
   // and rescan the range for each (seconds at 10k series).
   let from: string;
-  if (usesTags) {
-    from = `rollup_tag_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id CROSS JOIN tags t ON t.tag_id = r.tag_id`;
-  } else if (coarseRollups && q.resolution !== 'minute' && within(['app', 'model', 'provider'])) {
-    from = `rollup_app_${q.resolution} r CROSS JOIN app_series s ON s.app_series_id = r.series_id`;
-  } else if (coarseRollups && q.resolution === 'day' && within(['user', 'app'])) {
-    from = 'rollup_user_day r CROSS JOIN user_series s ON s.user_series_id = r.series_id';
+  if (hybrid) {
+    from = `(SELECT * FROM ${family.table}_day WHERE bucket_ms >= ${p(dayStart)} AND bucket_ms < ${p(dayEnd)}
+      UNION ALL SELECT * FROM ${family.table}_hour WHERE (bucket_ms >= ${p(hourStart)} AND bucket_ms < ${p(dayStart)})
+        OR (bucket_ms >= ${p(dayEnd)} AND bucket_ms < ${p(hourEnd)})) r ${family.join}`;
   } else {
-    from = `rollup_${q.resolution} r CROSS JOIN series s ON s.series_id = r.series_id`;
+    from = `${family.table}_${q.resolution} r ${family.join}`;
   }
 
   // The project is bound on the series, which every rollup row joins: no row of another
   // project can match, whatever else the query says.
-  const where = [
-    `s.project_id = ${p(q.projectId)}`,
-    `r.bucket_ms >= ${p(q.fromMs)}`,
-    `r.bucket_ms < ${p(q.toMs)}`,
-  ];
+  const where = [`s.project_id = ${p(q.projectId)}`];
+  if (!hybrid) where.push(`r.bucket_ms >= ${p(q.fromMs)}`, `r.bucket_ms < ${p(q.toMs)}`);
   if (usesTags) where.push('t.project_id = s.project_id', `t.tag_key = ${p(tagKey)}`);
   if (q.tagFilter) where.push(`t.tag_value = ${p(q.tagFilter.value)}`);
   for (const [dim, values] of Object.entries(q.filters)) {
