@@ -1,8 +1,6 @@
 import {
-  type AlertMessage,
   type AlertQuery,
   type AlertRecord,
-  type ChannelConfig,
   type CompiledRule,
   compileRule,
   counterDeltas,
@@ -20,101 +18,22 @@ import {
   windowFor,
 } from '@tokenwatch/core';
 import type pg from 'pg';
+import {
+  type AlertRow,
+  alertFromRow,
+  type DeliveryRow,
+  DIM_COLUMN,
+  deliveryFromRow,
+  METRIC_COLUMN,
+} from '../sql-rows.js';
 import { pgCode, pgError } from './pg-errors.js';
 import type { PostgresStore, Queryable } from './postgres-store.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
-const METRIC_COLUMN: Record<Rule['metric'], string> = {
-  totalTokens: 'total_tokens',
-  inputTokens: 'input_tokens',
-  outputTokens: 'output_tokens',
-  cacheReadTokens: 'cache_read_tokens',
-  cacheWriteTokens: 'cache_write_tokens',
-  costUsd: 'cost_nano_usd',
-  requests: 'requests',
-  unpricedTokens: 'unpriced_tokens',
-};
-const DIM_COLUMN = {
-  user: 's.user_id',
-  app: 's.app_id',
-  model: 's.model_id',
-  provider: 's.provider',
-} as const;
-
 function byKey(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-interface AlertRow {
-  alert_id: string;
-  project_id: string;
-  rule_id: string;
-  scope_key: string;
-  window_start_ms: number;
-  window_end_ms: number;
-  level_index: number;
-  threshold: number;
-  value: number;
-  late: boolean;
-  forecast: boolean;
-  fired_at_ms: number;
-  acknowledged_at_ms: number | null;
-  message: string;
-}
-
-function alertFromRow(r: AlertRow): AlertRecord {
-  return {
-    alertId: r.alert_id,
-    projectId: r.project_id,
-    ruleId: r.rule_id,
-    scopeKey: r.scope_key,
-    windowStartMs: r.window_start_ms,
-    windowEndMs: r.window_end_ms,
-    levelIndex: r.level_index,
-    threshold: r.threshold,
-    value: r.value,
-    late: r.late,
-    forecast: r.forecast,
-    firedAtMs: r.fired_at_ms,
-    acknowledgedAtMs: r.acknowledged_at_ms ?? undefined,
-    message: JSON.parse(r.message) as AlertMessage,
-  };
-}
-
-interface DeliveryRow {
-  delivery_id: string;
-  alert_id: string;
-  project_id: string;
-  channel_index: number;
-  channel: string;
-  status: DeliveryStatus;
-  attempts: number;
-  next_attempt_ms: number;
-  last_error: string | null;
-  created_at_ms: number;
-  updated_at_ms: number;
-  delivered_at_ms: number | null;
-  message: string;
-}
-
-function deliveryFromRow(r: DeliveryRow): DeliveryRecord {
-  return {
-    id: r.delivery_id,
-    alertId: r.alert_id,
-    projectId: r.project_id,
-    channelIndex: r.channel_index,
-    channel: JSON.parse(r.channel) as ChannelConfig,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptMs: r.next_attempt_ms,
-    lastError: r.last_error ?? undefined,
-    createdAtMs: r.created_at_ms,
-    updatedAtMs: r.updated_at_ms,
-    deliveredAtMs: r.delivered_at_ms ?? undefined,
-    message: JSON.parse(r.message) as AlertMessage,
-  };
 }
 
 const DELIVERY_COLUMNS =

@@ -25,6 +25,7 @@ import {
   type UsageRow,
 } from '@tokenwatch/core';
 import pg from 'pg';
+import { type KeyRow, keyFromRow } from '../sql-rows.js';
 import { compileUsageQuery } from '../sqlite/sqlite-usage-queries.js';
 import { isTransientConflict, pgCode, pgError } from './pg-errors.js';
 import { PostgresRules } from './postgres-rules.js';
@@ -799,30 +800,4 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.pool.end();
   }
-}
-
-interface KeyRow {
-  id: string;
-  project_id: string;
-  hash: string;
-  prefix: string;
-  role: ApiKeyRecord['role'];
-  app_id: string | null;
-  name: string | null;
-  created_at_ms: number;
-  revoked_at_ms: number | null;
-}
-
-function keyFromRow(r: KeyRow): ApiKeyRecord {
-  return {
-    id: r.id,
-    projectId: r.project_id,
-    hash: r.hash,
-    prefix: r.prefix,
-    role: r.role,
-    appId: r.app_id ?? undefined,
-    name: r.name ?? undefined,
-    createdAtMs: r.created_at_ms,
-    revokedAtMs: r.revoked_at_ms ?? undefined,
-  };
 }

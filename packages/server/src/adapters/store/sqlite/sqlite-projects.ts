@@ -5,6 +5,7 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
+import { type KeyRow, keyFromRow } from '../sql-rows.js';
 
 /** SQLite errors of a write the caller may retry are surfaced by the database class; these are CRUD. */
 function rethrow(err: unknown, what: string): never {
@@ -14,32 +15,6 @@ function rethrow(err: unknown, what: string): never {
     `SQLite ${what} failed: ${String((err as Error).message ?? err)}`,
     { cause: err },
   );
-}
-
-interface KeyRow {
-  id: string;
-  project_id: string;
-  hash: string;
-  prefix: string;
-  role: ApiKeyRecord['role'];
-  app_id: string | null;
-  name: string | null;
-  created_at_ms: number;
-  revoked_at_ms: number | null;
-}
-
-function keyFromRow(r: KeyRow): ApiKeyRecord {
-  return {
-    id: r.id,
-    projectId: r.project_id,
-    hash: r.hash,
-    prefix: r.prefix,
-    role: r.role,
-    appId: r.app_id ?? undefined,
-    name: r.name ?? undefined,
-    createdAtMs: r.created_at_ms,
-    revokedAtMs: r.revoked_at_ms ?? undefined,
-  };
 }
 
 /** Projects (tenants), their hashed API keys and their price overrides, on SQLite. */

@@ -21,31 +21,15 @@ import {
   type AlertRow,
   alertFromRow,
   type DeliveryRow,
+  DIM_COLUMN,
   deliveryFromRow,
-} from './sqlite-rule-rows.js';
+  METRIC_COLUMN,
+} from '../sql-rows.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
-
-/** Rollup column of each rule metric (for seeding a new rule from the current window's totals). */
-const METRIC_COLUMN: Record<Rule['metric'], string> = {
-  totalTokens: 'total_tokens',
-  inputTokens: 'input_tokens',
-  outputTokens: 'output_tokens',
-  cacheReadTokens: 'cache_read_tokens',
-  cacheWriteTokens: 'cache_write_tokens',
-  costUsd: 'cost_nano_usd',
-  requests: 'requests',
-  unpricedTokens: 'unpriced_tokens',
-};
-const DIM_COLUMN = {
-  user: 's.user_id',
-  app: 's.app_id',
-  model: 's.model_id',
-  provider: 's.provider',
-} as const;
 
 /**
  * Rules, counters, alerts and the outbox on SQLite. `evaluate` runs inside the caller's

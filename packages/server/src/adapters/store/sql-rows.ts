@@ -1,12 +1,17 @@
 import type {
   AlertMessage,
   AlertRecord,
+  ApiKeyRecord,
   ChannelConfig,
   DeliveryRecord,
   DeliveryStatus,
+  Rule,
 } from '@tokenwatch/core';
 
-/** Row shapes of the alerts and deliveries tables, and their mapping to the port's records. */
+/**
+ * Row shapes of the tables SQLite and PostgreSQL share (keys, alerts, deliveries), their mapping
+ * to the port's records, and the rollup columns of rule metrics and dimensions.
+ */
 export interface AlertRow {
   alert_id: string;
   project_id: string;
@@ -17,8 +22,9 @@ export interface AlertRow {
   level_index: number;
   threshold: number;
   value: number;
-  late: number;
-  forecast: number;
+  /** SQLite stores booleans as 0/1, PostgreSQL as booleans. */
+  late: number | boolean;
+  forecast: number | boolean;
   fired_at_ms: number;
   acknowledged_at_ms: number | null;
   message: string;
@@ -35,8 +41,8 @@ export function alertFromRow(r: AlertRow): AlertRecord {
     levelIndex: r.level_index,
     threshold: r.threshold,
     value: r.value,
-    late: r.late === 1,
-    forecast: r.forecast === 1,
+    late: r.late === 1 || r.late === true,
+    forecast: r.forecast === 1 || r.forecast === true,
     firedAtMs: r.fired_at_ms,
     acknowledgedAtMs: r.acknowledged_at_ms ?? undefined,
     message: JSON.parse(r.message) as AlertMessage,
@@ -76,3 +82,49 @@ export function deliveryFromRow(r: DeliveryRow): DeliveryRecord {
     message: JSON.parse(r.message) as AlertMessage,
   };
 }
+
+export interface KeyRow {
+  id: string;
+  project_id: string;
+  hash: string;
+  prefix: string;
+  role: ApiKeyRecord['role'];
+  app_id: string | null;
+  name: string | null;
+  created_at_ms: number;
+  revoked_at_ms: number | null;
+}
+
+export function keyFromRow(r: KeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    hash: r.hash,
+    prefix: r.prefix,
+    role: r.role,
+    appId: r.app_id ?? undefined,
+    name: r.name ?? undefined,
+    createdAtMs: r.created_at_ms,
+    revokedAtMs: r.revoked_at_ms ?? undefined,
+  };
+}
+
+/** Rollup column of each rule metric (for seeding a new rule from the current window's totals). */
+export const METRIC_COLUMN: Record<Rule['metric'], string> = {
+  totalTokens: 'total_tokens',
+  inputTokens: 'input_tokens',
+  outputTokens: 'output_tokens',
+  cacheReadTokens: 'cache_read_tokens',
+  cacheWriteTokens: 'cache_write_tokens',
+  costUsd: 'cost_nano_usd',
+  requests: 'requests',
+  unpricedTokens: 'unpriced_tokens',
+};
+
+/** Series columns of the rule dimensions (the series table is aliased `s`). */
+export const DIM_COLUMN = {
+  user: 's.user_id',
+  app: 's.app_id',
+  model: 's.model_id',
+  provider: 's.provider',
+} as const;
