@@ -73,7 +73,11 @@ export function scopeValues(rule: Rule, scopeKey: string): Record<string, string
   return out;
 }
 
-export function ruleMatches(rule: Rule, e: PricedEvent): boolean {
+/** Whether an event (or a rollup row: it has the same dimensions) counts for an enabled rule. */
+export function ruleMatches(
+  rule: Rule,
+  e: Pick<PricedEvent, 'projectId' | 'userId' | 'appId' | 'modelId' | 'provider'>,
+): boolean {
   if (rule.projectId !== e.projectId || !rule.enabled) return false;
   for (const dim of Object.keys(rule.filters) as BaseDimension[]) {
     const allowed = rule.filters[dim];

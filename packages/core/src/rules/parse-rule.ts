@@ -1,3 +1,4 @@
+import type { RollupMeasures } from '../aggregate/rollup-delta.js';
 import { TokenwatchError, type ValidationIssue } from '../errors.js';
 import { type PricedEvent, totalTokens } from '../event/usage-event.js';
 import type { BaseDimension } from '../query/usage-query.js';
@@ -287,6 +288,14 @@ export function resolveLevels(rule: {
   }
   resolved.sort((a, b) => a.threshold - b.threshold || a.index - b.index);
   return resolved.filter((l, i) => i === 0 || resolved[i - 1]?.threshold !== l.threshold);
+}
+
+/**
+ * A rollup row's value of a metric, in base units: what a rule's counter holds for the events the
+ * row sums (used to seed counters from the rollups).
+ */
+export function rollupMeasure(metric: RuleMetric, m: RollupMeasures): number {
+  return metric === 'costUsd' ? Number(m.costNanoUsd) : m[metric];
 }
 
 /** An event's contribution to a metric, in base units (tokens, requests, nano-USD). */

@@ -9,6 +9,9 @@ import {
   deliveryIdOf,
   type Rule,
   type RuleCounter,
+  rollupMeasure,
+  ruleMatches,
+  scopeKeyOf,
   TokenwatchError,
   windowFor,
 } from '@tokenwatch/core';
@@ -33,7 +36,6 @@ import {
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
 
 function ruleItem(rule: Rule): Item {
   return {
@@ -91,28 +93,11 @@ export class DynamoRules {
     const rows = await readRollups(this.io, rule.projectId, resolution, fromMs, toMs);
     const sums = new Map<string, { scopeKey: string; bucket: number; total: number }>();
     for (const r of rows) {
-      let match = true;
-      for (const [dim, values] of Object.entries(rule.filters)) {
-        if (
-          values &&
-          values.length > 0 &&
-          !values.includes(r[DIM_FIELD[dim as keyof typeof DIM_FIELD]])
-        )
-          match = false;
-      }
-      if (!match) continue;
-      const measure = {
-        totalTokens: r.totalTokens,
-        inputTokens: r.inputTokens,
-        outputTokens: r.outputTokens,
-        cacheReadTokens: r.cacheReadTokens,
-        cacheWriteTokens: r.cacheWriteTokens,
-        costUsd: Number(r.costNanoUsd),
-        requests: r.requests,
-        unpricedTokens: r.unpricedTokens,
-      }[rule.metric];
+      if (!ruleMatches(rule, r)) continue;
+      // Rollup rows are sums: take the measure directly rather than per event.
+      const measure = rollupMeasure(rule.metric, r);
       if (measure === 0) continue;
-      const scopeKey = JSON.stringify(rule.scope.map((d) => r[DIM_FIELD[d]]));
+      const scopeKey = scopeKeyOf(rule, r);
       const bucket = bucketOf(r.bucketMs);
       const k = `${scopeKey}\u0000${bucket}`;
       const s = sums.get(k);

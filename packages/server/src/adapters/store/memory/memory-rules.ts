@@ -14,13 +14,15 @@ import {
   type RollupDelta,
   type Rule,
   type RuleCounter,
+  rollupMeasure,
+  ruleMatches,
+  scopeKeyOf,
   TokenwatchError,
   windowFor,
 } from '@tokenwatch/core';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
-const DIM_FIELD = { user: 'userId', app: 'appId', model: 'modelId', provider: 'provider' } as const;
 
 /** Rollup rows as the twin keeps them, for seeding a new rule's counters. */
 export interface RollupSource {
@@ -166,29 +168,11 @@ export class MemoryRules {
     }
     for (const r of source) {
       if (r.projectId !== rule.projectId || r.bucketMs < from || r.bucketMs >= to) continue;
-      let match = true;
-      for (const [dim, values] of Object.entries(rule.filters)) {
-        if (
-          values &&
-          values.length > 0 &&
-          !values.includes(r[DIM_FIELD[dim as keyof typeof DIM_FIELD]])
-        )
-          match = false;
-      }
-      if (!match) continue;
+      if (!ruleMatches(rule, r)) continue;
       // Rollup rows are sums: take the measure directly rather than per event.
-      const measure = {
-        totalTokens: r.totalTokens,
-        inputTokens: r.inputTokens,
-        outputTokens: r.outputTokens,
-        cacheReadTokens: r.cacheReadTokens,
-        cacheWriteTokens: r.cacheWriteTokens,
-        costUsd: Number(r.costNanoUsd),
-        requests: r.requests,
-        unpricedTokens: r.unpricedTokens,
-      }[rule.metric];
+      const measure = rollupMeasure(rule.metric, r);
       if (measure === 0) continue;
-      const scopeKey = JSON.stringify(rule.scope.map((d) => r[DIM_FIELD[d]]));
+      const scopeKey = scopeKeyOf(rule, r);
       const buckets = this.counter(counterKey, scopeKey);
       const b = bucketOf(r.bucketMs);
       buckets.set(b, (buckets.get(b) ?? 0) + measure);
