@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { TokenwatchError } from '@tokenwatch/core';
 
@@ -20,19 +21,10 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
       `Content-Encoding "${encoding}" is not supported; use gzip or none.`,
     );
   }
-  const source = encoding === 'gzip' ? req.pipe(createGunzip()) : req;
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const gunzip = encoding === 'gzip' ? createGunzip() : undefined;
+  const source: Readable = gunzip ? req.pipe(gunzip) : req;
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limitBytes) {
-        if (source !== req) (source as NodeJS.ReadableStream & { destroy(): void }).destroy();
-        req.resume();
-        throw tooLarge(limitBytes);
-      }
-      chunks.push(chunk);
-    }
+    return await collect(source, limitBytes);
   } catch (err) {
     if (err instanceof TokenwatchError) throw err;
     if (encoding === 'gzip') {
@@ -44,8 +36,50 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
     throw new TokenwatchError('invalid_body', 'The request body could not be read.', {
       cause: err,
     });
+  } finally {
+    if (gunzip) {
+      req.unpipe(gunzip);
+      gunzip.destroy();
+    }
   }
-  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Collects a stream up to `limitBytes`. Listeners, not `for await`: leaving a `for await` early
+ * destroys the request, and with it the socket, so a client still sending its body would get a
+ * broken pipe instead of the 413. Here the request stays open for the caller to drain.
+ */
+function collect(source: Readable, limitBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.pause();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        stop();
+        reject(tooLarge(limitBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      stop();
+      reject(err);
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+  });
 }
 
 function tooLarge(limitBytes: number): TokenwatchError {
