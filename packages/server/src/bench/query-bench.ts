@@ -5,8 +5,10 @@
  * 50 apps, 20 models, time-ordered ids — through the store's batch path (`applyBatch`, 5,000 per
  * transaction, as the group committer does), then measures p50/p95 of each panel's query for the
  * last hour, 24 hours, 7 and 30 days. BENCH_QUERY_RUNS (default 10) runs per query.
+ * BENCH_QUERY_DB=path keeps the loaded database there and, when it already holds a loaded
+ * project, skips the load (the ranges then end where that load ended).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -68,17 +70,36 @@ function panelQueries(range: string): Array<[string, string]> {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'tw-query-bench-'));
-  const store = new SqliteStore({ path: join(dir, 'tokenwatch.db'), synchronous: 'normal' });
+  const keptPath = process.env.BENCH_QUERY_DB;
+  const dir = keptPath ? undefined : mkdtempSync(join(tmpdir(), 'tw-query-bench-'));
+  const path = keptPath ?? join(dir as string, 'tokenwatch.db');
+  const reuse = keptPath !== undefined && existsSync(keptPath);
+  const store = new SqliteStore({ path, synchronous: 'normal' });
   try {
     await store.migrate();
+    // The ranges end where the load ended; a kept database remembers it beside the file.
+    const endFile = `${path}.end`;
+    const end = reuse ? Number(readFileSync(endFile, 'utf8')) : Date.now() - 60_000;
+    if (!reuse) {
+      await load(store, end);
+      if (keptPath) writeFileSync(endFile, String(end));
+    }
+    process.stdout.write(`${await measure(store, end)}\n`);
+  } finally {
+    await store.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Loads EVENTS events ending at `end` through applyBatch. */
+async function load(store: SqliteStore, end: number): Promise<void> {
+  {
     await store.createProject({ id: 'p', name: 'bench', createdAtMs: 0 });
     const catalog = PriceCatalog.fromData(BUNDLED_CATALOG);
     const random = rng(7);
     const user = zipf(10_000, 1.1, random);
     const app = zipf(50, 1.0, random);
     const model = zipf(DEMO_MODELS.length, 0.9, random);
-    const end = Date.now() - 60_000;
     const start = end - DAYS * DAY;
     process.stdout.write(`loading ${fmt(EVENTS)} events over ${DAYS} days through applyBatch...\n`);
     const loadStarted = performance.now();
@@ -110,7 +131,12 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(`loaded in ${fmt((performance.now() - loadStarted) / 1000, 0)} s\n\n`);
+  }
+}
 
+/** Every panel's query for each range ending at `end`, RUNS times; one line per query. */
+async function measure(store: SqliteStore, end: number): Promise<string> {
+  {
     const lines: string[] = [];
     for (const [range, spanMs] of [
       ['1h', HOUR],
@@ -140,10 +166,7 @@ async function main(): Promise<void> {
         );
       }
     }
-    process.stdout.write(`${lines.join('\n')}\n`);
-  } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    return lines.join('\n');
   }
 }
 
