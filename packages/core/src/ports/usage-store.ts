@@ -76,6 +76,11 @@ export interface PruneResult {
 export interface UsageStore {
   applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult>;
   queryUsage(query: UsageQuery): Promise<UsageRow[]>;
+  /**
+   * How many rows `queryUsage` returns for the query without its limit: with `groupBy: ['user']`,
+   * the active users of the range, however many there are.
+   */
+  countGroups(query: UsageQuery): Promise<number>;
   /** Most recent conflicts of a project, newest first. */
   listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]>;
   prune(options: PruneOptions): Promise<PruneResult>;

@@ -3,6 +3,7 @@ import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
 import { EventOutcome } from '../ports/usage-store.js';
 import type { UsageQuery, UsageRow } from '../query/usage-query.js';
+import { rangeQueryContract } from './store-range-contract.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -96,6 +97,8 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     afterEach(async () => {
       await sut.cleanup();
     });
+
+    rangeQueryContract(() => store, now);
 
     it('migrate is idempotent', async () => {
       await store.migrate();

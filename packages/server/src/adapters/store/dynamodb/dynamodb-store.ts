@@ -234,6 +234,10 @@ export class DynamoDbStore implements Store {
   queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return queryUsage(this.io, query);
   }
+  async countGroups(query: UsageQuery): Promise<number> {
+    // The rollups are grouped in memory here anyway: count them without the limit.
+    return (await queryUsage(this.io, { ...query, limit: Number.MAX_SAFE_INTEGER })).length;
+  }
 
   async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
     const items = await this.io.query({

@@ -137,6 +137,10 @@ export class MemoryStore implements Store {
     return groupRollups(q, inRange);
   }
 
+  async countGroups(q: UsageQuery): Promise<number> {
+    return (await this.queryUsage({ ...q, limit: Number.MAX_SAFE_INTEGER })).length;
+  }
+
   async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
     return this.conflicts
       .filter((c) => c.projectId === projectId)

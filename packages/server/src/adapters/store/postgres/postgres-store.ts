@@ -482,15 +482,12 @@ export class PostgresStore implements Store {
   }
 
   async queryUsage(q: UsageQuery): Promise<UsageRow[]> {
-    const compiled = compileUsageQuery(
-      q,
-      (i) => `$${i}`,
-      (column) =>
-        `(floor(extract(epoch FROM date_trunc('month', to_timestamp(${column} / 1000.0) AT TIME ZONE 'UTC'))) * 1000)::bigint`,
+    const compiled = compilePostgresUsageQuery(q, 'rows');
+    const res = await this.query<Record<string, unknown>>(
+      'queryUsage',
+      compiled.sql,
+      compiled.params,
     );
-    // The shared SQL pins SQLite's join order with CROSS JOIN … ON, which PostgreSQL spells JOIN.
-    const sql = compiled.sql.replaceAll(' CROSS JOIN ', ' JOIN ');
-    const res = await this.query<Record<string, unknown>>('queryUsage', sql, compiled.params);
     return res.rows.map((r) => {
       const row: UsageRow = {
         inputTokens: num(r.input_tokens),
@@ -512,6 +509,12 @@ export class PostgresStore implements Store {
       if (q.interval) row.bucketMs = num(r.bucket);
       return row;
     });
+  }
+
+  async countGroups(q: UsageQuery): Promise<number> {
+    const compiled = compilePostgresUsageQuery(q, 'count');
+    const res = await this.query<{ n: string }>('countGroups', compiled.sql, compiled.params);
+    return Number(res.rows[0]?.n ?? 0);
   }
 
   async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
@@ -800,4 +803,16 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** The shared usage SQL in PostgreSQL's dialect. */
+function compilePostgresUsageQuery(q: UsageQuery, shape: 'rows' | 'count') {
+  const compiled = compileUsageQuery(q, {
+    placeholder: (i) => `$${i}`,
+    monthBucketSql: (column) =>
+      `(floor(extract(epoch FROM date_trunc('month', to_timestamp(${column} / 1000.0) AT TIME ZONE 'UTC'))) * 1000)::bigint`,
+    shape,
+  });
+  // The shared SQL pins SQLite's join order with CROSS JOIN … ON, which PostgreSQL spells JOIN.
+  return { ...compiled, sql: compiled.sql.replaceAll(' CROSS JOIN ', ' JOIN ') };
 }

@@ -118,7 +118,8 @@ class IdDictionary {
  * Three granularities, so a query reads the smallest table that has its dimensions:
  * - full series (user × app × model × provider): minute, hour and day — the seed's table;
  * - app series (app × model × provider): hour and day — overview, model share, app × model;
- * - user series (user × app): day — top users and the app × user heat map over long ranges.
+ * - user series (user × app): hour and day — the app × user heat map;
+ * - users (user alone): hour and day — top users and active users.
  * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
  * series of its own), and cost little to write: their rows collapse within a flush.
  */
@@ -126,6 +127,7 @@ export class RollupWriter {
   private readonly series: IdDictionary;
   private readonly appSeries: IdDictionary;
   private readonly userSeries: IdDictionary;
+  private readonly users: IdDictionary;
   private readonly tags: IdDictionary;
   private readonly upsert: Record<string, Statement>;
 
@@ -148,6 +150,7 @@ export class RollupWriter {
       'user_id',
       'app_id',
     ]);
+    this.users = new IdDictionary(db, 'user_ids', 'user_key_id', ['project_id', 'user_id']);
     this.tags = new IdDictionary(db, 'tags', 'tag_id', ['project_id', 'tag_key', 'tag_value']);
     const upsert = (table: string, tagged: boolean) =>
       db.prepare(
@@ -172,7 +175,10 @@ export class RollupWriter {
       day: upsert('rollup_day', false),
       appHour: upsert('rollup_app_hour', false),
       appDay: upsert('rollup_app_day', false),
+      userHour: upsert('rollup_user_hour', false),
       userDay: upsert('rollup_user_day', false),
+      perUserHour: upsert('rollup_per_user_hour', false),
+      perUserDay: upsert('rollup_per_user_day', false),
       tagHour: upsert('rollup_tag_hour', true),
       tagDay: upsert('rollup_tag_day', true),
     };
@@ -186,7 +192,10 @@ export class RollupWriter {
       day: new Map(),
       appHour: new Map(),
       appDay: new Map(),
+      userHour: new Map(),
       userDay: new Map(),
+      perUserHour: new Map(),
+      perUserDay: new Map(),
     };
     const tagged: Record<string, TagBuckets> = { tagHour: new Map(), tagDay: new Map() };
     for (const e of fresh) {
@@ -206,6 +215,7 @@ export class RollupWriter {
         e.userId,
         e.appId,
       ]);
+      const kid = this.users.idOf(`${p}\u0000${e.userId}`, [p, e.userId]);
       const h = floorTo(e.timestampMs, HOUR_MS);
       const d = floorTo(e.timestampMs, DAY_MS);
       accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
@@ -213,7 +223,10 @@ export class RollupWriter {
       accumulate(plain.day as Buckets, d, sid, e);
       accumulate(plain.appHour as Buckets, h, aid, e);
       accumulate(plain.appDay as Buckets, d, aid, e);
+      accumulate(plain.userHour as Buckets, h, uid, e);
       accumulate(plain.userDay as Buckets, d, uid, e);
+      accumulate(plain.perUserHour as Buckets, h, kid, e);
+      accumulate(plain.perUserDay as Buckets, d, kid, e);
       if (e.tags) {
         for (const k of Object.keys(e.tags)) {
           const value = e.tags[k] as string;
@@ -257,11 +270,13 @@ export class RollupWriter {
 
   /** The transaction committed: ids cached during it are real. */
   committed(): void {
-    for (const d of [this.series, this.appSeries, this.userSeries, this.tags]) d.committed();
+    for (const d of [this.series, this.appSeries, this.userSeries, this.users, this.tags])
+      d.committed();
   }
 
   /** The transaction rolled back: ids inserted during it do not exist; forget them. */
   rolledBack(): void {
-    for (const d of [this.series, this.appSeries, this.userSeries, this.tags]) d.rolledBack();
+    for (const d of [this.series, this.appSeries, this.userSeries, this.users, this.tags])
+      d.rolledBack();
   }
 }

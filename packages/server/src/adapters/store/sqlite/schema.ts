@@ -202,4 +202,31 @@ INSERT INTO rollup_user_day (bucket_ms, series_id, input_tokens, output_tokens, 
   FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN user_series c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.app_id = s.app_id
   GROUP BY r.bucket_ms, c.user_series_id;
 `,
+  // Per-user rollups, so the per-user panels read one row per active user and bucket instead of
+  // one per (user, app, model): a user-only rollup (top users, active users) per hour and day,
+  // and the user × app rollup per hour too (the heat map), all back-filled from the full ones.
+  `
+CREATE TABLE user_ids (
+  user_key_id INTEGER PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  UNIQUE (project_id, user_id)
+);
+${rollupTable('rollup_per_user_hour')}
+${rollupTable('rollup_per_user_day')}
+${rollupTable('rollup_user_hour')}
+INSERT INTO user_ids (project_id, user_id) SELECT DISTINCT project_id, user_id FROM series;
+INSERT INTO rollup_per_user_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, u.user_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN user_ids u ON u.project_id = s.project_id AND u.user_id = s.user_id
+  GROUP BY r.bucket_ms, u.user_key_id;
+INSERT INTO rollup_per_user_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, u.user_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN user_ids u ON u.project_id = s.project_id AND u.user_id = s.user_id
+  GROUP BY r.bucket_ms, u.user_key_id;
+INSERT INTO rollup_user_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.user_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN user_series c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.app_id = s.app_id
+  GROUP BY r.bucket_ms, c.user_series_id;
+`,
 ];

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { UsageQuery } from '@tokenwatch/core';
 import {
   makePricedEvent,
   makeQuery,
@@ -116,7 +117,7 @@ runRuleContract('SQLite (worker thread)', async () => {
 });
 
 describe('SQLite coarse rollups', () => {
-  it('back-fills the app and user rollups when an older database is migrated', async () => {
+  it('back-fills the app, user × app and per-user rollups when an older database is migrated', async () => {
     const { dir, store } = openFileStore();
     try {
       await store.migrate();
@@ -126,17 +127,29 @@ describe('SQLite coarse rollups', () => {
       );
       await store.applyBatch(events, { nowMs: Date.now() });
       const day = makeQuery({ resolution: 'day', fromMs: 0, toMs: Date.now() + 86_400_000 });
-      const byApp = await store.queryUsage({ ...day, groupBy: ['app', 'model'] });
-      const byUser = await store.queryUsage({ ...day, groupBy: ['user', 'app'] });
-      // Turn the file back into a version-2 database: no coarse rollups yet.
+      const hour = makeQuery({ resolution: 'hour', fromMs: 0, toMs: Date.now() + 3_600_000 });
+      const shapes: UsageQuery[] = [
+        { ...day, groupBy: ['app', 'model'] },
+        { ...day, groupBy: ['user', 'app'] },
+        { ...day, groupBy: ['user'] },
+        { ...hour, groupBy: ['user'] },
+        { ...hour, groupBy: ['app', 'user'], filters: { user: ['u1', 'u2'] } },
+        { ...hour, groupBy: ['user'], interval: 'hour' },
+      ];
+      const before = await Promise.all(shapes.map((q) => store.queryUsage(q)));
+      // Turn the file back into a version-2 database: no coarse or per-user rollups yet.
       store.database.db.exec(
-        'DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day; DROP TABLE app_series; DROP TABLE user_series; DELETE FROM schema_version WHERE version = 3;',
+        `DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day;
+         DROP TABLE app_series; DROP TABLE user_series; DROP TABLE rollup_user_hour;
+         DROP TABLE rollup_per_user_hour; DROP TABLE rollup_per_user_day; DROP TABLE user_ids;
+         DELETE FROM schema_version WHERE version >= 3;`,
       );
       await store.close();
       const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });
       await again.migrate();
-      expect(await again.queryUsage({ ...day, groupBy: ['app', 'model'] })).toEqual(byApp);
-      expect(await again.queryUsage({ ...day, groupBy: ['user', 'app'] })).toEqual(byUser);
+      const after = await Promise.all(shapes.map((q) => again.queryUsage(q)));
+      expect(after).toEqual(before);
+      expect(before[2]).toHaveLength(7);
       // And later events keep adding to them.
       await again.applyBatch([makePricedEvent({ userId: 'u0', appId: 'a0', inputTokens: 1000 })], {
         nowMs: Date.now(),

@@ -186,7 +186,7 @@ export class SqliteDatabase {
   }
 
   queryUsage(q: UsageQuery): UsageRow[] {
-    const compiled = compileUsageQuery(q, undefined, undefined, true);
+    const compiled = compileUsageQuery(q, { coarseRollups: true });
     try {
       const rows = this.db
         .prepare(compiled.sql)
@@ -215,6 +215,18 @@ export class SqliteDatabase {
       });
     } catch (err) {
       throw storeError(err, 'queryUsage');
+    }
+  }
+
+  countGroups(q: UsageQuery): number {
+    const compiled = compileUsageQuery(q, { coarseRollups: true, shape: 'count' });
+    try {
+      return this.db
+        .prepare(compiled.sql)
+        .pluck()
+        .get(...compiled.params) as number;
+    } catch (err) {
+      throw storeError(err, 'countGroups');
     }
   }
 
@@ -285,6 +297,9 @@ export class SqliteStore implements Store {
   }
   async queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return this.database.queryUsage(query);
+  }
+  async countGroups(query: UsageQuery): Promise<number> {
+    return this.database.countGroups(query);
   }
   async listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
     return this.database.listConflicts(projectId, limit);

@@ -2,6 +2,57 @@ import type { Dimension, UsageQuery } from '@tokenwatch/core';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
+const RESOLUTION_MS = { minute: 60_000, hour: HOUR_MS, day: DAY_MS } as const;
+/** Past this many buckets a user filter scans the range instead of seeking each bucket. */
+const MAX_SEEK_BUCKETS = 800;
+
+interface Family {
+  /** Table prefix: `${table}_${resolution}`. */
+  table: string;
+  /** The dictionary its `series_id` refers to, and that dictionary's id column. */
+  seriesTable: string;
+  idColumn: string;
+  join: string;
+}
+
+function family(table: string, seriesTable: string, idColumn: string, tags = false): Family {
+  return {
+    table,
+    seriesTable,
+    idColumn,
+    join: `CROSS JOIN ${seriesTable} s ON s.${idColumn} = r.series_id${
+      tags ? ' CROSS JOIN tags t ON t.tag_id = r.tag_id' : ''
+    }`,
+  };
+}
+
+const FULL = family('rollup', 'series', 'series_id');
+const TAGGED = family('rollup_tag', 'series', 'series_id', true);
+const APP = family('rollup_app', 'app_series', 'app_series_id');
+const USER_APP = family('rollup_user', 'user_series', 'user_series_id');
+const USER = family('rollup_per_user', 'user_ids', 'user_key_id');
+
+/**
+ * The smallest rollup family holding every dimension the query needs. `coarse`: the schema has
+ * the coarse families (SQLite) and the resolution is hour or day (they keep no minutes).
+ */
+function pickFamily(kind: 'tags' | 'coarse' | 'full', within: (dims: string[]) => boolean): Family {
+  if (kind === 'tags') return TAGGED;
+  if (kind === 'full') return FULL;
+  if (within(['app', 'model', 'provider'])) return APP;
+  if (within(['user'])) return USER;
+  if (within(['user', 'app'])) return USER_APP;
+  return FULL;
+}
+
+/** Bucket starts in [startMs, endMs) on a `stepMs` grid, or undefined when there are too many. */
+function bucketList(startMs: number, endMs: number, stepMs: number): number[] | undefined {
+  const first = Math.ceil(startMs / stepMs) * stepMs;
+  if ((endMs - first) / stepMs > MAX_SEEK_BUCKETS) return undefined;
+  const list: number[] = [];
+  for (let b = first; b < endMs; b += stepMs) list.push(b);
+  return list;
+}
 
 /** Maps a query's dimensions to columns. Names come only from this table, never from input. */
 const COLUMN: Record<string, string> = {
@@ -18,18 +69,28 @@ export interface CompiledQuery {
   dimensions: Dimension[];
 }
 
-/**
- * Builds the SQL for a usage query over the rollups. Shared by SQLite and (with `$n`
- * placeholders) PostgreSQL: `placeholder(i)` renders the i-th (1-based) parameter.
- */
-export function compileUsageQuery(
-  q: UsageQuery,
-  placeholder: (index: number) => string = () => '?',
-  monthBucketSql: (column: string) => string = (c) =>
-    `(CAST(strftime('%s', ${c} / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000)`,
-  /** Whether the schema has the coarse app × model and user × app rollups (SQLite does). */
-  coarseRollups = false,
-): CompiledQuery {
+export interface CompileOptions {
+  /** Renders the i-th (1-based) parameter: `?` for SQLite (default), `$i` for PostgreSQL. */
+  placeholder?: (index: number) => string;
+  /** The start of the UTC month of an epoch-ms column. */
+  monthBucketSql?: (column: string) => string;
+  /**
+   * Whether the schema has the coarse rollups — app × model, user × app, user alone — and
+   * per-bucket seeks pay off for a user filter (SQLite).
+   */
+  coarseRollups?: boolean;
+  /** `count`: one row, `n`, the number of rows the query returns without its limit. */
+  shape?: 'rows' | 'count';
+}
+
+/** Builds the SQL for a usage query over the rollups. Shared by SQLite and PostgreSQL. */
+export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): CompiledQuery {
+  const placeholder = options.placeholder ?? (() => '?');
+  const monthBucketSql =
+    options.monthBucketSql ??
+    ((c: string) =>
+      `(CAST(strftime('%s', ${c} / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000)`);
+  const coarseRollups = options.coarseRollups ?? false;
   const params: unknown[] = [];
   const p = (value: unknown): string => {
     params.push(value);
@@ -46,26 +107,10 @@ export function compileUsageQuery(
       .map(([k]) => k),
   ];
   const within = (dims: string[]) => needed.every((d) => dims.includes(d));
-  // Which rollup family: [prefix of the table, series table, series id column, has an hour table].
-  let family: { table: string; join: string };
-  if (usesTags) {
-    family = {
-      table: 'rollup_tag',
-      join: 'CROSS JOIN series s ON s.series_id = r.series_id CROSS JOIN tags t ON t.tag_id = r.tag_id',
-    };
-  } else if (coarseRollups && q.resolution !== 'minute' && within(['app', 'model', 'provider'])) {
-    family = {
-      table: 'rollup_app',
-      join: 'CROSS JOIN app_series s ON s.app_series_id = r.series_id',
-    };
-  } else if (coarseRollups && q.resolution === 'day' && within(['user', 'app'])) {
-    family = {
-      table: 'rollup_user',
-      join: 'CROSS JOIN user_series s ON s.user_series_id = r.series_id',
-    };
-  } else {
-    family = { table: 'rollup', join: 'CROSS JOIN series s ON s.series_id = r.series_id' };
-  }
+  const family = pickFamily(
+    usesTags ? 'tags' : coarseRollups && q.resolution !== 'minute' ? 'coarse' : 'full',
+    within,
+  );
 
   // A long range without an interval, not aligned on days, would read every hour row. Read the
   // whole days it contains from the day rollup and only its ragged edges from the hour rollup:
@@ -74,19 +119,42 @@ export function compileUsageQuery(
   const hourEnd = Math.ceil(q.toMs / HOUR_MS) * HOUR_MS;
   const dayStart = Math.ceil(hourStart / DAY_MS) * DAY_MS;
   const dayEnd = Math.floor(hourEnd / DAY_MS) * DAY_MS;
-  const hybrid =
-    q.interval === undefined &&
-    q.resolution === 'hour' &&
-    family.table !== 'rollup_user' &&
-    dayEnd > dayStart;
+  const hybrid = q.interval === undefined && q.resolution === 'hour' && dayEnd > dayStart;
+  // With a user filter, seek each (bucket, series) of those users instead of scanning every row
+  // of the range: the rollup key is (bucket, series), so a list of buckets and a list of the
+  // users' series ids make exact lookups. Only SQLite's schema is laid out for it.
+  const users = q.filters.user;
+  const seek = coarseRollups && !usesTags && users !== undefined && users.length > 0;
+  /** Rows of the buckets in the [start, end) ranges; `r` is the rollup's alias ('r.' or ''). */
+  const bucketsIn = (ranges: Array<[number, number]>, stepMs: number, r: string): string => {
+    const lists = seek ? ranges.map(([start, end]) => bucketList(start, end, stepMs)) : [];
+    if (!seek || lists.some((l) => l === undefined)) {
+      const each = ranges.map(
+        ([start, end]) => `${r}bucket_ms >= ${p(start)} AND ${r}bucket_ms < ${p(end)}`,
+      );
+      return each.length === 1 ? (each[0] as string) : `(${each.join(') OR (')})`;
+    }
+    // The buckets are integers computed here, not input: inlined, so no parameter limit.
+    const list = lists.flat();
+    const buckets = list.length === 0 ? 'NULL' : list.join(', ');
+    const projectParam = p(q.projectId);
+    const userParams = (users ?? []).map((u) => p(u)).join(', ');
+    return `${r}bucket_ms IN (${buckets}) AND ${r}series_id IN (SELECT ${family.idColumn} FROM ${family.seriesTable} WHERE project_id = ${projectParam} AND user_id IN (${userParams}))`;
+  };
   // CROSS JOIN fixes the join order in SQLite: scan the rollup's bucket range once and look each
   // series up by its integer id. Left to itself the planner may loop over the project's series
   // and rescan the range for each (seconds at 10k series).
   let from: string;
   if (hybrid) {
-    from = `(SELECT * FROM ${family.table}_day WHERE bucket_ms >= ${p(dayStart)} AND bucket_ms < ${p(dayEnd)}
-      UNION ALL SELECT * FROM ${family.table}_hour WHERE (bucket_ms >= ${p(hourStart)} AND bucket_ms < ${p(dayStart)})
-        OR (bucket_ms >= ${p(dayEnd)} AND bucket_ms < ${p(hourEnd)})) r ${family.join}`;
+    from = `(SELECT * FROM ${family.table}_day WHERE ${bucketsIn([[dayStart, dayEnd]], DAY_MS, '')}
+      UNION ALL SELECT * FROM ${family.table}_hour WHERE ${bucketsIn(
+        [
+          [hourStart, dayStart],
+          [dayEnd, hourEnd],
+        ],
+        HOUR_MS,
+        '',
+      )}) r ${family.join}`;
   } else {
     from = `${family.table}_${q.resolution} r ${family.join}`;
   }
@@ -94,7 +162,7 @@ export function compileUsageQuery(
   // The project is bound on the series, which every rollup row joins: no row of another
   // project can match, whatever else the query says.
   const where = [`s.project_id = ${p(q.projectId)}`];
-  if (!hybrid) where.push(`r.bucket_ms >= ${p(q.fromMs)}`, `r.bucket_ms < ${p(q.toMs)}`);
+  if (!hybrid) where.push(bucketsIn([[q.fromMs, q.toMs]], RESOLUTION_MS[q.resolution], 'r.'));
   if (usesTags) where.push('t.project_id = s.project_id', `t.tag_key = ${p(tagKey)}`);
   if (q.tagFilter) where.push(`t.tag_value = ${p(q.tagFilter.value)}`);
   for (const [dim, values] of Object.entries(q.filters)) {
@@ -149,8 +217,12 @@ export function compileUsageQuery(
   });
   if (bucketExpr && q.orderBy !== 'bucket') order.push('bucket ASC');
 
-  const sql = `SELECT ${select.join(', ')} FROM ${from} WHERE ${where.join(' AND ')}${
+  const whereGroup = `FROM ${from} WHERE ${where.join(' AND ')}${
     group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''
-  } HAVING SUM(r.requests) > 0 ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
+  } HAVING SUM(r.requests) > 0`;
+  const sql =
+    options.shape === 'count'
+      ? `SELECT COUNT(*) AS n FROM (SELECT SUM(r.requests) AS requests ${whereGroup}) g`
+      : `SELECT ${select.join(', ')} ${whereGroup} ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
   return { sql, params, dimensions: q.groupBy };
 }

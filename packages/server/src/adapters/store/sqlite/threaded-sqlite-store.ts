@@ -126,6 +126,9 @@ export class ThreadedSqliteStore implements Store {
   queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return this.call('queryUsage', query);
   }
+  countGroups(query: UsageQuery): Promise<number> {
+    return this.call('countGroups', query);
+  }
   listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]> {
     return this.call('listConflicts', projectId, limit);
   }
