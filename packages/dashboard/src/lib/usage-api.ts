@@ -124,6 +124,17 @@ export class ApiClient {
     });
   }
 
+  /** How many rows `usage` would return without its limit (e.g. distinct users with groupBy user). */
+  async count(r: UsageRequest, signal?: AbortSignal): Promise<number> {
+    const params = usageParams(r);
+    params.delete('limit');
+    const res = await this.request<{ count: number }>('GET', '/v1/usage/count', {
+      params,
+      ...(signal ? { signal } : {}),
+    });
+    return res.count;
+  }
+
   whoami(): Promise<WhoAmI> {
     return this.request<WhoAmI>('GET', '/v1/whoami');
   }

@@ -5,8 +5,8 @@ import { clear, h } from '../lib/html.js';
 export interface KpiValues {
   current: Totals;
   previous: Totals;
-  /** Distinct users, or undefined when not asked; `capped` when the API's row limit cut the list. */
-  activeUsers?: { current: number; previous: number; capped: boolean; note?: string } | 'loading';
+  /** Distinct users, or undefined when not asked. */
+  activeUsers?: { current: number; previous: number; note?: string } | 'loading';
 }
 
 interface Kpi {
@@ -71,12 +71,10 @@ export function renderKpis(el: HTMLElement, v: KpiValues): void {
     kpis.push({
       id: 'users',
       label: 'Active users',
-      value: `${formatInteger(a.current)}${a.capped ? '+' : ''}`,
-      title: a.capped
-        ? 'At least this many: the API returned its row limit.'
-        : `${formatInteger(a.current)} distinct users`,
+      value: formatInteger(a.current),
+      title: `${formatInteger(a.current)} distinct users`,
       raw: String(a.current),
-      change: a.capped ? '' : formatChange(a.current, a.previous),
+      change: formatChange(a.current, a.previous),
       tone: 'neutral',
       ...(a.note ? { note: a.note } : {}),
     });

@@ -86,7 +86,7 @@ export const overviewView: ViewFactory = (root, ctx) => {
       const unpricedDone = guard(unpriced.panel, () =>
         unpriced.refreshKnowing(r.interval === 'minute' ? undefined : current.unpricedTokens),
       );
-      // Distinct users cost the most (a row per user): last, so they never delay the charts.
+      // Distinct users come last, so they never delay the charts.
       const au = await activeUsers(ctx, r, filters);
       const note = r.interval === 'minute' ? `since ${formatDateTime(r.aggFromMs)}` : undefined;
       renderKpis(kpiEl, { current, previous, activeUsers: { ...au, ...(note ? { note } : {}) } });

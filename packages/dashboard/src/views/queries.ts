@@ -1,7 +1,7 @@
 import { addRow, emptyTotals, type Totals } from '../lib/aggregate.js';
 import type { ResolvedRange } from '../lib/time-range.js';
 import type { Filters } from '../lib/url-state.js';
-import { MAX_ROWS, type UsageRow } from '../lib/usage-api.js';
+import type { UsageRow } from '../lib/usage-api.js';
 import type { AppContext } from './context.js';
 
 /** How many series a chart over time stacks before the rest becomes "other". */
@@ -64,33 +64,15 @@ export async function periodTotals(
   return t;
 }
 
-/** Distinct users over the range-wide span and the one before (capped at the API's row limit). */
+/** Distinct users over the range-wide span and the one before, counted by the server. */
 export async function activeUsers(
   ctx: AppContext,
   r: ResolvedRange,
   filters: Filters,
-): Promise<{ current: number; previous: number; capped: boolean }> {
-  const [cur, prev] = await Promise.all([
-    ctx.api.usage({
-      fromMs: r.aggFromMs,
-      toMs: r.toMs,
-      groupBy: ['user'],
-      filters,
-      orderBy: 'requests',
-      limit: MAX_ROWS,
-    }),
-    ctx.api.usage({
-      fromMs: r.prevAggFromMs,
-      toMs: r.aggFromMs,
-      groupBy: ['user'],
-      filters,
-      orderBy: 'requests',
-      limit: MAX_ROWS,
-    }),
+): Promise<{ current: number; previous: number }> {
+  const [current, previous] = await Promise.all([
+    ctx.api.count({ fromMs: r.aggFromMs, toMs: r.toMs, groupBy: ['user'], filters }),
+    ctx.api.count({ fromMs: r.prevAggFromMs, toMs: r.aggFromMs, groupBy: ['user'], filters }),
   ]);
-  return {
-    current: cur.rows.length,
-    previous: prev.rows.length,
-    capped: cur.rows.length >= MAX_ROWS || prev.rows.length >= MAX_ROWS,
-  };
+  return { current, previous };
 }

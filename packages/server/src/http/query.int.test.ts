@@ -505,6 +505,40 @@ describe('CSV export', () => {
   });
 });
 
+describe('GET /v1/usage/count', () => {
+  const countOf = async (params: Record<string, string>) => {
+    const search = new URLSearchParams(params);
+    const res = await api.get(`/v1/usage/count?${search}`, adminKey);
+    expect(res.status, res.text).toBe(200);
+    return res.json<{ count: number; query: { groupBy: string[] } }>();
+  };
+
+  it('counts the groups /v1/usage has, whatever its limit', async () => {
+    const users = new Set(events.map((e) => e.userId));
+    const pairs = new Set(events.map((e) => `${e.appId}|${e.userId}`));
+    const window = {
+      from: new Date(NOW - 40 * 86_400_000).toISOString(),
+      to: new Date(NOW + 3_600_000).toISOString(),
+    };
+    const byUser = await countOf({ ...window, groupBy: 'user', limit: '1' });
+    expect(byUser.count).toBe(users.size);
+    expect(byUser.query.groupBy).toEqual(['user']);
+    expect((await countOf({ ...window, groupBy: 'app,user' })).count).toBe(pairs.size);
+    const chatUsers = new Set(events.filter((e) => e.appId === 'chat').map((e) => e.userId));
+    expect((await countOf({ ...window, groupBy: 'user', app: 'chat' })).count).toBe(chatUsers.size);
+    expect((await countOf({ ...window, groupBy: 'user', user: 'nobody' })).count).toBe(0);
+  });
+
+  it('needs a read key and refuses a bad parameter by name', async () => {
+    expect((await api.get('/v1/usage/count?groupBy=user')).status).toBe(401);
+    const res = await api.get('/v1/usage/count?groupBy=password', adminKey);
+    expect(res.status).toBe(400);
+    expect(
+      res.json<{ error: { details: Array<{ field: string }> } }>().error.details[0]?.field,
+    ).toBe('groupBy');
+  });
+});
+
 describe('refusals name the parameter', () => {
   interface ApiError {
     error: { code: string; details: Array<{ field: string; reason: string }> };
