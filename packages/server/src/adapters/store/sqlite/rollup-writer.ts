@@ -119,7 +119,8 @@ class IdDictionary {
  * - full series (user × app × model × provider): minute, hour and day — the seed's table;
  * - app series (app × model × provider): hour and day — overview, model share, app × model;
  * - user series (user × app): hour and day — the app × user heat map;
- * - users (user alone): hour and day — top users and active users.
+ * - users (user alone): hour and day — top users and active users;
+ * - models (model × provider) and apps (app alone): hour and day — the charts over time.
  * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
  * series of its own), and cost little to write: their rows collapse within a flush.
  */
@@ -128,6 +129,8 @@ export class RollupWriter {
   private readonly appSeries: IdDictionary;
   private readonly userSeries: IdDictionary;
   private readonly users: IdDictionary;
+  private readonly models: IdDictionary;
+  private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
   private readonly upsert: Record<string, Statement>;
 
@@ -151,6 +154,12 @@ export class RollupWriter {
       'app_id',
     ]);
     this.users = new IdDictionary(db, 'user_ids', 'user_key_id', ['project_id', 'user_id']);
+    this.models = new IdDictionary(db, 'model_ids', 'model_key_id', [
+      'project_id',
+      'model_id',
+      'provider',
+    ]);
+    this.apps = new IdDictionary(db, 'app_ids', 'app_key_id', ['project_id', 'app_id']);
     this.tags = new IdDictionary(db, 'tags', 'tag_id', ['project_id', 'tag_key', 'tag_value']);
     const upsert = (table: string, tagged: boolean) =>
       db.prepare(
@@ -179,6 +188,10 @@ export class RollupWriter {
       userDay: upsert('rollup_user_day', false),
       perUserHour: upsert('rollup_per_user_hour', false),
       perUserDay: upsert('rollup_per_user_day', false),
+      perModelHour: upsert('rollup_per_model_hour', false),
+      perModelDay: upsert('rollup_per_model_day', false),
+      perAppHour: upsert('rollup_per_app_hour', false),
+      perAppDay: upsert('rollup_per_app_day', false),
       tagHour: upsert('rollup_tag_hour', true),
       tagDay: upsert('rollup_tag_day', true),
     };
@@ -196,6 +209,10 @@ export class RollupWriter {
       userDay: new Map(),
       perUserHour: new Map(),
       perUserDay: new Map(),
+      perModelHour: new Map(),
+      perModelDay: new Map(),
+      perAppHour: new Map(),
+      perAppDay: new Map(),
     };
     const tagged: Record<string, TagBuckets> = { tagHour: new Map(), tagDay: new Map() };
     for (const e of fresh) {
@@ -216,6 +233,12 @@ export class RollupWriter {
         e.appId,
       ]);
       const kid = this.users.idOf(`${p}\u0000${e.userId}`, [p, e.userId]);
+      const mid = this.models.idOf(`${p}\u0000${e.modelId}\u0000${e.provider}`, [
+        p,
+        e.modelId,
+        e.provider,
+      ]);
+      const pid = this.apps.idOf(`${p}\u0000${e.appId}`, [p, e.appId]);
       const h = floorTo(e.timestampMs, HOUR_MS);
       const d = floorTo(e.timestampMs, DAY_MS);
       accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
@@ -227,6 +250,10 @@ export class RollupWriter {
       accumulate(plain.userDay as Buckets, d, uid, e);
       accumulate(plain.perUserHour as Buckets, h, kid, e);
       accumulate(plain.perUserDay as Buckets, d, kid, e);
+      accumulate(plain.perModelHour as Buckets, h, mid, e);
+      accumulate(plain.perModelDay as Buckets, d, mid, e);
+      accumulate(plain.perAppHour as Buckets, h, pid, e);
+      accumulate(plain.perAppDay as Buckets, d, pid, e);
       if (e.tags) {
         for (const k of Object.keys(e.tags)) {
           const value = e.tags[k] as string;
@@ -270,13 +297,29 @@ export class RollupWriter {
 
   /** The transaction committed: ids cached during it are real. */
   committed(): void {
-    for (const d of [this.series, this.appSeries, this.userSeries, this.users, this.tags])
+    for (const d of [
+      this.series,
+      this.appSeries,
+      this.userSeries,
+      this.users,
+      this.models,
+      this.apps,
+      this.tags,
+    ])
       d.committed();
   }
 
   /** The transaction rolled back: ids inserted during it do not exist; forget them. */
   rolledBack(): void {
-    for (const d of [this.series, this.appSeries, this.userSeries, this.users, this.tags])
+    for (const d of [
+      this.series,
+      this.appSeries,
+      this.userSeries,
+      this.users,
+      this.models,
+      this.apps,
+      this.tags,
+    ])
       d.rolledBack();
   }
 }

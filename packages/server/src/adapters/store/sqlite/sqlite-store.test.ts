@@ -117,7 +117,7 @@ runRuleContract('SQLite (worker thread)', async () => {
 });
 
 describe('SQLite coarse rollups', () => {
-  it('back-fills the app, user × app and per-user rollups when an older database is migrated', async () => {
+  it('back-fills the coarse, per-user, per-model and per-app rollups when an older database is migrated', async () => {
     const { dir, store } = openFileStore();
     try {
       await store.migrate();
@@ -135,6 +135,9 @@ describe('SQLite coarse rollups', () => {
         { ...hour, groupBy: ['user'] },
         { ...hour, groupBy: ['app', 'user'], filters: { user: ['u1', 'u2'] } },
         { ...hour, groupBy: ['user'], interval: 'hour' },
+        { ...hour, groupBy: ['model', 'provider'], interval: 'hour' },
+        { ...day, groupBy: ['app'] },
+        { ...hour, groupBy: [] },
       ];
       const before = await Promise.all(shapes.map((q) => store.queryUsage(q)));
       // Turn the file back into a version-2 database: no coarse or per-user rollups yet.
@@ -142,6 +145,8 @@ describe('SQLite coarse rollups', () => {
         `DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day;
          DROP TABLE app_series; DROP TABLE user_series; DROP TABLE rollup_user_hour;
          DROP TABLE rollup_per_user_hour; DROP TABLE rollup_per_user_day; DROP TABLE user_ids;
+         DROP TABLE rollup_per_model_hour; DROP TABLE rollup_per_model_day; DROP TABLE model_ids;
+         DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
          DELETE FROM schema_version WHERE version >= 3;`,
       );
       await store.close();

@@ -31,6 +31,8 @@ const TAGGED = family('rollup_tag', 'series', 'series_id', true);
 const APP = family('rollup_app', 'app_series', 'app_series_id');
 const USER_APP = family('rollup_user', 'user_series', 'user_series_id');
 const USER = family('rollup_per_user', 'user_ids', 'user_key_id');
+const MODEL = family('rollup_per_model', 'model_ids', 'model_key_id');
+const APP_ONLY = family('rollup_per_app', 'app_ids', 'app_key_id');
 
 /**
  * The smallest rollup family holding every dimension the query needs. `coarse`: the schema has
@@ -39,6 +41,8 @@ const USER = family('rollup_per_user', 'user_ids', 'user_key_id');
 function pickFamily(kind: 'tags' | 'coarse' | 'full', within: (dims: string[]) => boolean): Family {
   if (kind === 'tags') return TAGGED;
   if (kind === 'full') return FULL;
+  if (within(['model', 'provider'])) return MODEL;
+  if (within(['app'])) return APP_ONLY;
   if (within(['app', 'model', 'provider'])) return APP;
   if (within(['user'])) return USER;
   if (within(['user', 'app'])) return USER_APP;
@@ -83,6 +87,38 @@ export interface CompileOptions {
   shape?: 'rows' | 'count';
 }
 
+const MEASURE_COLUMNS = [
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'total_tokens',
+  'requests',
+  'errors',
+  'cost_nano_usd',
+  'unpriced_tokens',
+  'unpriced_requests',
+] as const;
+
+const ORDER_COLUMN: Record<string, string> = {
+  totalTokens: 'total_tokens',
+  inputTokens: 'input_tokens',
+  outputTokens: 'output_tokens',
+  cacheReadTokens: 'cache_read_tokens',
+  cacheWriteTokens: 'cache_write_tokens',
+  requests: 'requests',
+  errors: 'errors',
+  costUsd: 'cost_nano_usd',
+  unpricedTokens: 'unpriced_tokens',
+  bucket: 'bucket',
+};
+
+/** The dimensions whose every combination is exactly one series of a family's dictionary. */
+const KEY_DIMENSIONS = new Map<Family, readonly string[]>([
+  [USER, ['user']],
+  [USER_APP, ['user', 'app']],
+]);
+
 /** Builds the SQL for a usage query over the rollups. Shared by SQLite and PostgreSQL. */
 export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): CompiledQuery {
   const placeholder = options.placeholder ?? (() => '?');
@@ -92,6 +128,8 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
       `(CAST(strftime('%s', ${c} / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000)`);
   const coarseRollups = options.coarseRollups ?? false;
   const params: unknown[] = [];
+  // With `?` placeholders parameters bind in the order they appear in the text: every piece of
+  // SQL below is rendered in text order, each time it appears.
   const p = (value: unknown): string => {
     params.push(value);
     return placeholder(params.length);
@@ -122,31 +160,48 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   const hybrid = q.interval === undefined && q.resolution === 'hour' && dayEnd > dayStart;
   // With a user filter, seek each (bucket, series) of those users instead of scanning every row
   // of the range: the rollup key is (bucket, series), so a list of buckets and a list of the
-  // users' series ids make exact lookups. Only SQLite's schema is laid out for it.
-  const users = q.filters.user;
-  const seek = coarseRollups && !usesTags && users !== undefined && users.length > 0;
-  /** Rows of the buckets in the [start, end) ranges; `r` is the rollup's alias ('r.' or ''). */
-  const bucketsIn = (ranges: Array<[number, number]>, stepMs: number, r: string): string => {
-    const lists = seek ? ranges.map(([start, end]) => bucketList(start, end, stepMs)) : [];
-    if (!seek || lists.some((l) => l === undefined)) {
+  // users' series ids make exact lookups. Only SQLite's schema is laid out for it; a minute
+  // range is short and holds many series per user, so it is scanned.
+  const users = q.filters.user ?? [];
+  const seekUsers =
+    coarseRollups && !usesTags && users.length > 0 && q.resolution !== 'minute'
+      ? () =>
+          `SELECT ${family.idColumn} FROM ${family.seriesTable} WHERE project_id = ${p(
+            q.projectId,
+          )} AND user_id IN (${users.map((u) => p(u)).join(', ')})`
+      : undefined;
+
+  /**
+   * Rows of the buckets in the [start, end) ranges; `r` is the rollup's alias ('r.' or '').
+   * `seriesSet` renders a subquery of series ids: their rows are sought bucket by bucket.
+   */
+  const bucketsIn = (
+    ranges: Array<[number, number]>,
+    stepMs: number,
+    r: string,
+    seriesSet: (() => string) | undefined,
+  ): string => {
+    const lists = seriesSet ? ranges.map(([start, end]) => bucketList(start, end, stepMs)) : [];
+    if (!seriesSet || lists.some((l) => l === undefined)) {
       const each = ranges.map(
         ([start, end]) => `${r}bucket_ms >= ${p(start)} AND ${r}bucket_ms < ${p(end)}`,
       );
-      return each.length === 1 ? (each[0] as string) : `(${each.join(') OR (')})`;
+      const range = each.length === 1 ? (each[0] as string) : `(${each.join(') OR (')})`;
+      return seriesSet ? `${range} AND ${r}series_id IN (${seriesSet()})` : range;
     }
     // The buckets are integers computed here, not input: inlined, so no parameter limit.
     const list = lists.flat();
-    const buckets = list.length === 0 ? 'NULL' : list.join(', ');
-    const projectParam = p(q.projectId);
-    const userParams = (users ?? []).map((u) => p(u)).join(', ');
-    return `${r}bucket_ms IN (${buckets}) AND ${r}series_id IN (SELECT ${family.idColumn} FROM ${family.seriesTable} WHERE project_id = ${projectParam} AND user_id IN (${userParams}))`;
+    return `${r}bucket_ms IN (${list.length === 0 ? 'NULL' : list.join(', ')}) AND ${r}series_id IN (${seriesSet()})`;
   };
-  // CROSS JOIN fixes the join order in SQLite: scan the rollup's bucket range once and look each
-  // series up by its integer id. Left to itself the planner may loop over the project's series
-  // and rescan the range for each (seconds at 10k series).
-  let from: string;
-  if (hybrid) {
-    from = `(SELECT * FROM ${family.table}_day WHERE ${bucketsIn([[dayStart, dayEnd]], DAY_MS, '')}
+
+  /**
+   * The rollup rows of the range (alias r) and the conditions that bound them.
+   */
+  const rowsOfRange = (
+    seriesSet: (() => string) | undefined,
+  ): { rows: string; where: string[] } => {
+    if (hybrid) {
+      const rows = `(SELECT * FROM ${family.table}_day WHERE ${bucketsIn([[dayStart, dayEnd]], DAY_MS, '', seriesSet)}
       UNION ALL SELECT * FROM ${family.table}_hour WHERE ${bucketsIn(
         [
           [hourStart, dayStart],
@@ -154,75 +209,84 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
         ],
         HOUR_MS,
         '',
-      )}) r ${family.join}`;
-  } else {
-    from = `${family.table}_${q.resolution} r ${family.join}`;
-  }
-
-  // The project is bound on the series, which every rollup row joins: no row of another
-  // project can match, whatever else the query says.
-  const where = [`s.project_id = ${p(q.projectId)}`];
-  if (!hybrid) where.push(bucketsIn([[q.fromMs, q.toMs]], RESOLUTION_MS[q.resolution], 'r.'));
-  if (usesTags) where.push('t.project_id = s.project_id', `t.tag_key = ${p(tagKey)}`);
-  if (q.tagFilter) where.push(`t.tag_value = ${p(q.tagFilter.value)}`);
-  for (const [dim, values] of Object.entries(q.filters)) {
-    const column = COLUMN[dim];
-    if (!column || !values || values.length === 0) continue;
-    where.push(`${column} IN (${values.map((v) => p(v)).join(', ')})`);
-  }
-
-  const select: string[] = [];
-  const group: string[] = [];
-  for (const dim of q.groupBy) {
-    const column = dim.startsWith('tag:') ? 't.tag_value' : COLUMN[dim];
-    if (!column) continue;
-    select.push(`${column} AS d${select.length}`);
-    group.push(column);
-  }
-  let bucketExpr: string | undefined;
-  if (q.interval) {
-    bucketExpr = q.interval === 'month' ? monthBucketSql('r.bucket_ms') : 'r.bucket_ms';
-    select.push(`${bucketExpr} AS bucket`);
-    group.push(bucketExpr);
-  }
-  select.push(
-    'SUM(r.input_tokens) AS input_tokens',
-    'SUM(r.output_tokens) AS output_tokens',
-    'SUM(r.cache_read_tokens) AS cache_read_tokens',
-    'SUM(r.cache_write_tokens) AS cache_write_tokens',
-    'SUM(r.total_tokens) AS total_tokens',
-    'SUM(r.requests) AS requests',
-    'SUM(r.errors) AS errors',
-    'SUM(r.cost_nano_usd) AS cost_nano_usd',
-    'SUM(r.unpriced_tokens) AS unpriced_tokens',
-    'SUM(r.unpriced_requests) AS unpriced_requests',
-  );
-  const orderColumn: Record<string, string> = {
-    totalTokens: 'total_tokens',
-    inputTokens: 'input_tokens',
-    outputTokens: 'output_tokens',
-    cacheReadTokens: 'cache_read_tokens',
-    cacheWriteTokens: 'cache_write_tokens',
-    requests: 'requests',
-    errors: 'errors',
-    costUsd: 'cost_nano_usd',
-    unpricedTokens: 'unpriced_tokens',
-    bucket: 'bucket',
+        seriesSet,
+      )}) r`;
+      return { rows, where: [] };
+    }
+    return {
+      rows: `${family.table}_${q.resolution} r`,
+      where: [bucketsIn([[q.fromMs, q.toMs]], RESOLUTION_MS[q.resolution], 'r.', seriesSet)],
+    };
   };
+
+  /** The project (bound on the series: no row of another project can match) and the filters. */
+  const seriesConditions = (s: string): string[] => {
+    const where = [`${s}project_id = ${p(q.projectId)}`];
+    if (usesTags) where.push(`t.project_id = ${s}project_id`, `t.tag_key = ${p(tagKey)}`);
+    if (q.tagFilter) where.push(`t.tag_value = ${p(q.tagFilter.value)}`);
+    for (const [dim, values] of Object.entries(q.filters)) {
+      const column = COLUMN[dim];
+      if (!column || !values || values.length === 0) continue;
+      where.push(`${column.replace('s.', s)} IN (${values.map((v) => p(v)).join(', ')})`);
+    }
+    return where;
+  };
+
+  const dims = q.groupBy.map((dim) => (dim.startsWith('tag:') ? 't.tag_value' : COLUMN[dim]));
+  const group = dims.filter((c): c is string => c !== undefined);
+  const bucketExpr = q.interval
+    ? q.interval === 'month'
+      ? monthBucketSql('r.bucket_ms')
+      : 'r.bucket_ms'
+    : undefined;
+  if (bucketExpr) group.push(bucketExpr);
+  const select = [
+    ...group.map((c, i) => (c === bucketExpr ? `${c} AS bucket` : `${c} AS d${i}`)),
+    ...MEASURE_COLUMNS.map((m) => `SUM(r.${m}) AS ${m}`),
+  ];
+  const orderBy = ORDER_COLUMN[q.orderBy] ?? 'total_tokens';
   const dir = q.order === 'asc' ? 'ASC' : 'DESC';
   // Ties are broken by the dimensions and the bucket so every adapter returns the same order.
-  const order = [`${orderColumn[q.orderBy] ?? 'total_tokens'} ${dir}`];
-  group.forEach((_, i) => {
-    if (i < q.groupBy.length) order.push(`d${i} ASC`);
-  });
+  const order = [`${orderBy} ${dir}`, ...q.groupBy.map((_, i) => `d${i} ASC`)];
   if (bucketExpr && q.orderBy !== 'bucket') order.push('bucket ASC');
 
-  const whereGroup = `FROM ${from} WHERE ${where.join(' AND ')}${
+  // Top-N of a per-user family over a range: rank the series on the ordering measure alone (a
+  // narrow sort), then add up every measure of the N winners only (a wide sort of few rows).
+  // Valid because each group is exactly one series of the family's dictionary.
+  const keyDims = KEY_DIMENSIONS.get(family);
+  const rankFirst =
+    options.shape !== 'count' &&
+    !q.interval &&
+    !seekUsers &&
+    keyDims !== undefined &&
+    keyDims.length === q.groupBy.length &&
+    keyDims.every((d) => q.groupBy.includes(d as Dimension));
+  let ranked = '';
+  let seriesSet = seekUsers;
+  if (rankFirst) {
+    const source = rowsOfRange(undefined);
+    const inner = `SELECT r.series_id, SUM(r.${orderBy}) AS o, SUM(r.requests) AS q FROM ${source.rows}${
+      source.where.length > 0 ? ` WHERE ${source.where.join(' AND ')}` : ''
+    } GROUP BY r.series_id`;
+    const ties = q.groupBy.map((d) => `${(COLUMN[d] as string).replace('s.', 'rs.')} ASC`);
+    ranked = `WITH ranked AS (SELECT g.series_id FROM (${inner}) g CROSS JOIN ${family.seriesTable} rs ON rs.${family.idColumn} = g.series_id WHERE ${seriesConditions(
+      'rs.',
+    ).join(' AND ')} AND g.q > 0 ORDER BY g.o ${dir}, ${ties.join(', ')} LIMIT ${p(q.limit)}) `;
+    seriesSet = () => 'SELECT series_id FROM ranked';
+  }
+
+  const source = rowsOfRange(seriesSet);
+  // In text order: the bounds of the buckets were rendered first, so they come first.
+  const where = [...source.where, ...seriesConditions('s.')];
+  // CROSS JOIN fixes the join order in SQLite: read the rollup's buckets and look each series up
+  // by its integer id. Left to itself the planner may loop over the project's series and rescan
+  // the range for each (seconds at 10k series).
+  const whereGroup = `FROM ${source.rows} ${family.join} WHERE ${where.join(' AND ')}${
     group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''
   } HAVING SUM(r.requests) > 0`;
   const sql =
     options.shape === 'count'
       ? `SELECT COUNT(*) AS n FROM (SELECT SUM(r.requests) AS requests ${whereGroup}) g`
-      : `SELECT ${select.join(', ')} ${whereGroup} ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
+      : `${ranked}SELECT ${select.join(', ')} ${whereGroup} ORDER BY ${order.join(', ')} LIMIT ${p(q.limit)}`;
   return { sql, params, dimensions: q.groupBy };
 }
