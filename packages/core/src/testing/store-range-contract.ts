@@ -142,6 +142,8 @@ export function rangeQueryContract(store: () => Store, now: { nowMs: number }): 
       { groupBy: ['app'], interval: 'hour' },
       { groupBy: [], filters: { model: ['m-large'] }, interval: 'hour' },
       { groupBy: ['app', 'model'], filters: { app: ['a1'] } },
+      { groupBy: ['user', 'model'], filters: { model: ['m-small'] } },
+      { groupBy: ['model', 'provider'], filters: { user: ['u5', 'u2'] } },
       // Top-N: the limit cuts, and ties (many users have equal request counts) go by name.
       { groupBy: ['user'], orderBy: 'requests', limit: 4 },
       { groupBy: ['user'], orderBy: 'costUsd', order: 'asc', limit: 2 },

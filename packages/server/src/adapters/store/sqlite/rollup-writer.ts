@@ -1,5 +1,6 @@
 import {
   addEventToMeasures,
+  addMeasures,
   emptyMeasures,
   type PricedEvent,
   type RollupMeasures,
@@ -11,6 +12,16 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 /** Dictionary caches are dropped (and refilled from the database) past this many entries. */
 const MAX_CACHED_IDS = 1_000_000;
+
+/** A full series' ids in the coarse dictionaries. */
+interface CoarseIds {
+  appModel: number;
+  userApp: number;
+  user: number;
+  userModel: number;
+  model: number;
+  app: number;
+}
 
 interface Acc extends RollupMeasures {
   bucketMs: number;
@@ -40,6 +51,21 @@ function accumulate(buckets: Buckets, bucketMs: number, seriesId: number, e: Pri
     bySeries.set(seriesId, acc);
   }
   addEventToMeasures(acc, e);
+}
+
+/** Adds one accumulator's measures into the (bucket, series) row of a coarse rollup. */
+function addTo(buckets: Buckets, bucketMs: number, seriesId: number, from: Acc): void {
+  let bySeries = buckets.get(bucketMs);
+  if (!bySeries) {
+    bySeries = new Map();
+    buckets.set(bucketMs, bySeries);
+  }
+  let acc = bySeries.get(seriesId);
+  if (!acc) {
+    acc = { bucketMs, seriesId, tagId: 0, ...emptyMeasures() };
+    bySeries.set(seriesId, acc);
+  }
+  addMeasures(acc, from);
 }
 
 function accumulateTag(
@@ -120,6 +146,7 @@ class IdDictionary {
  * - app series (app × model × provider): hour and day — overview, model share, app × model;
  * - user series (user × app): hour and day — the app × user heat map;
  * - users (user alone): hour and day — top users and active users;
+ * - user × model: hour and day — one user's usage by model;
  * - models (model × provider) and apps (app alone): hour and day — the charts over time.
  * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
  * series of its own), and cost little to write: their rows collapse within a flush.
@@ -129,10 +156,13 @@ export class RollupWriter {
   private readonly appSeries: IdDictionary;
   private readonly userSeries: IdDictionary;
   private readonly users: IdDictionary;
+  private readonly userModels: IdDictionary;
   private readonly models: IdDictionary;
   private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
   private readonly upsert: Record<string, Statement>;
+  /** Full series id → its ids in the coarse dictionaries. */
+  private readonly coarse = new Map<number, CoarseIds>();
 
   constructor(db: Database.Database) {
     this.series = new IdDictionary(db, 'series', 'series_id', [
@@ -154,6 +184,12 @@ export class RollupWriter {
       'app_id',
     ]);
     this.users = new IdDictionary(db, 'user_ids', 'user_key_id', ['project_id', 'user_id']);
+    this.userModels = new IdDictionary(db, 'user_models', 'user_model_id', [
+      'project_id',
+      'user_id',
+      'model_id',
+      'provider',
+    ]);
     this.models = new IdDictionary(db, 'model_ids', 'model_key_id', [
       'project_id',
       'model_id',
@@ -188,6 +224,8 @@ export class RollupWriter {
       userDay: upsert('rollup_user_day', false),
       perUserHour: upsert('rollup_per_user_hour', false),
       perUserDay: upsert('rollup_per_user_day', false),
+      userModelHour: upsert('rollup_user_model_hour', false),
+      userModelDay: upsert('rollup_user_model_day', false),
       perModelHour: upsert('rollup_per_model_hour', false),
       perModelDay: upsert('rollup_per_model_day', false),
       perAppHour: upsert('rollup_per_app_hour', false),
@@ -209,51 +247,29 @@ export class RollupWriter {
       userDay: new Map(),
       perUserHour: new Map(),
       perUserDay: new Map(),
+      userModelHour: new Map(),
+      userModelDay: new Map(),
       perModelHour: new Map(),
       perModelDay: new Map(),
       perAppHour: new Map(),
       perAppDay: new Map(),
     };
     const tagged: Record<string, TagBuckets> = { tagHour: new Map(), tagDay: new Map() };
+    // Per event, only the full series; the coarse rollups are then derived from the hour and day
+    // accumulators (one row per bucket × series, fewer than the events), via each series'
+    // cached coarse ids.
     for (const e of fresh) {
       const p = e.projectId;
       const sid = this.series.idOf(
         `${p}\u0000${e.userId}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`,
         [p, e.userId, e.appId, e.modelId, e.provider],
       );
-      const aid = this.appSeries.idOf(`${p}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`, [
-        p,
-        e.appId,
-        e.modelId,
-        e.provider,
-      ]);
-      const uid = this.userSeries.idOf(`${p}\u0000${e.userId}\u0000${e.appId}`, [
-        p,
-        e.userId,
-        e.appId,
-      ]);
-      const kid = this.users.idOf(`${p}\u0000${e.userId}`, [p, e.userId]);
-      const mid = this.models.idOf(`${p}\u0000${e.modelId}\u0000${e.provider}`, [
-        p,
-        e.modelId,
-        e.provider,
-      ]);
-      const pid = this.apps.idOf(`${p}\u0000${e.appId}`, [p, e.appId]);
       const h = floorTo(e.timestampMs, HOUR_MS);
       const d = floorTo(e.timestampMs, DAY_MS);
       accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
       accumulate(plain.hour as Buckets, h, sid, e);
       accumulate(plain.day as Buckets, d, sid, e);
-      accumulate(plain.appHour as Buckets, h, aid, e);
-      accumulate(plain.appDay as Buckets, d, aid, e);
-      accumulate(plain.userHour as Buckets, h, uid, e);
-      accumulate(plain.userDay as Buckets, d, uid, e);
-      accumulate(plain.perUserHour as Buckets, h, kid, e);
-      accumulate(plain.perUserDay as Buckets, d, kid, e);
-      accumulate(plain.perModelHour as Buckets, h, mid, e);
-      accumulate(plain.perModelDay as Buckets, d, mid, e);
-      accumulate(plain.perAppHour as Buckets, h, pid, e);
-      accumulate(plain.perAppDay as Buckets, d, pid, e);
+      if (!this.coarse.has(sid)) this.coarse.set(sid, this.coarseIdsOf(e));
       if (e.tags) {
         for (const k of Object.keys(e.tags)) {
           const value = e.tags[k] as string;
@@ -263,6 +279,23 @@ export class RollupWriter {
         }
       }
     }
+    for (const [resolution, buckets] of [
+      ['Hour', plain.hour as Buckets],
+      ['Day', plain.day as Buckets],
+    ] as const) {
+      for (const [bucketMs, bySeries] of buckets) {
+        for (const [sid, acc] of bySeries) {
+          const ids = this.coarse.get(sid) as CoarseIds;
+          addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc);
+          addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc);
+          addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc);
+          addTo(plain[`userModel${resolution}`] as Buckets, bucketMs, ids.userModel, acc);
+          addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc);
+          addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc);
+        }
+      }
+    }
+    if (this.coarse.size >= MAX_CACHED_IDS) this.coarse.clear();
     const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
       const measures = [
         a.inputTokens,
@@ -295,31 +328,56 @@ export class RollupWriter {
     }
   }
 
-  /** The transaction committed: ids cached during it are real. */
-  committed(): void {
-    for (const d of [
+  private coarseIdsOf(e: PricedEvent): CoarseIds {
+    const p = e.projectId;
+    return {
+      appModel: this.appSeries.idOf(`${p}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`, [
+        p,
+        e.appId,
+        e.modelId,
+        e.provider,
+      ]),
+      userApp: this.userSeries.idOf(`${p}\u0000${e.userId}\u0000${e.appId}`, [
+        p,
+        e.userId,
+        e.appId,
+      ]),
+      user: this.users.idOf(`${p}\u0000${e.userId}`, [p, e.userId]),
+      userModel: this.userModels.idOf(
+        `${p}\u0000${e.userId}\u0000${e.modelId}\u0000${e.provider}`,
+        [p, e.userId, e.modelId, e.provider],
+      ),
+      model: this.models.idOf(`${p}\u0000${e.modelId}\u0000${e.provider}`, [
+        p,
+        e.modelId,
+        e.provider,
+      ]),
+      app: this.apps.idOf(`${p}\u0000${e.appId}`, [p, e.appId]),
+    };
+  }
+
+  private dictionaries(): IdDictionary[] {
+    return [
       this.series,
       this.appSeries,
       this.userSeries,
       this.users,
+      this.userModels,
       this.models,
       this.apps,
       this.tags,
-    ])
-      d.committed();
+    ];
+  }
+
+  /** The transaction committed: ids cached during it are real. */
+  committed(): void {
+    for (const d of this.dictionaries()) d.committed();
   }
 
   /** The transaction rolled back: ids inserted during it do not exist; forget them. */
   rolledBack(): void {
-    for (const d of [
-      this.series,
-      this.appSeries,
-      this.userSeries,
-      this.users,
-      this.models,
-      this.apps,
-      this.tags,
-    ])
-      d.rolledBack();
+    // Coarse ids of series seen in it may be among them: forget every mapping (rare, refilled).
+    this.coarse.clear();
+    for (const d of this.dictionaries()) d.rolledBack();
   }
 }

@@ -117,7 +117,7 @@ runRuleContract('SQLite (worker thread)', async () => {
 });
 
 describe('SQLite coarse rollups', () => {
-  it('back-fills the coarse, per-user, per-model and per-app rollups when an older database is migrated', async () => {
+  it('back-fills every coarse rollup when an older database is migrated', async () => {
     const { dir, store } = openFileStore();
     try {
       await store.migrate();
@@ -138,6 +138,8 @@ describe('SQLite coarse rollups', () => {
         { ...hour, groupBy: ['model', 'provider'], interval: 'hour' },
         { ...day, groupBy: ['app'] },
         { ...hour, groupBy: [] },
+        { ...hour, groupBy: ['model'], filters: { user: ['u3'] }, interval: 'hour' },
+        { ...day, groupBy: ['user', 'model'] },
       ];
       const before = await Promise.all(shapes.map((q) => store.queryUsage(q)));
       // Turn the file back into a version-2 database: no coarse or per-user rollups yet.
@@ -147,6 +149,7 @@ describe('SQLite coarse rollups', () => {
          DROP TABLE rollup_per_user_hour; DROP TABLE rollup_per_user_day; DROP TABLE user_ids;
          DROP TABLE rollup_per_model_hour; DROP TABLE rollup_per_model_day; DROP TABLE model_ids;
          DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
+         DROP TABLE rollup_user_model_hour; DROP TABLE rollup_user_model_day; DROP TABLE user_models;
          DELETE FROM schema_version WHERE version >= 3;`,
       );
       await store.close();

@@ -31,6 +31,7 @@ const TAGGED = family('rollup_tag', 'series', 'series_id', true);
 const APP = family('rollup_app', 'app_series', 'app_series_id');
 const USER_APP = family('rollup_user', 'user_series', 'user_series_id');
 const USER = family('rollup_per_user', 'user_ids', 'user_key_id');
+const USER_MODEL = family('rollup_user_model', 'user_models', 'user_model_id');
 const MODEL = family('rollup_per_model', 'model_ids', 'model_key_id');
 const APP_ONLY = family('rollup_per_app', 'app_ids', 'app_key_id');
 
@@ -46,6 +47,7 @@ function pickFamily(kind: 'tags' | 'coarse' | 'full', within: (dims: string[]) =
   if (within(['app', 'model', 'provider'])) return APP;
   if (within(['user'])) return USER;
   if (within(['user', 'app'])) return USER_APP;
+  if (within(['user', 'model', 'provider'])) return USER_MODEL;
   return FULL;
 }
 
@@ -199,10 +201,12 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
    */
   const rowsOfRange = (
     seriesSet: (() => string) | undefined,
+    columns = '*',
   ): { rows: string; where: string[] } => {
     if (hybrid) {
-      const rows = `(SELECT * FROM ${family.table}_day WHERE ${bucketsIn([[dayStart, dayEnd]], DAY_MS, '', seriesSet)}
-      UNION ALL SELECT * FROM ${family.table}_hour WHERE ${bucketsIn(
+      // Only the columns needed: the union is copied row by row.
+      const rows = `(SELECT ${columns} FROM ${family.table}_day WHERE ${bucketsIn([[dayStart, dayEnd]], DAY_MS, '', seriesSet)}
+      UNION ALL SELECT ${columns} FROM ${family.table}_hour WHERE ${bucketsIn(
         [
           [hourStart, dayStart],
           [dayEnd, hourEnd],
@@ -253,6 +257,7 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   // Top-N of a per-user family over a range: rank the series on the ordering measure alone (a
   // narrow sort), then add up every measure of the N winners only (a wide sort of few rows).
   // Valid because each group is exactly one series of the family's dictionary.
+  // MATERIALIZED: the ranking is used once per part of the range; computed once.
   const keyDims = KEY_DIMENSIONS.get(family);
   const rankFirst =
     options.shape !== 'count' &&
@@ -264,12 +269,15 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   let ranked = '';
   let seriesSet = seekUsers;
   if (rankFirst) {
-    const source = rowsOfRange(undefined);
+    const source = rowsOfRange(
+      undefined,
+      [...new Set(['series_id', orderBy, 'requests'])].join(', '),
+    );
     const inner = `SELECT r.series_id, SUM(r.${orderBy}) AS o, SUM(r.requests) AS q FROM ${source.rows}${
       source.where.length > 0 ? ` WHERE ${source.where.join(' AND ')}` : ''
     } GROUP BY r.series_id`;
     const ties = q.groupBy.map((d) => `${(COLUMN[d] as string).replace('s.', 'rs.')} ASC`);
-    ranked = `WITH ranked AS (SELECT g.series_id FROM (${inner}) g CROSS JOIN ${family.seriesTable} rs ON rs.${family.idColumn} = g.series_id WHERE ${seriesConditions(
+    ranked = `WITH ranked AS MATERIALIZED (SELECT g.series_id FROM (${inner}) g CROSS JOIN ${family.seriesTable} rs ON rs.${family.idColumn} = g.series_id WHERE ${seriesConditions(
       'rs.',
     ).join(' AND ')} AND g.q > 0 ORDER BY g.o ${dir}, ${ties.join(', ')} LIMIT ${p(q.limit)}) `;
     seriesSet = () => 'SELECT series_id FROM ranked';
