@@ -18,7 +18,6 @@ interface CoarseIds {
   appModel: number;
   userApp: number;
   user: number;
-  userModel: number;
   model: number;
   app: number;
 }
@@ -146,7 +145,6 @@ class IdDictionary {
  * - app series (app × model × provider): hour and day — overview, model share, app × model;
  * - user series (user × app): hour and day — the app × user heat map;
  * - users (user alone): hour and day — top users and active users;
- * - user × model: hour and day — one user's usage by model;
  * - models (model × provider) and apps (app alone): hour and day — the charts over time.
  * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
  * series of its own), and cost little to write: their rows collapse within a flush.
@@ -156,7 +154,6 @@ export class RollupWriter {
   private readonly appSeries: IdDictionary;
   private readonly userSeries: IdDictionary;
   private readonly users: IdDictionary;
-  private readonly userModels: IdDictionary;
   private readonly models: IdDictionary;
   private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
@@ -184,12 +181,6 @@ export class RollupWriter {
       'app_id',
     ]);
     this.users = new IdDictionary(db, 'user_ids', 'user_key_id', ['project_id', 'user_id']);
-    this.userModels = new IdDictionary(db, 'user_models', 'user_model_id', [
-      'project_id',
-      'user_id',
-      'model_id',
-      'provider',
-    ]);
     this.models = new IdDictionary(db, 'model_ids', 'model_key_id', [
       'project_id',
       'model_id',
@@ -224,8 +215,6 @@ export class RollupWriter {
       userDay: upsert('rollup_user_day', false),
       perUserHour: upsert('rollup_per_user_hour', false),
       perUserDay: upsert('rollup_per_user_day', false),
-      userModelHour: upsert('rollup_user_model_hour', false),
-      userModelDay: upsert('rollup_user_model_day', false),
       perModelHour: upsert('rollup_per_model_hour', false),
       perModelDay: upsert('rollup_per_model_day', false),
       perAppHour: upsert('rollup_per_app_hour', false),
@@ -247,8 +236,6 @@ export class RollupWriter {
       userDay: new Map(),
       perUserHour: new Map(),
       perUserDay: new Map(),
-      userModelHour: new Map(),
-      userModelDay: new Map(),
       perModelHour: new Map(),
       perModelDay: new Map(),
       perAppHour: new Map(),
@@ -289,7 +276,6 @@ export class RollupWriter {
           addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc);
           addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc);
           addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc);
-          addTo(plain[`userModel${resolution}`] as Buckets, bucketMs, ids.userModel, acc);
           addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc);
           addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc);
         }
@@ -343,10 +329,6 @@ export class RollupWriter {
         e.appId,
       ]),
       user: this.users.idOf(`${p}\u0000${e.userId}`, [p, e.userId]),
-      userModel: this.userModels.idOf(
-        `${p}\u0000${e.userId}\u0000${e.modelId}\u0000${e.provider}`,
-        [p, e.userId, e.modelId, e.provider],
-      ),
       model: this.models.idOf(`${p}\u0000${e.modelId}\u0000${e.provider}`, [
         p,
         e.modelId,
@@ -362,7 +344,6 @@ export class RollupWriter {
       this.appSeries,
       this.userSeries,
       this.users,
-      this.userModels,
       this.models,
       this.apps,
       this.tags,

@@ -269,27 +269,4 @@ INSERT INTO rollup_per_app_day (bucket_ms, series_id, input_tokens, output_token
   FROM rollup_app_day r JOIN app_series s ON s.app_series_id = r.series_id JOIN app_ids c ON c.project_id = s.project_id AND c.app_id = s.app_id
   GROUP BY r.bucket_ms, c.app_key_id;
 `,
-  // User × model rollups for one user's page (their usage by model over time): a user's rows
-  // per bucket are at most their models, not every app × model pair.
-  `
-CREATE TABLE user_models (
-  user_model_id INTEGER PRIMARY KEY,
-  project_id TEXT NOT NULL,
-  user_id TEXT NOT NULL,
-  model_id TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  UNIQUE (project_id, user_id, model_id, provider)
-);
-${rollupTable('rollup_user_model_hour')}
-${rollupTable('rollup_user_model_day')}
-INSERT INTO user_models (project_id, user_id, model_id, provider) SELECT DISTINCT project_id, user_id, model_id, provider FROM series;
-INSERT INTO rollup_user_model_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.user_model_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN user_models c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.model_id = s.model_id AND c.provider = s.provider
-  GROUP BY r.bucket_ms, c.user_model_id;
-INSERT INTO rollup_user_model_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.user_model_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN user_models c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.model_id = s.model_id AND c.provider = s.provider
-  GROUP BY r.bucket_ms, c.user_model_id;
-`,
 ];

@@ -31,7 +31,6 @@ const TAGGED = family('rollup_tag', 'series', 'series_id', true);
 const APP = family('rollup_app', 'app_series', 'app_series_id');
 const USER_APP = family('rollup_user', 'user_series', 'user_series_id');
 const USER = family('rollup_per_user', 'user_ids', 'user_key_id');
-const USER_MODEL = family('rollup_user_model', 'user_models', 'user_model_id');
 const MODEL = family('rollup_per_model', 'model_ids', 'model_key_id');
 const APP_ONLY = family('rollup_per_app', 'app_ids', 'app_key_id');
 
@@ -47,7 +46,6 @@ function pickFamily(kind: 'tags' | 'coarse' | 'full', within: (dims: string[]) =
   if (within(['app', 'model', 'provider'])) return APP;
   if (within(['user'])) return USER;
   if (within(['user', 'app'])) return USER_APP;
-  if (within(['user', 'model', 'provider'])) return USER_MODEL;
   return FULL;
 }
 
