@@ -85,8 +85,13 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
           const ok = req.write(chunk);
           if (!ok) {
             await new Promise<void>((r) => {
-              req.once('drain', r);
-              req.once('close', r);
+              const done = () => {
+                req.off('drain', done);
+                req.off('close', done);
+                r();
+              };
+              req.once('drain', done);
+              req.once('close', done);
             });
           }
         }
