@@ -9,6 +9,7 @@ import {
   deliveryIdOf,
   type Rule,
   type RuleCounter,
+  type RuleStore,
   rollupMeasure,
   ruleMatches,
   scopeKeyOf,
@@ -49,7 +50,7 @@ function ruleItem(rule: Rule): Item {
 }
 
 /** Rules, counters, alerts and the outbox on DynamoDB. */
-export class DynamoRules {
+export class DynamoRules implements RuleStore {
   constructor(private readonly io: DynamoIo) {}
 
   /**

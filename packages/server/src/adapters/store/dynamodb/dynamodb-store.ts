@@ -6,28 +6,23 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
-  type AlertQuery,
-  type AlertRecord,
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
   type ConflictRecord,
-  type DeliveryOutcome,
-  type DeliveryRecord,
-  type DeliveryStatus,
   EventOutcome,
   type ModelPriceEntry,
   type PricedEvent,
   type Project,
   type PruneOptions,
   type PruneResult,
-  type Rule,
   type RuleCounter,
   type Store,
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
+import { RuleStoreDelegate } from '../rule-store-delegate.js';
 import { BatchApplier } from './batch-apply.js';
 import {
   type DynamoDbStoreOptions,
@@ -115,9 +110,9 @@ function keyFromItem(item: Item): ApiKeyRecord {
  * Exactly-once counting with conditional writes only (see batch-apply.ts), so it runs
  * unchanged on DynamoDB and on dynalite.
  */
-export class DynamoDbStore implements Store {
+export class DynamoDbStore extends RuleStoreDelegate implements Store {
   private readonly io: DynamoIo;
-  private readonly rules: DynamoRules;
+  protected readonly rules: DynamoRules;
   private readonly applier: BatchApplier;
 
   constructor(
@@ -128,6 +123,7 @@ export class DynamoDbStore implements Store {
       dedupeRetentionMs?: number;
     },
   ) {
+    super();
     this.io = new DynamoIo(options);
     this.rules = new DynamoRules(this.io);
     this.applier = new BatchApplier(this.io, {
@@ -396,44 +392,6 @@ export class DynamoDbStore implements Store {
       { pk: projectPk(projectId), sk: priceSk(provider, modelId, effectiveFrom) },
       'attribute_exists(pk)',
     );
-  }
-
-  createRule(rule: Rule, nowMs: number): Promise<void> {
-    return this.rules.createRule(rule, nowMs);
-  }
-  updateRule(rule: Rule, nowMs: number): Promise<boolean> {
-    return this.rules.updateRule(rule, nowMs);
-  }
-  deleteRule(projectId: string, ruleId: string): Promise<boolean> {
-    return this.rules.deleteRule(projectId, ruleId);
-  }
-  getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
-    return this.rules.getRule(projectId, ruleId);
-  }
-  listRules(projectId?: string): Promise<Rule[]> {
-    return this.rules.listRules(projectId);
-  }
-  readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    return this.rules.readCounters(ruleId, fromMs, toMs);
-  }
-  listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
-    return this.rules.listAlerts(query);
-  }
-  acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean> {
-    return this.rules.acknowledgeAlert(projectId, alertId, nowMs);
-  }
-  claimDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
-    return this.rules.claimDeliveries(nowMs, limit, leaseMs);
-  }
-  completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): Promise<void> {
-    return this.rules.completeDelivery(id, outcome, nowMs);
-  }
-  listDeliveries(
-    projectId: string,
-    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
-    limit: number,
-  ): Promise<DeliveryRecord[]> {
-    return this.rules.listDeliveries(projectId, filter, limit);
   }
 
   /** Test hook: see DynamoIo.failFromWrite. */

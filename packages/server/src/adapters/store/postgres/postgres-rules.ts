@@ -14,6 +14,7 @@ import {
   type PricedEvent,
   type Rule,
   type RuleCounter,
+  type RuleStore,
   TokenwatchError,
   windowFor,
 } from '@tokenwatch/core';
@@ -47,7 +48,7 @@ const DELIVERY_COLUMNS =
  * RETURNING`, so a concurrent worker that fired the same alert first wins and this one does not
  * report or deliver it again.
  */
-export class PostgresRules {
+export class PostgresRules implements RuleStore {
   constructor(private readonly store: PostgresStore) {}
 
   async evaluate(

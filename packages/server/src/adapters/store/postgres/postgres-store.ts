@@ -1,14 +1,9 @@
 import {
-  type AlertQuery,
-  type AlertRecord,
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
   aggregateEvents,
   type ConflictRecord,
-  type DeliveryOutcome,
-  type DeliveryRecord,
-  type DeliveryStatus,
   EventOutcome,
   type ModelPriceEntry,
   type PricedEvent,
@@ -16,8 +11,6 @@ import {
   type PruneOptions,
   type PruneResult,
   type RollupDelta,
-  type Rule,
-  type RuleCounter,
   type Store,
   type TagRollupDelta,
   TokenwatchError,
@@ -25,6 +18,7 @@ import {
   type UsageRow,
 } from '@tokenwatch/core';
 import pg from 'pg';
+import { RuleStoreDelegate } from '../rule-store-delegate.js';
 import { type KeyRow, keyFromRow } from '../sql-rows.js';
 import { compileUsageQuery } from '../sqlite/sqlite-usage-queries.js';
 import { isTransientConflict, pgCode, pgError } from './pg-errors.js';
@@ -99,15 +93,16 @@ function num(value: unknown): number {
  * instead of deadlocking; a deadlock or serialization failure that still happens reruns the
  * transaction (it commits nothing until the end).
  */
-export class PostgresStore implements Store {
+export class PostgresStore extends RuleStoreDelegate implements Store {
   readonly pool: pg.Pool;
   readonly schema: string;
-  private readonly rules: PostgresRules;
+  protected readonly rules: PostgresRules;
   private readonly seriesIds = new Map<string, number>();
   private readonly tagIds = new Map<string, number>();
   private readonly lockTimeoutMs: number;
 
   constructor(options: PostgresStoreOptions) {
+    super();
     this.schema = options.schema ?? 'public';
     quoteIdent(this.schema);
     this.lockTimeoutMs = options.lockTimeoutMs ?? 15_000;
@@ -705,46 +700,6 @@ export class PostgresStore implements Store {
       [projectId, provider, modelId, effectiveFrom],
     );
     return res.rowCount === 1;
-  }
-
-  // ---------------------------------------------------------------- rules (see PostgresRules)
-
-  createRule(rule: Rule, nowMs: number): Promise<void> {
-    return this.rules.createRule(rule, nowMs);
-  }
-  updateRule(rule: Rule, nowMs: number): Promise<boolean> {
-    return this.rules.updateRule(rule, nowMs);
-  }
-  deleteRule(projectId: string, ruleId: string): Promise<boolean> {
-    return this.rules.deleteRule(projectId, ruleId);
-  }
-  getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
-    return this.rules.getRule(projectId, ruleId);
-  }
-  listRules(projectId?: string): Promise<Rule[]> {
-    return this.rules.listRules(projectId);
-  }
-  readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    return this.rules.readCounters(ruleId, fromMs, toMs);
-  }
-  listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
-    return this.rules.listAlerts(query);
-  }
-  acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean> {
-    return this.rules.acknowledgeAlert(projectId, alertId, nowMs);
-  }
-  claimDeliveries(nowMs: number, limit: number, leaseMs: number): Promise<DeliveryRecord[]> {
-    return this.rules.claimDeliveries(nowMs, limit, leaseMs);
-  }
-  completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): Promise<void> {
-    return this.rules.completeDelivery(id, outcome, nowMs);
-  }
-  listDeliveries(
-    projectId: string,
-    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
-    limit: number,
-  ): Promise<DeliveryRecord[]> {
-    return this.rules.listDeliveries(projectId, filter, limit);
   }
 
   // ---------------------------------------------------------------- queue poison log
