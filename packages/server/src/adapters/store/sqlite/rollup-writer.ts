@@ -38,33 +38,33 @@ function floorTo(ms: number, size: number): number {
   return ms - (((ms % size) + size) % size);
 }
 
-function accumulate(buckets: Buckets, bucketMs: number, seriesId: number, e: PricedEvent): void {
-  let bySeries = buckets.get(bucketMs);
-  if (!bySeries) {
-    bySeries = new Map();
-    buckets.set(bucketMs, bySeries);
+/** The map under `key`, created empty on first use. */
+function child<K, V>(map: Map<K, Map<number, V>>, key: K): Map<number, V> {
+  let inner = map.get(key);
+  if (!inner) {
+    inner = new Map();
+    map.set(key, inner);
   }
+  return inner;
+}
+
+/** The accumulator of (bucket, tag, series) in `bySeries`, created empty on first use. */
+function rowOf(bySeries: Map<number, Acc>, bucketMs: number, tagId: number, seriesId: number): Acc {
   let acc = bySeries.get(seriesId);
   if (!acc) {
-    acc = { bucketMs, seriesId, tagId: 0, ...emptyMeasures() };
+    acc = { bucketMs, seriesId, tagId, ...emptyMeasures() };
     bySeries.set(seriesId, acc);
   }
-  addEventToMeasures(acc, e);
+  return acc;
+}
+
+function accumulate(buckets: Buckets, bucketMs: number, seriesId: number, e: PricedEvent): void {
+  addEventToMeasures(rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId), e);
 }
 
 /** Adds one accumulator's measures into the (bucket, series) row of a coarse rollup. */
 function addTo(buckets: Buckets, bucketMs: number, seriesId: number, from: Acc): void {
-  let bySeries = buckets.get(bucketMs);
-  if (!bySeries) {
-    bySeries = new Map();
-    buckets.set(bucketMs, bySeries);
-  }
-  let acc = bySeries.get(seriesId);
-  if (!acc) {
-    acc = { bucketMs, seriesId, tagId: 0, ...emptyMeasures() };
-    bySeries.set(seriesId, acc);
-  }
-  addMeasures(acc, from);
+  addMeasures(rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId), from);
 }
 
 function accumulateTag(
@@ -74,22 +74,8 @@ function accumulateTag(
   seriesId: number,
   e: PricedEvent,
 ): void {
-  let byTag = buckets.get(bucketMs);
-  if (!byTag) {
-    byTag = new Map();
-    buckets.set(bucketMs, byTag);
-  }
-  let bySeries = byTag.get(tagId);
-  if (!bySeries) {
-    bySeries = new Map();
-    byTag.set(tagId, bySeries);
-  }
-  let acc = bySeries.get(seriesId);
-  if (!acc) {
-    acc = { bucketMs, seriesId, tagId, ...emptyMeasures() };
-    bySeries.set(seriesId, acc);
-  }
-  addEventToMeasures(acc, e);
+  const bySeries = child(child(buckets, bucketMs), tagId);
+  addEventToMeasures(rowOf(bySeries, bucketMs, tagId, seriesId), e);
 }
 
 /**
