@@ -43,6 +43,68 @@ function tagRollupTable(name: string): string {
 ) WITHOUT ROWID;`;
 }
 
+const MEASURE_NAMES = [
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'total_tokens',
+  'requests',
+  'errors',
+  'cost_nano_usd',
+  'unpriced_tokens',
+  'unpriced_requests',
+];
+
+/** A rollup family's dictionary: its table, id column and the key columns besides the project. */
+interface Dictionary {
+  table: string;
+  id: string;
+  keys: string[];
+}
+
+const SERIES: Dictionary = {
+  table: 'series',
+  id: 'series_id',
+  keys: ['user_id', 'app_id', 'model_id', 'provider'],
+};
+const APP_SERIES: Dictionary = {
+  table: 'app_series',
+  id: 'app_series_id',
+  keys: ['app_id', 'model_id', 'provider'],
+};
+const USER_SERIES: Dictionary = {
+  table: 'user_series',
+  id: 'user_series_id',
+  keys: ['user_id', 'app_id'],
+};
+const USER_IDS: Dictionary = { table: 'user_ids', id: 'user_key_id', keys: ['user_id'] };
+const MODEL_IDS: Dictionary = {
+  table: 'model_ids',
+  id: 'model_key_id',
+  keys: ['model_id', 'provider'],
+};
+const APP_IDS: Dictionary = { table: 'app_ids', id: 'app_key_id', keys: ['app_id'] };
+
+/**
+ * Fills the dictionary of a new coarse rollup from a finer one's, then the rollup itself: each
+ * row of `from` is mapped to the coarse series with the same key columns and the measures are
+ * added up per (bucket, coarse series).
+ */
+function backfill(into: string, dict: Dictionary, from: string, fromDict: Dictionary): string {
+  const match = ['project_id', ...dict.keys].map((k) => `c.${k} = s.${k}`).join(' AND ');
+  return `INSERT INTO ${into} (bucket_ms, series_id, ${MEASURE_NAMES.join(', ')}, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.${dict.id}, ${MEASURE_NAMES.map((m) => `SUM(r.${m})`).join(', ')}, MIN(r.first_update_ms), MAX(r.last_update_ms)
+  FROM ${from} r JOIN ${fromDict.table} s ON s.${fromDict.id} = r.series_id JOIN ${dict.table} c ON ${match}
+  GROUP BY r.bucket_ms, c.${dict.id};`;
+}
+
+/** The dictionary's rows: every distinct key of a finer dictionary. */
+function fillDictionary(dict: Dictionary, fromDict: Dictionary): string {
+  const columns = ['project_id', ...dict.keys].join(', ');
+  return `INSERT INTO ${dict.table} (${columns}) SELECT DISTINCT ${columns} FROM ${fromDict.table};`;
+}
+
 export const MIGRATIONS: readonly string[] = [
   `
 CREATE TABLE projects (
@@ -185,22 +247,11 @@ CREATE TABLE user_series (
 ${rollupTable('rollup_app_hour')}
 ${rollupTable('rollup_app_day')}
 ${rollupTable('rollup_user_day')}
-INSERT INTO app_series (project_id, app_id, model_id, provider)
-  SELECT DISTINCT project_id, app_id, model_id, provider FROM series;
-INSERT INTO user_series (project_id, user_id, app_id)
-  SELECT DISTINCT project_id, user_id, app_id FROM series;
-INSERT INTO rollup_app_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.app_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN app_series c ON c.project_id = s.project_id AND c.app_id = s.app_id AND c.model_id = s.model_id AND c.provider = s.provider
-  GROUP BY r.bucket_ms, c.app_series_id;
-INSERT INTO rollup_app_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.app_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN app_series c ON c.project_id = s.project_id AND c.app_id = s.app_id AND c.model_id = s.model_id AND c.provider = s.provider
-  GROUP BY r.bucket_ms, c.app_series_id;
-INSERT INTO rollup_user_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.user_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN user_series c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.app_id = s.app_id
-  GROUP BY r.bucket_ms, c.user_series_id;
+${fillDictionary(APP_SERIES, SERIES)}
+${fillDictionary(USER_SERIES, SERIES)}
+${backfill('rollup_app_hour', APP_SERIES, 'rollup_hour', SERIES)}
+${backfill('rollup_app_day', APP_SERIES, 'rollup_day', SERIES)}
+${backfill('rollup_user_day', USER_SERIES, 'rollup_day', SERIES)}
 `,
   // Per-user rollups, so the per-user panels read one row per active user and bucket instead of
   // one per (user, app, model): a user-only rollup (top users, active users) per hour and day,
@@ -215,19 +266,10 @@ CREATE TABLE user_ids (
 ${rollupTable('rollup_per_user_hour')}
 ${rollupTable('rollup_per_user_day')}
 ${rollupTable('rollup_user_hour')}
-INSERT INTO user_ids (project_id, user_id) SELECT DISTINCT project_id, user_id FROM series;
-INSERT INTO rollup_per_user_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, u.user_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN user_ids u ON u.project_id = s.project_id AND u.user_id = s.user_id
-  GROUP BY r.bucket_ms, u.user_key_id;
-INSERT INTO rollup_per_user_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, u.user_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_day r JOIN series s ON s.series_id = r.series_id JOIN user_ids u ON u.project_id = s.project_id AND u.user_id = s.user_id
-  GROUP BY r.bucket_ms, u.user_key_id;
-INSERT INTO rollup_user_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.user_series_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_hour r JOIN series s ON s.series_id = r.series_id JOIN user_series c ON c.project_id = s.project_id AND c.user_id = s.user_id AND c.app_id = s.app_id
-  GROUP BY r.bucket_ms, c.user_series_id;
+${fillDictionary(USER_IDS, SERIES)}
+${backfill('rollup_per_user_hour', USER_IDS, 'rollup_hour', SERIES)}
+${backfill('rollup_per_user_day', USER_IDS, 'rollup_day', SERIES)}
+${backfill('rollup_user_hour', USER_SERIES, 'rollup_hour', SERIES)}
 `,
   // Per-model and per-app rollups for the charts over time: the totals and the stacked top
   // models or apps read ~20 or ~50 rows per hour instead of every app × model pair. Back-filled
@@ -250,23 +292,11 @@ ${rollupTable('rollup_per_model_hour')}
 ${rollupTable('rollup_per_model_day')}
 ${rollupTable('rollup_per_app_hour')}
 ${rollupTable('rollup_per_app_day')}
-INSERT INTO model_ids (project_id, model_id, provider) SELECT DISTINCT project_id, model_id, provider FROM app_series;
-INSERT INTO app_ids (project_id, app_id) SELECT DISTINCT project_id, app_id FROM app_series;
-INSERT INTO rollup_per_model_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.model_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_app_hour r JOIN app_series s ON s.app_series_id = r.series_id JOIN model_ids c ON c.project_id = s.project_id AND c.model_id = s.model_id AND c.provider = s.provider
-  GROUP BY r.bucket_ms, c.model_key_id;
-INSERT INTO rollup_per_model_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.model_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_app_day r JOIN app_series s ON s.app_series_id = r.series_id JOIN model_ids c ON c.project_id = s.project_id AND c.model_id = s.model_id AND c.provider = s.provider
-  GROUP BY r.bucket_ms, c.model_key_id;
-INSERT INTO rollup_per_app_hour (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.app_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_app_hour r JOIN app_series s ON s.app_series_id = r.series_id JOIN app_ids c ON c.project_id = s.project_id AND c.app_id = s.app_id
-  GROUP BY r.bucket_ms, c.app_key_id;
-INSERT INTO rollup_per_app_day (bucket_ms, series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.app_key_id, SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.total_tokens), SUM(r.requests), SUM(r.errors), SUM(r.cost_nano_usd), SUM(r.unpriced_tokens), SUM(r.unpriced_requests), MIN(r.first_update_ms), MAX(r.last_update_ms)
-  FROM rollup_app_day r JOIN app_series s ON s.app_series_id = r.series_id JOIN app_ids c ON c.project_id = s.project_id AND c.app_id = s.app_id
-  GROUP BY r.bucket_ms, c.app_key_id;
+${fillDictionary(MODEL_IDS, APP_SERIES)}
+${fillDictionary(APP_IDS, APP_SERIES)}
+${backfill('rollup_per_model_hour', MODEL_IDS, 'rollup_app_hour', APP_SERIES)}
+${backfill('rollup_per_model_day', MODEL_IDS, 'rollup_app_day', APP_SERIES)}
+${backfill('rollup_per_app_hour', APP_IDS, 'rollup_app_hour', APP_SERIES)}
+${backfill('rollup_per_app_day', APP_IDS, 'rollup_app_day', APP_SERIES)}
 `,
 ];
