@@ -60,10 +60,10 @@ function bucketList(startMs: number, endMs: number, stepMs: number): number[] | 
 
 /** Maps a query's dimensions to columns. Names come only from this table, never from input. */
 const COLUMN: Record<string, string> = {
-  user: 's.user_id',
-  app: 's.app_id',
-  model: 's.model_id',
-  provider: 's.provider',
+  user: 'user_id',
+  app: 'app_id',
+  model: 'model_id',
+  provider: 'provider',
 };
 
 export interface CompiledQuery {
@@ -229,12 +229,14 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     for (const [dim, values] of Object.entries(q.filters)) {
       const column = COLUMN[dim];
       if (!column || !values || values.length === 0) continue;
-      where.push(`${column.replace('s.', s)} IN (${values.map((v) => p(v)).join(', ')})`);
+      where.push(`${s}${column} IN (${values.map((v) => p(v)).join(', ')})`);
     }
     return where;
   };
 
-  const dims = q.groupBy.map((dim) => (dim.startsWith('tag:') ? 't.tag_value' : COLUMN[dim]));
+  const dims = q.groupBy.map((dim) =>
+    dim.startsWith('tag:') ? 't.tag_value' : COLUMN[dim] && `s.${COLUMN[dim]}`,
+  );
   const group = dims.filter((c): c is string => c !== undefined);
   const bucketExpr = q.interval
     ? q.interval === 'month'
@@ -274,7 +276,7 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     const inner = `SELECT r.series_id, SUM(r.${orderBy}) AS o, SUM(r.requests) AS q FROM ${source.rows}${
       source.where.length > 0 ? ` WHERE ${source.where.join(' AND ')}` : ''
     } GROUP BY r.series_id`;
-    const ties = q.groupBy.map((d) => `${(COLUMN[d] as string).replace('s.', 'rs.')} ASC`);
+    const ties = q.groupBy.map((d) => `rs.${COLUMN[d]} ASC`);
     ranked = `WITH ranked AS MATERIALIZED (SELECT g.series_id FROM (${inner}) g CROSS JOIN ${family.seriesTable} rs ON rs.${family.idColumn} = g.series_id WHERE ${seriesConditions(
       'rs.',
     ).join(' AND ')} AND g.q > 0 ORDER BY g.o ${dir}, ${ties.join(', ')} LIMIT ${p(q.limit)}) `;
