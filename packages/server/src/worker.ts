@@ -2,11 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jetstream } from '@nats-io/jetstream';
 import { type Store, TokenwatchError } from '@tokenwatch/core';
-import { createNotifiers } from './adapters/notify/notifier-registry.js';
 import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-setup.js';
 import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
 import { openStore } from './adapters/store/open-store.js';
-import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from './alerts/dispatcher.js';
+import { createDispatcher } from './alerts/alerting.js';
 import { RuleRegistry } from './alerts/rule-registry.js';
 import type { Config } from './config/config-schema.js';
 import { createLogger, type Logger } from './logging/logger.js';
@@ -69,36 +68,7 @@ export async function startWorker(
     registry.start();
     closers.push(async () => registry.stop());
 
-    const smtp = config.alerts.smtp;
-    const notifiers = createNotifiers({
-      logger,
-      policy: { allowPrivateNetworks: config.alerts.allowPrivateNetworks },
-      httpTimeoutMs: config.alerts.sendTimeoutMs,
-      ...(smtp
-        ? {
-            email: {
-              host: smtp.host,
-              port: smtp.port,
-              secure: smtp.secure,
-              from: smtp.from,
-              ...(smtp.user !== undefined ? { user: smtp.user } : {}),
-              ...(smtp.pass !== undefined ? { pass: smtp.pass } : {}),
-            },
-          }
-        : {}),
-    });
-    const dispatcher = new Dispatcher(
-      store,
-      notifiers,
-      metrics,
-      logger,
-      {
-        ...DEFAULT_DISPATCHER_OPTIONS,
-        sendTimeoutMs: config.alerts.sendTimeoutMs,
-        maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
-      },
-      now,
-    );
+    const dispatcher = createDispatcher({ config, store, logger, metrics, now });
     dispatcher.start();
     closers.push(() => dispatcher.stop());
 

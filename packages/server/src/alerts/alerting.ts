@@ -32,6 +32,38 @@ function smtpConfig(smtp: NonNullable<Config['alerts']['smtp']>) {
 }
 
 /**
+ * The outbox dispatcher with the channels the config allows (webhook, Slack, email, log): the
+ * same for `serve` and for a scale-out `worker`.
+ */
+export function createDispatcher(deps: {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  now: () => number;
+}): Dispatcher {
+  const { config, store, logger, metrics, now } = deps;
+  const notifiers = createNotifiers({
+    logger,
+    policy: { allowPrivateNetworks: config.alerts.allowPrivateNetworks },
+    httpTimeoutMs: config.alerts.sendTimeoutMs,
+    ...(config.alerts.smtp ? { email: smtpConfig(config.alerts.smtp) } : {}),
+  });
+  return new Dispatcher(
+    store,
+    notifiers,
+    metrics,
+    logger,
+    {
+      ...DEFAULT_DISPATCHER_OPTIONS,
+      sendTimeoutMs: config.alerts.sendTimeoutMs,
+      maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
+    },
+    now,
+  );
+}
+
+/**
  * Wires the alerting side of a server: rules (synced from the config file), their registry for
  * the processor, the in-memory budget state, and the outbox dispatcher with its channels.
  */
@@ -46,12 +78,6 @@ export async function createAlerting(deps: {
 }): Promise<Alerting> {
   const { config, store, logger, metrics, live, now } = deps;
   const policy = { allowPrivateNetworks: config.alerts.allowPrivateNetworks };
-  const notifiers = createNotifiers({
-    logger,
-    policy,
-    httpTimeoutMs: config.alerts.sendTimeoutMs,
-    ...(config.alerts.smtp ? { email: smtpConfig(config.alerts.smtp) } : {}),
-  });
   const registry = new RuleRegistry(store, logger);
   const enforcer = new BudgetEnforcer(
     store,
@@ -66,18 +92,7 @@ export async function createAlerting(deps: {
   await registry.load();
   await enforcer.load();
   registry.start();
-  const dispatcher = new Dispatcher(
-    store,
-    notifiers,
-    metrics,
-    logger,
-    {
-      ...DEFAULT_DISPATCHER_OPTIONS,
-      sendTimeoutMs: config.alerts.sendTimeoutMs,
-      maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
-    },
-    now,
-  );
+  const dispatcher = createDispatcher({ config, store, logger, metrics, now });
   dispatcher.start();
   return {
     registry,
