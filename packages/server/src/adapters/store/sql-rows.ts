@@ -110,6 +110,25 @@ export function keyFromRow(r: KeyRow): ApiKeyRecord {
 }
 
 /** Rollup column of each rule metric (for seeding a new rule from the current window's totals). */
+/** The columns of an `api_keys` row, in the order of {@link keyParams}. */
+export const KEY_COLUMNS =
+  'id, project_id, hash, prefix, role, app_id, name, created_at_ms, revoked_at_ms';
+
+/** A key's values for an INSERT over {@link KEY_COLUMNS}. */
+export function keyParams(key: ApiKeyRecord): unknown[] {
+  return [
+    key.id,
+    key.projectId,
+    key.hash,
+    key.prefix,
+    key.role,
+    key.appId ?? null,
+    key.name ?? null,
+    key.createdAtMs,
+    key.revokedAtMs ?? null,
+  ];
+}
+
 export const METRIC_COLUMN: Record<Rule['metric'], string> = {
   totalTokens: 'total_tokens',
   inputTokens: 'input_tokens',

@@ -19,7 +19,7 @@ import {
 } from '@tokenwatch/core';
 import pg from 'pg';
 import { RuleStoreDelegate } from '../rule-store-delegate.js';
-import { type KeyRow, keyFromRow } from '../sql-rows.js';
+import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams } from '../sql-rows.js';
 import { compileUsageQuery } from '../sqlite/sqlite-usage-queries.js';
 import { isTransientConflict, pgCode, pgError } from './pg-errors.js';
 import { PostgresRules } from './postgres-rules.js';
@@ -584,18 +584,8 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
   async createKey(key: ApiKeyRecord): Promise<void> {
     try {
       await this.pool.query(
-        'INSERT INTO api_keys (id, project_id, hash, prefix, role, app_id, name, created_at_ms, revoked_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-        [
-          key.id,
-          key.projectId,
-          key.hash,
-          key.prefix,
-          key.role,
-          key.appId ?? null,
-          key.name ?? null,
-          key.createdAtMs,
-          key.revokedAtMs ?? null,
-        ],
+        `INSERT INTO api_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        keyParams(key),
       );
     } catch (err) {
       const code = pgCode(err);

@@ -5,7 +5,7 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import { type KeyRow, keyFromRow } from '../sql-rows.js';
+import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams } from '../sql-rows.js';
 
 /** SQLite errors of a write the caller may retry are surfaced by the database class; these are CRUD. */
 function rethrow(err: unknown, what: string): never {
@@ -55,20 +55,8 @@ export class SqliteProjects {
   createKey(key: ApiKeyRecord): void {
     try {
       this.db
-        .prepare(
-          'INSERT INTO api_keys (id, project_id, hash, prefix, role, app_id, name, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
-          key.id,
-          key.projectId,
-          key.hash,
-          key.prefix,
-          key.role,
-          key.appId ?? null,
-          key.name ?? null,
-          key.createdAtMs,
-          key.revokedAtMs ?? null,
-        );
+        .prepare(`INSERT INTO api_keys (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(...keyParams(key));
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
