@@ -110,6 +110,20 @@ export function keyFromRow(r: KeyRow): ApiKeyRecord {
 }
 
 /** Rollup column of each rule metric (for seeding a new rule from the current window's totals). */
+/** The measures of every rollup row, as SQL columns (SQLite and PostgreSQL alike). */
+export const MEASURE_COLUMNS = [
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'total_tokens',
+  'requests',
+  'errors',
+  'cost_nano_usd',
+  'unpriced_tokens',
+  'unpriced_requests',
+] as const;
+
 /** The columns of an `api_keys` row, in the order of {@link keyParams}. */
 export const KEY_COLUMNS =
   'id, project_id, hash, prefix, role, app_id, name, created_at_ms, revoked_at_ms';

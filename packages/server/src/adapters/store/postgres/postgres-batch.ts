@@ -9,14 +9,13 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import type pg from 'pg';
+import { MEASURE_COLUMNS } from '../sql-rows.js';
 import type { PostgresRules } from './postgres-rules.js';
 import type { Queryable } from './postgres-store.js';
 
 /** Dictionary caches are dropped (and refilled from the database) past this many entries. */
 const MAX_CACHED_IDS = 1_000_000;
-const ROLLUP_COLUMNS =
-  'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests';
-const MEASURE_NAMES = ROLLUP_COLUMNS.split(', ');
+const ROLLUP_COLUMNS = MEASURE_COLUMNS.join(', ');
 
 function seriesKey(e: {
   projectId: string;
@@ -285,7 +284,7 @@ export class PostgresBatchWriter {
       ctes.push(
         `INSERT INTO ${table} AS r (${keyCols}, ${ROLLUP_COLUMNS}, first_update_ms, last_update_ms)
          SELECT *, $1::bigint, $1::bigint FROM unnest(${refs.join(', ')})
-         ON CONFLICT (${keyCols}) DO UPDATE SET ${MEASURE_NAMES.map((m) => `${m} = r.${m} + EXCLUDED.${m}`).join(', ')}, last_update_ms = EXCLUDED.last_update_ms`,
+         ON CONFLICT (${keyCols}) DO UPDATE SET ${MEASURE_COLUMNS.map((m) => `${m} = r.${m} + EXCLUDED.${m}`).join(', ')}, last_update_ms = EXCLUDED.last_update_ms`,
       );
     }
     if (ctes.length === 0) return;

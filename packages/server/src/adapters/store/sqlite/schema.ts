@@ -1,3 +1,5 @@
+import { MEASURE_COLUMNS } from '../sql-rows.js';
+
 /**
  * SQLite schema, applied in order by `migrate()`. Each entry is one version; never edit a
  * released entry, append a new one.
@@ -43,19 +45,6 @@ function tagRollupTable(name: string): string {
 ) WITHOUT ROWID;`;
 }
 
-const MEASURE_NAMES = [
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'total_tokens',
-  'requests',
-  'errors',
-  'cost_nano_usd',
-  'unpriced_tokens',
-  'unpriced_requests',
-];
-
 /** A rollup family's dictionary: its table, id column and the key columns besides the project. */
 interface Dictionary {
   table: string;
@@ -93,8 +82,8 @@ const APP_IDS: Dictionary = { table: 'app_ids', id: 'app_key_id', keys: ['app_id
  */
 function backfill(into: string, dict: Dictionary, from: string, fromDict: Dictionary): string {
   const match = ['project_id', ...dict.keys].map((k) => `c.${k} = s.${k}`).join(' AND ');
-  return `INSERT INTO ${into} (bucket_ms, series_id, ${MEASURE_NAMES.join(', ')}, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.${dict.id}, ${MEASURE_NAMES.map((m) => `SUM(r.${m})`).join(', ')}, MIN(r.first_update_ms), MAX(r.last_update_ms)
+  return `INSERT INTO ${into} (bucket_ms, series_id, ${MEASURE_COLUMNS.join(', ')}, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.${dict.id}, ${MEASURE_COLUMNS.map((m) => `SUM(r.${m})`).join(', ')}, MIN(r.first_update_ms), MAX(r.last_update_ms)
   FROM ${from} r JOIN ${fromDict.table} s ON s.${fromDict.id} = r.series_id JOIN ${dict.table} c ON ${match}
   GROUP BY r.bucket_ms, c.${dict.id};`;
 }

@@ -1,4 +1,5 @@
 import type { Dimension, UsageQuery } from '@tokenwatch/core';
+import { MEASURE_COLUMNS } from '../sql-rows.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -86,19 +87,6 @@ export interface CompileOptions {
   /** `count`: one row, `n`, the number of rows the query returns without its limit. */
   shape?: 'rows' | 'count';
 }
-
-const MEASURE_COLUMNS = [
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'total_tokens',
-  'requests',
-  'errors',
-  'cost_nano_usd',
-  'unpriced_tokens',
-  'unpriced_requests',
-] as const;
 
 const ORDER_COLUMN: Record<string, string> = {
   totalTokens: 'total_tokens',
