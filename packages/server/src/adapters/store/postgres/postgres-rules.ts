@@ -28,14 +28,11 @@ import {
   METRIC_COLUMN,
 } from '../sql-rows.js';
 import { pgCode, pgError } from './pg-errors.js';
+import { byKey } from './postgres-batch.js';
 import type { PostgresStore, Queryable } from './postgres-store.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
-
-function byKey(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 const DELIVERY_COLUMNS =
   'd.delivery_id, d.alert_id, d.project_id, d.channel_index, d.channel, d.status, d.attempts, d.next_attempt_ms, d.last_error, d.created_at_ms, d.updated_at_ms, d.delivered_at_ms';
