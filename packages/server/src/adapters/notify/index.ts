@@ -5,6 +5,7 @@ export {
   emailContent,
   type SmtpConfig,
 } from './email/email-notifier.js';
+export * from './guarded-post.js';
 export { type AddressClass, type AddressKind, classifyAddress } from './ip-classify.js';
 export { createLogNotifier } from './log/log-notifier.js';
 export { createNotifiers, type NotifierRegistryOptions } from './notifier-registry.js';

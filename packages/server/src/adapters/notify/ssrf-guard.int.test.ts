@@ -1,7 +1,8 @@
 import { type Notifier, TokenwatchError } from '@tokenwatch/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { guardedPost } from './guarded-post.js';
 import { createSlackNotifier } from './slack/slack-notifier.js';
-import { checkUrl, guardedPost, type Resolver } from './ssrf-guard.js';
+import { checkUrl, type Resolver } from './ssrf-guard.js';
 import { type Receiver, sampleDelivery, startReceiver } from './testing/receiver.js';
 import { createWebhookNotifier, generateWebhookSecret } from './webhook/webhook-notifier.js';
 

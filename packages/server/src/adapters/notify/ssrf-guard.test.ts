@@ -1,12 +1,7 @@
 import { TokenwatchError } from '@tokenwatch/core';
 import { describe, expect, it } from 'vitest';
-import {
-  addressRefusal,
-  checkUrl,
-  checkUrlSyntax,
-  parseRetryAfter,
-  type Resolver,
-} from './ssrf-guard.js';
+import { parseRetryAfter } from './guarded-post.js';
+import { addressRefusal, checkUrl, checkUrlSyntax, type Resolver } from './ssrf-guard.js';
 
 const DENY = { allowPrivateNetworks: false };
 const ALLOW = { allowPrivateNetworks: true };

@@ -1,6 +1,7 @@
 import { type AlertMessage, type Delivery, type Notifier, TokenwatchError } from '@tokenwatch/core';
+import { assertDelivered, guardedPost } from '../guarded-post.js';
 import { renderAlert } from '../render-alert.js';
-import { assertDelivered, guardedPost, type NetworkPolicy, type Resolver } from '../ssrf-guard.js';
+import type { NetworkPolicy, Resolver } from '../ssrf-guard.js';
 
 /** Slack's own escaping for text it parses: only &, < and > (so no <!channel> or links from user ids). */
 export function escapeSlack(text: string): string {

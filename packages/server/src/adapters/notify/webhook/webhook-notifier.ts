@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type Delivery, type Notifier, TokenwatchError } from '@tokenwatch/core';
-import { assertDelivered, guardedPost, type NetworkPolicy, type Resolver } from '../ssrf-guard.js';
+import { assertDelivered, guardedPost } from '../guarded-post.js';
+import type { NetworkPolicy, Resolver } from '../ssrf-guard.js';
 
 /**
  * Webhook channel, signed as in Standard Webhooks 1.0: `webhook-id` (the delivery id, the same
