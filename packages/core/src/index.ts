@@ -12,6 +12,5 @@ export * from './pricing/index.js';
 export * from './query/group-rollups.js';
 export * from './query/usage-query.js';
 export * from './rules/evaluate.js';
-export * from './rules/evaluate-batch.js';
 export * from './rules/index.js';
 export * from './util/fingerprint.js';
