@@ -98,7 +98,6 @@ async function startOnStore(
             publishUsage(live, accepted, nowMs);
             alerting.onCommitted(result, nowMs);
           },
-          (projects) => alerting.registry.rulesFor(projects),
         );
   metrics.addGauge(
     'tokenwatch_live_subscribers',

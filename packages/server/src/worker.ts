@@ -6,7 +6,6 @@ import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-se
 import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createDispatcher } from './alerts/alerting.js';
-import { RuleRegistry } from './alerts/rule-registry.js';
 import type { Config } from './config/config-schema.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
@@ -63,10 +62,6 @@ export async function startWorker(
     await ensureJetStream(nc, queue, logger, { consumer: true });
 
     const metrics = new Metrics();
-    const registry = new RuleRegistry(store, logger);
-    await registry.load();
-    registry.start();
-    closers.push(async () => registry.stop());
 
     const dispatcher = createDispatcher({ config, store, logger, metrics, now });
     dispatcher.start();
@@ -75,7 +70,6 @@ export async function startWorker(
     const consumer = new JetStreamWorker(
       jetstream(nc),
       store,
-      (projects) => registry.rulesFor(projects),
       {
         stream: queue.stream,
         consumer: queue.consumer,

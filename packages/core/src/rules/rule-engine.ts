@@ -30,8 +30,8 @@ import { windowFor } from './windows.js';
  *   accepted events whose time falls in it. Each level fires once per (rule, scope key, window)
  *   when the value reaches it.
  * - A rolling rule of N minutes is evaluated at every minute that has events (of the scope key,
- *   counting for the rule): its value there is the sum over the events of the N whole minutes
- *   ending with that minute, late events included. Time is cut into periods of N minutes (from
+ *   counting for the rule), and at the minute it started counting in: its value there is the
+ *   sum over the events of the N whole minutes ending with that minute, late events included. Time is cut into periods of N minutes (from
  *   the Unix epoch), and each level fires once per (rule, scope key, period) in which the value
  *   reaches it at such a minute: while usage stays at or above a level, it fires again in the
  *   next period that has events.
@@ -125,7 +125,10 @@ export function groupByCounterKey(rules: readonly CompiledRule[]): Map<string, C
 }
 
 /** What a batch's NEW events (already deduplicated) add to the counters of `rules`. */
-export function planBatch(fresh: readonly PricedEvent[], rules: readonly CompiledRule[]): BatchPlan {
+export function planBatch(
+  fresh: readonly PricedEvent[],
+  rules: readonly CompiledRule[],
+): BatchPlan {
   const touches = new Map<string, Touch>();
   for (const [counterKey, group] of groupByCounterKey(rules)) {
     const rule = (group[0] as CompiledRule).rule;
@@ -230,10 +233,12 @@ class MinuteSums {
 }
 
 /**
- * Alerts of a rolling rule group at the minutes in [fromMs, toMs) that have events: the value at
- * such a minute is the sum of its N-minute window, and `added` (undefined when everything counts
- * as new, e.g. when a rule starts) is what the batch added, so a level fires where the value
- * reaches it now and did not before. Each level fires once per period of N minutes.
+ * Alerts of a rolling rule group at its evaluation minutes in [fromMs, toMs): the minutes that
+ * have events, and the minute each rule started counting in (its window then counts in full, as
+ * a calendar rule's current window does). The value at a minute is the sum of its N-minute
+ * window; `added` (undefined when everything counts as new, e.g. when a rule starts) is what
+ * the batch added, so a level fires where the value reaches it now and did not before. Each
+ * level fires once per period of N minutes.
  */
 function rollingCrossings(
   rules: readonly CompiledRule[],
@@ -249,15 +254,19 @@ function rollingCrossings(
   const spanMs = minutes * MINUTE_MS;
   const after = new MinuteSums(buckets);
   const delta = added ? new MinuteSums(added) : undefined;
-  for (const minute of after.starts()) {
-    if (minute < fromMs || minute >= toMs) continue;
-    const value = after.sum(minute - spanMs, minute);
-    // A minute the batch gave its first events was no evaluation point before it.
-    const isNew = !added || (buckets.get(minute) as number) === (added.get(minute) ?? 0);
-    const before = isNew || !delta ? 0 : value - delta.sum(minute - spanMs, minute);
-    const periodStart = Math.floor(minute / spanMs) * spanMs;
-    for (const compiled of rules) {
-      if (minute < floorMinute(countingSince(compiled.rule))) continue;
+  for (const compiled of rules) {
+    const first = floorMinute(countingSince(compiled.rule));
+    const points = after.starts().filter((m) => m > first && m >= fromMs && m < toMs);
+    if (first >= fromMs && first < toMs) points.push(first);
+    for (const minute of points) {
+      const value = after.sum(minute - spanMs, minute);
+      if (value === 0) continue;
+      // A minute that got its first events from this batch was no evaluation point before it.
+      const isNew =
+        !delta ||
+        (minute !== first && (buckets.get(minute) as number) === (added?.get(minute) ?? 0));
+      const before = isNew || !delta ? 0 : value - delta.sum(minute - spanMs, minute);
+      const periodStart = Math.floor(minute / spanMs) * spanMs;
       for (const level of crossedLevels(compiled.levels, before, value)) {
         const alert = buildAlert(
           compiled,
@@ -299,7 +308,15 @@ function calendarCrossings(
       after < compiled.fullThreshold &&
       projectToWindowEnd(after, win.startMs, win.endMs, nowMs) >= compiled.fullThreshold
     ) {
-      const alert = buildAlert(compiled, scopeKey, win.startMs, win.endMs, 'forecast', after, nowMs);
+      const alert = buildAlert(
+        compiled,
+        scopeKey,
+        win.startMs,
+        win.endMs,
+        'forecast',
+        after,
+        nowMs,
+      );
       out.set(alert.alertId, alert);
     }
   }
@@ -383,7 +400,7 @@ export function crossingsAtStart(
         buckets,
         undefined,
         floorMinute(countingSince(rule)),
-        Math.max(...starts) + 1,
+        Math.max(...starts, floorMinute(countingSince(rule))) + 1,
         nowMs,
         out,
       );

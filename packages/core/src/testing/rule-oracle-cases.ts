@@ -166,12 +166,10 @@ function levelsArb(
   metric: RuleMetric,
 ): fc.Arbitrary<{ levels: RuleLevel[]; budget: number | undefined }> {
   return fc.oneof(
-    fc
-      .uniqueArray(levelValue(metric), { minLength: 1, maxLength: 3 })
-      .map((values) => ({
-        levels: values.sort((a, b) => a - b).map((value) => ({ value })),
-        budget: undefined,
-      })),
+    fc.uniqueArray(levelValue(metric), { minLength: 1, maxLength: 3 }).map((values) => ({
+      levels: values.sort((a, b) => a - b).map((value) => ({ value })),
+      budget: undefined,
+    })),
     fc
       .tuple(levelValue(metric), fc.subarray([50, 80, 100], { minLength: 1 }))
       .map(([budget, percents]) => ({

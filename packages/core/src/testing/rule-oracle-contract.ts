@@ -7,9 +7,9 @@ import { compileRule, counterKeyOf, ruleMatches, scopeKeyOf } from '../rules/eva
 import type { Rule } from '../rules/rule.js';
 import { alertKey, oracleAlerts, oracleValues } from './rule-oracle.js';
 import {
-  type OracleCase,
   ORACLE_PROBE_MS,
   ORACLE_STEPS,
+  type OracleCase,
   oracleCaseArb,
   ruleCreationTime,
   stepTime,
@@ -214,6 +214,6 @@ export function runRuleOracleContract(
       } finally {
         await sut.cleanup();
       }
-    });
+    }, 900_000);
   });
 }

@@ -83,10 +83,15 @@ function alertsFor(rule: Rule, events: readonly PricedEvent[], since: number) {
   const span = rule.window.minutes * MINUTE;
   const firstMinute = Math.floor(since / MINUTE) * MINUTE;
   const minuteOf = (e: PricedEvent) => Math.floor(e.timestampMs / MINUTE) * MINUTE;
+  // Evaluation points: every minute with an event, and the minute the rule started counting in.
+  const points = new Map<string, { scopeKey: string; m: number }>();
   for (const e of matching) {
-    const m = minuteOf(e);
-    if (m < firstMinute) continue;
     const scopeKey = scopeKeyOf(rule, e);
+    points.set(`${scopeKey}|${firstMinute}`, { scopeKey, m: firstMinute });
+    points.set(`${scopeKey}|${minuteOf(e)}`, { scopeKey, m: minuteOf(e) });
+  }
+  for (const { scopeKey, m } of points.values()) {
+    if (m < firstMinute) continue;
     let v = 0;
     for (const x of matching) {
       if (scopeKeyOf(rule, x) === scopeKey && minuteOf(x) > m - span && minuteOf(x) <= m)

@@ -166,6 +166,11 @@ export const configSchema = z
           .default(24),
         /** POST /v1/check when budget state is unavailable: allow (`open`) or deny (`closed`). */
         enforcementFailMode: z.enum(['open', 'closed']).default('open'),
+        /**
+         * How long POST /v1/check answers from a budget counter before reading it again: how
+         * fresh checks are in scale-out mode and on AWS (this process's own commits count at once).
+         */
+        checkCacheMs: z.number().int().min(0).max(60_000).default(250),
       })
       .strict()
       .default({
@@ -173,6 +178,7 @@ export const configSchema = z
         sendTimeoutMs: 10_000,
         maxDeliveryAgeHours: 24,
         enforcementFailMode: 'open',
+        checkCacheMs: 250,
       }),
     /** Rules defined in the file; `id` (default: from the name) and `project` (default "default") are optional. */
     rules: z.array(z.record(z.string(), z.unknown())).default([]),

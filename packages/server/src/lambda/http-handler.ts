@@ -32,18 +32,13 @@ export interface FunctionUrlResult {
 
 /**
  * Events posted to the function URL's `/v1/events` go straight to the store (no group commit:
- * one request is one invocation), with the rules, and the outbox is sent before answering.
+ * one request is one invocation), which evaluates the rules, and the outbox is sent before answering.
  */
 class DirectSink implements EventSink {
   readonly backlog = 0;
   constructor(private readonly rt: LambdaRuntime) {}
   async submit(events: readonly PricedEvent[]): Promise<BatchCounts> {
-    await this.rt.registry.load();
-    const projects = new Set(events.map((e) => e.projectId));
-    const result = await this.rt.store.applyBatch(events, {
-      nowMs: this.rt.now(),
-      rules: this.rt.registry.rulesFor(projects),
-    });
+    const result = await this.rt.store.applyBatch(events, { nowMs: this.rt.now() });
     if (result.alerts.length > 0) await this.rt.dispatcher.runOnce();
     return {
       accepted: result.accepted,
@@ -69,9 +64,14 @@ export async function startApiApp(
     });
   }
   await rt.registry.load();
-  const enforcer = new BudgetEnforcer(rt.store, rt.registry, 'open', rt.logger, rt.now);
-  rt.registry.onChange(() => void enforcer.load());
-  await enforcer.load();
+  const enforcer = new BudgetEnforcer(
+    rt.store,
+    rt.registry,
+    { failMode: 'open', cacheMs: config.alerts.checkCacheMs },
+    rt.logger,
+    rt.now,
+  );
+  rt.registry.onChange(() => enforcer.invalidate());
   const catalogs = rt.catalogs;
   const sink = new DirectSink(rt);
   const handler = createHttpHandler({
@@ -92,6 +92,7 @@ export async function startApiApp(
         rt.registry,
         enforcer,
         rt.now,
+        () => void rt.dispatcher.runOnce(),
       ),
       registry: rt.registry,
       enforcer,

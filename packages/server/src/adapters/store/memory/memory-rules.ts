@@ -100,12 +100,22 @@ export class MemoryRules {
       for (const [bucket, value] of this.counter(range.counterKey, range.scopeKey)) {
         if (bucket < range.fromMs || bucket > range.toMs) continue;
         if (staged.has(stagedKey(range.counterKey, range.scopeKey, bucket))) continue;
-        rows.push({ ruleId: range.counterKey, scopeKey: range.scopeKey, bucketStartMs: bucket, value });
+        rows.push({
+          ruleId: range.counterKey,
+          scopeKey: range.scopeKey,
+          bucketStartMs: bucket,
+          value,
+        });
       }
     }
     for (const d of plan.deltas) {
       const value = staged.get(stagedKey(d.counterKey, d.scopeKey, d.bucketStartMs)) as number;
-      rows.push({ ruleId: d.counterKey, scopeKey: d.scopeKey, bucketStartMs: d.bucketStartMs, value });
+      rows.push({
+        ruleId: d.counterKey,
+        scopeKey: d.scopeKey,
+        bucketStartMs: d.bucketStartMs,
+        value,
+      });
     }
     const candidates = findCrossings(plan, rows, nowMs);
     return {
@@ -164,7 +174,12 @@ export class MemoryRules {
   }
 
   /** Saves a rule and, when it starts counting, rebuilds its counters and fires what it owes. */
-  private save(previous: Rule | undefined, next: Rule, nowMs: number, rollups: RollupReader): RuleChange {
+  private save(
+    previous: Rule | undefined,
+    next: Rule,
+    nowMs: number,
+    rollups: RollupReader,
+  ): RuleChange {
     const activation = activate(previous, next, nowMs, this.sharedWithEnabledRule(next));
     const rule = activation.rule;
     if (!this.rules.has(rule.id)) {
@@ -187,7 +202,11 @@ export class MemoryRules {
     }
     let alerts: NewAlert[] = [];
     if (activation.starts) {
-      const counters = this.readCounters(counterKeyOf(rule), firstCountedBucket(rule), Number.MAX_SAFE_INTEGER);
+      const counters = this.readCounters(
+        counterKeyOf(rule),
+        firstCountedBucket(rule),
+        Number.MAX_SAFE_INTEGER,
+      );
       alerts = this.insertAlerts(crossingsAtStart(compileRule(rule), counters, nowMs), nowMs);
     }
     return { rule: structuredClone(rule), alerts };

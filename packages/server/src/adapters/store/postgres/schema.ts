@@ -172,4 +172,10 @@ CREATE TABLE poison_messages (
   UNIQUE (stream, stream_seq)
 );
 `,
+  `
+CREATE TABLE rule_epochs (
+  project_id ${T} PRIMARY KEY,
+  epoch BIGINT NOT NULL
+);
+`,
 ];
