@@ -1,4 +1,5 @@
 export * from './aggregate/rollup-delta.js';
+export * from './bedrock/index.js';
 export * from './errors.js';
 export * from './event/price-event.js';
 export * from './event/usage-event.js';
