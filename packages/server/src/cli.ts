@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { TokenwatchError } from '@tokenwatch/core';
 import type { CliIo } from './cli/cli-context.js';
 import { DEMO_HELP, demoCommand } from './cli/commands/demo-command.js';
+import { IMPORT_HELP, importCommand } from './cli/commands/import-command.js';
 import { KEYS_HELP, keysCommand } from './cli/commands/keys-command.js';
 import { RULES_HELP, rulesCommand } from './cli/commands/rules-command.js';
 import { SERVE_HELP, serveCommand } from './cli/commands/serve-command.js';
@@ -12,7 +13,7 @@ import { WORKER_HELP, workerCommand } from './cli/commands/worker-command.js';
 const HELP = `tokenwatch — real-time LLM token-usage monitoring
 
 Commands:
-${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
+${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP, IMPORT_HELP].map((h) => h.split('\n')[0]).join('\n')}
 
 Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--config, or
 <data-dir>/tokenwatch.json) and TOKENWATCH_* environment variables; see the README.`;
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   rules: rulesCommand,
   usage: usageCommand,
   demo: demoCommand,
+  import: importCommand,
 };
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -68,6 +70,7 @@ runCli(process.argv.slice(2), {
   env: process.env,
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
+  stderrIsTTY: process.stderr.isTTY === true,
 }).then(
   (code) => {
     process.exitCode = code;

@@ -2,3 +2,4 @@ export * from './identity-mapping.js';
 export * from './invocation-log-reader.js';
 export * from './log-text.js';
 export * from './request-event-id.js';
+export * from './slim-record.js';

@@ -289,3 +289,31 @@ describe('readInvocationLogRecord: bad input is skipped with a reason, never thr
     expect(read(raw).ok).toBe(true);
   });
 });
+
+describe('slimInvocationLogRecord', () => {
+  it('drops prompts and completions and reads to exactly the same event', async () => {
+    const { slimInvocationLogRecord } = await import('./slim-record.js');
+    for (const fixture of [
+      converseStream,
+      converseMetadata,
+      invokeCache,
+      invokeStream,
+      invokeHeaderMetadata,
+      applicationProfile,
+      errorThrottled,
+    ]) {
+      const slim = slimInvocationLogRecord(fixture);
+      const text = JSON.stringify(slim);
+      expect(text).not.toMatch(/inputBodyJson|"text"|outputText|generation"/);
+      expect(read(slim)).toEqual(read(fixture));
+    }
+    const anthropic = clone(invokeCache) as {
+      input: Record<string, unknown>;
+      output: Record<string, unknown>;
+    };
+    delete anthropic.output.outputTokenCount;
+    delete anthropic.input.inputTokenCount;
+    expect(read(slimInvocationLogRecord(anthropic))).toEqual(read(anthropic));
+    expect(slimInvocationLogRecord('x')).toBe('x');
+  });
+});

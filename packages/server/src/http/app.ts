@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { toErrorResponse } from './error-mapping.js';
 import { sendJson } from './respond.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { bedrockRoutes } from './routes/bedrock-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -76,6 +77,7 @@ export function createHttpHandler(
   const routes = [
     ...healthRoutes(deps),
     ...eventRoutes(deps),
+    ...bedrockRoutes(deps),
     ...usageRoutes(deps),
     ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),
