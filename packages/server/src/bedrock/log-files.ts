@@ -62,7 +62,11 @@ export interface LogFileText {
  * it still count, the rest is reported, nothing is silently lost.
  */
 export function readLogFile(path: string): LogFileText {
-  const bytes = readFileSync(path);
+  return decodeLogBytes(readFileSync(path));
+}
+
+/** The text of a log object's bytes (an S3 object, a file): gunzipped when gzip, salvaged when cut. */
+export function decodeLogBytes(bytes: Buffer): LogFileText {
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) {
     return { text: bytes.toString('utf8') };
   }

@@ -58,7 +58,10 @@ class DirectSink implements EventSink {
 export async function startApiApp(
   rt: LambdaRuntime,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const config = configSchema.parse({ dataDir: '/tmp/tokenwatch' });
+  const config = {
+    ...configSchema.parse({ dataDir: '/tmp/tokenwatch' }),
+    bedrock: rt.config.bedrock,
+  };
   const first = await ensureDefaultProject(rt.store, rt.now());
   if (first) {
     // Shown once, as `tokenwatch serve` prints them once: only their hashes are stored.
