@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Store, TokenwatchError } from '@tokenwatch/core';
+import { type ReconciliationStore, type Store, TokenwatchError } from '@tokenwatch/core';
 import type { KeyAuthenticator } from '../auth/api-keys.js';
 import type { Config } from '../config/config-schema.js';
 import type { EventSink } from '../ingest/event-sink.js';
@@ -36,6 +36,8 @@ export interface AppDeps {
   live: LiveFeed;
   /** Rules, alerts, budgets. */
   alerting: RuleRouteDeps;
+  /** Bedrock reconciliation results (GET /v1/reconciliation); absent where none are kept. */
+  reconciliation?: ReconciliationStore;
   /** Set while the process shuts down: /readyz fails so load balancers drain it. */
   isShuttingDown: () => boolean;
 }

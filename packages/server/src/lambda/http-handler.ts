@@ -11,6 +11,7 @@ import type { BatchCounts, EventSink } from '../ingest/event-sink.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import { LiveFeed } from '../live/live-feed.js';
 import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
+import { reconciliationStoreOf } from './reconcile-handler.js';
 
 /** A Lambda function URL request (payload format 2.0), the parts the adapter reads. */
 export interface FunctionUrlEvent {
@@ -99,6 +100,7 @@ export async function startApiApp(
       registry: rt.registry,
       enforcer,
     },
+    reconciliation: reconciliationStoreOf(rt),
     isShuttingDown: () => false,
   });
   const server: Server = createServer(handler);
