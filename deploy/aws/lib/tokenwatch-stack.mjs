@@ -13,9 +13,9 @@ import {
   aws_logs_destinations as logsDestinations,
   aws_lambda_nodejs as nodejs,
   RemovalPolicy,
+  Stack,
   aws_s3 as s3,
   aws_s3_notifications as s3n,
-  Stack,
   aws_sns as sns,
   aws_lambda_event_sources as sources,
   aws_sqs as sqs,
@@ -316,7 +316,11 @@ export class TokenwatchStack extends Stack {
         'cloudWatchLogsHandler',
         'tokenwatch: Bedrock invocation logs (CloudWatch Logs subscription) → DynamoDB',
       );
-      const source = logs.LogGroup.fromLogGroupName(this, 'BedrockInvocationLogGroup', logGroupName);
+      const source = logs.LogGroup.fromLogGroupName(
+        this,
+        'BedrockInvocationLogGroup',
+        logGroupName,
+      );
       new logs.SubscriptionFilter(this, 'BedrockInvocationLogSubscription', {
         logGroup: source,
         destination: new logsDestinations.LambdaDestination(fn),
@@ -351,7 +355,12 @@ export class TokenwatchStack extends Stack {
       });
       fn.addToRolePolicy(
         new iam.PolicyStatement({
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:Query',
+            'dynamodb:BatchGetItem',
+          ],
           resources: tableResources,
         }),
       );

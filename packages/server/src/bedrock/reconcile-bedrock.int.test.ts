@@ -212,9 +212,10 @@ describe('tokenwatch reconcile bedrock (server, SQLite)', () => {
     // The real SDK signed its requests and asked for hourly sums.
     const get = cw.requests.find((r) => r.operation === 'GetMetricData');
     expect(get?.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDLOCAL\//);
-    const q = (
-      get?.body.MetricDataQueries as Array<{ MetricStat: { Period: number; Stat: string } }>
-    )[0];
+    const queries = (get?.body.MetricDataQueries ?? []) as Array<{
+      MetricStat: { Period: number; Stat: string };
+    }>;
+    const q = queries[0];
     expect(q?.MetricStat).toMatchObject({ Period: 3600, Stat: 'Sum' });
   });
 
