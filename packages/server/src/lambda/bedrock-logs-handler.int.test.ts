@@ -197,6 +197,17 @@ describe('S3 object-created function', () => {
   });
   afterAll(() => new Promise<void>((r) => s3.close(() => r())));
 
+  /** The S3 function with the real client, pointed at the stand-in. */
+  const s3Handler = async () => {
+    const config = {
+      ...rt.config,
+      s3Endpoint: s3Url,
+      localCredentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      region: 'us-east-1',
+    };
+    return createS3Handler(rt, await s3ObjectReader({ ...rt, config }));
+  };
+
   it('reads the delivered .json.gz and imports it once', async () => {
     const key =
       'AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/01/01/12/20260101T120000Z_0a1b2c3d4e5f6a7b.json.gz';
@@ -208,13 +219,7 @@ describe('S3 object-created function', () => {
       `/bedrock-logs/${key}`,
       gzipSync(`${records.map((r) => JSON.stringify(r)).join('\n')}\n`),
     );
-    const config = {
-      ...rt.config,
-      s3Endpoint: s3Url,
-      localCredentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      region: 'us-east-1',
-    };
-    const handle = createS3Handler(rt, await s3ObjectReader({ ...rt, config }));
+    const handle = await s3Handler();
     const event = {
       Records: [
         {
@@ -233,13 +238,7 @@ describe('S3 object-created function', () => {
   });
 
   it('an object that cannot be read fails the invocation (Lambda retries it)', async () => {
-    const config = {
-      ...rt.config,
-      s3Endpoint: s3Url,
-      localCredentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      region: 'us-east-1',
-    };
-    const handle = createS3Handler(rt, await s3ObjectReader({ ...rt, config }));
+    const handle = await s3Handler();
     await expect(
       handle({
         Records: [{ s3: { bucket: { name: 'bedrock-logs' }, object: { key: 'missing.json.gz' } } }],
