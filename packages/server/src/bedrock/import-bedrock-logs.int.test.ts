@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,6 +216,7 @@ describe('tokenwatch import bedrock-logs straight into the store (no server)', (
   let layout: Layout;
   beforeAll(async () => {
     dataDir = makeDataDir('bedrock-direct');
+    mkdirSync(dataDir, { recursive: true });
     layout = await writeLogDirectory(makeDataDir('bedrock-logs-direct'));
   });
   afterAll(() => {
@@ -222,6 +225,12 @@ describe('tokenwatch import bedrock-logs straight into the store (no server)', (
   });
 
   it('twice: the second run is all duplicates', async () => {
+    // A server killed without its shutdown left its server.json: the import must not try it.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    writeFileSync(
+      join(dataDir, 'server.json'),
+      JSON.stringify({ url: 'http://127.0.0.1:9', pid: dead }),
+    );
     const first = await importDir([layout.root, '--data-dir', dataDir]);
     expect(first.imported).toBe(layout.good.length);
     expect(first.skippedByReason).toEqual(layout.skipped);

@@ -85,6 +85,23 @@ export function formatTally(tally: ImportTally, files: number): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The URL of the server running on a data dir, if its server.json names a live process. */
+function runningServer(serverFile: string): string | undefined {
+  if (!existsSync(serverFile)) return undefined;
+  try {
+    const info = JSON.parse(readFileSync(serverFile, 'utf8')) as { url?: string; pid?: number };
+    if (typeof info.url !== 'string') return undefined;
+    // A server killed without its shutdown leaves the file behind: is its process still there?
+    if (typeof info.pid === 'number') process.kill(info.pid, 0);
+    return info.url;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else, so a server does run there.
+    return (err as { code?: string }).code === 'EPERM'
+      ? (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url
+      : undefined;
+  }
+}
+
 export async function importCommand(argv: string[], io: CliIo): Promise<number> {
   const [what, ...rest] = argv;
   if (what === undefined || what === '--help' || what === '-h' || what === 'help') {
@@ -137,10 +154,11 @@ export async function importCommand(argv: string[], io: CliIo): Promise<number> 
     closeStore = () => store.close();
     try {
       await store.migrate();
-      if (existsSync(serverFile)) {
+      const running = runningServer(serverFile);
+      if (running !== undefined) {
         // A server runs on this data: go through it, so its live budget state and alerts see
         // the import at once.
-        const url = (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url;
+        const url = running;
         const { key } = await createProjectKey(store, {
           projectId: values.project ?? DEFAULT_PROJECT_ID,
           role: 'ingest',
