@@ -250,6 +250,16 @@ describe('tokenwatch import bedrock-logs straight into the store (no server)', (
     }).toEqual({ ...sum(layout.good), requests: layout.good.length });
   });
 
+  it('a data dir that does not exist yet is created (an import before the first serve)', async () => {
+    const parent = makeDataDir('bedrock-fresh');
+    try {
+      const summary = await importDir([layout.root, '--data-dir', join(parent, 'not-yet', 'data')]);
+      expect(summary.imported).toBe(layout.good.length);
+    } finally {
+      removeDataDir(parent);
+    }
+  });
+
   it('the human summary names counts, reasons and where', async () => {
     const result = await runCli(['import', 'bedrock-logs', layout.root, '--data-dir', dataDir]);
     expect(result.code).toBe(0);

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { splitLogText, TokenwatchError } from '@tokenwatch/core';
 import { openStore } from '../../adapters/store/open-store.js';
@@ -18,6 +18,7 @@ import {
 import { listLogFiles, readLogFile } from '../../bedrock/log-files.js';
 import { createProjectKey, DEFAULT_PROJECT_ID } from '../../bootstrap.js';
 import { invocationLogMapping } from '../../config/bedrock-config-schema.js';
+import { sqlitePath } from '../../config/config-schema.js';
 import { createLogger } from '../../logging/logger.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 
@@ -51,11 +52,13 @@ function progressReporter(io: CliIo): Progress {
         const width = 24;
         const filled = Math.round((index / Math.max(total, 1)) * width);
         io.stderr(
-          `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${index}/${total} files · ${tally.records} records · ${tally.imported} imported · ${tally.skipped} skipped`,
+          `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${index}/${total} files · ${tally.records} records · ${tally.imported} imported · ${tally.duplicates} duplicates · ${tally.skipped} skipped`,
         );
         drawn = true;
       } else if (index > 0) {
-        io.stderr(`  ${index}/${total} ${path}: ${tally.records} records so far\n`);
+        io.stderr(
+          `  ${index}/${total} files${path ? ` (next: ${path})` : ''}: ${tally.records} records so far\n`,
+        );
       }
     },
     done() {
@@ -150,6 +153,9 @@ export async function importCommand(argv: string[], io: CliIo): Promise<number> 
   } else {
     const config = configFromFlags(values, io);
     const serverFile = join(config.dataDir, 'server.json');
+    // A first import may come before any `serve`: the store's directory may not exist yet.
+    if (config.store.driver === 'sqlite')
+      mkdirSync(dirname(sqlitePath(config)), { recursive: true });
     const store = await openStore(config, { thread: 'main' });
     closeStore = () => store.close();
     try {

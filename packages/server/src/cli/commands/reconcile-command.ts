@@ -1,9 +1,12 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseUsageQuery, summariseReconciliation, TokenwatchError } from '@tokenwatch/core';
 import { openReconciliationStore } from '../../adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from '../../adapters/store/open-store.js';
 import { cloudWatchReconciler } from '../../bedrock/reconcile-runner.js';
 import { DEFAULT_PROJECT_ID } from '../../bootstrap.js';
+import { sqlitePath } from '../../config/config-schema.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 import { table } from '../format.js';
 
@@ -72,6 +75,8 @@ export async function reconcileCommand(argv: string[], io: CliIo): Promise<numbe
     throw new TokenwatchError('invalid_argument', '--settle-minutes must be a whole number ≥ 0');
   }
 
+  // A first import may come before any `serve`: the store's directory may not exist yet.
+  if (config.store.driver === 'sqlite') mkdirSync(dirname(sqlitePath(config)), { recursive: true });
   const store = await openStore(config, { thread: 'main' });
   const results = await openReconciliationStore(config).catch(async (err: unknown) => {
     await store.close();
