@@ -1,4 +1,5 @@
 export * from './aggregate/rollup-delta.js';
+export * from './bedrock/index.js';
 export * from './errors.js';
 export * from './event/price-event.js';
 export * from './event/usage-event.js';
@@ -6,6 +7,7 @@ export * from './event/validate-event.js';
 export * from './model/index.js';
 export * from './ports/notifier.js';
 export * from './ports/project-store.js';
+export * from './ports/reconciliation-store.js';
 export * from './ports/rule-store.js';
 export * from './ports/usage-store.js';
 export * from './pricing/index.js';

@@ -6,6 +6,7 @@ import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-se
 import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createDispatcher } from './alerts/alerting.js';
+import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
@@ -66,6 +67,9 @@ export async function startWorker(
     const dispatcher = createDispatcher({ config, store, logger, metrics, now });
     dispatcher.start();
     closers.push(() => dispatcher.stop());
+    // Bedrock reconciliation, when configured (enable it in one process: runs are idempotent).
+    const reconcileJob = startReconcileJob(config, store, logger, now);
+    if (reconcileJob) closers.push(() => reconcileJob.stop());
 
     const consumer = new JetStreamWorker(
       jetstream(nc),

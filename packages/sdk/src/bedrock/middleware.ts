@@ -94,6 +94,22 @@ function anthropicTokens(u: Record<string, unknown>): Tokens {
   };
 }
 
+/** AWS request ids are UUIDs; the same check the collector's invocation-log reader makes. */
+const AWS_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
+
+/**
+ * The event id of the call: `bedrock:<AWS request id>`, the id the collector gives the same call
+ * when it reads Bedrock's model invocation log, so a call seen both ways counts once. Undefined
+ * (the SDK then makes a UUIDv7) when the response or error carries no request id.
+ */
+export function bedrockRequestEventId(outputOrError: unknown): string | undefined {
+  const requestId = (outputOrError as { $metadata?: { requestId?: unknown } } | undefined)
+    ?.$metadata?.requestId;
+  return typeof requestId === 'string' && AWS_REQUEST_ID.test(requestId)
+    ? `bedrock:${requestId}`
+    : undefined;
+}
+
 function header(response: unknown, name: string): string | undefined {
   const headers = (response as { headers?: Record<string, string | undefined> } | undefined)
     ?.headers;
@@ -176,16 +192,20 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
       );
       // The context is read when the call starts: a stream consumed later keeps its caller.
       const base0 = attribute(opts, { modelId, provider: 'bedrock' });
+      let id: string | undefined;
       const emit = (tokens: Tokens, status: 'ok' | 'error'): void => {
-        safeRecord(opts, { ...base0, ...tokens, status, latencyMs: performance.now() - t0 });
+        const record = { ...base0, ...tokens, status, latencyMs: performance.now() - t0 };
+        safeRecord(opts, id === undefined ? record : { ...record, id });
       };
       let result: { response?: unknown; output?: Record<string, unknown> };
       try {
         result = (await next(args)) as typeof result;
       } catch (error) {
+        id = bedrockRequestEventId(error);
         emit({}, 'error');
         throw error;
       }
+      id = bedrockRequestEventId(result.output);
       try {
         const out = result.output ?? {};
         if (command === 'ConverseCommand') {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { bedrockConfigSchema, DEFAULT_BEDROCK_CONFIG } from './bedrock-config-schema.js';
 
 /** Scale-out store: PostgreSQL (see docs/deploy.md). */
 const postgresStoreSchema = z
@@ -180,6 +181,8 @@ export const configSchema = z
         enforcementFailMode: 'open',
         checkCacheMs: 250,
       }),
+    /** Bedrock invocation-log capture and CloudWatch reconciliation (see bedrock-config-schema.ts). */
+    bedrock: bedrockConfigSchema.default(DEFAULT_BEDROCK_CONFIG),
     /** Rules defined in the file; `id` (default: from the name) and `project` (default "default") are optional. */
     rules: z.array(z.record(z.string(), z.unknown())).default([]),
     log: z

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Store, TokenwatchError } from '@tokenwatch/core';
+import { type ReconciliationStore, type Store, TokenwatchError } from '@tokenwatch/core';
 import type { KeyAuthenticator } from '../auth/api-keys.js';
 import type { Config } from '../config/config-schema.js';
 import type { EventSink } from '../ingest/event-sink.js';
@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { toErrorResponse } from './error-mapping.js';
 import { sendJson } from './respond.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { bedrockRoutes } from './routes/bedrock-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   live: LiveFeed;
   /** Rules, alerts, budgets. */
   alerting: RuleRouteDeps;
+  /** Bedrock reconciliation results (GET /v1/reconciliation); absent where none are kept. */
+  reconciliation?: ReconciliationStore;
   /** Set while the process shuts down: /readyz fails so load balancers drain it. */
   isShuttingDown: () => boolean;
 }
@@ -76,6 +79,7 @@ export function createHttpHandler(
   const routes = [
     ...healthRoutes(deps),
     ...eventRoutes(deps),
+    ...bedrockRoutes(deps),
     ...usageRoutes(deps),
     ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),

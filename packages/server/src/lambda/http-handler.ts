@@ -11,6 +11,7 @@ import type { BatchCounts, EventSink } from '../ingest/event-sink.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import { LiveFeed } from '../live/live-feed.js';
 import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
+import { reconciliationStoreOf } from './reconcile-handler.js';
 
 /** A Lambda function URL request (payload format 2.0), the parts the adapter reads. */
 export interface FunctionUrlEvent {
@@ -53,7 +54,10 @@ class DirectSink implements EventSink {
 export async function startApiApp(
   rt: LambdaRuntime,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const config = configSchema.parse({ dataDir: '/tmp/tokenwatch' });
+  const config = {
+    ...configSchema.parse({ dataDir: '/tmp/tokenwatch' }),
+    bedrock: rt.config.bedrock,
+  };
   const first = await ensureDefaultProject(rt.store, rt.now());
   if (first) {
     // Shown once, as `tokenwatch serve` prints them once: only their hashes are stored.
@@ -97,6 +101,7 @@ export async function startApiApp(
       registry: rt.registry,
       enforcer,
     },
+    reconciliation: reconciliationStoreOf(rt),
     isShuttingDown: () => false,
   });
   const server: Server = createServer(handler);
