@@ -30,10 +30,23 @@ interface UsageFamily {
   name: string;
   input: readonly string[];
   uncachedInput?: readonly string[];
+  /** Scopes whose `input` is uncached already (see INPUT_EXCLUDES_CACHE_SCOPES). */
+  inputExcludesCacheFor?: ReadonlySet<string>;
   output: readonly string[];
   cacheRead: readonly string[];
   cacheWrite: readonly string[];
 }
+
+/**
+ * Instrumentation scopes known to break the semconv rule: their `gen_ai.usage.input_tokens` is
+ * the provider's UNCACHED input (Anthropic's `input_tokens`), the cache counts beside it. Seen
+ * by recording @traceloop/instrumentation-anthropic 0.27.0 (otlp-fixtures/openllmetry.pb, and its
+ * source: `ATTR_GEN_AI_USAGE_INPUT_TOKENS = result.usage.input_tokens`). Reading it the semconv
+ * way would undercount input, or refuse it when the cache exceeds the uncached input.
+ */
+export const INPUT_EXCLUDES_CACHE_SCOPES: ReadonlySet<string> = new Set([
+  '@traceloop/instrumentation-anthropic',
+]);
 
 const SEMCONV_CACHE_READ = [
   'gen_ai.usage.cache_read.input_tokens',
@@ -63,6 +76,7 @@ export const USAGE_FAMILIES: readonly UsageFamily[] = [
   {
     name: 'gen_ai',
     input: ['gen_ai.usage.input_tokens'],
+    inputExcludesCacheFor: INPUT_EXCLUDES_CACHE_SCOPES,
     output: ['gen_ai.usage.output_tokens'],
     cacheRead: SEMCONV_CACHE_READ,
     cacheWrite: SEMCONV_CACHE_WRITE,
@@ -70,6 +84,7 @@ export const USAGE_FAMILIES: readonly UsageFamily[] = [
   {
     name: 'gen_ai-legacy',
     input: ['gen_ai.usage.prompt_tokens'],
+    inputExcludesCacheFor: INPUT_EXCLUDES_CACHE_SCOPES,
     output: ['gen_ai.usage.completion_tokens'],
     cacheRead: SEMCONV_CACHE_READ,
     cacheWrite: SEMCONV_CACHE_WRITE,
@@ -177,9 +192,10 @@ export function hasUsageAttributes(attributes: OtlpAttributes): boolean {
 
 /**
  * Reads the span's usage with the first family present on it (see USAGE_FAMILIES) and turns it
- * into tokenwatch's classes: uncached input = input − cache read − cache write.
+ * into tokenwatch's classes: uncached input = input − cache read − cache write (except for the
+ * scopes of INPUT_EXCLUDES_CACHE_SCOPES, whose input is uncached already).
  */
-export function readSpanUsage(attributes: OtlpAttributes): UsageReading {
+export function readSpanUsage(attributes: OtlpAttributes, scopeName = ''): UsageReading {
   for (const family of USAGE_FAMILIES) {
     const uncached = family.uncachedInput ? readCount(attributes, family.uncachedInput) : undefined;
     const input = readCount(attributes, family.input);
@@ -197,6 +213,8 @@ export function readSpanUsage(attributes: OtlpAttributes): UsageReading {
     let inputTokens: number;
     if (uncached?.present) {
       inputTokens = value(uncached);
+    } else if (family.inputExcludesCacheFor?.has(scopeName)) {
+      inputTokens = value(input);
     } else {
       inputTokens = value(input) - cr - cw;
       if (inputTokens < 0) {

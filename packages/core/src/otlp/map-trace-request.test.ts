@@ -28,6 +28,7 @@ function span(
     spanId,
     parentSpanId: '',
     name: 'chat',
+    scopeName: 'test',
     startTimeUnixNano: END_NS - 1_234_567_000n,
     endTimeUnixNano: END_NS,
     statusCode: 1,
@@ -175,6 +176,22 @@ describe('mapTraceRequest: token classes', () => {
       span({ ...CHAT, 'gen_ai.usage.input_tokens': '1200', 'gen_ai.usage.output_tokens': 85 }),
     ]);
     expect(m.events.map(classes)).toEqual([[1200, 0, 0, 85]]);
+  });
+
+  it('@traceloop/instrumentation-anthropic reports UNCACHED input_tokens: read as such', () => {
+    const attrs = {
+      ...CHAT,
+      'gen_ai.usage.input_tokens': 10,
+      'gen_ai.usage.cache_read.input_tokens': 1800,
+      'gen_ai.usage.cache_creation.input_tokens': 200,
+      'gen_ai.usage.output_tokens': 60,
+    };
+    const m = map([span(attrs, { scopeName: '@traceloop/instrumentation-anthropic' })]);
+    expect(m.events.map(classes)).toEqual([[10, 1800, 200, 60]]);
+    // The same numbers from a semconv-conformant scope are inconsistent, and refused.
+    const other = map([span(attrs, { scopeName: '@traceloop/instrumentation-openai' })]);
+    expect(other.events).toEqual([]);
+    expect(other.rejected[0]?.field).toBe('gen_ai.usage.input_tokens');
   });
 
   it('embeddings: input only', () => {

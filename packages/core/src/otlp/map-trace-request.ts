@@ -276,7 +276,7 @@ export function mapTraceRequest(
       continue;
     }
     seenIds.add(key);
-    const usage = readSpanUsage(span.attributes);
+    const usage = readSpanUsage(span.attributes, span.scopeName);
     if (usage.kind === 'invalid') {
       reject(usage.field, usage.reason);
       continue;

@@ -24,6 +24,8 @@ export interface OtlpSpan {
   /** Lower-case hex, `''` for a root span. */
   parentSpanId: string;
   name: string;
+  /** The instrumentation scope's name (e.g. `@traceloop/instrumentation-anthropic`); `''` if none. */
+  scopeName: string;
   /** Nanoseconds since the epoch (OTLP fixed64); 0n when absent. */
   startTimeUnixNano: bigint;
   endTimeUnixNano: bigint;

@@ -26,8 +26,13 @@ export function decodeJsonRequest(body: unknown): OtlpResourceSpans[] {
     optionalArray(rs.scopeSpans, `${path}.scopeSpans`).forEach((ssValue, j) => {
       const ssPath = `${path}.scopeSpans[${j}]`;
       const ss = object(ssValue, ssPath);
+      const scopeName =
+        ss.scope === undefined || ss.scope === null
+          ? ''
+          : optionalString(object(ss.scope, `${ssPath}.scope`).name, `${ssPath}.scope.name`);
       optionalArray(ss.spans, `${ssPath}.spans`).forEach((spanValue, k) => {
-        spans.push(span(object(spanValue, `${ssPath}.spans[${k}]`), `${ssPath}.spans[${k}]`));
+        const spanPath = `${ssPath}.spans[${k}]`;
+        spans.push(span(object(spanValue, spanPath), spanPath, scopeName));
       });
     });
     return { resource, spans };
@@ -119,7 +124,7 @@ function attributes(value: unknown, path: string): OtlpAttributes {
   return map;
 }
 
-function span(s: Record<string, unknown>, path: string): OtlpSpan {
+function span(s: Record<string, unknown>, path: string, scopeName: string): OtlpSpan {
   let statusCode = 0;
   if (s.status !== undefined && s.status !== null) {
     const status = object(s.status, `${path}.status`);
@@ -138,6 +143,7 @@ function span(s: Record<string, unknown>, path: string): OtlpSpan {
     spanId: optionalString(s.spanId, `${path}.spanId`).toLowerCase(),
     parentSpanId: optionalString(s.parentSpanId, `${path}.parentSpanId`).toLowerCase(),
     name: optionalString(s.name, `${path}.name`),
+    scopeName,
     startTimeUnixNano: time(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
     endTimeUnixNano: time(s.endTimeUnixNano, `${path}.endTimeUnixNano`),
     statusCode,

@@ -56,7 +56,7 @@ interface SpanMsg {
 interface RequestMsg {
   resourceSpans?: Array<{
     resource?: { attributes?: KeyValueMsg[] } | null;
-    scopeSpans?: Array<{ spans?: SpanMsg[] }>;
+    scopeSpans?: Array<{ scope?: { name?: string } | null; spans?: SpanMsg[] }>;
   }>;
 }
 
@@ -118,12 +118,14 @@ export function decodeProtobufRequest(
   return (message.resourceSpans ?? []).map((rs) => {
     const spans: OtlpSpan[] = [];
     for (const ss of rs.scopeSpans ?? []) {
+      const scopeName = ss.scope?.name ?? '';
       for (const s of ss.spans ?? []) {
         spans.push({
           traceId: hex(s.traceId),
           spanId: hex(s.spanId),
           parentSpanId: hex(s.parentSpanId),
           name: s.name ?? '',
+          scopeName,
           startTimeUnixNano: unsigned64(s.startTimeUnixNano),
           endTimeUnixNano: unsigned64(s.endTimeUnixNano),
           statusCode: s.status?.code ?? 0,
