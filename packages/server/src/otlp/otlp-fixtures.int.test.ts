@@ -167,9 +167,7 @@ describe('recorded instrumentation payloads', () => {
   it('the root span exported on its own, after its call, counts nothing (rule 2a)', async () => {
     const request = refreshRequest(toRequestObject(types, readFixture('ai-sdk-6')), Date.now());
     const scope = request.resourceSpans?.[0]?.scopeSpans?.[0];
-    // biome-ignore lint/suspicious/noExplicitAny: OTLP object tree
     const spans: any[] = scope.spans;
-    // biome-ignore lint/suspicious/noExplicitAny: OTLP object tree
     const isCall = (s: any) => String(s.name).includes('.do');
     const before = await storedUsage(api, adminKey);
     scope.spans = spans.filter(isCall);

@@ -180,7 +180,6 @@ function attr(key: string, value: string | number | { raw: unknown }) {
   return { key, value: value.raw };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: OTLP object tree
 function chatSpan(user: string, overrides: Record<string, unknown> = {}, extra: any[] = []) {
   const end = NOW_NS();
   return {
@@ -204,7 +203,6 @@ function chatSpan(user: string, overrides: Record<string, unknown> = {}, extra: 
   };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: OTLP object tree
 function requestOf(spans: any[], service = 'bad-input-svc'): RequestObject {
   return {
     resourceSpans: [

@@ -36,7 +36,6 @@ export function providerUsage(): {
 }
 
 /** A decoded request as protobuf.js plain objects (int64 as decimal strings, bytes as Buffers). */
-// biome-ignore lint/suspicious/noExplicitAny: the OTLP object tree is walked generically
 export type RequestObject = { resourceSpans?: any[] };
 
 export function toRequestObject(types: OtlpProtoTypes, body: Uint8Array): RequestObject {
@@ -50,10 +49,8 @@ export function encodeRequestObject(types: OtlpProtoTypes, request: RequestObjec
   return Buffer.from(types.request.encode(types.request.fromObject(request)).finish());
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: see RequestObject
 export function allSpans(request: RequestObject): any[] {
   return (request.resourceSpans ?? []).flatMap((rs) =>
-    // biome-ignore lint/suspicious/noExplicitAny: see RequestObject
     (rs.scopeSpans ?? []).flatMap((ss: any) => ss.spans ?? []),
   );
 }

@@ -63,7 +63,7 @@ export type Price = readonly [string, string, string, string];
 
 function nanoPerMTok(usd: string): bigint {
   const [whole, frac = ''] = usd.split('.');
-  return BigInt(whole ?? '0') * 1_000_000_000n + BigInt((frac + '000000000').slice(0, 9));
+  return BigInt(whole ?? '0') * 1_000_000_000n + BigInt(`${frac}000000000`.slice(0, 9));
 }
 
 /**
