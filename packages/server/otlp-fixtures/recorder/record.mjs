@@ -95,7 +95,11 @@ function stubProvider() {
             created: 1767225600,
             model,
             choices: [
-              { index: 0, message: { role: 'assistant', content: 'Hello.' }, finish_reason: 'stop' },
+              {
+                index: 0,
+                message: { role: 'assistant', content: 'Hello.' },
+                finish_reason: 'stop',
+              },
             ],
             usage,
           }),
