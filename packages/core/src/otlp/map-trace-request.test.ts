@@ -86,7 +86,7 @@ describe('mapTraceRequest: token classes', () => {
     expect(m.events).toHaveLength(1);
     const e = m.events[0];
     expect(e && classes(e)).toEqual([50, 1000, 150, 85]);
-    expect(e?.id).toBe(`otlp-${TRACE}-${s.spanId}`);
+    expect(e?.id).toBe(`otlp-${(NOW - 60_000).toString(36).padStart(9, '0')}-${TRACE}-${s.spanId}`);
     expect(e?.modelId).toBe('claude-sonnet-4-5');
     expect(e?.provider).toBe('anthropic');
     expect(e?.appId).toBe('checkout');
@@ -250,7 +250,7 @@ describe('mapTraceRequest: refusals name the attribute and the reason', () => {
       });
       const bad = span({ ...CHAT, ...attrs });
       const m = map([bad, good]);
-      expect(m.events.map((e) => e.id)).toEqual([spanEventId(TRACE, good.spanId)]);
+      expect(m.events.map((e) => e.id)).toEqual([spanEventId(TRACE, good.spanId, NOW - 60_000)]);
       expect(m.rejected).toHaveLength(1);
       expect(m.rejected[0]?.spanId).toBe(bad.spanId);
       expect(m.rejected[0]?.field).toBe(field);
@@ -307,7 +307,7 @@ describe('mapTraceRequest: never counted twice', () => {
       [call, step, root],
     ]) {
       const m = map(order);
-      expect(m.events.map((e) => e.id)).toEqual([spanEventId(TRACE, call.spanId)]);
+      expect(m.events.map((e) => e.id)).toEqual([spanEventId(TRACE, call.spanId, NOW - 60_000)]);
       expect(m.wrappers).toBe(1);
       expect(m.notUsage).toBe(1);
     }

@@ -54,9 +54,15 @@ export interface TraceMapping {
 /** OTel's own default when a resource has no `service.name`. */
 export const UNKNOWN_SERVICE = 'unknown_service';
 
-/** The event id of a span: an exporter's retry carries the same ids, so it is never counted twice. */
-export function spanEventId(traceId: string, spanId: string): string {
-  return `otlp-${traceId}-${spanId}`;
+/**
+ * The event id of a span: `otlp-<time>-<traceId>-<spanId>`, all taken from the span, so an
+ * exporter's retry carries the same id and is never counted twice. `<time>` is the event time
+ * (epoch ms, 9 base-36 digits): ids then sort by time like the SDK's UUIDv7s, which keeps the
+ * store's id index appending instead of writing all over it (random trace ids made `bench:otlp`
+ * run at half the speed of `/v1/events` on 200,000 calls).
+ */
+export function spanEventId(traceId: string, spanId: string, timestampMs: number): string {
+  return `otlp-${timestampMs.toString(36).padStart(9, '0')}-${traceId}-${spanId}`;
 }
 
 const HEX_TRACE_ID = /^[0-9a-f]{32}$/;
@@ -121,11 +127,12 @@ function buildCandidate(
       break;
     }
   }
+  const timestampMs = Number(
+    (span.endTimeUnixNano > 0n ? span.endTimeUnixNano : span.startTimeUnixNano) / NANOS_PER_MS,
+  );
   const raw: Record<string, unknown> = {
-    id: spanEventId(span.traceId, span.spanId),
-    timestamp: Number(
-      (span.endTimeUnixNano > 0n ? span.endTimeUnixNano : span.startTimeUnixNano) / NANOS_PER_MS,
-    ),
+    id: spanEventId(span.traceId, span.spanId, timestampMs),
+    timestamp: timestampMs,
     userId,
     modelId: model.value,
     inputTokens: usage.inputTokens,
@@ -209,7 +216,8 @@ function validateCandidate(
  * 3. A counted span must have a model and valid counts; otherwise it is rejected with the
  *    attribute and the reason, and the request's other spans are still counted.
  *
- * The event id is `otlp-<traceId>-<spanId>`, so a retried export is a duplicate, not a recount.
+ * The event id is `otlp-<time>-<traceId>-<spanId>` (`spanEventId`), so a retried export is a
+ * duplicate, not a recount.
  */
 export function mapTraceRequest(
   request: readonly OtlpResourceSpans[],
