@@ -102,6 +102,8 @@ interface RequestMsg {
 
 function hex(bytes: Uint8Array | undefined): string {
   if (!bytes || bytes.length === 0) return '';
+  // protobuf.js hands out Buffers on Node: no second view to allocate.
+  if (Buffer.isBuffer(bytes)) return bytes.toString('hex');
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
