@@ -5,6 +5,7 @@ export * from './event/price-event.js';
 export * from './event/usage-event.js';
 export * from './event/validate-event.js';
 export * from './model/index.js';
+export * from './otlp/index.js';
 export * from './ports/notifier.js';
 export * from './ports/project-store.js';
 export * from './ports/reconciliation-store.js';

@@ -63,6 +63,57 @@ const natsQueueSchema = z
   })
   .strict();
 
+/** A tag key, as the event contract allows it. */
+const TAG_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** Default attributes naming the user of an OTLP span (README § OTLP). */
+export const DEFAULT_OTLP_USER_ATTRIBUTES = [
+  'user.id',
+  'enduser.id',
+  'gen_ai.user.id',
+  'ai.telemetry.metadata.userId',
+  'traceloop.association.properties.user_id',
+  'session.id',
+];
+
+/** `POST /v1/traces`: how GenAI spans become usage events (README § OTLP). */
+const otlpSchema = z
+  .object({
+    /** Largest request body, before and after gzip (OTLP answers 413 above it). */
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    /** Span or resource attributes naming the user, in order; the first present wins. */
+    userAttributes: z
+      .array(z.string().min(1).max(256))
+      .min(1)
+      .max(32)
+      .default(DEFAULT_OTLP_USER_ATTRIBUTES),
+    /** The user of a span that names none. */
+    defaultUserId: z.string().min(1).max(256).default('anonymous'),
+    /**
+     * Attributes kept as tags (an allow-list; nothing else becomes a tag): the attribute name as
+     * the tag key, or `{ "attribute": …, "tag": … }` to rename it.
+     */
+    tagAttributes: z
+      .array(
+        z.union([
+          z
+            .string()
+            .regex(TAG_KEY, 'a tag key: 1-64 of A-Z a-z 0-9 _ . : - (or use {attribute, tag})'),
+          z
+            .object({ attribute: z.string().min(1).max(256), tag: z.string().regex(TAG_KEY) })
+            .strict(),
+        ]),
+      )
+      .max(16)
+      .default([]),
+  })
+  .strict();
+
 /**
  * The one configuration schema. Sources, lowest precedence first: defaults, the config file
  * (`tokenwatch.json`), environment variables (`TOKENWATCH_*`), command-line flags. Parsed once
@@ -126,6 +177,12 @@ export const configSchema = z
         flushMaxWaitMs: 2,
         maxQueuedEvents: 100_000,
       }),
+    otlp: otlpSchema.default({
+      maxBodyBytes: 16 * 1024 * 1024,
+      userAttributes: DEFAULT_OTLP_USER_ATTRIBUTES,
+      defaultUserId: 'anonymous',
+      tagAttributes: [],
+    }),
     retention: z
       .object({
         minuteDays: z.number().int().min(1).max(90).default(7),
@@ -205,3 +262,4 @@ export function sqlitePath(config: Config): string {
 
 export type PostgresStoreConfig = z.infer<typeof postgresStoreSchema>;
 export type NatsQueueConfig = z.infer<typeof natsQueueSchema>;
+export type OtlpConfig = z.infer<typeof otlpSchema>;
