@@ -288,4 +288,10 @@ ${backfill('rollup_per_model_day', MODEL_IDS, 'rollup_app_day', APP_SERIES)}
 ${backfill('rollup_per_app_hour', APP_IDS, 'rollup_app_hour', APP_SERIES)}
 ${backfill('rollup_per_app_day', APP_IDS, 'rollup_app_day', APP_SERIES)}
 `,
+  `
+CREATE TABLE event_log (
+  seq INTEGER PRIMARY KEY,
+  events TEXT NOT NULL
+);
+`,
 ];
