@@ -32,10 +32,10 @@ export interface SqliteStoreOptions {
   externalCheckpoints?: boolean;
   /**
    * How long appended events wait before they are folded into the rollups and rule counters
-   * (reads fold first, so they never wait for it). Default 100 ms.
+   * (reads fold first, so they never wait for it). Default 1 s.
    */
   foldIntervalMs?: number;
-  /** Fold at once when this many events are waiting (bounds memory and replay). Default 50,000. */
+  /** Fold at once when this many events are waiting (bounds memory and replay). Default 200,000. */
   foldMaxEvents?: number;
 }
 
@@ -114,8 +114,8 @@ export class SqliteDatabase {
 
   constructor(options: SqliteStoreOptions) {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
-    this.foldIntervalMs = options.foldIntervalMs ?? 100;
-    this.foldMaxEvents = options.foldMaxEvents ?? 50_000;
+    this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
+    this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
     try {
       this.db = new Database(options.path);
       this.db.pragma('journal_mode = WAL');
