@@ -293,5 +293,6 @@ CREATE TABLE event_log (
   seq INTEGER PRIMARY KEY,
   events TEXT NOT NULL
 );
+CREATE INDEX rule_counters_by_bucket ON rule_counters(rule_id, bucket_start_ms);
 `,
 ];

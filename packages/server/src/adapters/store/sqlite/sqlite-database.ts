@@ -399,6 +399,7 @@ export class SqliteDatabase {
       this.db
         .prepare('DELETE FROM rule_counters WHERE bucket_start_ms < ?')
         .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000);
+      this.rulesEngine().pending.forgetFolded();
       return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
     } catch (err) {
       throw storeError(err, 'prune');

@@ -121,8 +121,8 @@ export class SqliteRules {
     if (rules.length === 0) return none;
     const plan = planBatch(fresh, rules);
     if (plan.deltas.length === 0) return none;
-    const staged = this.pending.stage(plan.deltas);
-    const rows = this.pending.rows(plan.reads, staged);
+    const staged = this.pending.stage(plan);
+    const rows = this.pending.values(plan.reads, staged);
     const byId = new Map(rules.map((c) => [c.rule.id, c.rule]));
     const alerts = findCrossings(plan, rows, nowMs).filter((a) =>
       this.insertAlert(a, byId.get(a.ruleId) as Rule, nowMs),
@@ -207,6 +207,7 @@ export class SqliteRules {
       }
     }
     this.cache = undefined;
+    this.pending.forgetFolded();
     const counterKey = counterKeyOf(rule);
     const first = firstCountedBucket(rule);
     if (activation.seed) {
