@@ -141,4 +141,3 @@ export function keyParams(key: ApiKeyRecord): unknown[] {
     key.revokedAtMs ?? null,
   ];
 }
-
