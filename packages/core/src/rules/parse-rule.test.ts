@@ -558,6 +558,8 @@ describe('metricOf and toUserUnit', () => {
       costUsd: 1_234_567,
       requests: 1,
       unpricedTokens: 0,
+      // Counted by reconciliation runs, never by events.
+      uncapturedTokens: 0,
     };
     for (const m of RULE_METRICS) expect(metricOf(m, event), m).toBe(expected[m]);
   });
