@@ -12,6 +12,7 @@ import {
   uniqueSchema,
 } from '../../../testing/services.js';
 import { whenServices } from '../../../testing/when-services.js';
+import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
 import { PostgresStore } from './postgres-store.js';
 
 const pgUp = await postgresReachable();
@@ -50,6 +51,61 @@ whenServices(
           expect((await store.applyBatch([good], { nowMs: Date.now() })).accepted).toBe(1);
           const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
           expect(rows.map((r) => [r.user, r.requests])).toEqual([[good.userId, 1]]);
+        } finally {
+          await cleanup();
+        }
+      });
+
+      it('upgrades a version-1 schema: old rows keep their measures, the new ones start at 0', async () => {
+        const { store, cleanup } = await openStore();
+        try {
+          await store.migrate();
+          await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+          await store.applyBatch([makePricedEvent({ inputTokens: 7 })], { nowMs: Date.now() });
+          // Back to version 1: the rollups without the measures added since.
+          const tables = [
+            'rollup_minute',
+            'rollup_hour',
+            'rollup_day',
+            'rollup_tag_hour',
+            'rollup_tag_day',
+          ];
+          await store.query(
+            'downgrade',
+            `${tables
+              .map(
+                (t) =>
+                  `ALTER TABLE ${t} ${MEASURE_COLUMNS_ADDED.map((c) => `DROP COLUMN ${c}`).join(', ')};`,
+              )
+              .join(' ')} DELETE FROM schema_version WHERE version >= 2;`,
+          );
+          await store.migrate();
+          await store.applyBatch(
+            [
+              makePricedEvent({
+                status: 'no_usage',
+                inputTokens: 0,
+                outputTokens: 0,
+                costNanoUsd: 0,
+              }),
+              makePricedEvent({
+                status: 'denied',
+                inputTokens: 0,
+                outputTokens: 0,
+                costNanoUsd: 0,
+              }),
+            ],
+            { nowMs: Date.now() },
+          );
+          for (const resolution of ['minute', 'hour', 'day'] as const) {
+            const [row] = await store.queryUsage(makeQuery({ resolution }));
+            expect([
+              row?.inputTokens,
+              row?.requests,
+              row?.noUsageRequests,
+              row?.deniedRequests,
+            ]).toEqual([7, 2, 1, 1]);
+          }
         } finally {
           await cleanup();
         }
