@@ -8,7 +8,7 @@ export {
   type TokenwatchStats,
 } from './client.js';
 export { type DropReason, TokenwatchError, type TokenwatchErrorCode } from './errors.js';
-export { LIMITS, type UsageEvent, type UsageRecord } from './event.js';
+export { type CallStatus, LIMITS, type UsageEvent, type UsageRecord } from './event.js';
 export {
   createHttpTransport,
   encodeBatch,

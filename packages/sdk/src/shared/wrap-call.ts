@@ -1,15 +1,11 @@
 import type { UsageRecord } from '../event.js';
+import { type CallEnd, finishRecord, type Tokens } from './call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord } from './record-options.js';
-
-type Tokens = Pick<
-  UsageRecord,
-  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
->;
 
 /** How one SDK method's results carry usage. */
 export interface UsageReader {
   provider: string;
-  /** Usage of a non-streaming result. */
+  /** Usage of a non-streaming result; undefined when the result carries none. */
   fromResult(result: unknown): Tokens | undefined;
   /**
    * A fresh per-stream accumulator: feed it each event, read the usage at the end. With
@@ -20,7 +16,10 @@ export interface UsageReader {
 
 export interface StreamState {
   onEvent(event: unknown): void;
+  /** What is known of the usage so far: the final report, or a partial count before it. */
   usage(): Tokens | undefined;
+  /** Whether the provider's final usage report was seen. Default: `usage()` is defined. */
+  reported?(): boolean;
   hide?(event: unknown): boolean;
 }
 
@@ -37,22 +36,22 @@ interface StreamLike {
 function tapStream(
   stream: StreamLike,
   newState: () => StreamState,
-  done: (t: Tokens | undefined, ok: boolean) => void,
+  done: (t: Tokens | undefined, end: CallEnd, reported: boolean) => void,
 ): void {
   const original = typeof stream.iterator === 'function' ? stream.iterator.bind(stream) : undefined;
   if (!original) {
-    done(undefined, false);
+    done(undefined, 'done', false); // a stream we cannot read: its usage is unknown
     return;
   }
   stream.iterator = () => {
     const it = original();
     const state = newState();
     let ended = false;
-    const end = (ok: boolean): void => {
+    const end = (how: CallEnd): void => {
       if (ended) return;
       ended = true;
       const usage = state.usage();
-      done(usage, ok && usage !== undefined);
+      done(usage, how, state.reported ? state.reported() : usage !== undefined);
     };
     return {
       async next(): Promise<IteratorResult<unknown>> {
@@ -61,11 +60,11 @@ function tapStream(
           try {
             r = await it.next();
           } catch (error) {
-            end(false);
+            end('failed');
             throw error;
           }
           if (r.done) {
-            end(true);
+            end('done');
             return r;
           }
           try {
@@ -78,7 +77,7 @@ function tapStream(
         }
       },
       async return(value?: unknown): Promise<IteratorResult<unknown>> {
-        end(false);
+        end('abandoned');
         return it.return ? it.return(value) : { done: true, value: undefined };
       },
     };
@@ -126,13 +125,8 @@ export function wrapMethod(
     if (!base || !result || typeof (result as PromiseLike<unknown>).then !== 'function')
       return result;
     const b = base;
-    const emit = (tokens: Tokens | undefined, ok: boolean): void => {
-      safeRecord(opts, {
-        ...b,
-        ...tokens,
-        status: ok ? 'ok' : 'error',
-        latencyMs: performance.now() - t0,
-      });
+    const emit = (tokens: Tokens | undefined, end: CallEnd, reported: boolean): void => {
+      safeRecord(opts, finishRecord(b, end, tokens, reported, performance.now() - t0));
     };
     const observe = (promise: PromiseLike<unknown>): void => {
       promise.then(
@@ -146,13 +140,14 @@ export function wrapMethod(
             if (isStream) {
               tapStream(value as StreamLike, () => reader.streamState(hideInjected), emit);
             } else {
-              emit(reader.fromResult(value), true);
+              const tokens = reader.fromResult(value);
+              emit(tokens, 'done', tokens !== undefined);
             }
           } catch {
             // never into the caller
           }
         },
-        () => emit(undefined, false),
+        () => emit(undefined, 'failed', false),
       );
     };
     // Stainless SDK promises parse lazily: observe the parse the caller asks for, so a caller
