@@ -172,7 +172,8 @@ function parseTimestamp(
   return ms;
 }
 
-function checkTags(
+/** Validates a tag map as the event's `tags` (also used by `POST /v1/check`). */
+export function checkTags(
   value: unknown,
   issues: ValidationIssue[],
 ): Readonly<Record<string, string>> | undefined {
