@@ -1,4 +1,11 @@
 import { backoffDelay } from './backoff.js';
+import {
+  type BudgetCheckOptions,
+  type CheckOptions,
+  type CheckRequest,
+  type CheckResult,
+  createBudgetChecker,
+} from './budget-check.js';
 import { type DropReason, TokenwatchError } from './errors.js';
 import {
   type EventDefaults,
@@ -64,7 +71,9 @@ export interface TokenwatchOptions {
   flushOnExit?: boolean;
   /** How long the exit drain may hold the process. Default 2000 ms. */
   exitTimeoutMs?: number;
-  /** Record nothing and send nothing (tests, local dev). */
+  /** The budget check (`check()` and the integrations' `enforce`): timeout, cache, fail mode. */
+  check?: BudgetCheckOptions;
+  /** Record nothing and send nothing (tests, local dev); `check()` allows everything. */
   disabled?: boolean;
   onDrop?: (info: DropInfo) => void;
   onError?: (error: TokenwatchError) => void;
@@ -103,6 +112,14 @@ export interface Tokenwatch {
   /** Flushes (default 5 s deadline), then drops what is left and stops. Never rejects. */
   shutdown(opts?: FlushOptions): Promise<void>;
   stats(): TokenwatchStats;
+  /**
+   * Asks the collector whether a call may go ahead (`POST /v1/check`), with a short timeout, a
+   * per-(user, app, model) cache and a fail mode. Never rejects: a network problem answers per
+   * the fail mode; `allowed` is false only when an enforcing rule says so, or failing closed.
+   */
+  check(req: CheckRequest, opts?: CheckOptions): Promise<CheckResult>;
+  /** What `check()` would answer from its cache right now, or undefined. No I/O. */
+  checkCached(req: CheckRequest, opts?: CheckOptions): CheckResult | undefined;
 }
 
 interface Waiter {
@@ -122,7 +139,19 @@ const noopClient: Tokenwatch = {
     retried: 0,
     pending: 0,
   }),
+  check: async (req) => disabledCheck(req),
+  checkCached: (req) => disabledCheck(req),
 };
+
+/** A disabled client checks nothing and allows everything. */
+function disabledCheck(req: CheckRequest): CheckResult {
+  return {
+    allowed: true,
+    subject: { userId: req.userId || 'anonymous', appId: req.appId },
+    rules: [],
+    source: 'fail-open',
+  };
+}
 
 function emptyReasons(): Record<DropReason, number> {
   return {
@@ -178,6 +207,16 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     if (options.compression) http.compression = options.compression;
     transport = createHttpTransport(http);
   }
+
+  const budget = createBudgetChecker({
+    ...options.check,
+    endpoint: options.check?.endpoint ?? options.endpoint,
+    apiKey: options.check?.apiKey ?? options.apiKey,
+    defaults: { userId: defaults.userId, appId: defaults.appId },
+    fetch: options.fetch,
+    now,
+    onError: (error) => reportError(error),
+  });
 
   const queue = new RingBuffer<UsageEvent>(maxBufferSize);
   const stats: TokenwatchStats = {
@@ -570,5 +609,8 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
         pending: queue.length + inflightEvents,
       };
     },
+
+    check: budget.check,
+    checkCached: budget.checkCached,
   };
 }

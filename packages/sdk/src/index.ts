@@ -1,4 +1,13 @@
 export { backoffDelay } from './backoff.js';
+export type {
+  BudgetCheckOptions,
+  CheckedRule,
+  CheckOptions,
+  CheckRequest,
+  CheckResult,
+  CheckSource,
+} from './budget-check.js';
+export { BudgetExceededError, type DeniedCall } from './budget-exceeded-error.js';
 export {
   createTokenwatch,
   type DropInfo,

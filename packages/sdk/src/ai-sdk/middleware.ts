@@ -1,4 +1,5 @@
 import type { UsageRecord } from '../event.js';
+import { createBudgetGuard } from '../shared/budget-guard.js';
 import { type CallEnd, finishRecord, type Tokens } from '../shared/call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord, tok } from '../shared/record-options.js';
 import type { UsageContext } from '../shared/usage-context.js';
@@ -105,7 +106,8 @@ function callContext(params: CallOptionsLike): UsageContext | undefined {
 export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
   opts: AiSdkMiddlewareOptions<V>,
 ) {
-  const start = (params: CallOptionsLike, model: ModelLike) => {
+  const guard = createBudgetGuard(opts.tokenwatch, opts.enforce);
+  const start = async (params: CallOptionsLike, model: ModelLike) => {
     let base: UsageRecord;
     try {
       base = attribute(
@@ -116,6 +118,8 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
     } catch {
       base = { modelId: 'unknown' };
     }
+    // Before the provider is called (and before the AI SDK's retries see an error to retry).
+    if (guard) await guard.check(base, params);
     const t0 = performance.now();
     return (usage: unknown, end: CallEnd): void => {
       const reported = hasAiSdkUsage(usage);
@@ -136,7 +140,7 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
       params: CallOptionsLike;
       model: ModelLike;
     }): Promise<R> {
-      const emit = start(params, model);
+      const emit = await start(params, model);
       let result: R;
       try {
         result = await doGenerate();
@@ -157,7 +161,7 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
       params: CallOptionsLike;
       model: ModelLike;
     }): Promise<R> {
-      const emit = start(params, model);
+      const emit = await start(params, model);
       let result: R;
       try {
         result = await doStream();

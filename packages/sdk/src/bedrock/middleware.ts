@@ -1,3 +1,4 @@
+import { createBudgetGuard } from '../shared/budget-guard.js';
 import type { Tokens } from '../shared/call-outcome.js';
 import { type CallEnd, finishRecord } from '../shared/call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord, tok } from '../shared/record-options.js';
@@ -159,6 +160,7 @@ function tap<T>(
  * InvokeModelWithResponseStream (`amazon-bedrock-invocationMetrics` in the last chunk).
  */
 export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
+  const guard = createBudgetGuard(opts.tokenwatch, opts.enforce);
   return (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
     async (args: unknown): Promise<unknown> => {
       const command = context.commandName;
@@ -176,6 +178,8 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
       );
       // The context is read when the call starts: a stream consumed later keeps its caller.
       const base0 = attribute(opts, { modelId, provider: 'bedrock' });
+      // Before the SDK's retry, signing and sending: a denied call never leaves the process.
+      if (guard) await guard.check(base0, (args as { input?: unknown }).input);
       const emit = (tokens: Tokens | undefined, end: CallEnd, reported: boolean): void => {
         safeRecord(opts, finishRecord(base0, end, tokens, reported, performance.now() - t0));
       };

@@ -4,6 +4,7 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { UsageRecord } from '../event.js';
 import { unrefTimer } from '../exit-hook.js';
+import { type BudgetGuard, createBudgetGuard } from '../shared/budget-guard.js';
 import { type CallEnd, finishRecord, type Tokens } from '../shared/call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord, tok } from '../shared/record-options.js';
 import type { UsageContext } from '../shared/usage-context.js';
@@ -137,12 +138,34 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
   /** Runs recorded as abandoned → the id that record was sent with, and the run. */
   private readonly swept = new Map<string, { id: string; run: RunInfo }>();
   private readonly abandonedAfterMs: number;
+  private readonly guard: BudgetGuard | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: TokenwatchCallbackHandlerOptions) {
-    super({ _awaitHandler: true });
+    // With enforce, the start handler's BudgetExceededError must reach the caller: LangChain
+    // swallows a handler's error unless raiseError is set (it then also logs it).
+    super({ _awaitHandler: true, raiseError: Boolean(opts.enforce) });
     this.opts = opts;
     this.abandonedAfterMs = opts.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS;
+    this.guard = createBudgetGuard(opts.tokenwatch, opts.enforce);
+  }
+
+  /** With enforce: the budget check before the model is called; a denied run is not kept. */
+  private guardRun(runId: string, params: unknown): void | Promise<void> {
+    const run = this.runs.get(runId);
+    if (!this.guard || !run) return;
+    const guard = this.guard;
+    const base = attribute(this.opts, { modelId: run.modelId }, run.context);
+    if (run.provider) base.provider = run.provider;
+    const verdict = guard.peek(base, params);
+    if (verdict === true) return;
+    const refuse = (error: unknown): never => {
+      this.runs.delete(runId);
+      this.armSweeper();
+      throw error;
+    };
+    if (verdict) refuse(verdict);
+    return guard.check(base, params).catch(refuse);
   }
 
   /** Records a run with how it ended; `id` fixes the event id (default: the client's UUIDv7). */
@@ -226,8 +249,9 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     extraParams?: Record<string, unknown>,
     _tags?: string[],
     metadata?: Record<string, unknown>,
-  ): void {
+  ): void | Promise<void> {
     this.start(llm, runId, extraParams, metadata);
+    return this.guardRun(runId, extraParams?.invocation_params);
   }
 
   override handleLLMStart(
@@ -238,8 +262,9 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     extraParams?: Record<string, unknown>,
     _tags?: string[],
     metadata?: Record<string, unknown>,
-  ): void {
+  ): void | Promise<void> {
     this.start(llm, runId, extraParams, metadata);
+    return this.guardRun(runId, extraParams?.invocation_params);
   }
 
   /**

@@ -239,7 +239,7 @@ describe('POST /v1/check with an enforcing token budget', () => {
     expect(errorFields(await srv.client.check(noApp, srv.client.ingestKey))).toContain('appId');
   });
 
-  it('accepts tags checked like an event\'s (the SDK sends the call\'s tags)', async () => {
+  it("accepts tags checked like an event's (the SDK sends the call's tags)", async () => {
     expect((await srv.client.check(who('alice', { tags: { team: 'search' } }))).status).toBe(200);
     const bad = await srv.client.check(who('alice', { tags: { 'bad key': 'x' } }));
     expect(bad.status).toBe(400);
