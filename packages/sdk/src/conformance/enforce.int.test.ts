@@ -3,7 +3,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { ChatOpenAI } from '@langchain/openai';
-import { generateText, wrapLanguageModel } from 'ai';
+import { generateText, streamText, wrapLanguageModel } from 'ai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenwatchMiddleware } from '../ai-sdk/index.js';
@@ -243,6 +243,46 @@ describe.skipIf(!serverBuilt)('enforce: the budget guard of every integration', 
       await tokenwatch.shutdown({ timeoutMs: 100 });
     });
   }
+
+  it('AI SDK streamText: a denied call is an error part of the stream (and onError), never sent', async () => {
+    const tokenwatch = createTokenwatch({
+      endpoint: srv.url,
+      apiKey: srv.ingestKey,
+      appId: 'guarded',
+      flushOnExit: false,
+      check: { cacheMs: 0, timeoutMs: 5000 },
+    });
+    const model = wrapLanguageModel({
+      model: createOpenAI({ apiKey: 'sk-test', baseURL: `${replay.url}/v1` }).chat('gpt-4o-mini'),
+      middleware: tokenwatchMiddleware({ tokenwatch, enforce: true }),
+    });
+    replay.serve(fixture('openai-chat-stream-cache'));
+    const userId = 'stream-user';
+    const run = async () => {
+      const errors: unknown[] = [];
+      const r = streamText({
+        model,
+        prompt: 'Hello',
+        maxRetries: 0,
+        providerOptions: { tokenwatch: { userId } },
+        onError: ({ error }) => {
+          errors.push(error);
+        },
+      });
+      const parts: { type: string; error?: unknown }[] = [];
+      for await (const part of r.fullStream) parts.push(part);
+      return { errors, parts };
+    };
+    await run(); // 1,520 tokens: past the budget of 30
+    expect(await tokenwatch.flush({ timeoutMs: 10_000 })).toBe(true);
+    const seen = replay.requests.length;
+    const { errors, parts } = await run();
+    expect(replay.requests.length).toBe(seen);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(BudgetExceededError);
+    expect(parts.find((p) => p.type === 'error')?.error).toBeInstanceOf(BudgetExceededError);
+    await tokenwatch.shutdown({ timeoutMs: 1000 });
+  });
 
   it("wrappers keep the SDK's own promise on a cached answer, and its helpers work through the guard", async () => {
     const tokenwatch = createTokenwatch({
