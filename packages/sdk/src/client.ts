@@ -16,6 +16,7 @@ import {
 } from './event.js';
 import { onBeforeExit, unrefTimer } from './exit-hook.js';
 import { createHttpTransport, type HttpTransportOptions } from './http-transport.js';
+import { defaultNodeFetch } from './node-http-fetch.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { SendResult, Transport } from './transport.js';
 import { createUuidV7 } from './uuid-v7.js';
@@ -69,7 +70,11 @@ export interface TokenwatchOptions {
   requestTimeoutMs?: number;
   /** Drain the buffer when the process is about to exit (Node `beforeExit`). Default true. */
   flushOnExit?: boolean;
-  /** How long the exit drain may hold the process. Default 2000 ms. */
+  /**
+   * How long the exit drain may hold the process, and `shutdown()`'s default deadline. Default
+   * 2000 ms. Requests in flight never hold a finished process themselves (Node ≥ 20.16, default
+   * fetch): it exits at most this long after its own work ends, whatever the collector does.
+   */
   exitTimeoutMs?: number;
   /** The budget check (`check()` and the integrations' `enforce`): timeout, cache, fail mode. */
   check?: BudgetCheckOptions;
@@ -109,7 +114,10 @@ export interface Tokenwatch {
    * dropped, `false` on timeout. Never rejects. Await it before a Lambda handler returns.
    */
   flush(opts?: FlushOptions): Promise<boolean>;
-  /** Flushes (default 5 s deadline), then drops what is left and stops. Never rejects. */
+  /**
+   * Flushes (deadline: `timeoutMs`, default `exitTimeoutMs`), then drops what is left and stops.
+   * Never rejects, and resolves by then whatever the collector does.
+   */
   shutdown(opts?: FlushOptions): Promise<void>;
   stats(): TokenwatchStats;
   /**
@@ -165,6 +173,9 @@ function emptyReasons(): Record<DropReason, number> {
   };
 }
 
+/** How long a shutdown waits for sends to notice their abort. */
+const ABORT_GRACE_MS = 100;
+
 function positive(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
 }
@@ -194,6 +205,10 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     tags: options.tags && Object.keys(options.tags).length > 0 ? { ...options.tags } : undefined,
   };
   const nextId = createUuidV7(now);
+  const exitTimeoutMs = positive(options.exitTimeoutMs, 2000);
+  // On Node, requests go through node:http with unref'd sockets, so a request the collector
+  // never answers cannot keep a finished process alive (see node-http-fetch.ts).
+  const doFetch = options.fetch ?? defaultNodeFetch();
 
   let transport: Transport;
   if (options.transport) {
@@ -203,7 +218,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
       endpoint: options.endpoint ?? '',
       apiKey: options.apiKey ?? '',
     };
-    if (options.fetch) http.fetch = options.fetch;
+    if (doFetch) http.fetch = doFetch;
     if (options.compression) http.compression = options.compression;
     transport = createHttpTransport(http);
   }
@@ -213,7 +228,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     endpoint: options.check?.endpoint ?? options.endpoint,
     apiKey: options.check?.apiKey ?? options.apiKey,
     defaults: { userId: defaults.userId, appId: defaults.appId },
-    fetch: options.fetch,
+    fetch: doFetch,
     now,
     onError: (error) => reportError(error),
   });
@@ -282,13 +297,20 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     if (waiters.length === 0) holdTimers(false);
   };
 
-  // Backoff timers never keep the process alive on their own, but while someone awaits flush()
-  // or shutdown() they do: an awaited flush must not be cut short by the runtime exiting.
+  // Neither backoff timers nor requests in flight keep the process alive on their own, but while
+  // someone awaits flush() or shutdown() the process is held: an awaited flush must not be cut
+  // short by the runtime exiting.
+  let holding: unknown;
   const holdTimers = (hold: boolean): void => {
     for (const t of sleepers.values()) {
       const timer = t as { ref?: () => void; unref?: () => void };
       if (hold) timer.ref?.();
       else timer.unref?.();
+    }
+    if (hold && holding === undefined) holding = setInterval(() => undefined, 1 << 30);
+    else if (!hold && holding !== undefined) {
+      clearInterval(holding as Parameters<typeof clearInterval>[0]);
+      holding = undefined;
     }
   };
 
@@ -523,7 +545,10 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     if (left.length > 0) drop(left, 'shutdown');
     for (const wake of [...sleepers.keys()]) wake();
     for (const ac of [...controllers]) ac.abort();
-    while (active > 0) await new Promise((r) => setTimeout(r, 1)); // ref'd: shutdown is awaited
+    // Sends notice the abort at once; a custom transport that ignores it is not waited for
+    // beyond a moment (its events stay pending: counted when it ends, never twice).
+    const giveUpAt = Date.now() + ABORT_GRACE_MS;
+    while (active > 0 && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 1));
     aborting = false;
     settleWaiters();
   };
@@ -531,14 +556,11 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
   const unregisterExit =
     options.flushOnExit === false
       ? () => undefined
-      : onBeforeExit(
-          async (timeoutMs) => {
-            if (queue.length + inflightEvents === 0) return;
-            const done = await flush({ timeoutMs });
-            if (!done) await abortPending();
-          },
-          positive(options.exitTimeoutMs, 2000),
-        );
+      : onBeforeExit(async (timeoutMs) => {
+          if (queue.length + inflightEvents === 0) return;
+          const done = await flush({ timeoutMs });
+          if (!done) await abortPending();
+        }, exitTimeoutMs);
 
   return {
     record(input: UsageRecord): void {
@@ -591,7 +613,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     async shutdown(opts: FlushOptions = {}): Promise<void> {
       try {
         closed = true;
-        const done = await flush({ timeoutMs: opts.timeoutMs ?? 5000 });
+        const done = await flush({ timeoutMs: opts.timeoutMs ?? exitTimeoutMs });
         if (!done) await abortPending();
         if (intervalTimer !== undefined)
           clearTimeout(intervalTimer as Parameters<typeof clearTimeout>[0]);
