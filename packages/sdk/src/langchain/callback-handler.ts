@@ -161,7 +161,6 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     if (verdict === true) return;
     const refuse = (error: unknown): never => {
       this.runs.delete(runId);
-      this.armSweeper();
       throw error;
     };
     if (verdict) refuse(verdict);
@@ -184,7 +183,10 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
       this.runs.delete(runId);
       this.abandon(runId, run);
     }
-    this.armSweeper();
+    if (this.runs.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   private abandon(runId: string, run: RunInfo): void {
@@ -197,19 +199,15 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     this.swept.set(runId, { id, run });
   }
 
-  /** A sweep timer only while runs are open; it never holds the process. */
+  /**
+   * A sweep timer while runs are open; it never holds the process, and it stops itself at the
+   * first sweep that finds no run (so starting and ending runs costs no timer each).
+   */
   private armSweeper(): void {
-    if (this.runs.size === 0 || this.abandonedAfterMs <= 0) {
-      if (this.sweeper !== undefined) clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    } else if (this.sweeper === undefined) {
-      const every = Math.max(10, Math.min(this.abandonedAfterMs, 60_000));
-      this.sweeper = setInterval(
-        () => this.sweep(performance.now() - this.abandonedAfterMs),
-        every,
-      );
-      unrefTimer(this.sweeper);
-    }
+    if (this.sweeper !== undefined || this.abandonedAfterMs <= 0 || this.runs.size === 0) return;
+    const every = Math.max(10, Math.min(this.abandonedAfterMs, 60_000));
+    this.sweeper = setInterval(() => this.sweep(performance.now() - this.abandonedAfterMs), every);
+    unrefTimer(this.sweeper);
   }
 
   private start(
@@ -345,7 +343,6 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     const run = this.runs.get(runId);
     if (run) {
       this.runs.delete(runId);
-      if (this.runs.size === 0) this.armSweeper();
       return { run };
     }
     const swept = this.swept.get(runId);

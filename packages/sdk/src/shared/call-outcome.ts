@@ -29,7 +29,8 @@ export function callStatus(end: CallEnd, reported: boolean): CallStatus {
 /**
  * The record of a finished call: the tokens known (the full report, or what was seen before the
  * call ended: e.g. the input count of a stream abandoned after its first event), its status, and
- * the abandoned mark when the caller's leaving is why the usage is missing.
+ * the abandoned mark when the caller's leaving is why the usage is missing. Completes `base`
+ * in place (each call has its own) and returns it.
  */
 export function finishRecord(
   base: UsageRecord,
@@ -38,7 +39,14 @@ export function finishRecord(
   reported: boolean,
   latencyMs: number,
 ): UsageRecord {
-  const record: UsageRecord = { ...base, ...tokens, status: callStatus(end, reported), latencyMs };
-  if (end === 'abandoned' && !reported) record.tags = { ...base.tags, [ABANDONED_TAG]: ABANDONED };
-  return record;
+  if (tokens) {
+    if (tokens.inputTokens !== undefined) base.inputTokens = tokens.inputTokens;
+    if (tokens.outputTokens !== undefined) base.outputTokens = tokens.outputTokens;
+    if (tokens.cacheReadTokens !== undefined) base.cacheReadTokens = tokens.cacheReadTokens;
+    if (tokens.cacheWriteTokens !== undefined) base.cacheWriteTokens = tokens.cacheWriteTokens;
+  }
+  base.status = callStatus(end, reported);
+  base.latencyMs = latencyMs;
+  if (end === 'abandoned' && !reported) base.tags = { ...base.tags, [ABANDONED_TAG]: ABANDONED };
+  return base;
 }
