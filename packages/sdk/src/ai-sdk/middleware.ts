@@ -119,7 +119,7 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
       base = { modelId: 'unknown' };
     }
     // Before the provider is called (and before the AI SDK's retries see an error to retry).
-    if (guard) await guard.check(base, params);
+    if (guard) await guard.call(base, params).check();
     const t0 = performance.now();
     return (usage: unknown, end: CallEnd): void => {
       const reported = hasAiSdkUsage(usage);

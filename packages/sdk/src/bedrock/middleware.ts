@@ -179,7 +179,7 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
       // The context is read when the call starts: a stream consumed later keeps its caller.
       const base0 = attribute(opts, { modelId, provider: 'bedrock' });
       // Before the SDK's retry, signing and sending: a denied call never leaves the process.
-      if (guard) await guard.check(base0, (args as { input?: unknown }).input);
+      if (guard) await guard.call(base0, (args as { input?: unknown }).input).check();
       const emit = (tokens: Tokens | undefined, end: CallEnd, reported: boolean): void => {
         safeRecord(opts, finishRecord(base0, end, tokens, reported, performance.now() - t0));
       };

@@ -157,14 +157,15 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     const guard = this.guard;
     const base = attribute(this.opts, { modelId: run.modelId }, run.context);
     if (run.provider) base.provider = run.provider;
-    const verdict = guard.peek(base, params);
+    const checked = guard.call(base, params);
+    const verdict = checked.peek();
     if (verdict === true) return;
     const refuse = (error: unknown): never => {
       this.runs.delete(runId);
       throw error;
     };
     if (verdict) refuse(verdict);
-    return guard.check(base, params).catch(refuse);
+    return checked.check().catch(refuse);
   }
 
   /** Records a run with how it ended; `id` fixes the event id (default: the client's UUIDv7). */
@@ -282,22 +283,26 @@ export class TokenwatchCallbackHandler extends BaseCallbackHandler {
     const run = this.runs.get(runId);
     if (!run) return;
     run.lastSeen = performance.now();
-    const u = (fields?.chunk as { message?: { usage_metadata?: UsageMetadataLike } } | undefined)
-      ?.message?.usage_metadata;
-    if (!u || run.provider !== 'anthropic') return;
-    const cacheRead = tok(u.input_token_details?.cache_read);
-    const cacheWrite = tok(u.input_token_details?.cache_creation);
-    const m = run.streamMax ?? {
-      inputTokens: 0,
-      outputTokens: 0,
-      cacheReadTokens: 0,
-      cacheWriteTokens: 0,
-    };
-    m.inputTokens = Math.max(m.inputTokens, tok(u.input_tokens) - cacheRead - cacheWrite);
-    m.outputTokens = Math.max(m.outputTokens, tok(u.output_tokens));
-    m.cacheReadTokens = Math.max(m.cacheReadTokens, cacheRead);
-    m.cacheWriteTokens = Math.max(m.cacheWriteTokens, cacheWrite);
-    run.streamMax = m;
+    try {
+      const u = (fields?.chunk as { message?: { usage_metadata?: UsageMetadataLike } } | undefined)
+        ?.message?.usage_metadata;
+      if (!u || run.provider !== 'anthropic') return;
+      const cacheRead = tok(u.input_token_details?.cache_read);
+      const cacheWrite = tok(u.input_token_details?.cache_creation);
+      const m = run.streamMax ?? {
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+      };
+      m.inputTokens = Math.max(m.inputTokens, tok(u.input_tokens) - cacheRead - cacheWrite);
+      m.outputTokens = Math.max(m.outputTokens, tok(u.output_tokens));
+      m.cacheReadTokens = Math.max(m.cacheReadTokens, cacheRead);
+      m.cacheWriteTokens = Math.max(m.cacheWriteTokens, cacheWrite);
+      run.streamMax = m;
+    } catch {
+      // never into LangChain (with enforce, raiseError would pass it to the caller)
+    }
   }
 
   override handleLLMEnd(

@@ -34,16 +34,21 @@ export const DENIED_TAG = 'tokenwatch.denied';
 type Checker = Pick<Tokenwatch, 'record' | 'check' | 'checkCached'>;
 
 /**
- * The budget guard every integration runs before the provider is called. `peek` decides from the
- * cache alone (so a wrapper can keep returning the SDK's own promise object on a hit); `check`
- * asks the collector. A denial records the attempt (`status: "denied"`, no tokens) and gives the
- * `BudgetExceededError` to throw.
+ * The budget guard every integration runs before the provider is called, for one call:
+ * `peek` decides from the cache alone (so a wrapper can keep returning the SDK's own promise
+ * object on a hit); `check` asks the collector. A denial records the attempt (`status:
+ * "denied"`, no tokens) and gives the `BudgetExceededError` to throw.
  */
-export interface BudgetGuard {
+export interface GuardedCallCheck {
   /** `true`: allowed; an error: denied (already recorded); undefined: not in the cache. */
-  peek(base: UsageRecord, params: unknown): true | BudgetExceededError | undefined;
+  peek(): true | BudgetExceededError | undefined;
   /** Resolves when allowed; rejects with the (recorded) `BudgetExceededError` when denied. */
-  check(base: UsageRecord, params: unknown): Promise<void>;
+  check(): Promise<void>;
+}
+
+export interface BudgetGuard {
+  /** The check of one call: `base` is its attributed record, `params` what the estimate sees. */
+  call(base: UsageRecord, params: unknown): GuardedCallCheck;
 }
 
 export function createBudgetGuard(
@@ -118,14 +123,19 @@ export function createBudgetGuard(
   };
 
   return {
-    peek(base, params) {
-      const result = client.checkCached(requestOf(base, params), checkOpts);
-      if (!result) return undefined;
-      return result.allowed ? true : deny(base, result);
-    },
-    async check(base, params) {
-      const result = await client.check(requestOf(base, params), checkOpts);
-      if (!result.allowed) throw deny(base, result);
+    call(base, params) {
+      const req = requestOf(base, params);
+      return {
+        peek() {
+          const result = client.checkCached(req, checkOpts);
+          if (!result) return undefined;
+          return result.allowed ? true : deny(base, result);
+        },
+        async check() {
+          const result = await client.check(req, checkOpts);
+          if (!result.allowed) throw deny(base, result);
+        },
+      };
     },
   };
 }

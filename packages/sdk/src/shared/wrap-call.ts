@@ -1,6 +1,6 @@
 import type { BudgetExceededError } from '../budget-exceeded-error.js';
 import type { UsageRecord } from '../event.js';
-import { createBudgetGuard } from './budget-guard.js';
+import { createBudgetGuard, type GuardedCallCheck } from './budget-guard.js';
 import { type CallEnd, finishRecord, type Tokens } from './call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord } from './record-options.js';
 
@@ -173,18 +173,19 @@ export function wrapMethod(
       return result;
     };
     if (!guard || !base) return call();
-    const b = base;
+    let checked: GuardedCallCheck;
     let verdict: true | BudgetExceededError | undefined;
     try {
-      verdict = guard.peek(b, params);
+      checked = guard.call(base, params);
+      verdict = checked.peek();
     } catch {
-      verdict = true; // a fault of the guard itself never blocks the call
+      return call(); // a fault of the guard itself never blocks the call
     }
     // A cached answer keeps the SDK's own promise object (withResponse() and all); otherwise the
     // call starts once the collector has answered, through a stand-in for that object.
     if (verdict === true) return call();
     if (verdict) return deferredCall(Promise.reject(verdict));
-    return deferredCall(guard.check(b, params).then(() => ({ value: call() })));
+    return deferredCall(checked.check().then(() => ({ value: call() })));
   };
   (wrapped as unknown as { __tokenwatch: true }).__tokenwatch = true;
   target[method] = wrapped;
