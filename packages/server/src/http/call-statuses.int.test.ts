@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   killStartedServers,
   removeDataDir,
+  runCli,
   type ServerProcess,
   startServerProcess,
 } from '../testing/server-process.js';
@@ -63,5 +64,10 @@ describe('call statuses in /v1/usage', () => {
     expect(col('noUsageRequests')).toBeGreaterThan(0);
     expect([ana?.[col('noUsageRequests')], ana?.[col('deniedRequests')]]).toEqual(['2', '1']);
     expect([bo?.[col('requests')], bo?.[col('deniedRequests')]]).toEqual(['0', '1']);
+    // The terminal report says so too.
+    const report = await runCli(['usage', '--data-dir', server.dataDir, '--period', '24h']);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toContain('2 calls returned no usage');
+    expect(report.stdout).toContain('2 calls were denied by a budget');
   });
 });
