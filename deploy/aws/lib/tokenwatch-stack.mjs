@@ -6,16 +6,21 @@ import {
   aws_cloudwatch as cloudwatch,
   Duration,
   aws_dynamodb as dynamodb,
+  aws_events as events,
   aws_iam as iam,
   aws_lambda as lambda,
   aws_logs as logs,
+  aws_logs_destinations as logsDestinations,
   aws_lambda_nodejs as nodejs,
   RemovalPolicy,
   Stack,
+  aws_s3 as s3,
+  aws_s3_notifications as s3n,
   aws_sns as sns,
   aws_lambda_event_sources as sources,
   aws_sqs as sqs,
   aws_sns_subscriptions as subscriptions,
+  aws_events_targets as targets,
 } from 'aws-cdk-lib';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,6 +38,14 @@ export const INGEST_TIMEOUT_SECONDS = 60;
  * Props (also settable as context: `-c alertEmail=… -c projectId=…`):
  * - alertEmail: subscribe this address to the alert topic (AWS sends a confirmation mail).
  * - projectId: the tokenwatch project the queue's events count in (default "default").
+ * - bedrockLogGroup: the CloudWatch Logs group Bedrock model invocation logging writes to; adds
+ *   a subscription function that counts every invocation (README § Bedrock invocation logs).
+ * - bedrockLogBucket (and bedrockLogPrefix): the S3 bucket of invocation logs; adds a function
+ *   on every object created under the prefix.
+ * - bedrockReconcile: `true` adds an hourly function comparing tokenwatch's totals with
+ *   CloudWatch's AWS/Bedrock metrics of the stack's region (GET /v1/reconciliation).
+ * - bedrockConfig: the `bedrock` section of tokenwatch.json (user/app mapping, reconcile
+ *   settings), given to those functions.
  */
 export class TokenwatchStack extends Stack {
   constructor(scope, id, props = {}) {
@@ -208,6 +221,8 @@ export class TokenwatchStack extends Stack {
     ];
     for (const alarm of alarms) alarm.addAlarmAction(alarmAction);
 
+    this.addBedrock(props, { common, logGroup, tableResources, topic, alarmAction });
+
     new CfnOutput(this, 'QueueUrl', {
       value: queue.queueUrl,
       description: 'USAGE_QUEUE_URL for the SDK',
@@ -226,5 +241,141 @@ export class TokenwatchStack extends Stack {
     this.table = table;
     this.queue = queue;
     this.topic = topic;
+  }
+
+  /** The optional Bedrock functions: invocation logs in (CloudWatch Logs, S3), reconciliation. */
+  addBedrock(props, { common, logGroup, tableResources, topic, alarmAction }) {
+    const ctx = (name) => props[name] ?? this.node.tryGetContext(name);
+    const logGroupName = ctx('bedrockLogGroup');
+    const bucketName = ctx('bedrockLogBucket');
+    const prefix = ctx('bedrockLogPrefix') ?? 'AWSLogs/';
+    const reconcile = ctx('bedrockReconcile') === true || ctx('bedrockReconcile') === 'true';
+    const bedrockConfig = ctx('bedrockConfig');
+    if (!logGroupName && !bucketName && !reconcile) return;
+
+    const environment = {
+      ...common.environment,
+      ...(bedrockConfig
+        ? {
+            TOKENWATCH_BEDROCK:
+              typeof bedrockConfig === 'string' ? bedrockConfig : JSON.stringify(bedrockConfig),
+          }
+        : {}),
+    };
+    const entry = join(REPO_ROOT, 'packages/server/src/lambda/bedrock-logs-handler.ts');
+    const writeTable = new iam.PolicyStatement({
+      actions: [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:Query',
+        'dynamodb:BatchGetItem',
+      ],
+      resources: tableResources,
+    });
+    const publish = new iam.PolicyStatement({
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+    });
+    // CloudWatch Logs and S3 invoke asynchronously: Lambda retries twice, then parks the event
+    // here. A retry never counts twice (an event's id is its record's request id).
+    const deadLetterQueue = new sqs.Queue(this, 'BedrockLogsDeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    const logsFunction = (id, handler, description) => {
+      const fn = new nodejs.NodejsFunction(this, id, {
+        ...common,
+        environment,
+        entry,
+        handler,
+        logGroup: logGroup(`${id}Logs`),
+        memorySize: 512,
+        timeout: Duration.seconds(120),
+        retryAttempts: 2,
+        deadLetterQueue,
+        description,
+      });
+      fn.addToRolePolicy(writeTable);
+      fn.addToRolePolicy(publish);
+      new cloudwatch.Alarm(this, `${id}ErrorsAlarm`, {
+        alarmDescription: `tokenwatch: ${description} failed`,
+        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(alarmAction);
+      return fn;
+    };
+
+    if (logGroupName) {
+      const fn = logsFunction(
+        'BedrockLogsFunction',
+        'cloudWatchLogsHandler',
+        'tokenwatch: Bedrock invocation logs (CloudWatch Logs subscription) → DynamoDB',
+      );
+      const source = logs.LogGroup.fromLogGroupName(
+        this,
+        'BedrockInvocationLogGroup',
+        logGroupName,
+      );
+      new logs.SubscriptionFilter(this, 'BedrockInvocationLogSubscription', {
+        logGroup: source,
+        destination: new logsDestinations.LambdaDestination(fn),
+        // Only invocation records reach the function (not delivery or test messages).
+        filterPattern: logs.FilterPattern.stringValue('$.schemaType', '=', 'ModelInvocationLog'),
+        filterName: 'tokenwatch-bedrock-usage',
+      });
+    }
+    if (bucketName) {
+      const fn = logsFunction(
+        'BedrockS3LogsFunction',
+        's3Handler',
+        'tokenwatch: Bedrock invocation logs (S3 objects) → DynamoDB',
+      );
+      const bucket = s3.Bucket.fromBucketName(this, 'BedrockInvocationLogBucket', bucketName);
+      bucket.grantRead(fn, `${prefix}*`);
+      bucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(fn), {
+        prefix,
+        suffix: '.json.gz',
+      });
+    }
+    if (reconcile) {
+      const fn = new nodejs.NodejsFunction(this, 'BedrockReconcileFunction', {
+        ...common,
+        environment,
+        entry: join(REPO_ROOT, 'packages/server/src/lambda/reconcile-handler.ts'),
+        handler: 'handler',
+        logGroup: logGroup('BedrockReconcileLogs'),
+        memorySize: 512,
+        timeout: Duration.seconds(120),
+        description: 'tokenwatch: hourly comparison with CloudWatch AWS/Bedrock token metrics',
+      });
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:Query',
+            'dynamodb:BatchGetItem',
+          ],
+          resources: tableResources,
+        }),
+      );
+      // GetMetricData and ListMetrics have no resource-level permissions.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
+          resources: ['*'],
+        }),
+      );
+      new events.Rule(this, 'BedrockReconcileSchedule', {
+        schedule: events.Schedule.rate(Duration.hours(1)),
+        targets: [new targets.LambdaFunction(fn)],
+        description: 'tokenwatch: reconcile Bedrock usage with CloudWatch every hour',
+      });
+    }
   }
 }

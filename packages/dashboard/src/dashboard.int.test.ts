@@ -543,6 +543,8 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
         body: JSON.stringify({
           name: 'Hourly tokens per user',
           scope: ['user'],
+          // Only the new user: the demo users over the level would fire as the rule is created.
+          filters: { user: ['alert-user'] },
           metric: 'totalTokens',
           window: { type: 'calendar', unit: 'hour', timeZone: 'UTC' },
           budget: 5000,

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { TokenwatchError } from '@tokenwatch/core';
 import type { CliIo } from './cli/cli-context.js';
 import { DEMO_HELP, demoCommand } from './cli/commands/demo-command.js';
+import { IMPORT_HELP, importCommand } from './cli/commands/import-command.js';
 import { KEYS_HELP, keysCommand } from './cli/commands/keys-command.js';
+import { RECONCILE_HELP, reconcileCommand } from './cli/commands/reconcile-command.js';
 import { RULES_HELP, rulesCommand } from './cli/commands/rules-command.js';
 import { SERVE_HELP, serveCommand } from './cli/commands/serve-command.js';
 import { USAGE_HELP, usageCommand } from './cli/commands/usage-command.js';
@@ -12,7 +14,7 @@ import { WORKER_HELP, workerCommand } from './cli/commands/worker-command.js';
 const HELP = `tokenwatch — real-time LLM token-usage monitoring
 
 Commands:
-${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP].map((h) => h.split('\n')[0]).join('\n')}
+${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP, IMPORT_HELP, RECONCILE_HELP].map((h) => h.split('\n')[0]).join('\n')}
 
 Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--config, or
 <data-dir>/tokenwatch.json) and TOKENWATCH_* environment variables; see the README.`;
@@ -24,6 +26,8 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   rules: rulesCommand,
   usage: usageCommand,
   demo: demoCommand,
+  import: importCommand,
+  reconcile: reconcileCommand,
 };
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -68,6 +72,7 @@ runCli(process.argv.slice(2), {
   env: process.env,
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
+  stderrIsTTY: process.stderr.isTTY === true,
 }).then(
   (code) => {
     process.exitCode = code;

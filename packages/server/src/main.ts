@@ -3,9 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Store } from '@tokenwatch/core';
+import { openReconciliationStore } from './adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createAlerting } from './alerts/alerting.js';
 import { KeyAuthenticator } from './auth/api-keys.js';
+import { startReconcileJob } from './bedrock/reconcile-job.js';
 import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
@@ -98,7 +100,6 @@ async function startOnStore(
             publishUsage(live, accepted, nowMs);
             alerting.onCommitted(result, nowMs);
           },
-          (projects) => alerting.registry.rulesFor(projects),
         );
   metrics.addGauge(
     'tokenwatch_live_subscribers',
@@ -111,6 +112,8 @@ async function startOnStore(
     () => committer.backlog,
   );
   const ingest = new IngestService(committer, catalogs, now);
+  const reconciliation = await openReconciliationStore(config);
+  const reconcileJob = startReconcileJob(config, store, logger, now);
   let shuttingDown = false;
 
   const handler = createHttpHandler({
@@ -125,6 +128,7 @@ async function startOnStore(
     now,
     live,
     alerting: { rules: alerting.rules, registry: alerting.registry, enforcer: alerting.enforcer },
+    reconciliation,
     isShuttingDown: () => shuttingDown,
   });
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
@@ -177,6 +181,8 @@ async function startOnStore(
       // Every request already handed to the committer is answered (202 or 503) before we go.
       await committer.close();
       await alerting.stop();
+      await reconcileJob?.stop();
+      await reconciliation.close();
       const forceAfter = setTimeout(() => server.closeAllConnections(), 5_000);
       await serverClosed;
       clearTimeout(forceAfter);

@@ -6,7 +6,7 @@ import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-se
 import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createDispatcher } from './alerts/alerting.js';
-import { RuleRegistry } from './alerts/rule-registry.js';
+import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
@@ -63,19 +63,17 @@ export async function startWorker(
     await ensureJetStream(nc, queue, logger, { consumer: true });
 
     const metrics = new Metrics();
-    const registry = new RuleRegistry(store, logger);
-    await registry.load();
-    registry.start();
-    closers.push(async () => registry.stop());
 
     const dispatcher = createDispatcher({ config, store, logger, metrics, now });
     dispatcher.start();
     closers.push(() => dispatcher.stop());
+    // Bedrock reconciliation, when configured (enable it in one process: runs are idempotent).
+    const reconcileJob = startReconcileJob(config, store, logger, now);
+    if (reconcileJob) closers.push(() => reconcileJob.stop());
 
     const consumer = new JetStreamWorker(
       jetstream(nc),
       store,
-      (projects) => registry.rulesFor(projects),
       {
         stream: queue.stream,
         consumer: queue.consumer,

@@ -363,3 +363,43 @@ describe('priceEvent: fingerprint of the payload', () => {
     }
   });
 });
+
+describe('priceEvent: fingerprint of one Bedrock request seen by two paths', () => {
+  const sdk = usage({
+    id: 'bedrock:915a6a04-3f83-4c70-a277-7fbf7ea546b3',
+    modelId: 'us.anthropic.claude-3-haiku-20240307-v1:0',
+    provider: 'bedrock',
+  });
+
+  it('ignores who, when and how long: the SDK and the invocation log agree', () => {
+    const fromLog = usage({
+      ...sdk,
+      timestampMs: T + 1_500,
+      userId: 'support-bot-task-role',
+      appId: 'bedrock',
+      modelId:
+        'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0',
+      latencyMs: undefined,
+      status: 'ok',
+      tags: tags({ team: 'care' }),
+    });
+    expect(fp(fromLog)).toBe(fp(sdk));
+  });
+
+  it.each([
+    ['inputTokens', { inputTokens: 1001 }],
+    ['outputTokens', { outputTokens: 499 }],
+    ['cacheReadTokens', { cacheReadTokens: 0 }],
+    ['cacheWriteTokens', { cacheWriteTokens: 7 }],
+  ] as Array<[string, Partial<UsageEvent>]>)(
+    'still tells a different %s apart (a real conflict)',
+    (_n, change) => {
+      expect(fp(usage({ ...sdk, ...change }))).not.toBe(fp(sdk));
+    },
+  );
+
+  it('applies only to ids of the bedrock:<request id> form', () => {
+    const plain = usage({ id: 'bedrock:' });
+    expect(fp(usage({ ...plain, userId: 'other' }))).not.toBe(fp(plain));
+  });
+});

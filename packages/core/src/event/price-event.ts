@@ -1,3 +1,4 @@
+import { isBedrockRequestEventId } from '../bedrock/request-event-id.js';
 import { normaliseModel } from '../model/index.js';
 import { costNanoUsd } from '../pricing/cost.js';
 import type { PriceCatalog } from '../pricing/price-catalog.js';
@@ -5,6 +6,20 @@ import { fingerprint } from '../util/fingerprint.js';
 import type { PricedEvent, UsageEvent } from './usage-event.js';
 
 function payloadFingerprint(e: UsageEvent): string {
+  if (isBedrockRequestEventId(e.id)) {
+    // One Bedrock call seen by two paths (the SDK middleware and the invocation log) carries
+    // two attributions, clocks and latencies, but ONE measurement by AWS: its token counts.
+    // Only those decide whether the second sighting is a duplicate or a real conflict.
+    return fingerprint(
+      [
+        'bedrock-request',
+        e.inputTokens,
+        e.outputTokens,
+        e.cacheReadTokens,
+        e.cacheWriteTokens,
+      ].join('\u0000'),
+    );
+  }
   let tags = '';
   if (e.tags) {
     for (const key of Object.keys(e.tags).sort()) tags += `${key}=${e.tags[key]}\u0001`;

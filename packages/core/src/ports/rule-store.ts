@@ -49,34 +49,55 @@ export interface RuleCounter {
   value: number;
 }
 
+/** What saving a rule did: the rule as stored, and the alerts it fired on starting to count. */
+export interface RuleChange {
+  /** With `countingSinceMs` set by the store (see `activate`). */
+  rule: Rule;
+  /** The levels the rule's counted windows had already reached when it started counting. */
+  alerts: NewAlert[];
+}
+
 /**
  * Rules, their counters, alerts and the delivery outbox.
  *
- * Counters are written by `applyBatch` (see UsageStore) in the same transaction as the
- * rollups; an alert row is unique per (rule, scope key, window start, level) and its delivery
- * rows are inserted in that same transaction, so an alert exists exactly once and is never
- * without its deliveries.
+ * Every store follows the rule engine of core (`planBatch`, `findCrossings`, `activate`,
+ * `seedQueries`, `crossingsAtStart`): counters are written by `applyBatch` (see UsageStore) in
+ * the same transaction as the rollups, evaluating the rules the store holds at that moment; an
+ * alert row is unique per (rule, scope key, window start, level) and its delivery rows are
+ * inserted in the same transaction, so an alert exists exactly once and never without its
+ * deliveries. Saving a rule and applying a batch are serialised against each other (per
+ * project), so every event is counted by a new rule exactly once: either in the counters rebuilt
+ * from the rollups when the rule starts counting, or by the first batch that sees the rule.
  */
 export interface RuleStore {
   /**
-   * Stores a new rule. Unless another enabled rule already keeps its counters current (same
-   * `counterKeyOf`), seeds the counters of the CURRENT window from the rollups, so a rule created
-   * mid-window starts from the window's totals (and does not fire for the past).
+   * Stores a new rule and starts it counting (`activate`): rebuilds its counters from the
+   * rollups from the start of its current window on (unless another enabled rule with the same
+   * `counterKeyOf` keeps them current), and fires the levels they have already reached.
+   * `not_found` when the project does not exist, `conflict` when the id does.
    */
-  createRule(rule: Rule, nowMs: number): Promise<void>;
+  createRule(rule: Rule, nowMs: number): Promise<RuleChange>;
   /**
    * Replaces a rule. When what it measures changed (scope, filters, metric, window) or it is
-   * re-enabled, the current window of its counters is re-seeded from the rollups (unless another
-   * enabled rule keeps those counters current). False when there is no such rule. Counters are
-   * never deleted with a rule (others may share them); `prune` removes old buckets.
+   * re-enabled, it starts counting anew as `createRule` does. Undefined when there is no such
+   * rule. Counters are never deleted with a rule (others may share them); `prune` removes old
+   * buckets.
    */
-  updateRule(rule: Rule, nowMs: number): Promise<boolean>;
+  updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined>;
   deleteRule(projectId: string, ruleId: string): Promise<boolean>;
   getRule(projectId: string, ruleId: string): Promise<Rule | undefined>;
   /** All rules of a project, or of every project when `projectId` is undefined. */
   listRules(projectId?: string): Promise<Rule[]>;
-  /** Counter buckets of a counter key (`counterKeyOf(rule)`) with bucketStart in [fromMs, toMs). */
-  readCounters(counterKey: string, fromMs: number, toMs: number): Promise<RuleCounter[]>;
+  /**
+   * Counter buckets of a counter key (`counterKeyOf(rule)`) with bucketStart in [fromMs, toMs),
+   * of one scope key when given, ordered by bucket then scope key.
+   */
+  readCounters(
+    counterKey: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]>;
 
   listAlerts(query: AlertQuery): Promise<AlertRecord[]>;
   acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean>;

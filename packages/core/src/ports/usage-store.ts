@@ -1,6 +1,6 @@
 import type { PricedEvent } from '../event/usage-event.js';
 import type { UsageQuery, UsageRow } from '../query/usage-query.js';
-import type { CompiledRule, NewAlert } from '../rules/evaluate.js';
+import type { NewAlert } from '../rules/evaluate.js';
 import type { RuleCounter } from './rule-store.js';
 
 /** What happened to one event of a batch. */
@@ -27,10 +27,12 @@ export interface ApplyResult {
 }
 
 export interface ApplyOptions {
-  /** Wall-clock time of the apply, epoch ms: stamps rollups' first/last update and conflicts. */
+  /**
+   * Wall-clock time of the apply, epoch ms: stamps rollups' first/last update and conflicts,
+   * and decides which alerts are late. The batch is evaluated against the enabled rules the
+   * store holds when its transaction runs (see RuleStore).
+   */
   nowMs: number;
-  /** The enabled rules of the batch's projects; their counters are updated in the same transaction. */
-  rules?: readonly CompiledRule[];
 }
 
 export interface ConflictRecord {

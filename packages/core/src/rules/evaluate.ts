@@ -2,9 +2,8 @@ import type { PricedEvent } from '../event/usage-event.js';
 import type { AlertMessage } from '../ports/notifier.js';
 import type { BaseDimension } from '../query/usage-query.js';
 import { fingerprint } from '../util/fingerprint.js';
-import { metricOf, resolveLevels, toUserUnit } from './parse-rule.js';
+import { resolveLevels, toUserUnit } from './parse-rule.js';
 import type { ResolvedLevel, Rule } from './rule.js';
-import { windowFor } from './windows.js';
 
 const MINUTE_MS = 60_000;
 /** Level index of the forecast level (fires when the projection reaches 100 %). */
@@ -86,77 +85,6 @@ export function ruleMatches(
   return true;
 }
 
-/**
- * What a batch adds to one rule counter. For calendar windows the counter is the window;
- * for rolling windows it is one minute bucket, and the window's value is the sum of the
- * buckets it spans.
- */
-export interface CounterDelta {
-  /** The counters this delta adds to (shared by every rule of `rules`). */
-  counterKey: string;
-  /** The first rule of the group (all of them count the same way). */
-  rule: CompiledRule;
-  /** Every rule that reads these counters: each checks its own levels. */
-  rules: CompiledRule[];
-  scopeKey: string;
-  /** Counter bucket: the calendar window's start, or the minute for rolling windows. */
-  bucketStartMs: number;
-  /** The calendar window (for rolling windows: the window ending with this minute). */
-  windowStartMs: number;
-  windowEndMs: number;
-  delta: number;
-  /** Latest event time that contributed, for forecasts. */
-  lastEventMs: number;
-}
-
-/** Pre-aggregates a batch's NEW events into counter deltas, one per (counter key, scope key, bucket). */
-export function counterDeltas(
-  fresh: readonly PricedEvent[],
-  rules: readonly CompiledRule[],
-): CounterDelta[] {
-  // One pass per counter key, not per rule: rules that share counters are evaluated together.
-  const groups = new Map<string, CompiledRule[]>();
-  for (const compiled of rules) {
-    const group = groups.get(compiled.counterKey);
-    if (group) group.push(compiled);
-    else groups.set(compiled.counterKey, [compiled]);
-  }
-  const out = new Map<string, CounterDelta>();
-  for (const [counterKey, group] of groups) {
-    const first = group[0] as CompiledRule;
-    const rule = first.rule;
-    for (const e of fresh) {
-      if (!ruleMatches(rule, e)) continue;
-      const amount = metricOf(rule.metric, e);
-      if (amount === 0) continue;
-      const scopeKey = scopeKeyOf(rule, e);
-      const win = windowFor(e.timestampMs, rule.window);
-      const bucket =
-        rule.window.type === 'rolling' ? e.timestampMs - (e.timestampMs % MINUTE_MS) : win.startMs;
-      const key = `${counterKey}\u0000${scopeKey}\u0000${bucket}`;
-      const existing = out.get(key);
-      if (existing) {
-        existing.delta += amount;
-        if (e.timestampMs > existing.lastEventMs) existing.lastEventMs = e.timestampMs;
-      } else {
-        out.set(key, {
-          counterKey,
-          rule: first,
-          rules: group,
-          scopeKey,
-          bucketStartMs: bucket,
-          windowStartMs: win.startMs,
-          windowEndMs: win.endMs,
-          delta: amount,
-          lastEventMs: e.timestampMs,
-        });
-      }
-    }
-  }
-  // Rolling windows are evaluated minute by minute in time order.
-  return [...out.values()].sort((a, b) => a.bucketStartMs - b.bucketStartMs);
-}
-
 /** Levels crossed by going from `before` to `after`: before < threshold ≤ after. */
 export function crossedLevels(
   levels: readonly ResolvedLevel[],
@@ -211,6 +139,11 @@ export interface NewAlert {
   message: AlertMessage;
 }
 
+/**
+ * An alert of `compiled` for one scope key, window instance and level. For a rolling rule the
+ * window instance is its re-arm period and `shownWindow` the rolling window that crossed, which
+ * is what the message shows.
+ */
 export function buildAlert(
   compiled: CompiledRule,
   scopeKey: string,
@@ -219,6 +152,7 @@ export function buildAlert(
   level: ResolvedLevel | 'forecast',
   value: number,
   nowMs: number,
+  shownWindow: { startMs: number; endMs: number } = { startMs: windowStartMs, endMs: windowEndMs },
 ): NewAlert {
   const rule = compiled.rule;
   const forecast = level === 'forecast';
@@ -253,8 +187,8 @@ export function buildAlert(
       rule: { id: rule.id, name: rule.name, metric: rule.metric, window: rule.window },
       scope: scopeValues(rule, scopeKey),
       window: {
-        start: new Date(windowStartMs).toISOString(),
-        end: new Date(windowEndMs).toISOString(),
+        start: new Date(shownWindow.startMs).toISOString(),
+        end: new Date(shownWindow.endMs).toISOString(),
         timeZone: rule.window.type === 'calendar' ? rule.window.timeZone : 'UTC',
       },
       level: messageLevel,

@@ -57,6 +57,13 @@ export interface Rule extends Required<Omit<RuleInput, 'budget' | 'filters'>> {
   budget: number | undefined;
   createdAtMs: number;
   updatedAtMs: number;
+  /**
+   * When the rule last started counting (created, re-enabled, or changed what it measures); set
+   * by the store. The rule evaluates the windows that end after this instant: the one it was
+   * created in counts in full (seeded from the rollups), earlier ones never fire. Absent on rules
+   * stored before it existed: `createdAtMs` then.
+   */
+  countingSinceMs?: number;
 }
 
 /** A level resolved to an integer threshold in the metric's base unit (tokens, requests, nano-USD). */

@@ -67,7 +67,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
 
     it("fires the seed's rule once per user × model × hour, and re-arms in the next hour", async () => {
       const rule = await withRule(makeRule());
-      const now = { nowMs: T0 + 20 * MINUTE, rules: [rule] };
+      const now = { nowMs: T0 + 20 * MINUTE };
       expect((await store.applyBatch([tokens(6_000)], now)).alerts).toEqual([]);
       const crossing = await store.applyBatch([tokens(3_000), tokens(2_000)], now);
       expect(crossing.alerts).toHaveLength(1);
@@ -92,7 +92,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
         (await store.applyBatch([tokens(10_000, { userId: 'bob' })], now)).alerts,
       ).toHaveLength(1);
       // The next hour is a new window: it fires again.
-      const nextHour = { nowMs: T0 + HOUR + 20 * MINUTE, rules: [rule] };
+      const nextHour = { nowMs: T0 + HOUR + 20 * MINUTE };
       const again = await store.applyBatch(
         [tokens(10_001, { timestampMs: T0 + HOUR + 5 * MINUTE })],
         nextHour,
@@ -107,7 +107,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
 
     it('never fires twice for redelivered events', async () => {
       const rule = await withRule(makeRule());
-      const now = { nowMs: T0 + 20 * MINUTE, rules: [rule] };
+      const now = { nowMs: T0 + 20 * MINUTE };
       const batch = [tokens(4_000), tokens(4_000), tokens(4_000)];
       expect((await store.applyBatch(batch, now)).alerts).toHaveLength(1);
       const again = await store.applyBatch(batch, now);
@@ -123,7 +123,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
     });
 
     it('fires a 50/80/100 % ladder in order, once each', async () => {
-      const rule = await withRule(
+      await withRule(
         makeRule({
           scope: ['user'],
           metric: 'costUsd',
@@ -132,7 +132,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
           window: { type: 'calendar', unit: 'month', timeZone: 'UTC' },
         }),
       );
-      const now = { nowMs: T0 + 20 * MINUTE, rules: [rule] };
+      const now = { nowMs: T0 + 20 * MINUTE };
       const usd = (dollars: number) => tokens(1, { costNanoUsd: dollars * 1e9 });
       expect((await store.applyBatch([usd(99)], now)).alerts).toEqual([]);
       expect((await store.applyBatch([usd(1)], now)).alerts.map((a) => a.levelIndex)).toEqual([0]);
@@ -146,20 +146,17 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
     });
 
     it('fires every level a single batch jumps over', async () => {
-      const rule = await withRule(
-        makeRule({ levels: [{ value: 100 }, { value: 200 }, { value: 300 }] }),
-      );
+      await withRule(makeRule({ levels: [{ value: 100 }, { value: 200 }, { value: 300 }] }));
       const result = await store.applyBatch([tokens(1_000)], {
         nowMs: T0 + 20 * MINUTE,
-        rules: [rule],
       });
       expect(result.alerts.map((a) => a.levelIndex).sort()).toEqual([0, 1, 2]);
     });
 
     it('starts a rule created mid-window from the window totals', async () => {
       await store.applyBatch([tokens(9_000)], { nowMs: T0 + 11 * MINUTE });
-      const rule = await withRule(makeRule(), T0 + 12 * MINUTE);
-      const now = { nowMs: T0 + 20 * MINUTE, rules: [rule] };
+      await withRule(makeRule(), T0 + 12 * MINUTE);
+      const now = { nowMs: T0 + 20 * MINUTE };
       expect((await store.applyBatch([tokens(500)], now)).alerts).toEqual([]);
       expect((await store.applyBatch([tokens(600)], now)).alerts.map((a) => a.value)).toEqual([
         10_100,
@@ -167,19 +164,43 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
     });
 
     it('raises a late alert when a late event crosses a past window', async () => {
-      const rule = await withRule(makeRule(), T0 + 3 * HOUR);
-      const now = { nowMs: T0 + 3 * HOUR, rules: [rule] };
+      await withRule(makeRule(), T0 + 5 * MINUTE);
+      const now = { nowMs: T0 + 3 * HOUR };
       const result = await store.applyBatch([tokens(12_000)], now); // event in [T0, T0+1h), two hours ago
       expect(result.alerts).toHaveLength(1);
       expect(result.alerts[0]).toMatchObject({ windowStartMs: T0, late: true });
       expect(result.alerts[0]?.message.late).toBe(true);
     });
 
+    it('never fires for a window that ended before the rule started counting', async () => {
+      await withRule(makeRule(), T0 + 3 * HOUR);
+      const result = await store.applyBatch([tokens(12_000)], { nowMs: T0 + 3 * HOUR });
+      expect(result.alerts).toEqual([]);
+    });
+
+    it('fires at once the levels a new rule finds already reached in its window', async () => {
+      await store.applyBatch([tokens(12_000), tokens(500, { userId: 'bob' })], {
+        nowMs: T0 + 11 * MINUTE,
+      });
+      const change = await store.createRule(
+        makeRule({ levels: [{ value: 5_000 }, { value: 10_000 }, { value: 20_000 }] }),
+        T0 + 12 * MINUTE,
+      );
+      expect(change.rule.countingSinceMs).toBe(T0 + 12 * MINUTE);
+      expect(change.alerts.map((a) => [a.scopeKey, a.levelIndex, a.value, a.late]).sort()).toEqual([
+        [JSON.stringify(['alice', 'anthropic.claude-3-haiku-20240307-v1:0']), 0, 12_000, false],
+        [JSON.stringify(['alice', 'anthropic.claude-3-haiku-20240307-v1:0']), 1, 12_000, false],
+      ]);
+      expect(await store.listDeliveries('p1', {}, 10)).toHaveLength(4);
+      // The next event crosses nothing new.
+      expect((await store.applyBatch([tokens(1)], { nowMs: T0 + 13 * MINUTE })).alerts).toEqual([]);
+    });
+
     it('applies filters and keeps projects apart', async () => {
       const rule = await withRule(
         makeRule({ scope: ['app'], filters: { app: ['chat'] }, levels: [{ value: 100 }] }),
       );
-      const now = { nowMs: T0 + 20 * MINUTE, rules: [rule] };
+      const now = { nowMs: T0 + 20 * MINUTE };
       expect((await store.applyBatch([tokens(500, { appId: 'search' })], now)).alerts).toEqual([]);
       expect((await store.applyBatch([tokens(500, { projectId: 'p2' })], now)).alerts).toEqual([]);
       expect((await store.applyBatch([tokens(500)], now)).alerts.map((a) => a.scopeKey)).toEqual([
@@ -190,31 +211,53 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       expect(await store.getRule('p2', rule.rule.id)).toBeUndefined();
     });
 
-    it('rolling windows re-arm once the last alert window has passed', async () => {
-      const rule = await withRule(
+    it('rolling windows fire once per period of N minutes while the value is over the level', async () => {
+      await withRule(
         makeRule({
           scope: [],
           window: { type: 'rolling', minutes: 10 },
           levels: [{ value: 1_000 }],
         }),
       );
-      const at = (minute: number) => ({ nowMs: T0 + minute * MINUTE + 1, rules: [rule] });
+      const at = (minute: number) => ({ nowMs: T0 + minute * MINUTE + 1 });
       const ev = (minute: number, n: number) => tokens(n, { timestampMs: T0 + minute * MINUTE });
-      expect((await store.applyBatch([ev(0, 600)], at(0))).alerts).toEqual([]);
-      expect((await store.applyBatch([ev(5, 600)], at(5))).alerts.map((a) => a.value)).toEqual([
-        1_200,
-      ]);
-      // Still above within the same window: nothing new.
-      expect((await store.applyBatch([ev(8, 600)], at(8))).alerts).toEqual([]);
-      // At minute 30 the window [21, 30] holds 1,100 tokens: a new episode.
-      expect((await store.applyBatch([ev(22, 500)], at(22))).alerts).toEqual([]);
-      expect((await store.applyBatch([ev(30, 600)], at(30))).alerts.map((a) => a.value)).toEqual([
-        1_100,
-      ]);
+      const fired = async (minute: number, n: number) =>
+        (await store.applyBatch([ev(minute, n)], at(minute))).alerts.map((a) => [
+          (a.windowStartMs - T0) / MINUTE,
+          a.value,
+          a.message.window.start,
+        ]);
+      expect(await fired(0, 600)).toEqual([]);
+      // Minute 5 holds 1,200 tokens in its last 10 minutes: the period [0, 10) fires.
+      expect(await fired(5, 600)).toEqual([[0, 1_200, new Date(T0 - 4 * MINUTE).toISOString()]]);
+      // Still over in the same period: nothing new.
+      expect(await fired(8, 600)).toEqual([]);
+      // Still over in the next period: it fires again.
+      expect(await fired(12, 100)).toEqual([[10, 1_300, new Date(T0 + 3 * MINUTE).toISOString()]]);
+      expect(await fired(22, 500)).toEqual([]);
+      expect(await fired(30, 600)).toEqual([[30, 1_100, new Date(T0 + 21 * MINUTE).toISOString()]]);
+    });
+
+    it('rolling windows fire for events that arrive out of time order', async () => {
+      await withRule(
+        makeRule({
+          scope: ['user'],
+          window: { type: 'rolling', minutes: 60 },
+          levels: [{ value: 100 }],
+        }),
+      );
+      const now = T0 + 30 * MINUTE;
+      expect(
+        (await store.applyBatch([tokens(60, { timestampMs: now })], { nowMs: now })).alerts,
+      ).toEqual([]);
+      const late = await store.applyBatch([tokens(60, { timestampMs: now - 3 * MINUTE })], {
+        nowMs: now + 1_000,
+      });
+      expect(late.alerts.map((a) => [a.value, a.windowStartMs])).toEqual([[120, T0]]);
     });
 
     it('fires a forecast level once when the projection reaches the budget', async () => {
-      const rule = await withRule(
+      await withRule(
         makeRule({
           scope: [],
           budget: 100_000,
@@ -227,22 +270,19 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       // 10:10 into the day with 50k tokens projects to ~118k by midnight.
       const result = await store.applyBatch([tokens(50_000)], {
         nowMs: T0 + 10 * MINUTE,
-        rules: [rule],
       });
       expect(result.alerts.map((a) => [a.levelIndex, a.forecast, a.windowStartMs])).toEqual([
         [FORECAST_LEVEL, true, dayStart],
       ]);
-      expect(
-        (await store.applyBatch([tokens(1_000)], { nowMs: T0 + 11 * MINUTE, rules: [rule] }))
-          .alerts,
-      ).toEqual([]);
+      expect((await store.applyBatch([tokens(1_000)], { nowMs: T0 + 11 * MINUTE })).alerts).toEqual(
+        [],
+      );
     });
 
     it('reports counters of enforcing rules', async () => {
       const rule = await withRule(makeRule({ enforce: true }));
       const result = await store.applyBatch([tokens(700), tokens(300)], {
         nowMs: T0 + 20 * MINUTE,
-        rules: [rule],
       });
       expect(result.enforcedCounters).toEqual([
         {
@@ -263,23 +303,24 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       });
       await store.applyBatch([tokens(400)], {
         nowMs: T0 + 20 * MINUTE,
-        rules: [compileRule(rule)],
       });
       expect(
         await store.updateRule({ ...rule, name: 'renamed', updatedAtMs: T0 + 1 }, T0 + 21 * MINUTE),
-      ).toBe(true);
+      ).toMatchObject({ rule: { name: 'renamed', countingSinceMs: T0 }, alerts: [] });
       expect((await store.getRule('p1', rule.id))?.name).toBe('renamed');
       expect(
         (await store.readCounters(counterKeyOf(rule), T0, T0 + HOUR)).map((c) => c.value),
       ).toEqual([400]);
-      expect(await store.updateRule({ ...rule, metric: 'requests' }, T0 + 22 * MINUTE)).toBe(true);
+      expect(
+        await store.updateRule({ ...rule, metric: 'requests' }, T0 + 22 * MINUTE),
+      ).toMatchObject({ rule: { countingSinceMs: T0 + 22 * MINUTE } });
       // A new measure has counters of its own, seeded from the rollups.
       expect(
         (
           await store.readCounters(counterKeyOf({ ...rule, metric: 'requests' }), T0, T0 + HOUR)
         ).map((c) => c.value),
       ).toEqual([1]);
-      expect(await store.updateRule({ ...rule, projectId: 'p2' }, T0)).toBe(false);
+      expect(await store.updateRule({ ...rule, projectId: 'p2' }, T0)).toBeUndefined();
       expect(await store.deleteRule('p2', rule.id)).toBe(false);
       expect(await store.deleteRule('p1', rule.id)).toBe(true);
       expect(await store.listRules()).toEqual([]);
@@ -291,7 +332,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       expect(a.counterKey).toBe(b.counterKey);
       const other = await withRule(makeRule({ metric: 'requests', levels: [{ value: 2 }] }));
       expect(other.counterKey).not.toBe(a.counterKey);
-      const now = { nowMs: T0 + 20 * MINUTE, rules: [a, b, other] };
+      const now = { nowMs: T0 + 20 * MINUTE };
       const result = await store.applyBatch([tokens(150), tokens(100)], now);
       expect(result.alerts.map((x) => [x.ruleId, x.levelIndex]).sort()).toEqual(
         [
@@ -316,7 +357,7 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
     it('re-seeds a re-enabled rule from the window totals (usage while it was off counts)', async () => {
       const rule = makeRule({ levels: [{ value: 1_000 }] });
       await store.createRule(rule, T0);
-      const on = { nowMs: T0 + 20 * MINUTE, rules: [compileRule(rule)] };
+      const on = { nowMs: T0 + 20 * MINUTE };
       await store.applyBatch([tokens(300)], on);
       await store.updateRule({ ...rule, enabled: false }, T0 + 21 * MINUTE);
       await store.applyBatch([tokens(600)], { nowMs: T0 + 22 * MINUTE }); // not evaluated: the rule is off
@@ -326,14 +367,13 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       ).toEqual([900]);
       const result = await store.applyBatch([tokens(200)], {
         nowMs: T0 + 24 * MINUTE,
-        rules: [compileRule(rule)],
       });
       expect(result.alerts.map((x) => x.value)).toEqual([1_100]);
     });
 
     it('leases deliveries once, retries them later, dead-letters and completes them', async () => {
-      const rule = await withRule(makeRule());
-      await store.applyBatch([tokens(20_000)], { nowMs: T0 + 20 * MINUTE, rules: [rule] });
+      await withRule(makeRule());
+      await store.applyBatch([tokens(20_000)], { nowMs: T0 + 20 * MINUTE });
       const now = T0 + 21 * MINUTE;
       const leased = await store.claimDeliveries(now, 10, 30_000);
       expect(leased.map((d) => [d.channelIndex, d.status, d.attempts])).toEqual([
@@ -368,8 +408,8 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
     });
 
     it('resumes a delivery whose lease expired (a dispatcher crashed mid-send)', async () => {
-      const rule = await withRule(makeRule({ channels: [{ type: 'log' }] }));
-      await store.applyBatch([tokens(20_000)], { nowMs: T0 + 20 * MINUTE, rules: [rule] });
+      await withRule(makeRule({ channels: [{ type: 'log' }] }));
+      await store.applyBatch([tokens(20_000)], { nowMs: T0 + 20 * MINUTE });
       const first = await store.claimDeliveries(T0 + 21 * MINUTE, 10, 30_000);
       expect(first).toHaveLength(1);
       const again = await store.claimDeliveries(T0 + 21 * MINUTE + 30_000, 10, 30_000);
@@ -377,9 +417,9 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
     });
 
     it('lists and acknowledges alerts', async () => {
-      const rule = await withRule(makeRule({ levels: [{ value: 10 }, { value: 20 }] }));
-      await store.applyBatch([tokens(15)], { nowMs: T0 + 20 * MINUTE, rules: [rule] });
-      await store.applyBatch([tokens(15)], { nowMs: T0 + 30 * MINUTE, rules: [rule] });
+      await withRule(makeRule({ levels: [{ value: 10 }, { value: 20 }] }));
+      await store.applyBatch([tokens(15)], { nowMs: T0 + 20 * MINUTE });
+      await store.applyBatch([tokens(15)], { nowMs: T0 + 30 * MINUTE });
       const alerts = await store.listAlerts({ projectId: 'p1', limit: 10 });
       expect(alerts.map((a) => a.levelIndex)).toEqual([1, 0]); // newest first
       const [newest] = alerts as [(typeof alerts)[0]];

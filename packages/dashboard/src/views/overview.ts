@@ -5,6 +5,7 @@ import { h } from '../lib/html.js';
 import type { StackBy } from '../lib/url-state.js';
 import { renderKpis } from '../ui/kpis.js';
 import { Panel, segmented } from '../ui/panel.js';
+import { reconciliationPanel } from '../ui/reconciliation-panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { timeSeriesData } from './chart-data.js';
@@ -42,7 +43,9 @@ export const overviewView: ViewFactory = (root, ctx) => {
   const unpriced = unpricedPanel(ctx);
   const alerts = alertsPanel(ctx, { limit: 8 });
   const rules = rulesPanel(ctx, { limit: 8 });
+  const reconciliation = reconciliationPanel(ctx);
   root.append(kpiEl, unpriced.panel.el, tokens.el, cost.el, alerts.panel.el, rules.panel.el);
+  root.append(reconciliation.panel.el);
 
   const tokensAndCost = {
     setStatus(state: 'loading' | 'ready' | 'empty' | 'error', message?: string) {
@@ -58,7 +61,11 @@ export const overviewView: ViewFactory = (root, ctx) => {
     const dataP = stackedData(ctx, r, stack, filters);
     const prevP = periodTotals(ctx, r.prevFromMs, r.prevToMs, r.interval, filters);
     prevP.catch(() => {}); // reported through the charts' guard
-    const side = Promise.all([alerts.refresh(), rules.refresh()]);
+    const side = Promise.all([
+      alerts.refresh(),
+      rules.refresh(),
+      guard(reconciliation.panel, reconciliation.refresh),
+    ]);
     const charts = guard(tokensAndCost, async () => {
       const data = await dataP;
       for (const [panel, metric] of [
@@ -100,6 +107,7 @@ export const overviewView: ViewFactory = (root, ctx) => {
     refresh,
     dispose() {
       for (const p of [tokens, cost, unpriced.panel, alerts.panel, rules.panel]) p.dispose();
+      reconciliation.panel.dispose();
     },
   };
 };

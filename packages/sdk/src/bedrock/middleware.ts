@@ -95,6 +95,22 @@ function anthropicTokens(u: Record<string, unknown>): Tokens {
   };
 }
 
+/** AWS request ids are UUIDs; the same check the collector's invocation-log reader makes. */
+const AWS_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
+
+/**
+ * The event id of the call: `bedrock:<AWS request id>`, the id the collector gives the same call
+ * when it reads Bedrock's model invocation log, so a call seen both ways counts once. Undefined
+ * (the SDK then makes a UUIDv7) when the response or error carries no request id.
+ */
+export function bedrockRequestEventId(outputOrError: unknown): string | undefined {
+  const requestId = (outputOrError as { $metadata?: { requestId?: unknown } } | undefined)
+    ?.$metadata?.requestId;
+  return typeof requestId === 'string' && AWS_REQUEST_ID.test(requestId)
+    ? `bedrock:${requestId}`
+    : undefined;
+}
+
 function header(response: unknown, name: string): string | undefined {
   const headers = (response as { headers?: Record<string, string | undefined> } | undefined)
     ?.headers;
@@ -180,7 +196,9 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
       const base0 = attribute(opts, { modelId, provider: 'bedrock' });
       // Before the SDK's retry, signing and sending: a denied call never leaves the process.
       if (guard) await guard.call(base0, (args as { input?: unknown }).input).check();
+      let id: string | undefined;
       const emit = (tokens: Tokens | undefined, end: CallEnd, reported: boolean): void => {
+        if (id !== undefined) base0.id = id;
         safeRecord(opts, finishRecord(base0, end, tokens, reported, performance.now() - t0));
       };
       const endOf = (o: undefined | 'early' | { error: unknown }): CallEnd =>
@@ -189,9 +207,11 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
       try {
         result = (await next(args)) as typeof result;
       } catch (error) {
+        id = bedrockRequestEventId(error);
         emit(undefined, 'failed', false);
         throw error;
       }
+      id = bedrockRequestEventId(result.output);
       try {
         const out = result.output ?? {};
         if (command === 'ConverseCommand') {

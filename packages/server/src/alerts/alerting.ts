@@ -1,4 +1,4 @@
-import type { ApplyResult, Store } from '@tokenwatch/core';
+import type { ApplyResult, NewAlert, Store } from '@tokenwatch/core';
 import { createNotifiers } from '../adapters/notify/notifier-registry.js';
 import type { Config } from '../config/config-schema.js';
 import type { ConfigRule } from '../config/load-config.js';
@@ -82,17 +82,32 @@ export async function createAlerting(deps: {
   const enforcer = new BudgetEnforcer(
     store,
     registry,
-    config.alerts.enforcementFailMode,
+    { failMode: config.alerts.enforcementFailMode, cacheMs: config.alerts.checkCacheMs },
     logger,
     now,
   );
-  registry.onChange(() => void enforcer.load());
-  const rules = new RuleService(store, policy, registry, enforcer, now);
+  registry.onChange(() => enforcer.invalidate());
+  const dispatcher = createDispatcher({ config, store, logger, metrics, now });
+  const fired = (alerts: readonly NewAlert[], nowMs: number) => {
+    if (alerts.length === 0) return;
+    metrics.alertsFired.inc({}, alerts.length);
+    dispatcher.wake();
+    for (const alert of alerts) {
+      live.publish(alert.projectId, { type: 'alert', atMs: nowMs, alert: { ...alert.message } });
+      logger.info('alert fired', {
+        alertId: alert.alertId,
+        ruleId: alert.ruleId,
+        level: alert.levelIndex,
+        late: alert.late,
+      });
+    }
+  };
+  const rules = new RuleService(store, policy, registry, enforcer, now, (alerts) =>
+    fired(alerts, now()),
+  );
   await rules.syncConfigRules(deps.configRules);
   await registry.load();
-  await enforcer.load();
   registry.start();
-  const dispatcher = createDispatcher({ config, store, logger, metrics, now });
   dispatcher.start();
   return {
     registry,
@@ -101,18 +116,7 @@ export async function createAlerting(deps: {
     dispatcher,
     onCommitted(result, nowMs) {
       if (result.enforcedCounters.length > 0) enforcer.apply(result.enforcedCounters);
-      if (result.alerts.length === 0) return;
-      metrics.alertsFired.inc({}, result.alerts.length);
-      dispatcher.wake();
-      for (const alert of result.alerts) {
-        live.publish(alert.projectId, { type: 'alert', atMs: nowMs, alert: { ...alert.message } });
-        logger.info('alert fired', {
-          alertId: alert.alertId,
-          ruleId: alert.ruleId,
-          level: alert.levelIndex,
-          late: alert.late,
-        });
-      }
+      fired(result.alerts, nowMs);
     },
     async stop() {
       registry.stop();

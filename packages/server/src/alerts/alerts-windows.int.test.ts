@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AlertJson,
   type AlertServer,
+  backdateRule,
   errorFields,
   iso,
   latestDstChange,
@@ -228,6 +229,9 @@ describe('rollover and late events', () => {
     });
     const now = Date.now();
     const hourStart = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+    // A rule watches the windows from the one it started counting in: as if it had existed for
+    // six hours (see backdateRule).
+    backdateRule(srv.dataDir, rule.id, hourStart(now) - 6 * HOUR_MS);
     const inHour = (hoursAgo: number) => hourStart(now) - hoursAgo * HOUR_MS + 10 * MINUTE_MS;
     const ev = (ms: number, tokens: number) =>
       usageEvent({ userId: 'roll', timestampMs: Math.min(ms, now - 1_000), inputTokens: tokens });
@@ -307,6 +311,8 @@ describe('calendar windows across a DST change', () => {
       levels: [{ value: 1_000 }],
       channels: [webhook()],
     });
+    // Rules that have watched since before that DST day (see backdateRule).
+    for (const r of [dayRule, hourRule]) backdateRule(srv.dataDir, r.id, day.startMs - DAY_MS);
     // One event 30 min before the change, one 30 min after; each crosses its hour's level, and
     // the day's level once (when they fall on one local day).
     await srv.client.ingest([

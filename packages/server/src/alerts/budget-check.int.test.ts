@@ -207,13 +207,20 @@ describe('POST /v1/check with an enforcing token budget', () => {
       limit: 8_000,
       remaining: 1_000,
     });
-    // The level already passed before the rule existed does not fire; the next one does.
-    expect(await srv.client.alerts({ ruleId: rule.id })).toEqual([]);
+    // The level its window had already reached fires as the rule is created (not late: the
+    // window is the current one); the next one when it is crossed.
+    expect(
+      (await srv.client.alerts({ ruleId: rule.id })).map((a) => [
+        a.level.threshold,
+        a.late,
+        a.value,
+      ]),
+    ).toEqual([[5_000, false, 7_000]]);
     await srv.client.ingest([
       usageEvent({ userId: 'carol', appId: 'late-app', inputTokens: 1_000 }),
     ]);
     const alerts = await srv.client.alerts({ ruleId: rule.id });
-    expect(alerts.map((a) => a.level.threshold)).toEqual([8_000]);
+    expect(alerts.map((a) => a.level.threshold).sort()).toEqual([5_000, 8_000]);
     const status = (await srv.client.send('GET', `/v1/rules/${rule.id}/status`)).json().status;
     expect(status.scopes[0]).toMatchObject({
       scope: { user: 'carol' },

@@ -1,16 +1,18 @@
 import {
+  type CheckedRule,
+  checkBudget,
+  currentBuckets,
   normaliseModel,
   type PricedEvent,
   type RuleCounter,
   type RuleStore,
   ruleMatches,
   scopeKeyOf,
-  scopeValues,
-  toUserUnit,
-  windowFor,
 } from '@tokenwatch/core';
 import type { Logger } from '../logging/logger.js';
 import type { RuleRegistry } from './rule-registry.js';
+
+export type { CheckedRule } from '@tokenwatch/core';
 
 export interface CheckRequest {
   projectId: string;
@@ -24,18 +26,6 @@ export interface CheckRequest {
   estimatedCostUsd?: number | undefined;
 }
 
-export interface CheckedRule {
-  ruleId: string;
-  name: string;
-  metric: string;
-  scope: Record<string, string>;
-  limit: number;
-  used: number;
-  remaining: number;
-  windowEnd: string;
-  exceeded: boolean;
-}
-
 export interface CheckResult {
   allowed: boolean;
   /** Why the decision was made without state, when the store could not be read. */
@@ -43,79 +33,101 @@ export interface CheckResult {
   rules: CheckedRule[];
 }
 
-const MINUTE_MS = 60_000;
+export interface BudgetEnforcerOptions {
+  failMode: 'open' | 'closed';
+  /**
+   * How long a counter read from the store answers checks before it is read again. Commits of
+   * this process update it at once (embedded mode); other writers (scale-out workers, the AWS
+   * queue function) are seen within this time after they commit.
+   */
+  cacheMs: number;
+}
+
+/** One scope key's counter buckets of one counter key, as last read or committed. */
+interface Entry {
+  buckets: Map<number, number>;
+  fromMs: number;
+  toMs: number;
+  readAtMs: number;
+  /** Set when a commit of this process changed the entry while a read was in flight. */
+  touched: boolean;
+}
 
 /**
- * Hard budgets: the counters of enforcing rules for their current windows, in memory, kept
- * current by the processor after every commit, so POST /v1/check answers without touching the
- * store. When the state could not be loaded (store unreachable at start-up), the answer follows
- * the configured fail mode: `open` allows, `closed` denies.
+ * Hard budgets (`POST /v1/check`): for each enforcing rule that matches the call, the rule's
+ * current value for the caller's scope key, read from the store's counters through a short
+ * cache, against its 100 %. This process's own commits update the cache at once, so in
+ * embedded mode a check sees every event that got its 202; in scale-out and on AWS the counters
+ * are written by workers, and a check sees them within `cacheMs` of their commit. When the
+ * store cannot be read, the answer follows the fail mode: `open` allows, `closed` denies.
  */
 export class BudgetEnforcer {
-  /** counter key → scope key → bucket start → value. */
-  private readonly state = new Map<string, Map<string, Map<number, number>>>();
-  private loaded = false;
+  private readonly cache = new Map<string, Entry>();
+  private readonly reads = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Pick<RuleStore, 'readCounters'>,
     private readonly rules: RuleRegistry,
-    private readonly failMode: 'open' | 'closed',
+    private readonly options: BudgetEnforcerOptions,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** (Re)loads the current windows of every enforcing rule from the store. */
-  async load(): Promise<void> {
-    try {
-      const nowMs = this.now();
-      const fresh = new Map<string, Map<string, Map<number, number>>>();
-      for (const compiled of this.rules.all()) {
-        if (!compiled.rule.enforce) continue;
-        const win = windowFor(nowMs, compiled.rule.window);
-        const counters = await this.store.readCounters(compiled.counterKey, win.startMs, win.endMs);
-        const byScope = new Map<string, Map<number, number>>();
-        for (const c of counters) {
-          const buckets = byScope.get(c.scopeKey) ?? new Map<number, number>();
-          buckets.set(c.bucketStartMs, c.value);
-          byScope.set(c.scopeKey, buckets);
-        }
-        fresh.set(compiled.counterKey, byScope);
-      }
-      this.state.clear();
-      for (const [k, v] of fresh) this.state.set(k, v);
-      this.loaded = true;
-    } catch (err) {
-      this.logger.error(`budget state could not be loaded; /v1/check fails ${this.failMode}`, {
-        error: err as Error,
-      });
-    }
+  /** Forgets every cached counter (a rule changed: its counters may have been rebuilt). */
+  invalidate(): void {
+    this.cache.clear();
   }
 
-  /** After a commit: the new values of the counters the batch touched. */
+  /** After a commit of this process: the new values of the counters the batch touched. */
   apply(counters: readonly RuleCounter[]): void {
     for (const c of counters) {
-      let byScope = this.state.get(c.ruleId);
-      if (!byScope) {
-        byScope = new Map();
-        this.state.set(c.ruleId, byScope);
-      }
-      let buckets = byScope.get(c.scopeKey);
-      if (!buckets) {
-        buckets = new Map();
-        byScope.set(c.scopeKey, buckets);
-      }
-      buckets.set(c.bucketStartMs, c.value);
+      const entry = this.cache.get(`${c.ruleId}\u0000${c.scopeKey}`);
+      if (!entry || c.bucketStartMs < entry.fromMs || c.bucketStartMs > entry.toMs) continue;
+      // Counters only grow between rule changes: the larger value is the later one.
+      entry.buckets.set(
+        c.bucketStartMs,
+        Math.max(entry.buckets.get(c.bucketStartMs) ?? 0, c.value),
+      );
+      entry.touched = true;
     }
   }
 
-  check(req: CheckRequest): CheckResult {
-    if (!this.loaded) {
-      return {
-        allowed: this.failMode === 'open',
-        degraded: this.failMode === 'open' ? 'fail-open' : 'fail-closed',
-        rules: [],
-      };
-    }
+  private async refresh(
+    key: string,
+    counterKey: string,
+    scopeKey: string,
+    fromMs: number,
+    toMs: number,
+  ): Promise<void> {
+    const pending = this.reads.get(key);
+    if (pending) return pending;
+    const read = (async () => {
+      // Commits that land while the read is in flight are recorded here and merged below.
+      const previous = this.cache.get(key);
+      if (previous && previous.fromMs === fromMs && previous.toMs === toMs)
+        previous.touched = false;
+      else
+        this.cache.set(key, {
+          buckets: new Map(),
+          fromMs,
+          toMs,
+          readAtMs: Number.NEGATIVE_INFINITY,
+          touched: false,
+        });
+      const readAtMs = this.now();
+      const rows = await this.store.readCounters(counterKey, fromMs, toMs + 1, scopeKey);
+      const buckets = new Map(rows.map((r) => [r.bucketStartMs, r.value]));
+      const current = this.cache.get(key);
+      if (current?.touched && current.fromMs === fromMs && current.toMs === toMs) {
+        for (const [b, v] of current.buckets) buckets.set(b, Math.max(buckets.get(b) ?? 0, v));
+      }
+      this.cache.set(key, { buckets, fromMs, toMs, readAtMs, touched: false });
+    })().finally(() => this.reads.delete(key));
+    this.reads.set(key, read);
+    return read;
+  }
+
+  async check(req: CheckRequest): Promise<CheckResult> {
     const nowMs = this.now();
     const ref = normaliseModel(req.provider, req.modelId);
     const probe = {
@@ -126,42 +138,36 @@ export class BudgetEnforcer {
       provider: ref.provider,
     } as PricedEvent;
     const results: CheckedRule[] = [];
-    for (const compiled of this.rules.rulesFor([req.projectId])) {
-      const rule = compiled.rule;
-      if (!rule.enforce || !ruleMatches(rule, probe)) continue;
-      const scopeKey = scopeKeyOf(rule, probe);
-      const win = windowFor(nowMs, rule.window);
-      const buckets = this.state.get(compiled.counterKey)?.get(scopeKey);
-      let used = 0;
-      if (buckets) {
-        for (const [bucket, value] of buckets) {
-          if (
-            rule.window.type === 'rolling'
-              ? bucket >= win.startMs && bucket < win.endMs
-              : bucket === win.startMs
-          )
-            used += value;
-          else if (bucket < win.startMs - (rule.window.type === 'rolling' ? MINUTE_MS : 0))
-            buckets.delete(bucket);
+    try {
+      for (const compiled of this.rules.rulesFor([req.projectId])) {
+        const rule = compiled.rule;
+        if (!rule.enforce || !ruleMatches(rule, probe)) continue;
+        const scopeKey = scopeKeyOf(rule, probe);
+        const { fromMs, toMs } = currentBuckets(rule.window, nowMs);
+        const key = `${compiled.counterKey}\u0000${scopeKey}`;
+        const entry = this.cache.get(key);
+        if (
+          !entry ||
+          entry.fromMs !== fromMs ||
+          entry.toMs !== toMs ||
+          nowMs - entry.readAtMs >= this.options.cacheMs
+        ) {
+          await this.refresh(key, compiled.counterKey, scopeKey, fromMs, toMs);
         }
+        let used = 0;
+        for (const [bucket, value] of this.cache.get(key)?.buckets ?? [])
+          if (bucket >= fromMs && bucket <= toMs) used += value;
+        results.push(checkBudget(compiled, scopeKey, used, req, nowMs));
       }
-      let estimate = 0;
-      if (rule.metric === 'requests') estimate = 1;
-      else if (rule.metric === 'costUsd') estimate = Math.ceil((req.estimatedCostUsd ?? 0) * 1e9);
-      else if (rule.metric !== 'unpricedTokens') estimate = req.estimatedTokens ?? 0;
-      const limit = compiled.fullThreshold;
-      const exceeded = used >= limit || used + estimate > limit;
-      results.push({
-        ruleId: rule.id,
-        name: rule.name,
-        metric: rule.metric,
-        scope: scopeValues(rule, scopeKey),
-        limit: toUserUnit(rule.metric, limit),
-        used: toUserUnit(rule.metric, used),
-        remaining: toUserUnit(rule.metric, Math.max(0, limit - used)),
-        windowEnd: new Date(win.endMs).toISOString(),
-        exceeded,
-      });
+    } catch (err) {
+      this.logger.error(
+        `budget counters could not be read; /v1/check fails ${this.options.failMode}`,
+        {
+          error: err as Error,
+        },
+      );
+      const open = this.options.failMode === 'open';
+      return { allowed: open, degraded: open ? 'fail-open' : 'fail-closed', rules: [] };
     }
     return { allowed: results.every((r) => !r.exceeded), rules: results };
   }

@@ -13,35 +13,24 @@ describe('RuleRegistry', () => {
     return { store, registry };
   }
 
-  it('puts a rule into effect before the store has it, and keeps it across a stale reload', async () => {
+  it('follows the store: new, changed and deleted rules, per project', async () => {
     const { store, registry } = await setup();
+    let changes = 0;
+    registry.onChange(() => changes++);
     const rule = makeRule({ projectId: 'p1' });
-    registry.put(rule);
-    expect(registry.rulesFor(['p1']).map((c) => c.rule.id)).toEqual([rule.id]);
-    // A periodic reload that read the store before the rule was created must not drop it.
-    await registry.load();
-    expect(registry.rulesFor(['p1']).map((c) => c.rule.id)).toEqual([rule.id]);
     await store.createRule(rule, 0);
-    await registry.settle('p1', rule.id);
+    await registry.load();
     expect(registry.rulesFor(['p1']).map((c) => c.rule.id)).toEqual([rule.id]);
     expect(registry.rulesFor(['p2'])).toEqual([]);
+    await registry.load(); // nothing changed: no listener call
+    expect(changes).toBe(1);
+    await store.deleteRule('p1', rule.id);
+    await registry.load();
+    expect(registry.all()).toEqual([]);
+    expect(changes).toBe(2);
   });
 
-  it('takes a removed rule out of effect at once, and a refused change back out on settle', async () => {
-    const { store, registry } = await setup();
-    const rule = makeRule({ projectId: 'p1' });
-    await store.createRule(rule, 0);
-    await registry.load();
-    registry.remove('p1', rule.id);
-    expect(registry.rulesFor(['p1'])).toEqual([]);
-    await registry.load();
-    expect(registry.rulesFor(['p1'])).toEqual([]);
-    // The delete never reached the store (say it failed): settling restores the stored truth.
-    await registry.settle('p1', rule.id);
-    expect(registry.rulesFor(['p1']).map((c) => c.rule.id)).toEqual([rule.id]);
-  });
-
-  it('keeps disabled rules out of evaluation', async () => {
+  it('keeps disabled rules out', async () => {
     const { store, registry } = await setup();
     await store.createRule(makeRule({ projectId: 'p1', enabled: false }), 0);
     await registry.load();

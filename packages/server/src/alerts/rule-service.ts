@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
   type ChannelConfig,
+  type NewAlert,
   parseRuleInput,
   type Rule,
+  type RuleChange,
   type RuleInput,
   type Store,
   TokenwatchError,
@@ -23,7 +25,8 @@ export function newRuleId(): string {
 /**
  * Rule management shared by the HTTP API, the CLI and the config file: validation (every field),
  * SSRF checks of webhook and Slack URLs when saved, a signing secret for webhooks that have
- * none, then the store, then the processor's registry and the budget state.
+ * none, then the store (which starts the rule counting and fires what it owes at once), then
+ * this process's registry and budget cache, and the alerts the save fired.
  */
 export class RuleService {
   constructor(
@@ -32,6 +35,8 @@ export class RuleService {
     private readonly registry?: RuleRegistry,
     private readonly enforcer?: BudgetEnforcer,
     private readonly now: () => number = Date.now,
+    /** Alerts a save fired (a rule that starts counting over a level): send them on. */
+    private readonly onAlerts: (alerts: NewAlert[]) => void = () => {},
   ) {}
 
   private async prepareChannels(
@@ -59,10 +64,15 @@ export class RuleService {
     return out;
   }
 
-  private async reload(settled?: { projectId: string; id: string }): Promise<void> {
-    if (settled !== undefined) await this.registry?.settle(settled.projectId, settled.id);
-    else await this.registry?.load();
-    await this.enforcer?.load();
+  private async reload(): Promise<void> {
+    this.enforcer?.invalidate();
+    await this.registry?.load();
+  }
+
+  private async saved(change: RuleChange): Promise<Rule> {
+    await this.reload();
+    if (change.alerts.length > 0) this.onAlerts(change.alerts);
+    return change.rule;
   }
 
   async create(projectId: string, raw: unknown, id = newRuleId()): Promise<Rule> {
@@ -94,13 +104,7 @@ export class RuleService {
       createdAtMs: nowMs,
       updatedAtMs: nowMs,
     };
-    this.registry?.put(rule);
-    try {
-      await this.store.createRule(rule, nowMs);
-    } finally {
-      await this.reload(rule);
-    }
-    return rule;
+    return this.saved(await this.store.createRule(rule, nowMs));
   }
 
   /** Replaces a rule's definition (PUT semantics); keeps webhook secrets unless new ones are given. */
@@ -138,36 +142,24 @@ export class RuleService {
       enabled: input.enabled ?? true,
       updatedAtMs: nowMs,
     };
-    this.registry?.put(rule);
-    try {
-      await this.store.updateRule(rule, nowMs);
-    } finally {
-      await this.reload(rule);
-    }
-    return rule;
+    return this.updated(await this.store.updateRule(rule, nowMs), rule);
+  }
+
+  private async updated(change: RuleChange | undefined, rule: Rule): Promise<Rule> {
+    if (!change) throw new TokenwatchError('not_found', `no rule "${rule.id}" in this project`);
+    return this.saved(change);
   }
 
   async setEnabled(projectId: string, ruleId: string, enabled: boolean): Promise<Rule> {
     const existing = await this.store.getRule(projectId, ruleId);
     if (!existing) throw new TokenwatchError('not_found', `no rule "${ruleId}" in this project`);
     const rule = { ...existing, enabled, updatedAtMs: this.now() };
-    this.registry?.put(rule);
-    try {
-      await this.store.updateRule(rule, this.now());
-    } finally {
-      await this.reload(rule);
-    }
-    return rule;
+    return this.updated(await this.store.updateRule(rule, this.now()), rule);
   }
 
   async delete(projectId: string, ruleId: string): Promise<void> {
-    this.registry?.remove(projectId, ruleId);
-    let deleted = false;
-    try {
-      deleted = await this.store.deleteRule(projectId, ruleId);
-    } finally {
-      await this.reload({ projectId, id: ruleId });
-    }
+    const deleted = await this.store.deleteRule(projectId, ruleId);
+    await this.reload();
     if (!deleted) throw new TokenwatchError('not_found', `no rule "${ruleId}" in this project`);
   }
 

@@ -66,22 +66,30 @@ export async function startServerProcess(
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
+/** Where a bench POSTs: `POST /v1/events` with JSON unless told otherwise. */
+export interface PostTarget {
+  path: string;
+  contentType: string;
+}
+const EVENTS_TARGET: PostTarget = { path: '/v1/events', contentType: 'application/json' };
+
 /** One POST with a pre-serialised body; resolves with the status and the time to response. */
 export function post(
   url: string,
   key: string,
   body: Buffer,
+  target: PostTarget = EVENTS_TARGET,
 ): Promise<{ status: number; ms: number; text: string }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = request(
-      `${url}/v1/events`,
+      `${url}${target.path}`,
       {
         method: 'POST',
         agent,
         headers: {
           authorization: `Bearer ${key}`,
-          'content-type': 'application/json',
+          'content-type': target.contentType,
           'content-length': body.length,
         },
       },

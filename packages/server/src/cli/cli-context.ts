@@ -6,6 +6,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** stderr is a terminal: progress may redraw one line. */
+  stderrIsTTY?: boolean;
 }
 
 export interface CommonFlags {

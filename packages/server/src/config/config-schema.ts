@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { bedrockConfigSchema, DEFAULT_BEDROCK_CONFIG } from './bedrock-config-schema.js';
 
 /** Scale-out store: PostgreSQL (see docs/deploy.md). */
 const postgresStoreSchema = z
@@ -59,6 +60,57 @@ const natsQueueSchema = z
     fetchMaxMessages: z.number().int().min(1).max(1_000).default(64),
     /** A message failing this many times with a non-retryable error is terminated and recorded. */
     poisonAfterAttempts: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+
+/** A tag key, as the event contract allows it. */
+const TAG_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** Default attributes naming the user of an OTLP span (README § OTLP). */
+export const DEFAULT_OTLP_USER_ATTRIBUTES = [
+  'user.id',
+  'enduser.id',
+  'gen_ai.user.id',
+  'ai.telemetry.metadata.userId',
+  'traceloop.association.properties.user_id',
+  'session.id',
+];
+
+/** `POST /v1/traces`: how GenAI spans become usage events (README § OTLP). */
+const otlpSchema = z
+  .object({
+    /** Largest request body, before and after gzip (OTLP answers 413 above it). */
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    /** Span or resource attributes naming the user, in order; the first present wins. */
+    userAttributes: z
+      .array(z.string().min(1).max(256))
+      .min(1)
+      .max(32)
+      .default(DEFAULT_OTLP_USER_ATTRIBUTES),
+    /** The user of a span that names none. */
+    defaultUserId: z.string().min(1).max(256).default('anonymous'),
+    /**
+     * Attributes kept as tags (an allow-list; nothing else becomes a tag): the attribute name as
+     * the tag key, or `{ "attribute": …, "tag": … }` to rename it.
+     */
+    tagAttributes: z
+      .array(
+        z.union([
+          z
+            .string()
+            .regex(TAG_KEY, 'a tag key: 1-64 of A-Z a-z 0-9 _ . : - (or use {attribute, tag})'),
+          z
+            .object({ attribute: z.string().min(1).max(256), tag: z.string().regex(TAG_KEY) })
+            .strict(),
+        ]),
+      )
+      .max(16)
+      .default([]),
   })
   .strict();
 
@@ -125,6 +177,12 @@ export const configSchema = z
         flushMaxWaitMs: 2,
         maxQueuedEvents: 100_000,
       }),
+    otlp: otlpSchema.default({
+      maxBodyBytes: 16 * 1024 * 1024,
+      userAttributes: DEFAULT_OTLP_USER_ATTRIBUTES,
+      defaultUserId: 'anonymous',
+      tagAttributes: [],
+    }),
     retention: z
       .object({
         minuteDays: z.number().int().min(1).max(90).default(7),
@@ -166,6 +224,11 @@ export const configSchema = z
           .default(24),
         /** POST /v1/check when budget state is unavailable: allow (`open`) or deny (`closed`). */
         enforcementFailMode: z.enum(['open', 'closed']).default('open'),
+        /**
+         * How long POST /v1/check answers from a budget counter before reading it again: how
+         * fresh checks are in scale-out mode and on AWS (this process's own commits count at once).
+         */
+        checkCacheMs: z.number().int().min(0).max(60_000).default(250),
       })
       .strict()
       .default({
@@ -173,7 +236,10 @@ export const configSchema = z
         sendTimeoutMs: 10_000,
         maxDeliveryAgeHours: 24,
         enforcementFailMode: 'open',
+        checkCacheMs: 250,
       }),
+    /** Bedrock invocation-log capture and CloudWatch reconciliation (see bedrock-config-schema.ts). */
+    bedrock: bedrockConfigSchema.default(DEFAULT_BEDROCK_CONFIG),
     /** Rules defined in the file; `id` (default: from the name) and `project` (default "default") are optional. */
     rules: z.array(z.record(z.string(), z.unknown())).default([]),
     log: z
@@ -196,3 +262,4 @@ export function sqlitePath(config: Config): string {
 
 export type PostgresStoreConfig = z.infer<typeof postgresStoreSchema>;
 export type NatsQueueConfig = z.infer<typeof natsQueueSchema>;
+export type OtlpConfig = z.infer<typeof otlpSchema>;

@@ -346,3 +346,55 @@ describe('loadConfig: errors', () => {
     expect(issues.map((i) => i.field)).toEqual(['server.port']);
   });
 });
+
+describe('loadConfig: otlp', () => {
+  it('defaults: 16 MiB, the documented user attributes, no tags', () => {
+    const config = loadConfig({ env: { TOKENWATCH_DATA_DIR: emptyDir() } });
+    expect(config.otlp).toEqual({
+      maxBodyBytes: 16 * 1024 * 1024,
+      userAttributes: [
+        'user.id',
+        'enduser.id',
+        'gen_ai.user.id',
+        'ai.telemetry.metadata.userId',
+        'traceloop.association.properties.user_id',
+        'session.id',
+      ],
+      defaultUserId: 'anonymous',
+      tagAttributes: [],
+    });
+  });
+
+  it('takes user attributes, tag attributes (named or renamed) and the body limit from file and env', () => {
+    const config = loadConfig({
+      file: file({
+        otlp: {
+          userAttributes: ['ai.telemetry.metadata.userId'],
+          tagAttributes: [
+            'deployment.environment',
+            { attribute: 'ai.telemetry.metadata.team', tag: 'team' },
+          ],
+        },
+      }),
+      env: { TOKENWATCH_OTLP_MAX_BODY_BYTES: '2097152' },
+    });
+    expect(config.otlp.userAttributes).toEqual(['ai.telemetry.metadata.userId']);
+    expect(config.otlp.tagAttributes).toEqual([
+      'deployment.environment',
+      { attribute: 'ai.telemetry.metadata.team', tag: 'team' },
+    ]);
+    expect(config.otlp.maxBodyBytes).toBe(2_097_152);
+  });
+
+  it('refuses a tag key the event contract would refuse, and an empty user list', () => {
+    const { issues } = failure(() =>
+      loadConfig({
+        file: file({ otlp: { tagAttributes: ['has space'], userAttributes: [] } }),
+        env: {},
+      }),
+    );
+    const fields = issues.map((i) => i.field);
+    expect(fields).toContain('otlp.tagAttributes.0');
+    expect(fields).toContain('otlp.userAttributes');
+  });
+});

@@ -20,6 +20,7 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'number' }> = {
   TOKENWATCH_FLUSH_MAX_EVENTS: { path: ['ingest', 'flushMaxEvents'], type: 'number' },
   TOKENWATCH_FLUSH_MAX_WAIT_MS: { path: ['ingest', 'flushMaxWaitMs'], type: 'number' },
   TOKENWATCH_MAX_QUEUED_EVENTS: { path: ['ingest', 'maxQueuedEvents'], type: 'number' },
+  TOKENWATCH_OTLP_MAX_BODY_BYTES: { path: ['otlp', 'maxBodyBytes'], type: 'number' },
   TOKENWATCH_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
   TOKENWATCH_STORE_URL: { path: ['store', 'url'], type: 'string' },
   TOKENWATCH_QUEUE_URL: { path: ['queue', 'url'], type: 'string' },

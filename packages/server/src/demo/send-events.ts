@@ -18,30 +18,46 @@ export async function postBatch(
   body: string,
   maxRetries = 8,
 ): Promise<SendResult> {
+  const { json, retries } = await postIdempotent(url, '/v1/events', key, body, 202, maxRetries);
+  return { ...(json as Omit<SendResult, 'retries'>), retries };
+}
+
+/**
+ * POSTs a JSON body that is safe to send again (its events carry their ids), retrying 429/503
+ * (honouring Retry-After) and network errors; any other answer than `okStatus` is final.
+ */
+export async function postIdempotent(
+  url: string,
+  path: string,
+  key: string,
+  body: string,
+  okStatus: number,
+  maxRetries = 8,
+): Promise<{ json: unknown; retries: number }> {
   let retries = 0;
   for (;;) {
     try {
-      const res = await fetch(`${url}/v1/events`, {
+      const res = await fetch(`${url}${path}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body,
       });
       const text = await res.text();
-      if (res.status === 202) {
-        return { ...(JSON.parse(text) as Omit<SendResult, 'retries'>), retries };
-      }
+      if (res.status === okStatus) return { json: JSON.parse(text), retries };
       if ((res.status === 429 || res.status === 503) && retries < maxRetries) {
         retries++;
         const after = Number(res.headers.get('retry-after') ?? '1');
         await sleep(Math.max(50, Math.min(after, 5) * 1000 * (0.5 + Math.random() / 2)));
         continue;
       }
-      throw new Error(`POST /v1/events answered ${res.status}: ${text.slice(0, 500)}`);
+      throw new FinalAnswer(`POST ${path} answered ${res.status}: ${text.slice(0, 500)}`);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('POST /v1/events answered')) throw err;
+      if (err instanceof FinalAnswer) throw err;
       if (retries >= maxRetries) throw err;
       retries++;
       await sleep(100 * 2 ** Math.min(retries, 5) * Math.random());
     }
   }
 }
+
+class FinalAnswer extends Error {}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Store, TokenwatchError } from '@tokenwatch/core';
+import { type ReconciliationStore, type Store, TokenwatchError } from '@tokenwatch/core';
 import type { KeyAuthenticator } from '../auth/api-keys.js';
 import type { Config } from '../config/config-schema.js';
 import type { EventSink } from '../ingest/event-sink.js';
@@ -9,13 +9,15 @@ import type { ProjectCatalogs } from '../ingest/project-catalogs.js';
 import type { LiveFeed } from '../live/live-feed.js';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { toErrorResponse } from './error-mapping.js';
-import { sendJson } from './respond.js';
+import { type ErrorResponse, toErrorResponse } from './error-mapping.js';
+import { sendBytes, sendJson } from './respond.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { bedrockRoutes } from './routes/bedrock-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
+import { otlpRoutes } from './routes/otlp-routes.js';
 import { type RuleRouteDeps, ruleRoutes } from './routes/rule-routes.js';
 import { usageRoutes } from './routes/usage-routes.js';
 
@@ -35,6 +37,8 @@ export interface AppDeps {
   live: LiveFeed;
   /** Rules, alerts, budgets. */
   alerting: RuleRouteDeps;
+  /** Bedrock reconciliation results (GET /v1/reconciliation); absent where none are kept. */
+  reconciliation?: ReconciliationStore;
   /** Set while the process shuts down: /readyz fails so load balancers drain it. */
   isShuttingDown: () => boolean;
 }
@@ -53,6 +57,11 @@ export interface Route {
   path: string;
   /** Low-cardinality label for metrics (the pattern, never the concrete path). */
   handle(ctx: RequestContext): Promise<void>;
+  /**
+   * Renders this route's errors when its protocol prescribes the body (OTLP: a google.rpc.Status
+   * in the request's encoding); the status and headers stay those of `toErrorResponse`.
+   */
+  renderError?(error: ErrorResponse, req: IncomingMessage): { contentType: string; body: Buffer };
 }
 
 interface CompiledRoute extends Route {
@@ -76,6 +85,8 @@ export function createHttpHandler(
   const routes = [
     ...healthRoutes(deps),
     ...eventRoutes(deps),
+    ...bedrockRoutes(deps),
+    ...otlpRoutes(deps),
     ...usageRoutes(deps),
     ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),
@@ -87,6 +98,7 @@ export function createHttpHandler(
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
     let routeLabel = 'unmatched';
+    let matched: CompiledRoute | undefined;
     const finish = () => {
       deps.metrics.httpRequests.inc({ route: routeLabel, status: String(res.statusCode) });
     };
@@ -110,6 +122,7 @@ export function createHttpHandler(
         return;
       }
       routeLabel = `${route.method} ${route.path}`;
+      matched = route;
       const match = route.pattern.exec(url.pathname) as RegExpExecArray;
       const params: Record<string, string> = {};
       for (const [i, name] of route.names.entries()) {
@@ -133,15 +146,22 @@ export function createHttpHandler(
         res.destroy();
         return;
       }
+      const render = matched?.renderError;
+      const send = render
+        ? () => {
+            const { contentType, body } = render(response, req);
+            sendBytes(res, response.status, body, contentType, response.headers);
+          }
+        : () => sendJson(res, response.status, response.body, response.headers);
       if (req.complete) {
-        sendJson(res, response.status, response.body, response.headers);
+        send();
         return;
       }
       // The body was refused before it was read (e.g. 413): read and discard the rest first,
       // within bounds, so a client still sending gets the answer instead of a broken pipe; then
       // close the connection, as its framing is lost.
       res.setHeader('connection', 'close');
-      drainThen(req, () => sendJson(res, response.status, response.body, response.headers));
+      drainThen(req, send);
     });
   };
 }

@@ -35,3 +35,20 @@ export function sendText(
   });
   res.end(body);
 }
+
+/** Sends a body already encoded (e.g. a protobuf message). */
+export function sendBytes(
+  res: ServerResponse,
+  status: number,
+  body: Buffer,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': body.length,
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(body);
+}

@@ -1,6 +1,5 @@
 import {
   type ApplyResult,
-  type CompiledRule,
   EventOutcome,
   type PricedEvent,
   TokenwatchError,
@@ -52,8 +51,6 @@ export class GroupCommitter implements EventSink {
       nowMs: number,
       result: ApplyResult,
     ) => void = () => {},
-    /** The enabled rules of the given projects, evaluated in the flush's transaction. */
-    private readonly rulesFor: (projectIds: Set<string>) => CompiledRule[] = () => [],
   ) {}
 
   /** Events waiting for a flush (for /metrics and /readyz). */
@@ -133,13 +130,7 @@ export class GroupCommitter implements EventSink {
     const started = performance.now();
     try {
       const nowMs = this.now();
-      const projects = new Set<string>();
-      for (const e of events) projects.add(e.projectId);
-      const rules = this.rulesFor(projects);
-      const result = await this.store.applyBatch(
-        events,
-        rules.length > 0 ? { nowMs, rules } : { nowMs },
-      );
+      const result = await this.store.applyBatch(events, { nowMs });
       this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
       this.metrics.flushEvents.observe(events.length);
       this.metrics.ingestedEvents.inc({}, result.accepted);

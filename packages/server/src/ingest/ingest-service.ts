@@ -1,4 +1,10 @@
-import { type PricedEvent, priceEvent, TokenwatchError, validateBatch } from '@tokenwatch/core';
+import {
+  type PricedEvent,
+  priceEvent,
+  TokenwatchError,
+  type UsageEvent,
+  validateBatch,
+} from '@tokenwatch/core';
 import type { Principal } from '../auth/api-keys.js';
 import type { BatchCounts, EventSink } from './event-sink.js';
 import type { ProjectCatalogs } from './project-catalogs.js';
@@ -27,10 +33,17 @@ export class IngestService {
         { details: validation.issues },
       );
     }
+    return this.ingestEvents(validation.events, principal);
+  }
+
+  /**
+   * Prices events already validated against the contract (by `validateBatch`, or by the OTLP
+   * span mapping, which validates each event with `validateEvent`) and waits for the sink.
+   */
+  async ingestEvents(events: readonly UsageEvent[], principal: Principal): Promise<BatchCounts> {
+    if (events.length === 0) return { accepted: 0, duplicates: 0, conflicts: 0 };
     const catalog = await this.catalogs.forProject(principal.projectId);
-    const priced: PricedEvent[] = validation.events.map((e) =>
-      priceEvent(e, principal.projectId, catalog),
-    );
+    const priced: PricedEvent[] = events.map((e) => priceEvent(e, principal.projectId, catalog));
     return this.sink.submit(priced);
   }
 }

@@ -11,6 +11,7 @@ import type { BatchCounts, EventSink } from '../ingest/event-sink.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import { LiveFeed } from '../live/live-feed.js';
 import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
+import { reconciliationStoreOf } from './reconcile-handler.js';
 
 /** A Lambda function URL request (payload format 2.0), the parts the adapter reads. */
 export interface FunctionUrlEvent {
@@ -32,18 +33,13 @@ export interface FunctionUrlResult {
 
 /**
  * Events posted to the function URL's `/v1/events` go straight to the store (no group commit:
- * one request is one invocation), with the rules, and the outbox is sent before answering.
+ * one request is one invocation), which evaluates the rules, and the outbox is sent before answering.
  */
 class DirectSink implements EventSink {
   readonly backlog = 0;
   constructor(private readonly rt: LambdaRuntime) {}
   async submit(events: readonly PricedEvent[]): Promise<BatchCounts> {
-    await this.rt.registry.load();
-    const projects = new Set(events.map((e) => e.projectId));
-    const result = await this.rt.store.applyBatch(events, {
-      nowMs: this.rt.now(),
-      rules: this.rt.registry.rulesFor(projects),
-    });
+    const result = await this.rt.store.applyBatch(events, { nowMs: this.rt.now() });
     if (result.alerts.length > 0) await this.rt.dispatcher.runOnce();
     return {
       accepted: result.accepted,
@@ -58,7 +54,10 @@ class DirectSink implements EventSink {
 export async function startApiApp(
   rt: LambdaRuntime,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const config = configSchema.parse({ dataDir: '/tmp/tokenwatch' });
+  const config = {
+    ...configSchema.parse({ dataDir: '/tmp/tokenwatch' }),
+    bedrock: rt.config.bedrock,
+  };
   const first = await ensureDefaultProject(rt.store, rt.now());
   if (first) {
     // Shown once, as `tokenwatch serve` prints them once: only their hashes are stored.
@@ -69,9 +68,14 @@ export async function startApiApp(
     });
   }
   await rt.registry.load();
-  const enforcer = new BudgetEnforcer(rt.store, rt.registry, 'open', rt.logger, rt.now);
-  rt.registry.onChange(() => void enforcer.load());
-  await enforcer.load();
+  const enforcer = new BudgetEnforcer(
+    rt.store,
+    rt.registry,
+    { failMode: 'open', cacheMs: config.alerts.checkCacheMs },
+    rt.logger,
+    rt.now,
+  );
+  rt.registry.onChange(() => enforcer.invalidate());
   const catalogs = rt.catalogs;
   const sink = new DirectSink(rt);
   const handler = createHttpHandler({
@@ -92,10 +96,12 @@ export async function startApiApp(
         rt.registry,
         enforcer,
         rt.now,
+        () => void rt.dispatcher.runOnce(),
       ),
       registry: rt.registry,
       enforcer,
     },
+    reconciliation: reconciliationStoreOf(rt),
     isShuttingDown: () => false,
   });
   const server: Server = createServer(handler);

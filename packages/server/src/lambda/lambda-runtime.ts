@@ -3,6 +3,7 @@ import { createNotifiers } from '../adapters/notify/notifier-registry.js';
 import { DynamoDbStore } from '../adapters/store/dynamodb/dynamodb-store.js';
 import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from '../alerts/dispatcher.js';
 import { RuleRegistry } from '../alerts/rule-registry.js';
+import { type BedrockConfig, bedrockConfigSchema } from '../config/bedrock-config-schema.js';
 import { ProjectCatalogs } from '../ingest/project-catalogs.js';
 import { createLogger, type Logger, type LogLevel } from '../logging/logger.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -26,6 +27,32 @@ export interface LambdaConfig {
   sendTimeoutMs: number;
   /** Static credentials for local endpoints only (AWS uses the function's role). */
   localCredentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  /**
+   * TOKENWATCH_BEDROCK (JSON, the `bedrock` section of tokenwatch.json): invocation-log mapping
+   * and reconciliation settings for the Bedrock functions.
+   */
+  bedrock: BedrockConfig;
+  /** TOKENWATCH_S3_ENDPOINT, TOKENWATCH_CLOUDWATCH_ENDPOINT: local endpoints instead of AWS. */
+  s3Endpoint: string | undefined;
+  cloudWatchEndpoint: string | undefined;
+}
+
+function parseBedrockEnv(text: string | undefined): BedrockConfig {
+  let raw: unknown = {};
+  if (text !== undefined && text.trim() !== '') {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new Error('TOKENWATCH_BEDROCK must be JSON (the "bedrock" section of tokenwatch.json)');
+    }
+  }
+  const parsed = bedrockConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(
+      `TOKENWATCH_BEDROCK: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
 }
 
 export function loadLambdaConfig(env: Record<string, string | undefined>): LambdaConfig {
@@ -33,7 +60,10 @@ export function loadLambdaConfig(env: Record<string, string | undefined>): Lambd
   if (!tableName) throw new Error('TOKENWATCH_TABLE must name the DynamoDB table');
   const level = (env.TOKENWATCH_LOG_LEVEL ?? 'info') as LogLevel;
   const local =
-    env.TOKENWATCH_DYNAMODB_ENDPOINT !== undefined || env.TOKENWATCH_SNS_ENDPOINT !== undefined;
+    env.TOKENWATCH_DYNAMODB_ENDPOINT !== undefined ||
+    env.TOKENWATCH_SNS_ENDPOINT !== undefined ||
+    env.TOKENWATCH_S3_ENDPOINT !== undefined ||
+    env.TOKENWATCH_CLOUDWATCH_ENDPOINT !== undefined;
   return {
     tableName,
     projectId: env.TOKENWATCH_PROJECT_ID || 'default',
@@ -47,6 +77,9 @@ export function loadLambdaConfig(env: Record<string, string | undefined>): Lambd
       local && env.AWS_ACCESS_KEY_ID === undefined
         ? { accessKeyId: 'local', secretAccessKey: 'local' }
         : undefined,
+    bedrock: parseBedrockEnv(env.TOKENWATCH_BEDROCK),
+    s3Endpoint: env.TOKENWATCH_S3_ENDPOINT || undefined,
+    cloudWatchEndpoint: env.TOKENWATCH_CLOUDWATCH_ENDPOINT || undefined,
   };
 }
 

@@ -67,9 +67,7 @@ export function createSqsHandler(
     }
 
     if (good.length > 0) {
-      await rt.registry.load();
-      const rules = rt.registry.rulesFor([config.projectId]);
-      const apply = (events: PricedEvent[]) => store.applyBatch(events, { nowMs: rt.now(), rules });
+      const apply = (events: PricedEvent[]) => store.applyBatch(events, { nowMs: rt.now() });
       try {
         const result = await apply(good.flatMap((g) => g.events));
         logger.info('applied', {

@@ -103,6 +103,10 @@ export class Metrics {
     'tokenwatch_requests_rejected_total',
     'Ingest requests refused, by reason.',
   );
+  readonly otlpSpans = new Counter(
+    'tokenwatch_otlp_spans_total',
+    'Spans received on POST /v1/traces, by outcome: counted, not_usage, wrapper, refused, duplicate.',
+  );
   readonly httpRequests = new Counter(
     'tokenwatch_http_requests_total',
     'HTTP requests by route and status.',
@@ -147,6 +151,7 @@ export class Metrics {
       this.conflictEvents,
       this.unpricedEvents,
       this.rejectedRequests,
+      this.otlpSpans,
       this.httpRequests,
       this.flushEvents,
       this.flushSeconds,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { HttpResponse } from './http-client.js';
 import { CLI_PATH, makeDataDir, type ServerProcess, startServerProcess } from './server-process.js';
 import { newEventId, TokenwatchApi, type WireEvent } from './tokenwatch-api.js';
@@ -13,6 +14,27 @@ import { newEventId, TokenwatchApi, type WireEvent } from './tokenwatch-api.js';
  */
 
 export const MINUTE_MS = 60_000;
+
+/**
+ * Makes a rule of a running embedded server look as if it had started counting at `sinceMs`
+ * (a rule that has existed for weeks), by editing its stored definition: the server's clock
+ * cannot be moved, and a rule only watches the windows that end after it started counting. The
+ * server sees the change at its next batch (it rereads rules when the database changed).
+ */
+export function backdateRule(dataDir: string, ruleId: string, sinceMs: number): void {
+  const db = new Database(join(dataDir, 'tokenwatch.db'));
+  try {
+    db.pragma('busy_timeout = 5000');
+    const changed = db
+      .prepare(
+        "UPDATE rules SET definition = json_set(definition, '$.countingSinceMs', ?) WHERE rule_id = ?",
+      )
+      .run(sinceMs, ruleId).changes;
+    if (changed !== 1) throw new Error(`no rule ${ruleId} to backdate`);
+  } finally {
+    db.close();
+  }
+}
 
 /** Writes `<dataDir>/tokenwatch.json`. */
 export function writeConfigFile(dataDir: string, config: Record<string, unknown>): void {

@@ -5,6 +5,7 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   Rule,
+  RuleChange,
   RuleCounter,
   RuleStore,
 } from '@tokenwatch/core';
@@ -16,10 +17,10 @@ import type {
 export abstract class RuleStoreDelegate implements RuleStore {
   protected abstract readonly rules: RuleStore;
 
-  createRule(rule: Rule, nowMs: number): Promise<void> {
+  createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
     return this.rules.createRule(rule, nowMs);
   }
-  updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+  updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined> {
     return this.rules.updateRule(rule, nowMs);
   }
   deleteRule(projectId: string, ruleId: string): Promise<boolean> {
@@ -31,8 +32,13 @@ export abstract class RuleStoreDelegate implements RuleStore {
   listRules(projectId?: string): Promise<Rule[]> {
     return this.rules.listRules(projectId);
   }
-  readCounters(counterKey: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    return this.rules.readCounters(counterKey, fromMs, toMs);
+  readCounters(
+    counterKey: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]> {
+    return this.rules.readCounters(counterKey, fromMs, toMs, scopeKey);
   }
   listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.rules.listAlerts(query);

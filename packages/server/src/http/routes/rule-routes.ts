@@ -297,7 +297,7 @@ export function ruleRoutes(deps: AppDeps, r: RuleRouteDeps): Route[] {
         if (p.key.appId !== undefined && check.appId !== p.key.appId) {
           throw new TokenwatchError('forbidden', 'The API key is bound to another app.');
         }
-        const result = r.enforcer.check(check);
+        const result = await r.enforcer.check(check);
         sendJson(res, 200, result);
       },
     },

@@ -1,11 +1,5 @@
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import {
-  type ApplyResult,
-  type CompiledRule,
-  type PricedEvent,
-  type Store,
-  TokenwatchError,
-} from '@tokenwatch/core';
+import { type ApplyResult, type PricedEvent, type Store, TokenwatchError } from '@tokenwatch/core';
 import type { Logger } from '../../../logging/logger.js';
 import type { Metrics } from '../../../metrics/metrics.js';
 import { decodeBatch } from './batch-codec.js';
@@ -72,7 +66,6 @@ export class JetStreamWorker {
   constructor(
     private readonly js: JetStreamClient,
     private readonly store: Pick<Store, 'applyBatch'>,
-    private readonly rulesFor: (projectIds: Set<string>) => CompiledRule[],
     private readonly options: JetStreamWorkerOptions,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -164,19 +157,12 @@ export class JetStreamWorker {
 
   private async apply(group: Decoded[]): Promise<void> {
     const events: PricedEvent[] = [];
-    const projects = new Set<string>();
-    for (const d of group) {
-      for (const e of d.events) {
-        events.push(e);
-        projects.add(e.projectId);
-      }
-    }
+    for (const d of group) for (const e of d.events) events.push(e);
     const nowMs = this.now();
     const started = performance.now();
     let result: ApplyResult;
     try {
-      const rules = this.rulesFor(projects);
-      result = await this.store.applyBatch(events, rules.length > 0 ? { nowMs, rules } : { nowMs });
+      result = await this.store.applyBatch(events, { nowMs });
     } catch (err) {
       const retryable = err instanceof TokenwatchError ? err.retryable : false;
       if (retryable) {

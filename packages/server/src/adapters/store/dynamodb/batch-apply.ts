@@ -4,23 +4,27 @@ import {
   aggregateEvents,
   type CompiledRule,
   compileRule,
-  counterDeltas,
   EventOutcome,
-  evaluateBatch,
+  enforcedCounters,
+  findCrossings,
   type NewAlert,
   type PricedEvent,
+  planBatch,
   type RollupDelta,
   type Rule,
   type RuleCounter,
   type TagRollupDelta,
+  TokenwatchError,
 } from '@tokenwatch/core';
-import { insertAlert, projectAlerts } from './alert-items.js';
+import { insertAlert } from './alert-items.js';
 import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
+import { counterExpiry } from './dynamodb-rules.js';
 import { UpdateBuilder } from './expression.js';
 import {
   batchDoneKey,
   batchIntentKey,
   counterKey,
+  counterPk,
   dayKey,
   eventKey,
   hourKey,
@@ -34,9 +38,9 @@ import {
   tagHourKey,
   ttlSeconds,
 } from './keys.js';
+import type { RuleLock } from './rule-lock.js';
 
 const DAY_MS = 86_400_000;
-const MINUTE_MS = 60_000;
 /** Events per batch record: its intent item (gzip) stays far below the 400 KB item limit. */
 export const MAX_CHUNK_EVENTS = 500;
 const MAX_INTENT_BYTES = 300 * 1024;
@@ -48,6 +52,8 @@ const MARKS_BEFORE_CLEANUP = 8;
 export interface ApplySettings {
   minuteRetentionMs: number;
   dedupeRetentionMs: number;
+  /** The rule lease's length (see RuleLock): a batch that has held its lease half of it retries. */
+  leaseMs: number;
 }
 
 /** What one batch record did to its events. */
@@ -99,6 +105,9 @@ export class BatchApplier {
   constructor(
     private readonly io: DynamoIo,
     private readonly settings: ApplySettings,
+    private readonly lock: RuleLock,
+    /** The enabled rules of these projects, as they are now (read under the batch's lease). */
+    private readonly rulesOf: (projectIds: readonly string[]) => Promise<CompiledRule[]>,
   ) {}
 
   /** Splits unique events into batch records of bounded size and applies them in order. */
@@ -110,14 +119,10 @@ export class BatchApplier {
   }
 
   /** Applies unique events (no repeated id) as one or more batch records. */
-  async apply(
-    events: readonly PricedEvent[],
-    rules: readonly CompiledRule[],
-    nowMs: number,
-  ): Promise<ChunkResult> {
+  async apply(events: readonly PricedEvent[], nowMs: number): Promise<ChunkResult> {
     const all: ChunkResult = { results: [], alerts: [], enforcedCounters: [] };
     for (const chunk of this.chunks(events)) {
-      const r = await this.applyChunk(chunk, rules, nowMs);
+      const r = await this.applyChunk(chunk, nowMs);
       all.results.push(...r.results);
       all.alerts.push(...r.alerts);
       all.enforcedCounters.push(...r.enforcedCounters);
@@ -125,34 +130,55 @@ export class BatchApplier {
     return all;
   }
 
-  private async applyChunk(
-    events: readonly PricedEvent[],
-    rules: readonly CompiledRule[],
-    nowMs: number,
-  ): Promise<ChunkResult> {
-    const projects = new Set(events.map((e) => e.projectId));
-    const relevant = rules.filter((r) => projects.has(r.rule.projectId) && r.rule.enabled);
-    const payload = encodeIntent(events, relevant);
-    if (payload.byteLength > MAX_INTENT_BYTES && events.length > 1) {
-      const half = Math.ceil(events.length / 2);
-      const a = await this.applyChunk(events.slice(0, half), rules, nowMs);
-      const b = await this.applyChunk(events.slice(half), rules, nowMs);
-      return {
-        results: [...a.results, ...b.results],
-        alerts: [...a.alerts, ...b.alerts],
-        enforcedCounters: [...a.enforcedCounters, ...b.enforcedCounters],
-      };
-    }
+  /**
+   * One batch record, under a shared lease on its projects' rule locks (see RuleLock): the rules
+   * it counts into are read after the lease is taken, and the lease is given back when the batch
+   * is done (or crashed: a rule writer then completes the batch from its intent).
+   */
+  private async applyChunk(events: readonly PricedEvent[], nowMs: number): Promise<ChunkResult> {
     const batchId = newBatchId(nowMs);
-    await this.io.put({
-      ...batchIntentKey(batchId),
-      type: 'batch',
-      nowMs,
-      events: payload,
-      count: events.length,
-      [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
-    });
-    return this.run(batchId, events, relevant, nowMs, true);
+    const projects = [...new Set(events.map((e) => e.projectId))].sort();
+    const leasedAt = Date.now();
+    await this.lock.acquireShared(projects, batchId);
+    let split: [PricedEvent[], PricedEvent[]] | undefined;
+    try {
+      const rules = await this.rulesOf(projects);
+      const payload = encodeIntent(events, rules);
+      if (payload.byteLength > MAX_INTENT_BYTES && events.length > 1) {
+        const half = Math.ceil(events.length / 2);
+        split = [events.slice(0, half), events.slice(half)];
+      } else {
+        // A rule writer may take a lease that lived this long for a crashed batch's: start over.
+        if (Date.now() - leasedAt > this.settings.leaseMs / 2)
+          throw new TokenwatchError(
+            'unavailable',
+            'the rule lease ran out before the batch began',
+            {
+              retryable: true,
+              retryAfterSeconds: 1,
+            },
+          );
+        await this.io.put({
+          ...batchIntentKey(batchId),
+          type: 'batch',
+          nowMs,
+          events: payload,
+          count: events.length,
+          [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
+        });
+        return await this.run(batchId, events, rules, nowMs, true);
+      }
+    } finally {
+      // Best effort: a lease left behind only makes the next rule save wait for it to expire.
+      await this.lock.releaseShared(projects, batchId).catch(() => {});
+    }
+    const a = await this.applyChunk(split[0], nowMs);
+    const b = await this.applyChunk(split[1], nowMs);
+    return {
+      results: [...a.results, ...b.results],
+      alerts: [...a.alerts, ...b.alerts],
+      enforcedCounters: [...a.enforcedCounters, ...b.enforcedCounters],
+    };
   }
 
   /**
@@ -319,127 +345,55 @@ export class BatchApplier {
       noteCrowded(await io.update(key, u.build()));
     });
 
-    // Rule counters: ADD through a SET so the new value is also kept in the batch's mark.
-    const counterValues = new Map<string, number>();
-    const cds = counterDeltas(owned, rules);
-    await mapLimit(cds, io.concurrency, async (cd) => {
-      // Rules that measure the same thing share one set of counters (`counterKeyOf`).
-      const key = counterKey(cd.counterKey, cd.scopeKey, cd.bucketStartMs);
+    // Rule counters (the rule engine of core): ADD through a SET conditional on the batch's
+    // mark, so a roll-forward adds nothing twice; then the engine reads what it needs back.
+    const plan = planBatch(owned, rules);
+    const windows = new Map(plan.touches.map((t) => [t.counterKey, t.window]));
+    await mapLimit(plan.deltas, io.concurrency, async (d) => {
       const u = new UpdateBuilder();
       const v = u.name('value');
-      const rhs = `if_not_exists(${v}, ${u.value(0)}) + ${u.value(cd.delta)}`;
-      u.setRaw('value', rhs)
-        .setRaw(mark, rhs)
-        .set('ruleId', cd.counterKey)
-        .set('scopeKey', cd.scopeKey)
-        .set('bucketStartMs', cd.bucketStartMs)
+      u.setRaw('value', `if_not_exists(${v}, ${u.value(0)}) + ${u.value(d.delta)}`)
+        .set(mark, 1)
+        .set('ruleId', d.counterKey)
+        .set('scopeKey', d.scopeKey)
+        .set('bucketStartMs', d.bucketStartMs)
         .set('updatedAtMs', nowMs)
-        .set(TTL_ATTR, ttlSeconds(Math.max(cd.windowEndMs, cd.bucketStartMs) + 36 * DAY_MS))
+        .set(
+          TTL_ATTR,
+          counterExpiry({ window: windows.get(d.counterKey) as Rule['window'] }, d.bucketStartMs),
+        )
         .condition(`attribute_not_exists(${u.name(mark)})`);
-      let item = await io.update(key, u.build());
-      let after: number;
-      if (item) {
-        after = num(item.value);
-        noteCrowded(item);
-      } else {
-        item = (await io.get(key)) ?? {};
-        after = num(item[mark]);
-      }
-      counterValues.set(`${cd.counterKey}\u0000${cd.scopeKey}\u0000${cd.bucketStartMs}`, after);
+      noteCrowded(
+        await io.update(counterKey(d.counterKey, d.scopeKey, d.bucketStartMs), u.build()),
+      );
     });
-
-    // Rolling windows read their minute buckets (after this batch's adds) and recent alerts.
-    const rolling = new Map<string, Map<number, number>>();
-    const rollingAlerts: Array<
-      Pick<NewAlert, 'ruleId' | 'scopeKey' | 'levelIndex' | 'windowEndMs'>
-    > = [];
-    const rollingRules = rules.filter((r) => r.rule.window.type === 'rolling');
-    if (rollingRules.length > 0) {
-      const ranges = new Map<
-        string,
-        { ruleId: string; scopeKey: string; from: number; to: number }
-      >();
-      for (const cd of cds) {
-        const w = cd.rule.rule.window;
-        if (w.type !== 'rolling') continue;
-        const k = `${cd.counterKey}\u0000${cd.scopeKey}`;
-        const from = cd.bucketStartMs - w.minutes * MINUTE_MS;
-        const r = ranges.get(k);
-        if (r) {
-          r.from = Math.min(r.from, from);
-          r.to = Math.max(r.to, cd.bucketStartMs);
-        } else
-          ranges.set(k, {
-            ruleId: cd.counterKey,
-            scopeKey: cd.scopeKey,
-            from,
-            to: cd.bucketStartMs,
-          });
-      }
-      await mapLimit([...ranges.entries()], io.concurrency, async ([k, r]) => {
-        const items = await io.query({
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
-          ExpressionAttributeValues: {
-            ':pk': counterKey(r.ruleId, r.scopeKey, 0).pk,
-            ':a': `${r.scopeKey}#${pad(r.from)}`,
-            ':b': `${r.scopeKey}#${pad(r.to)}`,
-          },
-          ConsistentRead: true,
-        });
-        rolling.set(k, new Map(items.map((i) => [num(i.bucketStartMs), num(i.value)])));
+    const rows: RuleCounter[] = [];
+    await mapLimit(plan.reads, io.concurrency, async (r) => {
+      const items = await io.query({
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
+        ExpressionAttributeValues: {
+          ':pk': counterPk(r.counterKey),
+          ':a': `${r.scopeKey}#${pad(r.fromMs)}`,
+          ':b': `${r.scopeKey}#${pad(r.toMs)}`,
+        },
+        ConsistentRead: true,
       });
-      const ruleIds = new Set(rollingRules.map((r) => r.rule.id));
-      const rollingProjects = new Set(rollingRules.map((r) => r.rule.projectId));
-      for (const p of rollingProjects) {
-        for (const a of await projectAlerts(io, p)) {
-          if (!ruleIds.has(String(a.ruleId))) continue;
-          rollingAlerts.push({
-            ruleId: String(a.ruleId),
-            scopeKey: String(a.scopeKey),
-            levelIndex: num(a.levelIndex),
-            windowEndMs: num(a.windowEndMs),
-          });
-        }
-      }
-    }
-
-    // The core's evaluation, fed with the values the writes above returned.
-    const staged: Array<{ alert: NewAlert; rule: Rule }> = [];
-    const stagedKeys = new Set<string>();
-    const evaluated = evaluateBatch(owned, rules, nowMs, {
-      add: (ruleId, scopeKey, bucket) =>
-        counterValues.get(`${ruleId}\u0000${scopeKey}\u0000${bucket}`) ?? 0,
-      sum: (ruleId, scopeKey, from, to) => {
-        let total = 0;
-        for (const [b, v] of rolling.get(`${ruleId}\u0000${scopeKey}`) ?? [])
-          if (b > from && b <= to) total += v;
-        return total;
-      },
-      alertOverlaps: (ruleId, scopeKey, level, afterMs) =>
-        [...rollingAlerts, ...staged.map((s) => s.alert)].some(
-          (a) =>
-            a.ruleId === ruleId &&
-            a.scopeKey === scopeKey &&
-            a.levelIndex === level &&
-            a.windowEndMs > afterMs,
-        ),
-      insertAlert: (alert, compiled) => {
-        const k = `${alert.ruleId}\u0000${alert.scopeKey}\u0000${alert.windowStartMs}\u0000${alert.levelIndex}`;
-        if (stagedKeys.has(k)) return false;
-        stagedKeys.add(k);
-        staged.push({ alert, rule: compiled.rule });
-        return true;
-      },
+      for (const i of items)
+        rows.push({
+          ruleId: r.counterKey,
+          scopeKey: r.scopeKey,
+          bucketStartMs: num(i.bucketStartMs),
+          value: num(i.value),
+        });
     });
-    const inserted = new Set<string>();
-    for (const { alert, rule } of staged) {
-      if (await insertAlert(io, alert, rule, nowMs)) inserted.add(alert.alertId);
+    // Values read now include what later batches added; `findCrossings` takes the value before
+    // this batch as the value now minus this batch's own additions, which never skips a level.
+    const byId = new Map(rules.map((c) => [c.rule.id, c.rule]));
+    const alerts: NewAlert[] = [];
+    for (const alert of findCrossings(plan, rows, nowMs)) {
+      if (await insertAlert(io, alert, byId.get(alert.ruleId) as Rule, nowMs)) alerts.push(alert);
     }
-    return {
-      alerts: evaluated.alerts.filter((a) => inserted.has(a.alertId)),
-      enforcedCounters: evaluated.enforcedCounters,
-      crowded,
-    };
+    return { alerts, enforcedCounters: enforcedCounters(plan, rows), crowded };
   }
 
   /** Removes the marks of finished batches from items that carry many. */

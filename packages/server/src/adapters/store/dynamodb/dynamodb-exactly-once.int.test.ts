@@ -1,5 +1,5 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { compileRule, type PricedEvent } from '@tokenwatch/core';
+import type { PricedEvent } from '@tokenwatch/core';
 import { CONTRACT_T0, makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbStore } from './dynamodb-store.js';
@@ -50,7 +50,7 @@ describe('DynamoDB store: exactly once without transactions', () => {
       tokens(400, { userId: 'bob', tags: { team: 'a' } }),
       tokens(400, { tags: { team: 'a' } }),
     ];
-    const now = { nowMs: CONTRACT_T0 + 20 * MINUTE, rules: [compileRule(rule)] };
+    const now = { nowMs: CONTRACT_T0 + 20 * MINUTE };
     // Count the writes of a clean run, then crash a fresh store at each of them in turn.
     let writes = 0;
     {
@@ -62,7 +62,9 @@ describe('DynamoDB store: exactly once without transactions', () => {
       await store.close();
     }
     expect(writes).toBeGreaterThan(10);
-    for (let crashAt = 1; crashAt <= writes; crashAt++) {
+    // The last write gives the batch's rule lease back, best effort (a lease left behind only
+    // delays the next rule save until it expires): a crash there loses nothing and fails nothing.
+    for (let crashAt = 1; crashAt < writes; crashAt++) {
       const store = await freshStore();
       await store.createRule(rule, CONTRACT_T0);
       store.injectWriteFailure(crashAt);
@@ -93,7 +95,7 @@ describe('DynamoDB store: exactly once without transactions', () => {
     const store = await freshStore();
     const [a, b, c, d] = [tokens(1), tokens(10), tokens(100), tokens(1_000)] as PricedEvent[] &
       [PricedEvent, PricedEvent, PricedEvent, PricedEvent];
-    store.injectWriteFailure(4); // intent and two claims written, then the process dies
+    store.injectWriteFailure(5); // rule lease, intent and two claims written, then the process dies
     await expect(store.applyBatch([a, b, c], { nowMs: CONTRACT_T0 })).rejects.toThrow();
     store.injectWriteFailure(undefined);
     const result = await store.applyBatch([b, d], { nowMs: CONTRACT_T0 + MINUTE });
@@ -117,7 +119,7 @@ describe('DynamoDB store: exactly once without transactions', () => {
     const rule = makeRule({ scope: ['user'], levels: [{ value: 500 }, { value: 5_000 }] });
     await one.createRule(rule, CONTRACT_T0);
     const events = Array.from({ length: 60 }, (_, i) => tokens(100, { userId: `u${i % 3}` }));
-    const now = { nowMs: CONTRACT_T0 + 20 * MINUTE, rules: [compileRule(rule)] };
+    const now = { nowMs: CONTRACT_T0 + 20 * MINUTE };
     const results = await Promise.all([
       one.applyBatch(events, now),
       two.applyBatch([...events].reverse(), now),

@@ -1,24 +1,29 @@
 import {
   type AlertQuery,
   type AlertRecord,
+  activate,
+  type CompiledRule,
   compileRule,
   counterKeyOf,
+  countersFromRows,
+  crossingsAtStart,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
   deliveryIdOf,
+  firstCountedBucket,
+  type NewAlert,
   type Rule,
+  type RuleChange,
   type RuleCounter,
   type RuleStore,
-  rollupMeasure,
-  ruleMatches,
-  scopeKeyOf,
+  seedQueries,
   TokenwatchError,
   windowFor,
 } from '@tokenwatch/core';
-import { alertFromItem, deliveryFromItem, projectAlerts } from './alert-items.js';
+import { alertFromItem, deliveryFromItem, insertAlert, projectAlerts } from './alert-items.js';
 import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
-import { readRollups } from './dynamodb-usage.js';
+import { queryUsage } from './dynamodb-usage.js';
 import { UpdateBuilder } from './expression.js';
 import {
   alertsPk,
@@ -26,158 +31,200 @@ import {
   counterPk,
   deliveryKey,
   GSI_OUTBOX,
+  LEGACY_RULES_PK,
   OUTBOX_DUE,
   PROJECTS_PK,
   pad,
-  RULES_PK,
+  ruleKey,
+  rulesPk,
   TTL_ATTR,
   ttlSeconds,
 } from './keys.js';
+import type { RuleLock } from './rule-lock.js';
 
 const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
 function ruleItem(rule: Rule): Item {
   return {
-    pk: RULES_PK,
-    sk: rule.id,
+    ...ruleKey(rule.projectId, rule.id),
     type: 'rule',
     projectId: rule.projectId,
+    ruleId: rule.id,
+    enabled: rule.enabled,
     createdAtMs: rule.createdAtMs,
     definition: JSON.stringify(rule),
   };
 }
 
-/** Rules, counters, alerts and the outbox on DynamoDB. */
-export class DynamoRules implements RuleStore {
-  constructor(private readonly io: DynamoIo) {}
+function byCreation(a: Rule, b: Rule): number {
+  return a.projectId < b.projectId
+    ? -1
+    : a.projectId > b.projectId
+      ? 1
+      : a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1);
+}
 
-  /**
-   * Sets the current window of the rule's counters from the rollups, unless the rule is off or
-   * another enabled rule with the same counter key keeps them current (see RuleStore.createRule).
-   */
-  private async seed(rule: Rule, nowMs: number): Promise<void> {
-    if (!rule.enabled) return;
-    const key = counterKeyOf(rule);
-    const shared = (await this.listRules(rule.projectId)).some(
-      (r) => r.id !== rule.id && r.enabled && counterKeyOf(r) === key,
-    );
-    if (shared) return;
-    let fromMs: number;
-    let toMs: number;
-    let resolution: 'minute' | 'hour';
-    let bucketOf: (bucketMs: number) => number;
-    let windowEndMs: number;
-    if (rule.window.type === 'rolling') {
-      const minute = nowMs - (nowMs % MINUTE_MS);
-      fromMs = minute - (rule.window.minutes - 1) * MINUTE_MS;
-      toMs = minute + MINUTE_MS;
-      resolution = 'minute';
-      bucketOf = (b) => b;
-      windowEndMs = toMs;
-    } else {
-      const win = windowFor(nowMs, rule.window);
-      fromMs = win.startMs;
-      toMs = win.endMs;
-      resolution = fromMs % HOUR_MS === 0 && toMs % HOUR_MS === 0 ? 'hour' : 'minute';
-      bucketOf = () => win.startMs;
-      windowEndMs = win.endMs;
-    }
-    const firstBucket =
-      rule.window.type === 'rolling' ? fromMs : windowFor(nowMs, rule.window).startMs;
-    const stale = (await this.io.partition(counterPk(key))).filter((i) => {
-      const b = num(i.bucketStartMs);
-      return b >= firstBucket && b < toMs;
-    });
-    await this.io.batchDelete(stale.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
-    const rows = await readRollups(this.io, rule.projectId, resolution, fromMs, toMs);
-    const sums = new Map<string, { scopeKey: string; bucket: number; total: number }>();
-    for (const r of rows) {
-      if (!ruleMatches(rule, r)) continue;
-      // Rollup rows are sums: take the measure directly rather than per event.
-      const measure = rollupMeasure(rule.metric, r);
-      if (measure === 0) continue;
-      const scopeKey = scopeKeyOf(rule, r);
-      const bucket = bucketOf(r.bucketMs);
-      const k = `${scopeKey}\u0000${bucket}`;
-      const s = sums.get(k);
-      if (s) s.total += measure;
-      else sums.set(k, { scopeKey, bucket, total: measure });
-    }
-    await mapLimit([...sums.values()], this.io.concurrency, (s) =>
-      this.io.put({
-        ...counterKey(key, s.scopeKey, s.bucket),
-        type: 'counter',
-        ruleId: key,
-        scopeKey: s.scopeKey,
-        bucketStartMs: s.bucket,
-        value: s.total,
-        updatedAtMs: nowMs,
-        [TTL_ATTR]: ttlSeconds(Math.max(windowEndMs, s.bucket) + 36 * DAY_MS),
-      }),
-    );
+/** How long a counter bucket must live: until late events can no longer reach its window. */
+export function counterExpiry(rule: Pick<Rule, 'window'>, bucketStartMs: number): number {
+  const endMs =
+    rule.window.type === 'rolling'
+      ? bucketStartMs + rule.window.minutes * MINUTE_MS
+      : windowFor(bucketStartMs, rule.window).endMs;
+  return ttlSeconds(Math.max(endMs, bucketStartMs) + 36 * DAY_MS);
+}
+
+/**
+ * Rules, counters, alerts and the outbox on DynamoDB: the rule engine of core over items. A
+ * project's rules live in one partition with its rule lock (see rule-lock.ts), which serialises
+ * saving a rule with the batches that count into it.
+ */
+export class DynamoRules implements RuleStore {
+  constructor(
+    private readonly io: DynamoIo,
+    private readonly lock: RuleLock,
+  ) {}
+
+  private async projectRules(projectId: string): Promise<Rule[]> {
+    const items = await this.io.partition(rulesPk(projectId), 'R#');
+    return items.map((i) => JSON.parse(String(i.definition)) as Rule);
   }
 
-  async createRule(rule: Rule, nowMs: number): Promise<void> {
+  /** The enabled rules of these projects, read (strongly consistent) under the batch's lease. */
+  async enabledRules(projectIds: readonly string[]): Promise<CompiledRule[]> {
+    const lists = await Promise.all(projectIds.map((p) => this.projectRules(p)));
+    return lists
+      .flat()
+      .filter((r) => r.enabled)
+      .map(compileRule);
+  }
+
+  /** Moves rules from the single partition of earlier versions to one partition per project. */
+  async migrateLegacyRules(): Promise<void> {
+    for (const item of await this.io.partition(LEGACY_RULES_PK)) {
+      const rule = JSON.parse(String(item.definition)) as Rule;
+      await this.io.put(ruleItem(rule), { ConditionExpression: 'attribute_not_exists(pk)' });
+      await this.io.delete({ pk: LEGACY_RULES_PK, sk: String(item.sk) });
+    }
+  }
+
+  /**
+   * Saves a rule under the project's exclusive lock and, when it starts counting, rebuilds its
+   * counters from the rollups and fires what they have reached.
+   */
+  private async save(
+    rule: Rule,
+    nowMs: number,
+    write: (previous: Rule | undefined, next: Rule) => Promise<boolean>,
+  ): Promise<RuleChange | undefined> {
+    return this.lock.withExclusive(rule.projectId, async () => {
+      const rules = await this.projectRules(rule.projectId);
+      const previous = rules.find((r) => r.id === rule.id);
+      const counterKeyOfRule = counterKeyOf(rule);
+      const shared = rules.some(
+        (r) => r.id !== rule.id && r.enabled && counterKeyOf(r) === counterKeyOfRule,
+      );
+      const activation = activate(previous, rule, nowMs, shared);
+      const next = activation.rule;
+      if (!(await write(previous, next))) return undefined;
+      const first = firstCountedBucket(next);
+      if (activation.seed) {
+        const stale = (await this.io.partition(counterPk(counterKeyOfRule))).filter(
+          (i) => num(i.bucketStartMs) >= first,
+        );
+        await this.io.batchDelete(stale.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
+        const counters: RuleCounter[] = [];
+        for (const seed of seedQueries(next, nowMs))
+          counters.push(...countersFromRows(next, seed, await queryUsage(this.io, seed.query)));
+        await mapLimit(counters, this.io.concurrency, (c) =>
+          this.io.put({
+            ...counterKey(c.ruleId, c.scopeKey, c.bucketStartMs),
+            type: 'counter',
+            ruleId: c.ruleId,
+            scopeKey: c.scopeKey,
+            bucketStartMs: c.bucketStartMs,
+            value: c.value,
+            updatedAtMs: nowMs,
+            [TTL_ATTR]: counterExpiry(next, c.bucketStartMs),
+          }),
+        );
+      }
+      const alerts: NewAlert[] = [];
+      if (activation.starts) {
+        const counters = await this.readCounters(counterKeyOfRule, first, Number.MAX_SAFE_INTEGER);
+        for (const alert of crossingsAtStart(compileRule(next), counters, nowMs))
+          if (await insertAlert(this.io, alert, next, nowMs)) alerts.push(alert);
+      }
+      return { rule: next, alerts };
+    });
+  }
+
+  async createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
     compileRule(rule);
     if (!(await this.io.get({ pk: PROJECTS_PK, sk: rule.projectId })))
       throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
-    const created = await this.io.put(ruleItem(rule), {
-      ConditionExpression: 'attribute_not_exists(pk)',
+    const change = await this.save(rule, nowMs, async (previous, next) => {
+      const created =
+        !previous &&
+        (await this.io.put(ruleItem(next), { ConditionExpression: 'attribute_not_exists(pk)' }));
+      if (!created) throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
+      return true;
     });
-    if (!created) throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
-    await this.seed(rule, nowMs);
+    return change as RuleChange;
   }
 
-  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+  async updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined> {
     compileRule(rule);
-    const existing = await this.getRule(rule.projectId, rule.id);
-    if (!existing) return false;
-    const written = await this.io.put(ruleItem(rule), {
-      ConditionExpression: 'projectId = :p',
-      ExpressionAttributeValues: { ':p': rule.projectId },
+    return this.save(rule, nowMs, async (previous, next) => {
+      if (!previous) return false;
+      await this.io.put(ruleItem(next));
+      return true;
     });
-    if (!written) return false;
-    if (counterKeyOf(existing) !== counterKeyOf(rule) || !existing.enabled)
-      await this.seed(rule, nowMs);
-    return true;
   }
 
   async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
-    const deleted = await this.io.delete({ pk: RULES_PK, sk: ruleId }, 'projectId = :p', {
-      ':p': projectId,
-    });
     // Counters stay: another rule may read them; TTL (or prune) removes old buckets.
-    return deleted;
+    return this.lock.withExclusive(projectId, () =>
+      this.io.delete(ruleKey(projectId, ruleId), 'attribute_exists(pk)'),
+    );
   }
 
   async getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
-    const item = await this.io.get({ pk: RULES_PK, sk: ruleId });
-    if (!item || item.projectId !== projectId) return undefined;
-    return JSON.parse(String(item.definition)) as Rule;
+    const item = await this.io.get(ruleKey(projectId, ruleId));
+    return item ? (JSON.parse(String(item.definition)) as Rule) : undefined;
   }
 
   async listRules(projectId?: string): Promise<Rule[]> {
-    const items = await this.io.partition(RULES_PK);
-    return items
-      .filter((i) => projectId === undefined || i.projectId === projectId)
-      .map((i) => JSON.parse(String(i.definition)) as Rule)
-      .sort((a, b) =>
-        a.projectId < b.projectId
-          ? -1
-          : a.projectId > b.projectId
-            ? 1
-            : a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1),
-      );
+    const projects =
+      projectId !== undefined
+        ? [projectId]
+        : (await this.io.partition(PROJECTS_PK)).map((p) => String(p.sk));
+    const lists = await Promise.all(projects.map((p) => this.projectRules(p)));
+    return lists.flat().sort(byCreation);
   }
 
   /** Buckets of a counter key (`counterKeyOf(rule)`): one partition per counter key. */
-  async readCounters(counterKey: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    const items = await this.io.partition(counterPk(counterKey));
+  async readCounters(
+    counterKeyValue: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]> {
+    const items =
+      scopeKey === undefined
+        ? await this.io.partition(counterPk(counterKeyValue))
+        : await this.io.query({
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
+            ExpressionAttributeValues: {
+              ':pk': counterPk(counterKeyValue),
+              ':a': `${scopeKey}#${pad(fromMs)}`,
+              ':b': `${scopeKey}#${pad(toMs - 1)}`,
+            },
+            ConsistentRead: true,
+          });
     return items
       .map((i) => ({
-        ruleId: counterKey,
+        ruleId: counterKeyValue,
         scopeKey: String(i.scopeKey),
         bucketStartMs: num(i.bucketStartMs),
         value: num(i.value),

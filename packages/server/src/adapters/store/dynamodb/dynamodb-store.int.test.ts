@@ -1,4 +1,4 @@
-import { runRuleContract, runStoreContract } from '@tokenwatch/core/testing';
+import { runRuleContract, runRuleOracleContract, runStoreContract } from '@tokenwatch/core/testing';
 import { afterAll, beforeAll } from 'vitest';
 import { DynamoDbStore } from './dynamodb-store.js';
 import { type LocalDynamo, startDynalite } from './testing/dynalite.js';
@@ -25,3 +25,9 @@ async function open() {
 
 runStoreContract('DynamoDB (dynalite)', open);
 runRuleContract('DynamoDB (dynalite)', open);
+runRuleOracleContract('DynamoDB (dynalite)', open, {
+  cases: Number(process.env.TW_ORACLE_CASES ?? 10_000),
+  seed: 20261206,
+  concurrency: 4,
+  chunkEvents: 2_000,
+});

@@ -46,6 +46,7 @@ import {
   projectPk,
   TTL_ATTR,
 } from './keys.js';
+import { RuleLock } from './rule-lock.js';
 
 export type { DynamoDbStoreOptions } from './dynamodb-io.js';
 
@@ -121,15 +122,36 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
       minuteRetentionMs?: number;
       /** Event ids expire (TTL) this long after their event time. Default 36 days. */
       dedupeRetentionMs?: number;
+      /**
+       * How long a batch's lease on its projects' rule locks lasts (see RuleLock): longer than
+       * the ingest function's timeout. Default 120 s.
+       */
+      ruleLeaseMs?: number;
+      /** How long saving a rule and starting a batch wait for each other. Default 30 s. */
+      ruleLockWaitMs?: number;
     },
   ) {
     super();
     this.io = new DynamoIo(options);
-    this.rules = new DynamoRules(this.io);
-    this.applier = new BatchApplier(this.io, {
-      minuteRetentionMs: options.minuteRetentionMs ?? 7 * DAY_MS,
-      dedupeRetentionMs: options.dedupeRetentionMs ?? 36 * DAY_MS,
-    });
+    const leaseMs = options.ruleLeaseMs ?? 120_000;
+    const lock = new RuleLock(
+      this.io,
+      { leaseMs, waitMs: options.ruleLockWaitMs ?? 30_000, now: Date.now },
+      async (batchId) => {
+        await this.applier.rollForward(batchId);
+      },
+    );
+    this.rules = new DynamoRules(this.io, lock);
+    this.applier = new BatchApplier(
+      this.io,
+      {
+        minuteRetentionMs: options.minuteRetentionMs ?? 7 * DAY_MS,
+        dedupeRetentionMs: options.dedupeRetentionMs ?? 36 * DAY_MS,
+        leaseMs,
+      },
+      lock,
+      (projectIds) => this.rules.enabledRules(projectIds),
+    );
   }
 
   /**
@@ -138,12 +160,17 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
    */
   async migrate(): Promise<void> {
     const name = this.options.tableName;
+    let exists = true;
     try {
       await this.io.raw.send(new DescribeTableCommand({ TableName: name }));
-      return;
     } catch (err) {
       if ((err as { name?: string }).name !== 'ResourceNotFoundException')
         throw storeError(err, 'DescribeTable');
+      exists = false;
+    }
+    if (exists) {
+      await this.rules.migrateLegacyRules();
+      return;
     }
     try {
       await this.io.raw.send(new CreateTableCommand(tableDefinition(name)));
@@ -184,7 +211,7 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
       unique.push(e);
       uniqueIndex.push(i);
     });
-    const applied = await this.applier.apply(unique, options.rules ?? [], options.nowMs);
+    const applied = await this.applier.apply(unique, options.nowMs);
     const conflicts: ConflictRecord[] = [];
     events.forEach((e, i) => {
       const u = first.get(`${e.projectId}\u0000${e.id}`) as number;

@@ -136,7 +136,19 @@ export function conflictPk(projectId: string): string {
 }
 
 export const PROJECTS_PK = 'PROJECT';
-export const RULES_PK = 'RULE';
+/** Where rules were kept before they moved to one partition per project (read by migrate). */
+export const LEGACY_RULES_PK = 'RULE';
+
+/** A project's rules (sort key: the rule id) and its rule lock (see rule-lock.ts). */
+export function rulesPk(projectId: string): string {
+  return `R#${esc(projectId)}`;
+}
+export function ruleKey(projectId: string, ruleId: string): ItemKey {
+  return { pk: rulesPk(projectId), sk: `R#${ruleId}` };
+}
+export function ruleLockKey(projectId: string): ItemKey {
+  return { pk: rulesPk(projectId), sk: 'LOCK' };
+}
 
 export function projectPk(projectId: string): string {
   return `P#${esc(projectId)}`;

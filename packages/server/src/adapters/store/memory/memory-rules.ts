@@ -1,48 +1,57 @@
 import {
   type AlertQuery,
   type AlertRecord,
+  activate,
   type CompiledRule,
   compileRule,
   counterKeyOf,
+  countersFromRows,
+  crossingsAtStart,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
   deliveryIdOf,
-  evaluateBatch,
+  enforcedCounters,
+  findCrossings,
+  firstCountedBucket,
   type NewAlert,
   type PricedEvent,
-  type RollupDelta,
+  planBatch,
   type Rule,
+  type RuleChange,
   type RuleCounter,
-  rollupMeasure,
-  ruleMatches,
-  scopeKeyOf,
+  seedQueries,
   TokenwatchError,
-  windowFor,
+  type UsageQuery,
+  type UsageRow,
 } from '@tokenwatch/core';
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
+/** Reads the rollups, for rebuilding a rule's counters when it starts counting. */
+export type RollupReader = (query: UsageQuery) => UsageRow[];
 
-/** Rollup rows as the twin keeps them, for seeding a new rule's counters. */
-export interface RollupSource {
-  minute: Iterable<RollupDelta>;
-  hour: Iterable<RollupDelta>;
-}
-
-/** The in-memory twin of rules, counters, alerts and the outbox (same contract as SQLite). */
+/**
+ * The in-memory twin of rules, counters, alerts and the outbox: the rule engine of core over
+ * plain maps (same contract as the SQL stores).
+ */
 export class MemoryRules {
   private readonly rules = new Map<string, Rule>();
+  /** Rule ids per project. */
+  private readonly byProject = new Map<string, string[]>();
+  /** Enabled rules per project, compiled; dropped when a rule of the project changes. */
+  private readonly compiled = new Map<string, CompiledRule[]>();
+  /** Alert ids per project, in insertion order. */
+  private readonly alertsByProject = new Map<string, string[]>();
+  /** counter key → scope key → bucket start → value. */
   private readonly counters = new Map<string, Map<string, Map<number, number>>>();
   private readonly alerts = new Map<string, AlertRecord>();
   private readonly alertKeys = new Set<string>();
   private readonly deliveries = new Map<string, Omit<DeliveryRecord, 'message'>>();
 
-  private counter(ruleId: string, scopeKey: string): Map<number, number> {
-    let byScope = this.counters.get(ruleId);
+  private counter(counterKey: string, scopeKey: string): Map<number, number> {
+    let byScope = this.counters.get(counterKey);
     if (!byScope) {
       byScope = new Map();
-      this.counters.set(ruleId, byScope);
+      this.counters.set(counterKey, byScope);
     }
     let buckets = byScope.get(scopeKey);
     if (!buckets) {
@@ -52,151 +61,171 @@ export class MemoryRules {
     return buckets;
   }
 
+  private enabledRules(projectIds: Iterable<string>): CompiledRule[] {
+    const out: CompiledRule[] = [];
+    for (const projectId of projectIds) {
+      let compiled = this.compiled.get(projectId);
+      if (!compiled) {
+        compiled = (this.byProject.get(projectId) ?? [])
+          .map((id) => this.rules.get(id) as Rule)
+          .filter((r) => r.enabled)
+          .map(compileRule);
+        this.compiled.set(projectId, compiled);
+      }
+      out.push(...compiled);
+    }
+    return out;
+  }
+
   /**
-   * Runs the evaluation against staged copies and returns a commit function, so a failing batch
-   * leaves no trace (atomicity, as the SQL stores get from their transaction).
+   * Runs the rule engine over a batch's new events against staged copies of the counters and
+   * returns a commit function, so a failing batch leaves no trace (atomicity, as the SQL stores
+   * get from their transaction).
    */
   evaluate(
     fresh: readonly PricedEvent[],
-    rules: readonly CompiledRule[],
     nowMs: number,
   ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[]; commit: () => void } {
-    const staged = new Map<string, number>(); // "rule\0scope\0bucket" → new value
-    const stagedAlerts: Array<{ alert: NewAlert; rule: Rule }> = [];
-    const stagedKeys = new Set<string>();
-    const value = (ruleId: string, scopeKey: string, bucket: number) =>
-      staged.get(`${ruleId}\u0000${scopeKey}\u0000${bucket}`) ??
-      this.counter(ruleId, scopeKey).get(bucket) ??
-      0;
-    const result = evaluateBatch(fresh, rules, nowMs, {
-      add: (ruleId, scopeKey, bucket, delta) => {
-        const next = value(ruleId, scopeKey, bucket) + delta;
-        staged.set(`${ruleId}\u0000${scopeKey}\u0000${bucket}`, next);
-        return next;
-      },
-      sum: (ruleId, scopeKey, from, to) => {
-        const buckets = new Set<number>(this.counter(ruleId, scopeKey).keys());
-        for (const k of staged.keys()) {
-          const [r, s, b] = k.split('\u0000');
-          if (r === ruleId && s === scopeKey) buckets.add(Number(b));
-        }
-        let total = 0;
-        for (const b of buckets) if (b > from && b <= to) total += value(ruleId, scopeKey, b);
-        return total;
-      },
-      alertOverlaps: (ruleId, scopeKey, level, after) =>
-        [...this.alerts.values(), ...stagedAlerts.map((a) => a.alert)].some(
-          (a) =>
-            a.ruleId === ruleId &&
-            a.scopeKey === scopeKey &&
-            a.levelIndex === level &&
-            a.windowEndMs > after,
-        ),
-      insertAlert: (alert, compiled) => {
-        const key = `${alert.ruleId}\u0000${alert.scopeKey}\u0000${alert.windowStartMs}\u0000${alert.levelIndex}`;
-        if (this.alertKeys.has(key) || stagedKeys.has(key)) return false;
-        stagedKeys.add(key);
-        stagedAlerts.push({ alert, rule: compiled.rule });
-        return true;
-      },
-    });
+    const plan = planBatch(fresh, this.enabledRules(new Set(fresh.map((e) => e.projectId))));
+    const staged = new Map<string, number>();
+    const stagedKey = (c: string, s: string, b: number) => `${c}\u0000${s}\u0000${b}`;
+    for (const d of plan.deltas) {
+      const key = stagedKey(d.counterKey, d.scopeKey, d.bucketStartMs);
+      const current =
+        staged.get(key) ?? this.counter(d.counterKey, d.scopeKey).get(d.bucketStartMs) ?? 0;
+      staged.set(key, current + d.delta);
+    }
+    const rows: RuleCounter[] = [];
+    for (const range of plan.reads) {
+      for (const [bucket, value] of this.counter(range.counterKey, range.scopeKey)) {
+        if (bucket < range.fromMs || bucket > range.toMs) continue;
+        if (staged.has(stagedKey(range.counterKey, range.scopeKey, bucket))) continue;
+        rows.push({
+          ruleId: range.counterKey,
+          scopeKey: range.scopeKey,
+          bucketStartMs: bucket,
+          value,
+        });
+      }
+    }
+    for (const d of plan.deltas) {
+      const value = staged.get(stagedKey(d.counterKey, d.scopeKey, d.bucketStartMs)) as number;
+      rows.push({
+        ruleId: d.counterKey,
+        scopeKey: d.scopeKey,
+        bucketStartMs: d.bucketStartMs,
+        value,
+      });
+    }
+    const candidates = findCrossings(plan, rows, nowMs);
     return {
-      ...result,
+      alerts: candidates.filter((a) => !this.alertKeys.has(a.alertId)),
+      enforcedCounters: enforcedCounters(plan, rows),
       commit: () => {
-        for (const [k, v] of staged) {
-          const [r, s, b] = k.split('\u0000') as [string, string, string];
-          this.counter(r, s).set(Number(b), v);
+        for (const d of plan.deltas) {
+          const key = stagedKey(d.counterKey, d.scopeKey, d.bucketStartMs);
+          this.counter(d.counterKey, d.scopeKey).set(d.bucketStartMs, staged.get(key) as number);
         }
-        for (const key of stagedKeys) this.alertKeys.add(key);
-        for (const { alert, rule } of stagedAlerts) {
-          this.alerts.set(alert.alertId, { ...alert, acknowledgedAtMs: undefined });
-          rule.channels.forEach((channel, i) => {
-            const id = deliveryIdOf(alert.alertId, i);
-            this.deliveries.set(id, {
-              id,
-              alertId: alert.alertId,
-              projectId: alert.projectId,
-              channelIndex: i,
-              channel,
-              status: 'pending',
-              attempts: 0,
-              nextAttemptMs: nowMs,
-              lastError: undefined,
-              createdAtMs: nowMs,
-              updatedAtMs: nowMs,
-              deliveredAtMs: undefined,
-            });
-          });
-        }
+        this.insertAlerts(candidates, nowMs);
       },
     };
   }
 
+  /** Inserts the alerts that do not exist yet, each with its deliveries; returns those inserted. */
+  private insertAlerts(alerts: readonly NewAlert[], nowMs: number): NewAlert[] {
+    const inserted: NewAlert[] = [];
+    for (const alert of alerts) {
+      if (this.alertKeys.has(alert.alertId)) continue;
+      const rule = this.rules.get(alert.ruleId);
+      if (!rule) continue;
+      this.alertKeys.add(alert.alertId);
+      inserted.push(alert);
+      this.alerts.set(alert.alertId, { ...alert, acknowledgedAtMs: undefined });
+      const ids = this.alertsByProject.get(alert.projectId) ?? [];
+      ids.push(alert.alertId);
+      this.alertsByProject.set(alert.projectId, ids);
+      rule.channels.forEach((channel, i) => {
+        const id = deliveryIdOf(alert.alertId, i);
+        this.deliveries.set(id, {
+          id,
+          alertId: alert.alertId,
+          projectId: alert.projectId,
+          channelIndex: i,
+          channel,
+          status: 'pending',
+          attempts: 0,
+          nextAttemptMs: nowMs,
+          lastError: undefined,
+          createdAtMs: nowMs,
+          updatedAtMs: nowMs,
+          deliveredAtMs: undefined,
+        });
+      });
+    }
+    return inserted;
+  }
+
   private sharedWithEnabledRule(rule: Rule): boolean {
     const key = counterKeyOf(rule);
-    return [...this.rules.values()].some(
-      (r) =>
-        r.id !== rule.id && r.projectId === rule.projectId && r.enabled && counterKeyOf(r) === key,
-    );
+    return (this.byProject.get(rule.projectId) ?? []).some((id) => {
+      const r = this.rules.get(id) as Rule;
+      return r.id !== rule.id && r.enabled && counterKeyOf(r) === key;
+    });
   }
 
-  /** Sets the current window of the rule's counters from the rollups (see RuleStore.createRule). */
-  private seed(rule: Rule, nowMs: number, rollups: RollupSource): void {
-    if (!rule.enabled || this.sharedWithEnabledRule(rule)) return;
-    const counterKey = counterKeyOf(rule);
-    let from: number;
-    let to: number;
-    let source: Iterable<RollupDelta>;
-    let bucketOf: (bucketMs: number) => number;
-    if (rule.window.type === 'rolling') {
-      const minute = nowMs - (nowMs % MINUTE_MS);
-      from = minute - (rule.window.minutes - 1) * MINUTE_MS;
-      to = minute + MINUTE_MS;
-      source = rollups.minute;
-      bucketOf = (b) => b;
-    } else {
-      const win = windowFor(nowMs, rule.window);
-      from = win.startMs;
-      to = win.endMs;
-      source = from % HOUR_MS === 0 && to % HOUR_MS === 0 ? rollups.hour : rollups.minute;
-      bucketOf = () => win.startMs;
+  /** Saves a rule and, when it starts counting, rebuilds its counters and fires what it owes. */
+  private save(
+    previous: Rule | undefined,
+    next: Rule,
+    nowMs: number,
+    rollups: RollupReader,
+  ): RuleChange {
+    const activation = activate(previous, next, nowMs, this.sharedWithEnabledRule(next));
+    const rule = activation.rule;
+    if (!this.rules.has(rule.id)) {
+      const ids = this.byProject.get(rule.projectId) ?? [];
+      ids.push(rule.id);
+      this.byProject.set(rule.projectId, ids);
     }
-    const firstBucket =
-      rule.window.type === 'rolling' ? from : windowFor(nowMs, rule.window).startMs;
-    for (const buckets of this.counters.get(counterKey)?.values() ?? []) {
-      for (const b of [...buckets.keys()]) if (b >= firstBucket && b < to) buckets.delete(b);
+    this.rules.set(rule.id, structuredClone(rule));
+    this.compiled.delete(rule.projectId);
+    if (activation.seed) {
+      const counterKey = counterKeyOf(rule);
+      const first = firstCountedBucket(rule);
+      for (const buckets of this.counters.get(counterKey)?.values() ?? []) {
+        for (const b of [...buckets.keys()]) if (b >= first) buckets.delete(b);
+      }
+      for (const seed of seedQueries(rule, nowMs)) {
+        for (const c of countersFromRows(rule, seed, rollups(seed.query)))
+          this.counter(c.ruleId, c.scopeKey).set(c.bucketStartMs, c.value);
+      }
     }
-    for (const r of source) {
-      if (r.projectId !== rule.projectId || r.bucketMs < from || r.bucketMs >= to) continue;
-      if (!ruleMatches(rule, r)) continue;
-      // Rollup rows are sums: take the measure directly rather than per event.
-      const measure = rollupMeasure(rule.metric, r);
-      if (measure === 0) continue;
-      const scopeKey = scopeKeyOf(rule, r);
-      const buckets = this.counter(counterKey, scopeKey);
-      const b = bucketOf(r.bucketMs);
-      buckets.set(b, (buckets.get(b) ?? 0) + measure);
+    let alerts: NewAlert[] = [];
+    if (activation.starts) {
+      const counters = this.readCounters(
+        counterKeyOf(rule),
+        firstCountedBucket(rule),
+        Number.MAX_SAFE_INTEGER,
+      );
+      alerts = this.insertAlerts(crossingsAtStart(compileRule(rule), counters, nowMs), nowMs);
     }
+    return { rule: structuredClone(rule), alerts };
   }
 
-  createRule(rule: Rule, nowMs: number, rollups: RollupSource, projectExists: boolean): void {
+  createRule(rule: Rule, nowMs: number, rollups: RollupReader, projectExists: boolean): RuleChange {
     compileRule(rule);
     if (!projectExists)
       throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
     if (this.rules.has(rule.id))
       throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
-    this.rules.set(rule.id, structuredClone(rule));
-    this.seed(rule, nowMs, rollups);
+    return this.save(undefined, rule, nowMs, rollups);
   }
 
-  updateRule(rule: Rule, nowMs: number, rollups: RollupSource): boolean {
+  updateRule(rule: Rule, nowMs: number, rollups: RollupReader): RuleChange | undefined {
     compileRule(rule);
     const existing = this.rules.get(rule.id);
-    if (!existing || existing.projectId !== rule.projectId) return false;
-    this.rules.set(rule.id, structuredClone(rule));
-    if (counterKeyOf(existing) !== counterKeyOf(rule) || !existing.enabled)
-      this.seed(rule, nowMs, rollups);
-    return true;
+    if (!existing || existing.projectId !== rule.projectId) return undefined;
+    return this.save(existing, rule, nowMs, rollups);
   }
 
   /** Drops counter buckets older than `beforeMs` (windows that can no longer change). */
@@ -212,6 +241,11 @@ export class MemoryRules {
     const existing = this.rules.get(ruleId);
     if (!existing || existing.projectId !== projectId) return false;
     this.rules.delete(ruleId);
+    this.byProject.set(
+      projectId,
+      (this.byProject.get(projectId) ?? []).filter((id) => id !== ruleId),
+    );
+    this.compiled.delete(projectId);
     return true;
   }
 
@@ -233,9 +267,10 @@ export class MemoryRules {
       .map((r) => structuredClone(r));
   }
 
-  readCounters(ruleId: string, fromMs: number, toMs: number): RuleCounter[] {
+  readCounters(ruleId: string, fromMs: number, toMs: number, scope?: string): RuleCounter[] {
     const out: RuleCounter[] = [];
     for (const [scopeKey, buckets] of this.counters.get(ruleId) ?? []) {
+      if (scope !== undefined && scopeKey !== scope) continue;
       for (const [bucketStartMs, value] of buckets) {
         if (bucketStartMs >= fromMs && bucketStartMs < toMs)
           out.push({ ruleId, scopeKey, bucketStartMs, value });
@@ -249,7 +284,8 @@ export class MemoryRules {
   }
 
   listAlerts(q: AlertQuery): AlertRecord[] {
-    return [...this.alerts.values()]
+    return (this.alertsByProject.get(q.projectId) ?? [])
+      .map((id) => this.alerts.get(id) as AlertRecord)
       .filter(
         (a) =>
           a.projectId === q.projectId &&

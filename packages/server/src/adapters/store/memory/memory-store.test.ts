@@ -1,4 +1,4 @@
-import { runRuleContract, runStoreContract } from '@tokenwatch/core/testing';
+import { runRuleContract, runRuleOracleContract, runStoreContract } from '@tokenwatch/core/testing';
 import { MemoryStore } from './memory-store.js';
 
 runStoreContract('in-memory twin', async () => ({
@@ -10,3 +10,9 @@ runRuleContract('in-memory twin', async () => ({
   store: new MemoryStore(),
   cleanup: async () => {},
 }));
+
+runRuleOracleContract(
+  'in-memory twin',
+  async () => ({ store: new MemoryStore(), cleanup: async () => {} }),
+  { cases: Number(process.env.TW_ORACLE_CASES ?? 10_000), seed: 20261203 },
+);

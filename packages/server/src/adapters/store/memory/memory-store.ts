@@ -19,6 +19,7 @@ import {
   type PruneResult,
   type RollupDelta,
   type Rule,
+  type RuleChange,
   type RuleCounter,
   type Store,
   type TagRollupDelta,
@@ -33,7 +34,8 @@ interface StoredRollup extends RollupDelta {
   tagValue?: string;
 }
 
-type Table = Map<string, StoredRollup>;
+/** Rollup rows by project, then by key: queries read one project's rows only. */
+type Table = Map<string, Map<string, StoredRollup>>;
 
 /**
  * The in-memory twin of the store: same contract, no persistence. Used by tests of the layers
@@ -86,7 +88,7 @@ export class MemoryStore implements Store {
         });
       }
     }
-    const evaluated = this.ruleState.evaluate(fresh, options.rules ?? [], options.nowMs);
+    const evaluated = this.ruleState.evaluate(fresh, options.nowMs);
     const failure = this.failNextApply;
     if (failure) {
       this.failNextApply = undefined;
@@ -114,25 +116,34 @@ export class MemoryStore implements Store {
   private merge(table: Table, rows: readonly (RollupDelta | TagRollupDelta)[]): void {
     for (const d of rows) {
       const tag = 'tagKey' in d ? `\u0000${d.tagKey}\u0000${d.tagValue}` : '';
-      const key = `${d.bucketMs}\u0000${d.projectId}${tag}\u0000${d.userId}\u0000${d.appId}\u0000${d.modelId}\u0000${d.provider}`;
-      const existing = table.get(key);
+      const key = `${d.bucketMs}${tag}\u0000${d.userId}\u0000${d.appId}\u0000${d.modelId}\u0000${d.provider}`;
+      let rows = table.get(d.projectId);
+      if (!rows) {
+        rows = new Map();
+        table.set(d.projectId, rows);
+      }
+      const existing = rows.get(key);
       if (existing) {
         addMeasures(existing, d);
       } else {
-        table.set(key, { ...d });
+        rows.set(key, { ...d });
       }
     }
   }
 
   async queryUsage(q: UsageQuery): Promise<UsageRow[]> {
+    return this.query(q);
+  }
+
+  private query(q: UsageQuery): UsageRow[] {
     const usesTags = q.tagFilter !== undefined || q.groupBy.some((g) => g.startsWith('tag:'));
     const table = usesTags
       ? q.resolution === 'day'
         ? this.tables.tagDay
         : this.tables.tagHour
       : this.tables[q.resolution];
-    const inRange = [...table.values()].filter(
-      (r) => r.projectId === q.projectId && r.bucketMs >= q.fromMs && r.bucketMs < q.toMs,
+    const inRange = [...(table.get(q.projectId)?.values() ?? [])].filter(
+      (r) => r.bucketMs >= q.fromMs && r.bucketMs < q.toMs,
     );
     return groupRollups(q, inRange);
   }
@@ -150,10 +161,12 @@ export class MemoryStore implements Store {
 
   async prune(options: PruneOptions): Promise<PruneResult> {
     let minuteRowsDeleted = 0;
-    for (const [k, r] of this.tables.minute) {
-      if (r.bucketMs < options.nowMs - options.minuteRetentionMs) {
-        this.tables.minute.delete(k);
-        minuteRowsDeleted++;
+    for (const rows of this.tables.minute.values()) {
+      for (const [k, r] of rows) {
+        if (r.bucketMs < options.nowMs - options.minuteRetentionMs) {
+          rows.delete(k);
+          minuteRowsDeleted++;
+        }
       }
     }
     let eventIdsDeleted = 0;
@@ -232,11 +245,16 @@ export class MemoryStore implements Store {
       `${projectId}\u0000${provider}\u0000${modelId}\u0000${effectiveFrom}`,
     );
   }
-  async createRule(rule: Rule, nowMs: number): Promise<void> {
-    this.ruleState.createRule(rule, nowMs, this.rollupSource(), this.projects.has(rule.projectId));
+  async createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
+    return this.ruleState.createRule(
+      rule,
+      nowMs,
+      (q) => this.query(q),
+      this.projects.has(rule.projectId),
+    );
   }
-  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
-    return this.ruleState.updateRule(rule, nowMs, this.rollupSource());
+  async updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined> {
+    return this.ruleState.updateRule(rule, nowMs, (q) => this.query(q));
   }
   async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
     return this.ruleState.deleteRule(projectId, ruleId);
@@ -247,8 +265,13 @@ export class MemoryStore implements Store {
   async listRules(projectId?: string): Promise<Rule[]> {
     return this.ruleState.listRules(projectId);
   }
-  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    return this.ruleState.readCounters(ruleId, fromMs, toMs);
+  async readCounters(
+    ruleId: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]> {
+    return this.ruleState.readCounters(ruleId, fromMs, toMs, scopeKey);
   }
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.ruleState.listAlerts(query);
@@ -268,10 +291,6 @@ export class MemoryStore implements Store {
     limit: number,
   ): Promise<DeliveryRecord[]> {
     return this.ruleState.listDeliveries(projectId, filter, limit);
-  }
-
-  private rollupSource() {
-    return { minute: this.tables.minute.values(), hour: this.tables.hour.values() };
   }
 
   async close(): Promise<void> {}

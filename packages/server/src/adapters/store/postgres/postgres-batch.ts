@@ -139,6 +139,9 @@ export class PostgresBatchWriter {
     events: readonly PricedEvent[],
     options: ApplyOptions,
   ): Promise<ApplyResult> {
+    // 0. The projects' rules, under their lock (see PostgresRules): first, before any write.
+    const rules = await this.rules.rulesForBatch(c, [...new Set(events.map((e) => e.projectId))]);
+
     // 1. Claim ids: the first occurrence of each (project, id) of the batch, in key order.
     const firstIndex = new Map<string, number>();
     events.forEach((e, i) => {
@@ -227,12 +230,7 @@ export class PostgresBatchWriter {
     if (fresh.length > 0) await this.writeRollups(c, fresh, options.nowMs);
 
     // 3. Rules.
-    const { alerts, enforcedCounters } = await this.rules.evaluate(
-      c,
-      fresh,
-      options.rules ?? [],
-      options.nowMs,
-    );
+    const { alerts, enforcedCounters } = await this.rules.evaluate(c, fresh, rules, options.nowMs);
     return { accepted: fresh.length, duplicates, conflicts, outcomes, alerts, enforcedCounters };
   }
 

@@ -1,53 +1,112 @@
 import {
   type AlertQuery,
   type AlertRecord,
+  activate,
   type CompiledRule,
   compileRule,
-  counterDeltas,
   counterKeyOf,
+  countersFromRows,
+  crossingsAtStart,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
   deliveryIdOf,
-  evaluateBatch,
+  enforcedCounters,
+  findCrossings,
+  firstCountedBucket,
   type NewAlert,
   type PricedEvent,
+  planBatch,
   type Rule,
+  type RuleChange,
   type RuleCounter,
   type RuleStore,
+  seedQueries,
   TokenwatchError,
-  windowFor,
 } from '@tokenwatch/core';
 import type pg from 'pg';
-import {
-  type AlertRow,
-  alertFromRow,
-  type DeliveryRow,
-  DIM_COLUMN,
-  deliveryFromRow,
-  METRIC_COLUMN,
-} from '../sql-rows.js';
+import { type AlertRow, alertFromRow, type DeliveryRow, deliveryFromRow } from '../sql-rows.js';
 import { pgCode, pgError } from './pg-errors.js';
 import { byKey } from './postgres-batch.js';
 import type { PostgresStore, Queryable } from './postgres-store.js';
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
-
 const DELIVERY_COLUMNS =
   'd.delivery_id, d.alert_id, d.project_id, d.channel_index, d.channel, d.status, d.attempts, d.next_attempt_ms, d.last_error, d.created_at_ms, d.updated_at_ms, d.delivered_at_ms';
 
+interface CounterRow {
+  rule_id: string;
+  scope_key: string;
+  bucket_start_ms: string | number;
+  value: string | number;
+}
+
+function toCounter(r: CounterRow): RuleCounter {
+  return {
+    ruleId: r.rule_id,
+    scopeKey: r.scope_key,
+    bucketStartMs: Number(r.bucket_start_ms),
+    value: Number(r.value),
+  };
+}
+
 /**
- * Rules, counters, alerts and the outbox on PostgreSQL. `evaluate` runs in the caller's
- * (applyBatch's) transaction and is set-based: the counter deltas of the whole batch are
- * upserted in one statement that returns the new totals, the crossings are computed by the
- * shared `evaluateBatch`, and the alerts are inserted in one statement `ON CONFLICT DO NOTHING
- * RETURNING`, so a concurrent worker that fired the same alert first wins and this one does not
- * report or deliver it again.
+ * Rules, counters, alerts and the outbox on PostgreSQL: the rule engine of core over SQL rows.
+ *
+ * Workers apply batches concurrently and `serve` saves rules, so two locks keep every count
+ * exact (the rule engine's contract, see RuleStore):
+ * - per project, an advisory lock: a batch holds it SHARED for its whole transaction and reads
+ *   the project's rule epoch under it; saving a rule holds it EXCLUSIVE, bumps the epoch and
+ *   rebuilds the counters from the rollups. So a batch either committed before the rule was
+ *   saved (its events are in the rollups the counters are rebuilt from) or sees the rule and
+ *   counts into it: never both, never neither.
+ * - per (counter key, scope key) of a rolling window, an advisory lock taken before its minutes
+ *   are added: the window sums several rows, and a worker must see the other's minutes.
+ * `evaluate` is set-based: one upsert for all counter deltas, one read of what the engine needs,
+ * one insert of the alerts `ON CONFLICT DO NOTHING RETURNING` (a concurrent worker that fired
+ * the same alert first wins and this one does not report or deliver it again).
  */
 export class PostgresRules implements RuleStore {
+  /** Enabled rules per project, and the epoch they were read at. */
+  private readonly cache = new Map<string, { epoch: number; rules: CompiledRule[] }>();
+
   constructor(private readonly store: PostgresStore) {}
 
+  private lockKey(projectId: string): string {
+    return `tokenwatch-rules:${this.store.schema}:${projectId}`;
+  }
+
+  /**
+   * Takes the projects' rule locks SHARED (first thing in a batch transaction) and returns their
+   * enabled rules as of this transaction.
+   */
+  async rulesForBatch(c: Queryable, projectIds: readonly string[]): Promise<CompiledRule[]> {
+    if (projectIds.length === 0) return [];
+    const sorted = [...projectIds].sort(byKey);
+    await c.query(
+      'SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 12)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n',
+      [sorted.map((p) => this.lockKey(p))],
+    );
+    // Read after the lock: a rule saved meanwhile has committed its epoch by now.
+    const epochs = await c.query<{ project_id: string; epoch: string }>(
+      'SELECT project_id, epoch FROM rule_epochs WHERE project_id = ANY($1::text[])',
+      [sorted],
+    );
+    const epochOf = new Map(epochs.rows.map((r) => [r.project_id, Number(r.epoch)]));
+    const stale = sorted.filter((p) => this.cache.get(p)?.epoch !== (epochOf.get(p) ?? 0));
+    if (stale.length > 0) {
+      const res = await c.query<{ project_id: string; definition: string }>(
+        'SELECT project_id, definition FROM rules WHERE enabled AND project_id = ANY($1::text[])',
+        [stale],
+      );
+      const fresh = new Map<string, CompiledRule[]>(stale.map((p) => [p, []]));
+      for (const r of res.rows)
+        fresh.get(r.project_id)?.push(compileRule(JSON.parse(r.definition) as Rule));
+      for (const [p, rules] of fresh) this.cache.set(p, { epoch: epochOf.get(p) ?? 0, rules });
+    }
+    return sorted.flatMap((p) => this.cache.get(p)?.rules ?? []);
+  }
+
+  /** Adds a batch's new events to the counters of `rules` and records the crossings (in the caller's transaction). */
   async evaluate(
     c: Queryable,
     fresh: readonly PricedEvent[],
@@ -55,175 +114,82 @@ export class PostgresRules implements RuleStore {
     nowMs: number,
   ): Promise<{ alerts: NewAlert[]; enforcedCounters: RuleCounter[] }> {
     if (rules.length === 0 || fresh.length === 0) return { alerts: [], enforcedCounters: [] };
-    const deltas = counterDeltas(fresh, rules);
-    if (deltas.length === 0) return { alerts: [], enforcedCounters: [] };
-    const k3 = (rule: string, scope: string, bucket: number) =>
-      `${rule}\u0000${scope}\u0000${bucket}`;
-    const k2 = (rule: string, scope: string) => `${rule}\u0000${scope}`;
+    const plan = planBatch(fresh, rules);
+    if (plan.deltas.length === 0) return { alerts: [], enforcedCounters: [] };
 
-    // Rolling windows sum several counter rows: serialise the workers that touch the same
-    // (rule, scope) so each sees the other's committed minutes (transaction-scoped lock).
-    const rolling = new Map<
-      string,
-      { ruleId: string; scopeKey: string; from: number; to: number }
-    >();
-    // Counters are keyed by `counterKey` (rules measuring the same thing share them); alerts by rule.
-    const rollingAlerts = new Map<string, { ruleId: string; scopeKey: string }>();
-    for (const d of deltas) {
-      const w = d.rule.rule.window;
-      if (w.type !== 'rolling') continue;
-      for (const c of d.rules)
-        rollingAlerts.set(k2(c.rule.id, d.scopeKey), { ruleId: c.rule.id, scopeKey: d.scopeKey });
-      const key = k2(d.counterKey, d.scopeKey);
-      const span = w.minutes * MINUTE_MS;
-      const r = rolling.get(key);
-      if (r) {
-        r.from = Math.min(r.from, d.bucketStartMs - span);
-        r.to = Math.max(r.to, d.bucketStartMs);
-      } else
-        rolling.set(key, {
-          ruleId: d.counterKey,
-          scopeKey: d.scopeKey,
-          from: d.bucketStartMs - span,
-          to: d.bucketStartMs,
-        });
-    }
-    if (rolling.size > 0) {
+    const rolling = plan.touches.filter((t) => t.window.type === 'rolling');
+    if (rolling.length > 0) {
       await c.query(
-        'SELECT pg_advisory_xact_lock(hashtextextended(k, 11)) FROM unnest($1::text[]) AS u(k)',
-        [[...rolling.values()].map((r) => JSON.stringify([r.ruleId, r.scopeKey])).sort(byKey)],
+        'SELECT pg_advisory_xact_lock(hashtextextended(k, 11)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n',
+        [rolling.map((t) => JSON.stringify([t.counterKey, t.scopeKey])).sort(byKey)],
       );
     }
-
-    // Counters: one upsert for the batch, in key order, returning every new total.
-    const sorted = [...deltas].sort(
-      (a, b) =>
-        byKey(a.counterKey, b.counterKey) ||
-        byKey(a.scopeKey, b.scopeKey) ||
-        a.bucketStartMs - b.bucketStartMs,
-    );
-    const upserted = await c.query<{
-      rule_id: string;
-      scope_key: string;
-      bucket_start_ms: number;
-      value: number;
-    }>(
+    await c.query(
       `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
        SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(r, s, b, v)
-       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms
-       RETURNING rule_id, scope_key, bucket_start_ms, value`,
+       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms`,
       [
-        sorted.map((d) => d.counterKey),
-        sorted.map((d) => d.scopeKey),
-        sorted.map((d) => d.bucketStartMs),
-        sorted.map((d) => d.delta),
+        plan.deltas.map((d) => d.counterKey),
+        plan.deltas.map((d) => d.scopeKey),
+        plan.deltas.map((d) => d.bucketStartMs),
+        plan.deltas.map((d) => d.delta),
         nowMs,
       ],
     );
-    const totals = new Map<string, number>();
-    for (const r of upserted.rows)
-      totals.set(k3(r.rule_id, r.scope_key, r.bucket_start_ms), r.value);
+    const read = await c.query<CounterRow>(
+      `SELECT c.rule_id, c.scope_key, c.bucket_start_ms, c.value FROM rule_counters c
+       JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(r, s, f, t)
+         ON c.rule_id = q.r AND c.scope_key = q.s AND c.bucket_start_ms >= q.f AND c.bucket_start_ms <= q.t`,
+      [
+        plan.reads.map((r) => r.counterKey),
+        plan.reads.map((r) => r.scopeKey),
+        plan.reads.map((r) => r.fromMs),
+        plan.reads.map((r) => r.toMs),
+      ],
+    );
+    const rows = read.rows.map(toCounter);
+    const byId = new Map(rules.map((x) => [x.rule.id, x.rule]));
+    const alerts = await this.insertAlerts(c, findCrossings(plan, rows, nowMs), byId, nowMs);
+    return { alerts, enforcedCounters: enforcedCounters(plan, rows) };
+  }
 
-    // Rolling windows: the minutes they span, and the latest alert window per level.
-    const minutes = new Map<string, Array<{ bucket: number; value: number }>>();
-    const alertEnds = new Map<string, number>();
-    if (rolling.size > 0) {
-      const list = [...rolling.values()];
-      const rs = list.map((r) => r.ruleId);
-      const ss = list.map((r) => r.scopeKey);
-      const buckets = await c.query<{
-        rule_id: string;
-        scope_key: string;
-        bucket_start_ms: number;
-        value: number;
-      }>(
-        `SELECT c.rule_id, c.scope_key, c.bucket_start_ms, c.value FROM rule_counters c
-         JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(r, s, f, t)
-           ON c.rule_id = q.r AND c.scope_key = q.s AND c.bucket_start_ms > q.f AND c.bucket_start_ms <= q.t`,
-        [rs, ss, list.map((r) => r.from), list.map((r) => r.to)],
-      );
-      for (const r of buckets.rows) {
-        const key = k2(r.rule_id, r.scope_key);
-        const arr = minutes.get(key) ?? [];
-        arr.push({ bucket: r.bucket_start_ms, value: r.value });
-        minutes.set(key, arr);
-      }
-      const ends = await c.query<{
-        rule_id: string;
-        scope_key: string;
-        level_index: number;
-        end_ms: number;
-      }>(
-        `SELECT a.rule_id, a.scope_key, a.level_index, MAX(a.window_end_ms) AS end_ms FROM alerts a
-         JOIN unnest($1::text[], $2::text[]) AS q(r, s) ON a.rule_id = q.r AND a.scope_key = q.s
-         GROUP BY a.rule_id, a.scope_key, a.level_index`,
-        [
-          [...rollingAlerts.values()].map((r) => r.ruleId),
-          [...rollingAlerts.values()].map((r) => r.scopeKey),
-        ],
-      );
-      for (const r of ends.rows)
-        alertEnds.set(`${k2(r.rule_id, r.scope_key)}\u0000${r.level_index}`, Number(r.end_ms));
-    }
-
-    // The shared evaluation, over what the statements above returned.
-    const pending: Array<{ alert: NewAlert; rule: Rule }> = [];
-    const pendingIds = new Set<string>();
-    const { alerts, enforcedCounters } = evaluateBatch(fresh, rules, nowMs, {
-      add: (ruleId, scopeKey, bucket) => {
-        const v = totals.get(k3(ruleId, scopeKey, bucket));
-        if (v === undefined) throw new TokenwatchError('internal', 'counter upsert lost a row');
-        return v;
-      },
-      sum: (ruleId, scopeKey, from, to) => {
-        let total = 0;
-        for (const m of minutes.get(k2(ruleId, scopeKey)) ?? [])
-          if (m.bucket > from && m.bucket <= to) total += m.value;
-        return total;
-      },
-      alertOverlaps: (ruleId, scopeKey, level, after) =>
-        (alertEnds.get(`${k2(ruleId, scopeKey)}\u0000${level}`) ?? Number.NEGATIVE_INFINITY) >
-        after,
-      insertAlert: (alert, compiled) => {
-        if (pendingIds.has(alert.alertId)) return false;
-        pendingIds.add(alert.alertId);
-        pending.push({ alert, rule: compiled.rule });
-        const key = `${k2(alert.ruleId, alert.scopeKey)}\u0000${alert.levelIndex}`;
-        alertEnds.set(key, Math.max(alertEnds.get(key) ?? 0, alert.windowEndMs));
-        return true;
-      },
-    });
-    if (pending.length === 0) return { alerts, enforcedCounters };
-
-    pending.sort((a, b) => byKey(a.alert.alertId, b.alert.alertId));
+  /** Inserts the alerts that do not exist yet, with their deliveries; returns the inserted ones. */
+  private async insertAlerts(
+    c: Queryable,
+    candidates: readonly NewAlert[],
+    rules: ReadonlyMap<string, Rule>,
+    nowMs: number,
+  ): Promise<NewAlert[]> {
+    if (candidates.length === 0) return [];
+    const pending = [...candidates].sort((a, b) => byKey(a.alertId, b.alertId));
     const inserted = await c.query<{ alert_id: string }>(
       `INSERT INTO alerts (alert_id, project_id, rule_id, scope_key, window_start_ms, window_end_ms, level_index, threshold, value, late, forecast, fired_at_ms, message)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::bigint[], $9::bigint[], $10::bool[], $11::bool[], $12::bigint[], $13::text[])
        ON CONFLICT DO NOTHING RETURNING alert_id`,
       [
-        pending.map((p) => p.alert.alertId),
-        pending.map((p) => p.alert.projectId),
-        pending.map((p) => p.alert.ruleId),
-        pending.map((p) => p.alert.scopeKey),
-        pending.map((p) => p.alert.windowStartMs),
-        pending.map((p) => p.alert.windowEndMs),
-        pending.map((p) => p.alert.levelIndex),
-        pending.map((p) => Math.round(p.alert.threshold)),
-        pending.map((p) => Math.round(p.alert.value)),
-        pending.map((p) => p.alert.late),
-        pending.map((p) => p.alert.forecast),
-        pending.map((p) => p.alert.firedAtMs),
-        pending.map((p) => JSON.stringify(p.alert.message)),
+        pending.map((a) => a.alertId),
+        pending.map((a) => a.projectId),
+        pending.map((a) => a.ruleId),
+        pending.map((a) => a.scopeKey),
+        pending.map((a) => a.windowStartMs),
+        pending.map((a) => a.windowEndMs),
+        pending.map((a) => a.levelIndex),
+        pending.map((a) => Math.round(a.threshold)),
+        pending.map((a) => Math.round(a.value)),
+        pending.map((a) => a.late),
+        pending.map((a) => a.forecast),
+        pending.map((a) => a.firedAtMs),
+        pending.map((a) => JSON.stringify(a.message)),
       ],
     );
     const fired = new Set(inserted.rows.map((r) => r.alert_id));
     const dv: unknown[][] = [[], [], [], [], []];
-    for (const p of pending) {
-      if (!fired.has(p.alert.alertId)) continue;
-      p.rule.channels.forEach((channel, i) => {
-        dv[0]?.push(deliveryIdOf(p.alert.alertId, i));
-        dv[1]?.push(p.alert.alertId);
-        dv[2]?.push(p.alert.projectId);
+    for (const alert of pending) {
+      if (!fired.has(alert.alertId)) continue;
+      rules.get(alert.ruleId)?.channels.forEach((channel, i) => {
+        dv[0]?.push(deliveryIdOf(alert.alertId, i));
+        dv[1]?.push(alert.alertId);
+        dv[2]?.push(alert.projectId);
         dv[3]?.push(i);
         dv[4]?.push(JSON.stringify(channel));
       });
@@ -236,131 +202,143 @@ export class PostgresRules implements RuleStore {
         [...dv, nowMs],
       );
     }
-    return { alerts: alerts.filter((a) => fired.has(a.alertId)), enforcedCounters };
+    return candidates.filter((a) => fired.has(a.alertId));
   }
 
-  /** Sets a rule's counters for the current window from the rollups (a rule created mid-window). */
-  private async seed(c: pg.PoolClient, rule: Rule, nowMs: number): Promise<void> {
-    if (!rule.enabled) return;
-    const counterKey = counterKeyOf(rule);
-    // Another enabled rule keeps these counters current already: nothing to seed.
-    const others = await c.query<{ definition: string }>(
-      'SELECT definition FROM rules WHERE project_id = $1 AND enabled AND rule_id <> $2',
-      [rule.projectId, rule.id],
-    );
-    if (others.rows.some((r) => counterKeyOf(JSON.parse(r.definition) as Rule) === counterKey))
-      return;
-    let fromMs: number;
-    let toMs: number;
-    let table: string;
-    const params: unknown[] = [];
-    const p = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    let bucketSql: string;
-    if (rule.window.type === 'rolling') {
-      const minute = nowMs - (nowMs % MINUTE_MS);
-      fromMs = minute - (rule.window.minutes - 1) * MINUTE_MS;
-      toMs = minute + MINUTE_MS;
-      table = 'rollup_minute';
-      bucketSql = 'r.bucket_ms';
-    } else {
-      const win = windowFor(nowMs, rule.window);
-      fromMs = win.startMs;
-      toMs = win.endMs;
-      table = fromMs % HOUR_MS === 0 && toMs % HOUR_MS === 0 ? 'rollup_hour' : 'rollup_minute';
-      bucketSql = `${Math.trunc(win.startMs)}::bigint`;
-    }
-    const bucketFrom =
-      rule.window.type === 'rolling' ? fromMs : windowFor(nowMs, rule.window).startMs;
-    await c.query(
-      'DELETE FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2 AND bucket_start_ms < $3',
-      [counterKey, bucketFrom, toMs],
-    );
-    const dims = rule.scope.map((d) => DIM_COLUMN[d]);
-    const where = [`s.project_id = ${p(rule.projectId)}`, `r.bucket_ms >= ${p(fromMs)}`];
-    where.push(`r.bucket_ms < ${p(toMs)}`);
-    for (const [dim, values] of Object.entries(rule.filters)) {
-      if (!values || values.length === 0) continue;
-      where.push(
-        `${DIM_COLUMN[dim as keyof typeof DIM_COLUMN]} IN (${values.map((v) => p(v)).join(', ')})`,
+  /**
+   * Saves a rule in a transaction that holds the project's rule lock EXCLUSIVE (see the class
+   * comment) and, when the rule starts counting, rebuilds its counters from the rollups and
+   * fires what they have reached.
+   */
+  private async save(
+    rule: Rule,
+    nowMs: number,
+    write: (c: pg.PoolClient, previous: Rule | undefined, next: Rule) => Promise<void>,
+    requireExisting: boolean,
+  ): Promise<RuleChange | undefined> {
+    return this.store.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 12))', [
+        this.lockKey(rule.projectId),
+      ]);
+      const existing = await c.query<{ definition: string }>(
+        'SELECT definition FROM rules WHERE rule_id = $1 AND project_id = $2',
+        [rule.id, rule.projectId],
       );
-    }
-    const select = [
-      ...dims.map((col, i) => `${col} AS d${i}`),
-      `${bucketSql} AS bucket`,
-      `SUM(r.${METRIC_COLUMN[rule.metric]}) AS total`,
-    ];
-    const res = await c.query<Record<string, unknown>>(
-      `SELECT ${select.join(', ')} FROM ${table} r JOIN series s ON s.series_id = r.series_id WHERE ${where.join(' AND ')} GROUP BY ${[...dims, bucketSql].join(', ')}`,
-      params,
-    );
-    const rows = res.rows.filter((r) => Number(r.total ?? 0) !== 0);
-    if (rows.length === 0) return;
-    await c.query(
-      `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
-       SELECT $1, s, b, v, $5 FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(s, b, v)
-       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms`,
-      [
-        counterKey,
-        rows.map((row) => JSON.stringify(rule.scope.map((_, i) => String(row[`d${i}`])))),
-        rows.map((row) => Number(row.bucket)),
-        rows.map((row) => String(row.total)),
-        nowMs,
-      ],
-    );
-  }
-
-  async createRule(rule: Rule, nowMs: number): Promise<void> {
-    compileRule(rule); // refuses a rule whose levels cannot be resolved
-    try {
-      await this.store.tx(async (c) => {
-        try {
+      const previous = existing.rows[0]
+        ? (JSON.parse(existing.rows[0].definition) as Rule)
+        : undefined;
+      if (requireExisting && !previous) return undefined;
+      const counterKey = counterKeyOf(rule);
+      const others = await c.query<{ definition: string }>(
+        'SELECT definition FROM rules WHERE project_id = $1 AND enabled AND rule_id <> $2',
+        [rule.projectId, rule.id],
+      );
+      const shared = others.rows.some(
+        (r) => counterKeyOf(JSON.parse(r.definition) as Rule) === counterKey,
+      );
+      const activation = activate(previous, rule, nowMs, shared);
+      await write(c, previous, activation.rule);
+      await c.query(
+        `INSERT INTO rule_epochs (project_id, epoch) VALUES ($1, 1)
+         ON CONFLICT (project_id) DO UPDATE SET epoch = rule_epochs.epoch + 1`,
+        [rule.projectId],
+      );
+      const first = firstCountedBucket(activation.rule);
+      if (activation.seed) {
+        await c.query('DELETE FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2', [
+          counterKey,
+          first,
+        ]);
+        const counters: RuleCounter[] = [];
+        for (const seed of seedQueries(activation.rule, nowMs))
+          counters.push(
+            ...countersFromRows(
+              activation.rule,
+              seed,
+              await this.store.queryUsageOn(c, seed.query),
+            ),
+          );
+        if (counters.length > 0) {
           await c.query(
-            'INSERT INTO rules (rule_id, project_id, definition, enabled, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)',
+            `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
+             SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(r, s, b, v)`,
             [
-              rule.id,
-              rule.projectId,
-              JSON.stringify(rule),
-              rule.enabled,
-              rule.createdAtMs,
-              rule.updatedAtMs,
+              counters.map((x) => x.ruleId),
+              counters.map((x) => x.scopeKey),
+              counters.map((x) => x.bucketStartMs),
+              counters.map((x) => x.value),
+              nowMs,
             ],
           );
-        } catch (err) {
-          if (pgCode(err) === '23503')
-            throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
-          if (pgCode(err) === '23505')
-            throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
-          throw err;
         }
-        await this.seed(c, rule, nowMs);
-      });
+      }
+      let alerts: NewAlert[] = [];
+      if (activation.starts) {
+        const res = await c.query<CounterRow>(
+          'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2',
+          [counterKey, first],
+        );
+        alerts = await this.insertAlerts(
+          c,
+          crossingsAtStart(compileRule(activation.rule), res.rows.map(toCounter), nowMs),
+          new Map([[rule.id, activation.rule]]),
+          nowMs,
+        );
+      }
+      return { rule: activation.rule, alerts };
+    });
+  }
+
+  async createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
+    compileRule(rule); // refuses a rule whose levels cannot be resolved
+    try {
+      const change = await this.save(
+        rule,
+        nowMs,
+        async (c, previous, next) => {
+          if (previous) throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
+          try {
+            await c.query(
+              'INSERT INTO rules (rule_id, project_id, definition, enabled, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6)',
+              [
+                next.id,
+                next.projectId,
+                JSON.stringify(next),
+                next.enabled,
+                next.createdAtMs,
+                next.updatedAtMs,
+              ],
+            );
+          } catch (err) {
+            if (pgCode(err) === '23503')
+              throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
+            if (pgCode(err) === '23505')
+              throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
+            throw err;
+          }
+        },
+        false,
+      );
+      return change as RuleChange;
     } catch (err) {
       throw pgError(err, 'createRule');
     }
   }
 
-  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+  async updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined> {
     compileRule(rule);
     try {
-      return await this.store.tx(async (c) => {
-        const existing = await c.query<{ definition: string }>(
-          'SELECT definition FROM rules WHERE rule_id = $1 AND project_id = $2 FOR UPDATE',
-          [rule.id, rule.projectId],
-        );
-        const row = existing.rows[0];
-        if (!row) return false;
-        await c.query(
-          'UPDATE rules SET definition = $1, enabled = $2, updated_at_ms = $3 WHERE rule_id = $4 AND project_id = $5',
-          [JSON.stringify(rule), rule.enabled, rule.updatedAtMs, rule.id, rule.projectId],
-        );
-        const before = JSON.parse(row.definition) as Rule;
-        if (counterKeyOf(before) !== counterKeyOf(rule) || !before.enabled)
-          await this.seed(c, rule, nowMs);
-        return true;
-      });
+      return await this.save(
+        rule,
+        nowMs,
+        async (c, _previous, next) => {
+          await c.query(
+            'UPDATE rules SET definition = $1, enabled = $2, updated_at_ms = $3 WHERE rule_id = $4 AND project_id = $5',
+            [JSON.stringify(next), next.enabled, next.updatedAtMs, next.id, next.projectId],
+          );
+        },
+        true,
+      );
     } catch (err) {
       throw pgError(err, 'updateRule');
     }
@@ -369,12 +347,19 @@ export class PostgresRules implements RuleStore {
   async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
     try {
       return await this.store.tx(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 12))', [
+          this.lockKey(projectId),
+        ]);
         const res = await c.query('DELETE FROM rules WHERE rule_id = $1 AND project_id = $2', [
           ruleId,
           projectId,
         ]);
+        if (res.rowCount !== 1) return false;
+        await c.query('UPDATE rule_epochs SET epoch = epoch + 1 WHERE project_id = $1', [
+          projectId,
+        ]);
         // Counters stay: other rules may share them; prune removes old buckets.
-        return res.rowCount === 1;
+        return true;
       });
     } catch (err) {
       throw pgError(err, 'deleteRule');
@@ -406,22 +391,20 @@ export class PostgresRules implements RuleStore {
     return res.rows.map((r) => JSON.parse(r.definition) as Rule);
   }
 
-  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    const res = await this.store.query<{
-      scope_key: string;
-      bucket_start_ms: number;
-      value: number;
-    }>(
+  async readCounters(
+    ruleId: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]> {
+    const res = await this.store.query<CounterRow>(
       'readCounters',
-      'SELECT scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2 AND bucket_start_ms < $3 ORDER BY bucket_start_ms, scope_key',
-      [ruleId, fromMs, toMs],
+      `SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters
+       WHERE rule_id = $1 AND bucket_start_ms >= $2 AND bucket_start_ms < $3 AND ($4::text IS NULL OR scope_key = $4)
+       ORDER BY bucket_start_ms, scope_key`,
+      [ruleId, fromMs, toMs, scopeKey ?? null],
     );
-    return res.rows.map((r) => ({
-      ruleId,
-      scopeKey: r.scope_key,
-      bucketStartMs: r.bucket_start_ms,
-      value: r.value,
-    }));
+    return res.rows.map(toCounter);
   }
 
   async listAlerts(q: AlertQuery): Promise<AlertRecord[]> {

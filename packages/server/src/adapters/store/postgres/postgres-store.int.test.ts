@@ -2,6 +2,7 @@ import {
   makePricedEvent,
   makeQuery,
   runRuleContract,
+  runRuleOracleContract,
   runStoreContract,
 } from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +36,14 @@ whenServices(
   () => {
     runStoreContract('PostgreSQL', openStore);
     runRuleContract('PostgreSQL', openStore);
+    // Four applyBatch and createRule calls in flight at once, on disjoint projects: the workers'
+    // concurrency, with the rule locks in play.
+    runRuleOracleContract('PostgreSQL', openStore, {
+      cases: Number(process.env.TW_ORACLE_CASES ?? 10_000),
+      seed: 20261205,
+      concurrency: 4,
+      chunkEvents: 5_000,
+    });
 
     describe('PostgreSQL store specifics', () => {
       it('rolls back the whole batch when one statement fails, and retrying counts it once', async () => {

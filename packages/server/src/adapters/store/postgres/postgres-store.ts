@@ -205,12 +205,17 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
   }
 
   async queryUsage(q: UsageQuery): Promise<UsageRow[]> {
+    try {
+      return await this.queryUsageOn(this.pool, q);
+    } catch (err) {
+      throw pgError(err, 'queryUsage');
+    }
+  }
+
+  /** `queryUsage` on a given connection (e.g. inside a transaction that rebuilds rule counters). */
+  async queryUsageOn(c: Queryable, q: UsageQuery): Promise<UsageRow[]> {
     const compiled = compilePostgresUsageQuery(q, 'rows');
-    const res = await this.query<Record<string, unknown>>(
-      'queryUsage',
-      compiled.sql,
-      compiled.params,
-    );
+    const res = await c.query<Record<string, unknown>>(compiled.sql, compiled.params);
     return res.rows.map((r) => {
       const row: UsageRow = measuresFromRow(r, num);
       compiled.dimensions.forEach((dim, i) => {

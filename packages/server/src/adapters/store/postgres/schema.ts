@@ -192,6 +192,12 @@ CREATE TABLE poison_messages (
   UNIQUE (stream, stream_seq)
 );
 `,
+  `
+CREATE TABLE rule_epochs (
+  project_id ${T} PRIMARY KEY,
+  epoch BIGINT NOT NULL
+);
+`,
   // Calls that returned no usage and calls a budget guard denied (see RollupMeasures).
   addMeasures(MEASURE_COLUMNS_ADDED),
 ];

@@ -1,57 +1,79 @@
 import {
   type AlertQuery,
   type AlertRecord,
+  activate,
   type CompiledRule,
   compileRule,
   counterKeyOf,
+  countersFromRows,
+  crossingsAtStart,
   type DeliveryOutcome,
   type DeliveryRecord,
   type DeliveryStatus,
   deliveryIdOf,
-  evaluateBatch,
+  enforcedCounters,
+  findCrossings,
+  firstCountedBucket,
   type NewAlert,
   type PricedEvent,
+  planBatch,
   type Rule,
+  type RuleChange,
   type RuleCounter,
+  seedQueries,
   TokenwatchError,
-  windowFor,
+  type UsageQuery,
+  type UsageRow,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import {
-  type AlertRow,
-  alertFromRow,
-  type DeliveryRow,
-  DIM_COLUMN,
-  deliveryFromRow,
-  METRIC_COLUMN,
-} from '../sql-rows.js';
+import { type AlertRow, alertFromRow, type DeliveryRow, deliveryFromRow } from '../sql-rows.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
+interface CounterRow {
+  rule_id: string;
+  scope_key: string;
+  bucket_start_ms: number;
+  value: number;
+}
+
+function toCounter(r: CounterRow): RuleCounter {
+  return {
+    ruleId: r.rule_id,
+    scopeKey: r.scope_key,
+    bucketStartMs: r.bucket_start_ms,
+    value: r.value,
+  };
+}
 
 /**
- * Rules, counters, alerts and the outbox on SQLite. `evaluate` runs inside the caller's
- * (applyBatch's) transaction; the other methods are their own transactions.
+ * Rules, counters, alerts and the outbox on SQLite: the rule engine of core over SQL rows.
+ * `evaluate` runs inside the caller's (applyBatch's) transaction, with the rules as they are in
+ * that transaction (another process, e.g. the CLI, may have changed them: `data_version` says
+ * so); saving a rule is its own IMMEDIATE transaction, so it is serialised with every batch.
  */
 export class SqliteRules {
-  private readonly st: Record<string, Statement>;
+  private readonly st: Record<
+    'addCounter' | 'readRange' | 'insertAlert' | 'insertDelivery' | 'setCounter' | 'enabledRules',
+    Statement
+  >;
+  /** Enabled rules by project, as of `dataVersion`. */
+  private cache: { dataVersion: number; byProject: Map<string, CompiledRule[]> } | undefined;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    /** Reads the rollups on this connection (inside the running transaction). */
+    private readonly queryRollups: (query: UsageQuery) => UsageRow[],
+  ) {
     const s = (sql: string) => db.prepare(sql);
     this.st = {
-      upsertCounter: s(
+      addCounter: s(
         `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = value + excluded.value, updated_at_ms = excluded.updated_at_ms
-         RETURNING value`,
-      ).pluck(),
-      rollingSum: s(
-        'SELECT COALESCE(SUM(value), 0) FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms > ? AND bucket_start_ms <= ?',
-      ).pluck(),
-      overlappingAlert: s(
-        'SELECT 1 FROM alerts WHERE rule_id = ? AND scope_key = ? AND level_index = ? AND window_end_ms > ? LIMIT 1',
-      ).pluck(),
+         ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = value + excluded.value, updated_at_ms = excluded.updated_at_ms`,
+      ),
+      readRange: s(
+        'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms >= ? AND bucket_start_ms <= ?',
+      ),
       insertAlert: s(
         `INSERT OR IGNORE INTO alerts (alert_id, project_id, rule_id, scope_key, window_start_ms, window_end_ms, level_index, threshold, value, late, forecast, fired_at_ms, message)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -60,32 +82,62 @@ export class SqliteRules {
         `INSERT OR IGNORE INTO deliveries (delivery_id, alert_id, project_id, channel_index, channel, status, attempts, next_attempt_ms, created_at_ms, updated_at_ms)
          VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
       ),
-      insertCounter: s(
+      setCounter: s(
         `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms`,
       ),
+      enabledRules: s('SELECT definition FROM rules WHERE enabled = 1').pluck(),
     };
+  }
+
+  /** The enabled rules of these projects, reloaded when the database changed under us. */
+  private enabledRules(projectIds: Iterable<string>): CompiledRule[] {
+    const dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.cache?.dataVersion !== dataVersion) {
+      const byProject = new Map<string, CompiledRule[]>();
+      for (const definition of this.st.enabledRules.all() as string[]) {
+        const rule = JSON.parse(definition) as Rule;
+        const list = byProject.get(rule.projectId) ?? [];
+        list.push(compileRule(rule));
+        byProject.set(rule.projectId, list);
+      }
+      this.cache = { dataVersion, byProject };
+    }
+    const out: CompiledRule[] = [];
+    for (const id of projectIds) out.push(...(this.cache.byProject.get(id) ?? []));
+    return out;
   }
 
   /** Adds a batch's new events to the rules' counters and records the crossings (in the caller's transaction). */
   evaluate(
     fresh: readonly PricedEvent[],
-    rules: readonly CompiledRule[],
     nowMs: number,
   ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[] } {
-    return evaluateBatch(fresh, rules, nowMs, {
-      add: (ruleId, scopeKey, bucket, delta) =>
-        Number(this.st.upsertCounter?.get(ruleId, scopeKey, bucket, delta, nowMs)),
-      sum: (ruleId, scopeKey, from, to) =>
-        Number(this.st.rollingSum?.get(ruleId, scopeKey, from, to)),
-      alertOverlaps: (ruleId, scopeKey, level, after) =>
-        this.st.overlappingAlert?.get(ruleId, scopeKey, level, after) !== undefined,
-      insertAlert: (alert, compiled) => this.insertAlert(alert, compiled.rule, nowMs),
-    });
+    if (fresh.length === 0) return { alerts: [], enforcedCounters: [] };
+    const rules = this.enabledRules(new Set(fresh.map((e) => e.projectId)));
+    if (rules.length === 0) return { alerts: [], enforcedCounters: [] };
+    const plan = planBatch(fresh, rules);
+    for (const d of plan.deltas)
+      this.st.addCounter.run(d.counterKey, d.scopeKey, d.bucketStartMs, d.delta, nowMs);
+    const rows: RuleCounter[] = [];
+    for (const r of plan.reads) {
+      for (const row of this.st.readRange.all(
+        r.counterKey,
+        r.scopeKey,
+        r.fromMs,
+        r.toMs,
+      ) as CounterRow[])
+        rows.push(toCounter(row));
+    }
+    const byId = new Map(rules.map((c) => [c.rule.id, c.rule]));
+    const alerts = findCrossings(plan, rows, nowMs).filter((a) =>
+      this.insertAlert(a, byId.get(a.ruleId) as Rule, nowMs),
+    );
+    return { alerts, enforcedCounters: enforcedCounters(plan, rows) };
   }
 
   private insertAlert(alert: NewAlert, rule: Rule, nowMs: number): boolean {
-    const inserted = this.st.insertAlert?.run(
+    const inserted = this.st.insertAlert.run(
       alert.alertId,
       alert.projectId,
       alert.ruleId,
@@ -102,7 +154,7 @@ export class SqliteRules {
     );
     if (inserted?.changes !== 1) return false; // fired before: a redelivery or another flush got there first
     rule.channels.forEach((channel, i) => {
-      this.st.insertDelivery?.run(
+      this.st.insertDelivery.run(
         deliveryIdOf(alert.alertId, i),
         alert.alertId,
         alert.projectId,
@@ -116,7 +168,6 @@ export class SqliteRules {
     return true;
   }
 
-  /** Sets a rule's counters for the current window from the rollups (a rule created mid-window). */
   /** Whether another enabled rule of the project keeps these counters current already. */
   private sharedWithEnabledRule(rule: Rule): boolean {
     const key = counterKeyOf(rule);
@@ -128,121 +179,74 @@ export class SqliteRules {
   }
 
   /**
-   * Sets the CURRENT window of a rule's counters from the rollups (a rule created mid-window, or
-   * re-enabled, or measuring something new). Other windows' buckets are left alone.
+   * Stores a rule (in the caller's transaction) and, when it starts counting, rebuilds its
+   * counters from the rollups and fires the levels they have reached (see `activate`).
    */
-  private seed(rule: Rule, nowMs: number): void {
-    if (!rule.enabled || this.sharedWithEnabledRule(rule)) return;
-    const counterKey = counterKeyOf(rule);
-    let fromMs: number;
-    let toMs: number;
-    let table: string;
-    let bucketSql: string;
-    const params: unknown[] = [];
-    if (rule.window.type === 'rolling') {
-      const minute = nowMs - (nowMs % MINUTE_MS);
-      fromMs = minute - (rule.window.minutes - 1) * MINUTE_MS;
-      toMs = minute + MINUTE_MS;
-      table = 'rollup_minute';
-      bucketSql = 'r.bucket_ms';
+  private save(previous: Rule | undefined, next: Rule, nowMs: number): RuleChange {
+    const activation = activate(previous, next, nowMs, this.sharedWithEnabledRule(next));
+    const rule = activation.rule;
+    const row = [JSON.stringify(rule), rule.enabled ? 1 : 0, rule.updatedAtMs];
+    if (previous) {
+      this.db
+        .prepare(
+          'UPDATE rules SET definition = ?, enabled = ?, updated_at_ms = ? WHERE rule_id = ? AND project_id = ?',
+        )
+        .run(...row, rule.id, rule.projectId);
     } else {
-      const win = windowFor(nowMs, rule.window);
-      fromMs = win.startMs;
-      toMs = win.endMs;
-      // Hour rollups when the window is made of whole UTC hours; minutes otherwise (e.g. UTC+5:30).
-      table = fromMs % HOUR_MS === 0 && toMs % HOUR_MS === 0 ? 'rollup_hour' : 'rollup_minute';
-      bucketSql = String(win.startMs);
+      try {
+        this.db
+          .prepare(
+            'INSERT INTO rules (definition, enabled, updated_at_ms, rule_id, project_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)',
+          )
+          .run(...row, rule.id, rule.projectId, rule.createdAtMs);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY')
+          throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
+        if (code?.startsWith('SQLITE_CONSTRAINT'))
+          throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
+        throw err;
+      }
     }
-    const bucketFrom =
-      rule.window.type === 'rolling' ? fromMs : windowFor(nowMs, rule.window).startMs;
-    this.db
-      .prepare(
-        'DELETE FROM rule_counters WHERE rule_id = ? AND bucket_start_ms >= ? AND bucket_start_ms < ?',
-      )
-      .run(counterKey, bucketFrom, toMs);
-    const dims = rule.scope.map((d) => DIM_COLUMN[d]);
-    const where = ['s.project_id = ?', 'r.bucket_ms >= ?', 'r.bucket_ms < ?'];
-    params.push(rule.projectId, fromMs, toMs);
-    for (const [dim, values] of Object.entries(rule.filters)) {
-      if (!values || values.length === 0) continue;
-      where.push(
-        `${DIM_COLUMN[dim as keyof typeof DIM_COLUMN]} IN (${values.map(() => '?').join(', ')})`,
+    this.cache = undefined;
+    const counterKey = counterKeyOf(rule);
+    const first = firstCountedBucket(rule);
+    if (activation.seed) {
+      this.db
+        .prepare('DELETE FROM rule_counters WHERE rule_id = ? AND bucket_start_ms >= ?')
+        .run(counterKey, first);
+      for (const seed of seedQueries(rule, nowMs)) {
+        for (const c of countersFromRows(rule, seed, this.queryRollups(seed.query)))
+          this.st.setCounter.run(c.ruleId, c.scopeKey, c.bucketStartMs, c.value, nowMs);
+      }
+    }
+    let alerts: NewAlert[] = [];
+    if (activation.starts) {
+      const counters = this.readCounters(counterKey, first, Number.MAX_SAFE_INTEGER);
+      alerts = crossingsAtStart(compileRule(rule), counters, nowMs).filter((a) =>
+        this.insertAlert(a, rule, nowMs),
       );
-      params.push(...values);
     }
-    const select = [
-      ...dims.map((c, i) => `${c} AS d${i}`),
-      `${bucketSql} AS bucket`,
-      `SUM(r.${METRIC_COLUMN[rule.metric]}) AS total`,
-    ];
-    const rows = this.db
-      .prepare(
-        `SELECT ${select.join(', ')} FROM ${table} r CROSS JOIN series s ON s.series_id = r.series_id WHERE ${where.join(' AND ')} GROUP BY ${[...dims, bucketSql].join(', ')}`,
-      )
-      .all(...params) as Array<Record<string, unknown>>;
-    for (const row of rows) {
-      const total = Number(row.total ?? 0);
-      if (total === 0) continue;
-      const scopeKey = JSON.stringify(rule.scope.map((_, i) => String(row[`d${i}`])));
-      this.st.insertCounter?.run(counterKey, scopeKey, Number(row.bucket), total, nowMs);
-    }
+    return { rule, alerts };
   }
 
-  createRule(rule: Rule, nowMs: number): void {
+  createRule(rule: Rule, nowMs: number): RuleChange {
     compileRule(rule); // refuses a rule whose levels cannot be resolved
-    this.db
-      .transaction(() => {
-        try {
-          this.db
-            .prepare(
-              'INSERT INTO rules (rule_id, project_id, definition, enabled, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)',
-            )
-            .run(
-              rule.id,
-              rule.projectId,
-              JSON.stringify(rule),
-              rule.enabled ? 1 : 0,
-              rule.createdAtMs,
-              rule.updatedAtMs,
-            );
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY')
-            throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
-          if (code?.startsWith('SQLITE_CONSTRAINT'))
-            throw new TokenwatchError('conflict', `rule "${rule.id}" already exists`);
-          throw err;
-        }
-        this.seed(rule, nowMs);
-      })
-      .immediate();
+    return this.db.transaction(() => this.save(undefined, rule, nowMs)).immediate();
   }
 
-  updateRule(rule: Rule, nowMs: number): boolean {
+  updateRule(rule: Rule, nowMs: number): RuleChange | undefined {
     compileRule(rule);
     return this.db
       .transaction(() => {
         const existing = this.getRule(rule.projectId, rule.id);
-        if (!existing) return false;
-        this.db
-          .prepare(
-            'UPDATE rules SET definition = ?, enabled = ?, updated_at_ms = ? WHERE rule_id = ? AND project_id = ?',
-          )
-          .run(
-            JSON.stringify(rule),
-            rule.enabled ? 1 : 0,
-            rule.updatedAtMs,
-            rule.id,
-            rule.projectId,
-          );
-        if (counterKeyOf(existing) !== counterKeyOf(rule) || !existing.enabled)
-          this.seed(rule, nowMs);
-        return true;
+        return existing ? this.save(existing, rule, nowMs) : undefined;
       })
       .immediate();
   }
 
   deleteRule(projectId: string, ruleId: string): boolean {
+    this.cache = undefined;
     return this.db
       .transaction(() => {
         const deleted =
@@ -279,22 +283,21 @@ export class SqliteRules {
     return rows.map((r) => JSON.parse(r) as Rule);
   }
 
-  readCounters(ruleId: string, fromMs: number, toMs: number): RuleCounter[] {
-    const rows = this.db
-      .prepare(
-        'SELECT scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND bucket_start_ms >= ? AND bucket_start_ms < ? ORDER BY bucket_start_ms, scope_key',
-      )
-      .all(ruleId, fromMs, toMs) as Array<{
-      scope_key: string;
-      bucket_start_ms: number;
-      value: number;
-    }>;
-    return rows.map((r) => ({
-      ruleId,
-      scopeKey: r.scope_key,
-      bucketStartMs: r.bucket_start_ms,
-      value: r.value,
-    }));
+  readCounters(ruleId: string, fromMs: number, toMs: number, scopeKey?: string): RuleCounter[] {
+    const rows = (
+      scopeKey === undefined
+        ? this.db
+            .prepare(
+              'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND bucket_start_ms >= ? AND bucket_start_ms < ? ORDER BY bucket_start_ms, scope_key',
+            )
+            .all(ruleId, fromMs, toMs)
+        : this.db
+            .prepare(
+              'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms >= ? AND bucket_start_ms < ? ORDER BY bucket_start_ms',
+            )
+            .all(ruleId, scopeKey, fromMs, toMs)
+    ) as CounterRow[];
+    return rows.map(toCounter);
   }
 
   listAlerts(q: AlertQuery): AlertRecord[] {

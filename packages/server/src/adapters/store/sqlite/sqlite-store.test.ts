@@ -6,6 +6,7 @@ import {
   makePricedEvent,
   makeQuery,
   runRuleContract,
+  runRuleOracleContract,
   runStoreContract,
 } from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
@@ -100,6 +101,23 @@ runRuleContract('SQLite (file)', async () => {
     },
   };
 });
+
+runRuleOracleContract(
+  'SQLite (file)',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-oracle-'));
+    // The oracle checks what the rules decide; fsyncs would only make its 20k commits slow.
+    const store = new SqliteStore({ path: join(dir, 'tokenwatch.db'), synchronous: 'normal' });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  { cases: Number(process.env.TW_ORACLE_CASES ?? 10_000), seed: 20261204 },
+);
 
 runRuleContract('SQLite (worker thread)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-thread-'));

@@ -15,6 +15,7 @@ import {
   type PruneOptions,
   type PruneResult,
   type Rule,
+  type RuleChange,
   type RuleCounter,
   type Store,
   TokenwatchError,
@@ -125,7 +126,7 @@ export class SqliteDatabase {
       ),
     };
     this.rollups = new RollupWriter(this.db);
-    this.ruleEngine = new SqliteRules(this.db);
+    this.ruleEngine = new SqliteRules(this.db, (q) => this.queryUsage(q));
     this.projectStore = new SqliteProjects(this.db);
   }
 
@@ -169,11 +170,7 @@ export class SqliteDatabase {
         }
       }
       if (fresh.length > 0) this.rollups?.write(fresh, options.nowMs);
-      const { alerts, enforcedCounters } = this.rulesEngine().evaluate(
-        fresh,
-        options.rules ?? [],
-        options.nowMs,
-      );
+      const { alerts, enforcedCounters } = this.rulesEngine().evaluate(fresh, options.nowMs);
       return { accepted: fresh.length, duplicates, conflicts, outcomes, alerts, enforcedCounters };
     });
     try {
@@ -334,10 +331,10 @@ export class SqliteStore implements Store {
       .projects()
       .deletePriceOverride(projectId, provider, modelId, effectiveFrom);
   }
-  async createRule(rule: Rule, nowMs: number): Promise<void> {
-    this.database.rulesEngine().createRule(rule, nowMs);
+  async createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
+    return this.database.rulesEngine().createRule(rule, nowMs);
   }
-  async updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+  async updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined> {
     return this.database.rulesEngine().updateRule(rule, nowMs);
   }
   async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
@@ -349,8 +346,13 @@ export class SqliteStore implements Store {
   async listRules(projectId?: string): Promise<Rule[]> {
     return this.database.rulesEngine().listRules(projectId);
   }
-  async readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    return this.database.rulesEngine().readCounters(ruleId, fromMs, toMs);
+  async readCounters(
+    ruleId: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]> {
+    return this.database.rulesEngine().readCounters(ruleId, fromMs, toMs, scopeKey);
   }
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.database.rulesEngine().listAlerts(query);

@@ -16,6 +16,7 @@ import {
   type PruneOptions,
   type PruneResult,
   type Rule,
+  type RuleChange,
   type RuleCounter,
   type Store,
   TokenwatchError,
@@ -170,10 +171,10 @@ export class ThreadedSqliteStore implements Store {
   ): Promise<boolean> {
     return this.call('deletePriceOverride', projectId, provider, modelId, effectiveFrom);
   }
-  createRule(rule: Rule, nowMs: number): Promise<void> {
+  createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
     return this.call('createRule', rule, nowMs);
   }
-  updateRule(rule: Rule, nowMs: number): Promise<boolean> {
+  updateRule(rule: Rule, nowMs: number): Promise<RuleChange | undefined> {
     return this.call('updateRule', rule, nowMs);
   }
   deleteRule(projectId: string, ruleId: string): Promise<boolean> {
@@ -185,8 +186,13 @@ export class ThreadedSqliteStore implements Store {
   listRules(projectId?: string): Promise<Rule[]> {
     return this.call('listRules', projectId);
   }
-  readCounters(ruleId: string, fromMs: number, toMs: number): Promise<RuleCounter[]> {
-    return this.call('readCounters', ruleId, fromMs, toMs);
+  readCounters(
+    ruleId: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey?: string,
+  ): Promise<RuleCounter[]> {
+    return this.call('readCounters', ruleId, fromMs, toMs, scopeKey);
   }
   listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.call('listAlerts', query);

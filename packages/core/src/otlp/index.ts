@@ -1,0 +1,4 @@
+export * from './genai-span.js';
+export * from './genai-usage.js';
+export * from './map-trace-request.js';
+export * from './otlp-span.js';

@@ -1,0 +1,37 @@
+import type { ReconciliationStore, UsageStore } from '@tokenwatch/core';
+import { BedrockReconciler } from './bedrock-reconciler.js';
+import { readBedrockMetrics } from './cloudwatch-bedrock-metrics.js';
+
+/** A reconciler reading CloudWatch with the AWS SDK (endpoint overridable). */
+export function cloudWatchReconciler(
+  usage: Pick<UsageStore, 'queryUsage'>,
+  results: ReconciliationStore,
+  options: {
+    endpoint?: string | undefined;
+    credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+    now?: () => number;
+  } = {},
+): BedrockReconciler {
+  return new BedrockReconciler(
+    usage,
+    results,
+    (region, fromMs, toMs) =>
+      readBedrockMetrics(
+        { region, endpoint: options.endpoint, credentials: options.credentials },
+        fromMs,
+        toMs,
+      ),
+    options.now,
+  );
+}
+
+const HOUR_MS = 3_600_000;
+
+/** The hours a periodic run compares: the last `lookbackHours` complete hours. */
+export function lookbackRange(
+  nowMs: number,
+  lookbackHours: number,
+): { fromMs: number; toMs: number } {
+  const toMs = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
+  return { fromMs: toMs - lookbackHours * HOUR_MS, toMs };
+}

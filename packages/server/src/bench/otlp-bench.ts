@@ -1,0 +1,193 @@
+/**
+ * `npm run bench:otlp` — throughput of `POST /v1/traces` (OTLP/HTTP protobuf, 100 GenAI spans per
+ * request, as the OpenTelemetry SDK's exporter sends them) against `POST /v1/events` (JSON, 100
+ * events per request) carrying THE SAME calls, measured in the same run, each on a fresh
+ * `tokenwatch serve` (SQLite, defaults) over real HTTP. Target: OTLP ≥ 0.8× events.
+ *
+ * Both phases end by checking that the server stored exactly the calls sent (requests and every
+ * token class), so the two figures count the same work.
+ *
+ * Environment: BENCH_CALLS (default 200000), BENCH_CONCURRENCY (default 32),
+ * BENCH_ROUNDS (default 2: events, OTLP, events, OTLP…; the best round of each is reported).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
+import { loadOtlpProtoTypes } from '../otlp/otlp-protobuf.js';
+import { uuidv7 } from '../util/uuidv7.js';
+import { fmt, type PostTarget, post, startServerProcess } from './bench-support.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 200_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const PER_REQUEST = 100;
+
+function makeCalls(count: number): WireEvent[] {
+  const start = Date.now() - 120_000;
+  const next = createTrafficGenerator({ users: 10_000, seed: 14, nowMs: start, spreadMs: 0 });
+  const calls: WireEvent[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const e = next();
+    e.timestamp = start + Math.floor((i / count) * 60_000);
+    e.id = uuidv7(e.timestamp);
+    calls[i] = e;
+  }
+  return calls;
+}
+
+function eventBodies(calls: WireEvent[]): Buffer[] {
+  const bodies: Buffer[] = [];
+  for (let i = 0; i < calls.length; i += PER_REQUEST) {
+    bodies.push(Buffer.from(JSON.stringify({ events: calls.slice(i, i + PER_REQUEST) })));
+  }
+  return bodies;
+}
+
+const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
+const int = (key: string, value: number) => ({ key, value: { intValue: value } });
+
+/** The same calls as OTLP: one CLIENT span per call with current GenAI semconv attributes. */
+function otlpBodies(calls: WireEvent[]): Buffer[] {
+  const types = loadOtlpProtoTypes();
+  const bodies: Buffer[] = [];
+  for (let i = 0; i < calls.length; i += PER_REQUEST) {
+    const byApp = new Map<string, unknown[]>();
+    for (const e of calls.slice(i, i + PER_REQUEST)) {
+      const endNs = BigInt(e.timestamp as number) * 1_000_000n;
+      const span = {
+        traceId: randomBytes(16),
+        spanId: randomBytes(8),
+        name: `chat ${e.modelId}`,
+        kind: 3,
+        startTimeUnixNano: String(endNs - BigInt(Math.round((e.latencyMs ?? 0) * 1e6))),
+        endTimeUnixNano: String(endNs),
+        attributes: [
+          str('gen_ai.operation.name', 'chat'),
+          str('gen_ai.provider.name', e.provider ?? 'openai'),
+          str('gen_ai.request.model', e.modelId),
+          // Semconv input INCLUDES the cache; tokenwatch splits it back.
+          int('gen_ai.usage.input_tokens', e.inputTokens + e.cacheReadTokens + e.cacheWriteTokens),
+          int('gen_ai.usage.cache_read.input_tokens', e.cacheReadTokens),
+          int('gen_ai.usage.cache_creation.input_tokens', e.cacheWriteTokens),
+          int('gen_ai.usage.output_tokens', e.outputTokens),
+          str('user.id', e.userId),
+        ],
+        status: { code: e.status === 'error' ? 2 : 1 },
+      };
+      const spans = byApp.get(e.appId as string) ?? [];
+      spans.push(span);
+      byApp.set(e.appId as string, spans);
+    }
+    const request = {
+      resourceSpans: [...byApp].map(([app, spans]) => ({
+        resource: { attributes: [str('service.name', app)] },
+        scopeSpans: [{ scope: { name: 'bench' }, spans }],
+      })),
+    };
+    bodies.push(Buffer.from(types.request.encode(types.request.fromObject(request)).finish()));
+  }
+  return bodies;
+}
+
+interface Phase {
+  label: string;
+  bodies: Buffer[];
+  target: PostTarget;
+  okStatus: number;
+}
+
+async function run(phase: Phase, calls: WireEvent[]): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-bench-otlp-'));
+  const server = await startServerProcess(join(dir, 'server'));
+  try {
+    let next = 0;
+    let retried = 0;
+    const started = performance.now();
+    const worker = async () => {
+      while (next < phase.bodies.length) {
+        const body = phase.bodies[next++] as Buffer;
+        for (;;) {
+          const r = await post(server.url, server.ingestKey, body, phase.target);
+          if (r.status === phase.okStatus) break;
+          if (r.status !== 503 && r.status !== 429)
+            throw new Error(`${phase.label}: unexpected ${r.status}: ${r.text}`);
+          retried++;
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const rate = calls.length / ((performance.now() - started) / 1000);
+    await verify(server.url, server.adminKey, calls, phase.label);
+    console.log(
+      `  ${phase.label.padEnd(34)} ${fmt(rate).padStart(9)} calls/s${retried ? ` (${retried} retried 503s)` : ''}`,
+    );
+    return rate;
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Both phases must have stored exactly the calls sent. */
+async function verify(url: string, adminKey: string, calls: WireEvent[], label: string) {
+  const now = Date.now();
+  const from = new Date(now - 86_400_000).toISOString();
+  const to = new Date(now + 86_400_000).toISOString();
+  const res = await fetch(`${url}/v1/usage?from=${from}&to=${to}`, {
+    headers: { authorization: `Bearer ${adminKey}` },
+  });
+  const row = ((await res.json()) as { rows: Array<Record<string, number>> }).rows[0] ?? {};
+  const sum = (f: (e: WireEvent) => number) => calls.reduce((s, e) => s + f(e), 0);
+  const expected = {
+    requests: calls.length,
+    inputTokens: sum((e) => e.inputTokens),
+    cacheReadTokens: sum((e) => e.cacheReadTokens),
+    cacheWriteTokens: sum((e) => e.cacheWriteTokens),
+    outputTokens: sum((e) => e.outputTokens),
+  };
+  for (const [k, v] of Object.entries(expected)) {
+    if (row[k] !== v) throw new Error(`${label}: stored ${k} ${row[k]}, sent ${v}`);
+  }
+}
+
+async function main() {
+  const calls = makeCalls(CALLS);
+  const events: Phase = {
+    label: 'POST /v1/events (JSON, 100/request)',
+    bodies: eventBodies(calls),
+    target: { path: '/v1/events', contentType: 'application/json' },
+    okStatus: 202,
+  };
+  const otlp: Phase = {
+    label: 'POST /v1/traces (protobuf, 100 spans)',
+    bodies: otlpBodies(calls),
+    target: { path: '/v1/traces', contentType: 'application/x-protobuf' },
+    okStatus: 200,
+  };
+  const kib = (bodies: Buffer[]) => bodies.reduce((s, b) => s + b.length, 0) / bodies.length / 1024;
+  console.log(
+    `bench:otlp — ${fmt(CALLS)} calls, ${PER_REQUEST} per request, concurrency ${CONCURRENCY}, ${ROUNDS} rounds; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
+    `  request size: events ${fmt(kib(events.bodies), 1)} KiB JSON, OTLP ${fmt(kib(otlp.bodies), 1)} KiB protobuf`,
+  );
+  let bestEvents = 0;
+  let bestOtlp = 0;
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round}`);
+    bestEvents = Math.max(bestEvents, await run(events, calls));
+    bestOtlp = Math.max(bestOtlp, await run(otlp, calls));
+  }
+  console.log(
+    `best: events ${fmt(bestEvents)} calls/s, OTLP ${fmt(bestOtlp)} spans/s → OTLP/events = ${(bestOtlp / bestEvents).toFixed(2)}× (target ≥ 0.80×); load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+}
+
+await main();

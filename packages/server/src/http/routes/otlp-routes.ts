@@ -1,0 +1,123 @@
+import type { IncomingMessage } from 'node:http';
+import { mapTraceRequest, type SpanMappingOptions, TokenwatchError } from '@tokenwatch/core';
+import type { OtlpConfig } from '../../config/config-schema.js';
+import { decodeJsonRequest } from '../../otlp/otlp-json.js';
+import { decodeProtobufRequest, loadOtlpProtoTypes } from '../../otlp/otlp-protobuf.js';
+import {
+  encodeExportResponse,
+  encodeStatus,
+  type OtlpEncoding,
+  partialSuccessOf,
+} from '../../otlp/otlp-response.js';
+import type { AppDeps, Route } from '../app.js';
+import type { ErrorResponse } from '../error-mapping.js';
+import { parseJson, readBody } from '../read-body.js';
+import { sendBytes } from '../respond.js';
+
+const PROTOBUF_TYPE = /^application\/(x-)?protobuf(\s*;.*)?$/i;
+const JSON_TYPE = /^application\/json(\s*;.*)?$/i;
+
+function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
+  if (contentType === undefined) return undefined;
+  if (PROTOBUF_TYPE.test(contentType)) return 'protobuf';
+  if (JSON_TYPE.test(contentType)) return 'json';
+  return undefined;
+}
+
+export function spanMappingOptions(config: OtlpConfig): SpanMappingOptions {
+  return {
+    userAttributes: config.userAttributes,
+    defaultUserId: config.defaultUserId,
+    tagAttributes: config.tagAttributes.map((t) =>
+      typeof t === 'string' ? { attribute: t, tag: t } : t,
+    ),
+  };
+}
+
+/** The developer-facing text of an error, with the details a client needs to fix it. */
+function statusMessage(error: ErrorResponse): string {
+  const { message, details } = error.body.error;
+  if (!details || details.length === 0) return message;
+  const listed = details
+    .slice(0, 20)
+    .map((d) => `${d.field}: ${d.reason}`)
+    .filter((text) => !message.includes(text));
+  return listed.length > 0 ? `${message} (${listed.join('; ')})` : message;
+}
+
+/**
+ * `POST /v1/traces`, the OTLP/HTTP trace receiver (README § OTLP): protobuf or JSON, gzip
+ * accepted, authenticated by an ingest key. GenAI spans become usage events through the same
+ * path as `POST /v1/events` (contract validation, pricing, the sink: group commit or the queue),
+ * and the answer is the OTLP one: 200 with `partialSuccess` for spans that are not counted, a
+ * `google.rpc.Status` in the request's encoding for 400/401/403/413/415, 503 + Retry-After
+ * under pressure. A refused request stores nothing.
+ */
+export function otlpRoutes(deps: AppDeps): Route[] {
+  const types = loadOtlpProtoTypes();
+  const options = spanMappingOptions(deps.config.otlp);
+  const limit = deps.config.otlp.maxBodyBytes;
+  const reject = (reason: string) => deps.metrics.rejectedRequests.inc({ reason });
+  return [
+    {
+      method: 'POST',
+      path: '/v1/traces',
+      async handle({ req, res }) {
+        try {
+          const encoding = encodingOf(req.headers['content-type']);
+          if (encoding === undefined) {
+            throw new TokenwatchError(
+              'unsupported_media_type',
+              `Content-Type "${req.headers['content-type'] ?? ''}" is not accepted; send application/x-protobuf or application/json (OTLP/HTTP).`,
+            );
+          }
+          const principal = await deps.auth.authenticate(req.headers.authorization, 'ingest');
+          let body: Buffer;
+          try {
+            body = await readBody(req, limit);
+          } catch (err) {
+            if (err instanceof TokenwatchError && err.code === 'payload_too_large') {
+              throw new TokenwatchError(
+                'payload_too_large',
+                `The body is larger than ${limit} bytes (after decompression); export smaller batches (OTEL_BSP_MAX_EXPORT_BATCH_SIZE) or raise otlp.maxBodyBytes.`,
+              );
+            }
+            throw err;
+          }
+          const request =
+            encoding === 'protobuf'
+              ? decodeProtobufRequest(types, body)
+              : decodeJsonRequest(body.length === 0 ? {} : parseJson(body));
+          const mapping = mapTraceRequest(request, options, {
+            nowMs: deps.now(),
+            boundAppId: principal.key.appId,
+          });
+          await deps.ingest.ingestEvents(mapping.events, principal);
+          const spans = deps.metrics.otlpSpans;
+          spans.inc({ outcome: 'counted' }, mapping.events.length);
+          spans.inc({ outcome: 'not_usage' }, mapping.notUsage);
+          spans.inc({ outcome: 'wrapper' }, mapping.wrappers);
+          spans.inc({ outcome: 'refused' }, mapping.rejected.length);
+          spans.inc({ outcome: 'duplicate' }, mapping.duplicates);
+          const { contentType, body: out } = encodeExportResponse(
+            types,
+            encoding,
+            partialSuccessOf(mapping),
+          );
+          sendBytes(res, 200, out, contentType);
+        } catch (err) {
+          reject(err instanceof TokenwatchError ? err.code : 'internal');
+          throw err;
+        }
+      },
+      renderError(error: ErrorResponse, req: IncomingMessage) {
+        return encodeStatus(
+          types,
+          encodingOf(req.headers['content-type']) ?? 'json',
+          error.status,
+          statusMessage(error),
+        );
+      },
+    },
+  ];
+}

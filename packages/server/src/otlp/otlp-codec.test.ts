@@ -1,0 +1,123 @@
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { decodeJsonRequest } from './otlp-json.js';
+import { OTLP_PROTO_DESCRIPTOR } from './otlp-proto-descriptor.js';
+import { decodeProtobufRequest, loadOtlpProtoTypes } from './otlp-protobuf.js';
+import { parseVendoredProtos } from './proto-source.js';
+import { encodeRequestObject, toOtlpJson } from './testing/otlp-payloads.js';
+
+const types = loadOtlpProtoTypes();
+
+describe('the OTLP protobuf definitions', () => {
+  it('the committed descriptor is exactly what the vendored .proto files say (npm run gen:otlp-proto)', () => {
+    expect(OTLP_PROTO_DESCRIPTOR).toEqual(parseVendoredProtos());
+  });
+
+  it('loading them leaves protobuf.js itself unchanged for other users', () => {
+    const fresh = protobuf.Root.fromJSON(parseVendoredProtos());
+    const AnyValue = fresh.lookupType('opentelemetry.proto.common.v1.AnyValue');
+    const decoded = AnyValue.decode(AnyValue.encode(AnyValue.fromObject({ intValue: 7 })).finish());
+    expect((decoded as unknown as { value: string }).value).toBe('intValue');
+    expect(Object.keys(decoded)).toEqual(['intValue']);
+    // Our setter leaves a symbol-keyed note on the message; protobuf.js's own does not.
+    expect(Object.getOwnPropertySymbols(decoded)).toEqual([]);
+    const ours = types.request.root.lookupType('opentelemetry.proto.common.v1.AnyValue');
+    const mine = ours.decode(ours.encode(ours.fromObject({ intValue: 7 })).finish());
+    expect(Object.getOwnPropertySymbols(mine)).toHaveLength(1);
+  });
+});
+
+const request = {
+  resourceSpans: [
+    {
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+      scopeSpans: [
+        {
+          scope: { name: 'scope-a' },
+          spans: [
+            {
+              traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'),
+              spanId: Buffer.from('eee19b7ec3c1b174', 'hex'),
+              parentSpanId: Buffer.from('eee19b7ec3c1b173', 'hex'),
+              name: 'chat',
+              startTimeUnixNano: '1767225600000000001',
+              endTimeUnixNano: '1767225601234567891',
+              attributes: [
+                { key: 's', value: { stringValue: 'x' } },
+                { key: 'i', value: { intValue: '1200' } },
+                { key: 'neg', value: { intValue: '-5' } },
+                { key: 'big', value: { intValue: '9223372036854775807' } },
+                { key: 'd', value: { doubleValue: 1.5 } },
+                { key: 'b', value: { boolValue: true } },
+                { key: 'arr', value: { arrayValue: { values: [{ stringValue: 'a' }] } } },
+              ],
+              status: { code: 2 },
+            },
+          ],
+        },
+      ],
+    },
+  ],
+};
+
+describe('decoding: protobuf and OTLP/JSON give the same spans', () => {
+  const expected = [
+    {
+      resource: new Map([['service.name', 'svc']]),
+      spans: [
+        {
+          traceId: '5b8efff798038103d269b633813fc60c',
+          spanId: 'eee19b7ec3c1b174',
+          parentSpanId: 'eee19b7ec3c1b173',
+          name: 'chat',
+          scopeName: 'scope-a',
+          startTimeUnixNano: 1767225600000000001n,
+          endTimeUnixNano: 1767225601234567891n,
+          statusCode: 2,
+          attributes: new Map<string, unknown>([
+            ['s', 'x'],
+            ['i', 1200],
+            ['neg', -5],
+            ['big', 9223372036854775807n],
+            ['d', 1.5],
+            ['b', true],
+            ['arr', null],
+          ]),
+        },
+      ],
+    },
+  ];
+
+  it('protobuf', () => {
+    expect(decodeProtobufRequest(types, encodeRequestObject(types, request))).toEqual(expected);
+  });
+
+  it('JSON (ints as strings or numbers, upper-case hex ids)', () => {
+    const json = JSON.parse(toOtlpJson(request));
+    const span = json.resourceSpans[0].scopeSpans[0].spans[0];
+    span.traceId = span.traceId.toUpperCase();
+    span.attributes[1].value.intValue = 1200;
+    expect(decodeJsonRequest(json)).toEqual(expected);
+  });
+
+  it('a oneof sent twice on the wire: the last member wins', () => {
+    const AnyValue = types.request.root.lookupType('opentelemetry.proto.common.v1.AnyValue');
+    const KeyValue = types.request.root.lookupType('opentelemetry.proto.common.v1.KeyValue');
+    const str = AnyValue.encode(AnyValue.fromObject({ stringValue: 'x' })).finish();
+    const int = AnyValue.encode(AnyValue.fromObject({ intValue: 7 })).finish();
+    // KeyValue.value (field 2) twice: protobuf merges the two AnyValue messages.
+    const kv = Buffer.concat([
+      KeyValue.encode(KeyValue.fromObject({ key: 'k' })).finish(),
+      Buffer.from([0x12, str.length]),
+      str,
+      Buffer.from([0x12, int.length]),
+      int,
+    ]);
+    const spanBytes = Buffer.concat([Buffer.from([0x4a, kv.length]), kv]); // Span.attributes = 9
+    const scope = Buffer.concat([Buffer.from([0x12, spanBytes.length]), spanBytes]);
+    const rs = Buffer.concat([Buffer.from([0x12, scope.length]), scope]);
+    const body = Buffer.concat([Buffer.from([0x0a, rs.length]), rs]);
+    const decoded = decodeProtobufRequest(types, body);
+    expect(decoded[0]?.spans[0]?.attributes.get('k')).toBe(7);
+  });
+});

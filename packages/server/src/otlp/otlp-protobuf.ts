@@ -1,0 +1,181 @@
+import {
+  type OtlpAttributeValue,
+  type OtlpResourceSpans,
+  type OtlpSpan,
+  TokenwatchError,
+} from '@tokenwatch/core';
+import protobuf from 'protobufjs/light.js';
+import { OTLP_PROTO_DESCRIPTOR } from './otlp-proto-descriptor.js';
+
+/** The protobuf.js message types of the OTLP trace service, built once per process. */
+export interface OtlpProtoTypes {
+  request: protobuf.Type;
+  response: protobuf.Type;
+  status: protobuf.Type;
+}
+
+export function loadOtlpProtoTypes(): OtlpProtoTypes {
+  const root = protobuf.Root.fromJSON(OTLP_PROTO_DESCRIPTOR as unknown as protobuf.INamespace);
+  setUpWithCheapOneofs(root);
+  return {
+    request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
+    response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
+    status: root.lookupType('google.rpc.Status'),
+  };
+}
+
+const ONEOF_MEMBER = Symbol('oneof member');
+
+/**
+ * protobuf.js's generated decoder names the member of a oneof it just read through the oneof's
+ * virtual property (`m.value = "intValue"`), whose setter `delete`s every other member: on the
+ * AnyValue of each attribute, that was the largest single cost of decoding a request (profile of
+ * `npm run bench:otlp`). While this root's message classes are set up, the setter is swapped for
+ * one that records the name (the last member read wins, as protobuf says); protobuf.js's own
+ * helpers are put back at once, so no other user of the library is affected.
+ */
+function setUpWithCheapOneofs(root: protobuf.Root): void {
+  const util = protobuf.util as unknown as {
+    oneOfGetter: (names: string[]) => () => unknown;
+    oneOfSetter: (names: string[]) => (name: string) => void;
+  };
+  const { oneOfGetter, oneOfSetter } = util;
+  util.oneOfGetter = () =>
+    function (this: Record<symbol, unknown>) {
+      return this[ONEOF_MEMBER];
+    };
+  util.oneOfSetter = () =>
+    function (this: Record<symbol, unknown>, name: string) {
+      this[ONEOF_MEMBER] = name;
+    };
+  try {
+    const visit = (ns: protobuf.NamespaceBase) => {
+      for (const nested of ns.nestedArray) {
+        if (nested instanceof protobuf.Type) void nested.ctor; // sets the class up now
+        if (nested instanceof protobuf.Namespace) visit(nested);
+      }
+    };
+    visit(root);
+  } finally {
+    util.oneOfGetter = oneOfGetter;
+    util.oneOfSetter = oneOfSetter;
+  }
+}
+
+/** The decoded shapes this module reads (protobuf.js camel-cases field names). */
+interface LongLike {
+  low: number;
+  high: number;
+  unsigned: boolean;
+  toNumber(): number;
+  toString(): string;
+}
+type Int64 = number | LongLike;
+interface AnyValueMsg {
+  /** The oneof member read last. */
+  value?: string;
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: Int64;
+  doubleValue?: number;
+}
+interface KeyValueMsg {
+  key?: string;
+  value?: AnyValueMsg | null;
+}
+interface SpanMsg {
+  traceId?: Uint8Array;
+  spanId?: Uint8Array;
+  parentSpanId?: Uint8Array;
+  name?: string;
+  startTimeUnixNano?: Int64;
+  endTimeUnixNano?: Int64;
+  attributes?: KeyValueMsg[];
+  status?: { code?: number } | null;
+}
+interface RequestMsg {
+  resourceSpans?: Array<{
+    resource?: { attributes?: KeyValueMsg[] } | null;
+    scopeSpans?: Array<{ scope?: { name?: string } | null; spans?: SpanMsg[] }>;
+  }>;
+}
+
+function hex(bytes: Uint8Array | undefined): string {
+  if (!bytes || bytes.length === 0) return '';
+  // protobuf.js hands out Buffers on Node: no second view to allocate.
+  if (Buffer.isBuffer(bytes)) return bytes.toString('hex');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+function unsigned64(value: Int64 | undefined): bigint {
+  if (value === undefined) return 0n;
+  if (typeof value === 'number') return BigInt(value);
+  return (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);
+}
+
+function signed64(value: Int64): number | bigint {
+  if (typeof value === 'number') return value;
+  const n = value.toNumber();
+  return Number.isSafeInteger(n) ? n : BigInt(value.toString());
+}
+
+/** The member of the AnyValue oneof that was read last (see `setUpWithCheapOneofs`). */
+function anyValue(v: AnyValueMsg | null | undefined): OtlpAttributeValue {
+  switch (v?.value) {
+    case 'stringValue':
+      return v.stringValue ?? '';
+    case 'intValue':
+      return v.intValue === undefined ? 0 : signed64(v.intValue);
+    case 'doubleValue':
+      return v.doubleValue ?? 0;
+    case 'boolValue':
+      return v.boolValue ?? false;
+    default:
+      return null;
+  }
+}
+
+function attributes(kvs: KeyValueMsg[] | undefined): Map<string, OtlpAttributeValue> {
+  const map = new Map<string, OtlpAttributeValue>();
+  if (kvs) for (const kv of kvs) map.set(kv.key ?? '', anyValue(kv.value));
+  return map;
+}
+
+/**
+ * Decodes a binary `ExportTraceServiceRequest` with protobuf.js and the official definitions.
+ * Bytes that are not such a message are refused (400) as a whole.
+ */
+export function decodeProtobufRequest(
+  types: OtlpProtoTypes,
+  body: Uint8Array,
+): OtlpResourceSpans[] {
+  let message: RequestMsg;
+  try {
+    message = types.request.decode(body) as unknown as RequestMsg;
+  } catch (err) {
+    throw new TokenwatchError(
+      'invalid_body',
+      `The body is not a protobuf ExportTraceServiceRequest: ${(err as Error).message}`,
+    );
+  }
+  return (message.resourceSpans ?? []).map((rs) => {
+    const spans: OtlpSpan[] = [];
+    for (const ss of rs.scopeSpans ?? []) {
+      const scopeName = ss.scope?.name ?? '';
+      for (const s of ss.spans ?? []) {
+        spans.push({
+          traceId: hex(s.traceId),
+          spanId: hex(s.spanId),
+          parentSpanId: hex(s.parentSpanId),
+          name: s.name ?? '',
+          scopeName,
+          startTimeUnixNano: unsigned64(s.startTimeUnixNano),
+          endTimeUnixNano: unsigned64(s.endTimeUnixNano),
+          statusCode: s.status?.code ?? 0,
+          attributes: attributes(s.attributes),
+        });
+      }
+    }
+    return { resource: attributes(rs.resource?.attributes), spans };
+  });
+}
