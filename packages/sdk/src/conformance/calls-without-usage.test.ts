@@ -202,28 +202,33 @@ describe('calls without usage and abandoned streams', () => {
 
   it('LangChain: a stream left early (no callback ever says so) is recorded once its silence outlasts abandonedAfterMs', async () => {
     const f = fixture('bedrock-converse-stream');
-    const handler = new TokenwatchCallbackHandler({
-      tokenwatch: c.tokenwatch,
-      abandonedAfterMs: 50,
-    });
+    // Long enough that a stream read to its end never looks silent on a loaded machine.
+    const abandonedAfterMs = 1000;
+    const handler = new TokenwatchCallbackHandler({ tokenwatch: c.tokenwatch, abandonedAfterMs });
     const model = new ChatBedrockConverse({
       model: f.modelId,
       region: 'us-east-1',
       client: bedrockClient(),
     });
+    const swept = () =>
+      [...c.collector.accepted.values()].some((e) => String(e.id).startsWith('lc-'));
     const events = await c.run(f, async () => {
       for await (const _ of await model.stream('Hi', { callbacks: [handler] })) break;
-      await new Promise((r) => setTimeout(r, 200));
+      // The sweep comes after the silence: wait for its record (bounded).
+      for (const until = Date.now() + 15_000; !swept() && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        await c.tokenwatch.flush();
+      }
     });
     expect(events.map(counts)).toEqual([{ ...none, status: 'no_usage' }]);
     expect(events[0]?.tags).toEqual(ABANDONED);
     expect(events[0]?.id).toMatch(/^lc-/);
-    // A stream read to its end in the same handler is not swept.
+    // A stream read to its end in the same handler is recorded once, as it ended, not swept.
     const whole = await c.run(f, async () => {
       for await (const _ of await model.stream('Hi', { callbacks: [handler] })) {
         // drain
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, abandonedAfterMs * 2));
     });
     expect(whole.map(counts)).toEqual([f.expected]);
   });

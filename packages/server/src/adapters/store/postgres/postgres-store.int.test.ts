@@ -15,6 +15,7 @@ import {
 import { whenServices } from '../../../testing/when-services.js';
 import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
 import { PostgresStore } from './postgres-store.js';
+import { PG_MIGRATIONS } from './schema.js';
 
 const pgUp = await postgresReachable();
 
@@ -65,13 +66,13 @@ whenServices(
         }
       });
 
-      it('upgrades a version-1 schema: old rows keep their measures, the new ones start at 0', async () => {
+      it('upgrades a schema from before the added measures: old rows keep theirs, the new ones start at 0', async () => {
         const { store, cleanup } = await openStore();
         try {
           await store.migrate();
           await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
           await store.applyBatch([makePricedEvent({ inputTokens: 7 })], { nowMs: Date.now() });
-          // Back to version 1: the rollups without the measures added since.
+          // Back to the version before the measures were added (the last migration).
           const tables = [
             'rollup_minute',
             'rollup_hour',
@@ -86,7 +87,7 @@ whenServices(
                 (t) =>
                   `ALTER TABLE ${t} ${MEASURE_COLUMNS_ADDED.map((c) => `DROP COLUMN ${c}`).join(', ')};`,
               )
-              .join(' ')} DELETE FROM schema_version WHERE version >= 2;`,
+              .join(' ')} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length};`,
           );
           await store.migrate();
           await store.applyBatch(
