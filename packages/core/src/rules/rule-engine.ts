@@ -1,13 +1,13 @@
 import { TokenwatchError } from '../errors.js';
 import type { PricedEvent } from '../event/usage-event.js';
 import type { RuleCounter } from '../ports/rule-store.js';
+import type { BaseDimension } from '../query/usage-query.js';
 import {
   buildAlert,
   type CompiledRule,
   crossedLevels,
   type NewAlert,
   projectToWindowEnd,
-  ruleMatches,
   scopeKeyOf,
 } from './evaluate.js';
 import { metricOf } from './parse-rule.js';
@@ -91,17 +91,26 @@ export interface CounterRange {
 }
 
 /** One (counter key, scope key) a batch adds to, and the rules that read those counters. */
+/** Rules that read the same counters, with what the hot path needs to know of them at once. */
+interface RuleGroup {
+  rules: CompiledRule[];
+  /** The lowest level of any of them: a value below it crosses nothing (forecasts aside). */
+  lowestThreshold: number;
+  forecasts: boolean;
+  enforces: boolean;
+}
+
 interface Touch {
   counterKey: string;
   scopeKey: string;
   window: RuleWindow;
-  rules: CompiledRule[];
+  group: RuleGroup;
   /** Bucket start → what the batch adds. */
   deltas: Map<number, number>;
 }
 
 export interface BatchPlan {
-  /** Counter additions, in (counter key, scope key, bucket) order: the lock order of SQL stores. */
+  /** Counter additions (see `inLockOrder` for the order SQL stores write them in). */
   readonly deltas: readonly CounterDelta[];
   /** What `findCrossings` needs to read after the additions. */
   readonly reads: readonly CounterRange[];
@@ -110,6 +119,23 @@ export interface BatchPlan {
 
 function byText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function byNumber(a: number, b: number): number {
+  return a - b;
+}
+
+/**
+ * Counter deltas in (counter key, scope key, bucket) order: SQL stores write them in this order
+ * so that concurrent transactions queue on row locks instead of deadlocking.
+ */
+export function inLockOrder(deltas: readonly CounterDelta[]): CounterDelta[] {
+  return [...deltas].sort(
+    (a, b) =>
+      byText(a.counterKey, b.counterKey) ||
+      byText(a.scopeKey, b.scopeKey) ||
+      a.bucketStartMs - b.bucketStartMs,
+  );
 }
 
 /** Groups rules by the counters they read: rules measuring the same thing share one set. */
@@ -124,36 +150,114 @@ export function groupByCounterKey(rules: readonly CompiledRule[]): Map<string, C
   return groups;
 }
 
+const EVENT_FIELD = {
+  user: 'userId',
+  app: 'appId',
+  model: 'modelId',
+  provider: 'provider',
+} as const satisfies Record<BaseDimension, keyof PricedEvent>;
+
+type Field = (typeof EVENT_FIELD)[BaseDimension];
+
+/**
+ * Whether an event counts for a rule, with the rule's filters turned into sets once per batch
+ * (the same test as `ruleMatches`, which runs once per event here).
+ */
+function matcherOf(rule: Rule): (e: PricedEvent) => boolean {
+  const filters: Array<[Field, Set<string>]> = [];
+  for (const dim of Object.keys(rule.filters) as BaseDimension[]) {
+    const allowed = rule.filters[dim];
+    if (allowed && allowed.length > 0) filters.push([EVENT_FIELD[dim], new Set(allowed)]);
+  }
+  const projectId = rule.projectId;
+  return (e) => {
+    if (e.projectId !== projectId) return false;
+    for (const [field, allowed] of filters) if (!allowed.has(e[field] as string)) return false;
+    return true;
+  };
+}
+
+/** A batch's touches of one rule group, found by the event's scope values without building keys. */
+class ScopeTrie {
+  private readonly root = new Map<string, unknown>();
+  private readonly fields: Field[];
+
+  constructor(rule: Rule) {
+    this.fields = rule.scope.map((d) => EVENT_FIELD[d]);
+  }
+
+  get(e: PricedEvent, create: () => Touch): Touch {
+    if (this.fields.length === 0) {
+      let t = this.root.get('') as Touch | undefined;
+      if (!t) {
+        t = create();
+        this.root.set('', t);
+      }
+      return t;
+    }
+    let node = this.root;
+    const last = this.fields.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = e[this.fields[i] as Field] as string;
+      let child = node.get(value) as Map<string, unknown> | undefined;
+      if (!child) {
+        child = new Map();
+        node.set(value, child);
+      }
+      node = child;
+    }
+    const value = e[this.fields[last] as Field] as string;
+    let t = node.get(value) as Touch | undefined;
+    if (!t) {
+      t = create();
+      node.set(value, t);
+    }
+    return t;
+  }
+}
+
 /** What a batch's NEW events (already deduplicated) add to the counters of `rules`. */
 export function planBatch(
   fresh: readonly PricedEvent[],
   rules: readonly CompiledRule[],
 ): BatchPlan {
-  const touches = new Map<string, Touch>();
-  for (const [counterKey, group] of groupByCounterKey(rules)) {
-    const rule = (group[0] as CompiledRule).rule;
+  const touches: Touch[] = [];
+  for (const [counterKey, list] of groupByCounterKey(rules)) {
+    const rule = (list[0] as CompiledRule).rule;
+    const group: RuleGroup = {
+      rules: list,
+      lowestThreshold: Math.min(
+        ...list.map((c) => c.levels[0]?.threshold ?? Number.POSITIVE_INFINITY),
+      ),
+      forecasts: list.some((c) => c.rule.forecast),
+      enforces: list.some((c) => c.rule.enforce),
+    };
+    const matches = matcherOf(rule);
+    const trie = new ScopeTrie(rule);
     for (const e of fresh) {
-      if (!ruleMatches(rule, e)) continue;
+      if (!matches(e)) continue;
       const amount = metricOf(rule.metric, e);
       if (amount === 0) continue;
-      const scopeKey = scopeKeyOf(rule, e);
-      const key = `${counterKey}\u0000${scopeKey}`;
-      let touch = touches.get(key);
-      if (!touch) {
-        touch = { counterKey, scopeKey, window: rule.window, rules: group, deltas: new Map() };
-        touches.set(key, touch);
-      }
+      const touch = trie.get(e, () => {
+        const t: Touch = {
+          counterKey,
+          scopeKey: scopeKeyOf(rule, e),
+          window: rule.window,
+          group,
+          deltas: new Map(),
+        };
+        touches.push(t);
+        return t;
+      });
       const bucket = counterBucketOf(e.timestampMs, rule.window);
       touch.deltas.set(bucket, (touch.deltas.get(bucket) ?? 0) + amount);
     }
   }
-  const list = [...touches.values()].sort(
-    (a, b) => byText(a.counterKey, b.counterKey) || byText(a.scopeKey, b.scopeKey),
-  );
   const deltas: CounterDelta[] = [];
   const reads: CounterRange[] = [];
-  for (const t of list) {
-    const buckets = [...t.deltas.keys()].sort((a, b) => a - b);
+  for (const t of touches) {
+    const buckets =
+      t.deltas.size === 1 ? [...t.deltas.keys()] : [...t.deltas.keys()].sort(byNumber);
     for (const b of buckets)
       deltas.push({
         counterKey: t.counterKey,
@@ -176,14 +280,16 @@ export function planBatch(
         reads.push({ counterKey: t.counterKey, scopeKey: t.scopeKey, fromMs: b, toMs: b });
     }
   }
-  return { deltas, reads, touches: list };
+  return { deltas, reads, touches };
 }
 
-type CounterValues = Map<string, Map<number, number>>;
+/** Counter values by `${counterKey}\0${scopeKey}`, then bucket start. */
+export type CounterValues = ReadonlyMap<string, ReadonlyMap<number, number>>;
 
-function indexRows(rows: readonly RuleCounter[]): CounterValues {
-  const out: CounterValues = new Map();
-  for (const r of rows) {
+function indexRows(rows: readonly RuleCounter[] | CounterValues): CounterValues {
+  if (!Array.isArray(rows)) return rows as CounterValues;
+  const out = new Map<string, Map<number, number>>();
+  for (const r of rows as readonly RuleCounter[]) {
     const key = `${r.ruleId}\u0000${r.scopeKey}`;
     let buckets = out.get(key);
     if (!buckets) {
@@ -335,7 +441,7 @@ function missingRow(t: Touch, bucket: number): TokenwatchError {
  */
 export function findCrossings(
   plan: BatchPlan,
-  rows: readonly RuleCounter[],
+  rows: readonly RuleCounter[] | CounterValues,
   nowMs: number,
 ): NewAlert[] {
   const values = indexRows(rows);
@@ -346,8 +452,12 @@ export function findCrossings(
       for (const b of t.deltas.keys()) if (!buckets.has(b)) throw missingRow(t, b);
       const starts = [...t.deltas.keys()];
       const spanMs = t.window.minutes * MINUTE_MS;
+      // No minute's window can hold more than every bucket read: below the lowest level, skip.
+      let all = 0;
+      for (const v of buckets.values()) all += v;
+      if (all < t.group.lowestThreshold) continue;
       rollingCrossings(
-        t.rules,
+        t.group.rules,
         t.window.minutes,
         t.scopeKey,
         buckets,
@@ -362,7 +472,17 @@ export function findCrossings(
     for (const [bucket, delta] of t.deltas) {
       const after = buckets.get(bucket);
       if (after === undefined) throw missingRow(t, bucket);
-      calendarCrossings(t.rules, t.scopeKey, t.window, bucket, after - delta, after, nowMs, out);
+      if (after < t.group.lowestThreshold && !t.group.forecasts) continue;
+      calendarCrossings(
+        t.group.rules,
+        t.scopeKey,
+        t.window,
+        bucket,
+        after - delta,
+        after,
+        nowMs,
+        out,
+      );
     }
   }
   return [...out.values()];
@@ -413,11 +533,14 @@ export function crossingsAtStart(
 }
 
 /** The new values of the counters of enforcing rules a batch changed (for POST /v1/check). */
-export function enforcedCounters(plan: BatchPlan, rows: readonly RuleCounter[]): RuleCounter[] {
+export function enforcedCounters(
+  plan: BatchPlan,
+  rows: readonly RuleCounter[] | CounterValues,
+): RuleCounter[] {
   const values = indexRows(rows);
   const out: RuleCounter[] = [];
   for (const t of plan.touches) {
-    if (!t.rules.some((c) => c.rule.enforce)) continue;
+    if (!t.group.enforces) continue;
     const buckets = values.get(`${t.counterKey}\u0000${t.scopeKey}`);
     for (const b of t.deltas.keys()) {
       const value = buckets?.get(b);

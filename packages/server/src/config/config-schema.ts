@@ -142,11 +142,24 @@ export const configSchema = z
             synchronous: z.enum(['full', 'normal']).default('full'),
             /** `worker` (default) runs SQLite in its own thread, in parallel with HTTP parsing. */
             thread: z.enum(['worker', 'main']).default('worker'),
+            /**
+             * A 202 needs only the id claims and an append to the event log; the rollups and rule
+             * counters are folded in from it this often (reads fold first and never wait for it).
+             */
+            foldIntervalMs: z.number().int().min(1).max(60_000).default(1_000),
+            /** Fold at once when this many events wait (bounds memory and the replay after a crash). */
+            foldMaxEvents: z.number().int().min(1).max(1_000_000).default(200_000),
           })
           .strict(),
         postgresStoreSchema,
       ])
-      .default({ driver: 'sqlite', synchronous: 'full', thread: 'worker' }),
+      .default({
+        driver: 'sqlite',
+        synchronous: 'full',
+        thread: 'worker',
+        foldIntervalMs: 1_000,
+        foldMaxEvents: 200_000,
+      }),
     /** Where `serve` puts accepted events: committed in-process (default) or a durable queue. */
     queue: z
       .discriminatedUnion('driver', [

@@ -11,7 +11,12 @@ export async function openStore(
 ): Promise<Store> {
   switch (config.store.driver) {
     case 'sqlite': {
-      const sqliteOptions = { path: sqlitePath(config), synchronous: config.store.synchronous };
+      const sqliteOptions = {
+        path: sqlitePath(config),
+        synchronous: config.store.synchronous,
+        foldIntervalMs: config.store.foldIntervalMs,
+        foldMaxEvents: config.store.foldMaxEvents,
+      };
       if ((options.thread ?? config.store.thread) === 'worker') {
         const { ThreadedSqliteStore } = await import('./sqlite/threaded-sqlite-store.js');
         return new ThreadedSqliteStore(sqliteOptions);

@@ -14,6 +14,7 @@ import {
   enforcedCounters,
   findCrossings,
   firstCountedBucket,
+  inLockOrder,
   type NewAlert,
   type PricedEvent,
   planBatch,
@@ -124,15 +125,16 @@ export class PostgresRules implements RuleStore {
         [rolling.map((t) => JSON.stringify([t.counterKey, t.scopeKey])).sort(byKey)],
       );
     }
+    const deltas = inLockOrder(plan.deltas);
     await c.query(
       `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
-       SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(r, s, b, v)
+       SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(r, s, b, v, n) ORDER BY n
        ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms`,
       [
-        plan.deltas.map((d) => d.counterKey),
-        plan.deltas.map((d) => d.scopeKey),
-        plan.deltas.map((d) => d.bucketStartMs),
-        plan.deltas.map((d) => d.delta),
+        deltas.map((d) => d.counterKey),
+        deltas.map((d) => d.scopeKey),
+        deltas.map((d) => d.bucketStartMs),
+        deltas.map((d) => d.delta),
         nowMs,
       ],
     );

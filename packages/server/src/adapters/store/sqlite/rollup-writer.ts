@@ -95,19 +95,24 @@ class IdDictionary {
         `SELECT ${idColumn} FROM ${table} WHERE ${columns.map((c) => `${c} = ?`).join(' AND ')}`,
       )
       .pluck();
-    this.insert = db.prepare(
-      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-    );
+    // A key not in the cache is most often new (a long tail of users): try the insert first,
+    // and look the id up only when it existed already (one statement instead of two).
+    this.insert = db
+      .prepare(
+        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
+         ON CONFLICT DO NOTHING RETURNING ${idColumn}`,
+      )
+      .pluck();
   }
 
   idOf(key: string, values: readonly string[]): number {
     let id = this.ids.get(key);
     if (id === undefined) {
-      const found = this.find.get(...values) as number | undefined;
-      id = found ?? Number(this.insert.run(...values).lastInsertRowid);
+      const inserted = this.insert.get(...values) as number | undefined;
+      id = inserted ?? (this.find.get(...values) as number);
       if (this.ids.size >= MAX_CACHED_IDS) this.ids.clear();
       this.ids.set(key, id);
-      if (found === undefined) this.pending.push(key);
+      if (inserted !== undefined) this.pending.push(key);
     }
     return id;
   }

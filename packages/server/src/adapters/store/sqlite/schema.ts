@@ -323,6 +323,13 @@ ${backfill('rollup_per_model_day', MODEL_IDS, 'rollup_app_day', APP_SERIES)}
 ${backfill('rollup_per_app_hour', APP_IDS, 'rollup_app_hour', APP_SERIES)}
 ${backfill('rollup_per_app_day', APP_IDS, 'rollup_app_day', APP_SERIES)}
 `,
+  `
+CREATE TABLE event_log (
+  seq INTEGER PRIMARY KEY,
+  events TEXT NOT NULL
+);
+CREATE INDEX rule_counters_by_bucket ON rule_counters(rule_id, bucket_start_ms);
+`,
   // Calls that returned no usage and calls a budget guard denied: counted apart from `requests`
   // and `errors` (see RollupMeasures). Older rows hold 0 for both, which is what they were.
   addMeasures(MEASURE_COLUMNS_ADDED),

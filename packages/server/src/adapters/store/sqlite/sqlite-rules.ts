@@ -27,6 +27,7 @@ import {
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { type AlertRow, alertFromRow, type DeliveryRow, deliveryFromRow } from '../sql-rows.js';
+import { PendingCounters } from './pending-counters.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -50,11 +51,15 @@ function toCounter(r: CounterRow): RuleCounter {
  * Rules, counters, alerts and the outbox on SQLite: the rule engine of core over SQL rows.
  * `evaluate` runs inside the caller's (applyBatch's) transaction, with the rules as they are in
  * that transaction (another process, e.g. the CLI, may have changed them: `data_version` says
- * so); saving a rule is its own IMMEDIATE transaction, so it is serialised with every batch.
+ * so). What a batch adds to the counters stays pending (see PendingCounters) until the event
+ * log is folded; the alerts it fires are inserted at once. Saving a rule is its own IMMEDIATE
+ * transaction after a fold, so it is serialised with every batch.
  */
 export class SqliteRules {
+  /** Counter deltas of the batches appended since the last fold. */
+  readonly pending: PendingCounters;
   private readonly st: Record<
-    'addCounter' | 'readRange' | 'insertAlert' | 'insertDelivery' | 'setCounter' | 'enabledRules',
+    'insertAlert' | 'insertDelivery' | 'setCounter' | 'enabledRules',
     Statement
   >;
   /** Enabled rules by project, as of `dataVersion`. */
@@ -65,15 +70,9 @@ export class SqliteRules {
     /** Reads the rollups on this connection (inside the running transaction). */
     private readonly queryRollups: (query: UsageQuery) => UsageRow[],
   ) {
+    this.pending = new PendingCounters(db);
     const s = (sql: string) => db.prepare(sql);
     this.st = {
-      addCounter: s(
-        `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = value + excluded.value, updated_at_ms = excluded.updated_at_ms`,
-      ),
-      readRange: s(
-        'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms >= ? AND bucket_start_ms <= ?',
-      ),
       insertAlert: s(
         `INSERT OR IGNORE INTO alerts (alert_id, project_id, rule_id, scope_key, window_start_ms, window_end_ms, level_index, threshold, value, late, forecast, fired_at_ms, message)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -108,32 +107,31 @@ export class SqliteRules {
     return out;
   }
 
-  /** Adds a batch's new events to the rules' counters and records the crossings (in the caller's transaction). */
+  /**
+   * Evaluates a batch's new events against the rules (in the caller's transaction): inserts the
+   * alerts it fires, and returns its counter deltas to `commit` once that transaction commits.
+   */
   evaluate(
     fresh: readonly PricedEvent[],
     nowMs: number,
-  ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[] } {
-    if (fresh.length === 0) return { alerts: [], enforcedCounters: [] };
+  ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[]; commit: () => void } {
+    const none = { alerts: [], enforcedCounters: [], commit: () => {} };
+    if (fresh.length === 0) return none;
     const rules = this.enabledRules(new Set(fresh.map((e) => e.projectId)));
-    if (rules.length === 0) return { alerts: [], enforcedCounters: [] };
+    if (rules.length === 0) return none;
     const plan = planBatch(fresh, rules);
-    for (const d of plan.deltas)
-      this.st.addCounter.run(d.counterKey, d.scopeKey, d.bucketStartMs, d.delta, nowMs);
-    const rows: RuleCounter[] = [];
-    for (const r of plan.reads) {
-      for (const row of this.st.readRange.all(
-        r.counterKey,
-        r.scopeKey,
-        r.fromMs,
-        r.toMs,
-      ) as CounterRow[])
-        rows.push(toCounter(row));
-    }
+    if (plan.deltas.length === 0) return none;
+    const staged = this.pending.stage(plan);
+    const rows = this.pending.values(plan.reads, staged);
     const byId = new Map(rules.map((c) => [c.rule.id, c.rule]));
     const alerts = findCrossings(plan, rows, nowMs).filter((a) =>
       this.insertAlert(a, byId.get(a.ruleId) as Rule, nowMs),
     );
-    return { alerts, enforcedCounters: enforcedCounters(plan, rows) };
+    return {
+      alerts,
+      enforcedCounters: enforcedCounters(plan, rows),
+      commit: () => this.pending.commit(staged),
+    };
   }
 
   private insertAlert(alert: NewAlert, rule: Rule, nowMs: number): boolean {
@@ -209,6 +207,7 @@ export class SqliteRules {
       }
     }
     this.cache = undefined;
+    this.pending.forgetFolded();
     const counterKey = counterKeyOf(rule);
     const first = firstCountedBucket(rule);
     if (activation.seed) {
@@ -297,7 +296,7 @@ export class SqliteRules {
             )
             .all(ruleId, scopeKey, fromMs, toMs)
     ) as CounterRow[];
-    return rows.map(toCounter);
+    return this.pending.merge(rows.map(toCounter), ruleId, fromMs, toMs, scopeKey);
   }
 
   listAlerts(q: AlertQuery): AlertRecord[] {

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TokenwatchError } from '@tokenwatch/core';
-import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-store.js';
+import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
 
 /**
  * The SQLite writer thread: owns the database connection and runs every store call of the

@@ -23,7 +23,7 @@ import {
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
-import type { SqliteStoreOptions } from './sqlite-store.js';
+import type { SqliteStoreOptions } from './sqlite-database.js';
 
 interface Reply {
   id: number;

@@ -1,0 +1,224 @@
+import type { BatchPlan, CounterRange, CounterValues, RuleCounter } from '@tokenwatch/core';
+import type Database from 'better-sqlite3';
+
+type Statement = Database.Statement<unknown[], unknown>;
+/** `${counterKey}\0${scopeKey}` → bucket start → amount. */
+export type CounterDeltas = Map<string, Map<number, number>>;
+
+interface CounterRow {
+  rule_id: string;
+  scope_key: string;
+  bucket_start_ms: number;
+  value: number;
+}
+
+/** Folded values cached in memory are dropped (and read again) past this many. */
+const MAX_CACHED_VALUES = 2_000_000;
+/** A bucket read this many times one scope key at a time is read whole instead. */
+const READS_BEFORE_WHOLE_BUCKET = 64;
+
+/** Folded values of one counter bucket (`${counterKey}\0${bucket}`) this process has read. */
+interface BucketCache {
+  /** Scope key → folded value (0: no row). */
+  values: Map<string, number>;
+  /** Every scope key of the bucket is in `values`: a missing one is 0. */
+  whole: boolean;
+  reads: number;
+}
+
+function keyOf(counterKey: string, scopeKey: string): string {
+  return `${counterKey}\u0000${scopeKey}`;
+}
+
+/**
+ * Rule counters between two folds: the `rule_counters` rows hold what has been folded, and the
+ * deltas of the batches appended since (their events are in the event log) live here, so the
+ * rule engine and `readCounters` see every event that got its 202. After a crash the deltas are
+ * gone with the process and come back when the event log is replayed.
+ */
+export class PendingCounters {
+  private readonly deltas: CounterDeltas = new Map();
+  /**
+   * Folded values of calendar buckets read before, kept equal to the table: a fold adds its
+   * deltas to them, a rule save clears them. A calendar rule reads one bucket per scope key and
+   * batch; a bucket read often (the current window of a rule scoped by user) is read whole
+   * once, after which a scope key it does not hold is known to be 0 without a query.
+   */
+  private readonly folded = new Map<string, BucketCache>();
+  private cachedValues = 0;
+  private readonly readFolded: Statement;
+  private readonly readOne: Statement;
+  private readonly readBucket: Statement;
+  private readonly addFolded: Statement;
+
+  constructor(db: Database.Database) {
+    this.readFolded = db.prepare(
+      'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms >= ? AND bucket_start_ms <= ?',
+    );
+    this.readOne = db
+      .prepare(
+        'SELECT value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms = ?',
+      )
+      .pluck();
+    this.readBucket = db.prepare(
+      'SELECT scope_key, value FROM rule_counters WHERE rule_id = ? AND bucket_start_ms = ?',
+    );
+    this.addFolded = db.prepare(
+      `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = value + excluded.value, updated_at_ms = excluded.updated_at_ms`,
+    );
+  }
+
+  get isEmpty(): boolean {
+    return this.deltas.size === 0;
+  }
+
+  /** A batch's deltas (its plan's touches), kept apart until its transaction commits. */
+  stage(plan: BatchPlan): CounterDeltas {
+    const staged: CounterDeltas = new Map();
+    for (const t of plan.touches) staged.set(keyOf(t.counterKey, t.scopeKey), t.deltas);
+    return staged;
+  }
+
+  commit(staged: CounterDeltas): void {
+    for (const [key, buckets] of staged) {
+      let mine = this.deltas.get(key);
+      if (!mine) {
+        mine = new Map();
+        this.deltas.set(key, mine);
+      }
+      for (const [b, v] of buckets) mine.set(b, (mine.get(b) ?? 0) + v);
+    }
+  }
+
+  /**
+   * The counters in `reads` as they are with the pending and the staged deltas (a calendar read
+   * is one bucket: its staged delta is added once, as its pending one).
+   */
+  values(reads: readonly CounterRange[], staged: CounterDeltas): CounterValues {
+    const out = new Map<string, Map<number, number>>();
+    for (const r of reads) {
+      const key = keyOf(r.counterKey, r.scopeKey);
+      let values = out.get(key);
+      if (!values) {
+        values = new Map();
+        out.set(key, values);
+      }
+      if (r.fromMs === r.toMs) {
+        const value = this.foldedValue(r.counterKey, r.scopeKey, r.fromMs);
+        if (value !== 0) values.set(r.fromMs, value);
+      } else {
+        for (const row of this.readFolded.all(
+          r.counterKey,
+          r.scopeKey,
+          r.fromMs,
+          r.toMs,
+        ) as CounterRow[])
+          values.set(row.bucket_start_ms, row.value);
+      }
+      for (const extra of [this.deltas.get(key), staged.get(key)]) {
+        for (const [b, v] of extra ?? []) {
+          if (b >= r.fromMs && b <= r.toMs) values.set(b, (values.get(b) ?? 0) + v);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Adds the pending deltas to counter rows read from the table (bucket starts in [fromMs, toMs)). */
+  merge(
+    rows: RuleCounter[],
+    counterKey: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey: string | undefined,
+  ): RuleCounter[] {
+    if (this.deltas.size === 0) return rows;
+    const byKey = new Map(rows.map((r) => [`${r.scopeKey}\u0000${r.bucketStartMs}`, r]));
+    const prefix = `${counterKey}\u0000`;
+    for (const [key, buckets] of this.deltas) {
+      if (!key.startsWith(prefix)) continue;
+      const scope = key.slice(prefix.length);
+      if (scopeKey !== undefined && scope !== scopeKey) continue;
+      for (const [b, v] of buckets) {
+        if (b < fromMs || b >= toMs) continue;
+        const existing = byKey.get(`${scope}\u0000${b}`);
+        if (existing) existing.value += v;
+        else {
+          const row = { ruleId: counterKey, scopeKey: scope, bucketStartMs: b, value: v };
+          byKey.set(`${scope}\u0000${b}`, row);
+          rows.push(row);
+        }
+      }
+    }
+    return rows.sort(
+      (a, b) =>
+        a.bucketStartMs - b.bucketStartMs ||
+        (a.scopeKey < b.scopeKey ? -1 : a.scopeKey > b.scopeKey ? 1 : 0),
+    );
+  }
+
+  /** Writes the pending deltas into `rule_counters` (inside the fold's transaction). */
+  fold(nowMs: number): void {
+    for (const [key, buckets] of this.deltas) {
+      const cut = key.indexOf('\u0000');
+      const counterKey = key.slice(0, cut);
+      const scopeKey = key.slice(cut + 1);
+      for (const [b, v] of buckets) this.addFolded.run(counterKey, scopeKey, b, v, nowMs);
+    }
+  }
+
+  /** The fold committed: the table holds the deltas now. */
+  clear(): void {
+    for (const [key, buckets] of this.deltas) {
+      const cut = key.indexOf('\u0000');
+      const counterKey = key.slice(0, cut);
+      const scopeKey = key.slice(cut + 1);
+      for (const [b, v] of buckets) {
+        const cache = this.folded.get(`${counterKey}\u0000${b}`);
+        if (!cache) continue;
+        const value = cache.values.get(scopeKey);
+        if (value !== undefined) cache.values.set(scopeKey, value + v);
+        else if (cache.whole) {
+          cache.values.set(scopeKey, v);
+          this.cachedValues++;
+        }
+      }
+    }
+    this.deltas.clear();
+  }
+
+  /** Counters were written outside the fold (a rule save rebuilt them): forget what was read. */
+  forgetFolded(): void {
+    this.folded.clear();
+    this.cachedValues = 0;
+  }
+
+  private foldedValue(counterKey: string, scopeKey: string, bucket: number): number {
+    if (this.cachedValues >= MAX_CACHED_VALUES) this.forgetFolded();
+    const bucketKey = `${counterKey}\u0000${bucket}`;
+    let cache = this.folded.get(bucketKey);
+    if (!cache) {
+      cache = { values: new Map(), whole: false, reads: 0 };
+      this.folded.set(bucketKey, cache);
+    }
+    const known = cache.values.get(scopeKey);
+    if (known !== undefined) return known;
+    if (cache.whole) return 0;
+    if (++cache.reads >= READS_BEFORE_WHOLE_BUCKET) {
+      for (const row of this.readBucket.all(counterKey, bucket) as Array<{
+        scope_key: string;
+        value: number;
+      }>) {
+        if (!cache.values.has(row.scope_key)) this.cachedValues++;
+        cache.values.set(row.scope_key, row.value);
+      }
+      cache.whole = true;
+      return cache.values.get(scopeKey) ?? 0;
+    }
+    const value = (this.readOne.get(counterKey, scopeKey, bucket) as number | undefined) ?? 0;
+    cache.values.set(scopeKey, value);
+    this.cachedValues++;
+    return value;
+  }
+}

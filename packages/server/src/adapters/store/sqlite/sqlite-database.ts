@@ -1,0 +1,426 @@
+import {
+  type ApplyOptions,
+  type ApplyResult,
+  type ConflictRecord,
+  EventOutcome,
+  type PricedEvent,
+  type PruneOptions,
+  type PruneResult,
+  type Rule,
+  type RuleChange,
+  TokenwatchError,
+  type UsageQuery,
+  type UsageRow,
+} from '@tokenwatch/core';
+import Database from 'better-sqlite3';
+import { measuresFromRow } from '../sql-rows.js';
+import { EventLog } from './event-log.js';
+import { RollupWriter } from './rollup-writer.js';
+import { MIGRATIONS } from './schema.js';
+import { SqliteProjects } from './sqlite-projects.js';
+import { SqliteRules } from './sqlite-rules.js';
+import { compileUsageQuery } from './sqlite-usage-queries.js';
+
+export interface SqliteStoreOptions {
+  /** Database file path, or ':memory:'. */
+  path: string;
+  /**
+   * `full` (default) fsyncs the WAL at every commit: a 202 survives a power loss.
+   * `normal` survives a process crash but may lose the last commits on power loss.
+   */
+  synchronous?: 'full' | 'normal';
+  /** A checkpointer thread copies the WAL into the database; the writer then never does. */
+  externalCheckpoints?: boolean;
+  /**
+   * How long appended events wait before they are folded into the rollups and rule counters
+   * (reads fold first, so they never wait for it). Default 1 s.
+   */
+  foldIntervalMs?: number;
+  /** Fold at once when this many events are waiting (bounds memory and replay). Default 200,000. */
+  foldMaxEvents?: number;
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+/** SQLite error codes a caller may retry (the database was busy, or the disk had a hiccup). */
+const RETRYABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL)/;
+
+export function storeError(err: unknown, what: string): TokenwatchError {
+  if (err instanceof TokenwatchError) return err;
+  const code = (err as { code?: unknown }).code;
+  const retryable = typeof code === 'string' && RETRYABLE_SQLITE.test(code);
+  return new TokenwatchError(
+    retryable ? 'unavailable' : 'internal',
+    `SQLite ${what} failed: ${String((err as Error).message ?? err)}`,
+    {
+      retryable,
+      cause: err,
+      context: { sqliteCode: code },
+    },
+  );
+}
+
+const DIMENSIONS = ['projectId', 'userId', 'appId', 'modelId', 'provider'] as const;
+const COUNTS = [
+  'timestampMs',
+  'inputTokens',
+  'outputTokens',
+  'cacheReadTokens',
+  'cacheWriteTokens',
+  'costNanoUsd',
+] as const;
+
+/**
+ * What the fold will need of an event, checked before it is accepted: an event the fold cannot
+ * write would otherwise stop every later fold. (Validation upstream guarantees all of it; this
+ * keeps the store's own contract whoever calls it.)
+ */
+function assertStorable(e: PricedEvent): void {
+  for (const d of DIMENSIONS) {
+    if (typeof e[d] !== 'string')
+      throw new TokenwatchError('internal', `event ${e.id}: ${d} is not a string`);
+  }
+  for (const c of COUNTS) {
+    if (!Number.isSafeInteger(e[c]))
+      throw new TokenwatchError('internal', `event ${e.id}: ${c} is not a safe integer`);
+  }
+}
+
+interface RawUsageRow {
+  [column: string]: unknown;
+}
+
+function toNumber(value: unknown): number {
+  if (typeof value === 'bigint') return Number(value);
+  return typeof value === 'number' ? value : 0;
+}
+
+/**
+ * The embedded store: one SQLite file, synchronous driver (better-sqlite3). All methods are
+ * synchronous inside and wrapped in promises by `SqliteStore` so the adapter fits the port.
+ */
+export class SqliteDatabase {
+  readonly db: Database.Database;
+  private statements: Record<string, Statement> = {};
+  private rollups: RollupWriter | undefined;
+  private ruleEngine: SqliteRules | undefined;
+  private projectStore: SqliteProjects | undefined;
+  private log: EventLog | undefined;
+  private readonly synchronous: 'FULL' | 'NORMAL';
+  private readonly foldIntervalMs: number;
+  private readonly foldMaxEvents: number;
+  private foldTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Folds that failed (their events stay in the log and are folded by the next one). */
+  foldFailures = 0;
+
+  constructor(options: SqliteStoreOptions) {
+    this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
+    this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
+    this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
+    try {
+      this.db = new Database(options.path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('foreign_keys = ON');
+      // Checkpoints run on another thread (see sqlite-checkpointer.ts) when one is attached;
+      // otherwise fewer, larger ones than the default 1000 pages, which checkpoints on most commits.
+      this.db.pragma(`wal_autocheckpoint = ${options.externalCheckpoints ? 0 : 10000}`);
+      this.db.pragma('cache_size = -65536');
+    } catch (err) {
+      throw storeError(err, 'open');
+    }
+  }
+
+  migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as {
+      v: number | null;
+    };
+    const current = row.v ?? 0;
+    const apply = this.db.transaction(() => {
+      for (let v = current; v < MIGRATIONS.length; v++) {
+        this.db.exec(MIGRATIONS[v] as string);
+        this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
+      }
+    });
+    apply.immediate();
+    this.prepareStatements();
+    this.replay();
+  }
+
+  /** Folds what a crash left in the event log, before anything else reads or writes. */
+  private replay(): void {
+    const log = this.eventLog();
+    const { events, upToSeq } = log.unfolded();
+    if (events.length === 0) return;
+    const nowMs = Date.now();
+    // The alerts these events fired are in the database already (they commit with the events);
+    // evaluating again restores the pending counter deltas and inserts nothing twice.
+    const evaluated = this.db
+      .transaction(() => this.rulesEngine().evaluate(events, nowMs))
+      .immediate();
+    evaluated.commit();
+    log.appended(events, upToSeq, nowMs);
+    this.fold(nowMs);
+  }
+
+  private prepareStatements(): void {
+    const s = (sql: string) => this.db.prepare(sql);
+    this.statements = {
+      claimId: s(
+        'INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)',
+      ),
+      idFingerprint: s('SELECT fingerprint FROM event_ids WHERE project_id = ? AND id = ?').pluck(),
+      insertConflict: s(
+        'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
+      ),
+    };
+    this.rollups = new RollupWriter(this.db);
+    this.log = new EventLog(this.db);
+    this.ruleEngine = new SqliteRules(this.db, (q) => this.queryUsage(q));
+    this.projectStore = new SqliteProjects(this.db);
+  }
+
+  /** Rules, counters, alerts and the outbox (see SqliteRules). */
+  rulesEngine(): SqliteRules {
+    if (!this.ruleEngine)
+      throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.ruleEngine;
+  }
+
+  private eventLog(): EventLog {
+    if (!this.log) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.log;
+  }
+
+  private stmt(name: string): Statement {
+    const statement = this.statements[name];
+    if (!statement) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return statement;
+  }
+
+  /**
+   * One transaction per batch, and all a 202 needs: the id claims, the new events appended to
+   * the event log, and the alerts they fire (the rule engine runs on the folded counters plus
+   * the pending deltas). Rollups and rule counters follow in the next fold.
+   */
+  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): ApplyResult {
+    const claim = this.stmt('claimId');
+    const lookup = this.stmt('idFingerprint');
+    const conflict = this.stmt('insertConflict');
+    const log = this.eventLog();
+    let seq = 0;
+    const run = this.db.transaction(() => {
+      const outcomes: EventOutcome[] = new Array(events.length);
+      const fresh: PricedEvent[] = [];
+      let duplicates = 0;
+      let conflicts = 0;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i] as PricedEvent;
+        if (claim.run(e.projectId, e.id, e.timestampMs, e.fingerprint).changes === 1) {
+          outcomes[i] = EventOutcome.Accepted;
+          fresh.push(e);
+          continue;
+        }
+        const first = lookup.get(e.projectId, e.id) as string;
+        if (first === e.fingerprint) {
+          outcomes[i] = EventOutcome.Duplicate;
+          duplicates++;
+        } else {
+          outcomes[i] = EventOutcome.Conflict;
+          conflicts++;
+          conflict.run(e.projectId, e.id, first, e.fingerprint, options.nowMs);
+        }
+      }
+      if (fresh.length > 0) {
+        // The rollups are written later, by the fold: refuse here what would make it fail.
+        for (const e of fresh) assertStorable(e);
+        seq = log.append(fresh);
+      }
+      const evaluated = this.rulesEngine().evaluate(fresh, options.nowMs);
+      return { fresh, duplicates, conflicts, outcomes, evaluated };
+    });
+    let done: ReturnType<typeof run>;
+    try {
+      done = run.immediate();
+    } catch (err) {
+      throw storeError(err, 'applyBatch');
+    }
+    const { fresh, duplicates, conflicts, outcomes, evaluated } = done;
+    if (fresh.length > 0) {
+      evaluated.commit();
+      log.appended(fresh, seq, options.nowMs);
+      if (log.pendingEvents >= this.foldMaxEvents) this.foldNow();
+      else this.scheduleFold();
+    }
+    return {
+      accepted: fresh.length,
+      duplicates,
+      conflicts,
+      outcomes,
+      alerts: evaluated.alerts,
+      enforcedCounters: evaluated.enforcedCounters,
+    };
+  }
+
+  private scheduleFold(): void {
+    if (this.foldTimer !== undefined) return;
+    this.foldTimer = setTimeout(() => {
+      this.foldTimer = undefined;
+      try {
+        this.fold(Date.now());
+      } catch {
+        // Counted in fold(); the events stay in the log, and the next write schedules again.
+      }
+    }, this.foldIntervalMs);
+    this.foldTimer.unref?.();
+  }
+
+  /** Folds now (reads call this first, so they see every event that got its 202). */
+  foldNow(): void {
+    if (this.foldTimer !== undefined) {
+      clearTimeout(this.foldTimer);
+      this.foldTimer = undefined;
+    }
+    this.fold(Date.now());
+  }
+
+  /**
+   * Adds the pending events to the rollups and their counter deltas to the rule counters, and
+   * deletes them from the event log, in one transaction: a crash before its commit leaves them
+   * in the log (replayed at the next start), after it nowhere but in the totals.
+   */
+  private fold(nowMs: number): void {
+    const log = this.eventLog();
+    if (log.pendingEvents === 0) return;
+    const rollups = this.rollups as RollupWriter;
+    const counters = this.rulesEngine().pending;
+    const { events, upToSeq } = log.toFold();
+    // The log rows make the fold replayable: its commit need not wait for the disk.
+    if (this.synchronous === 'FULL') this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db
+        .transaction(() => {
+          rollups.write(events, nowMs);
+          counters.fold(nowMs);
+          log.deleteFolded(upToSeq);
+        })
+        .immediate();
+      rollups.committed();
+      counters.clear();
+      log.folded();
+    } catch (err) {
+      rollups.rolledBack();
+      this.foldFailures++;
+      throw storeError(err, 'fold');
+    } finally {
+      if (this.synchronous === 'FULL') this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  queryUsage(q: UsageQuery): UsageRow[] {
+    this.foldNow();
+    const compiled = compileUsageQuery(q, { coarseRollups: true });
+    try {
+      const rows = this.db
+        .prepare(compiled.sql)
+        .safeIntegers(true)
+        .all(...compiled.params) as RawUsageRow[];
+      return rows.map((r) => {
+        const row: UsageRow = measuresFromRow(r, toNumber);
+        compiled.dimensions.forEach((dim, i) => {
+          const value = String(r[`d${i}`]);
+          if (dim.startsWith('tag:')) row.tag = { key: dim.slice(4), value };
+          else row[dim as 'user' | 'app' | 'model' | 'provider'] = value;
+        });
+        if (q.interval) row.bucketMs = toNumber(r.bucket);
+        return row;
+      });
+    } catch (err) {
+      throw storeError(err, 'queryUsage');
+    }
+  }
+
+  countGroups(q: UsageQuery): number {
+    this.foldNow();
+    const compiled = compileUsageQuery(q, { coarseRollups: true, shape: 'count' });
+    try {
+      return this.db
+        .prepare(compiled.sql)
+        .pluck()
+        .get(...compiled.params) as number;
+    } catch (err) {
+      throw storeError(err, 'countGroups');
+    }
+  }
+
+  listConflicts(projectId: string, limit: number): ConflictRecord[] {
+    const rows = this.db
+      .prepare(
+        'SELECT event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms FROM conflicts WHERE project_id = ? ORDER BY seen_at_ms DESC, rowid DESC LIMIT ?',
+      )
+      .all(projectId, limit) as {
+      event_id: string;
+      first_fingerprint: string;
+      conflicting_fingerprint: string;
+      seen_at_ms: number;
+    }[];
+    return rows.map((r) => ({
+      projectId,
+      eventId: r.event_id,
+      firstFingerprint: r.first_fingerprint,
+      conflictingFingerprint: r.conflicting_fingerprint,
+      seenAtMs: r.seen_at_ms,
+    }));
+  }
+
+  prune(options: PruneOptions): PruneResult {
+    this.foldNow();
+    try {
+      const minute = this.db
+        .prepare('DELETE FROM rollup_minute WHERE bucket_ms < ?')
+        .run(options.nowMs - options.minuteRetentionMs);
+      const ids = this.db
+        .prepare('DELETE FROM event_ids WHERE event_ms < ?')
+        .run(options.nowMs - options.dedupeRetentionMs);
+      // Rule counters of windows that can no longer receive an event (older than the accepted
+      // lateness, plus a month for the longest window).
+      this.db
+        .prepare('DELETE FROM rule_counters WHERE bucket_start_ms < ?')
+        .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000);
+      this.rulesEngine().pending.forgetFolded();
+      return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
+    } catch (err) {
+      throw storeError(err, 'prune');
+    }
+  }
+
+  /** Projects, keys and price overrides (see SqliteProjects). */
+  projects(): SqliteProjects {
+    if (!this.projectStore)
+      throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.projectStore;
+  }
+
+  /** Saving a rule rebuilds counters from the rollups: fold first, so they hold everything. */
+  createRule(rule: Rule, nowMs: number): RuleChange {
+    this.foldNow();
+    return this.rulesEngine().createRule(rule, nowMs);
+  }
+
+  updateRule(rule: Rule, nowMs: number): RuleChange | undefined {
+    this.foldNow();
+    return this.rulesEngine().updateRule(rule, nowMs);
+  }
+
+  close(): void {
+    if (this.db.open) {
+      try {
+        this.foldNow();
+      } finally {
+        this.db.close();
+      }
+    }
+  }
+}
