@@ -113,7 +113,9 @@ async function startOnStore(
   );
   const ingest = new IngestService(committer, catalogs, now);
   const reconciliation = await openReconciliationStore(config);
-  const reconcileJob = startReconcileJob(config, store, logger, now);
+  const reconcileJob = startReconcileJob(config, store, logger, now, (alerts) =>
+    alerting.onAlerts(alerts, now()),
+  );
   let shuttingDown = false;
 
   const handler = createHttpHandler({

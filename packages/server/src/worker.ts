@@ -68,7 +68,7 @@ export async function startWorker(
     dispatcher.start();
     closers.push(() => dispatcher.stop());
     // Bedrock reconciliation, when configured (enable it in one process: runs are idempotent).
-    const reconcileJob = startReconcileJob(config, store, logger, now);
+    const reconcileJob = startReconcileJob(config, store, logger, now, () => dispatcher.wake());
     if (reconcileJob) closers.push(() => reconcileJob.stop());
 
     const consumer = new JetStreamWorker(

@@ -99,6 +99,12 @@ export interface RuleStore {
     scopeKey?: string,
   ): Promise<RuleCounter[]>;
 
+  /**
+   * Records alerts raised outside a batch (a reconciliation's `uncapturedTokens` rules): each
+   * unless its (rule, scope key, window start, level) exists, with a delivery per channel of its
+   * rule, in one transaction where the store has them. Returns the ones inserted.
+   */
+  fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]>;
   listAlerts(query: AlertQuery): Promise<AlertRecord[]>;
   acknowledgeAlert(projectId: string, alertId: string, nowMs: number): Promise<boolean>;
 

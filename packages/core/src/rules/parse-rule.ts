@@ -22,6 +22,7 @@ export const RULE_METRICS: readonly RuleMetric[] = [
   'costUsd',
   'requests',
   'unpricedTokens',
+  'uncapturedTokens',
 ];
 export const CALENDAR_UNITS: readonly CalendarUnit[] = ['hour', 'day', 'week', 'month'];
 export const RULE_DIMENSIONS: readonly BaseDimension[] = ['user', 'app', 'model', 'provider'];
@@ -295,6 +296,7 @@ export function resolveLevels(rule: {
  * row sums (used to seed counters from the rollups).
  */
 export function rollupMeasure(metric: RuleMetric, m: RollupMeasures): number {
+  if (metric === 'uncapturedTokens') return 0; // not a measure of events
   return metric === 'costUsd' ? Number(m.costNanoUsd) : m[metric];
 }
 
@@ -317,6 +319,8 @@ export function metricOf(metric: RuleMetric, e: PricedEvent): number {
       return e.status === 'denied' ? 0 : 1; // as the rollups count: calls that reached the provider
     case 'unpricedTokens':
       return e.priced ? 0 : totalTokens(e);
+    case 'uncapturedTokens':
+      return 0; // reconciliation counts it, not events
   }
 }
 
@@ -674,6 +678,25 @@ export function parseRuleInput(raw: unknown, field = ''): RuleInput {
     if (firstPercent >= 0) {
       issues.add('budget', `is required when a level is a percent (levels[${firstPercent}])`);
     }
+  }
+  if (metric === 'uncapturedTokens') {
+    // A reconciliation compares Bedrock models by settled UTC hour: nothing else to scope by.
+    if (scope?.some((d) => d !== 'model'))
+      issues.add(
+        'scope',
+        'must be [] or ["model"] for uncapturedTokens (reconciliation is per model)',
+      );
+    for (const dim of Object.keys(filters ?? {}))
+      if (dim !== 'model')
+        issues.add(`filters.${dim}`, 'only model filters apply to uncapturedTokens');
+    if (window !== undefined && window.type !== 'calendar')
+      issues.add(
+        'window',
+        'must be a calendar window for uncapturedTokens (reconciliation is per hour)',
+      );
+    if (enforce === true)
+      issues.add('enforce', 'cannot enforce uncapturedTokens (it is known after the fact)');
+    if (forecast === true) issues.add('forecast', 'does not apply to uncapturedTokens');
   }
   if (forecast === true && budgetOk && budget === undefined && levels?.length === 0) {
     issues.add('forecast', 'needs a budget or at least one level');

@@ -9,7 +9,13 @@ export type RuleMetric =
   | 'cacheWriteTokens'
   | 'costUsd'
   | 'requests'
-  | 'unpricedTokens';
+  | 'unpricedTokens'
+  /**
+   * Amazon Bedrock tokens AWS reported (CloudWatch `AWS/Bedrock`) that tokenwatch did not capture,
+   * per model and settled hour, all token classes: evaluated when a reconciliation runs, never
+   * by events (see the README's Amazon Bedrock section).
+   */
+  | 'uncapturedTokens';
 
 export type CalendarUnit = 'hour' | 'day' | 'week' | 'month';
 

@@ -3,6 +3,7 @@ import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
 import { type CompiledRule, compileRule, counterKeyOf, FORECAST_LEVEL } from '../rules/evaluate.js';
 import type { Rule } from '../rules/rule.js';
+import { uncapturedAlerts } from '../rules/rule-engine.js';
 import { makePricedEvent, type StoreUnderTest } from './store-contract.js';
 
 const MINUTE = 60_000;
@@ -414,6 +415,31 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       expect(first).toHaveLength(1);
       const again = await store.claimDeliveries(T0 + 21 * MINUTE + 30_000, 10, 30_000);
       expect(again.map((d) => [d.id, d.attempts])).toEqual([[first[0]?.id, 2]]);
+    });
+
+    it('records alerts raised outside a batch once, with their deliveries', async () => {
+      const rule = await withRule(
+        makeRule({
+          scope: ['model'],
+          metric: 'uncapturedTokens',
+          window: { type: 'calendar', unit: 'day', timeZone: 'UTC' },
+          levels: [{ value: 100 }],
+        }),
+      );
+      const alerts = uncapturedAlerts(
+        rule,
+        [{ modelId: 'm1', hourStartMs: T0, difference: 150, settled: true }],
+        T0 + 2 * HOUR,
+      );
+      expect(alerts).toHaveLength(1);
+      expect((await store.fireAlerts(alerts, T0 + 2 * HOUR)).map((a) => a.alertId)).toEqual([
+        alerts[0]?.alertId,
+      ]);
+      expect(await store.fireAlerts(alerts, T0 + 3 * HOUR)).toEqual([]);
+      expect((await store.listAlerts({ projectId: 'p1', limit: 10 })).map((a) => a.value)).toEqual([
+        150,
+      ]);
+      expect(await store.listDeliveries('p1', {}, 10)).toHaveLength(2);
     });
 
     it('lists and acknowledges alerts', async () => {

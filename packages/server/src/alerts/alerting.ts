@@ -17,6 +17,8 @@ export interface Alerting {
   dispatcher: Dispatcher;
   /** After each commit: budget state, alert metrics, dispatcher wake-up, live notices. */
   onCommitted(result: ApplyResult, nowMs: number): void;
+  /** Alerts fired outside a batch (a rule save, a reconciliation): metrics, dispatch, live. */
+  onAlerts(alerts: readonly NewAlert[], nowMs: number): void;
   stop(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function createAlerting(deps: {
       if (result.enforcedCounters.length > 0) enforcer.apply(result.enforcedCounters);
       fired(result.alerts, nowMs);
     },
+    onAlerts: fired,
     async stop() {
       registry.stop();
       await dispatcher.stop();

@@ -1,13 +1,17 @@
 import {
   type CapturedHour,
+  compileRule,
+  type NewAlert,
   type PublishedSeries,
   parseUsageQuery,
   type ReconciliationRow,
   type ReconciliationStore,
   type ReportedPoint,
   reconcileHours,
+  type Store,
   TokenwatchError,
-  type UsageStore,
+  uncapturedAlerts,
+  windowFor,
 } from '@tokenwatch/core';
 import type { BedrockMetrics } from './cloudwatch-bedrock-metrics.js';
 
@@ -33,15 +37,18 @@ export interface ReconcileOutcome {
   rows: ReconciliationRow[];
   /** Published series found; 0 means CloudWatch has no Bedrock token metrics in these regions. */
   series: number;
+  /** Alerts of `uncapturedTokens` rules this run fired (in the outbox, to be sent). */
+  alerts: NewAlert[];
 }
 
 /**
  * Compares CloudWatch's AWS/Bedrock token metrics with tokenwatch's Bedrock totals per model
- * and hour, and keeps the result (a later run over the same hours replaces it).
+ * and hour, keeps the result (a later run over the same hours replaces it), and fires the
+ * levels the project's `uncapturedTokens` rules reach.
  */
 export class BedrockReconciler {
   constructor(
-    private readonly usage: Pick<UsageStore, 'queryUsage'>,
+    private readonly usage: Pick<Store, 'queryUsage' | 'listRules' | 'fireAlerts'>,
     private readonly results: ReconciliationStore,
     private readonly readMetrics: (
       region: string,
@@ -84,7 +91,34 @@ export class BedrockReconciler {
       settleMs: request.settleMs,
     });
     await this.results.replace(request.projectId, regions.join(','), fromMs, toMs, rows, nowMs);
-    return { regions: regions.join(','), fromMs, toMs, rows, series: published.length };
+    const alerts = await this.fireRules(request.projectId, regions.join(','), fromMs, toMs, nowMs);
+    return { regions: regions.join(','), fromMs, toMs, rows, series: published.length, alerts };
+  }
+
+  /**
+   * The `uncapturedTokens` rules of the project, over the windows this run's hours fall in: a
+   * window is judged on every stored hour of it (of this run's region set), not just the run's.
+   */
+  private async fireRules(
+    projectId: string,
+    regions: string,
+    fromMs: number,
+    toMs: number,
+    nowMs: number,
+  ): Promise<NewAlert[]> {
+    const rules = (await this.usage.listRules(projectId)).filter(
+      (r) => r.enabled && r.metric === 'uncapturedTokens' && r.window.type === 'calendar',
+    );
+    const alerts: NewAlert[] = [];
+    for (const rule of rules) {
+      const from = windowFor(fromMs, rule.window).startMs;
+      const to = windowFor(toMs - 1, rule.window).endMs;
+      const stored = (await this.results.list(projectId, from, to)).filter(
+        (r) => r.regions === regions,
+      );
+      alerts.push(...uncapturedAlerts(compileRule(rule), stored, nowMs));
+    }
+    return this.usage.fireAlerts(alerts, nowMs);
   }
 
   /** tokenwatch's Bedrock totals per model and hour, a week at a time (the query's row limit). */

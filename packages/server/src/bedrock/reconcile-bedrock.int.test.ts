@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
 import { createLambdaRuntime, loadLambdaConfig } from '../lambda/lambda-runtime.js';
 import { createReconcileHandler, reconciliationStoreOf } from '../lambda/reconcile-handler.js';
+import { backdateRule } from '../testing/alerts-harness.js';
 import {
   killStartedServers,
   removeDataDir,
@@ -217,6 +218,44 @@ describe('tokenwatch reconcile bedrock (server, SQLite)', () => {
     }>;
     const q = queries[0];
     expect(q?.MetricStat).toMatchObject({ Period: 3600, Stat: 'Sum' });
+  });
+
+  it('an uncapturedTokens rule fires on the planted gaps, once per model, day and level', async () => {
+    const created = await api.request('/v1/rules', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${server.adminKey}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        name: 'Bedrock usage tokenwatch did not see',
+        scope: ['model'],
+        metric: 'uncapturedTokens',
+        window: { type: 'calendar', unit: 'day', timeZone: 'UTC' },
+        levels: [{ value: 500 }, { value: 3_000 }],
+        channels: [{ type: 'log' }],
+      }),
+    });
+    expect(created.status, created.text).toBe(201);
+    const ruleId = (created.json() as { rule: { id: string } }).rule.id;
+    // The gaps are hours ago, maybe yesterday: as if the rule had watched since before them.
+    backdateRule(server.dataDir, ruleId, h0 - 24 * HOUR);
+    const alerts = async () =>
+      (
+        (await api.get(`/v1/alerts?ruleId=${ruleId}`, server.adminKey)).json() as {
+          alerts: Array<{ scope: { model: string }; level: { index: number }; value: number }>;
+        }
+      ).alerts
+        .map((a) => `${a.scope.model} L${a.level.index} ${a.value}`)
+        .sort();
+    for (let run = 0; run < 2; run++) {
+      const result = await reconcileCli();
+      expect(result.code, result.stderr).toBe(0);
+      // Haiku lacks 777 tokens in one hour; Nova lacks all 3,120 of its hour; same UTC day or not.
+      expect(await alerts()).toEqual(
+        [`${HAIKU} L0 777`, `${NOVA} L0 3120`, `${NOVA} L1 3120`].sort(),
+      );
+    }
   });
 
   it('GET /v1/reconciliation serves the stored result, per row and per hour', async () => {

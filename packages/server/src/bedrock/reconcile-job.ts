@@ -1,4 +1,4 @@
-import type { Store } from '@tokenwatch/core';
+import type { NewAlert, Store } from '@tokenwatch/core';
 import { openReconciliationStore } from '../adapters/reconciliation/open-reconciliation-store.js';
 import type { Config } from '../config/config-schema.js';
 import type { Logger } from '../logging/logger.js';
@@ -19,6 +19,8 @@ export function startReconcileJob(
   store: Store,
   logger: Logger,
   now: () => number = Date.now,
+  /** A run fired alerts (`uncapturedTokens` rules): they are in the outbox, to be sent. */
+  onAlerts: (alerts: readonly NewAlert[]) => void = () => {},
 ): ReconcileJob | undefined {
   const settings = config.bedrock.reconcile;
   if (!settings.enabled || settings.region === undefined) return undefined;
@@ -51,7 +53,9 @@ export function startReconcileJob(
           rows: outcome.rows.length,
           series: outcome.series,
           uncapturedTokens: uncaptured,
+          alerts: outcome.alerts.length,
         });
+        if (outcome.alerts.length > 0) onAlerts(outcome.alerts);
       } catch (err) {
         logger.warn('bedrock reconciliation failed; retrying at the next run', {
           error: err as Error,

@@ -1,10 +1,10 @@
-import type { ReconciliationStore, UsageStore } from '@tokenwatch/core';
+import type { ReconciliationStore, Store } from '@tokenwatch/core';
 import { BedrockReconciler } from './bedrock-reconciler.js';
 import { readBedrockMetrics } from './cloudwatch-bedrock-metrics.js';
 
 /** A reconciler reading CloudWatch with the AWS SDK (endpoint overridable). */
 export function cloudWatchReconciler(
-  usage: Pick<UsageStore, 'queryUsage'>,
+  usage: Pick<Store, 'queryUsage' | 'listRules' | 'fireAlerts'>,
   results: ReconciliationStore,
   options: {
     endpoint?: string | undefined;

@@ -43,7 +43,9 @@ export function createReconcileHandler(rt: LambdaRuntime): () => Promise<Reconci
       uncapturedTokens: outcome.rows
         .filter((r) => r.settled && r.difference > 0)
         .reduce((s, r) => s + r.difference, 0),
+      alerts: outcome.alerts.length,
     });
+    if (outcome.alerts.length > 0) await rt.dispatcher.runOnce();
     return outcome;
   };
 }

@@ -48,6 +48,7 @@ const UNIT: Record<RuleMetric, string> = {
   cacheReadTokens: 'cache-read tokens',
   cacheWriteTokens: 'cache-write tokens',
   costUsd: 'USD',
+  uncapturedTokens: 'uncaptured Bedrock tokens',
   requests: 'requests',
   unpricedTokens: 'unpriced tokens',
 };

@@ -4,6 +4,7 @@ import type {
   DeliveryOutcome,
   DeliveryRecord,
   DeliveryStatus,
+  NewAlert,
   Rule,
   RuleChange,
   RuleCounter,
@@ -39,6 +40,9 @@ export abstract class RuleStoreDelegate implements RuleStore {
     scopeKey?: string,
   ): Promise<RuleCounter[]> {
     return this.rules.readCounters(counterKey, fromMs, toMs, scopeKey);
+  }
+  fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
+    return this.rules.fireAlerts(alerts, nowMs);
   }
   listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.rules.listAlerts(query);

@@ -6,12 +6,11 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   RollupMeasures,
-  Rule,
 } from '@tokenwatch/core';
 
 /**
  * Row shapes of the tables SQLite and PostgreSQL share (keys, alerts, deliveries), their mapping
- * to the port's records, and the rollup columns of rule metrics and dimensions.
+ * to the port's records, and the rollup measure columns.
  */
 export interface AlertRow {
   alert_id: string;
@@ -190,23 +189,3 @@ export function keyParams(key: ApiKeyRecord): unknown[] {
     key.revokedAtMs ?? null,
   ];
 }
-
-/** Rollup column of each rule metric (for seeding a new rule from the current window's totals). */
-export const METRIC_COLUMN: Record<Rule['metric'], string> = {
-  totalTokens: 'total_tokens',
-  inputTokens: 'input_tokens',
-  outputTokens: 'output_tokens',
-  cacheReadTokens: 'cache_read_tokens',
-  cacheWriteTokens: 'cache_write_tokens',
-  costUsd: 'cost_nano_usd',
-  requests: 'requests',
-  unpricedTokens: 'unpriced_tokens',
-};
-
-/** Series columns of the rule dimensions (the series table is aliased `s`). */
-export const DIM_COLUMN = {
-  user: 's.user_id',
-  app: 's.app_id',
-  model: 's.model_id',
-  provider: 's.provider',
-} as const;

@@ -122,6 +122,10 @@ export async function reconcileCommand(argv: string[], io: CliIo): Promise<numbe
     io.stdout(
       `\n${outcome.regions}, ${iso(outcome.fromMs)} → ${iso(outcome.toMs)}: reported ${summary.reported}, captured ${summary.captured}, uncaptured ${summary.uncaptured}${summary.driftPercent === null ? '' : ` (${summary.driftPercent.toFixed(2)} %)`}, captured but not reported ${summary.overCaptured}\n`,
     );
+    if (outcome.alerts.length > 0)
+      io.stdout(
+        `${outcome.alerts.length} alert(s) of uncapturedTokens rules fired; the next tokenwatch serve sends them\n`,
+      );
     return 0;
   } finally {
     await results.close();

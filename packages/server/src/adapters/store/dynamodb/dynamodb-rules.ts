@@ -237,6 +237,15 @@ export class DynamoRules implements RuleStore {
       );
   }
 
+  async fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
+    const fired: NewAlert[] = [];
+    for (const alert of alerts) {
+      const rule = await this.getRule(alert.projectId, alert.ruleId);
+      if (rule && (await insertAlert(this.io, alert, rule, nowMs))) fired.push(alert);
+    }
+    return fired;
+  }
+
   async listAlerts(q: AlertQuery): Promise<AlertRecord[]> {
     const items = await projectAlerts(this.io, q.projectId);
     return items

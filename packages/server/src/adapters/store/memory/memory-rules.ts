@@ -132,7 +132,7 @@ export class MemoryRules {
   }
 
   /** Inserts the alerts that do not exist yet, each with its deliveries; returns those inserted. */
-  private insertAlerts(alerts: readonly NewAlert[], nowMs: number): NewAlert[] {
+  insertAlerts(alerts: readonly NewAlert[], nowMs: number): NewAlert[] {
     const inserted: NewAlert[] = [];
     for (const alert of alerts) {
       if (this.alertKeys.has(alert.alertId)) continue;

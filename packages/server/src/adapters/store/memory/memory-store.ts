@@ -13,6 +13,7 @@ import {
   EventOutcome,
   groupRollups,
   type ModelPriceEntry,
+  type NewAlert,
   type PricedEvent,
   type Project,
   type PruneOptions,
@@ -272,6 +273,9 @@ export class MemoryStore implements Store {
     scopeKey?: string,
   ): Promise<RuleCounter[]> {
     return this.ruleState.readCounters(ruleId, fromMs, toMs, scopeKey);
+  }
+  async fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
+    return this.ruleState.insertAlerts(alerts, nowMs);
   }
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.ruleState.listAlerts(query);

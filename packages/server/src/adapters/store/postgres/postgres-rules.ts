@@ -155,6 +155,28 @@ export class PostgresRules implements RuleStore {
     return { alerts, enforcedCounters: enforcedCounters(plan, rows) };
   }
 
+  async fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
+    if (alerts.length === 0) return [];
+    try {
+      return await this.store.tx(async (c) => {
+        const res = await c.query<{ definition: string }>(
+          'SELECT definition FROM rules WHERE rule_id = ANY($1::text[])',
+          [[...new Set(alerts.map((a) => a.ruleId))]],
+        );
+        const rules = new Map(
+          res.rows.map((r) => {
+            const rule = JSON.parse(r.definition) as Rule;
+            return [rule.id, rule] as const;
+          }),
+        );
+        const known = alerts.filter((a) => rules.get(a.ruleId)?.projectId === a.projectId);
+        return this.insertAlerts(c, known, rules, nowMs);
+      });
+    } catch (err) {
+      throw pgError(err, 'fireAlerts');
+    }
+  }
+
   /** Inserts the alerts that do not exist yet, with their deliveries; returns the inserted ones. */
   private async insertAlerts(
     c: Queryable,

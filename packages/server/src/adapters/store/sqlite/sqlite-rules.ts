@@ -134,6 +134,18 @@ export class SqliteRules {
     };
   }
 
+  /** Alerts raised outside a batch (see RuleStore.fireAlerts), in one transaction. */
+  fireAlerts(alerts: readonly NewAlert[], nowMs: number): NewAlert[] {
+    return this.db
+      .transaction(() =>
+        alerts.filter((a) => {
+          const rule = this.getRule(a.projectId, a.ruleId);
+          return rule !== undefined && this.insertAlert(a, rule, nowMs);
+        }),
+      )
+      .immediate();
+  }
+
   private insertAlert(alert: NewAlert, rule: Rule, nowMs: number): boolean {
     const inserted = this.st.insertAlert.run(
       alert.alertId,

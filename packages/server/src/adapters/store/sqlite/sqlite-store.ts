@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   ModelPriceEntry,
+  NewAlert,
   PricedEvent,
   Project,
   PruneOptions,
@@ -109,6 +110,9 @@ export class SqliteStore implements Store {
     scopeKey?: string,
   ): Promise<RuleCounter[]> {
     return this.database.rulesEngine().readCounters(ruleId, fromMs, toMs, scopeKey);
+  }
+  async fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
+    return this.database.rulesEngine().fireAlerts(alerts, nowMs);
   }
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.database.rulesEngine().listAlerts(query);

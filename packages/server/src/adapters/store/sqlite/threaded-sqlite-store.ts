@@ -11,6 +11,7 @@ import {
   type DeliveryStatus,
   type ErrorCode,
   type ModelPriceEntry,
+  type NewAlert,
   type PricedEvent,
   type Project,
   type PruneOptions,
@@ -193,6 +194,9 @@ export class ThreadedSqliteStore implements Store {
     scopeKey?: string,
   ): Promise<RuleCounter[]> {
     return this.call('readCounters', ruleId, fromMs, toMs, scopeKey);
+  }
+  fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
+    return this.call('fireAlerts', alerts, nowMs);
   }
   listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
     return this.call('listAlerts', query);
