@@ -91,6 +91,22 @@ function seedEvents(nowMs: number): WireEvent[] {
         tags: { team: rand() < 0.5 ? 'growth' : 'platform' },
       }),
     );
+    // Now and then a call whose usage never arrived, or one a budget guard denied.
+    const last = events[events.length - 1] as WireEvent;
+    if (i % 40 === 3)
+      Object.assign(last, {
+        status: 'no_usage',
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+      });
+    if (i % 97 === 5)
+      Object.assign(last, {
+        status: 'denied',
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+      });
   }
   return events;
 }
@@ -297,8 +313,12 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
           (b) => perModel.find((r) => r.model === first.name && r.bucket === b)?.costUsd ?? 0,
         ),
       );
-      // The unpriced model is called out.
+      // The unpriced model is called out, and so are the calls that returned no usage.
       expect(await page.textContent('[data-panel="unpriced"]')).toContain(UNPRICED);
+      expect(total?.noUsageRequests).toBeGreaterThan(0);
+      expect(await page.textContent('[data-warning="no-usage"]')).toContain(
+        `${total?.noUsageRequests} calls returned no usage`,
+      );
       await shoot('overview-light');
     });
 

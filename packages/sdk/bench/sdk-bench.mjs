@@ -4,6 +4,9 @@
 //   2. LangChain handler: start + end of one chat run      (target <= 20 µs)
 //   3. exporter throughput into a local `tokenwatch serve` (target >= 100k events/s)
 //   4. memory with the collector dead, 1M records          (flat at the cap)
+//   5. enforce: added latency of a guarded call, cache hit (<= 5 µs) and miss (<= 2 ms p99
+//      against a local `tokenwatch serve`)
+// `--only=enforce` runs section 5 alone (and, like --quick, does not write BENCHMARKS.md).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -23,7 +26,9 @@ const { TokenwatchCallbackHandler } = await import(
 );
 const { nodeFetch } = await import(join(root, 'packages/sdk/dist/node/index.js'));
 
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const quick = process.argv.includes('--quick');
+const run = (section) => only === undefined || only === section;
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -32,7 +37,7 @@ const fmt = (n, d = 2) => n.toFixed(d);
 const results = [];
 
 // 1. record() -----------------------------------------------------------------------------
-{
+if (run('record')) {
   const sink = { send: async (events) => ({ kind: 'ok', accepted: events.length, duplicates: 0 }) };
   const tw = createTokenwatch({
     transport: sink,
@@ -69,7 +74,7 @@ const results = [];
 }
 
 // 2. LangChain handler ---------------------------------------------------------------------
-{
+if (run('langchain')) {
   const { AIMessage } = await import(
     join(root, 'node_modules/@langchain/core/dist/messages/index.js')
   );
@@ -181,6 +186,7 @@ async function startServer() {
   return {
     url,
     key,
+    dataDir,
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -210,7 +216,7 @@ async function startNullCollector() {
 
 async function exporterRun(target, N, compression, useNodeFetch = false) {
   const tw = createTokenwatch({
-    ...(useNodeFetch ? { fetch: nodeFetch() } : {}),
+    ...(useNodeFetch ? { fetch: nodeFetch() } : { fetch: (u, i) => globalThis.fetch(u, i) }),
     endpoint: target.url,
     apiKey: target.key,
     appId: 'bench',
@@ -276,14 +282,14 @@ async function rawCeiling(target, N) {
   return N / ((performance.now() - t0) / 1000);
 }
 
-{
+if (run('exporter')) {
   const N = quick ? 50_000 : 300_000;
   for (const useNodeFetch of [false, true]) {
     const nul = await startNullCollector();
     const r = await exporterRun(nul, N, 'none', useNodeFetch);
     await nul.stop();
     results.push({
-      name: `exporter → null collector (own process, reads each body, answers 202), ${N.toLocaleString('en')} events, batches of 1000, 4 in flight, ${useNodeFetch ? '`nodeFetch()`' : 'global fetch'}: the SDK's own ceiling`,
+      name: `exporter → null collector (own process, reads each body, answers 202), ${N.toLocaleString('en')} events, batches of 1000, 4 in flight, ${useNodeFetch ? '`nodeFetch()` (the default on Node ≥ 20.16)' : 'global fetch'}: the SDK's own ceiling`,
       value: `${Math.round(r.rate).toLocaleString('en')} events/s, dropped ${r.s.dropped}`,
       target: '≥ 100k events/s',
       ok: r.rate >= 100_000 && r.s.dropped === 0,
@@ -291,7 +297,9 @@ async function rawCeiling(target, N) {
   }
 }
 
-if (existsSync(cli)) {
+if (!run('exporter')) {
+  // skipped
+} else if (existsSync(cli)) {
   const N = quick ? 50_000 : 200_000;
   const raw = await startServer();
   const ceiling = await rawCeiling(raw, N);
@@ -311,7 +319,7 @@ if (existsSync(cli)) {
     const r = await exporterRun(srv, N, compression, useNodeFetch);
     await srv.stop();
     results.push({
-      name: `exporter → local \`tokenwatch serve\` (SQLite), ${N.toLocaleString('en')} events, batches of 1000, 4 in flight, compression ${compression}, ${useNodeFetch ? '`nodeFetch()`' : 'global fetch'}`,
+      name: `exporter → local \`tokenwatch serve\` (SQLite), ${N.toLocaleString('en')} events, batches of 1000, 4 in flight, compression ${compression}, ${useNodeFetch ? '`nodeFetch()` (the default on Node ≥ 20.16)' : 'global fetch'}`,
       value: `${Math.round(r.rate).toLocaleString('en')} events/s (${Math.round((100 * r.rate) / ceiling)}% of the server alone)${r.done ? '' : ' (flush timed out)'}, dropped ${r.s.dropped}, retried ${r.s.retried}`,
       target: '≥ 100k events/s, limited by the server',
       ok: r.rate >= 100_000 && r.s.dropped === 0,
@@ -327,7 +335,7 @@ if (existsSync(cli)) {
 }
 
 // 4. memory with the collector dead ---------------------------------------------------------
-{
+if (run('memory')) {
   const cap = 10_000;
   const tw = createTokenwatch({
     endpoint: 'http://127.0.0.1:9',
@@ -370,6 +378,154 @@ if (existsSync(cli)) {
   });
 }
 
+// 5. enforce: the added latency of a guarded call -------------------------------------------
+if (run('enforce')) {
+  const { wrapOpenAI } = await import(join(root, 'packages/sdk/dist/openai/index.js'));
+  const pct = (xs, p) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+  };
+  // Cache hit: the same wrapped call with and without `enforce`, over a client whose create()
+  // answers at once, so the difference is the guard's own work. The answer is in the cache.
+  {
+    const sink = { send: async (e) => ({ kind: 'ok', accepted: e.length, duplicates: 0 }) };
+    const answer = JSON.stringify({
+      allowed: true,
+      rules: [
+        {
+          ruleId: 'r1',
+          name: 'daily',
+          metric: 'totalTokens',
+          scope: { user: 'user-1' },
+          limit: 1e9,
+          used: 10,
+          remaining: 1e9 - 10,
+          windowEnd: new Date(Date.now() + 86_400_000).toISOString(),
+          exceeded: false,
+        },
+      ],
+    });
+    const tw = createTokenwatch({
+      transport: sink,
+      endpoint: 'http://check.invalid',
+      apiKey: 'k',
+      appId: 'bench',
+      maxBufferSize: 1_000_000,
+      flushOnExit: false,
+      check: { cacheMs: 3_600_000 },
+      fetch: async () => ({ status: 200, headers: { get: () => null }, text: async () => answer }),
+    });
+    const fakeClient = () => ({
+      chat: {
+        completions: {
+          create: () => Promise.resolve({ usage: { prompt_tokens: 100, completion_tokens: 20 } }),
+        },
+      },
+    });
+    const plain = wrapOpenAI(fakeClient(), { tokenwatch: tw, userId: 'user-1' });
+    const guarded = wrapOpenAI(fakeClient(), { tokenwatch: tw, userId: 'user-1', enforce: true });
+    const params = { model: 'gpt-4o-mini', messages: [] };
+    await guarded.chat.completions.create(params); // fills the cache
+    // The guard runs on the caller's stack before create() returns: time that synchronous part
+    // (the promises are awaited outside the timed section).
+    const timeBlocks = async (client, blocks) => {
+      const per = [];
+      for (let b = 0; b < blocks; b++) {
+        const all = new Array(1000);
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < 1000; i++) all[i] = client.chat.completions.create(params);
+        per.push(Number(process.hrtime.bigint() - t0) / 1000 / 1000);
+        await Promise.all(all);
+        await new Promise((r) => setImmediate(r));
+      }
+      return per.slice(Math.floor(per.length / 5));
+    };
+    const blocks = quick ? 60 : 300;
+    // Alternate to share the machine's noise between both.
+    const a = [];
+    const g = [];
+    for (let round = 0; round < 6; round++) {
+      a.push(...(await timeBlocks(plain, blocks / 6)));
+      g.push(...(await timeBlocks(guarded, blocks / 6)));
+    }
+    const hit = median(g) - median(a);
+    const perCheck = [];
+    for (let b = 0; b < 100; b++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < 1000; i++) tw.checkCached({ userId: 'user-1', modelId: 'gpt-4o-mini' });
+      perCheck.push(Number(process.hrtime.bigint() - t0) / 1000 / 1000);
+    }
+    await tw.shutdown({ timeoutMs: 100 });
+    results.push({
+      name: 'enforce, cache hit: a wrapped `create()` with `enforce` minus the same without, on the caller path (median of 1000-call blocks, alternating)',
+      value: `${fmt(hit, 2)} µs added (${fmt(median(g), 2)} vs ${fmt(median(a), 2)} µs); \`checkCached()\` alone ${fmt(median(perCheck), 2)} µs`,
+      target: '≤ 5 µs',
+      ok: hit <= 5,
+    });
+  }
+  // Cache miss: every check asks a local `tokenwatch serve` that holds an enforcing rule.
+  if (existsSync(cli)) {
+    const srv = await startServer();
+    const admin = execFileSync(
+      process.execPath,
+      [cli, 'keys', 'create', '--role', 'admin', '--data-dir', srv.dataDir],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    )
+      .trim()
+      .split('\n')
+      .pop()
+      .trim();
+    const created = await fetch(`${srv.url}/v1/rules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'daily budget',
+        scope: ['user'],
+        metric: 'totalTokens',
+        window: { type: 'calendar', unit: 'day', timeZone: 'UTC' },
+        levels: [{ value: 1_000_000 }],
+        enforce: true,
+        channels: [{ type: 'log' }],
+      }),
+    });
+    if (created.status !== 201) throw new Error(`rule: ${created.status} ${await created.text()}`);
+    const N = quick ? 1000 : 5000;
+    for (const useNodeFetch of [false, true]) {
+      const tw = createTokenwatch({
+        ...(useNodeFetch ? { fetch: nodeFetch() } : { fetch: (u, i) => globalThis.fetch(u, i) }),
+        endpoint: srv.url,
+        apiKey: srv.key,
+        appId: 'bench',
+        flushOnExit: false,
+        check: { cacheMs: 0, timeoutMs: 1000 },
+      });
+      for (let i = 0; i < 200; i++)
+        await tw.check({ userId: `warm-${i % 10}`, modelId: 'gpt-4o-mini' });
+      const times = [];
+      let failed = 0;
+      for (let i = 0; i < N; i++) {
+        const t0 = performance.now();
+        const r = await tw.check({
+          userId: `user-${i % 100}`,
+          modelId: 'gpt-4o-mini',
+          estimatedTokens: 500,
+        });
+        times.push(performance.now() - t0);
+        if (r.source !== 'server') failed++;
+      }
+      await tw.shutdown({ timeoutMs: 100 });
+      const p99 = pct(times, 99);
+      results.push({
+        name: `enforce, cache miss: \`check()\` against a local \`tokenwatch serve\` with an enforcing rule, ${N.toLocaleString('en')} sequential checks, ${useNodeFetch ? '`nodeFetch()` (the default on Node ≥ 20.16)' : 'global fetch'}`,
+        value: `p50 ${fmt(pct(times, 50), 3)} ms, p99 ${fmt(p99, 3)} ms, max ${fmt(Math.max(...times), 1)} ms; not from the server: ${failed}`,
+        target: '≤ 2 ms p99',
+        ok: p99 <= 2 && failed === 0,
+      });
+    }
+    await srv.stop();
+  }
+}
+
 // report ------------------------------------------------------------------------------------
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const lines = [
@@ -389,7 +545,7 @@ const lines = [
 ];
 const section = lines.join('\n');
 console.log(section);
-if (!quick) {
+if (!quick && only === undefined) {
   const file = join(root, 'BENCHMARKS.md');
   let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
   const start = text.indexOf('## SDK (npm run bench:sdk)');

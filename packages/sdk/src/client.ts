@@ -1,4 +1,11 @@
 import { backoffDelay } from './backoff.js';
+import {
+  type BudgetCheckOptions,
+  type CheckOptions,
+  type CheckRequest,
+  type CheckResult,
+  createBudgetChecker,
+} from './budget-check.js';
 import { type DropReason, TokenwatchError } from './errors.js';
 import {
   type EventDefaults,
@@ -9,6 +16,7 @@ import {
 } from './event.js';
 import { onBeforeExit, unrefTimer } from './exit-hook.js';
 import { createHttpTransport, type HttpTransportOptions } from './http-transport.js';
+import { defaultNodeFetch } from './node-http-fetch.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { SendResult, Transport } from './transport.js';
 import { createUuidV7 } from './uuid-v7.js';
@@ -62,9 +70,15 @@ export interface TokenwatchOptions {
   requestTimeoutMs?: number;
   /** Drain the buffer when the process is about to exit (Node `beforeExit`). Default true. */
   flushOnExit?: boolean;
-  /** How long the exit drain may hold the process. Default 2000 ms. */
+  /**
+   * How long the exit drain may hold the process, and `shutdown()`'s default deadline. Default
+   * 2000 ms. Requests in flight never hold a finished process themselves (Node ≥ 20.16, default
+   * fetch): it exits at most this long after its own work ends, whatever the collector does.
+   */
   exitTimeoutMs?: number;
-  /** Record nothing and send nothing (tests, local dev). */
+  /** The budget check (`check()` and the integrations' `enforce`): timeout, cache, fail mode. */
+  check?: BudgetCheckOptions;
+  /** Record nothing and send nothing (tests, local dev); `check()` allows everything. */
   disabled?: boolean;
   onDrop?: (info: DropInfo) => void;
   onError?: (error: TokenwatchError) => void;
@@ -100,9 +114,20 @@ export interface Tokenwatch {
    * dropped, `false` on timeout. Never rejects. Await it before a Lambda handler returns.
    */
   flush(opts?: FlushOptions): Promise<boolean>;
-  /** Flushes (default 5 s deadline), then drops what is left and stops. Never rejects. */
+  /**
+   * Flushes (deadline: `timeoutMs`, default `exitTimeoutMs`), then drops what is left and stops.
+   * Never rejects, and resolves by then whatever the collector does.
+   */
   shutdown(opts?: FlushOptions): Promise<void>;
   stats(): TokenwatchStats;
+  /**
+   * Asks the collector whether a call may go ahead (`POST /v1/check`), with a short timeout, a
+   * per-(user, app, model) cache and a fail mode. Never rejects: a network problem answers per
+   * the fail mode; `allowed` is false only when an enforcing rule says so, or failing closed.
+   */
+  check(req: CheckRequest, opts?: CheckOptions): Promise<CheckResult>;
+  /** What `check()` would answer from its cache right now, or undefined. No I/O. */
+  checkCached(req: CheckRequest, opts?: CheckOptions): CheckResult | undefined;
 }
 
 interface Waiter {
@@ -122,7 +147,19 @@ const noopClient: Tokenwatch = {
     retried: 0,
     pending: 0,
   }),
+  check: async (req) => disabledCheck(req),
+  checkCached: (req) => disabledCheck(req),
 };
+
+/** A disabled client checks nothing and allows everything. */
+function disabledCheck(req: CheckRequest): CheckResult {
+  return {
+    allowed: true,
+    subject: { userId: req.userId || 'anonymous', appId: req.appId },
+    rules: [],
+    source: 'fail-open',
+  };
+}
 
 function emptyReasons(): Record<DropReason, number> {
   return {
@@ -135,6 +172,9 @@ function emptyReasons(): Record<DropReason, number> {
     shutdown: 0,
   };
 }
+
+/** How long a shutdown waits for sends to notice their abort. */
+const ABORT_GRACE_MS = 100;
 
 function positive(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
@@ -165,6 +205,10 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     tags: options.tags && Object.keys(options.tags).length > 0 ? { ...options.tags } : undefined,
   };
   const nextId = createUuidV7(now);
+  const exitTimeoutMs = positive(options.exitTimeoutMs, 2000);
+  // On Node, requests go through node:http with unref'd sockets, so a request the collector
+  // never answers cannot keep a finished process alive (see node-http-fetch.ts).
+  const doFetch = options.fetch ?? defaultNodeFetch();
 
   let transport: Transport;
   if (options.transport) {
@@ -174,10 +218,20 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
       endpoint: options.endpoint ?? '',
       apiKey: options.apiKey ?? '',
     };
-    if (options.fetch) http.fetch = options.fetch;
+    if (doFetch) http.fetch = doFetch;
     if (options.compression) http.compression = options.compression;
     transport = createHttpTransport(http);
   }
+
+  const budget = createBudgetChecker({
+    ...options.check,
+    endpoint: options.check?.endpoint ?? options.endpoint,
+    apiKey: options.check?.apiKey ?? options.apiKey,
+    defaults: { userId: defaults.userId, appId: defaults.appId },
+    fetch: doFetch,
+    now,
+    onError: (error) => reportError(error),
+  });
 
   const queue = new RingBuffer<UsageEvent>(maxBufferSize);
   const stats: TokenwatchStats = {
@@ -243,13 +297,20 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     if (waiters.length === 0) holdTimers(false);
   };
 
-  // Backoff timers never keep the process alive on their own, but while someone awaits flush()
-  // or shutdown() they do: an awaited flush must not be cut short by the runtime exiting.
+  // Neither backoff timers nor requests in flight keep the process alive on their own, but while
+  // someone awaits flush() or shutdown() the process is held: an awaited flush must not be cut
+  // short by the runtime exiting.
+  let holding: unknown;
   const holdTimers = (hold: boolean): void => {
     for (const t of sleepers.values()) {
       const timer = t as { ref?: () => void; unref?: () => void };
       if (hold) timer.ref?.();
       else timer.unref?.();
+    }
+    if (hold && holding === undefined) holding = setInterval(() => undefined, 1 << 30);
+    else if (!hold && holding !== undefined) {
+      clearInterval(holding as Parameters<typeof clearInterval>[0]);
+      holding = undefined;
     }
   };
 
@@ -484,7 +545,10 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     if (left.length > 0) drop(left, 'shutdown');
     for (const wake of [...sleepers.keys()]) wake();
     for (const ac of [...controllers]) ac.abort();
-    while (active > 0) await new Promise((r) => setTimeout(r, 1)); // ref'd: shutdown is awaited
+    // Sends notice the abort at once; a custom transport that ignores it is not waited for
+    // beyond a moment (its events stay pending: counted when it ends, never twice).
+    const giveUpAt = Date.now() + ABORT_GRACE_MS;
+    while (active > 0 && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 1));
     aborting = false;
     settleWaiters();
   };
@@ -492,14 +556,11 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
   const unregisterExit =
     options.flushOnExit === false
       ? () => undefined
-      : onBeforeExit(
-          async (timeoutMs) => {
-            if (queue.length + inflightEvents === 0) return;
-            const done = await flush({ timeoutMs });
-            if (!done) await abortPending();
-          },
-          positive(options.exitTimeoutMs, 2000),
-        );
+      : onBeforeExit(async (timeoutMs) => {
+          if (queue.length + inflightEvents === 0) return;
+          const done = await flush({ timeoutMs });
+          if (!done) await abortPending();
+        }, exitTimeoutMs);
 
   return {
     record(input: UsageRecord): void {
@@ -552,7 +613,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     async shutdown(opts: FlushOptions = {}): Promise<void> {
       try {
         closed = true;
-        const done = await flush({ timeoutMs: opts.timeoutMs ?? 5000 });
+        const done = await flush({ timeoutMs: opts.timeoutMs ?? exitTimeoutMs });
         if (!done) await abortPending();
         if (intervalTimer !== undefined)
           clearTimeout(intervalTimer as Parameters<typeof clearTimeout>[0]);
@@ -570,5 +631,8 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
         pending: queue.length + inflightEvents,
       };
     },
+
+    check: budget.check,
+    checkCached: budget.checkCached,
   };
 }

@@ -28,7 +28,8 @@ export type TokenwatchErrorCode =
   | 'invalid_event'
   | 'no_fetch'
   | 'transport'
-  | 'hook_failed';
+  | 'hook_failed'
+  | 'check_failed';
 
 /**
  * The one error type the SDK reports (through `onError`; it is never thrown into the host).

@@ -1,4 +1,16 @@
 /**
+ * What became of the call (the collector counts each apart, see its README):
+ * - `ok`: the provider answered and reported usage;
+ * - `error`: the call failed;
+ * - `no_usage`: the provider was called but its usage never arrived (streaming without usage, a
+ *   proxy that drops it, a stream abandoned before its end); the tokens are what was known;
+ * - `denied`: a budget guard refused the call before the provider received it; no tokens.
+ */
+export type CallStatus = 'ok' | 'error' | 'no_usage' | 'denied';
+
+const STATUSES: ReadonlySet<string> = new Set<CallStatus>(['ok', 'error', 'no_usage', 'denied']);
+
+/**
  * The usage event as sent on the wire (contract v1). Only these fields: the collector rejects
  * unknown fields, and prompts or completions are never part of it.
  * `inputTokens` are UNCACHED input tokens; `totalTokens = inputTokens + cacheReadTokens +
@@ -17,7 +29,7 @@ export interface UsageEvent {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   latencyMs?: number;
-  status: 'ok' | 'error';
+  status: CallStatus;
   tags?: Record<string, string>;
 }
 
@@ -35,7 +47,8 @@ export interface UsageRecord {
   cacheReadTokens?: number;
   cacheWriteTokens?: number;
   latencyMs?: number;
-  status?: 'ok' | 'error';
+  /** Default `ok`. */
+  status?: CallStatus;
   tags?: Record<string, string | number | boolean | undefined>;
 }
 
@@ -142,6 +155,14 @@ export function shapeEvent(
   if (badTokens(cacheWriteTokens))
     return { ok: false, field: 'cacheWriteTokens', reason: 'must be an integer 0..1e9' };
 
+  const status = r.status ?? 'ok';
+  if (!STATUSES.has(status)) {
+    return { ok: false, field: 'status', reason: 'must be "ok", "error", "no_usage" or "denied"' };
+  }
+  if (status === 'denied' && inputTokens + outputTokens + cacheReadTokens + cacheWriteTokens > 0) {
+    return { ok: false, field: 'status', reason: 'a denied call has no tokens' };
+  }
+
   let timestamp: number | string = nowMs;
   if (r.timestamp !== undefined) {
     timestamp = r.timestamp instanceof Date ? r.timestamp.getTime() : r.timestamp;
@@ -162,7 +183,7 @@ export function shapeEvent(
     outputTokens,
     cacheReadTokens,
     cacheWriteTokens,
-    status: r.status === 'error' ? 'error' : 'ok',
+    status,
   };
   if (appId !== undefined) event.appId = appId;
   if (r.provider !== undefined) event.provider = r.provider;

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LoopbackReceiver } from './testing/loopback-receiver.js';
@@ -45,5 +46,72 @@ describe.skipIf(!existsSync(DIST))('flush at process exit (built SDK in a child 
     expect(stats).toMatchObject({ sent: 0, pending: 0 });
     expect(stats.droppedByReason.shutdown).toBe(1);
     expect(ms).toBeLessThan(5000);
+  });
+
+  describe('a collector that accepts connections and never answers', () => {
+    let hang: Server;
+    let url = '';
+    const sockets = new Set<Socket>();
+    beforeEach(async () => {
+      hang = createServer((sock) => {
+        sockets.add(sock);
+        sock.on('data', () => undefined); // read the request, never answer
+      });
+      await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(hang.address() as { port: number }).port}`;
+    });
+    afterEach(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => hang.close(() => r()));
+    });
+
+    // The time from the script's last line to the process's exit is measured inside the child,
+    // so the child's start-up on a loaded machine does not count. Before the fix this was the
+    // request timeout plus the exit timeout (about 12 s with the defaults).
+    it('a script that ends with a request in flight exits within exitTimeoutMs', async () => {
+      const { stdout } = await runNode(`
+        import { createTokenwatch } from ${JSON.stringify(DIST)};
+        const tw = createTokenwatch({ endpoint: ${JSON.stringify(url)}, apiKey: 'k', flushIntervalMs: 1, exitTimeoutMs: 300 });
+        tw.record({ userId: 'u', modelId: 'm' });
+        await new Promise((r) => setTimeout(r, 200)); // the batch is in flight, unanswered
+        const end = Date.now();
+        process.on('exit', () => console.log(JSON.stringify({ held: Date.now() - end, stats: tw.stats() })));
+      `);
+      const { held, stats } = JSON.parse(stdout.trim());
+      expect(stats).toMatchObject({ sent: 0, pending: 0 });
+      expect(stats.droppedByReason.shutdown).toBe(1);
+      expect(held).toBeLessThan(300 + 700);
+    });
+
+    it('shutdown() resolves within exitTimeoutMs by default, and nothing of it holds the process after', async () => {
+      const { stdout } = await runNode(`
+        import { createTokenwatch } from ${JSON.stringify(DIST)};
+        const tw = createTokenwatch({ endpoint: ${JSON.stringify(url)}, apiKey: 'k', flushIntervalMs: 1, exitTimeoutMs: 300 });
+        tw.record({ userId: 'u', modelId: 'm' });
+        await new Promise((r) => setTimeout(r, 200));
+        const t0 = Date.now();
+        await tw.shutdown();
+        const end = Date.now();
+        process.on('exit', () => console.log(JSON.stringify({ shutdown: end - t0, held: Date.now() - end })));
+      `);
+      const { shutdown, held } = JSON.parse(stdout.trim());
+      expect(shutdown).toBeLessThan(300 + 700);
+      expect(held).toBeLessThan(700);
+    });
+
+    it('a transport that ignores the abort signal does not hold shutdown() either', async () => {
+      const { stdout } = await runNode(`
+        import { createTokenwatch } from ${JSON.stringify(DIST)};
+        const never = { send: () => new Promise(() => setTimeout(() => undefined, 60_000)) };
+        const tw = createTokenwatch({ transport: never, flushIntervalMs: 1, exitTimeoutMs: 300 });
+        tw.record({ userId: 'u', modelId: 'm' });
+        await new Promise((r) => setTimeout(r, 100));
+        const t0 = Date.now();
+        await tw.shutdown();
+        console.log(JSON.stringify({ shutdown: Date.now() - t0 }));
+        process.exit(0); // the transport's own 60 s timer is the app's business
+      `);
+      expect(JSON.parse(stdout.trim()).shutdown).toBeLessThan(300 + 700);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { TokenwatchError } from './errors.js';
 import { LIMITS, type UsageEvent } from './event.js';
 import type { SendResult, Transport } from './transport.js';
 
-type FetchLike = (
+export type FetchLike = (
   url: string,
   init: {
     method: string;

@@ -1,4 +1,13 @@
 export { backoffDelay } from './backoff.js';
+export type {
+  BudgetCheckOptions,
+  CheckedRule,
+  CheckOptions,
+  CheckRequest,
+  CheckResult,
+  CheckSource,
+} from './budget-check.js';
+export { BudgetExceededError, type DeniedCall } from './budget-exceeded-error.js';
 export {
   createTokenwatch,
   type DropInfo,
@@ -8,7 +17,7 @@ export {
   type TokenwatchStats,
 } from './client.js';
 export { type DropReason, TokenwatchError, type TokenwatchErrorCode } from './errors.js';
-export { LIMITS, type UsageEvent, type UsageRecord } from './event.js';
+export { type CallStatus, LIMITS, type UsageEvent, type UsageRecord } from './event.js';
 export {
   createHttpTransport,
   encodeBatch,

@@ -51,6 +51,8 @@ function measuresOf(row: RollupMeasures): RollupMeasures {
     costNanoUsd: row.costNanoUsd,
     unpricedTokens: row.unpricedTokens,
     unpricedRequests: row.unpricedRequests,
+    noUsageRequests: row.noUsageRequests,
+    deniedRequests: row.deniedRequests,
   };
 }
 
@@ -58,6 +60,10 @@ function measuresOf(row: RollupMeasures): RollupMeasures {
 function naiveSum(events: readonly PricedEvent[]): RollupMeasures {
   const m = emptyMeasures();
   for (const e of events) {
+    if (e.status === 'denied') {
+      m.deniedRequests += 1;
+      continue;
+    }
     const total = e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens;
     m.inputTokens += e.inputTokens;
     m.outputTokens += e.outputTokens;
@@ -66,6 +72,7 @@ function naiveSum(events: readonly PricedEvent[]): RollupMeasures {
     m.totalTokens += total;
     m.requests += 1;
     m.errors += e.status === 'error' ? 1 : 0;
+    m.noUsageRequests += e.status === 'no_usage' ? 1 : 0;
     m.costNanoUsd += BigInt(e.costNanoUsd);
     m.unpricedTokens += e.priced ? 0 : total;
     m.unpricedRequests += e.priced ? 0 : 1;
@@ -126,15 +133,26 @@ function randomEvents(seed: number, n: number): PricedEvent[] {
         outputTokens: pick([0, int(1000), int(1_000_000_000)]),
         cacheReadTokens: pick([0, int(1000)]),
         cacheWriteTokens: pick([0, int(1000)]),
-        status: r() < 0.2 ? 'error' : 'ok',
+        status: pick(['ok', 'ok', 'ok', 'ok', 'error', 'no_usage', 'denied'] as const),
         tags: nTags === 0 ? undefined : tags,
         priced,
         costNanoUsd: priced ? pick([0, int(1_000_000), Number.MAX_SAFE_INTEGER - int(10)]) : 0,
       }),
     );
   }
-  // Timestamps must be integers (they are after validation).
-  for (const e of out) e.timestampMs = Math.floor(e.timestampMs);
+  // Timestamps must be integers (they are after validation); a denied call has no tokens.
+  for (const e of out) {
+    e.timestampMs = Math.floor(e.timestampMs);
+    if (e.status === 'denied') {
+      Object.assign(e, {
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        costNanoUsd: 0,
+      });
+    }
+  }
   return out;
 }
 
@@ -176,6 +194,8 @@ describe('emptyMeasures / addEventToMeasures / addMeasures', () => {
       costNanoUsd: 0n,
       unpricedTokens: 0,
       unpricedRequests: 0,
+      noUsageRequests: 0,
+      deniedRequests: 0,
     });
     a.requests = 5;
     expect(emptyMeasures().requests).toBe(0);
@@ -195,6 +215,8 @@ describe('emptyMeasures / addEventToMeasures / addMeasures', () => {
       costNanoUsd: 1234n,
       unpricedTokens: 0,
       unpricedRequests: 0,
+      noUsageRequests: 0,
+      deniedRequests: 0,
     });
   });
 
@@ -221,6 +243,48 @@ describe('emptyMeasures / addEventToMeasures / addMeasures', () => {
     expect([m.requests, m.errors]).toEqual([2, 1]);
   });
 
+  it('counts a call without usage as a request of its own kind, with the tokens it had', () => {
+    const m = emptyMeasures();
+    addEventToMeasures(
+      m,
+      event({
+        status: 'no_usage',
+        inputTokens: 7,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        costNanoUsd: 70,
+      }),
+    );
+    addEventToMeasures(
+      m,
+      event({
+        status: 'no_usage',
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        costNanoUsd: 0,
+        priced: false,
+      }),
+    );
+    expect([m.requests, m.noUsageRequests, m.errors, m.totalTokens]).toEqual([2, 2, 0, 7]);
+    expect([m.unpricedRequests, m.costNanoUsd]).toEqual([1, 70n]);
+  });
+
+  it('counts a denied call only as denied: not a request, not unpriced', () => {
+    const m = emptyMeasures();
+    const zero = {
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      costNanoUsd: 0,
+    };
+    addEventToMeasures(m, event({ status: 'denied', priced: false, ...zero }));
+    expect(m).toEqual({ ...emptyMeasures(), deniedRequests: 1 });
+  });
+
   it('adds measures field by field', () => {
     const a = emptyMeasures();
     addEventToMeasures(a, event());
@@ -238,6 +302,8 @@ describe('emptyMeasures / addEventToMeasures / addMeasures', () => {
       costNanoUsd: 1234n,
       unpricedTokens: 128,
       unpricedRequests: 1,
+      noUsageRequests: 0,
+      deniedRequests: 0,
     });
   });
 
@@ -476,7 +542,7 @@ describe('aggregateEvents: pre-aggregation equals per-event summation (generated
           expect(measuresOf(row)).toEqual(naiveSum(members));
         }
         const fanOut = events.reduce((n, e) => n + Object.keys(e.tags ?? {}).length, 0);
-        expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(fanOut);
+        expect(rows.reduce((n, r) => n + r.requests + r.deniedRequests, 0)).toBe(fanOut);
       }
     });
 

@@ -1,6 +1,14 @@
 import type { PricedEvent } from '../event/usage-event.js';
 
-/** The additive measures every rollup row carries. */
+/**
+ * The additive measures every rollup row carries. What each request count counts, by the
+ * event's `status` (see `EventStatus`):
+ * - `requests`: calls that reached the provider (`ok`, `error`, `no_usage`), not `denied`;
+ * - `errors`: `error` only;
+ * - `noUsageRequests`: `no_usage` (their tokens, if any were known, are in the token measures);
+ * - `deniedRequests`: `denied` (blocked by a budget guard, no tokens, not in `requests`);
+ * - `unpricedRequests`: of `requests`, those whose model had no price.
+ */
 export interface RollupMeasures {
   inputTokens: number;
   outputTokens: number;
@@ -13,6 +21,8 @@ export interface RollupMeasures {
   costNanoUsd: bigint;
   unpricedTokens: number;
   unpricedRequests: number;
+  noUsageRequests: number;
+  deniedRequests: number;
 }
 
 export interface RollupKey {
@@ -56,10 +66,17 @@ export function emptyMeasures(): RollupMeasures {
     costNanoUsd: 0n,
     unpricedTokens: 0,
     unpricedRequests: 0,
+    noUsageRequests: 0,
+    deniedRequests: 0,
   };
 }
 
 export function addEventToMeasures(m: RollupMeasures, e: PricedEvent): void {
+  if (e.status === 'denied') {
+    // Never reached the provider: no tokens (validation), no request, no price question.
+    m.deniedRequests += 1;
+    return;
+  }
   const total = e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens;
   m.inputTokens += e.inputTokens;
   m.outputTokens += e.outputTokens;
@@ -68,6 +85,7 @@ export function addEventToMeasures(m: RollupMeasures, e: PricedEvent): void {
   m.totalTokens += total;
   m.requests += 1;
   if (e.status === 'error') m.errors += 1;
+  else if (e.status === 'no_usage') m.noUsageRequests += 1;
   if (e.costNanoUsd !== 0) m.costNanoUsd += BigInt(e.costNanoUsd);
   if (!e.priced) {
     m.unpricedTokens += total;
@@ -86,6 +104,8 @@ export function addMeasures(into: RollupMeasures, from: RollupMeasures): void {
   into.costNanoUsd += from.costNanoUsd;
   into.unpricedTokens += from.unpricedTokens;
   into.unpricedRequests += from.unpricedRequests;
+  into.noUsageRequests += from.noUsageRequests;
+  into.deniedRequests += from.deniedRequests;
 }
 
 function floorTo(ms: number, size: number): number {

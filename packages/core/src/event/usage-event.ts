@@ -1,4 +1,16 @@
 /**
+ * What became of the call an event describes:
+ * - `ok`: the provider answered and reported its usage;
+ * - `error`: the call failed (the provider refused it, the network broke, the stream failed);
+ * - `no_usage`: the provider was called but its usage report never arrived (streaming without
+ *   usage, a proxy that drops it, a stream the caller abandoned): the tokens are what was known,
+ *   possibly none, and the call is counted so it is never a silent free success;
+ * - `denied`: a budget guard refused the call before the provider received it; no tokens.
+ */
+export const EVENT_STATUSES = ['ok', 'error', 'no_usage', 'denied'] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+/**
  * The usage event, wire contract version 1 (see README § Event contract).
  *
  * `inputTokens` are UNCACHED input tokens (Bedrock / Anthropic meaning); cache reads and cache
@@ -22,7 +34,7 @@ export interface UsageEvent {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   latencyMs: number | undefined;
-  status: 'ok' | 'error';
+  status: EventStatus;
   /** Null-prototype map, or undefined when the event had no tags. */
   tags: Readonly<Record<string, string>> | undefined;
 }
@@ -42,7 +54,7 @@ export interface PricedEvent {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   latencyMs: number | undefined;
-  status: 'ok' | 'error';
+  status: EventStatus;
   tags: Readonly<Record<string, string>> | undefined;
   /** Cost in nano-USD (1e-9 USD), an exact integer; 0 when unpriced. */
   costNanoUsd: number;

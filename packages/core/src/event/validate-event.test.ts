@@ -226,12 +226,29 @@ describe('validateEvent: shape and types', () => {
   it.each([
     ['ok', 'ok'],
     ['error', 'error'],
+    ['no_usage', 'no_usage'],
   ])('accepts status %s', (status, expected) => {
     expect(accepted(validateEvent(validEvent({ status }), CTX)).status).toBe(expected);
   });
 
-  it.each(['OK', 'failed', '', 0, null, true])('refuses status %j', (status) => {
-    expectOnlyIssue(validateEvent(validEvent({ status }), CTX), 'status', /"ok" or "error"/);
+  it('accepts status denied without tokens, and refuses tokens on a denied call', () => {
+    const zero = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    expect(accepted(validateEvent(validEvent({ status: 'denied', ...zero }), CTX)).status).toBe(
+      'denied',
+    );
+    expectOnlyIssue(
+      validateEvent(validEvent({ status: 'denied', ...zero, cacheReadTokens: 3 }), CTX),
+      'cacheReadTokens',
+      /must be 0 when status is "denied"/,
+    );
+  });
+
+  it.each(['OK', 'failed', '', 0, null, true, 'NO_USAGE'])('refuses status %j', (status) => {
+    expectOnlyIssue(
+      validateEvent(validEvent({ status }), CTX),
+      'status',
+      /"ok", "error", "no_usage", "denied"/,
+    );
   });
 
   it('accepts latencyMs from 0 to 86 400 000, fractions included', () => {
@@ -707,7 +724,7 @@ describe('validateBatch', () => {
     const result = validateBatch(body, CTX);
     expect(result.events).toEqual([]);
     expect(result.issues).toEqual([
-      { index: 0, field: 'status', reason: 'must be "ok" or "error"' },
+      { index: 0, field: 'status', reason: 'must be one of "ok", "error", "no_usage", "denied"' },
       { index: 3, field: 'id', reason: 'must not be empty' },
       { index: 3, field: 'outputTokens', reason: 'must be an integer, got 0.5' },
       { index: 7, field: '', reason: 'event must be an object, got a string' },

@@ -1,5 +1,5 @@
 import type { ValidationIssue } from '../errors.js';
-import { EVENT_LIMITS, type UsageEvent } from './usage-event.js';
+import { EVENT_LIMITS, EVENT_STATUSES, type EventStatus, type UsageEvent } from './usage-event.js';
 
 export interface ValidationContext {
   /** The server's clock, epoch ms: decides the accepted time window. */
@@ -172,7 +172,8 @@ function parseTimestamp(
   return ms;
 }
 
-function checkTags(
+/** Validates a tag map as the event's `tags` (also used by `POST /v1/check`). */
+export function checkTags(
   value: unknown,
   issues: ValidationIssue[],
 ): Readonly<Record<string, string>> | undefined {
@@ -290,10 +291,30 @@ export function validateEvent(raw: unknown, ctx: ValidationContext): EventValida
       latencyMs = raw.latencyMs;
     }
   }
-  let status: 'ok' | 'error' = 'ok';
+  let status: EventStatus = 'ok';
   if (raw.status !== undefined) {
-    if (raw.status === 'ok' || raw.status === 'error') status = raw.status;
-    else issues.push({ field: 'status', reason: 'must be "ok" or "error"' });
+    if ((EVENT_STATUSES as readonly unknown[]).includes(raw.status))
+      status = raw.status as EventStatus;
+    else
+      issues.push({
+        field: 'status',
+        reason: `must be one of ${EVENT_STATUSES.map((s) => `"${s}"`).join(', ')}`,
+      });
+  }
+  if (status === 'denied') {
+    // A denied call never reached the provider: tokens on it would be counted as spent.
+    for (const [field, value] of [
+      ['inputTokens', inputTokens],
+      ['outputTokens', outputTokens],
+      ['cacheReadTokens', cacheReadTokens],
+      ['cacheWriteTokens', cacheWriteTokens],
+    ] as const) {
+      if (value !== undefined && value !== 0)
+        issues.push({
+          field,
+          reason: 'must be 0 when status is "denied" (the provider was never called)',
+        });
+    }
   }
   const tags = checkTags(raw.tags, issues);
 

@@ -67,7 +67,10 @@ export function groupRollups(q: UsageQuery, source: Iterable<RollupRecord>): Usa
     }
     addMeasures(group.measures, r);
   }
-  const rows = [...groups.values()].filter((g) => g.measures.requests > 0);
+  // A group exists when a call was counted in it: made (requests) or denied by a budget guard.
+  const rows = [...groups.values()].filter(
+    (g) => g.measures.requests + g.measures.deniedRequests > 0,
+  );
   const sortValue = (g: (typeof rows)[number]): number | bigint => {
     if (q.orderBy === 'bucket') return g.row.bucketMs ?? 0;
     return g.measures[q.orderBy === 'costUsd' ? 'costNanoUsd' : q.orderBy];

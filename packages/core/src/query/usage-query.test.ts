@@ -402,6 +402,8 @@ describe('parseUsageQuery: order and limit', () => {
       'errors',
       'costUsd',
       'unpricedTokens',
+      'noUsageRequests',
+      'deniedRequests',
     ]) {
       expect(parse({ orderBy: f }).orderBy).toBe(f);
     }

@@ -1,3 +1,4 @@
+import type { RollupMeasures } from '../aggregate/rollup-delta.js';
 import { TokenwatchError, type ValidationIssue } from '../errors.js';
 
 export type BaseDimension = 'user' | 'app' | 'model' | 'provider';
@@ -17,6 +18,8 @@ export const ORDER_FIELDS = [
   'errors',
   'costUsd',
   'unpricedTokens',
+  'noUsageRequests',
+  'deniedRequests',
   'bucket',
 ] as const;
 export type OrderField = (typeof ORDER_FIELDS)[number];
@@ -40,8 +43,11 @@ export interface UsageQuery {
   limit: number;
 }
 
-/** One aggregated row. Dimension fields are present only when grouped by them. */
-export interface UsageRow {
+/**
+ * One aggregated row: the rollup measures (what each request count counts: `RollupMeasures`).
+ * Dimension fields are present only when grouped by them.
+ */
+export interface UsageRow extends RollupMeasures {
   user?: string;
   app?: string;
   model?: string;
@@ -50,17 +56,6 @@ export interface UsageRow {
   tag?: { key: string; value: string };
   /** Bucket start, epoch ms (UTC), when the query has an interval. */
   bucketMs?: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  totalTokens: number;
-  requests: number;
-  errors: number;
-  /** Exact cost in nano-USD; a bigint because a month of a big tenant passes 2^53 nano-USD. */
-  costNanoUsd: bigint;
-  unpricedTokens: number;
-  unpricedRequests: number;
 }
 
 export const MAX_QUERY_ROWS = 10_000;

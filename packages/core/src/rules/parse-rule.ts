@@ -316,7 +316,7 @@ export function metricOf(metric: RuleMetric, e: PricedEvent): number {
     case 'costUsd':
       return e.costNanoUsd;
     case 'requests':
-      return 1;
+      return e.status === 'denied' ? 0 : 1; // as the rollups count: calls that reached the provider
     case 'unpricedTokens':
       return e.priced ? 0 : totalTokens(e);
     case 'uncapturedTokens':

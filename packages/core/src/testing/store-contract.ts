@@ -386,6 +386,81 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       ]);
     });
 
+    it('counts calls without usage and denied calls apart, in every rollup and grouping', async () => {
+      const zero = { inputTokens: 0, outputTokens: 0, costNanoUsd: 0 };
+      await store.applyBatch(
+        [
+          makePricedEvent({
+            tags: { team: 'a' },
+            inputTokens: 10,
+            outputTokens: 5,
+            costNanoUsd: 9,
+          }),
+          makePricedEvent({ tags: { team: 'a' }, status: 'no_usage', ...zero }),
+          // what was known of an abandoned stream: the input tokens
+          makePricedEvent({ status: 'no_usage', inputTokens: 4, outputTokens: 0, costNanoUsd: 2 }),
+          makePricedEvent({ status: 'error', ...zero }),
+          makePricedEvent({ tags: { team: 'a' }, status: 'denied', ...zero }),
+          // a user whose only call was denied still has a row: blocked calls are visible
+          makePricedEvent({
+            userId: 'zed',
+            appId: 'batch',
+            status: 'denied',
+            ...zero,
+            priced: false,
+          }),
+        ],
+        now,
+      );
+      const counts = (r: UsageRow) => [
+        r.requests,
+        r.errors,
+        r.noUsageRequests,
+        r.deniedRequests,
+        r.totalTokens,
+        r.unpricedRequests,
+      ];
+      for (const resolution of ['minute', 'hour', 'day'] as const) {
+        expect(counts(only(await store.queryUsage(makeQuery({ resolution })))), resolution).toEqual(
+          [4, 1, 2, 2, 19, 0],
+        );
+      }
+      const groupings: UsageQuery['groupBy'][] = [
+        ['user'],
+        ['app'],
+        ['model'],
+        ['user', 'app'],
+        ['app', 'model'],
+        ['user', 'app', 'model', 'provider'],
+      ];
+      for (const groupBy of groupings) {
+        for (const resolution of ['hour', 'day'] as const) {
+          const rows = await store.queryUsage(
+            makeQuery({ groupBy, resolution, orderBy: 'requests', order: 'desc' }),
+          );
+          expect(rows.map(counts), `${groupBy.join(',')} ${resolution}`).toEqual(
+            groupBy.length === 1 && groupBy[0] === 'model'
+              ? [[4, 1, 2, 2, 19, 0]]
+              : [
+                  [4, 1, 2, 1, 19, 0],
+                  [0, 0, 0, 1, 0, 0],
+                ],
+          );
+          expect(await store.countGroups(makeQuery({ groupBy, resolution }))).toBe(rows.length);
+        }
+      }
+      const mostDenied = await store.queryUsage(
+        makeQuery({ groupBy: ['user'], orderBy: 'deniedRequests', order: 'desc', limit: 1 }),
+      );
+      expect(mostDenied.map((r) => [r.user, r.deniedRequests])).toEqual([['alice', 1]]);
+      const leastNoUsage = await store.queryUsage(
+        makeQuery({ groupBy: ['user'], orderBy: 'noUsageRequests', order: 'asc', limit: 1 }),
+      );
+      expect(leastNoUsage.map((r) => r.user)).toEqual(['zed']);
+      const byTeam = only(await store.queryUsage(makeQuery({ groupBy: ['tag:team'] })));
+      expect(counts(byTeam)).toEqual([2, 0, 1, 1, 15, 0]);
+    });
+
     it('groups and filters by tag', async () => {
       await store.applyBatch(
         [

@@ -20,6 +20,8 @@ export interface Totals {
   costNano: bigint;
   unpricedTokens: number;
   unpricedRequests: number;
+  noUsageRequests: number;
+  deniedRequests: number;
 }
 
 export function emptyTotals(): Totals {
@@ -34,6 +36,8 @@ export function emptyTotals(): Totals {
     costNano: 0n,
     unpricedTokens: 0,
     unpricedRequests: 0,
+    noUsageRequests: 0,
+    deniedRequests: 0,
   };
 }
 
@@ -48,6 +52,9 @@ export function addRow(t: Totals, r: UsageRow): Totals {
   t.costNano += BigInt(r.costNanoUsd);
   t.unpricedTokens += r.unpricedTokens;
   t.unpricedRequests += r.unpricedRequests;
+  // Absent from a server older than these counts.
+  t.noUsageRequests += r.noUsageRequests ?? 0;
+  t.deniedRequests += r.deniedRequests ?? 0;
   return t;
 }
 
@@ -340,6 +347,8 @@ export function rollUpBy(rows: readonly UsageRow[], dim: 'app' | 'model' | 'user
       costNanoUsd: t.costNano.toString(),
       unpricedTokens: t.unpricedTokens,
       unpricedRequests: t.unpricedRequests,
+      noUsageRequests: t.noUsageRequests,
+      deniedRequests: t.deniedRequests,
     };
     row[dim] = key;
     return row;

@@ -18,6 +18,10 @@ export interface UsageRow {
   costNanoUsd: string;
   unpricedTokens: number;
   unpricedRequests: number;
+  /** Calls whose usage never arrived (README, "Statuses"). */
+  noUsageRequests: number;
+  /** Calls a budget guard refused; not in `requests`. */
+  deniedRequests: number;
   [tag: `tag:${string}`]: string | undefined;
 }
 

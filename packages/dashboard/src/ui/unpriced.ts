@@ -5,18 +5,25 @@ import { type AppContext, rangeOf } from '../views/context.js';
 import { Panel } from './panel.js';
 import type { RefreshablePanel } from './rules-panels.js';
 
+/** What the caller's totals already say about the range. */
+export interface KnownGaps {
+  unpricedTokens: number;
+  noUsageRequests: number;
+}
+
 /**
- * The warning for usage without a price: it is counted but in no cost figure. Hidden when every
- * model in the range is priced.
+ * The warning for usage missing from the cost: tokens of models without a price (counted, in no
+ * cost figure), and calls that returned no usage (counted as requests, tokens and cost unknown).
+ * Hidden when there is neither in the range.
  */
 export function unpricedPanel(ctx: AppContext): RefreshablePanel & {
-  /** Same, but skips the query when the caller already knows the range has no unpriced usage. */
-  refreshKnowing(unpricedTokens: number | undefined): Promise<void>;
+  /** Same, but skips the query when the caller already knows the range has neither. */
+  refreshKnowing(known: KnownGaps | undefined): Promise<void>;
 } {
   const panel = new Panel({
     id: 'unpriced',
-    title: 'Unpriced models',
-    subtitle: 'Their tokens are counted, but they are in no cost figure',
+    title: 'Missing from the cost',
+    subtitle: 'Unpriced models and calls without usage are counted, but in no cost figure',
     class: 'panel-warn span-all',
   });
   panel.el.hidden = true;
@@ -29,17 +36,31 @@ export function unpricedPanel(ctx: AppContext): RefreshablePanel & {
       filters: ctx.state.filters,
       orderBy: 'unpricedTokens',
       order: 'desc',
-      limit: 100,
+      limit: 1000,
     });
     const rows = res.rows.filter((x) => x.unpricedTokens > 0);
-    panel.el.hidden = rows.length === 0;
+    const noUsage = res.rows.reduce((a, x) => a + (x.noUsageRequests ?? 0), 0);
+    panel.el.hidden = rows.length === 0 && noUsage === 0;
     clear(panel.body);
-    if (rows.length === 0) {
+    if (panel.el.hidden) {
       panel.setStatus('empty');
       panel.setData(undefined);
       return;
     }
     panel.setStatus('ready');
+    if (noUsage > 0) {
+      panel.body.appendChild(
+        h(
+          'p',
+          { class: 'warn-text', attrs: { role: 'alert' }, dataset: { warning: 'no-usage' } },
+          `${formatInteger(noUsage)} call${noUsage === 1 ? '' : 's'} returned no usage: counted as requests, but their tokens and cost are unknown.`,
+        ),
+      );
+    }
+    if (rows.length === 0) {
+      panel.setData(undefined);
+      return;
+    }
     const tokens = rows.reduce((a, x) => a + x.unpricedTokens, 0);
     const requests = rows.reduce((a, x) => a + x.unpricedRequests, 0);
     panel.body.appendChild(
@@ -124,8 +145,8 @@ export function unpricedPanel(ctx: AppContext): RefreshablePanel & {
       fileParts: ['unpriced-models'],
     });
   };
-  const refreshKnowing = async (unpricedTokens: number | undefined) => {
-    if (unpricedTokens === 0) {
+  const refreshKnowing = async (known: KnownGaps | undefined) => {
+    if (known && known.unpricedTokens === 0 && known.noUsageRequests === 0) {
       panel.el.hidden = true;
       panel.setStatus('empty');
       panel.setData(undefined);

@@ -1,5 +1,12 @@
 import { appModelOption, heatmapOption, pieOption } from '../charts/options.js';
-import { appUserHeatmap, type Metric, matrix, rollUpBy, topWithOther } from '../lib/aggregate.js';
+import {
+  appUserHeatmap,
+  type Metric,
+  matrix,
+  rollUpBy,
+  sumRows,
+  topWithOther,
+} from '../lib/aggregate.js';
 import type { ShareMetric } from '../lib/url-state.js';
 import { MAX_ROWS } from '../lib/usage-api.js';
 import { Panel, segmented } from '../ui/panel.js';
@@ -86,9 +93,9 @@ export const breakdownView: ViewFactory = (root, ctx) => {
 
     const pieDone = guard(share, async () => {
       const res = await ctx.api.usage({ ...range, groupBy: ['model'], orderBy });
-      // Per-model rows carry the unpriced tokens: the warning's own query runs only if any.
-      const unpricedTokens = res.rows.reduce((a, x) => a + x.unpricedTokens, 0);
-      const unpricedDone = guard(unpriced.panel, () => unpriced.refreshKnowing(unpricedTokens));
+      // Per-model rows carry what is missing from the cost: the warning's query runs only if any.
+      const known = sumRows(res.rows);
+      const unpricedDone = guard(unpriced.panel, () => unpriced.refreshKnowing(known));
       const slices = topWithOther(
         res.rows,
         (x) => x.model ?? '',

@@ -89,9 +89,9 @@ export const overviewView: ViewFactory = (root, ctx) => {
       const current = sumRows(data.totalRows);
       const previous = await prevP;
       renderKpis(kpiEl, { current, previous, activeUsers: 'loading' });
-      // The unpriced panel's query only runs when the totals say there is unpriced usage.
+      // The unpriced panel's query only runs when the totals say there is usage missing from the cost.
       const unpricedDone = guard(unpriced.panel, () =>
-        unpriced.refreshKnowing(r.interval === 'minute' ? undefined : current.unpricedTokens),
+        unpriced.refreshKnowing(r.interval === 'minute' ? undefined : current),
       );
       // Distinct users come last, so they never delay the charts.
       const au = await activeUsers(ctx, r, filters);

@@ -1,3 +1,5 @@
+export { BudgetExceededError } from '../budget-exceeded-error.js';
+export type { EnforceOptions, Estimate, GuardedCall } from '../shared/budget-guard.js';
 export {
   currentUsageContext,
   type UsageContext,

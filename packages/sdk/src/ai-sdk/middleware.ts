@@ -1,4 +1,6 @@
 import type { UsageRecord } from '../event.js';
+import { createBudgetGuard } from '../shared/budget-guard.js';
+import { type CallEnd, finishRecord, type Tokens } from '../shared/call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord, tok } from '../shared/record-options.js';
 import type { UsageContext } from '../shared/usage-context.js';
 
@@ -10,11 +12,6 @@ export interface AiSdkMiddlewareOptions<V extends 'v3' | 'v4' = 'v3'> extends In
   specificationVersion?: V;
 }
 
-type Tokens = Pick<
-  UsageRecord,
-  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
->;
-
 /** The parts of a language-model call the middleware reads (structural: V2, V3 and V4 fit). */
 interface ModelLike {
   provider: string;
@@ -24,6 +21,19 @@ interface CallOptionsLike {
   providerOptions?: Record<string, unknown> | undefined;
 }
 type StreamPartLike = { type: string; usage?: unknown };
+
+/**
+ * Whether the provider reported usage at all: providers that get none leave every count
+ * undefined (V3/V4 `inputTokens.total` and `outputTokens.total`, V2's flat counts).
+ */
+export function hasAiSdkUsage(usage: unknown): boolean {
+  if (!usage || typeof usage !== 'object') return false;
+  const u = usage as Record<string, unknown>;
+  const count = (v: unknown): boolean =>
+    typeof v === 'number' ||
+    (typeof v === 'object' && v !== null && typeof (v as { total?: unknown }).total === 'number');
+  return count(u.inputTokens) || count(u.outputTokens);
+}
 
 /**
  * V3/V4: `{ inputTokens: { total, noCache, cacheRead, cacheWrite }, outputTokens: { total } }`
@@ -96,7 +106,8 @@ function callContext(params: CallOptionsLike): UsageContext | undefined {
 export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
   opts: AiSdkMiddlewareOptions<V>,
 ) {
-  const start = (params: CallOptionsLike, model: ModelLike) => {
+  const guard = createBudgetGuard(opts.tokenwatch, opts.enforce);
+  const start = async (params: CallOptionsLike, model: ModelLike) => {
     let base: UsageRecord;
     try {
       base = attribute(
@@ -107,9 +118,14 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
     } catch {
       base = { modelId: 'unknown' };
     }
+    // Before the provider is called (and before the AI SDK's retries see an error to retry).
+    if (guard) await guard.call(base, params).check();
     const t0 = performance.now();
-    return (tokens: Tokens | undefined, status: 'ok' | 'error'): void =>
-      safeRecord(opts, { ...base, ...tokens, status, latencyMs: performance.now() - t0 });
+    return (usage: unknown, end: CallEnd): void => {
+      const reported = hasAiSdkUsage(usage);
+      const tokens = reported ? fromAiSdkUsage(usage) : undefined;
+      safeRecord(opts, finishRecord(base, end, tokens, reported, performance.now() - t0));
+    };
   };
 
   return {
@@ -124,15 +140,15 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
       params: CallOptionsLike;
       model: ModelLike;
     }): Promise<R> {
-      const emit = start(params, model);
+      const emit = await start(params, model);
       let result: R;
       try {
         result = await doGenerate();
       } catch (error) {
-        emit(undefined, 'error');
+        emit(undefined, 'failed');
         throw error;
       }
-      emit(fromAiSdkUsage((result as { usage?: unknown })?.usage), 'ok');
+      emit((result as { usage?: unknown })?.usage, 'done');
       return result;
     },
 
@@ -145,37 +161,63 @@ export function tokenwatchMiddleware<V extends 'v3' | 'v4' = 'v3'>(
       params: CallOptionsLike;
       model: ModelLike;
     }): Promise<R> {
-      const emit = start(params, model);
+      const emit = await start(params, model);
       let result: R;
       try {
         result = await doStream();
       } catch (error) {
-        emit(undefined, 'error');
+        emit(undefined, 'failed');
         throw error;
       }
-      let done = false;
-      let failed = false;
-      const tap = new TransformStream<P, P>({
-        transform(part, controller) {
-          try {
-            if (part.type === 'error') failed = true;
-            else if (part.type === 'finish' && !done) {
-              done = true;
-              emit(fromAiSdkUsage(part.usage), failed ? 'error' : 'ok');
-            }
-          } catch {
-            // never into the caller
-          }
-          controller.enqueue(part);
-        },
-        flush() {
-          if (!done) {
-            done = true;
-            emit(undefined, 'error'); // ended without a finish part: no usage reported
-          }
-        },
-      });
-      return { ...result, stream: result.stream.pipeThrough(tap) };
+      return { ...result, stream: tapParts(result.stream, emit) };
     },
   };
+}
+
+/**
+ * Passes the parts through and reports how the stream ended, once: with the `finish` part's
+ * usage (an `error` part before it makes it a failure), when it ended without one, when the
+ * source failed, or when the consumer cancelled it (abandoned). A pull-through stream, so the
+ * consumer's cancel is seen here and reaches the provider's stream.
+ */
+function tapParts<P extends StreamPartLike>(
+  source: ReadableStream<P>,
+  emit: (usage: unknown, end: CallEnd) => void,
+): ReadableStream<P> {
+  const reader = source.getReader();
+  let failed = false;
+  let finished = false;
+  const end = (usage: unknown, how: CallEnd): void => {
+    if (finished) return;
+    finished = true;
+    try {
+      emit(usage, how);
+    } catch {
+      // never into the caller
+    }
+  };
+  return new ReadableStream<P>({
+    async pull(controller) {
+      let r: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        r = await reader.read();
+      } catch (error) {
+        end(undefined, 'failed');
+        throw error;
+      }
+      if (r.done) {
+        end(undefined, failed ? 'failed' : 'done'); // no finish part: no usage reported
+        controller.close();
+        return;
+      }
+      const part = r.value;
+      if (part.type === 'error') failed = true;
+      else if (part.type === 'finish') end(part.usage, failed ? 'failed' : 'done');
+      controller.enqueue(part);
+    },
+    async cancel(reason) {
+      end(undefined, 'abandoned');
+      await reader.cancel(reason);
+    },
+  });
 }

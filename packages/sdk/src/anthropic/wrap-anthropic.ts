@@ -1,13 +1,8 @@
-import type { UsageRecord } from '../event.js';
+import type { Tokens } from '../shared/call-outcome.js';
 import { type IntegrationOptions, tok } from '../shared/record-options.js';
 import { type StreamState, type UsageReader, wrapMethod } from '../shared/wrap-call.js';
 
 export type AnthropicWrapperOptions = IntegrationOptions;
-
-type Tokens = Pick<
-  UsageRecord,
-  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
->;
 
 /** Anthropic's `input_tokens` already EXCLUDES cache reads and writes: no subtraction. */
 export function fromAnthropicUsage(
@@ -27,8 +22,9 @@ const messagesReader: UsageReader = {
   fromResult: (r) => fromAnthropicUsage((r as { usage?: Record<string, unknown> })?.usage),
   streamState(): StreamState {
     let usage: Record<string, unknown> | undefined;
+    let final = false;
     // message_start has input and cache tokens; message_delta carries CUMULATIVE totals:
-    // overwrite each non-null field, never add.
+    // overwrite each non-null field, never add. Only message_delta's is the final count.
     const merge = (u: Record<string, unknown> | undefined): void => {
       if (!u) return;
       usage = { ...usage };
@@ -42,9 +38,13 @@ const messagesReader: UsageReader = {
           usage?: Record<string, unknown>;
         };
         if (e?.type === 'message_start') merge(e.message?.usage);
-        else if (e?.type === 'message_delta') merge(e.usage);
+        else if (e?.type === 'message_delta' && e.usage) {
+          merge(e.usage);
+          final = true;
+        }
       },
       usage: () => fromAnthropicUsage(usage),
+      reported: () => final,
     };
   },
 };

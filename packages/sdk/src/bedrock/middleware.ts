@@ -1,4 +1,6 @@
-import type { UsageRecord } from '../event.js';
+import { createBudgetGuard } from '../shared/budget-guard.js';
+import type { Tokens } from '../shared/call-outcome.js';
+import { type CallEnd, finishRecord } from '../shared/call-outcome.js';
 import { attribute, type IntegrationOptions, safeRecord, tok } from '../shared/record-options.js';
 
 export type BedrockMiddlewareOptions = IntegrationOptions;
@@ -26,18 +28,13 @@ interface TokenUsageLike {
   cacheWriteInputTokens?: number;
 }
 
-type Tokens = Pick<
-  UsageRecord,
-  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
->;
-
 /** Bedrock's `inputTokens` already EXCLUDES cache reads and writes: no subtraction. */
-function fromTokenUsage(u: TokenUsageLike | undefined): Tokens {
+function fromTokenUsage(u: TokenUsageLike): Tokens {
   return {
-    inputTokens: tok(u?.inputTokens),
-    outputTokens: tok(u?.outputTokens),
-    cacheReadTokens: tok(u?.cacheReadInputTokens),
-    cacheWriteTokens: tok(u?.cacheWriteInputTokens),
+    inputTokens: tok(u.inputTokens),
+    outputTokens: tok(u.outputTokens),
+    cacheReadTokens: tok(u.cacheReadInputTokens),
+    cacheWriteTokens: tok(u.cacheWriteInputTokens),
   };
 }
 
@@ -57,6 +54,8 @@ interface ChunkUsage {
   tokens?: Tokens;
   /** Anthropic-schema usage seen on message_start / message_delta, used if metrics are absent. */
   anthropic?: Record<string, unknown>;
+  /** Whether a final count arrived (the metrics, or Anthropic's message_delta). */
+  reported?: boolean;
 }
 
 function inspectChunk(bytes: Uint8Array | undefined, state: ChunkUsage): void {
@@ -70,6 +69,7 @@ function inspectChunk(bytes: Uint8Array | undefined, state: ChunkUsage): void {
   const metrics = body['amazon-bedrock-invocationMetrics'];
   if (metrics && typeof metrics === 'object') {
     state.tokens = fromInvocationMetrics(metrics as Record<string, unknown>);
+    state.reported = true;
     return;
   }
   // Anthropic Messages schema: message_start carries input/cache, message_delta the cumulative
@@ -82,6 +82,7 @@ function inspectChunk(bytes: Uint8Array | undefined, state: ChunkUsage): void {
     state.anthropic = { ...state.anthropic };
     for (const [k, v] of Object.entries(usage))
       if (v !== null && v !== undefined) state.anthropic[k] = v;
+    if (body.type === 'message_delta') state.reported = true;
   }
 }
 
@@ -175,6 +176,7 @@ function tap<T>(
  * InvokeModelWithResponseStream (`amazon-bedrock-invocationMetrics` in the last chunk).
  */
 export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
+  const guard = createBudgetGuard(opts.tokenwatch, opts.enforce);
   return (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
     async (args: unknown): Promise<unknown> => {
       const command = context.commandName;
@@ -192,34 +194,42 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
       );
       // The context is read when the call starts: a stream consumed later keeps its caller.
       const base0 = attribute(opts, { modelId, provider: 'bedrock' });
+      // Before the SDK's retry, signing and sending: a denied call never leaves the process.
+      if (guard) await guard.call(base0, (args as { input?: unknown }).input).check();
       let id: string | undefined;
-      const emit = (tokens: Tokens, status: 'ok' | 'error'): void => {
-        const record = { ...base0, ...tokens, status, latencyMs: performance.now() - t0 };
-        safeRecord(opts, id === undefined ? record : { ...record, id });
+      const emit = (tokens: Tokens | undefined, end: CallEnd, reported: boolean): void => {
+        if (id !== undefined) base0.id = id;
+        safeRecord(opts, finishRecord(base0, end, tokens, reported, performance.now() - t0));
       };
+      const endOf = (o: undefined | 'early' | { error: unknown }): CallEnd =>
+        o === undefined ? 'done' : o === 'early' ? 'abandoned' : 'failed';
       let result: { response?: unknown; output?: Record<string, unknown> };
       try {
         result = (await next(args)) as typeof result;
       } catch (error) {
         id = bedrockRequestEventId(error);
-        emit({}, 'error');
+        emit(undefined, 'failed', false);
         throw error;
       }
       id = bedrockRequestEventId(result.output);
       try {
         const out = result.output ?? {};
         if (command === 'ConverseCommand') {
-          emit(fromTokenUsage(out.usage as TokenUsageLike | undefined), 'ok');
+          const usage = out.usage as TokenUsageLike | undefined;
+          emit(usage && fromTokenUsage(usage), 'done', usage !== undefined);
         } else if (command === 'InvokeModelCommand') {
           const r = result.response;
+          const input = header(r, 'x-amzn-bedrock-input-token-count');
+          const output = header(r, 'x-amzn-bedrock-output-token-count');
           emit(
             {
-              inputTokens: tok(header(r, 'x-amzn-bedrock-input-token-count')),
-              outputTokens: tok(header(r, 'x-amzn-bedrock-output-token-count')),
+              inputTokens: tok(input),
+              outputTokens: tok(output),
               cacheReadTokens: tok(header(r, 'x-amzn-bedrock-cache-read-input-token-count')),
               cacheWriteTokens: tok(header(r, 'x-amzn-bedrock-cache-write-input-token-count')),
             },
-            'ok',
+            'done',
+            input !== undefined || output !== undefined, // a proxy may strip them
           );
         } else if (command === 'ConverseStreamCommand' && out.stream) {
           let usage: Tokens | undefined;
@@ -228,19 +238,21 @@ export function tokenwatchBedrockMiddleware(opts: BedrockMiddlewareOptions) {
             (ev) => {
               if (ev.metadata?.usage) usage = fromTokenUsage(ev.metadata.usage);
             },
-            () => emit(usage ?? {}, usage ? 'ok' : 'error'),
+            (o) => emit(usage, endOf(o), usage !== undefined),
           );
         } else if (command === 'InvokeModelWithResponseStreamCommand' && out.body) {
           const state: ChunkUsage = {};
           out.body = tap(
             out.body as AsyncIterable<{ chunk?: { bytes?: Uint8Array } }>,
             (ev) => inspectChunk(ev.chunk?.bytes, state),
-            () => {
+            (o) => {
               const tokens =
                 state.tokens ?? (state.anthropic ? anthropicTokens(state.anthropic) : undefined);
-              emit(tokens ?? {}, tokens ? 'ok' : 'error');
+              emit(tokens, endOf(o), state.reported === true);
             },
           );
+        } else {
+          emit(undefined, 'done', false); // a result without its stream: usage unknown
         }
       } catch {
         // never into the caller

@@ -43,23 +43,27 @@ describe('conformance: AI SDK (ai@6) middleware', () => {
     it(`${f.provider} ${f.name} (${f.api})`, async () => {
       const model = modelFor(f);
       const providerOptions = { tokenwatch: { userId: 'u-ai', tags: { feature: 'ai' } } };
-      const events = await c.run(f, async () => {
-        if (!f.api.endsWith('-stream')) {
-          return generateText({ model, prompt: 'Hello', maxRetries: 0, providerOptions });
-        }
-        const r = streamText({
-          model,
-          prompt: 'Hello',
-          maxRetries: 0,
-          providerOptions,
-          onError: () => undefined,
-        });
-        for await (const _ of r.fullStream) {
-          // drain
-        }
-        return undefined;
-      });
-      expectConforms(events, f, { userId: 'u-ai', appId: 'ai-app' });
+      const events = await c.run(
+        f,
+        async () => {
+          if (!f.api.endsWith('-stream')) {
+            return generateText({ model, prompt: 'Hello', maxRetries: 0, providerOptions });
+          }
+          const r = streamText({
+            model,
+            prompt: 'Hello',
+            maxRetries: 0,
+            providerOptions,
+            onError: () => undefined,
+          });
+          for await (const _ of r.fullStream) {
+            // drain
+          }
+          return undefined;
+        },
+        'ai-sdk',
+      );
+      expectConforms(events, f, { userId: 'u-ai', appId: 'ai-app' }, 'ai-sdk');
       expect(events[0]!.tags).toEqual({ feature: 'ai' });
     });
   }

@@ -1,7 +1,12 @@
 import { expect } from 'vitest';
 import { createTokenwatch, type Tokenwatch } from '../client.js';
 import { LoopbackReceiver } from '../testing/loopback-receiver.js';
-import { type Fixture, loadFixtures, ProviderReplayServer } from '../testing/provider-replay.js';
+import {
+  expectedFor,
+  type Fixture,
+  loadFixtures,
+  ProviderReplayServer,
+} from '../testing/provider-replay.js';
 
 export const fixtures = {
   bedrock: loadFixtures(new URL('./fixtures/bedrock.json', import.meta.url)),
@@ -38,12 +43,16 @@ export class Conformance {
   }
 
   /** Serves `fixture`, runs `call` (errors are the fixture's business), returns the new events. */
-  async run(fixture: Fixture, call: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  async run(
+    fixture: Fixture,
+    call: () => Promise<unknown>,
+    integration?: 'ai-sdk' | 'langchain',
+  ): Promise<Record<string, unknown>[]> {
     this.replay.serve(fixture);
     try {
       await call();
     } catch (err) {
-      if (fixture.expected.status !== 'error') throw err;
+      if (expectedFor(fixture, integration).status !== 'error') throw err;
     }
     await this.tokenwatch.flush();
     const all = [...this.collector.accepted.values()];
@@ -58,6 +67,7 @@ export function expectConforms(
   events: Record<string, unknown>[],
   fixture: Fixture,
   who: { userId: string; appId?: string; provider?: string; modelId?: string },
+  integration?: 'ai-sdk' | 'langchain',
 ): void {
   expect(events, `${fixture.name}: events`).toHaveLength(1);
   const e = events[0] as Record<string, unknown>;
@@ -70,7 +80,7 @@ export function expectConforms(
       status: e.status,
     },
     fixture.name,
-  ).toEqual(fixture.expected);
+  ).toEqual(expectedFor(fixture, integration));
   expect(e.userId, `${fixture.name}: userId`).toBe(who.userId);
   expect(e.appId).toBe(who.appId ?? 'conformance-app');
   expect(e.provider).toBe(who.provider ?? fixture.provider);

@@ -1,3 +1,5 @@
+export { BudgetExceededError } from '../budget-exceeded-error.js';
+export type { EnforceOptions, Estimate, GuardedCall } from '../shared/budget-guard.js';
 export { type UsageContext, withUsageContext } from '../shared/usage-context.js';
 export {
   TokenwatchCallbackHandler,

@@ -1,13 +1,8 @@
-import type { UsageRecord } from '../event.js';
+import type { Tokens } from '../shared/call-outcome.js';
 import { type IntegrationOptions, tok } from '../shared/record-options.js';
 import { type StreamState, type UsageReader, wrapMethod } from '../shared/wrap-call.js';
 
 export type OpenAIWrapperOptions = IntegrationOptions;
-
-type Tokens = Pick<
-  UsageRecord,
-  'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
->;
 
 interface CompletionUsageLike {
   prompt_tokens?: number;

@@ -1,11 +1,18 @@
 import type { Tokenwatch } from '../client.js';
 import type { UsageRecord } from '../event.js';
+import type { EnforceOptions } from './budget-guard.js';
 import { currentUsageContext, type UsageContext } from './usage-context.js';
 
 /** Options every integration takes. */
 export interface IntegrationOptions extends UsageContext {
-  /** The client events go to (anything with `record`). */
-  tokenwatch: Pick<Tokenwatch, 'record'>;
+  /** The client events go to (anything with `record`; `enforce` needs the real client). */
+  tokenwatch: Pick<Tokenwatch, 'record'> & Partial<Pick<Tokenwatch, 'check' | 'checkCached'>>;
+  /**
+   * Check the budget before each call: when an enforcing rule denies it, throw a
+   * `BudgetExceededError` before the provider receives anything, and record the attempt with
+   * `status: "denied"`. The same attribution as usage decides whose budget it is.
+   */
+  enforce?: boolean | EnforceOptions;
 }
 
 /**

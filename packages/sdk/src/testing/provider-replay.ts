@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type Http2Server } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
 
 export type Api =
@@ -21,7 +21,7 @@ export interface ExpectedUsage {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
-  status: 'ok' | 'error';
+  status: 'ok' | 'error' | 'no_usage';
 }
 
 export type FixtureResponse =
@@ -47,6 +47,16 @@ export interface Fixture {
   note?: string;
   response: FixtureResponse;
   expected: ExpectedUsage;
+  /** Where one integration's client library makes the same exchange something else. */
+  expectedBy?: Partial<Record<'ai-sdk' | 'langchain', ExpectedUsage & { why: string }>>;
+}
+
+/** What `integration` must record for `fixture`. */
+export function expectedFor(fixture: Fixture, integration?: 'ai-sdk' | 'langchain'): ExpectedUsage {
+  const own = integration && fixture.expectedBy?.[integration];
+  if (!own) return fixture.expected;
+  const { why: _why, ...expected } = own;
+  return expected;
 }
 
 export function loadFixtures(file: URL): Fixture[] {
@@ -109,6 +119,7 @@ export class ProviderReplayServer {
   private current: Fixture | undefined;
   private server: Server | undefined;
   private h2: Http2Server | undefined;
+  private readonly h2Sockets = new Set<Socket>();
   /** HTTP/1.1 (OpenAI, Anthropic). */
   url = '';
   /**
@@ -199,6 +210,10 @@ export class ProviderReplayServer {
     };
     this.server = createServer(handler);
     this.h2 = createH2Server(handler as never);
+    this.h2.on('connection', (socket: Socket) => {
+      this.h2Sockets.add(socket);
+      socket.once('close', () => this.h2Sockets.delete(socket));
+    });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
     await new Promise<void>((resolve) => this.h2?.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -217,6 +232,8 @@ export class ProviderReplayServer {
 
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
+    // A client that left a stream early may keep its HTTP/2 session open: close() would wait.
+    for (const socket of this.h2Sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
     await new Promise<void>((resolve) => this.h2?.close(() => resolve()));
   }

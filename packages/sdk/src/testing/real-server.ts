@@ -25,6 +25,7 @@ export class RealServer {
   url = '';
   ingestKey = '';
   readKey = '';
+  adminKey = '';
   dataDir = '';
   private child: ChildProcess | undefined;
   private log = '';
@@ -41,6 +42,7 @@ export class RealServer {
     this.dataDir = mkdtempSync(join(tmpdir(), 'tokenwatch-sdk-'));
     this.ingestKey = this.cli(['keys', 'create', '--role', 'ingest']);
     this.readKey = this.cli(['keys', 'create', '--role', 'read']);
+    this.adminKey = this.cli(['keys', 'create', '--role', 'admin']);
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
     this.child = spawn(
@@ -78,6 +80,17 @@ export class RealServer {
     });
     if (!r.ok) throw new Error(`usage ${r.status}: ${await r.text()}`);
     return ((await r.json()) as { rows: Record<string, unknown>[] }).rows;
+  }
+
+  /** `POST /v1/rules` with the admin key; the rule's id. */
+  async createRule(rule: Record<string, unknown>): Promise<string> {
+    const r = await fetch(`${this.url}/v1/rules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(rule),
+    });
+    if (r.status !== 201) throw new Error(`create rule ${r.status}: ${await r.text()}`);
+    return ((await r.json()) as { rule: { id: string } }).rule.id;
   }
 
   async stop(): Promise<void> {

@@ -240,6 +240,17 @@ describe('POST /v1/check with an enforcing token budget', () => {
     expect((await srv.client.send('POST', '/v1/check', who('alice'), null)).status).toBe(401);
     expect((await srv.client.check(who('alice'), bound.key)).status).toBe(200);
     expect((await srv.client.check(who('alice', { appId: 'batch' }), bound.key)).status).toBe(403);
+    // As for events, an app-bound key may leave appId out: the key's app is meant.
+    const { appId: _appId, ...noApp } = who('alice');
+    expect((await srv.client.check(noApp, bound.key)).status).toBe(200);
+    expect(errorFields(await srv.client.check(noApp, srv.client.ingestKey))).toContain('appId');
+  });
+
+  it("accepts tags checked like an event's (the SDK sends the call's tags)", async () => {
+    expect((await srv.client.check(who('alice', { tags: { team: 'search' } }))).status).toBe(200);
+    const bad = await srv.client.check(who('alice', { tags: { 'bad key': 'x' } }));
+    expect(bad.status).toBe(400);
+    expect(errorFields(bad).some((f) => f.startsWith('tags'))).toBe(true);
   });
 
   it('invalid check requests are 400s naming the field', async () => {

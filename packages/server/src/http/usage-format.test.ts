@@ -24,6 +24,8 @@ function row(overrides: Partial<UsageRow> = {}): UsageRow {
     costNanoUsd: 7_750_000n,
     unpricedTokens: 0,
     unpricedRequests: 0,
+    noUsageRequests: 2,
+    deniedRequests: 4,
     ...overrides,
   };
 }
@@ -91,6 +93,8 @@ describe('usageRowToJson', () => {
       costNanoUsd: '7750000',
       unpricedTokens: 0,
       unpricedRequests: 0,
+      noUsageRequests: 2,
+      deniedRequests: 4,
     });
   });
 
@@ -151,7 +155,7 @@ describe('usageRowsToCsv', () => {
   it('writes a header of dimensions, bucket and measures, CRLF line ends', () => {
     const csv = usageRowsToCsv([], query('groupBy=user,model&interval=day'));
     expect(csv).toBe(
-      'user,model,bucket,inputTokens,outputTokens,cacheReadTokens,cacheWriteTokens,totalTokens,requests,errors,costUsd,costNanoUsd,unpricedTokens,unpricedRequests\r\n',
+      'user,model,bucket,inputTokens,outputTokens,cacheReadTokens,cacheWriteTokens,totalTokens,requests,errors,costUsd,costNanoUsd,unpricedTokens,unpricedRequests,noUsageRequests,deniedRequests\r\n',
     );
   });
 
@@ -186,10 +190,12 @@ describe('usageRowsToCsv', () => {
       '7750000',
       '0',
       '0',
+      '2',
+      '4',
     ]);
     expect(parsed[2]?.slice(0, 2)).toEqual(['bob', '2026-01-31T00:00:00.000Z']);
-    expect(parsed[2]?.slice(-3)).toEqual(['1', '0', '0']);
-    expect(Number(parsed[2]?.at(-4))).toBe(0.000000001);
+    expect(parsed[2]?.slice(-5)).toEqual(['1', '0', '0', '2', '4']);
+    expect(Number(parsed[2]?.at(-6))).toBe(0.000000001);
   });
 
   it.each([

@@ -20,6 +20,8 @@ export function usageRowToJson(row: UsageRow): Record<string, string | number> {
   out.costNanoUsd = row.costNanoUsd.toString();
   out.unpricedTokens = row.unpricedTokens;
   out.unpricedRequests = row.unpricedRequests;
+  out.noUsageRequests = row.noUsageRequests;
+  out.deniedRequests = row.deniedRequests;
   return out;
 }
 
@@ -35,6 +37,8 @@ const MEASURE_COLUMNS = [
   'costNanoUsd',
   'unpricedTokens',
   'unpricedRequests',
+  'noUsageRequests',
+  'deniedRequests',
 ];
 
 /**

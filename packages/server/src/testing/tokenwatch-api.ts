@@ -14,7 +14,7 @@ export interface WireEvent {
   cacheReadTokens?: number;
   cacheWriteTokens?: number;
   latencyMs?: number;
-  status?: 'ok' | 'error';
+  status?: 'ok' | 'error' | 'no_usage' | 'denied';
   tags?: Record<string, string>;
 }
 
@@ -49,6 +49,8 @@ export interface UsageRowJson extends Totals {
   costNanoUsd: string;
   unpricedTokens: number;
   unpricedRequests: number;
+  noUsageRequests: number;
+  deniedRequests: number;
   [tag: `tag:${string}`]: string | undefined;
 }
 

@@ -5,6 +5,7 @@ import type {
   ChannelConfig,
   DeliveryRecord,
   DeliveryStatus,
+  RollupMeasures,
 } from '@tokenwatch/core';
 
 /**
@@ -108,9 +109,11 @@ export function keyFromRow(r: KeyRow): ApiKeyRecord {
   };
 }
 
-/** Rollup column of each rule metric (for seeding a new rule from the current window's totals). */
-/** The measures of every rollup row, as SQL columns (SQLite and PostgreSQL alike). */
-export const MEASURE_COLUMNS = [
+/**
+ * The measures of the first schema version. Migrations written then back-fill exactly these:
+ * a column added later does not exist yet when they run on a fresh database.
+ */
+export const MEASURE_COLUMNS_V1 = [
   'input_tokens',
   'output_tokens',
   'cache_read_tokens',
@@ -122,6 +125,51 @@ export const MEASURE_COLUMNS = [
   'unpriced_tokens',
   'unpriced_requests',
 ] as const;
+
+/** Measures added after the first version, each by its own migration (`ADD COLUMN … DEFAULT 0`). */
+export const MEASURE_COLUMNS_ADDED = ['no_usage_requests', 'denied_requests'] as const;
+
+/** The measures of every rollup row, as SQL columns (SQLite and PostgreSQL alike). */
+export const MEASURE_COLUMNS = [...MEASURE_COLUMNS_V1, ...MEASURE_COLUMNS_ADDED] as const;
+
+/** The field of `RollupMeasures` each column holds. */
+const MEASURE_FIELD: Record<(typeof MEASURE_COLUMNS)[number], keyof RollupMeasures> = {
+  input_tokens: 'inputTokens',
+  output_tokens: 'outputTokens',
+  cache_read_tokens: 'cacheReadTokens',
+  cache_write_tokens: 'cacheWriteTokens',
+  total_tokens: 'totalTokens',
+  requests: 'requests',
+  errors: 'errors',
+  cost_nano_usd: 'costNanoUsd',
+  unpriced_tokens: 'unpricedTokens',
+  unpriced_requests: 'unpricedRequests',
+  no_usage_requests: 'noUsageRequests',
+  denied_requests: 'deniedRequests',
+};
+
+/** A rollup row's measures, in the order of {@link MEASURE_COLUMNS}. */
+export function measureValues(m: RollupMeasures): Array<number | bigint> {
+  return MEASURE_COLUMNS.map((c) => m[MEASURE_FIELD[c]]);
+}
+
+/**
+ * The measures of a result row whose columns are named as in {@link MEASURE_COLUMNS}; the
+ * driver's integers become numbers, the cost an exact bigint.
+ */
+export function measuresFromRow(
+  r: Record<string, unknown>,
+  toNumber: (value: unknown) => number,
+): RollupMeasures {
+  const m = {} as Record<keyof RollupMeasures, number | bigint>;
+  for (const c of MEASURE_COLUMNS) {
+    m[MEASURE_FIELD[c]] =
+      c === 'cost_nano_usd'
+        ? BigInt((r[c] as bigint | number | string | null | undefined) ?? 0)
+        : toNumber(r[c]);
+  }
+  return m as unknown as RollupMeasures;
+}
 
 /** The columns of an `api_keys` row, in the order of {@link keyParams}. */
 export const KEY_COLUMNS =

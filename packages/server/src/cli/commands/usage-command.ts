@@ -98,6 +98,12 @@ export async function usageCommand(argv: string[], io: CliIo): Promise<number> {
         `WARNING: ${compactNumber(t.unpricedTokens)} tokens (${t.unpricedRequests} requests) are of models without a price; they are not in the cost.`,
       );
     }
+    if (t.noUsageRequests > 0) {
+      out.push(
+        `WARNING: ${t.noUsageRequests} calls returned no usage; their tokens and cost are unknown (at most what was seen is counted).`,
+      );
+    }
+    if (t.deniedRequests > 0) out.push(`${t.deniedRequests} calls were denied by a budget.`);
     for (const s of sections) {
       out.push('', `Top ${s.dim}s`);
       out.push(

@@ -1,5 +1,6 @@
 import {
   type AlertRecord,
+  checkTags,
   compileRule,
   counterKeyOf,
   type Rule,
@@ -55,7 +56,11 @@ async function body(req: Parameters<Route['handle']>[0]['req']): Promise<unknown
   return parseJson(await readBody(req, BODY_LIMIT));
 }
 
-function parseCheck(raw: unknown, projectId: string): CheckRequest {
+/**
+ * `appId` may be omitted with an app-bound key (the key's app), as for events. `tags` are checked
+ * like an event's; rules have no tag filters, so they do not change the answer.
+ */
+function parseCheck(raw: unknown, projectId: string, boundAppId: string | undefined): CheckRequest {
   const issues: ValidationIssue[] = [];
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new TokenwatchError('invalid_body', 'The body must be a JSON object.');
@@ -63,7 +68,15 @@ function parseCheck(raw: unknown, projectId: string): CheckRequest {
   const b = raw as Record<string, unknown>;
   for (const k of Object.keys(b)) {
     if (
-      !['userId', 'appId', 'modelId', 'provider', 'estimatedTokens', 'estimatedCostUsd'].includes(k)
+      ![
+        'userId',
+        'appId',
+        'modelId',
+        'provider',
+        'estimatedTokens',
+        'estimatedCostUsd',
+        'tags',
+      ].includes(k)
     ) {
       issues.push({ field: k.slice(0, 64), reason: 'is not a known field' });
     }
@@ -89,12 +102,15 @@ function parseCheck(raw: unknown, projectId: string): CheckRequest {
   const req: CheckRequest = {
     projectId,
     userId: str('userId', true) as string,
-    appId: str('appId', true) as string,
+    appId: (b.appId === undefined && boundAppId !== undefined
+      ? boundAppId
+      : str('appId', true)) as string,
     modelId: str('modelId', true) as string,
     provider: str('provider', false),
     estimatedTokens: num('estimatedTokens'),
     estimatedCostUsd: num('estimatedCostUsd'),
   };
+  checkTags(b.tags, issues);
   if (issues.length > 0)
     throw new TokenwatchError('invalid_argument', 'The check request is invalid.', {
       details: issues,
@@ -277,7 +293,7 @@ export function ruleRoutes(deps: AppDeps, r: RuleRouteDeps): Route[] {
       path: '/v1/check',
       async handle({ req, res }) {
         const p = await deps.auth.authenticate(req.headers.authorization, 'ingest');
-        const check = parseCheck(await body(req), p.projectId);
+        const check = parseCheck(await body(req), p.projectId, p.key.appId);
         if (p.key.appId !== undefined && check.appId !== p.key.appId) {
           throw new TokenwatchError('forbidden', 'The API key is bound to another app.');
         }

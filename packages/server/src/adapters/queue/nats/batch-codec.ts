@@ -1,13 +1,19 @@
-import { fingerprint, type PricedEvent, TokenwatchError } from '@tokenwatch/core';
+import { type EventStatus, fingerprint, type PricedEvent, TokenwatchError } from '@tokenwatch/core';
 
 /**
  * The wire format of one queued batch: `{"v":1,"e":[[…], …]}`, each event a positional array
  * (field names would double the size and the parse time). Version 1 positions:
  * projectId, id, timestampMs, userId, appId, modelId, provider, inputTokens, outputTokens,
- * cacheReadTokens, cacheWriteTokens, latencyMs|null, 1 if error else 0, tags|null,
+ * cacheReadTokens, cacheWriteTokens, latencyMs|null, status code (below), tags|null,
  * costNanoUsd, 1 if priced else 0, fingerprint.
  */
 export const BATCH_FORMAT_VERSION = 1;
+
+/**
+ * The status of an event as a number: 0 ok and 1 error since the first version, then the codes
+ * added with the statuses (a worker older than a code would read it as ok: upgrade workers first).
+ */
+const STATUS_CODES: readonly EventStatus[] = ['ok', 'error', 'no_usage', 'denied'];
 
 function row(e: PricedEvent): string {
   return JSON.stringify([
@@ -23,7 +29,7 @@ function row(e: PricedEvent): string {
     e.cacheReadTokens,
     e.cacheWriteTokens,
     e.latencyMs ?? null,
-    e.status === 'error' ? 1 : 0,
+    STATUS_CODES.indexOf(e.status),
     e.tags ?? null,
     e.costNanoUsd,
     e.priced ? 1 : 0,
@@ -91,6 +97,12 @@ function int(v: unknown, field: string): number {
   return v;
 }
 
+function statusOf(v: unknown, i: number): EventStatus {
+  const status = STATUS_CODES[int(v, `event ${i} status`)];
+  if (status === undefined) throw new Error(`event ${i}: status ${String(v)} is unknown`);
+  return status;
+}
+
 /** Decodes a message; throws a plain Error (the message is poison) when it is not a valid batch. */
 export function decodeBatch(data: Uint8Array): PricedEvent[] {
   const parsed = JSON.parse(decoder.decode(data)) as { v?: unknown; e?: unknown };
@@ -121,7 +133,7 @@ export function decodeBatch(data: Uint8Array): PricedEvent[] {
       cacheReadTokens: int(raw[9], `event ${i} cacheReadTokens`),
       cacheWriteTokens: int(raw[10], `event ${i} cacheWriteTokens`),
       latencyMs: raw[11] === null ? undefined : finite(raw[11], `event ${i} latencyMs`),
-      status: raw[12] === 1 ? 'error' : 'ok',
+      status: statusOf(raw[12], i),
       tags: tagMap,
       costNanoUsd: int(raw[14], `event ${i} costNanoUsd`),
       priced: raw[15] === 1,

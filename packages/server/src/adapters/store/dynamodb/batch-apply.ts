@@ -329,6 +329,8 @@ export class BatchApplier {
         .add('costNanoUsd', d.costNanoUsd)
         .add('unpricedTokens', d.unpricedTokens)
         .add('unpricedRequests', d.unpricedRequests)
+        .add('noUsageRequests', d.noUsageRequests)
+        .add('deniedRequests', d.deniedRequests)
         .set(mark, 1)
         .set('projectId', d.projectId)
         .set('userId', d.userId)

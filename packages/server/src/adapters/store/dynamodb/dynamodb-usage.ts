@@ -39,6 +39,8 @@ export function rollupFromItem(item: Item): StoredRollup {
     costNanoUsd: big(item.costNanoUsd),
     unpricedTokens: num(item.unpricedTokens),
     unpricedRequests: num(item.unpricedRequests),
+    noUsageRequests: num(item.noUsageRequests),
+    deniedRequests: num(item.deniedRequests),
   };
   if (typeof item.tagKey === 'string') r.tagKey = item.tagKey;
   if (typeof item.tagValue === 'string') r.tagValue = item.tagValue;

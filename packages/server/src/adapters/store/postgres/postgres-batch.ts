@@ -276,6 +276,8 @@ export class PostgresBatchWriter {
         keyed.map((k) => k.d.costNanoUsd.toString()),
         keyed.map((k) => k.d.unpricedTokens),
         keyed.map((k) => k.d.unpricedRequests),
+        keyed.map((k) => k.d.noUsageRequests),
+        keyed.map((k) => k.d.deniedRequests),
       );
       const refs = arrays.map((a, i) => {
         params.push(a);

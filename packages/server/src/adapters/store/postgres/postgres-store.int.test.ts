@@ -13,7 +13,9 @@ import {
   uniqueSchema,
 } from '../../../testing/services.js';
 import { whenServices } from '../../../testing/when-services.js';
+import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
 import { PostgresStore } from './postgres-store.js';
+import { PG_MIGRATIONS } from './schema.js';
 
 const pgUp = await postgresReachable();
 
@@ -59,6 +61,61 @@ whenServices(
           expect((await store.applyBatch([good], { nowMs: Date.now() })).accepted).toBe(1);
           const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
           expect(rows.map((r) => [r.user, r.requests])).toEqual([[good.userId, 1]]);
+        } finally {
+          await cleanup();
+        }
+      });
+
+      it('upgrades a schema from before the added measures: old rows keep theirs, the new ones start at 0', async () => {
+        const { store, cleanup } = await openStore();
+        try {
+          await store.migrate();
+          await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+          await store.applyBatch([makePricedEvent({ inputTokens: 7 })], { nowMs: Date.now() });
+          // Back to the version before the measures were added (the last migration).
+          const tables = [
+            'rollup_minute',
+            'rollup_hour',
+            'rollup_day',
+            'rollup_tag_hour',
+            'rollup_tag_day',
+          ];
+          await store.query(
+            'downgrade',
+            `${tables
+              .map(
+                (t) =>
+                  `ALTER TABLE ${t} ${MEASURE_COLUMNS_ADDED.map((c) => `DROP COLUMN ${c}`).join(', ')};`,
+              )
+              .join(' ')} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length};`,
+          );
+          await store.migrate();
+          await store.applyBatch(
+            [
+              makePricedEvent({
+                status: 'no_usage',
+                inputTokens: 0,
+                outputTokens: 0,
+                costNanoUsd: 0,
+              }),
+              makePricedEvent({
+                status: 'denied',
+                inputTokens: 0,
+                outputTokens: 0,
+                costNanoUsd: 0,
+              }),
+            ],
+            { nowMs: Date.now() },
+          );
+          for (const resolution of ['minute', 'hour', 'day'] as const) {
+            const [row] = await store.queryUsage(makeQuery({ resolution }));
+            expect([
+              row?.inputTokens,
+              row?.requests,
+              row?.noUsageRequests,
+              row?.deniedRequests,
+            ]).toEqual([7, 2, 1, 1]);
+          }
         } finally {
           await cleanup();
         }

@@ -15,7 +15,7 @@ import {
 } from '@tokenwatch/core';
 import pg from 'pg';
 import { RuleStoreDelegate } from '../rule-store-delegate.js';
-import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams } from '../sql-rows.js';
+import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams, measuresFromRow } from '../sql-rows.js';
 import { compileUsageQuery } from '../sqlite/sqlite-usage-queries.js';
 import { isTransientConflict, pgCode, pgError } from './pg-errors.js';
 import { PostgresBatchWriter } from './postgres-batch.js';
@@ -217,18 +217,7 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
     const compiled = compilePostgresUsageQuery(q, 'rows');
     const res = await c.query<Record<string, unknown>>(compiled.sql, compiled.params);
     return res.rows.map((r) => {
-      const row: UsageRow = {
-        inputTokens: num(r.input_tokens),
-        outputTokens: num(r.output_tokens),
-        cacheReadTokens: num(r.cache_read_tokens),
-        cacheWriteTokens: num(r.cache_write_tokens),
-        totalTokens: num(r.total_tokens),
-        requests: num(r.requests),
-        errors: num(r.errors),
-        costNanoUsd: BigInt((r.cost_nano_usd as string | null) ?? 0),
-        unpricedTokens: num(r.unpriced_tokens),
-        unpricedRequests: num(r.unpriced_requests),
-      };
+      const row: UsageRow = measuresFromRow(r, num);
       compiled.dimensions.forEach((dim, i) => {
         const value = String(r[`d${i}`]);
         if (dim.startsWith('tag:')) row.tag = { key: dim.slice(4), value };

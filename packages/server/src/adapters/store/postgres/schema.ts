@@ -1,3 +1,5 @@
+import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
+
 /**
  * PostgreSQL schema, applied in order by `migrate()` under an advisory lock (several workers may
  * start at once). Each entry is one version; never edit a released entry, append a new one.
@@ -6,6 +8,7 @@
  * rollups keyed (bucket, series), a tenant-scoped dedupe key. Text keys use the "C" collation:
  * byte order like SQLite (the contract's tie-breaks), and cheaper comparisons than a locale.
  */
+// The measures of the first version (MEASURE_COLUMNS_V1); later ones come by their own migration.
 const MEASURES = `
   input_tokens BIGINT NOT NULL DEFAULT 0,
   output_tokens BIGINT NOT NULL DEFAULT 0,
@@ -38,6 +41,23 @@ function tagRollupTable(name: string): string {
 }
 
 const T = 'TEXT COLLATE "C"';
+
+/** Every rollup table of the first version. */
+const ROLLUP_TABLES = [
+  'rollup_minute',
+  'rollup_hour',
+  'rollup_day',
+  'rollup_tag_hour',
+  'rollup_tag_day',
+];
+
+/** Adds measure columns to every rollup table (a constant default: no row is rewritten). */
+function addMeasures(columns: readonly string[]): string {
+  return ROLLUP_TABLES.map(
+    (t) =>
+      `ALTER TABLE ${t} ${columns.map((c) => `ADD COLUMN ${c} BIGINT NOT NULL DEFAULT 0`).join(', ')};`,
+  ).join('\n');
+}
 
 export const PG_MIGRATIONS: readonly string[] = [
   `
@@ -178,4 +198,6 @@ CREATE TABLE rule_epochs (
   epoch BIGINT NOT NULL
 );
 `,
+  // Calls that returned no usage and calls a budget guard denied (see RollupMeasures).
+  addMeasures(MEASURE_COLUMNS_ADDED),
 ];

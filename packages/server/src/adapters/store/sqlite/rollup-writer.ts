@@ -6,6 +6,7 @@ import {
   type RollupMeasures,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
+import { MEASURE_COLUMNS, measureValues } from '../sql-rows.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -180,23 +181,17 @@ export class RollupWriter {
     ]);
     this.apps = new IdDictionary(db, 'app_ids', 'app_key_id', ['project_id', 'app_id']);
     this.tags = new IdDictionary(db, 'tags', 'tag_id', ['project_id', 'tag_key', 'tag_value']);
-    const upsert = (table: string, tagged: boolean) =>
-      db.prepare(
-        `INSERT INTO ${table} (bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, requests, errors, cost_nano_usd, unpriced_tokens, unpriced_requests, first_update_ms, last_update_ms)
-         VALUES (?, ${tagged ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id) DO UPDATE SET
-           input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens,
-           cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-           cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-           total_tokens = total_tokens + excluded.total_tokens,
-           requests = requests + excluded.requests,
-           errors = errors + excluded.errors,
-           cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-           unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens,
-           unpriced_requests = unpriced_requests + excluded.unpriced_requests,
+    const upsert = (table: string, tagged: boolean) => {
+      const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
+      const columns = [...MEASURE_COLUMNS, 'first_update_ms', 'last_update_ms'];
+      return db.prepare(
+        `INSERT INTO ${table} (${key}, ${columns.join(', ')})
+         VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
+         ON CONFLICT (${key}) DO UPDATE SET
+           ${MEASURE_COLUMNS.map((m) => `${m} = ${m} + excluded.${m}`).join(',\n           ')},
            last_update_ms = excluded.last_update_ms`,
       );
+    };
     this.upsert = {
       minute: upsert('rollup_minute', false),
       hour: upsert('rollup_hour', false),
@@ -275,20 +270,7 @@ export class RollupWriter {
     }
     if (this.coarse.size >= MAX_CACHED_IDS) this.coarse.clear();
     const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
-      const measures = [
-        a.inputTokens,
-        a.outputTokens,
-        a.cacheReadTokens,
-        a.cacheWriteTokens,
-        a.totalTokens,
-        a.requests,
-        a.errors,
-        a.costNanoUsd,
-        a.unpricedTokens,
-        a.unpricedRequests,
-        nowMs,
-        nowMs,
-      ];
+      const measures = [...measureValues(a), nowMs, nowMs];
       if (isTagged) st?.run(a.bucketMs, a.tagId, a.seriesId, ...measures);
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };

@@ -1,4 +1,4 @@
-import { MEASURE_COLUMNS } from '../sql-rows.js';
+import { MEASURE_COLUMNS_ADDED, MEASURE_COLUMNS_V1 } from '../sql-rows.js';
 
 /**
  * SQLite schema, applied in order by `migrate()`. Each entry is one version; never edit a
@@ -14,6 +14,8 @@ import { MEASURE_COLUMNS } from '../sql-rows.js';
  * - `event_ids` is keyed (project, id): the dedupe claim is tenant-scoped, and the SDK's
  *   time-ordered UUIDv7 ids keep inserts at the right edge of the B-tree.
  */
+// The measures of the first version (MEASURE_COLUMNS_V1): the tables of the released migrations
+// are created with these; later measures are added by a migration of their own, below.
 const MEASURES = `
   input_tokens INTEGER NOT NULL DEFAULT 0,
   output_tokens INTEGER NOT NULL DEFAULT 0,
@@ -78,12 +80,19 @@ const APP_IDS: Dictionary = { table: 'app_ids', id: 'app_key_id', keys: ['app_id
 /**
  * Fills the dictionary of a new coarse rollup from a finer one's, then the rollup itself: each
  * row of `from` is mapped to the coarse series with the same key columns and the measures are
- * added up per (bucket, coarse series).
+ * added up per (bucket, coarse series). `measures`: the columns both tables have when the migration
+ * runs (a released migration keeps the first version's).
  */
-function backfill(into: string, dict: Dictionary, from: string, fromDict: Dictionary): string {
+function backfill(
+  into: string,
+  dict: Dictionary,
+  from: string,
+  fromDict: Dictionary,
+  measures: readonly string[] = MEASURE_COLUMNS_V1,
+): string {
   const match = ['project_id', ...dict.keys].map((k) => `c.${k} = s.${k}`).join(' AND ');
-  return `INSERT INTO ${into} (bucket_ms, series_id, ${MEASURE_COLUMNS.join(', ')}, first_update_ms, last_update_ms)
-  SELECT r.bucket_ms, c.${dict.id}, ${MEASURE_COLUMNS.map((m) => `SUM(r.${m})`).join(', ')}, MIN(r.first_update_ms), MAX(r.last_update_ms)
+  return `INSERT INTO ${into} (bucket_ms, series_id, ${measures.join(', ')}, first_update_ms, last_update_ms)
+  SELECT r.bucket_ms, c.${dict.id}, ${measures.map((m) => `SUM(r.${m})`).join(', ')}, MIN(r.first_update_ms), MAX(r.last_update_ms)
   FROM ${from} r JOIN ${fromDict.table} s ON s.${fromDict.id} = r.series_id JOIN ${dict.table} c ON ${match}
   GROUP BY r.bucket_ms, c.${dict.id};`;
 }
@@ -92,6 +101,32 @@ function backfill(into: string, dict: Dictionary, from: string, fromDict: Dictio
 function fillDictionary(dict: Dictionary, fromDict: Dictionary): string {
   const columns = ['project_id', ...dict.keys].join(', ');
   return `INSERT INTO ${dict.table} (${columns}) SELECT DISTINCT ${columns} FROM ${fromDict.table};`;
+}
+
+/** Every rollup table of the released migrations (1 to 5). */
+const ROLLUP_TABLES = [
+  'rollup_minute',
+  'rollup_hour',
+  'rollup_day',
+  'rollup_tag_hour',
+  'rollup_tag_day',
+  'rollup_app_hour',
+  'rollup_app_day',
+  'rollup_user_day',
+  'rollup_per_user_hour',
+  'rollup_per_user_day',
+  'rollup_user_hour',
+  'rollup_per_model_hour',
+  'rollup_per_model_day',
+  'rollup_per_app_hour',
+  'rollup_per_app_day',
+];
+
+/** Adds measure columns to every rollup table: a change of the schema only, no row is rewritten. */
+function addMeasures(columns: readonly string[]): string {
+  return ROLLUP_TABLES.flatMap((t) =>
+    columns.map((c) => `ALTER TABLE ${t} ADD COLUMN ${c} INTEGER NOT NULL DEFAULT 0;`),
+  ).join('\n');
 }
 
 export const MIGRATIONS: readonly string[] = [
@@ -295,4 +330,7 @@ CREATE TABLE event_log (
 );
 CREATE INDEX rule_counters_by_bucket ON rule_counters(rule_id, bucket_start_ms);
 `,
+  // Calls that returned no usage and calls a budget guard denied: counted apart from `requests`
+  // and `errors` (see RollupMeasures). Older rows hold 0 for both, which is what they were.
+  addMeasures(MEASURE_COLUMNS_ADDED),
 ];

@@ -13,6 +13,7 @@ import {
   type UsageRow,
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
+import { measuresFromRow } from '../sql-rows.js';
 import { EventLog } from './event-log.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
@@ -327,18 +328,7 @@ export class SqliteDatabase {
         .safeIntegers(true)
         .all(...compiled.params) as RawUsageRow[];
       return rows.map((r) => {
-        const row: UsageRow = {
-          inputTokens: toNumber(r.input_tokens),
-          outputTokens: toNumber(r.output_tokens),
-          cacheReadTokens: toNumber(r.cache_read_tokens),
-          cacheWriteTokens: toNumber(r.cache_write_tokens),
-          totalTokens: toNumber(r.total_tokens),
-          requests: toNumber(r.requests),
-          errors: toNumber(r.errors),
-          costNanoUsd: BigInt((r.cost_nano_usd as bigint | number | null) ?? 0),
-          unpricedTokens: toNumber(r.unpriced_tokens),
-          unpricedRequests: toNumber(r.unpriced_requests),
-        };
+        const row: UsageRow = measuresFromRow(r, toNumber);
         compiled.dimensions.forEach((dim, i) => {
           const value = String(r[`d${i}`]);
           if (dim.startsWith('tag:')) row.tag = { key: dim.slice(4), value };

@@ -10,6 +10,7 @@ import {
   runStoreContract,
 } from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
+import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
 import { SqliteStore } from './sqlite-store.js';
 import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
 
@@ -160,9 +161,13 @@ describe('SQLite coarse rollups', () => {
         { ...day, groupBy: ['user', 'model'] },
       ];
       const before = await Promise.all(shapes.map((q) => store.queryUsage(q)));
-      // Turn the file back into a version-2 database: no coarse or per-user rollups yet.
+      // Turn the file back into a version-2 database: no coarse or per-user rollups yet, and
+      // no measures of the later versions.
       store.database.db.exec(
-        `DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day;
+        `${['rollup_minute', 'rollup_hour', 'rollup_day', 'rollup_tag_hour', 'rollup_tag_day']
+          .flatMap((t) => MEASURE_COLUMNS_ADDED.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`))
+          .join(' ')}
+         DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day;
          DROP TABLE app_series; DROP TABLE user_series; DROP TABLE rollup_user_hour;
          DROP TABLE rollup_per_user_hour; DROP TABLE rollup_per_user_day; DROP TABLE user_ids;
          DROP TABLE rollup_per_model_hour; DROP TABLE rollup_per_model_day; DROP TABLE model_ids;

@@ -98,6 +98,8 @@ const ORDER_COLUMN: Record<string, string> = {
   errors: 'errors',
   costUsd: 'cost_nano_usd',
   unpricedTokens: 'unpriced_tokens',
+  noUsageRequests: 'no_usage_requests',
+  deniedRequests: 'denied_requests',
   bucket: 'bucket',
 };
 
@@ -259,9 +261,9 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   if (rankFirst) {
     const source = rowsOfRange(
       undefined,
-      [...new Set(['series_id', orderBy, 'requests'])].join(', '),
+      [...new Set(['series_id', orderBy, 'requests', 'denied_requests'])].join(', '),
     );
-    const inner = `SELECT r.series_id, SUM(r.${orderBy}) AS o, SUM(r.requests) AS q FROM ${source.rows}${
+    const inner = `SELECT r.series_id, SUM(r.${orderBy}) AS o, SUM(r.requests + r.denied_requests) AS q FROM ${source.rows}${
       source.where.length > 0 ? ` WHERE ${source.where.join(' AND ')}` : ''
     } GROUP BY r.series_id`;
     const ties = q.groupBy.map((d) => `rs.${COLUMN[d]} ASC`);
@@ -276,10 +278,11 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   const where = [...source.where, ...seriesConditions('s.')];
   // CROSS JOIN fixes the join order in SQLite: read the rollup's buckets and look each series up
   // by its integer id. Left to itself the planner may loop over the project's series and rescan
-  // the range for each (seconds at 10k series).
+  // the range for each (seconds at 10k series). A group exists when a call was counted in it:
+  // made (requests) or denied by a budget guard (denied_requests).
   const whereGroup = `FROM ${source.rows} ${family.join} WHERE ${where.join(' AND ')}${
     group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''
-  } HAVING SUM(r.requests) > 0`;
+  } HAVING SUM(r.requests + r.denied_requests) > 0`;
   const sql =
     options.shape === 'count'
       ? `SELECT COUNT(*) AS n FROM (SELECT SUM(r.requests) AS requests ${whereGroup}) g`
