@@ -94,7 +94,19 @@ export class EventLog {
     this.oldestMs = undefined;
   }
 
-  /** The events a crash left unfolded, in log order (read at start-up, before anything else). */
+  /** The last log row this connection knows of (0: it knows of none). */
+  get lastRowSeq(): number {
+    return this.pending.length > 0 ? this.lastSeq : 0;
+  }
+
+  /** Memory no longer matches the log (another process wrote it): `unfolded` reads it again. */
+  forget(): void {
+    this.pending = [];
+    this.lastSeq = 0;
+    this.oldestMs = undefined;
+  }
+
+  /** The events not folded yet, in log order (the log as it is now, whoever appended them). */
   unfolded(): { events: PricedEvent[]; upToSeq: number } {
     const rows = this.db.prepare('SELECT seq, events FROM event_log ORDER BY seq').all() as Array<{
       seq: number;

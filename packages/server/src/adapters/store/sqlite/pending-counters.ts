@@ -194,6 +194,12 @@ export class PendingCounters {
     this.cachedValues = 0;
   }
 
+  /** Another process wrote: the deltas are read again from the log, the folded values from the table. */
+  forgetAll(): void {
+    this.deltas.clear();
+    this.forgetFolded();
+  }
+
   private foldedValue(counterKey: string, scopeKey: string, bucket: number): number {
     if (this.cachedValues >= MAX_CACHED_VALUES) this.forgetFolded();
     const bucketKey = `${counterKey}\u0000${bucket}`;

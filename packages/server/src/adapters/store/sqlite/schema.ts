@@ -333,4 +333,10 @@ CREATE INDEX rule_counters_by_bucket ON rule_counters(rule_id, bucket_start_ms);
   // Calls that returned no usage and calls a budget guard denied: counted apart from `requests`
   // and `errors` (see RollupMeasures). Older rows hold 0 for both, which is what they were.
   addMeasures(MEASURE_COLUMNS_ADDED),
+  // Bumped by every write that leaves another connection's memory stale (a fold, a rule save
+  // that rebuilds counters, a prune): see SqliteDatabase.syncWithOtherWriters.
+  `
+CREATE TABLE store_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
+INSERT INTO store_generation (id, generation) VALUES (1, 0);
+`,
 ];

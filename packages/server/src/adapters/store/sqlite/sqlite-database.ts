@@ -8,6 +8,7 @@ import {
   type PruneResult,
   type Rule,
   type RuleChange,
+  type RuleCounter,
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
@@ -112,6 +113,10 @@ export class SqliteDatabase {
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Folds that failed (their events stay in the log and are folded by the next one). */
   foldFailures = 0;
+  /** `PRAGMA data_version` when memory was last synced with the log (-1: sync before use). */
+  private seenDataVersion = -1;
+  /** The store generation this connection's memory mirrors. */
+  private generation = -1;
 
   constructor(options: SqliteStoreOptions) {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
@@ -151,18 +156,60 @@ export class SqliteDatabase {
 
   /** Folds what a crash left in the event log, before anything else reads or writes. */
   private replay(): void {
+    this.fold(Date.now());
+  }
+
+  /**
+   * Other processes may write this file too: the CLI (`keys create`, a rule saved with the
+   * server down, an import), or a second server. Each keeps the unfolded events, their counter
+   * deltas and folded counter values in memory, so each write transaction first asks whether
+   * another connection changed what that memory mirrors; if so, it reads the event log again.
+   * The log is the truth: an event is folded exactly once, by whichever process deletes its row
+   * in the same transaction. `data_version` moves on any other commit (a checkpoint too), so it
+   * only says when to look: the store generation (bumped by folds, counter rebuilds and prunes)
+   * and the log's last row say whether anything this memory mirrors changed.
+   */
+  private syncWithOtherWriters(nowMs: number): void {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.seenDataVersion) return;
     const log = this.eventLog();
+    const generation = this.stmt('readGeneration').get() as number;
+    const lastSeq = (this.stmt('lastLogSeq').get() as number | null) ?? 0;
+    if (
+      this.seenDataVersion !== -1 &&
+      generation === this.generation &&
+      lastSeq === log.lastRowSeq
+    ) {
+      this.seenDataVersion = version;
+      return;
+    }
+    const rules = this.rulesEngine();
+    log.forget();
+    rules.pending.forgetAll();
     const { events, upToSeq } = log.unfolded();
-    if (events.length === 0) return;
-    const nowMs = Date.now();
-    // The alerts these events fired are in the database already (they commit with the events);
-    // evaluating again restores the pending counter deltas and inserts nothing twice.
-    const evaluated = this.db
-      .transaction(() => this.rulesEngine().evaluate(events, nowMs))
-      .immediate();
-    evaluated.commit();
-    log.appended(events, upToSeq, nowMs);
-    this.fold(nowMs);
+    if (events.length > 0) {
+      // The alerts these events fired committed with them; evaluating again restores their
+      // counter deltas and inserts no alert twice.
+      rules.evaluate(events, nowMs).commit();
+      log.appended(events, upToSeq, nowMs);
+    }
+    this.generation = generation;
+    this.seenDataVersion = version;
+  }
+
+  /** Inside a transaction that leaves other connections' memory stale. */
+  private bumpGeneration(): void {
+    this.generation = this.stmt('bumpGeneration').get() as number;
+  }
+
+  /** Another connection committed since this one last synced. */
+  private othersCommitted(): boolean {
+    return this.db.pragma('data_version', { simple: true }) !== this.seenDataVersion;
+  }
+
+  /** A write transaction rolled back: what it synced into memory is not to be trusted. */
+  private distrustMemory(): void {
+    this.seenDataVersion = -1;
   }
 
   private prepareStatements(): void {
@@ -172,6 +219,11 @@ export class SqliteDatabase {
         'INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)',
       ),
       idFingerprint: s('SELECT fingerprint FROM event_ids WHERE project_id = ? AND id = ?').pluck(),
+      readGeneration: s('SELECT generation FROM store_generation WHERE id = 1').pluck(),
+      bumpGeneration: s(
+        'UPDATE store_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation',
+      ).pluck(),
+      lastLogSeq: s('SELECT MAX(seq) FROM event_log').pluck(),
       insertConflict: s(
         'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -212,6 +264,7 @@ export class SqliteDatabase {
     const log = this.eventLog();
     let seq = 0;
     const run = this.db.transaction(() => {
+      this.syncWithOtherWriters(options.nowMs);
       const outcomes: EventOutcome[] = new Array(events.length);
       const fresh: PricedEvent[] = [];
       let duplicates = 0;
@@ -245,6 +298,7 @@ export class SqliteDatabase {
     try {
       done = run.immediate();
     } catch (err) {
+      this.distrustMemory();
       throw storeError(err, 'applyBatch');
     }
     const { fresh, duplicates, conflicts, outcomes, evaluated } = done;
@@ -293,30 +347,42 @@ export class SqliteDatabase {
    */
   private fold(nowMs: number): void {
     const log = this.eventLog();
-    if (log.pendingEvents === 0) return;
+    if (log.pendingEvents === 0 && !this.othersCommitted()) return;
     const rollups = this.rollups as RollupWriter;
     const counters = this.rulesEngine().pending;
-    const { events, upToSeq } = log.toFold();
     // The log rows make the fold replayable: its commit need not wait for the disk.
     if (this.synchronous === 'FULL') this.db.pragma('synchronous = NORMAL');
     try {
-      this.db
+      const folded = this.db
         .transaction(() => {
+          this.syncWithOtherWriters(nowMs);
+          const { events, upToSeq } = log.toFold();
+          if (events.length === 0) return false;
           rollups.write(events, nowMs);
           counters.fold(nowMs);
           log.deleteFolded(upToSeq);
+          this.bumpGeneration();
+          return true;
         })
         .immediate();
+      if (!folded) return;
       rollups.committed();
       counters.clear();
       log.folded();
     } catch (err) {
       rollups.rolledBack();
+      this.distrustMemory();
       this.foldFailures++;
       throw storeError(err, 'fold');
     } finally {
       if (this.synchronous === 'FULL') this.db.pragma('synchronous = FULL');
     }
+  }
+
+  /** Rule counters with the unfolded deltas (synced first if another process wrote). */
+  readCounters(ruleId: string, fromMs: number, toMs: number, scopeKey?: string): RuleCounter[] {
+    if (this.othersCommitted()) this.foldNow();
+    return this.rulesEngine().readCounters(ruleId, fromMs, toMs, scopeKey);
   }
 
   queryUsage(q: UsageQuery): UsageRow[] {
@@ -386,9 +452,11 @@ export class SqliteDatabase {
         .run(options.nowMs - options.dedupeRetentionMs);
       // Rule counters of windows that can no longer receive an event (older than the accepted
       // lateness, plus a month for the longest window).
-      this.db
-        .prepare('DELETE FROM rule_counters WHERE bucket_start_ms < ?')
-        .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000);
+      this.rewritingCounters(() =>
+        this.db
+          .prepare('DELETE FROM rule_counters WHERE bucket_start_ms < ?')
+          .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000),
+      );
       this.rulesEngine().pending.forgetFolded();
       return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
     } catch (err) {
@@ -406,12 +474,32 @@ export class SqliteDatabase {
   /** Saving a rule rebuilds counters from the rollups: fold first, so they hold everything. */
   createRule(rule: Rule, nowMs: number): RuleChange {
     this.foldNow();
-    return this.rulesEngine().createRule(rule, nowMs);
+    return this.rewritingCounters(() => this.rulesEngine().createRule(rule, nowMs));
   }
 
   updateRule(rule: Rule, nowMs: number): RuleChange | undefined {
     this.foldNow();
-    return this.rulesEngine().updateRule(rule, nowMs);
+    return this.rewritingCounters(() => this.rulesEngine().updateRule(rule, nowMs));
+  }
+
+  deleteRule(projectId: string, ruleId: string): boolean {
+    return this.rewritingCounters(() => this.rulesEngine().deleteRule(projectId, ruleId));
+  }
+
+  /** A write that rebuilds or drops rule counters: other connections must read them again. */
+  private rewritingCounters<T>(write: () => T): T {
+    try {
+      return this.db
+        .transaction(() => {
+          const result = write();
+          this.bumpGeneration();
+          return result;
+        })
+        .immediate();
+    } catch (err) {
+      this.distrustMemory();
+      throw err;
+    }
   }
 
   close(): void {

@@ -172,7 +172,7 @@ describe('SQLite coarse rollups', () => {
          DROP TABLE rollup_per_user_hour; DROP TABLE rollup_per_user_day; DROP TABLE user_ids;
          DROP TABLE rollup_per_model_hour; DROP TABLE rollup_per_model_day; DROP TABLE model_ids;
          DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
-         DROP TABLE event_log; DROP INDEX rule_counters_by_bucket;
+         DROP TABLE event_log; DROP INDEX rule_counters_by_bucket; DROP TABLE store_generation;
          DELETE FROM schema_version WHERE version >= 3;`,
       );
       await store.close();

@@ -95,7 +95,7 @@ export class SqliteStore implements Store {
     return this.database.updateRule(rule, nowMs);
   }
   async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
-    return this.database.rulesEngine().deleteRule(projectId, ruleId);
+    return this.database.deleteRule(projectId, ruleId);
   }
   async getRule(projectId: string, ruleId: string): Promise<Rule | undefined> {
     return this.database.rulesEngine().getRule(projectId, ruleId);
@@ -109,7 +109,7 @@ export class SqliteStore implements Store {
     toMs: number,
     scopeKey?: string,
   ): Promise<RuleCounter[]> {
-    return this.database.rulesEngine().readCounters(ruleId, fromMs, toMs, scopeKey);
+    return this.database.readCounters(ruleId, fromMs, toMs, scopeKey);
   }
   async fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
     return this.database.rulesEngine().fireAlerts(alerts, nowMs);
