@@ -510,6 +510,42 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
       expect(only(await store.queryUsage(makeQuery())).costNanoUsd).toBe(BigInt(big) * 3n + 1n);
     });
 
+    it('sums costs past 2^63 nano-USD exactly, in one rollup row and across rows, and orders by them', async () => {
+      // The most one event may cost (2^53 - 1 nano-USD, ≈ $9M); 1,100 of them in one minute
+      // make one rollup row pass 2^63 (≈ 9.22e18), added batch by batch.
+      const max = Number.MAX_SAFE_INTEGER;
+      for (let batch = 0; batch < 11; batch++) {
+        const events: PricedEvent[] = [];
+        for (let i = 0; i < 100; i++) {
+          events.push(makePricedEvent({ userId: 'alice', costNanoUsd: max }));
+          // Bob's first event costs one nano-USD less: he ranks below Alice by exactly that.
+          events.push(
+            makePricedEvent({ userId: 'bob', costNanoUsd: batch + i === 0 ? max - 1 : max }),
+          );
+        }
+        await store.applyBatch(events, now);
+      }
+      const alice = BigInt(max) * 1100n;
+      expect(alice).toBeGreaterThan(2n ** 63n);
+      const byCost = async (order: 'asc' | 'desc') =>
+        (await store.queryUsage(makeQuery({ groupBy: ['user'], orderBy: 'costUsd', order }))).map(
+          (r) => [r.user, r.costNanoUsd],
+        );
+      expect(await byCost('desc')).toEqual([
+        ['alice', alice],
+        ['bob', alice - 1n],
+      ]);
+      expect(await byCost('asc')).toEqual([
+        ['bob', alice - 1n],
+        ['alice', alice],
+      ]);
+      for (const resolution of ['minute', 'hour', 'day'] as const) {
+        expect(only(await store.queryUsage(makeQuery({ resolution }))).costNanoUsd).toBe(
+          2n * alice - 1n,
+        );
+      }
+    });
+
     it('prunes minute rollups and old event ids by their own retention', async () => {
       const old = makePricedEvent({ timestampMs: CONTRACT_T0 - 10 * DAY });
       const recent = makePricedEvent();

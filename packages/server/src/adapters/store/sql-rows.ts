@@ -153,9 +153,20 @@ export function measureValues(m: RollupMeasures): Array<number | bigint> {
   return MEASURE_COLUMNS.map((c) => m[MEASURE_FIELD[c]]);
 }
 
+const NANO_PER_USD = 1_000_000_000n;
+
+/**
+ * SQLite's rollups hold a cost as whole USD (`cost_usd`) plus the nano-USD below a dollar
+ * (`cost_nano_usd`): its integers are 64-bit and an overflowing sum silently becomes a float.
+ */
+export function splitCost(costNanoUsd: bigint): { usd: bigint; nano: bigint } {
+  return { usd: costNanoUsd / NANO_PER_USD, nano: costNanoUsd % NANO_PER_USD };
+}
+
 /**
  * The measures of a result row whose columns are named as in {@link MEASURE_COLUMNS}; the
- * driver's integers become numbers, the cost an exact bigint.
+ * driver's integers become numbers, the cost an exact bigint (plus `cost_usd` when the row has
+ * one: SQLite's whole dollars).
  */
 export function measuresFromRow(
   r: Record<string, unknown>,
@@ -167,6 +178,10 @@ export function measuresFromRow(
       c === 'cost_nano_usd'
         ? BigInt((r[c] as bigint | number | string | null | undefined) ?? 0)
         : toNumber(r[c]);
+  }
+  if (r.cost_usd !== undefined && r.cost_usd !== null) {
+    m.costNanoUsd =
+      BigInt(r.cost_usd as bigint | number | string) * NANO_PER_USD + (m.costNanoUsd as bigint);
   }
   return m as unknown as RollupMeasures;
 }

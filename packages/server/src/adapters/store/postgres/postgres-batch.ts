@@ -279,9 +279,11 @@ export class PostgresBatchWriter {
         keyed.map((k) => k.d.noUsageRequests),
         keyed.map((k) => k.d.deniedRequests),
       );
+      const costIndex = (tagged ? 3 : 2) + MEASURE_COLUMNS.indexOf('cost_nano_usd');
       const refs = arrays.map((a, i) => {
         params.push(a);
-        const type = i === 0 || i >= (tagged ? 3 : 2) ? 'bigint[]' : 'int[]';
+        const type =
+          i === costIndex ? 'numeric[]' : i === 0 || i >= (tagged ? 3 : 2) ? 'bigint[]' : 'int[]';
         return `$${params.length}::${type}`;
       });
       const keyCols = tagged ? 'bucket_ms, tag_id, series_id' : 'bucket_ms, series_id';

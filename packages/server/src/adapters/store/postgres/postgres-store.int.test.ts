@@ -72,7 +72,7 @@ whenServices(
           await store.migrate();
           await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
           await store.applyBatch([makePricedEvent({ inputTokens: 7 })], { nowMs: Date.now() });
-          // Back to the version before the measures were added (the last migration).
+          // Back to the version before the measures were added (and the cost became NUMERIC).
           const tables = [
             'rollup_minute',
             'rollup_hour',
@@ -85,9 +85,9 @@ whenServices(
             `${tables
               .map(
                 (t) =>
-                  `ALTER TABLE ${t} ${MEASURE_COLUMNS_ADDED.map((c) => `DROP COLUMN ${c}`).join(', ')};`,
+                  `ALTER TABLE ${t} ${MEASURE_COLUMNS_ADDED.map((c) => `DROP COLUMN ${c}`).join(', ')}, ALTER COLUMN cost_nano_usd TYPE BIGINT;`,
               )
-              .join(' ')} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length};`,
+              .join(' ')} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length - 1};`,
           );
           await store.migrate();
           await store.applyBatch(

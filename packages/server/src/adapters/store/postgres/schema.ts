@@ -200,4 +200,9 @@ CREATE TABLE rule_epochs (
 `,
   // Calls that returned no usage and calls a budget guard denied (see RollupMeasures).
   addMeasures(MEASURE_COLUMNS_ADDED),
+  // Money past 2^63 nano-USD: a BIGINT sum overflows ("bigint out of range") and the batch
+  // would fail for ever. NUMERIC is exact at any size; the cost is never a float.
+  ROLLUP_TABLES.map((t) => `ALTER TABLE ${t} ALTER COLUMN cost_nano_usd TYPE NUMERIC(40, 0);`).join(
+    '\n',
+  ),
 ];

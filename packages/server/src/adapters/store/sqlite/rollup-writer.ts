@@ -6,7 +6,7 @@ import {
   type RollupMeasures,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import { MEASURE_COLUMNS, measureValues } from '../sql-rows.js';
+import { MEASURE_COLUMNS, measureValues, splitCost } from '../sql-rows.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -142,6 +142,9 @@ class IdDictionary {
  * series of its own). They are derived from the flush's hour and day accumulators, not per
  * event; together they cost ≈ 8 % of ingest throughput (BENCHMARKS.md).
  */
+/** Where the cost sits among the measure values (its nano-USD part below a dollar). */
+const COST_COLUMN = MEASURE_COLUMNS.indexOf('cost_nano_usd');
+
 export class RollupWriter {
   private readonly series: IdDictionary;
   private readonly appSeries: IdDictionary;
@@ -183,12 +186,22 @@ export class RollupWriter {
     this.tags = new IdDictionary(db, 'tags', 'tag_id', ['project_id', 'tag_key', 'tag_value']);
     const upsert = (table: string, tagged: boolean) => {
       const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
-      const columns = [...MEASURE_COLUMNS, 'first_update_ms', 'last_update_ms'];
+      const columns = [...MEASURE_COLUMNS, 'cost_usd', 'first_update_ms', 'last_update_ms'];
+      // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
+      // to the other. SET expressions all read the row as it was before the update.
+      const set = MEASURE_COLUMNS.map((m) =>
+        m === 'cost_nano_usd'
+          ? 'cost_nano_usd = (cost_nano_usd + excluded.cost_nano_usd) % 1000000000'
+          : `${m} = ${m} + excluded.${m}`,
+      );
+      set.push(
+        'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
+      );
       return db.prepare(
         `INSERT INTO ${table} (${key}, ${columns.join(', ')})
          VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
          ON CONFLICT (${key}) DO UPDATE SET
-           ${MEASURE_COLUMNS.map((m) => `${m} = ${m} + excluded.${m}`).join(',\n           ')},
+           ${set.join(',\n           ')},
            last_update_ms = excluded.last_update_ms`,
       );
     };
@@ -270,7 +283,10 @@ export class RollupWriter {
     }
     if (this.coarse.size >= MAX_CACHED_IDS) this.coarse.clear();
     const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
-      const measures = [...measureValues(a), nowMs, nowMs];
+      const values = measureValues(a);
+      const cost = splitCost(a.costNanoUsd);
+      values[COST_COLUMN] = cost.nano;
+      const measures = [...values, cost.usd, nowMs, nowMs];
       if (isTagged) st?.run(a.bucketMs, a.tagId, a.seriesId, ...measures);
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };

@@ -339,4 +339,17 @@ CREATE INDEX rule_counters_by_bucket ON rule_counters(rule_id, bucket_start_ms);
 CREATE TABLE store_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
 INSERT INTO store_generation (id, generation) VALUES (1, 0);
 `,
+  // Money past 2^63 nano-USD: SQLite turns an integer sum that overflows into a float. Each
+  // rollup row now holds its cost as whole USD (cost_usd) plus the nano-USD below one dollar
+  // (cost_nano_usd < 10^9); neither can overflow (2^63 whole dollars), and reads add them up
+  // as bigints. Rows already past 2^63 were floats before this version and stay approximate.
+  splitCost(),
 ];
+
+/** Moves each rollup row's cost into whole USD + a nano-USD remainder (see COST_SPLIT). */
+function splitCost(): string {
+  return ROLLUP_TABLES.map(
+    (t) => `ALTER TABLE ${t} ADD COLUMN cost_usd INTEGER NOT NULL DEFAULT 0;
+UPDATE ${t} SET cost_usd = CAST(cost_nano_usd AS INTEGER) / 1000000000, cost_nano_usd = CAST(cost_nano_usd AS INTEGER) % 1000000000 WHERE cost_nano_usd >= 1000000000;`,
+  ).join('\n');
+}

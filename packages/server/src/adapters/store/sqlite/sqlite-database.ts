@@ -387,7 +387,7 @@ export class SqliteDatabase {
 
   queryUsage(q: UsageQuery): UsageRow[] {
     this.foldNow();
-    const compiled = compileUsageQuery(q, { coarseRollups: true });
+    const compiled = compileUsageQuery(q, { coarseRollups: true, splitCost: true });
     try {
       const rows = this.db
         .prepare(compiled.sql)
@@ -410,7 +410,7 @@ export class SqliteDatabase {
 
   countGroups(q: UsageQuery): number {
     this.foldNow();
-    const compiled = compileUsageQuery(q, { coarseRollups: true, shape: 'count' });
+    const compiled = compileUsageQuery(q, { coarseRollups: true, splitCost: true, shape: 'count' });
     try {
       return this.db
         .prepare(compiled.sql)

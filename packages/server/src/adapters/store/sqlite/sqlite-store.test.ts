@@ -173,6 +173,8 @@ describe('SQLite coarse rollups', () => {
          DROP TABLE rollup_per_model_hour; DROP TABLE rollup_per_model_day; DROP TABLE model_ids;
          DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
          DROP TABLE event_log; DROP INDEX rule_counters_by_bucket; DROP TABLE store_generation;
+         ALTER TABLE rollup_minute DROP COLUMN cost_usd; ALTER TABLE rollup_hour DROP COLUMN cost_usd; ALTER TABLE rollup_day DROP COLUMN cost_usd;
+         ALTER TABLE rollup_tag_hour DROP COLUMN cost_usd; ALTER TABLE rollup_tag_day DROP COLUMN cost_usd;
          DELETE FROM schema_version WHERE version >= 3;`,
       );
       await store.close();

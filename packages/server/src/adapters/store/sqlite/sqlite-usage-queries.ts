@@ -86,6 +86,11 @@ export interface CompileOptions {
   coarseRollups?: boolean;
   /** `count`: one row, `n`, the number of rows the query returns without its limit. */
   shape?: 'rows' | 'count';
+  /**
+   * Rollup rows hold the cost as whole USD (`cost_usd`) + nano-USD below a dollar
+   * (`cost_nano_usd`), as SQLite's do: both are summed, and ordering by cost orders by the pair.
+   */
+  splitCost?: boolean;
 }
 
 const ORDER_COLUMN: Record<string, string> = {
@@ -234,14 +239,27 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
       : 'r.bucket_ms'
     : undefined;
   if (bucketExpr) group.push(bucketExpr);
+  const splitCost = options.splitCost ?? false;
   const select = [
     ...group.map((c, i) => (c === bucketExpr ? `${c} AS bucket` : `${c} AS d${i}`)),
     ...MEASURE_COLUMNS.map((m) => `SUM(r.${m}) AS ${m}`),
+    ...(splitCost ? ['SUM(r.cost_usd) AS cost_usd'] : []),
   ];
   const orderBy = ORDER_COLUMN[q.orderBy] ?? 'total_tokens';
   const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+  /** The sums to order by: a split cost is whole dollars (with the carry), then the rest. */
+  const orderSums = (r: string): string[] =>
+    splitCost && orderBy === 'cost_nano_usd'
+      ? [
+          `SUM(${r}cost_usd) + SUM(${r}cost_nano_usd) / 1000000000`,
+          `SUM(${r}cost_nano_usd) % 1000000000`,
+        ]
+      : [orderBy === 'bucket' ? 'bucket' : `SUM(${r}${orderBy})`];
   // Ties are broken by the dimensions and the bucket so every adapter returns the same order.
-  const order = [`${orderBy} ${dir}`, ...q.groupBy.map((_, i) => `d${i} ASC`)];
+  const order = [
+    ...orderSums('r.').map((o) => `${o} ${dir}`),
+    ...q.groupBy.map((_, i) => `d${i} ASC`),
+  ];
   if (bucketExpr && q.orderBy !== 'bucket') order.push('bucket ASC');
 
   // Top-N of a per-user family over a range: rank the series on the ordering measure alone (a
@@ -259,17 +277,22 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   let ranked = '';
   let seriesSet = seekUsers;
   if (rankFirst) {
+    const orderColumns =
+      splitCost && orderBy === 'cost_nano_usd' ? ['cost_usd', orderBy] : [orderBy];
     const source = rowsOfRange(
       undefined,
-      [...new Set(['series_id', orderBy, 'requests', 'denied_requests'])].join(', '),
+      [...new Set(['series_id', ...orderColumns, 'requests', 'denied_requests'])].join(', '),
     );
-    const inner = `SELECT r.series_id, SUM(r.${orderBy}) AS o, SUM(r.requests + r.denied_requests) AS q FROM ${source.rows}${
+    const sums = orderSums('r.');
+    const inner = `SELECT r.series_id, ${sums.map((o, i) => `${o} AS o${i}`).join(', ')}, SUM(r.requests + r.denied_requests) AS q FROM ${source.rows}${
       source.where.length > 0 ? ` WHERE ${source.where.join(' AND ')}` : ''
     } GROUP BY r.series_id`;
     const ties = q.groupBy.map((d) => `rs.${COLUMN[d]} ASC`);
     ranked = `WITH ranked AS MATERIALIZED (SELECT g.series_id FROM (${inner}) g CROSS JOIN ${family.seriesTable} rs ON rs.${family.idColumn} = g.series_id WHERE ${seriesConditions(
       'rs.',
-    ).join(' AND ')} AND g.q > 0 ORDER BY g.o ${dir}, ${ties.join(', ')} LIMIT ${p(q.limit)}) `;
+    ).join(
+      ' AND ',
+    )} AND g.q > 0 ORDER BY ${sums.map((_, i) => `g.o${i} ${dir}`).join(', ')}, ${ties.join(', ')} LIMIT ${p(q.limit)}) `;
     seriesSet = () => 'SELECT series_id FROM ranked';
   }
 
