@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
+import { createFirstKeys } from '../bootstrap.js';
 import { createHttpAdapter, type FunctionUrlEvent, startApiApp } from '../lambda/http-handler.js';
 import {
   createLambdaRuntime,
   type LambdaRuntime,
   loadLambdaConfig,
 } from '../lambda/lambda-runtime.js';
-import { createFirstKeys } from '../bootstrap.js';
 import { createLogger } from '../logging/logger.js';
 import { loadOtlpProtoTypes } from './otlp-protobuf.js';
 import {
