@@ -303,6 +303,8 @@ export class TokenwatchStack extends Stack {
     this.queue = queue;
     this.topic = topic;
     this.opsTopic = opsTopic;
+    this.apiFunction = apiFn;
+    this.ingestFunction = ingestFn;
   }
 
   /** The optional Bedrock functions: invocation logs in (CloudWatch Logs, S3), reconciliation. */
