@@ -70,6 +70,13 @@ describe('Lambda function URL handler (the HTTP app over DynamoDB)', () => {
       nowMs: Date.now(),
     });
     expect((await handle(request('GET', '/v1/usage', { key: adminKey }))).statusCode).toBe(200);
+    const created = await handle(
+      request('POST', '/v1/keys', { key: adminKey, body: { role: 'ingest', name: 'more' } }),
+    );
+    expect(created.statusCode, created.body).toBe(201);
+    const more = String(JSON.parse(created.body).key);
+    expect(more).toMatch(/^twk_/);
+    expect(JSON.stringify(logged)).not.toContain(more);
     expect(logged.length).toBeGreaterThan(0);
     for (const line of logged) expect(JSON.stringify(line)).not.toContain('twk_');
     expect(JSON.stringify(logged)).not.toContain(adminKey);
