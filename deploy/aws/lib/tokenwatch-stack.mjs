@@ -22,6 +22,7 @@ import {
   aws_sns_subscriptions as subscriptions,
   aws_events_targets as targets,
 } from 'aws-cdk-lib';
+import { addOperationsAlarms } from './operations-alarms.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root: the functions are bundled from packages/server's sources. */
@@ -46,12 +47,26 @@ export const INGEST_TIMEOUT_SECONDS = 60;
  *   CloudWatch's AWS/Bedrock metrics of the stack's region (GET /v1/reconciliation).
  * - bedrockConfig: the `bedrock` section of tokenwatch.json (user/app mapping, reconcile
  *   settings), given to those functions.
+ * - opsEmail: subscribe this address to the operations topic (alarms); defaults to alertEmail.
+ * - apiReservedConcurrency: reserved concurrency of the API function (default 10; `off` for
+ *   none): caps what a flood on the function URL can run and cost.
+ * - apiAuth: the function URL's auth type, `NONE` (default: tokenwatch's API keys authenticate
+ *   every request) or `AWS_IAM` (callers sign with SigV4 and pass the tokenwatch key in
+ *   `x-tokenwatch-authorization`).
+ * - outboxSchedule: how often an EventBridge rule invokes the ingest function to send pending
+ *   alert deliveries when no usage arrives, e.g. `rate(1 minute)` (default) or `off`.
+ * - queueAgeAlarmSeconds: alarm when the oldest usage message is older than this (default 600).
  */
 export class TokenwatchStack extends Stack {
   constructor(scope, id, props = {}) {
     super(scope, id, props);
     const alertEmail = props.alertEmail ?? this.node.tryGetContext('alertEmail');
     const projectId = props.projectId ?? this.node.tryGetContext('projectId') ?? 'default';
+    const ctx = (name) => props[name] ?? this.node.tryGetContext(name);
+    const opsEmail = ctx('opsEmail') ?? alertEmail;
+    const apiReservedConcurrency = reservedConcurrency(ctx('apiReservedConcurrency'));
+    const apiAuth = functionUrlAuth(ctx('apiAuth'));
+    const outboxSchedule = scheduleExpression(ctx('outboxSchedule'));
 
     // One table, on demand; keys and indexes as DynamoDbStore.tableDefinition declares them.
     const table = new dynamodb.Table(this, 'Table', {
@@ -60,6 +75,8 @@ export class TokenwatchStack extends Stack {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'expiresAt',
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // The usage history users pay by: neither `cdk destroy` nor a console click deletes it.
+      deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     table.addGlobalSecondaryIndex({
@@ -78,6 +95,12 @@ export class TokenwatchStack extends Stack {
 
     const topic = new sns.Topic(this, 'AlertTopic', { displayName: 'tokenwatch alerts' });
     if (alertEmail) topic.addSubscription(new subscriptions.EmailSubscription(alertEmail));
+    // CloudWatch alarms go to their own topic: they carry none of the usage alerts' message
+    // attributes, so a filter policy on an alert subscription would silently drop them.
+    const opsTopic = new sns.Topic(this, 'OperationsTopic', {
+      displayName: 'tokenwatch operations',
+    });
+    if (opsEmail) opsTopic.addSubscription(new subscriptions.EmailSubscription(opsEmail));
 
     const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
@@ -147,10 +170,16 @@ export class TokenwatchStack extends Stack {
       handler: 'handler',
       memorySize: 1024,
       timeout: Duration.seconds(30),
+      // A function URL has no throttling of its own: this caps the concurrent requests (and
+      // the bill) a flood can cause; more get 429 from Lambda.
+      ...(apiReservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: apiReservedConcurrency }),
       description: 'tokenwatch: query API and HTTP ingest over DynamoDB (function URL)',
     });
-    // The app authenticates every request with its own API keys (Authorization: Bearer …).
-    const apiUrl = apiFn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    // The app authenticates every request with its own API keys (Authorization: Bearer …, or
+    // x-tokenwatch-authorization when AWS_IAM takes the Authorization header for SigV4).
+    const apiUrl = apiFn.addFunctionUrl({ authType: apiAuth });
 
     // Least privilege: item-level actions on this table and its indexes, Publish on this topic.
     const tableResources = [table.tableArn, `${table.tableArn}/index/*`];
@@ -186,8 +215,24 @@ export class TokenwatchStack extends Stack {
       );
     }
 
-    // Alarms, to the same topic: anything in the dead-letter queue, any function error.
-    const alarmAction = new actions.SnsAction(topic);
+    // Without usage no function runs: this sends the outbox's retries (a failed SNS, webhook or
+    // Slack delivery) on time instead of dropping them after 24 hours of quiet.
+    if (outboxSchedule) {
+      new events.Rule(this, 'OutboxSchedule', {
+        schedule: events.Schedule.expression(outboxSchedule),
+        targets: [
+          new targets.LambdaFunction(ingestFn, {
+            // The next tick is the retry; an old tick is pointless.
+            retryAttempts: 0,
+            maxEventAge: Duration.minutes(5),
+          }),
+        ],
+        description: 'tokenwatch: send pending alert deliveries (outbox) when no usage arrives',
+      });
+    }
+
+    // Alarms, to the operations topic: anything in the dead-letter queue, any function error.
+    const alarmAction = new actions.SnsAction(opsTopic);
     const alarms = [
       new cloudwatch.Alarm(this, 'DeadLetterQueueAlarm', {
         alarmDescription:
@@ -220,6 +265,14 @@ export class TokenwatchStack extends Stack {
       }),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(alarmAction);
+    addOperationsAlarms(this, {
+      queue,
+      functions: { Ingest: ingestFn, Api: apiFn },
+      table,
+      alertTopic: topic,
+      alarmAction,
+      queueAgeSeconds: Number(ctx('queueAgeAlarmSeconds') ?? 600),
+    });
 
     this.addBedrock(props, { common, logGroup, tableResources, topic, alarmAction });
 
@@ -236,11 +289,22 @@ export class TokenwatchStack extends Stack {
       value: topic.topicArn,
       description: 'use in rules: {"type":"sns","topicArn":…}',
     });
+    new CfnOutput(this, 'OperationsTopicArn', {
+      value: opsTopic.topicArn,
+      description: 'CloudWatch alarms of the stack (subscribe on-call here)',
+    });
     new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'CreateKeysCommand', {
+      value: `npx tokenwatch aws create-keys --table ${table.tableName} --region ${this.region}`,
+      description: 'creates the first admin and ingest keys and prints them once (never logged)',
+    });
 
     this.table = table;
     this.queue = queue;
     this.topic = topic;
+    this.opsTopic = opsTopic;
+    this.apiFunction = apiFn;
+    this.ingestFunction = ingestFn;
   }
 
   /** The optional Bedrock functions: invocation logs in (CloudWatch Logs, S3), reconciliation. */
@@ -302,6 +366,14 @@ export class TokenwatchStack extends Stack {
       new cloudwatch.Alarm(this, `${id}ErrorsAlarm`, {
         alarmDescription: `tokenwatch: ${description} failed`,
         metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(alarmAction);
+      new cloudwatch.Alarm(this, `${id}ThrottlesAlarm`, {
+        alarmDescription: `tokenwatch: ${description} was throttled`,
+        metric: fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -378,4 +450,38 @@ export class TokenwatchStack extends Stack {
       });
     }
   }
+}
+
+/** `apiReservedConcurrency`: a positive integer, or `off` for none. */
+function reservedConcurrency(value) {
+  if (value === undefined || value === null) return 10;
+  if (value === 'off' || value === false) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(
+      `apiReservedConcurrency must be a positive integer or "off", got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/** `apiAuth`: NONE (tokenwatch's API keys) or AWS_IAM (SigV4 in front of them). */
+function functionUrlAuth(value) {
+  const name = value ?? 'NONE';
+  if (name !== 'NONE' && name !== 'AWS_IAM') {
+    throw new Error(`apiAuth must be NONE or AWS_IAM, got ${JSON.stringify(value)}`);
+  }
+  return lambda.FunctionUrlAuthType[name];
+}
+
+/** `outboxSchedule`: an EventBridge `rate(…)` or `cron(…)` expression, or `off`. */
+function scheduleExpression(value) {
+  if (value === undefined || value === null) return 'rate(1 minute)';
+  if (value === 'off' || value === false) return undefined;
+  if (typeof value !== 'string' || !/^(rate|cron)\(.+\)$/.test(value)) {
+    throw new Error(
+      `outboxSchedule must be rate(…), cron(…) or "off", got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }

@@ -1,4 +1,4 @@
-import type { KeyRole, Store } from '@tokenwatch/core';
+import { type KeyRole, type Store, TokenwatchError } from '@tokenwatch/core';
 import { generateKey } from './auth/api-keys.js';
 
 export const DEFAULT_PROJECT_ID = 'default';
@@ -64,4 +64,43 @@ export async function createProjectKey(
   const created = generateKey(options);
   await store.createKey(created.record);
   return { key: created.key, id: created.record.id, projectCreated };
+}
+
+/**
+ * The first admin and ingest keys of a deployment whose functions never create keys (AWS: a
+ * key created inside a function could only be handed over through its logs). Creates the
+ * project if missing. Refuses when the project already has an active admin key, unless
+ * `force`: running it twice by mistake should not mint a second admin.
+ */
+export async function createFirstKeys(
+  store: Store,
+  options: { projectId: string; nowMs: number; force?: boolean },
+): Promise<FirstStartKeys & { projectCreated: boolean }> {
+  const { projectId, nowMs } = options;
+  const existing = (await store.getProject(projectId)) ? await store.listKeys(projectId) : [];
+  const activeAdmin = existing.find((k) => k.role === 'admin' && k.revokedAtMs === undefined);
+  if (activeAdmin && !options.force) {
+    throw new TokenwatchError(
+      'conflict',
+      `project "${projectId}" already has an active admin key (${activeAdmin.id}, ${activeAdmin.prefix}…); use --force to create another pair`,
+    );
+  }
+  const admin = await createProjectKey(store, {
+    projectId,
+    role: 'admin',
+    name: 'first admin',
+    nowMs,
+  });
+  const ingest = await createProjectKey(store, {
+    projectId,
+    role: 'ingest',
+    name: 'first ingest',
+    nowMs,
+  });
+  return {
+    projectId,
+    adminKey: admin.key,
+    ingestKey: ingest.key,
+    projectCreated: admin.projectCreated,
+  };
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { TokenwatchError } from '@tokenwatch/core';
 import type { CliIo } from './cli/cli-context.js';
+import { AWS_HELP, awsCommand } from './cli/commands/aws-command.js';
 import { DEMO_HELP, demoCommand } from './cli/commands/demo-command.js';
 import { IMPORT_HELP, importCommand } from './cli/commands/import-command.js';
 import { KEYS_HELP, keysCommand } from './cli/commands/keys-command.js';
@@ -14,7 +15,7 @@ import { WORKER_HELP, workerCommand } from './cli/commands/worker-command.js';
 const HELP = `tokenwatch — real-time LLM token-usage monitoring
 
 Commands:
-${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP, IMPORT_HELP, RECONCILE_HELP].map((h) => h.split('\n')[0]).join('\n')}
+${[SERVE_HELP, WORKER_HELP, KEYS_HELP, RULES_HELP, USAGE_HELP, DEMO_HELP, IMPORT_HELP, RECONCILE_HELP, AWS_HELP].map((h) => h.split('\n')[0]).join('\n')}
 
 Run \`tokenwatch <command> --help\` for details. Configuration: a JSON file (--config, or
 <data-dir>/tokenwatch.json) and TOKENWATCH_* environment variables; see the README.`;
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   demo: demoCommand,
   import: importCommand,
   reconcile: reconcileCommand,
+  aws: awsCommand,
 };
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {

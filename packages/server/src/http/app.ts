@@ -41,6 +41,8 @@ export interface AppDeps {
   reconciliation?: ReconciliationStore;
   /** Set while the process shuts down: /readyz fails so load balancers drain it. */
   isShuttingDown: () => boolean;
+  /** `false`: no `GET /metrics` (AWS: per-container counters on a public URL). Default true. */
+  serveMetrics?: boolean;
 }
 
 export interface RequestContext {

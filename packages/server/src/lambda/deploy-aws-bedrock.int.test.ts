@@ -32,7 +32,10 @@ describe.skipIf(!installed && !required)(
     it('without Bedrock props the stack has none of them', async () => {
       const t = await synth({});
       expect(of(t, 'AWS::Logs::SubscriptionFilter')).toHaveLength(0);
-      expect(of(t, 'AWS::Events::Rule')).toHaveLength(0);
+      // Only the outbox schedule (deploy-aws-hardening.int.test.ts), no hourly reconciliation.
+      expect(of(t, 'AWS::Events::Rule').map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual([
+        'OutboxSchedule',
+      ]);
       const handlers = of(t, 'AWS::Lambda::Function').map(([, r]) => r.Properties.Handler);
       expect(handlers).not.toContain('index.cloudWatchLogsHandler');
     });
@@ -77,7 +80,9 @@ describe.skipIf(!installed && !required)(
       );
       expect(JSON.stringify(notifications[0]?.[1].Properties)).toContain('.json.gz');
 
-      const [, schedule] = of(t, 'AWS::Events::Rule')[0] as [string, Resource];
+      const [, schedule] = of(t, 'AWS::Events::Rule').find(([id]) =>
+        id.startsWith('BedrockReconcileSchedule'),
+      ) as [string, Resource];
       expect(schedule.Properties.ScheduleExpression).toBe('rate(1 hour)');
       const policies = JSON.stringify(of(t, 'AWS::IAM::Policy').map(([, r]) => r.Properties));
       expect(policies).toContain('cloudwatch:GetMetricData');

@@ -91,13 +91,33 @@ describe.skipIf(!installed && !required)(
         FunctionResponseTypes: ['ReportBatchItemFailures'],
       });
 
-      const [topicId] = only(t, 'AWS::SNS::Topic');
-      const [, subscription] = only(t, 'AWS::SNS::Subscription');
-      expect(subscription).toMatchObject({
-        Protocol: 'email',
-        Endpoint: 'ops@example.com',
-        TopicArn: { Ref: topicId },
-      });
+      const topics = resources(t, 'AWS::SNS::Topic');
+      expect(topics.map(([, r]) => r.Properties.DisplayName).sort()).toEqual([
+        'tokenwatch alerts',
+        'tokenwatch operations',
+      ]);
+      const [topicId] = topics.find(([id]) => id.startsWith('AlertTopic')) as [string, unknown];
+      const [opsTopicId] = topics.find(([id]) => id.startsWith('OperationsTopic')) as [
+        string,
+        unknown,
+      ];
+      // alertEmail gets both the usage alerts and (no opsEmail given) the operations alarms.
+      const subscriptions = resources(t, 'AWS::SNS::Subscription').map(([, r]) => r.Properties);
+      expect(subscriptions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Protocol: 'email',
+            Endpoint: 'ops@example.com',
+            TopicArn: { Ref: topicId },
+          }),
+          expect.objectContaining({
+            Protocol: 'email',
+            Endpoint: 'ops@example.com',
+            TopicArn: { Ref: opsTopicId },
+          }),
+        ]),
+      );
+      expect(subscriptions).toHaveLength(2);
 
       // Every inline policy names its resources: this table (and its indexes), topic and queue.
       const allowed = new Set([tableId, topicId, queueId]);
@@ -121,13 +141,13 @@ describe.skipIf(!installed && !required)(
       }
 
       const alarms = resources(t, 'AWS::CloudWatch::Alarm');
-      expect(alarms).toHaveLength(3);
+      expect(alarms).toHaveLength(8);
       const dlqAlarm = alarms.find(([, a]) =>
         JSON.stringify(a.Properties.Dimensions ?? []).includes(dlqId),
       );
       expect(dlqAlarm?.[1].Properties).toMatchObject({
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        AlarmActions: [{ Ref: topicId }],
+        AlarmActions: [{ Ref: opsTopicId }],
       });
       expect(Object.keys(t.Outputs)).toEqual(
         expect.arrayContaining(['QueueUrl', 'ApiUrl', 'TopicArn']),
@@ -174,7 +194,7 @@ describe.skipIf(!installed && !required)(
       });
       try {
         const bundled = (await import(pathToFileURL(join(asset, 'index.mjs')).href)) as {
-          handler: (e: unknown) => Promise<{ batchItemFailures: unknown[] }>;
+          handler: (e: unknown) => Promise<unknown>;
         };
         const body = JSON.stringify({
           events: [
@@ -200,6 +220,10 @@ describe.skipIf(!installed && !required)(
         expect(await bundled.handler(event)).toEqual({
           batchItemFailures: [{ itemIdentifier: '3' }],
         });
+        // The OutboxSchedule rule's event: an outbox pass, not an SQS batch.
+        expect(
+          await bundled.handler({ source: 'aws.events', 'detail-type': 'Scheduled Event' }),
+        ).toEqual({ attempted: 0, passes: 1 });
         const { makeQuery } = await import('@tokenwatch/core/testing');
         const [row] = await store.queryUsage(
           makeQuery({

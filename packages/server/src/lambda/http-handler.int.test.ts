@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
+import { createFirstKeys } from '../bootstrap.js';
 import { createLogger } from '../logging/logger.js';
 import { createHttpAdapter, type FunctionUrlEvent, startApiApp } from './http-handler.js';
 import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
@@ -17,7 +18,8 @@ beforeAll(async () => {
     TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
     TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
   });
-  const logger = createLogger('warn', {}, (line) => logged.push(JSON.parse(line)));
+  // Every level: no line of any level may carry a key.
+  const logger = createLogger('debug', {}, (line) => logged.push(JSON.parse(line)));
   rt = await createLambdaRuntime(config, { logger });
   await rt.store.migrate();
   app = await startApiApp(rt);
@@ -52,16 +54,61 @@ function request(
   };
 }
 
+let firstKeys: ReturnType<typeof createFirstKeys> | undefined;
+/** The keys `tokenwatch aws create-keys` would print (created once per table). */
+function keys() {
+  firstKeys ??= createFirstKeys(rt.store, { projectId: 'default', nowMs: Date.now(), force: true });
+  return firstKeys;
+}
+
 describe('Lambda function URL handler (the HTTP app over DynamoDB)', () => {
-  it('serves ingest and the query API from the function URL event', async () => {
-    const first = logged.find(
-      (l) =>
-        l.msg === 'first start: keys of the default project (store them now, shown once)' ||
-        String(l.message ?? '').startsWith('first start'),
+  it('never writes a key to the log: the first start says how to create keys instead', async () => {
+    expect(logged.some((l) => String(l.msg).includes('tokenwatch aws create-keys'))).toBe(true);
+    // The first request after `aws create-keys`: still no key in any log line.
+    const { adminKey } = await createFirstKeys(rt.store, {
+      projectId: 'default',
+      nowMs: Date.now(),
+    });
+    expect((await handle(request('GET', '/v1/usage', { key: adminKey }))).statusCode).toBe(200);
+    const created = await handle(
+      request('POST', '/v1/keys', { key: adminKey, body: { role: 'ingest', name: 'more' } }),
     );
-    expect(first).toBeDefined();
-    const ingestKey = String(first?.ingestKey);
-    const adminKey = String(first?.adminKey);
+    expect(created.statusCode, created.body).toBe(201);
+    const more = String(JSON.parse(created.body).key);
+    expect(more).toMatch(/^twk_/);
+    expect(JSON.stringify(logged)).not.toContain(more);
+    expect(logged.length).toBeGreaterThan(0);
+    for (const line of logged) expect(JSON.stringify(line)).not.toContain('twk_');
+    expect(JSON.stringify(logged)).not.toContain(adminKey);
+  });
+
+  it('does not serve /metrics on the public function URL, with or without a key', async () => {
+    const { adminKey } = await keys();
+    for (const path of ['/metrics', '/metrics/', '//metrics']) {
+      const anonymous = await handle(request('GET', path));
+      expect(anonymous.body).not.toContain('tokenwatch_');
+      const admin = await handle(request('GET', path, { key: adminKey }));
+      expect(admin.body).not.toContain('tokenwatch_');
+    }
+    expect((await handle(request('GET', '/metrics'))).statusCode).toBe(404);
+  });
+
+  it('takes the key from x-tokenwatch-authorization (function URL with AWS_IAM auth)', async () => {
+    const { adminKey } = await keys();
+    const signed = request('GET', '/v1/usage');
+    signed.headers = {
+      ...signed.headers,
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=abc',
+      'x-tokenwatch-authorization': `Bearer ${adminKey}`,
+    };
+    expect((await handle(signed)).statusCode).toBe(200);
+    signed.headers['x-tokenwatch-authorization'] = 'Bearer twk_wrong';
+    expect((await handle(signed)).statusCode).toBe(401);
+  });
+
+  it('serves ingest and the query API from the function URL event', async () => {
+    const { ingestKey, adminKey } = await keys();
 
     const health = await handle(request('GET', '/healthz'));
     expect(health.statusCode).toBe(200);

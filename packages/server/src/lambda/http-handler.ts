@@ -4,7 +4,6 @@ import type { PricedEvent } from '@tokenwatch/core';
 import { BudgetEnforcer } from '../alerts/budget-enforcer.js';
 import { RuleService } from '../alerts/rule-service.js';
 import { KeyAuthenticator } from '../auth/api-keys.js';
-import { ensureDefaultProject } from '../bootstrap.js';
 import { configSchema } from '../config/config-schema.js';
 import { createHttpHandler } from '../http/app.js';
 import type { BatchCounts, EventSink } from '../ingest/event-sink.js';
@@ -58,14 +57,13 @@ export async function startApiApp(
     ...configSchema.parse({ dataDir: '/tmp/tokenwatch' }),
     bedrock: rt.config.bedrock,
   };
-  const first = await ensureDefaultProject(rt.store, rt.now());
-  if (first) {
-    // Shown once, as `tokenwatch serve` prints them once: only their hashes are stored.
-    rt.logger.warn('first start: keys of the default project (store them now, shown once)', {
-      projectId: first.projectId,
-      adminKey: first.adminKey,
-      ingestKey: first.ingestKey,
-    });
+  // Keys are never created here: a function could hand them over only through its logs
+  // (CloudWatch Logs, kept for a month). `tokenwatch aws create-keys` prints them once instead.
+  if ((await rt.store.listProjects()).length === 0) {
+    rt.logger.warn(
+      'no project yet: create the first keys with `npx tokenwatch aws create-keys --table <TableName> --region <region>` (the stack output CreateKeysCommand)',
+      { table: rt.config.tableName },
+    );
   }
   await rt.registry.load();
   const enforcer = new BudgetEnforcer(
@@ -103,6 +101,9 @@ export async function startApiApp(
     },
     reconciliation: reconciliationStoreOf(rt),
     isShuttingDown: () => false,
+    // Each warm container counts only its own requests, and the function URL is public:
+    // CloudWatch's Lambda, SQS and DynamoDB metrics are the deployment's metrics.
+    serveMetrics: false,
   });
   const server: Server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -139,6 +140,13 @@ export function createHttpAdapter(
     const headers = new Headers();
     for (const [k, v] of Object.entries(event.headers ?? {}))
       if (v !== undefined && !HOP_BY_HOP.has(k.toLowerCase())) headers.set(k, v);
+    // With the function URL's AWS_IAM auth, Authorization carries the SigV4 signature, so the
+    // tokenwatch key travels in x-tokenwatch-authorization.
+    const tokenwatchAuth = headers.get('x-tokenwatch-authorization');
+    if (tokenwatchAuth !== null) {
+      headers.set('authorization', tokenwatchAuth);
+      headers.delete('x-tokenwatch-authorization');
+    }
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
     if (event.requestContext.http.sourceIp)
       headers.set('x-forwarded-for', event.requestContext.http.sourceIp);

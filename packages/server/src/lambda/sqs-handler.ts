@@ -1,5 +1,11 @@
 import { type PricedEvent, priceEvent, TokenwatchError, validateBatch } from '@tokenwatch/core';
 import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
+import {
+  createOutboxHandler,
+  isScheduledEvent,
+  type OutboxPassResult,
+  type ScheduledEvent,
+} from './outbox-handler.js';
 
 /** The parts of an SQS event source mapping's event the handler reads. */
 export interface SqsRecord {
@@ -106,8 +112,20 @@ export function createSqsHandler(
 
 let runtime: Promise<LambdaRuntime> | undefined;
 
-/** The function's entry point (`sqs-handler.handler`), one runtime per warm container. */
-export async function handler(event: SqsEvent): Promise<SqsBatchResponse> {
+/**
+ * The function's entry point (`sqs-handler.handler`), one runtime per warm container: SQS
+ * batches from the event source mapping, and the EventBridge schedule's outbox passes.
+ */
+export async function handler(event: SqsEvent): Promise<SqsBatchResponse>;
+export async function handler(event: ScheduledEvent): Promise<OutboxPassResult>;
+export async function handler(
+  event: SqsEvent | ScheduledEvent,
+): Promise<SqsBatchResponse | OutboxPassResult> {
   runtime ??= createLambdaRuntime(loadLambdaConfig(process.env));
-  return createSqsHandler(await runtime)(event);
+  const rt = await runtime;
+  if (isScheduledEvent(event)) return createOutboxHandler(rt)();
+  if (!Array.isArray((event as SqsEvent).Records)) {
+    throw new Error('ingest function: expected an SQS batch (Records) or a scheduled event');
+  }
+  return createSqsHandler(rt)(event as SqsEvent);
 }

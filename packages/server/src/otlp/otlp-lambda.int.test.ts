@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
+import { createFirstKeys } from '../bootstrap.js';
 import { createHttpAdapter, type FunctionUrlEvent, startApiApp } from '../lambda/http-handler.js';
 import {
   createLambdaRuntime,
@@ -48,9 +49,9 @@ afterAll(async () => {
   await local?.close();
 });
 
-function keys(): { ingestKey: string; adminKey: string } {
-  const first = logged.find((l) => String(l.msg ?? l.message ?? '').startsWith('first start'));
-  return { ingestKey: String(first?.ingestKey), adminKey: String(first?.adminKey) };
+/** The keys `tokenwatch aws create-keys` prints (the functions never create or log keys). */
+function keys(): Promise<{ ingestKey: string; adminKey: string }> {
+  return createFirstKeys(rt.store, { projectId: 'default', nowMs: Date.now() });
 }
 
 function event(
@@ -73,7 +74,7 @@ function event(
 
 describe('OTLP in the AWS API function', () => {
   it('protobuf and JSON exports are counted exactly once, with OTLP answers', async () => {
-    const { ingestKey, adminKey } = keys();
+    const { ingestKey, adminKey } = await keys();
     const pb = encodeRequestObject(
       types,
       refreshRequest(toRequestObject(types, readFixture('ai-sdk-6')), Date.now()),

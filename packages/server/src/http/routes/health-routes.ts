@@ -2,7 +2,7 @@ import type { AppDeps, Route } from '../app.js';
 import { sendJson, sendText } from '../respond.js';
 
 export function healthRoutes(deps: AppDeps): Route[] {
-  return [
+  const routes: Route[] = [
     {
       method: 'GET',
       path: '/healthz',
@@ -37,4 +37,5 @@ export function healthRoutes(deps: AppDeps): Route[] {
       },
     },
   ];
+  return deps.serveMetrics === false ? routes.filter((r) => r.path !== '/metrics') : routes;
 }
