@@ -20,9 +20,9 @@ import { PG_MIGRATIONS } from './schema.js';
 const pgUp = await postgresReachable();
 
 /** Each test gets its own schema (dropped afterwards) in the shared test database. */
-async function openStore() {
+async function openStore(poolSize = 3) {
   const schema = uniqueSchema('c');
-  const store = new PostgresStore({ url: TEST_PG_URL, schema, poolSize: 3 });
+  const store = new PostgresStore({ url: TEST_PG_URL, schema, poolSize });
   return {
     store,
     cleanup: async () => {
@@ -39,7 +39,9 @@ whenServices(
     runRuleContract('PostgreSQL', openStore);
     // Four applyBatch and createRule calls in flight at once, on disjoint projects: the workers'
     // concurrency, with the rule locks in play.
-    runRuleOracleContract('PostgreSQL', openStore, {
+    // A connection for each call in flight: on a loaded machine a call waiting for a pooled
+    // connection behind a long batch would hit the pool's connect timeout instead.
+    runRuleOracleContract('PostgreSQL', () => openStore(5), {
       cases: Number(process.env.TW_ORACLE_CASES ?? 10_000),
       seed: 20261205,
       concurrency: 4,
