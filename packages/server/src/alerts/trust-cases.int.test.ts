@@ -134,7 +134,10 @@ describe('AWS (Lambda handlers on dynalite)', () => {
       const key = await hardBudget(sys);
       // The check is asked of another API instance (its own cache), warmed before the crossing.
       expect(await allowed(sys, key, 'via-url')).toBe(true);
-      const res = await httpRequest(`${sys.url}/v1/events`, json(key, { events: [crossing('via-url')] }));
+      const res = await httpRequest(
+        `${sys.url}/v1/events`,
+        json(key, { events: [crossing('via-url')] }),
+      );
       expect(res.status, res.text).toBe(202);
       await expectDenied(sys, key, 'via-url');
 
