@@ -9,8 +9,8 @@ import { whenServices } from '../testing/when-services.js';
 /**
  * The rule oracle end to end, once per mode: generated cases (events out of order, late, ahead,
  * repeated and conflicting, in random batches, some posted twice; rules of every window kind
- * created between the steps) sent over HTTP to the running system, and its alerts and budget
- * checks held to the reference evaluator. The store-level oracle runs thousands of cases per
+ * created between the steps) sent over HTTP to the running system, and its alerts, rule values
+ * (status) and budget checks held to the reference evaluator. The store-level oracle runs thousands of cases per
  * store; this checks that the HTTP, queue and Lambda paths in front of the stores change nothing.
  */
 const CASES = process.env.TW_E2E_ORACLE_CASES;
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 function oracleRun(mode: ModeName, seed: number) {
   const cases = casesOf(mode);
-  it(`${mode}: alerts and /v1/check agree with the reference evaluator on ${cases} cases`, async () => {
+  it(`${mode}: alerts, rule values and /v1/check agree with the reference evaluator on ${cases} cases`, async () => {
     let sys: RunningMode | undefined;
     try {
       sys = await startMode(mode, `oracle${mode.replace('-', '')}`);

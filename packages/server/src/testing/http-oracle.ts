@@ -14,8 +14,8 @@ import { seededRandom, TokenwatchApi } from './tokenwatch-api.js';
 
 /*
  * The rule oracle end to end: generated cases (the store-level oracle's generator) sent over HTTP
- * to a running system, their rules created over the API, and GET /v1/alerts and POST /v1/check
- * compared with the reference evaluator.
+ * to a running system, their rules created over the API, and GET /v1/alerts, the rules' status
+ * values and POST /v1/check compared with the reference evaluator.
  *
  * Time. The cases are shifted to the server's clock: the case's base instant becomes the start of
  * the run, so events keep their offsets (days back, minutes ahead). Steps are not 40 s apart as in
@@ -54,6 +54,8 @@ export interface HttpOracleReport {
   events: number;
   rules: number;
   alerts: number;
+  /** Rule statuses compared (every rule's current value per scope key). */
+  statuses: number;
   checks: number;
   denied: number;
   /** How long each step took (delivery and drain), and the time spent waiting for a minute. */
@@ -276,6 +278,7 @@ export async function runHttpOracle(
     events: 0,
     rules: 0,
     alerts: 0,
+    statuses: 0,
     checks: 0,
     denied: 0,
     stepMs,
@@ -310,6 +313,26 @@ export async function runHttpOracle(
     const values: Record<string, Record<string, number>> = {};
     for (const { rule } of c.rules)
       values[rule.id] = Object.fromEntries(oracleValues(rule, all, probeMs));
+    // Each rule's current value per scope key (GET /v1/rules/:id/status), in the metric's unit.
+    for (const [serverId, id] of run.ruleIds) {
+      const rule = c.rules.find((r) => r.rule.id === id)?.rule;
+      if (!rule) continue;
+      const status = await api.get(`/v1/rules/${serverId}/status`, run.key);
+      if (status.status !== 200)
+        throw new Error(`GET /v1/rules/:id/status: ${status.status} ${status.text}`);
+      const scopes = status.json<{
+        status: { scopes: { scope: Record<string, string>; value: number }[] };
+      }>().status.scopes;
+      const got: Record<string, number> = {};
+      for (const s of scopes) {
+        const value = rule.metric === 'costUsd' ? Math.round(s.value * 1e9) : s.value;
+        if (value !== 0) got[JSON.stringify(rule.scope.map((d) => s.scope[d]))] = value;
+      }
+      const want = JSON.stringify(Object.entries(values[id] ?? {}).sort());
+      const have = JSON.stringify(Object.entries(got).sort());
+      report.statuses++;
+      if (want !== have) problems.push(`rule ${id} status values: want ${want}, got ${have}`);
+    }
     const answers = budgetAnswers(c, values);
     for (const answer of answers) {
       const { probe } = answer;
