@@ -9,11 +9,11 @@ import { createSqsHandler, type SqsEvent } from '../lambda/sqs-handler.js';
 import { createLogger } from '../logging/logger.js';
 import {
   createScaleOutEnv,
-  killStartedWorkers,
   startWorkerProcess,
+  type WorkerProcess,
   waitDrained,
 } from './scale-out-harness.js';
-import { killStartedServers, removeDataDir, startServerProcess } from './server-process.js';
+import { removeDataDir, startServerProcess } from './server-process.js';
 
 /**
  * A whole tokenwatch system running in one of its modes, reached over real HTTP, for end-to-end
@@ -77,7 +77,8 @@ export async function startEmbedded(): Promise<RunningMode> {
 export async function startScaleOut(label: string, workers = 2): Promise<RunningMode> {
   const env = await createScaleOutEnv(label);
   const server = await startServerProcess({ dataDir: env.dataDir });
-  for (let i = 0; i < workers; i++) await startWorkerProcess(env);
+  const started: WorkerProcess[] = [];
+  for (let i = 0; i < workers; i++) started.push(await startWorkerProcess(env));
   const keys = await keysOfDataDir(env.dataDir);
   return {
     mode: 'scale-out',
@@ -87,9 +88,8 @@ export async function startScaleOut(label: string, workers = 2): Promise<Running
     drained: () => waitDrained(env),
     async close() {
       await keys.close();
-      await killStartedWorkers();
+      for (const w of started) await w.kill('SIGTERM');
       await server.kill('SIGTERM');
-      await killStartedServers();
       await env.cleanup();
     },
   };
