@@ -57,7 +57,7 @@ function oracleView(c: OracleCase) {
 }
 
 /** Budget answers per probe from rule values (the store's, or the oracle's). */
-function checks(c: OracleCase, values: Record<string, Record<string, number>>) {
+export function budgetAnswers(c: OracleCase, values: Record<string, Record<string, number>>) {
   return c.probes.map((p) => {
     const probe = { projectId: c.projectId, ...p };
     const denied: string[] = [];
@@ -172,8 +172,8 @@ export function compareOutcome(c: OracleCase, got: CaseOutcome): string[] {
     const b = JSON.stringify(Object.entries(got.values[id] ?? {}).sort());
     if (a !== b) problems.push(`rule ${id} values: want ${a}, got ${b}`);
   }
-  const wantChecks = JSON.stringify(checks(c, want.values));
-  const gotChecks = JSON.stringify(checks(c, got.values));
+  const wantChecks = JSON.stringify(budgetAnswers(c, want.values));
+  const gotChecks = JSON.stringify(budgetAnswers(c, got.values));
   if (wantChecks !== gotChecks) problems.push(`checks: want ${wantChecks}, got ${gotChecks}`);
   return problems;
 }
