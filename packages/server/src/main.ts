@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Store } from '@tokenwatch/core';
+import { type Store, TokenwatchError } from '@tokenwatch/core';
 import { openReconciliationStore } from './adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createAlerting } from './alerts/alerting.js';
@@ -68,7 +68,25 @@ async function startOnStore(
 ): Promise<RunningServer> {
   await store.migrate();
   const firstStart = await ensureDefaultProject(store, now());
+  // What is started is stopped again, in reverse, if a later step fails: a failed start must
+  // leave no timer or connection behind (they kept the process alive, logging pool errors).
+  const undo: Array<() => Promise<unknown>> = [];
+  try {
+    return await startServing(config, store, logger, now, firstStart, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) await step().catch(() => {});
+    throw err;
+  }
+}
 
+async function startServing(
+  config: Config & { configRules?: readonly ConfigRule[] },
+  store: Store,
+  logger: Logger,
+  now: () => number,
+  firstStart: FirstStartKeys | undefined,
+  undo: Array<() => Promise<unknown>>,
+): Promise<RunningServer> {
   const metrics = new Metrics();
   const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
   const catalogs = new ProjectCatalogs(store, 30_000, now);
@@ -82,6 +100,7 @@ async function startOnStore(
     live,
     now,
   });
+  undo.push(() => alerting.stop());
   // Scale-out (`--queue nats://…`): requests are published to JetStream; workers commit them.
   const committer: EventSink =
     config.queue.driver === 'nats'
@@ -101,6 +120,7 @@ async function startOnStore(
             alerting.onCommitted(result, nowMs);
           },
         );
+  undo.push(() => committer.close());
   metrics.addGauge(
     'tokenwatch_live_subscribers',
     'Open server-sent-event streams.',
@@ -113,9 +133,11 @@ async function startOnStore(
   );
   const ingest = new IngestService(committer, catalogs, now);
   const reconciliation = await openReconciliationStore(config);
+  undo.push(() => reconciliation.close());
   const reconcileJob = startReconcileJob(config, store, logger, now, (alerts) =>
     alerting.onAlerts(alerts, now()),
   );
+  if (reconcileJob) undo.push(() => reconcileJob.stop());
   let shuttingDown = false;
 
   const handler = createHttpHandler({
@@ -137,13 +159,7 @@ async function startOnStore(
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, config.server.host, config.server.port);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url =
@@ -196,4 +212,30 @@ async function startOnStore(
   };
 
   return { url, port: address.port, store, metrics, firstStart, close };
+}
+
+/** Listens, or fails with an error that says which address and why (EADDRINUSE: taken). */
+export async function listen(server: Server, host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the port is already in use by another process (choose another with --port or server.port)'
+          : err.code === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'this machine has no such address (check --host or server.host)'
+              : err.message;
+      reject(
+        new TokenwatchError('unavailable', `cannot listen on ${host}:${port}: ${why}`, {
+          cause: err,
+        }),
+      );
+    };
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
 }

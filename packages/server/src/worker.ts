@@ -9,6 +9,7 @@ import { createDispatcher } from './alerts/alerting.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
 import { createLogger, type Logger } from './logging/logger.js';
+import { listen } from './main.js';
 import { Metrics } from './metrics/metrics.js';
 
 export interface RunningWorker {
@@ -108,10 +109,7 @@ export async function startWorker(
           res.writeHead(404).end();
         }
       });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.metricsPort, config.server.host, () => resolve());
-      });
+      await listen(server, config.server.host, options.metricsPort);
       closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       url = `http://${config.server.host}:${(server.address() as AddressInfo).port}`;
     }
