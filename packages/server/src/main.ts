@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type Store, TokenwatchError } from '@tokenwatch/core';
@@ -12,6 +12,7 @@ import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
+import { sendJson } from './http/respond.js';
 import type { EventSink } from './ingest/event-sink.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { IngestService } from './ingest/ingest-service.js';
@@ -67,12 +68,35 @@ async function startOnStore(
   now: () => number,
 ): Promise<RunningServer> {
   await store.migrate();
-  const firstStart = await ensureDefaultProject(store, now());
+  // The port is taken before anything is created: a start that cannot listen must not create
+  // the first-start keys (they are printed once, by the start that succeeds). Until the handler
+  // is ready, requests are answered 503 + Retry-After.
+  let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) =>
+    sendJson(
+      res,
+      503,
+      { error: { code: 'unavailable', message: 'The server is starting; retry shortly.' } },
+      { 'retry-after': '1' },
+    );
+  const server: Server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => handle(req, res));
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  await listen(server, config.server.host, config.server.port);
   // What is started is stopped again, in reverse, if a later step fails: a failed start must
   // leave no timer or connection behind (they kept the process alive, logging pool errors).
-  const undo: Array<() => Promise<unknown>> = [];
+  const undo: Array<() => Promise<unknown>> = [
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  ];
   try {
-    return await startServing(config, store, logger, now, firstStart, undo);
+    const firstStart = await ensureDefaultProject(store, now());
+    const serving = (h: typeof handle) => {
+      handle = h;
+    };
+    return await startServing(config, store, logger, now, firstStart, server, serving, undo);
   } catch (err) {
     for (const step of undo.reverse()) await step().catch(() => {});
     throw err;
@@ -85,6 +109,8 @@ async function startServing(
   logger: Logger,
   now: () => number,
   firstStart: FirstStartKeys | undefined,
+  server: Server,
+  serve: (handler: (req: IncomingMessage, res: ServerResponse) => void) => void,
   undo: Array<() => Promise<unknown>>,
 ): Promise<RunningServer> {
   const metrics = new Metrics();
@@ -155,11 +181,7 @@ async function startServing(
     reconciliation,
     isShuttingDown: () => shuttingDown,
   });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 60_000;
-
-  await listen(server, config.server.host, config.server.port);
+  serve(handler);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url =

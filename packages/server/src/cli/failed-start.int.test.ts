@@ -2,7 +2,13 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaleOutEnv, type ScaleOutEnv } from '../testing/scale-out-harness.js';
-import { CLI_PATH, makeDataDir, removeDataDir } from '../testing/server-process.js';
+import {
+  CLI_PATH,
+  killStartedServers,
+  makeDataDir,
+  removeDataDir,
+  startServerProcess,
+} from '../testing/server-process.js';
 import { natsReachable, postgresReachable, TEST_PG_URL } from '../testing/services.js';
 import { whenServices } from '../testing/when-services.js';
 
@@ -74,7 +80,7 @@ describe('a failed start exits non-zero with one clear message', () => {
     await new Promise<void>((r) => taken.close(() => r()));
   });
 
-  it('embedded serve on a port in use', async () => {
+  it('embedded serve on a port in use; the next start still prints the first-start keys', async () => {
     const dir = makeDataDir('failed-start');
     try {
       const out = await runCli(['serve', '--data-dir', dir, '--port', String(takenPort)]);
@@ -82,7 +88,13 @@ describe('a failed start exits non-zero with one clear message', () => {
         out,
         new RegExp(`cannot listen on 127\\.0\\.0\\.1:${takenPort}: .*in use`),
       );
+      // The failed start created no keys nobody saw: the first start that listens shows them.
+      const serve = await startServerProcess({ dataDir: dir });
+      expect(serve.adminKey).toMatch(/^twk_/);
+      expect(serve.ingestKey).toMatch(/^twk_/);
+      await serve.kill('SIGTERM');
     } finally {
+      await killStartedServers();
       removeDataDir(dir);
     }
   });
