@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { type Store, TokenwatchError } from '@tokenwatch/core';
+import type { Store } from '@tokenwatch/core';
 import { openReconciliationStore } from './adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createAlerting } from './alerts/alerting.js';
@@ -12,6 +12,7 @@ import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
+import { listen } from './http/listen.js';
 import { sendJson } from './http/respond.js';
 import type { EventSink } from './ingest/event-sink.js';
 import { GroupCommitter } from './ingest/group-commit.js';
@@ -234,30 +235,4 @@ async function startServing(
   };
 
   return { url, port: address.port, store, metrics, firstStart, close };
-}
-
-/** Listens, or fails with an error that says which address and why (EADDRINUSE: taken). */
-export async function listen(server: Server, host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const failed = (err: NodeJS.ErrnoException) => {
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'the port is already in use by another process (choose another with --port or server.port)'
-          : err.code === 'EACCES'
-            ? 'permission denied (ports below 1024 need privileges)'
-            : err.code === 'EADDRNOTAVAIL'
-              ? 'this machine has no such address (check --host or server.host)'
-              : err.message;
-      reject(
-        new TokenwatchError('unavailable', `cannot listen on ${host}:${port}: ${why}`, {
-          cause: err,
-        }),
-      );
-    };
-    server.once('error', failed);
-    server.listen(port, host, () => {
-      server.off('error', failed);
-      resolve();
-    });
-  });
 }

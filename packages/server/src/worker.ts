@@ -10,8 +10,8 @@ import { createDispatcher } from './alerts/alerting.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
 import { checkWithin } from './health/deadline.js';
+import { listen } from './http/listen.js';
 import { createLogger, type Logger } from './logging/logger.js';
-import { listen } from './main.js';
 import { Metrics } from './metrics/metrics.js';
 
 export interface RunningWorker {
