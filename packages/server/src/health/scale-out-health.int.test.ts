@@ -131,6 +131,14 @@ whenServices(
           const workerNoStore = await eventually(healthz, (h) => h.status === 503);
           expect(workerNoStore.problems.join('\n')).toMatch(/store/);
 
+          // The database hangs (accepts, never answers): the checks answer by their deadline.
+          await proxy.start({ blackhole: true });
+          const hung = await eventually(readyz, (h) =>
+            h.problems.some((p) => p.includes('store did not answer within')),
+          );
+          expect(hung.status).toBe(503);
+          await proxy.stop();
+
           await proxy.start();
           await eventually(readyz, (h) => h.status === 200);
           await eventually(healthz, (h) => h.status === 200);

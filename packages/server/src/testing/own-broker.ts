@@ -86,8 +86,19 @@ export class TcpProxy {
     private readonly targetPort: number,
   ) {}
 
-  async start(): Promise<this> {
+  /**
+   * Listens (on the same port as before, once started) and pipes to the target; with
+   * `blackhole`, accepts connections and never answers, as a database that hangs looks.
+   */
+  async start(options: { blackhole?: boolean } = {}): Promise<this> {
     const server = createServer((client) => {
+      if (options.blackhole) {
+        this.sockets.add(client);
+        client.on('close', () => this.sockets.delete(client));
+        client.on('error', () => client.destroy());
+        client.resume(); // read and drop
+        return;
+      }
       const upstream = connect(this.targetPort, this.targetHost);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
