@@ -99,6 +99,27 @@ describe.skipIf(!existsSync(DIST))('flush at process exit (built SDK in a child 
       expect(held).toBeLessThan(700);
     });
 
+    // A custom fetch (here Node's global one, whose request in flight keeps the process alive)
+    // cannot stop a request from holding a finished process, but shutdown() aborts it at its
+    // deadline: after it resolves nothing of the SDK holds the process.
+    it('with the global fetch, shutdown() aborts the request at its deadline and holds nothing after', async () => {
+      const { stdout } = await runNode(`
+        import { createTokenwatch } from ${JSON.stringify(DIST)};
+        const tw = createTokenwatch({ endpoint: ${JSON.stringify(url)}, apiKey: 'k', flushIntervalMs: 1, exitTimeoutMs: 300, fetch: globalThis.fetch });
+        tw.record({ userId: 'u', modelId: 'm' });
+        await new Promise((r) => setTimeout(r, 200));
+        const t0 = Date.now();
+        await tw.shutdown();
+        const end = Date.now();
+        process.on('exit', () => console.log(JSON.stringify({ shutdown: end - t0, held: Date.now() - end, stats: tw.stats() })));
+      `);
+      const { shutdown, held, stats } = JSON.parse(stdout.trim());
+      expect(stats).toMatchObject({ sent: 0, pending: 0 });
+      expect(stats.droppedByReason.shutdown).toBe(1);
+      expect(shutdown).toBeLessThan(300 + 700);
+      expect(held).toBeLessThan(700);
+    });
+
     it('a transport that ignores the abort signal does not hold shutdown() either', async () => {
       const { stdout } = await runNode(`
         import { createTokenwatch } from ${JSON.stringify(DIST)};

@@ -55,7 +55,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     if (err instanceof TokenwatchError) {
       io.stderr(`error: ${err.message}\n`);
-      for (const d of err.details) io.stderr(`  - ${d.field}: ${d.reason}\n`);
+      // Some messages already list their details (the config's): print each problem once.
+      for (const d of err.details) {
+        if (!err.message.includes(`${d.field}: ${d.reason}`))
+          io.stderr(`  - ${d.field}: ${d.reason}\n`);
+      }
       return err.code === 'invalid_config' || err.code === 'invalid_argument' ? 2 : 1;
     }
     if (
@@ -78,9 +82,12 @@ runCli(process.argv.slice(2), {
 }).then(
   (code) => {
     process.exitCode = code;
+    // A failed command ends now, whatever it left behind (a connection retrying, a timer): it
+    // must not run on after printing its error.
+    if (code !== 0) process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`fatal: ${String(err)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Store } from '@tokenwatch/core';
@@ -12,6 +12,8 @@ import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
+import { listen } from './http/listen.js';
+import { sendJson } from './http/respond.js';
 import type { EventSink } from './ingest/event-sink.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { IngestService } from './ingest/ingest-service.js';
@@ -67,8 +69,51 @@ async function startOnStore(
   now: () => number,
 ): Promise<RunningServer> {
   await store.migrate();
-  const firstStart = await ensureDefaultProject(store, now());
+  // The port is taken before anything is created: a start that cannot listen must not create
+  // the first-start keys (they are printed once, by the start that succeeds). Until the handler
+  // is ready, requests are answered 503 + Retry-After.
+  let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) =>
+    sendJson(
+      res,
+      503,
+      { error: { code: 'unavailable', message: 'The server is starting; retry shortly.' } },
+      { 'retry-after': '1' },
+    );
+  const server: Server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => handle(req, res));
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  await listen(server, config.server.host, config.server.port);
+  // What is started is stopped again, in reverse, if a later step fails: a failed start must
+  // leave no timer or connection behind (they kept the process alive, logging pool errors).
+  const undo: Array<() => Promise<unknown>> = [
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  ];
+  try {
+    const firstStart = await ensureDefaultProject(store, now());
+    const serving = (h: typeof handle) => {
+      handle = h;
+    };
+    return await startServing(config, store, logger, now, firstStart, server, serving, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) await step().catch(() => {});
+    throw err;
+  }
+}
 
+async function startServing(
+  config: Config & { configRules?: readonly ConfigRule[] },
+  store: Store,
+  logger: Logger,
+  now: () => number,
+  firstStart: FirstStartKeys | undefined,
+  server: Server,
+  serve: (handler: (req: IncomingMessage, res: ServerResponse) => void) => void,
+  undo: Array<() => Promise<unknown>>,
+): Promise<RunningServer> {
   const metrics = new Metrics();
   const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
   const catalogs = new ProjectCatalogs(store, 30_000, now);
@@ -82,6 +127,7 @@ async function startOnStore(
     live,
     now,
   });
+  undo.push(() => alerting.stop());
   // Scale-out (`--queue nats://…`): requests are published to JetStream; workers commit them.
   const committer: EventSink =
     config.queue.driver === 'nats'
@@ -101,6 +147,7 @@ async function startOnStore(
             alerting.onCommitted(result, nowMs);
           },
         );
+  undo.push(() => committer.close());
   metrics.addGauge(
     'tokenwatch_live_subscribers',
     'Open server-sent-event streams.',
@@ -113,9 +160,11 @@ async function startOnStore(
   );
   const ingest = new IngestService(committer, catalogs, now);
   const reconciliation = await openReconciliationStore(config);
+  undo.push(() => reconciliation.close());
   const reconcileJob = startReconcileJob(config, store, logger, now, (alerts) =>
     alerting.onAlerts(alerts, now()),
   );
+  if (reconcileJob) undo.push(() => reconcileJob.stop());
   let shuttingDown = false;
 
   const handler = createHttpHandler({
@@ -133,17 +182,7 @@ async function startOnStore(
     reconciliation,
     isShuttingDown: () => shuttingDown,
   });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 60_000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  serve(handler);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url =

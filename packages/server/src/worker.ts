@@ -4,10 +4,13 @@ import { jetstream } from '@nats-io/jetstream';
 import { type Store, TokenwatchError } from '@tokenwatch/core';
 import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-setup.js';
 import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
+import { NatsHealth } from './adapters/queue/nats/nats-health.js';
 import { openStore } from './adapters/store/open-store.js';
 import { createDispatcher } from './alerts/alerting.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
+import { checkWithin } from './health/deadline.js';
+import { listen } from './http/listen.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
 
@@ -60,6 +63,7 @@ export async function startWorker(
     await store.migrate();
     const nc = await connectNats(queue, 'tokenwatch-worker');
     closers.push(() => nc.drain());
+    const nats = new NatsHealth(nc, logger, now);
     await ensureJetStream(nc, queue, logger, { consumer: true });
 
     const metrics = new Metrics();
@@ -95,6 +99,21 @@ export async function startWorker(
     await consumer.start();
     closers.push(() => consumer.stop());
 
+    // /healthz: this worker applies batches only while its NATS connection, its consumer and
+    // the store all work. Each remote check is bounded, so the answer never hangs.
+    const workerHealth = async () => {
+      const [natsProblem, storeProblem] = await Promise.all([
+        nats.check(),
+        checkWithin('store', () => store.getProject('__healthz__')),
+      ]);
+      const problems = [natsProblem, ...consumer.problems, storeProblem].filter(
+        (p): p is string => p !== undefined,
+      );
+      return problems.length === 0
+        ? { status: 200, body: { status: 'ok' } }
+        : { status: 503, body: { status: 'unhealthy', problems } };
+    };
+
     let url: string | undefined;
     if (options.metricsPort !== undefined) {
       const server: Server = createServer((req, res) => {
@@ -102,16 +121,15 @@ export async function startWorker(
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           res.end(metrics.render());
         } else if (req.url === '/healthz') {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end('{"status":"ok"}');
+          void workerHealth().then(({ status, body }) => {
+            res.writeHead(status, { 'content-type': 'application/json' });
+            res.end(JSON.stringify(body));
+          });
         } else {
           res.writeHead(404).end();
         }
       });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.metricsPort, config.server.host, () => resolve());
-      });
+      await listen(server, config.server.host, options.metricsPort);
       closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       url = `http://${config.server.host}:${(server.address() as AddressInfo).port}`;
     }

@@ -217,8 +217,9 @@ describe('loadConfig: errors', () => {
     expect(fields).toContain('TOKENWATCH_PORT');
     expect(fields).toContain('TOKENWATCH_LOG_LEVEL (log.level)');
     expect(fields).toContain('ingest.flushMaxEvents');
-    expect(issues.some((i) => i.field === '(root)' && i.reason.includes('colour'))).toBe(true);
-    expect(issues.some((i) => i.field === 'server' && i.reason.includes('prot'))).toBe(true);
+    // An unknown key is named itself, not its section.
+    expect(issues).toContainEqual({ field: 'colour', reason: 'unknown key' });
+    expect(issues).toContainEqual({ field: 'server.prot', reason: 'unknown key' });
     expect(issues).toHaveLength(5);
     // The message lists them too, one per line, for the terminal.
     for (const i of issues) expect(error.message).toContain(`  - ${i.field}: ${i.reason}`);
@@ -229,13 +230,13 @@ describe('loadConfig: errors', () => {
     const { issues } = failure(() =>
       loadConfig({ file: file({ colour: 'blue' }), env: { TOKENWATCH_PORT: '70000' } }),
     );
-    expect(issues.map((i) => i.field).sort()).toEqual(['(root)', 'TOKENWATCH_PORT (server.port)']);
+    expect(issues.map((i) => i.field).sort()).toEqual(['TOKENWATCH_PORT (server.port)', 'colour']);
   });
 
   it.each([
-    ['a sub-key', { retention: { minuteDayz: 3 } }, 'retention'],
-    ['a section', { metrics: {} }, '(root)'],
-    ['a key next to a valid one', { log: { level: 'info', format: 'json' } }, 'log'],
+    ['a sub-key', { retention: { minuteDayz: 3 } }, 'retention.minuteDayz'],
+    ['a section', { metrics: {} }, 'metrics'],
+    ['a key next to a valid one', { log: { level: 'info', format: 'json' } }, 'log.format'],
   ])('refuses an unknown key: %s', (_what, content, field) => {
     const { issues } = failure(() => loadConfig({ file: file(content), env: {} }));
     expect(issues.map((i) => i.field)).toEqual([field]);
@@ -396,5 +397,71 @@ describe('loadConfig: otlp', () => {
     const fields = issues.map((i) => i.field);
     expect(fields).toContain('otlp.tagAttributes.0');
     expect(fields).toContain('otlp.userAttributes');
+  });
+});
+
+describe('loadConfig: one clear error per problem, naming the real field', () => {
+  it('a --store URL no driver takes is reported once, at store.url, with the accepted schemes', () => {
+    const { error, issues } = failure(() =>
+      loadConfig({ env: {}, overrides: [{ path: ['store', 'url'], value: 'mysql://x' }] }),
+    );
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.field).toBe('store.url');
+    expect(issues[0]?.reason).toContain('unsupported scheme "mysql://"');
+    expect(issues[0]?.reason).toContain('postgres://');
+    expect(error.message).not.toContain('Unrecognized key');
+    expect(error.message.match(/store\.url/g)).toHaveLength(1);
+  });
+
+  it('names the environment variable when the store URL came from it', () => {
+    const { issues } = failure(() =>
+      loadConfig({ env: { TOKENWATCH_STORE_URL: 'localhost:5432' } }),
+    );
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.field).toBe('TOKENWATCH_STORE_URL (store.url)');
+    expect(issues[0]?.reason).toContain('not a URL');
+  });
+
+  it('a --queue URL no driver takes is reported at queue.url', () => {
+    const { issues } = failure(() =>
+      loadConfig({ env: {}, overrides: [{ path: ['queue', 'url'], value: 'kafka://b:9092' }] }),
+    );
+    expect(issues).toEqual([
+      {
+        field: 'queue.url',
+        reason: expect.stringContaining(
+          'unsupported scheme "kafka://"; expected nats:// or tls://',
+        ),
+      },
+    ]);
+  });
+
+  it('an unknown driver lists the accepted drivers and the one given', () => {
+    const { issues } = failure(() =>
+      loadConfig({ file: file({ store: { driver: 'mysql', url: 'mysql://x' } }), env: {} }),
+    );
+    expect(issues).toEqual([
+      { field: 'store.driver', reason: 'must be one of "sqlite", "postgres", got "mysql"' },
+    ]);
+  });
+
+  it('several unknown keys in one section are one problem each, each named', () => {
+    const { issues } = failure(() =>
+      loadConfig({ file: file({ server: { bogus: 1, other: 2 } }), env: {} }),
+    );
+    expect(issues.map((i) => i.field)).toEqual(['server.bogus', 'server.other']);
+  });
+
+  it('a tag attribute of neither form names its index and the closest form', () => {
+    const { issues } = failure(() =>
+      loadConfig({
+        file: file({ otlp: { tagAttributes: [123, { attribute: 'x' }, 'ok'] } }),
+        env: {},
+      }),
+    );
+    expect(issues).toEqual([
+      { field: 'otlp.tagAttributes.0', reason: 'must be a string or a object, got number 123' },
+      { field: 'otlp.tagAttributes.1.tag', reason: expect.stringContaining('expected string') },
+    ]);
   });
 });

@@ -6,6 +6,7 @@ import {
   TokenwatchError,
   type ValidationIssue,
 } from '@tokenwatch/core';
+import { type ConfigProblem, describeConfigIssues } from './config-issues.js';
 import { type Config, configSchema } from './config-schema.js';
 
 /** Environment variables and the config path they set. Documented in the README. */
@@ -26,18 +27,39 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'number' }> = {
   TOKENWATCH_QUEUE_URL: { path: ['queue', 'url'], type: 'string' },
 };
 
-/** A store or queue given only by URL (--store postgres://…, --queue nats://…) gets its driver from the scheme. */
-function inferDrivers(raw: Record<string, unknown>): void {
-  const infer = (section: string, byScheme: Record<string, string>) => {
+/**
+ * A store or queue given only by URL (--store postgres://…, --queue nats://…) gets its driver from
+ * the scheme. A scheme no driver takes is reported at the URL itself (not as an unknown `url` key
+ * of the default driver's section) and the URL is set aside so that it is reported once.
+ */
+function inferDrivers(raw: Record<string, unknown>, problems: ConfigProblem[]): void {
+  const infer = (section: string, byScheme: Record<string, string>, example: string) => {
     const node = raw[section];
     if (typeof node !== 'object' || node === null) return;
     const value = node as Record<string, unknown>;
     if (value.driver !== undefined || typeof value.url !== 'string') return;
-    const scheme = value.url.split(':')[0] ?? '';
-    if (byScheme[scheme]) value.driver = byScheme[scheme];
+    const scheme = value.url.includes('://') ? (value.url.split(':')[0] ?? '') : '';
+    const driver = byScheme[scheme];
+    if (driver) {
+      value.driver = driver;
+      return;
+    }
+    const schemes = Object.keys(byScheme)
+      .map((s) => `${s}://`)
+      .join(' or ');
+    problems.push({
+      path: [section, 'url'],
+      reason: `${scheme ? `unsupported scheme "${scheme}://"` : `not a URL: "${value.url}"`}; expected ${schemes} (e.g. ${example})`,
+    });
+    delete value.url;
+    if (Object.keys(value).length === 0) delete raw[section];
   };
-  infer('store', { postgres: 'postgres', postgresql: 'postgres' });
-  infer('queue', { nats: 'nats', tls: 'nats' });
+  infer(
+    'store',
+    { postgres: 'postgres', postgresql: 'postgres' },
+    'postgres://user:password@host:5432/db',
+  );
+  infer('queue', { nats: 'nats', tls: 'nats' }, 'nats://127.0.0.1:4222');
 }
 
 export interface LoadConfigOptions {
@@ -108,20 +130,18 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   for (const o of options.overrides ?? []) {
     if (o.value !== undefined) setPath(raw, o.path, o.value);
   }
-  inferDrivers(raw);
+  const problems: ConfigProblem[] = [];
+  inferDrivers(raw, problems);
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = issue.path.map(String);
-      const envName = Object.entries(ENV_MAP).find(
-        ([, s]) => s.path.join('.') === path.join('.'),
-      )?.[0];
-      const fromEnv = envName !== undefined && options.env[envName] !== undefined;
-      issues.push({
-        field: fromEnv ? `${envName} (${path.join('.')})` : path.join('.') || '(root)',
-        reason: issue.message,
-      });
-    }
+  if (!result.success) problems.push(...describeConfigIssues(result.error.issues, raw));
+  for (const problem of problems) {
+    const path = problem.path.join('.');
+    const envName = Object.entries(ENV_MAP).find(([, s]) => s.path.join('.') === path)?.[0];
+    const fromEnv = envName !== undefined && options.env[envName] !== undefined;
+    issues.push({
+      field: fromEnv ? `${envName} (${path})` : path || '(root)',
+      reason: problem.reason,
+    });
   }
   const rules: ConfigRule[] = [];
   if (result.success) {

@@ -17,6 +17,12 @@ export interface EventSink {
   submit(events: readonly PricedEvent[]): Promise<BatchCounts>;
   /** Events accepted by `submit` but not yet durable (for /metrics and /readyz). */
   readonly backlog: number;
+  /**
+   * Why events cannot be made durable right now (a queue broker unreachable), for /readyz;
+   * undefined when they can. Bounded in time, never rejects. Sinks without a remote dependency
+   * leave it out (the store check covers them).
+   */
+  check?(): Promise<string | undefined>;
   /** Stops taking events; resolves when every accepted `submit` has been answered. */
   close(): Promise<void>;
 }

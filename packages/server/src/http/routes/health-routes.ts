@@ -1,3 +1,4 @@
+import { checkWithin } from '../../health/deadline.js';
 import type { AppDeps, Route } from '../app.js';
 import { sendJson, sendText } from '../respond.js';
 
@@ -19,11 +20,13 @@ export function healthRoutes(deps: AppDeps): Route[] {
         if (deps.sink.backlog >= deps.config.ingest.maxQueuedEvents * 0.9) {
           problems.push('ingest backlog near its limit');
         }
-        try {
-          await deps.store.getProject('__readyz__');
-        } catch (err) {
-          problems.push(`store unavailable: ${(err as Error).message}`);
-        }
+        // Each dependency is checked in parallel and within its own deadline: /readyz answers
+        // in bounded time even while the database or the broker hangs.
+        const checks = await Promise.all([
+          checkWithin('store', () => deps.store.getProject('__readyz__')),
+          deps.sink.check?.(),
+        ]);
+        for (const problem of checks) if (problem) problems.push(problem);
         if (problems.length > 0)
           sendJson(res, 503, { status: 'not ready', problems }, { 'retry-after': '1' });
         else sendJson(res, 200, { status: 'ready' });

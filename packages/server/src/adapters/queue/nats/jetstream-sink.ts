@@ -3,6 +3,7 @@ import { type PricedEvent, TokenwatchError } from '@tokenwatch/core';
 import type { BatchCounts, EventSink } from '../../../ingest/event-sink.js';
 import type { Logger } from '../../../logging/logger.js';
 import { encodeBatch } from './batch-codec.js';
+import { NatsHealth } from './nats-health.js';
 
 export interface JetStreamSinkOptions {
   subject: string;
@@ -40,6 +41,7 @@ export class JetStreamSink implements EventSink {
   private inFlight = 0;
   private closed = false;
   private idle: Array<() => void> = [];
+  private readonly health: NatsHealth;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -47,7 +49,14 @@ export class JetStreamSink implements EventSink {
     private readonly logger: Logger,
     /** Drain and close the connection on `close()` (the sink opened it). */
     private readonly ownsConnection = false,
-  ) {}
+  ) {
+    this.health = new NatsHealth(nc, logger);
+  }
+
+  /** The broker's reachability for /readyz: known state, else a bounded ping. */
+  check(): Promise<string | undefined> {
+    return this.health.check();
+  }
 
   get backlog(): number {
     return this.inFlight;
@@ -60,6 +69,18 @@ export class JetStreamSink implements EventSink {
       });
     }
     if (events.length === 0) return { accepted: 0, duplicates: 0, conflicts: 0 };
+    // The connection is known to be down: a publish could only wait out its timeout. Nothing is
+    // sent, so the client's retry (same ids) is the first and only copy.
+    const down = this.health.problem;
+    if (down) {
+      throw new TokenwatchError(
+        'unavailable',
+        `The queue is unreachable (${down}); retry shortly.`,
+        {
+          retryAfterSeconds: 1,
+        },
+      );
+    }
     if (this.inFlight + events.length > this.options.maxInFlightEvents) {
       throw new TokenwatchError(
         'overloaded',

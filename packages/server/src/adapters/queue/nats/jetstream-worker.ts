@@ -60,6 +60,12 @@ export class JetStreamWorker {
   private stopped = false;
   private loopDone: Promise<void> | undefined;
   private pauseUntil = 0;
+  /** Why the consumer is not receiving, from its own notifications; cleared by the next sign of life. */
+  private consumerTrouble: string | undefined;
+  /** Since when applying fails with a retryable store error (database down); cleared by a commit. */
+  private storeFailingSince: number | undefined;
+  private storeFailure = '';
+  private consumerEnded: string | undefined;
   poisoned = 0;
   appliedMessages = 0;
 
@@ -92,11 +98,65 @@ export class JetStreamWorker {
     this.messages = await consumer.consume({
       max_messages: Math.max(this.options.fetchMaxMessages * 2, 16),
       callback: (m) => {
+        this.consumerTrouble = undefined;
         this.buffer.push(m);
         this.wakeLoop?.();
       },
     });
+    void this.watchConsumer(this.messages);
+    void this.messages.closed().then(
+      (err) => {
+        this.consumerEnded = err ? `consumer ended: ${err.message}` : 'consumer closed';
+      },
+      (err: unknown) => {
+        this.consumerEnded = `consumer ended: ${String(err)}`;
+      },
+    );
     this.loopDone = this.loop();
+  }
+
+  private async watchConsumer(messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const s of messages.status()) {
+        switch (s.type) {
+          case 'heartbeats_missed':
+            this.consumerTrouble = `consumer missed ${s.count} heartbeats from JetStream`;
+            break;
+          case 'consumer_not_found':
+          case 'consumer_deleted':
+            this.consumerTrouble = `consumer "${this.options.consumer}" not found on stream "${this.options.stream}"`;
+            break;
+          case 'stream_not_found':
+            this.consumerTrouble = `stream "${this.options.stream}" not found`;
+            break;
+          case 'no_responders':
+            this.consumerTrouble = 'JetStream did not respond to the pull request';
+            break;
+          case 'heartbeat':
+          case 'next':
+            this.consumerTrouble = undefined;
+            break;
+        }
+      }
+    } catch {
+      // the iterator ends with the consumer
+    }
+  }
+
+  /**
+   * Why this worker is not applying batches, from what it already knows (no I/O): stopped, its
+   * consumer silent or gone, or the store refusing every transaction. Undefined when healthy.
+   */
+  get problems(): string[] {
+    const out: string[] = [];
+    if (this.stopped || !this.messages) out.push('consumer stopped');
+    else if (this.consumerEnded) out.push(this.consumerEnded);
+    if (this.consumerTrouble) out.push(this.consumerTrouble);
+    if (this.storeFailingSince !== undefined) {
+      const seconds = Math.round((this.now() - this.storeFailingSince) / 1000);
+      out.push(`store failing for ${seconds} s: ${this.storeFailure}`);
+    }
+    return out;
   }
 
   private async loop(): Promise<void> {
@@ -168,6 +228,8 @@ export class JetStreamWorker {
       if (retryable) {
         const delay = Math.max(...group.map((d) => this.backoff(d.m)));
         this.pauseUntil = this.now() + delay;
+        this.storeFailingSince ??= this.now();
+        this.storeFailure = (err as Error).message;
         this.metrics.flushFailures.inc();
         this.logger.warn('store unavailable; batches naked for redelivery', {
           messages: group.length,
@@ -199,6 +261,7 @@ export class JetStreamWorker {
       return;
     }
     // Committed: now, and only now, the messages may go.
+    this.storeFailingSince = undefined;
     for (const d of group) d.m.ack();
     this.appliedMessages += group.length;
     this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
