@@ -52,8 +52,13 @@ function checkValue(rule: ParamRule, value: string): string | undefined {
       const n = Number(value);
       return n < rule.min || n > rule.max ? range : undefined;
     }
-    case 'enum':
-      return rule.values.includes(value) ? undefined : `must be one of ${rule.values.join(', ')}`;
+    case 'enum': {
+      if (rule.values.includes(value)) return undefined;
+      const shown = rule.values.filter((v) => v !== '');
+      return shown.length === 2
+        ? `must be ${shown[0]} or ${shown[1]}`
+        : `must be one of ${shown.join(', ')}`;
+    }
     case 'timestamp':
       return parseTimestamp(value) === undefined ? TIMESTAMP_REASON : undefined;
     case 'boolean':
