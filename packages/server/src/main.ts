@@ -12,6 +12,7 @@ import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
+import { applyHttpLimits, httpServerOptions } from './http/connection-limits.js';
 import type { EventSink } from './ingest/event-sink.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { IngestService } from './ingest/ingest-service.js';
@@ -133,9 +134,8 @@ async function startOnStore(
     reconciliation,
     isShuttingDown: () => shuttingDown,
   });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 60_000;
+  const server: Server = createServer(httpServerOptions(config.http));
+  applyHttpLimits(server, config.http, metrics, handler);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
