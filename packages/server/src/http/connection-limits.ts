@@ -10,6 +10,42 @@ import type { Metrics } from '../metrics/metrics.js';
  */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
+/**
+ * Node's HTTP parser parses every request of a chunk it has read (up to 64 KiB: ~1,800 pipelined
+ * `GET /metrics`), even once the connection is closed, and builds a request and a response
+ * object for each. Fed in slices, parsing stops at the first slice boundary after the close.
+ */
+const PARSE_SLICE_BYTES = 2_048;
+
+/** Internal to Node's HTTP server: set while it waits for a slow reader's 'drain'. */
+interface HttpServerSocket extends Socket {
+  _paused?: boolean;
+}
+
+/**
+ * Replaces the HTTP server's data listener on `socket` by one that hands it each chunk in
+ * slices of `PARSE_SLICE_BYTES` and stops when the socket is closed. When the server pauses the
+ * socket mid-chunk (its answers are not being read), the rest goes back to the socket's buffer
+ * (`unshift`) and is parsed after the server resumes it.
+ */
+function parseInSlices(socket: HttpServerSocket): void {
+  const parsers = socket.listeners('data') as Array<(chunk: Buffer) => void>;
+  if (parsers.length === 0) return;
+  socket.removeAllListeners('data');
+  socket.on('data', (chunk: Buffer) => {
+    for (let at = 0; at < chunk.length; at += PARSE_SLICE_BYTES) {
+      if (socket.destroyed) return;
+      if (socket._paused) {
+        socket.unshift(chunk.subarray(at));
+        return;
+      }
+      const slice =
+        chunk.length <= PARSE_SLICE_BYTES ? chunk : chunk.subarray(at, at + PARSE_SLICE_BYTES);
+      for (const parse of parsers) parse.call(socket, slice);
+    }
+  });
+}
+
 /** `createServer` options enforcing `http.*` (timeouts are also set on the server itself). */
 export function httpServerOptions(limits: HttpLimitsConfig): ServerOptions {
   return {
@@ -44,6 +80,7 @@ export function applyHttpLimits(
   // Socket inactivity (no byte either way): reaps connections that never send a request, which
   // the headers timeout does not see (it starts at a request's first byte).
   server.timeout = limits.idleTimeoutMs;
+  server.on('connection', parseInSlices);
   server.on('drop', () => metrics.httpConnectionsClosed.inc({ reason: 'max_connections' }));
   server.on('timeout', (socket: Socket) => {
     metrics.httpConnectionsClosed.inc({ reason: 'idle' });
@@ -53,7 +90,8 @@ export function applyHttpLimits(
   const unanswered = new WeakMap<Socket, number>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
-    // Requests parsed from a chunk already read when the connection was closed: no work.
+    metrics.httpRequestsReceived.inc();
+    // Requests parsed from a slice already read when the connection was closed: no work.
     if (socket.destroyed) return;
     const waiting = unanswered.get(socket) ?? 0;
     if (waiting >= limits.maxPipelinedRequests) {
@@ -62,7 +100,6 @@ export function applyHttpLimits(
       return;
     }
     unanswered.set(socket, waiting + 1);
-    metrics.httpRequestsReceived.inc();
     res.once('close', () => {
       const n = unanswered.get(socket);
       if (n !== undefined) unanswered.set(socket, n - 1);

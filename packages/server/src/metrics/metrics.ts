@@ -113,7 +113,7 @@ export class Metrics {
   );
   readonly httpRequestsReceived = new Counter(
     'tokenwatch_http_requests_received_total',
-    'HTTP requests the server began to handle (past the per-connection pipelining cap).',
+    'HTTP requests parsed, including those dropped with a connection closed for pipelining.',
   );
   readonly httpConnectionsClosed = new Counter(
     'tokenwatch_http_connections_closed_total',
