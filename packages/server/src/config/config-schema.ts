@@ -117,7 +117,7 @@ const otlpSchema = z
 /** Defaults of `http.*`; see `httpLimitsSchema` and README § HTTP limits for why these values. */
 export const DEFAULT_HTTP_LIMITS = {
   maxConnections: 16_384,
-  maxPipelinedRequests: 16,
+  maxPipelinedRequests: 8,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
@@ -137,7 +137,7 @@ const httpLimitsSchema = z
      * closes the connection: a client that sends and never reads cannot make the server hold its
      * answers. Clients that wait for each answer (all usual ones) use 1.
      */
-    maxPipelinedRequests: z.number().int().min(1).max(1_000).default(16),
+    maxPipelinedRequests: z.number().int().min(1).max(1_000).default(8),
     /** The request line and headers must arrive within this time (slowloris). */
     headersTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
     /** The whole request, body included, must arrive within this time. */

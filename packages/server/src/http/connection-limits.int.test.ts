@@ -119,7 +119,7 @@ describe('pipelining', () => {
     await server.kill('SIGTERM');
   });
   it('a slow reader within the cap: parsing pauses mid-chunk and resumes; every answer arrives', async () => {
-    const server = await start({});
+    const server = await start({ TOKENWATCH_HTTP_MAX_PIPELINED_REQUESTS: '16' });
     const socket = await open(server);
     socket.pause();
     // 12 requests of ~600 bytes: several parse slices; their answers (~8 KB each) exceed the

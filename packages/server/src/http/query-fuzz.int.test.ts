@@ -6,6 +6,7 @@ import {
   type ServerProcess,
   startServerProcess,
 } from '../testing/server-process.js';
+import { seededRandom } from '../testing/tokenwatch-api.js';
 import { type AppDeps, buildRoutes, querySpecOf } from './app.js';
 
 /**
@@ -45,18 +46,6 @@ function getEndpoints(): Endpoint[] {
       if (spec?.dynamic?.test('tag.team')) params.push('tag.team', 'tag:team', 'tag.', 'tag:');
       return { path, params };
     });
-}
-
-/** mulberry32: small, seeded, good enough to pick cases reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const HOSTILE_VALUES = [
@@ -276,7 +265,7 @@ describe('query-string fuzz over every GET endpoint', () => {
 
   it(`${CASES} hostile query strings give no 5xx`, { timeout: 120_000 }, async () => {
     const endpoints = getEndpoints();
-    const rand = prng(SEED);
+    const rand = seededRandom(SEED);
     const targets = Array.from({ length: CASES }, () => {
       const endpoint = pick(rand, endpoints);
       const qs = queryString(rand, endpoint);
