@@ -13,6 +13,7 @@ export * from './ports/rule-store.js';
 export * from './ports/usage-store.js';
 export * from './pricing/index.js';
 export * from './query/group-rollups.js';
+export * from './query/timestamp.js';
 export * from './query/usage-query.js';
 export * from './rules/evaluate.js';
 export * from './rules/index.js';

@@ -12,6 +12,7 @@ import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
 import type { Config } from './config/config-schema.js';
 import type { ConfigRule } from './config/load-config.js';
 import { createHttpHandler } from './http/app.js';
+import { applyHttpLimits, httpServerOptions } from './http/connection-limits.js';
 import { listen } from './http/listen.js';
 import { sendJson } from './http/respond.js';
 import type { EventSink } from './ingest/event-sink.js';
@@ -79,9 +80,9 @@ async function startOnStore(
       { error: { code: 'unavailable', message: 'The server is starting; retry shortly.' } },
       { 'retry-after': '1' },
     );
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => handle(req, res));
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 60_000;
+  const metrics = new Metrics();
+  const server: Server = createServer(httpServerOptions(config.http));
+  applyHttpLimits(server, config.http, metrics, (req, res) => handle(req, res));
   await listen(server, config.server.host, config.server.port);
   // What is started is stopped again, in reverse, if a later step fails: a failed start must
   // leave no timer or connection behind (they kept the process alive, logging pool errors).
@@ -97,7 +98,17 @@ async function startOnStore(
     const serving = (h: typeof handle) => {
       handle = h;
     };
-    return await startServing(config, store, logger, now, firstStart, server, serving, undo);
+    return await startServing(
+      config,
+      store,
+      logger,
+      now,
+      firstStart,
+      server,
+      metrics,
+      serving,
+      undo,
+    );
   } catch (err) {
     for (const step of undo.reverse()) await step().catch(() => {});
     throw err;
@@ -111,10 +122,10 @@ async function startServing(
   now: () => number,
   firstStart: FirstStartKeys | undefined,
   server: Server,
+  metrics: Metrics,
   serve: (handler: (req: IncomingMessage, res: ServerResponse) => void) => void,
   undo: Array<() => Promise<unknown>>,
 ): Promise<RunningServer> {
-  const metrics = new Metrics();
   const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
   const catalogs = new ProjectCatalogs(store, 30_000, now);
   const live = new LiveFeed();

@@ -10,6 +10,7 @@ import { createDispatcher } from './alerts/alerting.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
 import { checkWithin } from './health/deadline.js';
+import { applyHttpLimits, httpServerOptions } from './http/connection-limits.js';
 import { listen } from './http/listen.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
@@ -116,7 +117,8 @@ export async function startWorker(
 
     let url: string | undefined;
     if (options.metricsPort !== undefined) {
-      const server: Server = createServer((req, res) => {
+      const server: Server = createServer(httpServerOptions(config.http));
+      applyHttpLimits(server, config.http, metrics, (req, res) => {
         if (req.url === '/metrics') {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           res.end(metrics.render());

@@ -1,5 +1,6 @@
 import type { RollupMeasures } from '../aggregate/rollup-delta.js';
 import { TokenwatchError, type ValidationIssue } from '../errors.js';
+import { parseTimestampParam } from './timestamp.js';
 
 export type BaseDimension = 'user' | 'app' | 'model' | 'provider';
 /** `tag:<key>` groups by the value of one tag. */
@@ -98,29 +99,6 @@ export interface ParseContext {
   minuteRetentionMs: number;
 }
 
-/** True when the YYYY-MM-DD at the start of `value` is a real calendar date (no Feb 30). */
-function isRealDate(value: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
-  if (!m) return false;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return mo >= 1 && mo <= 12 && d >= 1 && d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
-}
-
-function parseTime(value: string, field: string, issues: ValidationIssue[]): number | undefined {
-  if (/^\d{1,16}$/.test(value)) return Number(value);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) value = `${value}T00:00:00Z`;
-  const ms =
-    /([Zz]|[+-]\d{2}:\d{2})$/.test(value) && isRealDate(value) ? Date.parse(value) : Number.NaN;
-  if (!Number.isFinite(ms)) {
-    issues.push({
-      field,
-      reason: 'must be an RFC 3339 date-time with zone, a YYYY-MM-DD date (UTC) or epoch ms',
-    });
-    return undefined;
-  }
-  return ms;
-}
-
 /**
  * Parses and validates `GET /v1/usage` parameters. Every name comes from an allowlist; an
  * unknown parameter is an error, not silently ignored, so a typo never widens a query.
@@ -155,8 +133,8 @@ export function parseUsageQuery(params: QueryParams, ctx: ParseContext): UsageQu
 
   const toRaw = params.get('to');
   const fromRaw = params.get('from');
-  const toMs = toRaw ? parseTime(toRaw, 'to', issues) : ctx.nowMs;
-  let fromMs = fromRaw ? parseTime(fromRaw, 'from', issues) : undefined;
+  const toMs = toRaw ? parseTimestampParam(toRaw, 'to', issues) : ctx.nowMs;
+  let fromMs = fromRaw ? parseTimestampParam(fromRaw, 'from', issues) : undefined;
   if (fromMs === undefined && !fromRaw && toMs !== undefined) fromMs = toMs - DAY_MS;
   if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) {
     issues.push({ field: 'from', reason: 'must be before "to"' });

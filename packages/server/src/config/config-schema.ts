@@ -114,6 +114,45 @@ const otlpSchema = z
   })
   .strict();
 
+/** Defaults of `http.*`; see `httpLimitsSchema` and README § HTTP limits for why these values. */
+export const DEFAULT_HTTP_LIMITS = {
+  maxConnections: 16_384,
+  maxPipelinedRequests: 8,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+  idleTimeoutMs: 120_000,
+};
+
+/** `http.*`: what one client may hold of the server. */
+const httpLimitsSchema = z
+  .object({
+    /**
+     * Open connections accepted at once; more are closed as they arrive. Above 10,000 so ten
+     * thousand idle connections still leave room for health checks and real clients.
+     */
+    maxConnections: z.number().int().min(16).max(1_000_000).default(16_384),
+    /**
+     * Requests one connection may have waiting for their answer (HTTP/1.1 pipelining). One more
+     * closes the connection: a client that sends and never reads cannot make the server hold its
+     * answers. Clients that wait for each answer (all usual ones) use 1.
+     */
+    maxPipelinedRequests: z.number().int().min(1).max(1_000).default(8),
+    /** The request line and headers must arrive within this time (slowloris). */
+    headersTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+    /** The whole request, body included, must arrive within this time. */
+    requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** An idle keep-alive connection is closed after this time (above usual proxies' 60 s). */
+    keepAliveTimeoutMs: z.number().int().min(100).max(3_600_000).default(65_000),
+    /** A connection with no traffic either way (one that never sends a request) is closed. */
+    idleTimeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
+  })
+  .strict()
+  .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, {
+    message: 'headersTimeoutMs must not exceed requestTimeoutMs',
+    path: ['headersTimeoutMs'],
+  });
+
 /**
  * The one configuration schema. Sources, lowest precedence first: defaults, the config file
  * (`tokenwatch.json`), environment variables (`TOKENWATCH_*`), command-line flags. Parsed once
@@ -131,6 +170,12 @@ export const configSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8787 }),
+    /**
+     * Limits of the HTTP server against slow, idle and pipelining clients (README § HTTP limits).
+     * An idle connection costs about 8.5 KB; a pipelining one at most `maxPipelinedRequests`
+     * responses.
+     */
+    http: httpLimitsSchema.default(DEFAULT_HTTP_LIMITS),
     store: z
       .discriminatedUnion('driver', [
         z
@@ -276,3 +321,4 @@ export function sqlitePath(config: Config): string {
 export type PostgresStoreConfig = z.infer<typeof postgresStoreSchema>;
 export type NatsQueueConfig = z.infer<typeof natsQueueSchema>;
 export type OtlpConfig = z.infer<typeof otlpSchema>;
+export type HttpLimitsConfig = z.infer<typeof httpLimitsSchema>;

@@ -23,6 +23,15 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'number' }> = {
   TOKENWATCH_MAX_QUEUED_EVENTS: { path: ['ingest', 'maxQueuedEvents'], type: 'number' },
   TOKENWATCH_OTLP_MAX_BODY_BYTES: { path: ['otlp', 'maxBodyBytes'], type: 'number' },
   TOKENWATCH_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+  TOKENWATCH_HTTP_MAX_CONNECTIONS: { path: ['http', 'maxConnections'], type: 'number' },
+  TOKENWATCH_HTTP_MAX_PIPELINED_REQUESTS: {
+    path: ['http', 'maxPipelinedRequests'],
+    type: 'number',
+  },
+  TOKENWATCH_HTTP_HEADERS_TIMEOUT_MS: { path: ['http', 'headersTimeoutMs'], type: 'number' },
+  TOKENWATCH_HTTP_REQUEST_TIMEOUT_MS: { path: ['http', 'requestTimeoutMs'], type: 'number' },
+  TOKENWATCH_HTTP_KEEP_ALIVE_TIMEOUT_MS: { path: ['http', 'keepAliveTimeoutMs'], type: 'number' },
+  TOKENWATCH_HTTP_IDLE_TIMEOUT_MS: { path: ['http', 'idleTimeoutMs'], type: 'number' },
   TOKENWATCH_STORE_URL: { path: ['store', 'url'], type: 'string' },
   TOKENWATCH_QUEUE_URL: { path: ['queue', 'url'], type: 'string' },
 };

@@ -10,6 +10,7 @@ import type { LiveFeed } from '../live/live-feed.js';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type ErrorResponse, toErrorResponse } from './error-mapping.js';
+import { NO_QUERY, parseQuery, type QuerySpec, QueryValues } from './query-params.js';
 import { sendBytes, sendJson } from './respond.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { bedrockRoutes } from './routes/bedrock-routes.js';
@@ -50,6 +51,8 @@ export interface RequestContext {
   res: ServerResponse;
   url: URL;
   params: Record<string, string>;
+  /** The query, already checked against the route's `query` spec. */
+  query: QueryValues;
   requestId: string;
 }
 
@@ -57,6 +60,11 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** A path; `:name` segments become `params.name`. */
   path: string;
+  /**
+   * The query parameters the route takes, checked before `handle` runs (400 naming each bad one).
+   * Omitted: a GET route takes none (any given is refused); other methods ignore the query.
+   */
+  query?: QuerySpec;
   /** Low-cardinality label for metrics (the pattern, never the concrete path). */
   handle(ctx: RequestContext): Promise<void>;
   /**
@@ -80,11 +88,9 @@ function compile(route: Route): CompiledRoute {
   return { ...route, pattern: new RegExp(`^${source}$`), names };
 }
 
-/** Builds the request handler of the HTTP API. */
-export function createHttpHandler(
-  deps: AppDeps,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  const routes = [
+/** Every route of the HTTP API, in matching order (the first whose path and method match wins). */
+export function buildRoutes(deps: AppDeps): Route[] {
+  return [
     ...healthRoutes(deps),
     ...eventRoutes(deps),
     ...bedrockRoutes(deps),
@@ -94,7 +100,27 @@ export function createHttpHandler(
     ...adminRoutes(deps),
     ...liveRoutes(deps),
     ...dashboardRoutes(deps), // last: every non-API GET path
-  ].map(compile);
+  ];
+}
+
+/** The query spec a route is held to: its own, or none at all for a GET route that names none. */
+export function querySpecOf(route: Route): QuerySpec | undefined {
+  return route.query ?? (route.method === 'GET' ? NO_QUERY : undefined);
+}
+
+function parseRequestUrl(raw: string): URL {
+  try {
+    return new URL(raw, 'http://localhost');
+  } catch {
+    throw new TokenwatchError('invalid_argument', 'The request target is not a valid URL path.');
+  }
+}
+
+/** Builds the request handler of the HTTP API. */
+export function createHttpHandler(
+  deps: AppDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const routes = buildRoutes(deps).map(compile);
 
   return (req, res) => {
     const requestId = randomUUID();
@@ -106,7 +132,7 @@ export function createHttpHandler(
     };
     res.on('finish', finish);
     const run = async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = parseRequestUrl(req.url ?? '/');
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       if (candidates.length === 0) {
         throw new TokenwatchError('not_found', `No route for ${url.pathname}.`);
@@ -137,7 +163,9 @@ export function createHttpHandler(
           );
         }
       }
-      await route.handle({ req, res, url, params, requestId });
+      const spec = querySpecOf(route);
+      const query = spec ? parseQuery(url.searchParams, spec) : new QueryValues(url.searchParams);
+      await route.handle({ req, res, url, params, query, requestId });
     };
     run().catch((err: unknown) => {
       const response = toErrorResponse(err, requestId);

@@ -111,6 +111,14 @@ export class Metrics {
     'tokenwatch_http_requests_total',
     'HTTP requests by route and status.',
   );
+  readonly httpRequestsReceived = new Counter(
+    'tokenwatch_http_requests_received_total',
+    'HTTP requests parsed, including those dropped with a connection closed for pipelining.',
+  );
+  readonly httpConnectionsClosed = new Counter(
+    'tokenwatch_http_connections_closed_total',
+    'Connections the server closed or refused to protect itself, by reason: pipelining, max_connections, idle.',
+  );
   readonly flushEvents = new Histogram(
     'tokenwatch_flush_events',
     'Events per flush (one transaction).',
@@ -153,6 +161,8 @@ export class Metrics {
       this.rejectedRequests,
       this.otlpSpans,
       this.httpRequests,
+      this.httpRequestsReceived,
+      this.httpConnectionsClosed,
       this.flushEvents,
       this.flushSeconds,
       this.flushFailures,

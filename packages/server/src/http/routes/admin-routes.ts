@@ -7,6 +7,7 @@ import {
 } from '@tokenwatch/core';
 import { generateKey } from '../../auth/api-keys.js';
 import type { AppDeps, Route } from '../app.js';
+import { limitRule } from '../query-params.js';
 import { parseJson, readBody } from '../read-body.js';
 import { sendJson } from '../respond.js';
 
@@ -212,11 +213,18 @@ export function adminRoutes(deps: AppDeps): Route[] {
     {
       method: 'DELETE',
       path: '/v1/prices',
-      async handle({ req, res, url }) {
+      query: {
+        params: {
+          provider: { type: 'string', maxLength: 256 },
+          modelId: { type: 'string', maxLength: 256 },
+          effectiveFrom: { type: 'string', maxLength: 64 },
+        },
+      },
+      async handle({ req, res, query }) {
         const p = await deps.auth.authenticate(req.headers.authorization, 'admin');
-        const provider = url.searchParams.get('provider');
-        const modelId = url.searchParams.get('modelId');
-        const effectiveFrom = url.searchParams.get('effectiveFrom') ?? '1970-01-01';
+        const provider = query.string('provider');
+        const modelId = query.string('modelId');
+        const effectiveFrom = query.string('effectiveFrom') ?? '1970-01-01';
         if (!provider || !modelId) {
           throw new TokenwatchError(
             'invalid_argument',
@@ -237,13 +245,13 @@ export function adminRoutes(deps: AppDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/conflicts',
-      async handle({ req, res, url }) {
+      query: { params: { limit: limitRule(1000) } },
+      async handle({ req, res, query }) {
         const p = await deps.auth.authenticate(req.headers.authorization, 'read');
-        const limit = Math.min(
-          Math.max(Number(url.searchParams.get('limit') ?? 100) || 100, 1),
-          1000,
+        const conflicts = await deps.store.listConflicts(
+          p.projectId,
+          query.integer('limit') ?? 100,
         );
-        const conflicts = await deps.store.listConflicts(p.projectId, limit);
         sendJson(res, 200, {
           conflicts: conflicts.map((c) => ({
             eventId: c.eventId,

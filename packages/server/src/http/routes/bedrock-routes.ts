@@ -55,7 +55,8 @@ export function bedrockRoutes(deps: AppDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/reconciliation',
-      async handle({ req, res, url }) {
+      query: { params: { from: { type: 'timestamp' }, to: { type: 'timestamp' } } },
+      async handle({ req, res, query }) {
         const principal = await deps.auth.authenticate(req.headers.authorization, 'read');
         if (!deps.reconciliation) {
           throw new TokenwatchError(
@@ -64,21 +65,10 @@ export function bedrockRoutes(deps: AppDeps): Route[] {
           );
         }
         const params = new URLSearchParams();
-        const from = url.searchParams.get('from');
-        const to = url.searchParams.get('to');
-        for (const name of url.searchParams.keys()) {
-          if (name !== 'from' && name !== 'to') {
-            throw new TokenwatchError(
-              'invalid_query',
-              `Unknown parameter "${name.slice(0, 64)}".`,
-              {
-                details: [{ field: name.slice(0, 64), reason: 'is not a known query parameter' }],
-              },
-            );
-          }
-        }
+        const from = query.string('from');
+        const to = query.string('to');
         params.set('from', from ?? String(deps.now() - 48 * 3_600_000));
-        if (to !== null) params.set('to', to);
+        if (to !== undefined) params.set('to', to);
         const range = parseUsageQuery(params, {
           projectId: principal.projectId,
           nowMs: deps.now(),

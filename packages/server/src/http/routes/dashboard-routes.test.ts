@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../app.js';
 import { toErrorResponse } from '../error-mapping.js';
+import { QueryValues } from '../query-params.js';
 import { sendJson } from '../respond.js';
 import {
   DASHBOARD_PATH,
@@ -47,10 +48,19 @@ async function serve(dir: string): Promise<{ server: Server; port: number }> {
       sendJson(res, 404, { api: true });
       return;
     }
-    route!.handle({ req, res, url, params: {}, requestId: 't' }).catch((err: unknown) => {
-      const r = toErrorResponse(err, 't');
-      sendJson(res, r.status, r.body);
-    });
+    route!
+      .handle({
+        req,
+        res,
+        url,
+        params: {},
+        query: new QueryValues(url.searchParams),
+        requestId: 't',
+      })
+      .catch((err: unknown) => {
+        const r = toErrorResponse(err, 't');
+        sendJson(res, r.status, r.body);
+      });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, port: (server.address() as AddressInfo).port };

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { TokenwatchError } from '@tokenwatch/core';
 import type { AppDeps, Route } from '../app.js';
+import { ANY_QUERY } from '../query-params.js';
 
 /**
  * Serves the built dashboard (`packages/dashboard/dist`) at `/`: files with their content type,
@@ -225,6 +226,8 @@ export function dashboardRoutes(_deps: AppDeps, options: { dir?: string } = {}):
     {
       method: 'GET',
       path: DASHBOARD_PATH,
+      // Static files: the query (cache busters, the dashboard's own view state) is the page's.
+      query: ANY_QUERY,
       async handle({ req, res, url }) {
         files.serve(req, res, url.pathname);
       },

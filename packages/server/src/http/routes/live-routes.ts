@@ -24,19 +24,10 @@ export function liveRoutes(deps: AppDeps, options: { heartbeatMs?: number } = {}
     {
       method: 'GET',
       path: '/v1/live',
-      async handle({ req, res, url }) {
-        for (const name of url.searchParams.keys()) {
-          if (name !== 'key') {
-            throw new TokenwatchError(
-              'invalid_query',
-              'The live stream takes no parameters but "key".',
-              {
-                details: [{ field: name.slice(0, 64), reason: 'is not a known query parameter' }],
-              },
-            );
-          }
-        }
-        const queryKey = url.searchParams.get('key');
+      // A browser's EventSource cannot send headers: the key may come as `?key=`.
+      query: { params: { key: { type: 'string', maxLength: 512 } } },
+      async handle({ req, res, query }) {
+        const queryKey = query.string('key');
         const authorization =
           req.headers.authorization ?? (queryKey ? `Bearer ${queryKey}` : undefined);
         const principal = await deps.auth.authenticate(authorization, 'read');

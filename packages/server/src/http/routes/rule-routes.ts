@@ -13,10 +13,12 @@ import type { RuleRegistry } from '../../alerts/rule-registry.js';
 import type { RuleService } from '../../alerts/rule-service.js';
 import { ruleStatus } from '../../alerts/rule-status.js';
 import type { AppDeps, Route } from '../app.js';
+import { limitRule } from '../query-params.js';
 import { parseJson, readBody } from '../read-body.js';
 import { sendJson } from '../respond.js';
 
 const BODY_LIMIT = 64 * 1024;
+const DELIVERY_STATUSES = ['pending', 'sending', 'delivered', 'dead'] as const;
 
 export interface RuleRouteDeps {
   rules: RuleService;
@@ -207,35 +209,22 @@ export function ruleRoutes(deps: AppDeps, r: RuleRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/alerts',
-      async handle({ req, res, url }) {
+      query: {
+        params: {
+          ruleId: { type: 'string', maxLength: 256 },
+          since: { type: 'timestamp' },
+          acknowledged: { type: 'boolean' },
+          limit: limitRule(1000),
+        },
+      },
+      async handle({ req, res, query }) {
         const projectId = await project(req.headers.authorization, 'read');
-        const issues: ValidationIssue[] = [];
-        for (const k of url.searchParams.keys()) {
-          if (!['ruleId', 'since', 'acknowledged', 'limit'].includes(k))
-            issues.push({ field: k.slice(0, 64), reason: 'is not a known query parameter' });
-        }
-        const since = url.searchParams.get('since');
-        const sinceMs =
-          since === null ? undefined : /^\d+$/.test(since) ? Number(since) : Date.parse(since);
-        if (sinceMs !== undefined && !Number.isFinite(sinceMs))
-          issues.push({ field: 'since', reason: 'must be an RFC 3339 date-time or epoch ms' });
-        const ack = url.searchParams.get('acknowledged');
-        if (ack !== null && ack !== 'true' && ack !== 'false')
-          issues.push({ field: 'acknowledged', reason: 'must be true or false' });
-        const limitRaw = url.searchParams.get('limit') ?? '100';
-        const limit = Number(limitRaw);
-        if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000)
-          issues.push({ field: 'limit', reason: 'must be an integer from 1 to 1000' });
-        if (issues.length > 0)
-          throw new TokenwatchError('invalid_query', 'The alerts query is invalid.', {
-            details: issues,
-          });
         const alerts = await deps.store.listAlerts({
           projectId,
-          ruleId: url.searchParams.get('ruleId') ?? undefined,
-          sinceMs,
-          acknowledged: ack === null ? undefined : ack === 'true',
-          limit,
+          ruleId: query.string('ruleId'),
+          sinceMs: query.timestamp('since'),
+          acknowledged: query.boolean('acknowledged'),
+          limit: query.integer('limit') ?? 100,
         });
         sendJson(res, 200, { alerts: alerts.map(alertToJson) });
       },
@@ -254,23 +243,22 @@ export function ruleRoutes(deps: AppDeps, r: RuleRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/deliveries',
-      async handle({ req, res, url }) {
+      query: {
+        params: {
+          status: { type: 'enum', values: DELIVERY_STATUSES },
+          alertId: { type: 'string', maxLength: 256 },
+          limit: limitRule(1000),
+        },
+      },
+      async handle({ req, res, query }) {
         const projectId = await project(req.headers.authorization, 'admin');
-        const status = url.searchParams.get('status') ?? undefined;
-        if (status !== undefined && !['pending', 'sending', 'delivered', 'dead'].includes(status)) {
-          throw new TokenwatchError(
-            'invalid_query',
-            'status must be pending, sending, delivered or dead',
-            { details: [{ field: 'status', reason: 'unknown status' }] },
-          );
-        }
         const deliveries = await deps.store.listDeliveries(
           projectId,
           {
-            alertId: url.searchParams.get('alertId') ?? undefined,
-            status: status as 'dead' | undefined,
+            alertId: query.string('alertId'),
+            status: query.string('status') as (typeof DELIVERY_STATUSES)[number] | undefined,
           },
-          Math.min(1000, Number(url.searchParams.get('limit') ?? 100) || 100),
+          query.integer('limit') ?? 100,
         );
         sendJson(res, 200, {
           deliveries: deliveries.map((d) => ({

@@ -1,10 +1,38 @@
 import type { IncomingMessage } from 'node:http';
-import { parseUsageQuery, type UsageQuery } from '@tokenwatch/core';
+import { MAX_QUERY_ROWS, ORDER_FIELDS, parseUsageQuery, type UsageQuery } from '@tokenwatch/core';
 import type { AppDeps, Route } from '../app.js';
+import { limitRule, type QuerySpec } from '../query-params.js';
 import { sendJson, sendText } from '../respond.js';
 import { usageRowsToCsv, usageRowToJson } from '../usage-format.js';
 
 const DAY_MS = 86_400_000;
+
+const FILTER_VALUE = { type: 'string', maxLength: 512, repeatable: true } as const;
+
+/**
+ * The usage parameters' shapes; `parseUsageQuery` (core) then checks how they combine. Filters
+ * repeat (`user=a&user=b`); `tag.<key>` / `tag:<key>` filters are checked by core.
+ */
+const USAGE_QUERY: QuerySpec = {
+  params: {
+    from: { type: 'timestamp' },
+    to: { type: 'timestamp' },
+    interval: { type: 'enum', values: ['minute', 'hour', 'day', 'month', 'none', ''] },
+    groupBy: { type: 'string', maxLength: 1024 },
+    orderBy: { type: 'enum', values: [...ORDER_FIELDS, 'cost'] },
+    order: { type: 'enum', values: ['asc', 'desc'] },
+    limit: limitRule(MAX_QUERY_ROWS),
+    format: { type: 'enum', values: ['json', 'csv'] },
+    user: FILTER_VALUE,
+    userId: FILTER_VALUE,
+    app: FILTER_VALUE,
+    appId: FILTER_VALUE,
+    model: FILTER_VALUE,
+    modelId: FILTER_VALUE,
+    provider: FILTER_VALUE,
+  },
+  dynamic: /^tag[.:]/,
+};
 
 export function usageRoutes(deps: AppDeps): Route[] {
   const parse = async (req: IncomingMessage, url: URL): Promise<UsageQuery> => {
@@ -30,6 +58,7 @@ export function usageRoutes(deps: AppDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/usage',
+      query: USAGE_QUERY,
       async handle({ req, res, url }) {
         const query = await parse(req, url);
         const rows = await deps.store.queryUsage(query);
@@ -50,6 +79,7 @@ export function usageRoutes(deps: AppDeps): Route[] {
       // active users of the range without sending them all.
       method: 'GET',
       path: '/v1/usage/count',
+      query: USAGE_QUERY,
       async handle({ req, res, url }) {
         const query = await parse(req, url);
         sendJson(res, 200, { count: await deps.store.countGroups(query), query: describe(query) });
