@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { counterKeyOf, EventOutcome, type PricedEvent } from '@tokenwatch/core';
 import { CONTRACT_T0, makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../testing/tokenwatch-api.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /**
@@ -15,18 +16,6 @@ import { SqliteStore } from './sqlite-store.js';
 
 const LEVELS = [300, 700, 1_500];
 const USERS = ['ana', 'ben', 'cy'];
-
-/** A small deterministic generator (mulberry32): each seed is one reproducible interleaving. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const dirs: string[] = [];
 const open: SqliteStore[] = [];
@@ -43,7 +32,7 @@ function connect(path: string): SqliteStore {
 }
 
 async function runInterleaving(seed: number): Promise<void> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-writers-'));
   dirs.push(dir);
