@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Store } from '@tokenwatch/core';
 import { openReconciliationStore } from './adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from './adapters/store/open-store.js';
+import { isWalMonitor, type WalMonitor } from './adapters/store/sqlite/wal-monitor.js';
 import { createAlerting } from './alerts/alerting.js';
 import { KeyAuthenticator } from './auth/api-keys.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
@@ -111,6 +112,7 @@ async function startOnStore(
     'Events waiting for a flush.',
     () => committer.backlog,
   );
+  if (isWalMonitor(store)) watchWal(store, metrics, logger);
   const ingest = new IngestService(committer, catalogs, now);
   const reconciliation = await openReconciliationStore(config);
   const reconcileJob = startReconcileJob(config, store, logger, now, (alerts) =>
@@ -196,4 +198,33 @@ async function startOnStore(
   };
 
   return { url, port: address.port, store, metrics, firstStart, close };
+}
+
+/** SQLite: the WAL's size and failed checkpoints in /metrics; failures logged (at most every 10 s). */
+function watchWal(store: WalMonitor, metrics: Metrics, logger: Logger): void {
+  metrics.addGauge(
+    'tokenwatch_sqlite_wal_bytes',
+    'Size of the SQLite write-ahead log file (kept under store.maxWalMiB).',
+    () => store.walStatus().walBytes,
+  );
+  metrics.addObservedCounter(
+    'tokenwatch_sqlite_checkpoint_failures_total',
+    'SQLite WAL checkpoints that failed or could not finish (the WAL grows meanwhile).',
+    () => store.walStatus().checkpointFailures,
+  );
+  let lastLoggedMs = 0;
+  let unlogged = 0;
+  store.onCheckpointFailure = (message, code) => {
+    unlogged++;
+    const nowMs = Date.now();
+    if (nowMs - lastLoggedMs < 10_000) return;
+    logger.warn('SQLite WAL checkpoint failed; will retry', {
+      reason: message,
+      sqliteCode: code,
+      failuresSinceLastLog: unlogged,
+      walBytes: store.walStatus().walBytes,
+    });
+    lastLoggedMs = nowMs;
+    unlogged = 0;
+  };
 }
