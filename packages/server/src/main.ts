@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { LiveFeed } from './live/live-feed.js';
 import { publishUsage } from './live/publish-usage.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
+import { makePrivateDir } from './util/private-files.js';
 
 export interface RunningServer {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8787. */
@@ -49,7 +50,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log.level);
   const now = options.now ?? Date.now;
-  mkdirSync(config.dataDir, { recursive: true });
+  makePrivateDir(config.dataDir);
 
   const store = await openStore(config);
   try {
@@ -155,7 +156,9 @@ async function startOnStore(
   writeFileSync(
     serverFile,
     `${JSON.stringify({ url, pid: process.pid, startedAt: new Date(now()).toISOString() })}\n`,
+    { mode: 0o600 },
   );
+  chmodSync(serverFile, 0o600); // A crash may have left one with an older version's mode.
 
   const prune = async () => {
     try {

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import {
   type ApplyOptions,
   type ApplyResult,
@@ -15,6 +15,7 @@ import {
   type UsageRow,
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
+import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { measuresFromRow } from '../sql-rows.js';
 import { EventLog } from './event-log.js';
 import { RollupWriter } from './rollup-writer.js';
@@ -72,21 +73,6 @@ function walSize(walPath: string): number {
     return statSync(walPath).size;
   } catch {
     return 0;
-  }
-}
-
-/**
- * Creates the database file readable by its owner only (SQLite gives the -wal and -shm files the
- * database file's mode), and tightens one an older version left world-readable.
- */
-function createPrivately(path: string): void {
-  closeSync(openSync(path, 'a', 0o600));
-  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
-    try {
-      chmodSync(file, 0o600);
-    } catch {
-      // Not there (SQLite creates it with the database file's mode), or not ours to change.
-    }
   }
 }
 
@@ -160,10 +146,10 @@ export class SqliteDatabase {
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
     this.maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
-    const onDisk = options.path !== ':memory:' && options.path !== '';
+    const onDisk = isOnDisk(options.path);
     this.walPath = onDisk && !options.externalCheckpoints ? `${options.path}-wal` : undefined;
     try {
-      if (onDisk) createPrivately(options.path);
+      if (onDisk) createPrivateDatabaseFile(options.path);
       this.db = new Database(options.path);
       this.db.pragma('journal_mode = WAL');
       // A WAL left larger (by one huge transaction) is cut back to the limit when it restarts.

@@ -24,6 +24,7 @@ import {
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
+import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import type { CheckpointerData, CheckpointReport } from './sqlite-checkpointer.js';
 import { DEFAULT_MAX_WAL_MIB, type SqliteStoreOptions } from './sqlite-database.js';
 import type { WalMonitor, WalStatus } from './wal-monitor.js';
@@ -65,7 +66,9 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
     options: SqliteStoreOptions,
     workerUrl: URL = new URL('./sqlite-worker.js', import.meta.url),
   ) {
-    const onDisk = options.path !== ':memory:' && options.path !== '';
+    const onDisk = isOnDisk(options.path);
+    // Before either thread opens it: the checkpointer may be first, and SQLite would make it 0644.
+    if (onDisk) createPrivateDatabaseFile(options.path);
     this.worker = new Worker(workerUrl, {
       workerData: { ...options, externalCheckpoints: onDisk },
     });
