@@ -166,6 +166,7 @@ async function startOnStore(
         nowMs: now(),
         minuteRetentionMs: config.retention.minuteDays * DAY_MS,
         dedupeRetentionMs: config.retention.dedupeDays * DAY_MS,
+        historyRetentionMs: config.retention.historyDays * DAY_MS,
       });
       logger.debug('pruned', { ...result });
     } catch (err) {

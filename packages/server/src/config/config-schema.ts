@@ -204,9 +204,14 @@ export const configSchema = z
         minuteDays: z.number().int().min(1).max(90).default(7),
         /** Must exceed the 35 days of accepted lateness, so a redelivery can never count twice. */
         dedupeDays: z.number().int().min(36).max(3650).default(36),
+        /**
+         * Alerts, finished deliveries, conflicts and queue poison messages are deleted after this
+         * many days. More than the 35 days of accepted lateness, so a deleted alert cannot fire again.
+         */
+        historyDays: z.number().int().min(36).max(3650).default(90),
       })
       .strict()
-      .default({ minuteDays: 7, dedupeDays: 36 }),
+      .default({ minuteDays: 7, dedupeDays: 36, historyDays: 90 }),
     auth: z
       .object({
         /** How long a looked-up key is cached; a revocation takes effect within this time. */

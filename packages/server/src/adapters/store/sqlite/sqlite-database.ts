@@ -531,10 +531,41 @@ export class SqliteDatabase {
           .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000),
       );
       this.rulesEngine().pending.forgetFolded();
-      return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
+      return {
+        minuteRowsDeleted: minute.changes,
+        eventIdsDeleted: ids.changes,
+        ...this.pruneHistory(options.nowMs - options.historyRetentionMs),
+      };
     } catch (err) {
       throw storeError(err, 'prune');
     }
+  }
+
+  /** Finished deliveries, then alerts with none left, and conflicts, from before `cutoffMs`. */
+  private pruneHistory(cutoffMs: number) {
+    return this.db
+      .transaction(() => {
+        const deliveries = this.db
+          .prepare(
+            "DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND updated_at_ms < ?",
+          )
+          .run(cutoffMs);
+        // NOT IN: SQLite indexes the subquery once (deliveries has no index on alert_id).
+        const alerts = this.db
+          .prepare(
+            'DELETE FROM alerts WHERE window_end_ms < ? AND fired_at_ms < ? AND alert_id NOT IN (SELECT alert_id FROM deliveries)',
+          )
+          .run(cutoffMs, cutoffMs);
+        const conflicts = this.db
+          .prepare('DELETE FROM conflicts WHERE seen_at_ms < ?')
+          .run(cutoffMs);
+        return {
+          alertsDeleted: alerts.changes,
+          deliveriesDeleted: deliveries.changes,
+          conflictsDeleted: conflicts.changes,
+        };
+      })
+      .immediate();
   }
 
   /** Projects, keys and price overrides (see SqliteProjects). */
