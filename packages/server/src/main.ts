@@ -20,6 +20,7 @@ import { ProjectCatalogs } from './ingest/project-catalogs.js';
 import { LiveFeed } from './live/live-feed.js';
 import { publishUsage } from './live/publish-usage.js';
 import { createLogger, type Logger } from './logging/logger.js';
+import { watchEventLoopDelay } from './metrics/event-loop-delay.js';
 import { Metrics } from './metrics/metrics.js';
 import { makePrivateDir } from './util/private-files.js';
 
@@ -114,6 +115,7 @@ async function startOnStore(
     () => committer.backlog,
   );
   if (isWalMonitor(store)) watchWal(store, metrics, logger);
+  const stopLoopDelay = watchEventLoopDelay(metrics);
   const ingest = new IngestService(committer, catalogs, now);
   const reconciliation = await openReconciliationStore(config);
   const reconcileJob = startReconcileJob(config, store, logger, now, (alerts) =>
@@ -184,6 +186,7 @@ async function startOnStore(
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(pruneTimer);
+      stopLoopDelay();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Every request already handed to the committer is answered (202 or 503) before we go.

@@ -17,7 +17,9 @@ import { TruncateBackoff } from './wal-monitor.js';
  * it waits (busy timeout) for a gap between the writer's transactions, copies the few frames the
  * PASSIVE one missed, and truncates the log to zero bytes. The writer waits for that short copy
  * only. Failures are reported to the parent, which logs and counts them, and make the next
- * TRUNCATE attempt wait (see TruncateBackoff).
+ * TRUNCATE attempt wait (see TruncateBackoff) while the WAL is under half its limit; past it,
+ * every round tries (a writer transaction longer than the busy timeout, a big fold under load,
+ * fails one attempt too, and the bound matters more than the stall a long reader then causes).
  */
 export interface CheckpointerData {
   path: string;
@@ -69,7 +71,9 @@ function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
 function round(): void {
   try {
     run('PASSIVE');
-    if (walSize() > maxWalBytes / 4 && backoff.due(Date.now())) {
+    const wal = walSize();
+    // Past half the limit the bound comes first: try every round, backoff or not.
+    if (wal > maxWalBytes / 4 && (backoff.due(Date.now()) || wal > maxWalBytes / 2)) {
       const row = run('TRUNCATE');
       if (row.busy === 0) backoff.succeeded();
       else {
