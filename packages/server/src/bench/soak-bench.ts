@@ -166,7 +166,6 @@ async function main(): Promise<void> {
       };
 
       const samples: Sample[] = [];
-      let sent = 0;
       let accepted = 0;
       let refused = 0;
       let skipped = 0;
@@ -214,7 +213,6 @@ async function main(): Promise<void> {
           continue;
         }
         inFlight++;
-        sent++;
         void post(url, ingestKey, body())
           .then((r) => {
             if (r.status === 202) accepted += PER_REQUEST;
