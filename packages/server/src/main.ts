@@ -51,7 +51,12 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log.level);
   const now = options.now ?? Date.now;
-  makePrivateDir(config.dataDir);
+  const dataDir = makePrivateDir(config.dataDir);
+  if (dataDir.othersCanEnter) {
+    logger.warn('the data dir is open to other users; its files are 0600, but consider chmod 700', {
+      dataDir: config.dataDir,
+    });
+  }
 
   const store = await openStore(config);
   try {
