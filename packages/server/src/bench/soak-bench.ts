@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   try {
     const dataDir = join(dir, 'server');
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(
       join(dataDir, 'tokenwatch.json'),
       JSON.stringify({ alerts: { allowPrivateNetworks: true } }),

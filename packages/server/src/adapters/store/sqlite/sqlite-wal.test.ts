@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { makePricedEvent, makeQuery } from '@tokenwatch/core/testing';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from './sqlite-store.js';
 import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
 
 /**
@@ -19,7 +20,7 @@ const WORKER_URL = new URL(
 );
 const MiB = 1024 * 1024;
 const dirs: string[] = [];
-const stores: ThreadedSqliteStore[] = [];
+const stores: (ThreadedSqliteStore | SqliteStore)[] = [];
 
 afterEach(async () => {
   for (const s of stores.splice(0)) await s.close().catch(() => {});
@@ -42,7 +43,11 @@ async function open(path: string, maxWalMiB: number): Promise<ThreadedSqliteStor
 }
 
 /** Ingests `total` events as fast as the store takes them; returns the largest WAL seen. */
-async function ingest(store: ThreadedSqliteStore, path: string, total: number): Promise<number> {
+async function ingest(
+  store: ThreadedSqliteStore | SqliteStore,
+  path: string,
+  total: number,
+): Promise<number> {
   let largest = 0;
   for (let sent = 0; sent < total; sent += 5_000) {
     const batch = Array.from({ length: 5_000 }, (_, i) =>
@@ -50,12 +55,14 @@ async function ingest(store: ThreadedSqliteStore, path: string, total: number): 
     );
     const result = await store.applyBatch(batch, { nowMs: Date.now() });
     expect(result.accepted).toBe(batch.length);
+    // Let timers run (the main-thread store folds and bounds its WAL on one).
+    await new Promise((r) => setImmediate(r));
     largest = Math.max(largest, walBytes(path));
   }
   return largest;
 }
 
-async function requests(store: ThreadedSqliteStore): Promise<number> {
+async function requests(store: ThreadedSqliteStore | SqliteStore): Promise<number> {
   const rows = await store.queryUsage(makeQuery());
   return rows.reduce((sum, r) => sum + r.requests, 0);
 }
@@ -113,5 +120,38 @@ describe('SQLite WAL bound', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(walBytes(path)).toBeLessThanOrEqual(1 * MiB);
+  }, 120_000);
+});
+
+describe('SQLite WAL bound without a checkpointer thread (store.thread: main, the CLI)', () => {
+  it('keeps the WAL under maxWalMiB, and counts a checkpoint a long reader keeps from finishing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-main-'));
+    dirs.push(dir);
+    const path = join(dir, 'tokenwatch.db');
+    const store = new SqliteStore({ path, maxWalMiB: 8, foldIntervalMs: 50 });
+    stores.push(store);
+    await store.migrate();
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    expect(await ingest(store, path, 100_000)).toBeLessThanOrEqual(8 * MiB);
+    let total = 100_000;
+
+    const reader = new Database(path);
+    try {
+      reader.prepare('BEGIN').run();
+      reader.prepare('SELECT count(*) FROM projects').get();
+      const deadline = Date.now() + 30_000;
+      while (store.walStatus().checkpointFailures === 0 && Date.now() < deadline) {
+        await ingest(store, path, 5_000);
+        total += 5_000;
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      expect(store.walStatus().checkpointFailures).toBeGreaterThan(0);
+      expect(store.walStatus().walBytes).toBeGreaterThan(4 * MiB);
+      reader.prepare('COMMIT').run();
+    } finally {
+      reader.close();
+    }
+    // Every event accepted meanwhile is counted once.
+    expect(await requests(store)).toBe(total);
   }, 120_000);
 });
