@@ -1,10 +1,11 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Store } from '@tokenwatch/core';
 import { openReconciliationStore } from './adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from './adapters/store/open-store.js';
+import { isWalMonitor, type WalMonitor } from './adapters/store/sqlite/wal-monitor.js';
 import { createAlerting } from './alerts/alerting.js';
 import { KeyAuthenticator } from './auth/api-keys.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
@@ -22,7 +23,9 @@ import { ProjectCatalogs } from './ingest/project-catalogs.js';
 import { LiveFeed } from './live/live-feed.js';
 import { publishUsage } from './live/publish-usage.js';
 import { createLogger, type Logger } from './logging/logger.js';
+import { watchEventLoopDelay } from './metrics/event-loop-delay.js';
 import { Metrics } from './metrics/metrics.js';
+import { makePrivateDir } from './util/private-files.js';
 
 export interface RunningServer {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8787. */
@@ -51,7 +54,12 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log.level);
   const now = options.now ?? Date.now;
-  mkdirSync(config.dataDir, { recursive: true });
+  const dataDir = makePrivateDir(config.dataDir);
+  if (dataDir.othersCanEnter) {
+    logger.warn('the data dir is open to other users; its files are 0600, but consider chmod 700', {
+      dataDir: config.dataDir,
+    });
+  }
 
   const store = await openStore(config);
   try {
@@ -169,6 +177,8 @@ async function startServing(
     'Events waiting for a flush.',
     () => committer.backlog,
   );
+  if (isWalMonitor(store)) watchWal(store, metrics, logger);
+  const stopLoopDelay = watchEventLoopDelay(metrics);
   const ingest = new IngestService(committer, catalogs, now);
   const reconciliation = await openReconciliationStore(config);
   undo.push(() => reconciliation.close());
@@ -203,7 +213,9 @@ async function startServing(
   writeFileSync(
     serverFile,
     `${JSON.stringify({ url, pid: process.pid, startedAt: new Date(now()).toISOString() })}\n`,
+    { mode: 0o600 },
   );
+  chmodSync(serverFile, 0o600); // A crash may have left one with an older version's mode.
 
   const prune = async () => {
     try {
@@ -211,6 +223,7 @@ async function startServing(
         nowMs: now(),
         minuteRetentionMs: config.retention.minuteDays * DAY_MS,
         dedupeRetentionMs: config.retention.dedupeDays * DAY_MS,
+        historyRetentionMs: config.retention.historyDays * DAY_MS,
       });
       logger.debug('pruned', { ...result });
     } catch (err) {
@@ -228,6 +241,7 @@ async function startServing(
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(pruneTimer);
+      stopLoopDelay();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Every request already handed to the committer is answered (202 or 503) before we go.
@@ -246,4 +260,33 @@ async function startServing(
   };
 
   return { url, port: address.port, store, metrics, firstStart, close };
+}
+
+/** SQLite: the WAL's size and failed checkpoints in /metrics; failures logged (at most every 10 s). */
+function watchWal(store: WalMonitor, metrics: Metrics, logger: Logger): void {
+  metrics.addGauge(
+    'tokenwatch_sqlite_wal_bytes',
+    'Size of the SQLite write-ahead log file (kept under store.maxWalMiB).',
+    () => store.walStatus().walBytes,
+  );
+  metrics.addObservedCounter(
+    'tokenwatch_sqlite_checkpoint_failures_total',
+    'SQLite WAL checkpoints that failed or could not finish (the WAL grows meanwhile).',
+    () => store.walStatus().checkpointFailures,
+  );
+  let lastLoggedMs = 0;
+  let unlogged = 0;
+  store.onCheckpointFailure = (message, code) => {
+    unlogged++;
+    const nowMs = Date.now();
+    if (nowMs - lastLoggedMs < 10_000) return;
+    logger.warn('SQLite WAL checkpoint failed; will retry', {
+      reason: message,
+      sqliteCode: code,
+      failuresSinceLastLog: unlogged,
+      walBytes: store.walStatus().walBytes,
+    });
+    lastLoggedMs = nowMs;
+    unlogged = 0;
+  };
 }

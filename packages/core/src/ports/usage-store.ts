@@ -53,11 +53,23 @@ export interface PruneOptions {
    * it can never be counted twice.
    */
   dedupeRetentionMs: number;
+  /**
+   * The history: alerts, finished deliveries (delivered or dead), conflicts and queue poison
+   * messages older than this are deleted (default 90 days). An alert goes once its window ended
+   * and it fired before the cutoff, and once none of its deliveries is left. Must exceed the
+   * accepted lateness (35 days), so an alert deleted can never fire again for its window.
+   */
+  historyRetentionMs: number;
 }
 
 export interface PruneResult {
   minuteRowsDeleted: number;
   eventIdsDeleted: number;
+  alertsDeleted: number;
+  deliveriesDeleted: number;
+  conflictsDeleted: number;
+  /** Stores that keep the scale-out queue's poison messages (PostgreSQL). */
+  poisonMessagesDeleted?: number;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Store } from '../ports/project-store.js';
 import { type CompiledRule, compileRule, counterKeyOf, FORECAST_LEVEL } from '../rules/evaluate.js';
 import type { Rule } from '../rules/rule.js';
 import { uncapturedAlerts } from '../rules/rule-engine.js';
+import { historyRetentionCases } from './history-retention-cases.js';
 import { makePricedEvent, type StoreUnderTest } from './store-contract.js';
 
 const MINUTE = 60_000;
@@ -65,6 +66,8 @@ export function runRuleContract(name: string, open: () => Promise<StoreUnderTest
       await store.createRule(rule, nowMs);
       return compileRule(rule);
     }
+
+    historyRetentionCases(() => store, withRule, makeRule, T0);
 
     it("fires the seed's rule once per user × model × hour, and re-arms in the next hour", async () => {
       const rule = await withRule(makeRule());

@@ -554,8 +554,9 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
         nowMs: CONTRACT_T0,
         minuteRetentionMs: 7 * DAY,
         dedupeRetentionMs: 8 * DAY,
+        historyRetentionMs: 90 * DAY,
       });
-      expect(result).toEqual({ minuteRowsDeleted: 1, eventIdsDeleted: 1 });
+      expect(result).toMatchObject({ minuteRowsDeleted: 1, eventIdsDeleted: 1 });
       const minute = await store.queryUsage(
         makeQuery({ resolution: 'minute', fromMs: CONTRACT_T0 - 20 * DAY }),
       );

@@ -194,6 +194,8 @@ export const configSchema = z
             foldIntervalMs: z.number().int().min(1).max(60_000).default(1_000),
             /** Fold at once when this many events wait (bounds memory and the replay after a crash). */
             foldMaxEvents: z.number().int().min(1).max(1_000_000).default(200_000),
+            /** The write-ahead log is checkpointed and truncated before it grows past this many MiB. */
+            maxWalMiB: z.number().int().min(1).max(65_536).default(64),
           })
           .strict(),
         postgresStoreSchema,
@@ -204,6 +206,7 @@ export const configSchema = z
         thread: 'worker',
         foldIntervalMs: 1_000,
         foldMaxEvents: 200_000,
+        maxWalMiB: 64,
       }),
     /** Where `serve` puts accepted events: committed in-process (default) or a durable queue. */
     queue: z
@@ -246,9 +249,14 @@ export const configSchema = z
         minuteDays: z.number().int().min(1).max(90).default(7),
         /** Must exceed the 35 days of accepted lateness, so a redelivery can never count twice. */
         dedupeDays: z.number().int().min(36).max(3650).default(36),
+        /**
+         * Alerts, finished deliveries, conflicts and queue poison messages are deleted after this
+         * many days. More than the 35 days of accepted lateness, so a deleted alert cannot fire again.
+         */
+        historyDays: z.number().int().min(36).max(3650).default(90),
       })
       .strict()
-      .default({ minuteDays: 7, dedupeDays: 36 }),
+      .default({ minuteDays: 7, dedupeDays: 36, historyDays: 90 }),
     auth: z
       .object({
         /** How long a looked-up key is cached; a revocation takes effect within this time. */

@@ -38,6 +38,8 @@ export class Gauge {
     readonly name: string,
     readonly help: string,
     private readonly read?: () => number,
+    /** `counter` for a total kept by another component (read, never reset). */
+    private readonly type: 'gauge' | 'counter' = 'gauge',
   ) {}
   set(v: number): void {
     this.value = v;
@@ -46,7 +48,7 @@ export class Gauge {
     const v = this.read ? this.read() : this.value;
     return [
       `# HELP ${this.name} ${this.help}`,
-      `# TYPE ${this.name} gauge`,
+      `# TYPE ${this.name} ${this.type}`,
       `${this.name} ${v}`,
     ].join('\n');
   }
@@ -150,6 +152,11 @@ export class Metrics {
 
   addGauge(name: string, help: string, read: () => number): void {
     this.gauges.push(new Gauge(name, help, read));
+  }
+
+  /** A counter another component keeps (e.g. the SQLite checkpointer's failures). */
+  addObservedCounter(name: string, help: string, read: () => number): void {
+    this.gauges.push(new Gauge(name, help, read, 'counter'));
   }
 
   render(): string {

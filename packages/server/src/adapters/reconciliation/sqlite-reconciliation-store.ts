@@ -6,6 +6,7 @@ import type {
 } from '@tokenwatch/core';
 import { TokenwatchError } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
+import { createPrivateDatabaseFile, isOnDisk } from '../../util/private-files.js';
 
 /** Busy or locked is worth a retry; anything else is a bug or a broken file. */
 function storeError(err: unknown, what: string): TokenwatchError {
@@ -69,6 +70,7 @@ export class SqliteReconciliationStore implements ReconciliationStore {
 
   constructor(path: string) {
     try {
+      if (isOnDisk(path)) createPrivateDatabaseFile(path);
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('busy_timeout = 5000');

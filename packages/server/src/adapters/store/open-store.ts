@@ -16,6 +16,7 @@ export async function openStore(
         synchronous: config.store.synchronous,
         foldIntervalMs: config.store.foldIntervalMs,
         foldMaxEvents: config.store.foldMaxEvents,
+        maxWalMiB: config.store.maxWalMiB,
       };
       if ((options.thread ?? config.store.thread) === 'worker') {
         const { ThreadedSqliteStore } = await import('./sqlite/threaded-sqlite-store.js');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { splitLogText, TokenwatchError } from '@tokenwatch/core';
@@ -19,6 +19,7 @@ import { listLogFiles, readLogFile } from '../../bedrock/log-files.js';
 import { createProjectKey, DEFAULT_PROJECT_ID } from '../../bootstrap.js';
 import { invocationLogMapping } from '../../config/bedrock-config-schema.js';
 import { sqlitePath } from '../../config/config-schema.js';
+import { makePrivateDir } from '../../util/private-files.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 
 export const IMPORT_HELP = `tokenwatch import bedrock-logs <file|dir>… [--data-dir D | --url URL --key INGEST_KEY] [--project P] [--json]
@@ -153,8 +154,7 @@ export async function importCommand(argv: string[], io: CliIo): Promise<number> 
     const config = configFromFlags(values, io);
     const serverFile = join(config.dataDir, 'server.json');
     // A first import may come before any `serve`: the store's directory may not exist yet.
-    if (config.store.driver === 'sqlite')
-      mkdirSync(dirname(sqlitePath(config)), { recursive: true });
+    if (config.store.driver === 'sqlite') makePrivateDir(dirname(sqlitePath(config)));
     const store = await openStore(config, { thread: 'main' });
     closeStore = () => store.close();
     try {

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseUsageQuery, summariseReconciliation, TokenwatchError } from '@tokenwatch/core';
@@ -7,6 +6,7 @@ import { openStore } from '../../adapters/store/open-store.js';
 import { cloudWatchReconciler } from '../../bedrock/reconcile-runner.js';
 import { DEFAULT_PROJECT_ID } from '../../bootstrap.js';
 import { sqlitePath } from '../../config/config-schema.js';
+import { makePrivateDir } from '../../util/private-files.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 import { table } from '../format.js';
 
@@ -76,7 +76,7 @@ export async function reconcileCommand(argv: string[], io: CliIo): Promise<numbe
   }
 
   // A first import may come before any `serve`: the store's directory may not exist yet.
-  if (config.store.driver === 'sqlite') mkdirSync(dirname(sqlitePath(config)), { recursive: true });
+  if (config.store.driver === 'sqlite') makePrivateDir(dirname(sqlitePath(config)));
   const store = await openStore(config, { thread: 'main' });
   const results = await openReconciliationStore(config).catch(async (err: unknown) => {
     await store.close();

@@ -286,12 +286,23 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
   async prune(options: PruneOptions): Promise<PruneResult> {
     const minuteCutoff = options.nowMs - options.minuteRetentionMs;
     const eventCutoff = options.nowMs - options.dedupeRetentionMs;
-    let minuteRowsDeleted = 0;
-    let eventIdsDeleted = 0;
+    const historyCutoff = options.nowMs - options.historyRetentionMs;
+    const result = {
+      minuteRowsDeleted: 0,
+      eventIdsDeleted: 0,
+      alertsDeleted: 0,
+      deliveriesDeleted: 0,
+      conflictsDeleted: 0,
+    };
+    // Alerts go after the scan: only those none of whose deliveries is left.
+    const oldAlerts: { pk: string; sk: string }[] = [];
+    const alertsWithDeliveries = new Set<string>();
     await this.io.scan(
       {
         FilterExpression:
-          '(begins_with(pk, :m) AND bucketMs < :mc) OR (begins_with(pk, :e) AND eventMs < :ec) OR (begins_with(pk, :c) AND bucketStartMs < :cc)',
+          '(begins_with(pk, :m) AND bucketMs < :mc) OR (begins_with(pk, :e) AND eventMs < :ec) OR (begins_with(pk, :c) AND bucketStartMs < :cc)' +
+          ' OR (begins_with(pk, :x) AND seenAtMs < :hc) OR begins_with(pk, :d)' +
+          ' OR (begins_with(pk, :a) AND windowEndMs < :hc AND firedAtMs < :hc)',
         ExpressionAttributeValues: {
           ':m': 'M#',
           ':mc': minuteCutoff,
@@ -300,18 +311,39 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
           ':c': 'C#',
           // Counter buckets of windows that can no longer change (as the other stores prune them).
           ':cc': eventCutoff - 32 * DAY_MS,
+          ':x': 'X#',
+          ':d': 'DLV#',
+          ':a': 'A#',
+          ':hc': historyCutoff,
         },
-        ProjectionExpression: 'pk, sk',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ProjectionExpression: 'pk, sk, alertId, #status, updatedAtMs',
       },
       async (items) => {
-        await this.io.batchDelete(items.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
+        const doomed: { pk: string; sk: string }[] = [];
         for (const i of items) {
-          if (String(i.pk).startsWith('M#')) minuteRowsDeleted++;
-          else if (String(i.pk).startsWith('E#')) eventIdsDeleted++;
+          const key = { pk: String(i.pk), sk: String(i.sk) };
+          if (key.pk.startsWith('A#')) oldAlerts.push(key);
+          else if (key.pk.startsWith('DLV#')) {
+            const finished = i.status === 'delivered' || i.status === 'dead';
+            if (finished && num(i.updatedAtMs) < historyCutoff) {
+              doomed.push(key);
+              result.deliveriesDeleted++;
+            } else alertsWithDeliveries.add(String(i.alertId));
+          } else {
+            doomed.push(key);
+            if (key.pk.startsWith('M#')) result.minuteRowsDeleted++;
+            else if (key.pk.startsWith('E#')) result.eventIdsDeleted++;
+            else if (key.pk.startsWith('X#')) result.conflictsDeleted++;
+          }
         }
+        await this.io.batchDelete(doomed);
       },
     );
-    return { minuteRowsDeleted, eventIdsDeleted };
+    const alerts = oldAlerts.filter((k) => !alertsWithDeliveries.has(k.sk));
+    await this.io.batchDelete(alerts);
+    result.alertsDeleted = alerts.length;
+    return result;
   }
 
   async createProject(project: Project): Promise<void> {

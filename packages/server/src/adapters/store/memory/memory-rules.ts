@@ -229,6 +229,32 @@ export class MemoryRules {
   }
 
   /** Drops counter buckets older than `beforeMs` (windows that can no longer change). */
+  /** Finished deliveries updated before `beforeMs`, then alerts before it with none left. */
+  pruneHistory(beforeMs: number): { alertsDeleted: number; deliveriesDeleted: number } {
+    let deliveriesDeleted = 0;
+    const alertsWithDeliveries = new Set<string>();
+    for (const [id, d] of this.deliveries) {
+      if ((d.status === 'delivered' || d.status === 'dead') && d.updatedAtMs < beforeMs) {
+        this.deliveries.delete(id);
+        deliveriesDeleted++;
+      } else alertsWithDeliveries.add(d.alertId);
+    }
+    let alertsDeleted = 0;
+    for (const [id, a] of this.alerts) {
+      if (a.windowEndMs >= beforeMs || a.firedAtMs >= beforeMs || alertsWithDeliveries.has(id))
+        continue;
+      this.alerts.delete(id);
+      this.alertKeys.delete(id);
+      const ids = this.alertsByProject.get(a.projectId) ?? [];
+      this.alertsByProject.set(
+        a.projectId,
+        ids.filter((x) => x !== id),
+      );
+      alertsDeleted++;
+    }
+    return { alertsDeleted, deliveriesDeleted };
+  }
+
   pruneCounters(beforeMs: number): void {
     for (const byScope of this.counters.values()) {
       for (const buckets of byScope.values()) {

@@ -178,7 +178,16 @@ export class MemoryStore implements Store {
       }
     }
     this.ruleState.pruneCounters(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000);
-    return { minuteRowsDeleted, eventIdsDeleted };
+    const historyCutoff = options.nowMs - options.historyRetentionMs;
+    const conflictsBefore = this.conflicts.length;
+    const kept = this.conflicts.filter((c) => c.seenAtMs >= historyCutoff);
+    this.conflicts.splice(0, this.conflicts.length, ...kept);
+    return {
+      minuteRowsDeleted,
+      eventIdsDeleted,
+      ...this.ruleState.pruneHistory(historyCutoff),
+      conflictsDeleted: conflictsBefore - kept.length,
+    };
   }
 
   async createProject(project: Project): Promise<void> {

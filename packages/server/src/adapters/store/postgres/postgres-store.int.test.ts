@@ -49,6 +49,37 @@ whenServices(
     });
 
     describe('PostgreSQL store specifics', () => {
+      it('prunes queue poison messages older than the history retention', async () => {
+        const { store, cleanup } = await openStore();
+        try {
+          await store.migrate();
+          const DAY = 86_400_000;
+          const now = Date.UTC(2026, 5, 1);
+          const poison = (streamSeq: number, nowMs: number) =>
+            store.recordPoison({
+              stream: 'TOKENWATCH',
+              streamSeq,
+              msgId: `m${streamSeq}`,
+              deliveries: 5,
+              reason: 'undecodable',
+              payloadHead: '{',
+              nowMs,
+            });
+          await poison(1, now - 91 * DAY);
+          await poison(2, now - 89 * DAY);
+          const result = await store.prune({
+            nowMs: now,
+            minuteRetentionMs: 7 * DAY,
+            dedupeRetentionMs: 36 * DAY,
+            historyRetentionMs: 90 * DAY,
+          });
+          expect(result.poisonMessagesDeleted).toBe(1);
+          expect((await store.listPoison()).map((p) => p.streamSeq)).toEqual([2]);
+        } finally {
+          await cleanup();
+        }
+      });
+
       it('rolls back the whole batch when one statement fails, and retrying counts it once', async () => {
         const { store, cleanup } = await openStore();
         try {

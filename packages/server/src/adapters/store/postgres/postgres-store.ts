@@ -266,7 +266,31 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
     await this.query('prune', 'DELETE FROM rule_counters WHERE bucket_start_ms < $1', [
       options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000,
     ]);
-    return { minuteRowsDeleted: minute.rowCount ?? 0, eventIdsDeleted: ids.rowCount ?? 0 };
+    const cutoff = options.nowMs - options.historyRetentionMs;
+    const deliveries = await this.query(
+      'prune',
+      "DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND updated_at_ms < $1",
+      [cutoff],
+    );
+    const alerts = await this.query(
+      'prune',
+      'DELETE FROM alerts a WHERE window_end_ms < $1 AND fired_at_ms < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.alert_id)',
+      [cutoff],
+    );
+    const conflicts = await this.query('prune', 'DELETE FROM conflicts WHERE seen_at_ms < $1', [
+      cutoff,
+    ]);
+    const poison = await this.query('prune', 'DELETE FROM poison_messages WHERE seen_at_ms < $1', [
+      cutoff,
+    ]);
+    return {
+      minuteRowsDeleted: minute.rowCount ?? 0,
+      eventIdsDeleted: ids.rowCount ?? 0,
+      alertsDeleted: alerts.rowCount ?? 0,
+      deliveriesDeleted: deliveries.rowCount ?? 0,
+      conflictsDeleted: conflicts.rowCount ?? 0,
+      poisonMessagesDeleted: poison.rowCount ?? 0,
+    };
   }
 
   // ---------------------------------------------------------------- projects and keys

@@ -1,36 +1,119 @@
+import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { TruncateBackoff } from './wal-monitor.js';
 
 /**
  * The WAL checkpointer thread. The writer connection does not checkpoint (wal_autocheckpoint=0):
  * a checkpoint copies the write-ahead log into the database file and fsyncs it, which takes tens
  * of milliseconds and would stall every request waiting on that writer's next commit. Here a
- * second connection runs PASSIVE checkpoints on their own core; PASSIVE never blocks the writer.
+ * second connection checkpoints on its own core.
+ *
+ * A PASSIVE checkpoint never blocks the writer, but it never lets the WAL start over either: the
+ * writer rewinds the log only when every frame has been copied back, and under steady ingest new
+ * frames always arrive while one is copied. So each round copies PASSIVE first (the bulk, without
+ * blocking anyone) and, when the WAL file has passed a quarter of its limit (leaving room for
+ * the writes of the next round), runs a TRUNCATE checkpoint:
+ * it waits (busy timeout) for a gap between the writer's transactions, copies the few frames the
+ * PASSIVE one missed, and truncates the log to zero bytes. The writer waits for that short copy
+ * only. Failures are reported to the parent, which logs and counts them, and make the next
+ * TRUNCATE attempt wait (see TruncateBackoff) while the WAL is under half its limit; past it,
+ * every round tries (a writer transaction longer than the busy timeout, a big fold under load,
+ * fails one attempt too, and the bound matters more than the stall a long reader then causes).
  */
-const { path, intervalMs } = workerData as { path: string; intervalMs: number };
+export interface CheckpointerData {
+  path: string;
+  intervalMs: number;
+  /** The WAL size the checkpointer keeps the log under. */
+  maxWalBytes: number;
+}
+
+/** What the checkpointer reports to its parent after each round. */
+export type CheckpointReport =
+  | { type: 'wal'; walBytes: number }
+  | { type: 'failure'; message: string; code: string | undefined }
+  | { type: 'stopped' };
+
+const { path, intervalMs, maxWalBytes } = workerData as CheckpointerData;
+const walPath = `${path}-wal`;
 const db = new Database(path);
+// Long enough to find a gap between the writer's transactions, short enough not to stall it.
 db.pragma('busy_timeout = 1000');
 let stopped = false;
+const backoff = new TruncateBackoff();
 
-function checkpoint(): void {
-  if (stopped) return;
-  try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-  } catch {
-    // Busy or transient I/O: the next round tries again; the WAL only grows meanwhile.
-  }
-  setTimeout(checkpoint, intervalMs);
+type CheckpointRow = { busy: number; log: number; checkpointed: number };
+
+function report(message: CheckpointReport): void {
+  parentPort?.postMessage(message);
 }
-checkpoint();
+
+function walSize(): number {
+  try {
+    return statSync(walPath).size;
+  } catch {
+    return 0; // No WAL file (yet, or after a truncate by the last connection to close).
+  }
+}
+
+function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
+  let row = (db.pragma(`wal_checkpoint(${mode})`) as CheckpointRow[])[0] as CheckpointRow;
+  if (row.log === -1) {
+    // This connection opened the file before the writer switched it to WAL (a first start)
+    // and has not read it since, so it still believes it is a rollback journal and every
+    // checkpoint is a no-op. Reading the schema makes it see the WAL.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    row = (db.pragma(`wal_checkpoint(${mode})`) as CheckpointRow[])[0] as CheckpointRow;
+  }
+  return row;
+}
+
+function round(): void {
+  try {
+    run('PASSIVE');
+    const wal = walSize();
+    // Past half the limit the bound comes first: try every round, backoff or not.
+    if (wal > maxWalBytes / 4 && (backoff.due(Date.now()) || wal > maxWalBytes / 2)) {
+      const row = run('TRUNCATE');
+      if (row.busy === 0) backoff.succeeded();
+      else {
+        backoff.failed(Date.now());
+        report({
+          type: 'failure',
+          message: `TRUNCATE checkpoint could not finish (the writer or a reader stayed busy for the busy timeout); ${row.checkpointed} of ${row.log} WAL frames copied`,
+          code: 'SQLITE_BUSY',
+        });
+      }
+    }
+  } catch (err) {
+    backoff.failed(Date.now());
+    const e = err as { message?: string; code?: unknown };
+    report({
+      type: 'failure',
+      message: String(e.message ?? err),
+      code: typeof e.code === 'string' ? e.code : undefined,
+    });
+  }
+  report({ type: 'wal', walBytes: walSize() });
+}
+
+function loop(): void {
+  if (stopped) return;
+  round();
+  setTimeout(loop, intervalMs);
+}
+loop();
 
 parentPort?.on('message', (message: unknown) => {
   if (message !== 'stop') return;
   stopped = true;
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    run('PASSIVE');
+  } catch {
+    // Closing: the writer's close checkpoints too.
   } finally {
     db.close();
-    parentPort?.postMessage('stopped');
+    report({ type: 'stopped' });
     parentPort?.close();
   }
 });

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import {
   type ApplyOptions,
   type ApplyResult,
@@ -14,6 +15,7 @@ import {
   type UsageRow,
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
+import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { measuresFromRow } from '../sql-rows.js';
 import { EventLog } from './event-log.js';
 import { RollupWriter } from './rollup-writer.js';
@@ -21,6 +23,7 @@ import { MIGRATIONS } from './schema.js';
 import { SqliteProjects } from './sqlite-projects.js';
 import { SqliteRules } from './sqlite-rules.js';
 import { compileUsageQuery } from './sqlite-usage-queries.js';
+import { TruncateBackoff } from './wal-monitor.js';
 
 export interface SqliteStoreOptions {
   /** Database file path, or ':memory:'. */
@@ -39,7 +42,11 @@ export interface SqliteStoreOptions {
   foldIntervalMs?: number;
   /** Fold at once when this many events are waiting (bounds memory and replay). Default 200,000. */
   foldMaxEvents?: number;
+  /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
+  maxWalMiB?: number;
 }
+
+export const DEFAULT_MAX_WAL_MIB = 64;
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -59,6 +66,14 @@ export function storeError(err: unknown, what: string): TokenwatchError {
       context: { sqliteCode: code },
     },
   );
+}
+
+function walSize(walPath: string): number {
+  try {
+    return statSync(walPath).size;
+  } catch {
+    return 0;
+  }
 }
 
 const DIMENSIONS = ['projectId', 'userId', 'appId', 'modelId', 'provider'] as const;
@@ -110,6 +125,14 @@ export class SqliteDatabase {
   private readonly synchronous: 'FULL' | 'NORMAL';
   private readonly foldIntervalMs: number;
   private readonly foldMaxEvents: number;
+  private readonly maxWalBytes: number;
+  /** Set when this connection checkpoints itself (no checkpointer thread attached). */
+  private readonly walPath: string | undefined;
+  /** Checkpoints this connection ran that failed or could not finish. */
+  checkpointFailures = 0;
+  private readonly truncateBackoff = new TruncateBackoff();
+  /** Told about each failed checkpoint of this connection (the server logs it). */
+  onCheckpointFailure: ((message: string, code: string | undefined) => void) | undefined;
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Folds that failed (their events stay in the log and are folded by the next one). */
   foldFailures = 0;
@@ -122,15 +145,23 @@ export class SqliteDatabase {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
+    this.maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
+    const onDisk = isOnDisk(options.path);
+    this.walPath = onDisk && !options.externalCheckpoints ? `${options.path}-wal` : undefined;
     try {
+      if (onDisk) createPrivateDatabaseFile(options.path);
       this.db = new Database(options.path);
       this.db.pragma('journal_mode = WAL');
+      // A WAL left larger (by one huge transaction) is cut back to the limit when it restarts.
+      this.db.pragma(`journal_size_limit = ${this.maxWalBytes}`);
       this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('foreign_keys = ON');
       // Checkpoints run on another thread (see sqlite-checkpointer.ts) when one is attached;
-      // otherwise fewer, larger ones than the default 1000 pages, which checkpoints on most commits.
-      this.db.pragma(`wal_autocheckpoint = ${options.externalCheckpoints ? 0 : 10000}`);
+      // otherwise fewer, larger ones than the default 1000 pages (a checkpoint on most commits),
+      // up to a quarter of the WAL limit.
+      const autoPages = Math.max(1000, Math.min(10_000, Math.floor(this.maxWalBytes / 4 / 4096)));
+      this.db.pragma(`wal_autocheckpoint = ${options.externalCheckpoints ? 0 : autoPages}`);
       this.db.pragma('cache_size = -65536');
     } catch (err) {
       throw storeError(err, 'open');
@@ -327,8 +358,50 @@ export class SqliteDatabase {
       } catch {
         // Counted in fold(); the events stay in the log, and the next write schedules again.
       }
+      this.boundWal();
     }, this.foldIntervalMs);
     this.foldTimer.unref?.();
+  }
+
+  /**
+   * Without a checkpointer thread (`store.thread: main`, the CLI) this connection checkpoints
+   * itself: its automatic checkpoints are PASSIVE, which another connection reading the file
+   * (a CLI next to the server) can keep from ever rewinding the log. Past half the limit, a
+   * TRUNCATE checkpoint waits for readers (busy timeout) and empties the log.
+   */
+  private boundWal(): void {
+    if (this.walPath === undefined || walSize(this.walPath) <= this.maxWalBytes / 2) return;
+    if (!this.truncateBackoff.due(Date.now())) return;
+    // This thread is the writer: wait for readers briefly, not the writer's 5 s.
+    this.db.pragma('busy_timeout = 100');
+    try {
+      const row = (this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0];
+      if (row?.busy === 0) this.truncateBackoff.succeeded();
+      else
+        this.checkpointFailed(
+          'TRUNCATE checkpoint could not finish (a reader stayed busy)',
+          'SQLITE_BUSY',
+        );
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.checkpointFailed(
+        String((err as Error).message),
+        typeof code === 'string' ? code : undefined,
+      );
+    } finally {
+      this.db.pragma('busy_timeout = 5000');
+    }
+  }
+
+  private checkpointFailed(message: string, code: string | undefined): void {
+    this.truncateBackoff.failed(Date.now());
+    this.checkpointFailures++;
+    this.onCheckpointFailure?.(message, code);
+  }
+
+  /** Size of this store's WAL file now (0 in memory or when there is none). */
+  walBytes(): number {
+    return this.walPath === undefined ? 0 : walSize(this.walPath);
   }
 
   /** Folds now (reads call this first, so they see every event that got its 202). */
@@ -458,10 +531,41 @@ export class SqliteDatabase {
           .run(options.nowMs - options.dedupeRetentionMs - 32 * 86_400_000),
       );
       this.rulesEngine().pending.forgetFolded();
-      return { minuteRowsDeleted: minute.changes, eventIdsDeleted: ids.changes };
+      return {
+        minuteRowsDeleted: minute.changes,
+        eventIdsDeleted: ids.changes,
+        ...this.pruneHistory(options.nowMs - options.historyRetentionMs),
+      };
     } catch (err) {
       throw storeError(err, 'prune');
     }
+  }
+
+  /** Finished deliveries, then alerts with none left, and conflicts, from before `cutoffMs`. */
+  private pruneHistory(cutoffMs: number) {
+    return this.db
+      .transaction(() => {
+        const deliveries = this.db
+          .prepare(
+            "DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND updated_at_ms < ?",
+          )
+          .run(cutoffMs);
+        // NOT IN: SQLite indexes the subquery once (deliveries has no index on alert_id).
+        const alerts = this.db
+          .prepare(
+            'DELETE FROM alerts WHERE window_end_ms < ? AND fired_at_ms < ? AND alert_id NOT IN (SELECT alert_id FROM deliveries)',
+          )
+          .run(cutoffMs, cutoffMs);
+        const conflicts = this.db
+          .prepare('DELETE FROM conflicts WHERE seen_at_ms < ?')
+          .run(cutoffMs);
+        return {
+          alertsDeleted: alerts.changes,
+          deliveriesDeleted: deliveries.changes,
+          conflictsDeleted: conflicts.changes,
+        };
+      })
+      .immediate();
   }
 
   /** Projects, keys and price overrides (see SqliteProjects). */

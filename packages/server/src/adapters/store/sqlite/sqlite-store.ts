@@ -22,15 +22,31 @@ import type {
   UsageRow,
 } from '@tokenwatch/core';
 import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
+import type { WalMonitor, WalStatus } from './wal-monitor.js';
 
 export type { SqliteStoreOptions } from './sqlite-database.js';
 
 /** The SQLite adapter of the `Store` port, in the calling thread. */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, WalMonitor {
   readonly database: SqliteDatabase;
 
   constructor(options: SqliteStoreOptions) {
     this.database = new SqliteDatabase(options);
+  }
+
+  walStatus(): WalStatus {
+    return {
+      walBytes: this.database.walBytes(),
+      checkpointFailures: this.database.checkpointFailures,
+    };
+  }
+  get onCheckpointFailure() {
+    return this.database.onCheckpointFailure;
+  }
+  set onCheckpointFailure(listener:
+    | ((message: string, code: string | undefined) => void)
+    | undefined) {
+    this.database.onCheckpointFailure = listener;
   }
 
   async migrate(): Promise<void> {

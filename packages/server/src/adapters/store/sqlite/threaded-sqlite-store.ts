@@ -24,7 +24,10 @@ import {
   type UsageQuery,
   type UsageRow,
 } from '@tokenwatch/core';
-import type { SqliteStoreOptions } from './sqlite-database.js';
+import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
+import type { CheckpointerData, CheckpointReport } from './sqlite-checkpointer.js';
+import { DEFAULT_MAX_WAL_MIB, type SqliteStoreOptions } from './sqlite-database.js';
+import type { WalMonitor, WalStatus } from './wal-monitor.js';
 
 interface Reply {
   id: number;
@@ -45,7 +48,7 @@ interface Reply {
  * (transactions) then run in parallel. Calls are answered in order; the store's semantics are
  * unchanged (the contract suite runs against this class too).
  */
-export class ThreadedSqliteStore implements Store {
+export class ThreadedSqliteStore implements Store, WalMonitor {
   private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<
@@ -55,23 +58,38 @@ export class ThreadedSqliteStore implements Store {
   private failure: Error | undefined;
 
   private readonly checkpointer: Worker | undefined;
+  private readonly wal: WalStatus = { walBytes: 0, checkpointFailures: 0 };
+  /** Called on each failed checkpoint (the server logs it); failures are counted regardless. */
+  onCheckpointFailure: ((message: string, code: string | undefined) => void) | undefined;
 
   constructor(
     options: SqliteStoreOptions,
     workerUrl: URL = new URL('./sqlite-worker.js', import.meta.url),
   ) {
-    const onDisk = options.path !== ':memory:' && options.path !== '';
+    const onDisk = isOnDisk(options.path);
+    // Before either thread opens it: the checkpointer may be first, and SQLite would make it 0644.
+    if (onDisk) createPrivateDatabaseFile(options.path);
     this.worker = new Worker(workerUrl, {
       workerData: { ...options, externalCheckpoints: onDisk },
     });
     // WAL checkpoints on a third thread, so the writer's commits never wait for one.
+    const checkpointerData: CheckpointerData = {
+      path: options.path,
+      intervalMs: 200,
+      maxWalBytes: (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024,
+    };
     this.checkpointer = onDisk
       ? new Worker(new URL('./sqlite-checkpointer.js', workerUrl), {
-          workerData: { path: options.path, intervalMs: 200 },
+          workerData: checkpointerData,
         })
       : undefined;
-    this.checkpointer?.on('error', () => {
-      // Checkpoints are an optimisation of file size; the writer still works without them.
+    this.checkpointer?.on('message', (message: CheckpointReport) => {
+      if (message.type === 'wal') this.wal.walBytes = message.walBytes;
+      else if (message.type === 'failure') this.checkpointFailed(message.message, message.code);
+    });
+    this.checkpointer?.on('error', (err) => {
+      // The writer still works without checkpoints, but the WAL then grows: say so.
+      this.checkpointFailed(`checkpointer thread failed: ${err.message}`, undefined);
     });
     this.worker.on('message', (reply: Reply) => {
       const call = this.pending.get(reply.id);
@@ -104,6 +122,15 @@ export class ThreadedSqliteStore implements Store {
     this.worker.on('exit', (code) => {
       if (this.pending.size > 0) failAll(new Error(`exited with code ${code}`));
     });
+  }
+
+  walStatus(): WalStatus {
+    return { ...this.wal };
+  }
+
+  private checkpointFailed(message: string, code: string | undefined): void {
+    this.wal.checkpointFailures++;
+    this.onCheckpointFailure?.(message, code);
   }
 
   private call<T>(method: string, ...args: unknown[]): Promise<T> {
@@ -229,7 +256,8 @@ export class ThreadedSqliteStore implements Store {
     if (!checkpointer) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2_000);
-      checkpointer.once('message', () => {
+      checkpointer.on('message', (message: CheckpointReport) => {
+        if (message.type !== 'stopped') return;
         clearTimeout(timer);
         resolve();
       });

@@ -1,0 +1,40 @@
+/** What a SQLite store reports about its write-ahead log (exported in /metrics). */
+export interface WalStatus {
+  /** Size of the `-wal` file at the last check. */
+  walBytes: number;
+  /** Checkpoints that failed or could not finish since the store opened. */
+  checkpointFailures: number;
+}
+
+/** A store that keeps a SQLite WAL bounded and reports on it. */
+export interface WalMonitor {
+  walStatus(): WalStatus;
+  onCheckpointFailure: ((message: string, code: string | undefined) => void) | undefined;
+}
+
+export function isWalMonitor(store: object): store is WalMonitor {
+  return typeof (store as Partial<WalMonitor>).walStatus === 'function';
+}
+
+/**
+ * When to try a TRUNCATE checkpoint again after one could not finish. A TRUNCATE checkpoint
+ * holds the write lock while it waits for readers of the WAL; a long reader (a CLI query on the
+ * same file) would otherwise stall the writer for the busy timeout at every round. After a
+ * failure it waits 1 s, then twice as long after each further failure, up to 30 s.
+ */
+export class TruncateBackoff {
+  private notBeforeMs = 0;
+  private delayMs = 1_000;
+
+  due(nowMs: number): boolean {
+    return nowMs >= this.notBeforeMs;
+  }
+  failed(nowMs: number): void {
+    this.notBeforeMs = nowMs + this.delayMs;
+    this.delayMs = Math.min(this.delayMs * 2, 30_000);
+  }
+  succeeded(): void {
+    this.notBeforeMs = 0;
+    this.delayMs = 1_000;
+  }
+}
