@@ -24,12 +24,12 @@ const IDLE_REFRESH_MS = 60_000;
 /** Without the live stream, poll this often. */
 const POLL_MS = 15_000;
 
-const VIEWS: Record<ViewId, { factory: ViewFactory; title: string }> = {
-  overview: { factory: overviewView, title: 'Overview' },
-  breakdown: { factory: breakdownView, title: 'Breakdown' },
-  top: { factory: topView, title: 'Top' },
-  user: { factory: userView, title: 'User' },
-  alerts: { factory: alertsView, title: 'Alerts' },
+const VIEWS: Record<ViewId, { factory: ViewFactory; title: string; heading: string }> = {
+  overview: { factory: overviewView, title: 'Overview', heading: 'Overview' },
+  breakdown: { factory: breakdownView, title: 'Breakdown', heading: 'Apps, models and users' },
+  top: { factory: topView, title: 'Top', heading: 'Top users, apps and models' },
+  user: { factory: userView, title: 'User', heading: 'User' },
+  alerts: { factory: alertsView, title: 'Alerts', heading: 'Alerts and budgets' },
 };
 const NAV: { view: ViewId; label: string }[] = [
   { view: 'overview', label: 'Overview' },
@@ -169,6 +169,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   const main = h('main', { class: 'view', attrs: { id: 'view', tabindex: '-1' } });
   clear(appRoot);
   appRoot.append(
+    h('a', { class: 'skip-link', attrs: { href: '#view' } }, 'Skip to content'),
     h(
       'header',
       { class: 'topbar' },
@@ -337,6 +338,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       if (seq !== mountSeq) return;
       showingEmpty = !any;
       filterBar.hidden = showingEmpty;
+      // Every view has one h1 (the user page and the first-run guide bring their own).
+      if (!showingEmpty && state.view !== 'user') {
+        main.insertBefore(h('h1', { class: 'view-title' }, VIEWS[state.view].heading), grid);
+      }
       if (showingEmpty) {
         renderEmptyState(grid, ctx);
         document.body.dataset.refreshes = String(++refreshes);

@@ -135,7 +135,7 @@ function ruleItem(s: RuleStatus, nowMs: number): HTMLElement {
       'div',
       { class: 'rule-head' },
       h('strong', null, s.ruleName),
-      h('span', { class: 'muted' }, ` · ${s.scope}`),
+      h('span', { class: 'muted id-text rule-scope', attrs: { title: s.scope } }, s.scope),
       h('span', { class: 'rule-value' }, metricValue(s.metric, s.value)),
     ),
     bar,
@@ -219,7 +219,7 @@ export function alertsPanel(
             ),
             h('span', { class: 'badge badge-warn' }, a.level || 'alert'),
             h('strong', null, a.ruleName),
-            h('span', { class: 'muted' }, a.scope),
+            h('span', { class: 'muted id-text alert-scope', attrs: { title: a.scope } }, a.scope),
             a.value !== undefined
               ? h(
                   'span',
