@@ -1,5 +1,6 @@
 import './styles.css';
 import { THEMES, type ThemeName } from './charts/palette.js';
+import { ServerWatch } from './lib/connection.js';
 import { timeZoneLabel } from './lib/format.js';
 import { clear, h } from './lib/html.js';
 import { type LiveStatus, LiveStream, liveUrl } from './lib/live.js';
@@ -9,6 +10,7 @@ import { formatLocation, parseLocation, type ViewId, type ViewState } from './li
 import { ApiClient, ApiError, type WhoAmI } from './lib/usage-api.js';
 import { renderEmptyState } from './ui/empty-state.js';
 import { renderFilterBar } from './ui/filter-bar.js';
+import { Freshness } from './ui/freshness.js';
 import { renderSignIn } from './ui/sign-in.js';
 import { alertsView } from './views/alerts.js';
 import { breakdownView } from './views/breakdown.js';
@@ -126,6 +128,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   let refreshes = 0;
   const liveAlerts: AlertItem[] = [];
   const signOut = () => {
+    watch.stop();
     live.stop();
     scheduler.stop();
     sessionStorage.removeItem(KEY_STORAGE);
@@ -133,17 +136,23 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   };
   api.onUnauthorized = () => {
     sessionStorage.removeItem(KEY_STORAGE);
+    watch.stop();
     live.stop();
     scheduler.stop();
     showSignIn('The key was revoked or is no longer valid.');
   };
 
-  const liveBadge = h(
-    'span',
-    { class: 'live live-connecting', attrs: { role: 'status' } },
-    'Connecting…',
-  );
-  const updated = h('span', { class: 'updated muted' });
+  const fresh = new Freshness(POLL_MS / 1000);
+  const watch = new ServerWatch(location.origin, (s, since) => {
+    if (s === 'down') fresh.serverDown(since ?? Date.now());
+    else {
+      // Back: reconnect the live stream now and bring the view up to date.
+      fresh.serverUp();
+      live.reconnectNow();
+      scheduler.request();
+    }
+  });
+  api.onReachability = (reached) => (reached ? watch.reportSuccess() : watch.reportFailure());
   const themeButton = h(
     'button',
     {
@@ -191,8 +200,8 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       h(
         'div',
         { class: 'topbar-right' },
-        liveBadge,
-        updated,
+        fresh.badge,
+        fresh.updated,
         h(
           'span',
           {
@@ -217,6 +226,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
         ),
       ),
     ),
+    fresh.banner,
     filterBar,
     main,
   );
@@ -304,14 +314,16 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       return;
     }
     if (!current) return;
+    const before = api.unreachableCount;
     await current.refresh();
-    markUpdated();
+    markUpdated(api.unreachableCount === before);
   }
 
-  function markUpdated(): void {
+  /** "updated HH:MM:SS" only when every request of the refresh reached the server. */
+  function markUpdated(reachedServer: boolean): void {
     refreshes++;
     document.body.dataset.refreshes = String(refreshes);
-    updated.textContent = `updated ${new Date().toLocaleTimeString('en-US', { hourCycle: 'h23' })}`;
+    fresh.refreshed(reachedServer);
   }
 
   let mountSeq = 0;
@@ -349,9 +361,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
         return;
       }
       current = VIEWS[state.view].factory(grid, ctx);
+      const before = api.unreachableCount;
       await current.refresh();
       if (seq === mountSeq) {
-        markUpdated();
+        markUpdated(api.unreachableCount === before);
         mounting = false;
       }
     })();
@@ -368,20 +381,13 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       scheduler.request();
     },
     onStatus: (s) => {
+      const was = liveStatus;
       liveStatus = s;
-      liveBadge.className = `live live-${s}`;
-      liveBadge.textContent = {
-        connecting: 'Connecting…',
-        live: 'Live',
-        reconnecting: 'Reconnecting…',
-        offline: 'Polling',
-      }[s];
-      liveBadge.title =
-        s === 'live'
-          ? 'New usage appears as it is counted'
-          : s === 'offline'
-            ? `No live stream; refreshing every ${POLL_MS / 1000} s`
-            : '';
+      fresh.setLive(s);
+      // The stream dropped: refresh now, which also finds out whether the server is away.
+      if (s === 'reconnecting' && was === 'live') scheduler.request();
+      // (Re)connected after a gap: catch up on what was missed meanwhile.
+      if (s === 'live' && was !== 'connecting') scheduler.request();
     },
   });
   live.start();
