@@ -96,7 +96,7 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('dashboard across a server restart'
     expect(await page.textContent('[data-panel="top-users"] .panel-status')).toContain(
       'Cannot reach the tokenwatch server',
     );
-    expect(await page.evaluate(() => document.body.innerText)).not.toContain('Failed to fetch');
+    expect(await page.evaluate(() => document.body.textContent)).not.toContain('Failed to fetch');
     expect(await page.textContent('.updated')).toBe(`stale · data from ${lastUpdate}`);
 
     // A new server on the same port and data dir: the banner goes, the stream comes back.

@@ -139,6 +139,18 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('dashboard on a phone', () => {
             widths.scroll,
             `${path}: ${(await overflowing(page)).join('; ')}`,
           ).toBeLessThanOrEqual(widths.client);
+          if (path === '/alerts') {
+            // An admin's rule form fits too.
+            await page.click('[data-action="new-rule"]');
+            await page.waitForSelector('form[data-form="rule"]');
+            const withForm = await page.evaluate(
+              () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+            );
+            expect(
+              withForm,
+              `rule form: ${(await overflowing(page)).join('; ')}`,
+            ).toBeLessThanOrEqual(0);
+          }
           expect(await page.locator('main h1').count(), `${path} h1`).toBe(1);
           expect((await page.locator('main h1').textContent())?.trim()).not.toBe('');
           if (width === 390) {

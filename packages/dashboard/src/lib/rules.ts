@@ -42,6 +42,8 @@ export interface AlertItem {
   threshold: number | undefined;
   firedAtMs: number;
   metric: string;
+  /** Acknowledged by an admin (`POST /v1/alerts/:id/ack`). */
+  acknowledged: boolean;
 }
 
 export type Loaded<T> =
@@ -158,6 +160,7 @@ export function normaliseAlert(raw: unknown): AlertItem | undefined {
     threshold: num(level?.threshold) ?? num(level?.value),
     firedAtMs,
     metric: str(obj(a.rule)?.metric) ?? str(a.metric) ?? '',
+    acknowledged: typeof a.acknowledgedAt === 'string',
   };
 }
 
