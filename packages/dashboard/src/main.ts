@@ -6,18 +6,14 @@ import { clear, h } from './lib/html.js';
 import { type LiveStatus, LiveStream, liveUrl } from './lib/live.js';
 import { RefreshScheduler } from './lib/refresh-scheduler.js';
 import { type AlertItem, normaliseAlert } from './lib/rules.js';
-import { formatLocation, parseLocation, type ViewId, type ViewState } from './lib/url-state.js';
+import { formatLocation, parseLocation, type ViewState } from './lib/url-state.js';
 import { ApiClient, ApiError, type WhoAmI } from './lib/usage-api.js';
 import { renderEmptyState } from './ui/empty-state.js';
 import { renderFilterBar } from './ui/filter-bar.js';
 import { Freshness } from './ui/freshness.js';
 import { renderSignIn } from './ui/sign-in.js';
-import { alertsView } from './views/alerts.js';
-import { breakdownView } from './views/breakdown.js';
-import type { AppContext, ViewFactory, ViewInstance } from './views/context.js';
-import { overviewView } from './views/overview.js';
-import { topView } from './views/top.js';
-import { userView } from './views/user.js';
+import type { AppContext, ViewInstance } from './views/context.js';
+import { NAV, VIEWS } from './views/registry.js';
 
 const KEY_STORAGE = 'tokenwatch.key';
 const THEME_STORAGE = 'tokenwatch.theme';
@@ -25,20 +21,6 @@ const THEME_STORAGE = 'tokenwatch.theme';
 const IDLE_REFRESH_MS = 60_000;
 /** Without the live stream, poll this often. */
 const POLL_MS = 15_000;
-
-const VIEWS: Record<ViewId, { factory: ViewFactory; title: string; heading: string }> = {
-  overview: { factory: overviewView, title: 'Overview', heading: 'Overview' },
-  breakdown: { factory: breakdownView, title: 'Breakdown', heading: 'Apps, models and users' },
-  top: { factory: topView, title: 'Top', heading: 'Top users, apps and models' },
-  user: { factory: userView, title: 'User', heading: 'User' },
-  alerts: { factory: alertsView, title: 'Alerts', heading: 'Alerts and budgets' },
-};
-const NAV: { view: ViewId; label: string }[] = [
-  { view: 'overview', label: 'Overview' },
-  { view: 'breakdown', label: 'Apps, models, users' },
-  { view: 'top', label: 'Top lists' },
-  { view: 'alerts', label: 'Alerts & budgets' },
-];
 
 const appRoot = document.getElementById('app') as HTMLElement;
 
@@ -259,6 +241,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   function renderNav(): void {
     clear(nav);
     for (const item of NAV) {
+      if (item.adminOnly && who.role !== 'admin') continue;
       const target: ViewState = { ...state, view: item.view, userId: undefined };
       const active = state.view === item.view;
       nav.appendChild(

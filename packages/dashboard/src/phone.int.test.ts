@@ -36,7 +36,14 @@ const SHOTS = process.env.TOKENWATCH_SCREENSHOT_DIR ?? join(tmpdir(), 'tokenwatc
 const PREFIX = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/';
 const LONG_ARN = `${PREFIX}${'team-platform-research-'.repeat(10)}`.slice(0, 190);
 const LONG_USER = `svc-${'billing-reconciliation-worker-'.repeat(3)}eu-central-1-a`;
-const VIEWS = ['/', '/breakdown', '/top', `/users/${encodeURIComponent(LONG_USER)}`, '/alerts'];
+const VIEWS = [
+  '/',
+  '/breakdown',
+  '/top',
+  `/users/${encodeURIComponent(LONG_USER)}`,
+  '/alerts',
+  '/settings',
+];
 
 function seed(nowMs: number): WireEvent[] {
   const users = [LONG_USER, 'alice', 'bob', 'carol'];
