@@ -181,6 +181,14 @@ describe('rules loaders', () => {
     expect(await loadAlerts(api, 10)).toEqual({ state: 'error', message: 'boom' });
   });
 
+  it('a read key (403 on the admin-only rules list) is told why, not shown a bare error', async () => {
+    const api = new FakeApi({ '/v1/rules': new ApiError(403, 'forbidden', 'forbidden') });
+    expect(await loadRuleStatuses(api)).toEqual({
+      state: 'error',
+      message: 'the server lists rules to admin keys only.',
+    });
+  });
+
   it("reads rules with their status; a user page keeps that user's scopes", async () => {
     const rule = {
       id: 'r1',
