@@ -1,4 +1,5 @@
 import './styles.css';
+import './console.css';
 import { THEMES, type ThemeName } from './charts/palette.js';
 import { ServerWatch } from './lib/connection.js';
 import { timeZoneLabel } from './lib/format.js';
