@@ -1,21 +1,20 @@
 import './styles.css';
+import './console.css';
 import { THEMES, type ThemeName } from './charts/palette.js';
+import { ServerWatch } from './lib/connection.js';
 import { timeZoneLabel } from './lib/format.js';
 import { clear, h } from './lib/html.js';
 import { type LiveStatus, LiveStream, liveUrl } from './lib/live.js';
 import { RefreshScheduler } from './lib/refresh-scheduler.js';
 import { type AlertItem, normaliseAlert } from './lib/rules.js';
-import { formatLocation, parseLocation, type ViewId, type ViewState } from './lib/url-state.js';
+import { formatLocation, parseLocation, type ViewState } from './lib/url-state.js';
 import { ApiClient, ApiError, type WhoAmI } from './lib/usage-api.js';
 import { renderEmptyState } from './ui/empty-state.js';
 import { renderFilterBar } from './ui/filter-bar.js';
+import { Freshness } from './ui/freshness.js';
 import { renderSignIn } from './ui/sign-in.js';
-import { alertsView } from './views/alerts.js';
-import { breakdownView } from './views/breakdown.js';
-import type { AppContext, ViewFactory, ViewInstance } from './views/context.js';
-import { overviewView } from './views/overview.js';
-import { topView } from './views/top.js';
-import { userView } from './views/user.js';
+import type { AppContext, ViewInstance } from './views/context.js';
+import { NAV, VIEWS } from './views/registry.js';
 
 const KEY_STORAGE = 'tokenwatch.key';
 const THEME_STORAGE = 'tokenwatch.theme';
@@ -23,20 +22,6 @@ const THEME_STORAGE = 'tokenwatch.theme';
 const IDLE_REFRESH_MS = 60_000;
 /** Without the live stream, poll this often. */
 const POLL_MS = 15_000;
-
-const VIEWS: Record<ViewId, { factory: ViewFactory; title: string }> = {
-  overview: { factory: overviewView, title: 'Overview' },
-  breakdown: { factory: breakdownView, title: 'Breakdown' },
-  top: { factory: topView, title: 'Top' },
-  user: { factory: userView, title: 'User' },
-  alerts: { factory: alertsView, title: 'Alerts' },
-};
-const NAV: { view: ViewId; label: string }[] = [
-  { view: 'overview', label: 'Overview' },
-  { view: 'breakdown', label: 'Apps, models, users' },
-  { view: 'top', label: 'Top lists' },
-  { view: 'alerts', label: 'Alerts & budgets' },
-];
 
 const appRoot = document.getElementById('app') as HTMLElement;
 
@@ -126,6 +111,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   let refreshes = 0;
   const liveAlerts: AlertItem[] = [];
   const signOut = () => {
+    watch.stop();
     live.stop();
     scheduler.stop();
     sessionStorage.removeItem(KEY_STORAGE);
@@ -133,17 +119,23 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   };
   api.onUnauthorized = () => {
     sessionStorage.removeItem(KEY_STORAGE);
+    watch.stop();
     live.stop();
     scheduler.stop();
     showSignIn('The key was revoked or is no longer valid.');
   };
 
-  const liveBadge = h(
-    'span',
-    { class: 'live live-connecting', attrs: { role: 'status' } },
-    'Connecting…',
-  );
-  const updated = h('span', { class: 'updated muted' });
+  const fresh = new Freshness(POLL_MS / 1000);
+  const watch = new ServerWatch(location.origin, (s, since) => {
+    if (s === 'down') fresh.serverDown(since ?? Date.now());
+    else {
+      // Back: reconnect the live stream now and bring the view up to date.
+      fresh.serverUp();
+      live.reconnectNow();
+      scheduler.request();
+    }
+  });
+  api.onReachability = (reached) => (reached ? watch.reportSuccess() : watch.reportFailure());
   const themeButton = h(
     'button',
     {
@@ -169,6 +161,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   const main = h('main', { class: 'view', attrs: { id: 'view', tabindex: '-1' } });
   clear(appRoot);
   appRoot.append(
+    h('a', { class: 'skip-link', attrs: { href: '#view' } }, 'Skip to content'),
     h(
       'header',
       { class: 'topbar' },
@@ -190,8 +183,8 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       h(
         'div',
         { class: 'topbar-right' },
-        liveBadge,
-        updated,
+        fresh.badge,
+        fresh.updated,
         h(
           'span',
           {
@@ -216,6 +209,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
         ),
       ),
     ),
+    fresh.banner,
     filterBar,
     main,
   );
@@ -248,6 +242,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
   function renderNav(): void {
     clear(nav);
     for (const item of NAV) {
+      if (item.adminOnly && who.role !== 'admin') continue;
       const target: ViewState = { ...state, view: item.view, userId: undefined };
       const active = state.view === item.view;
       nav.appendChild(
@@ -303,14 +298,16 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       return;
     }
     if (!current) return;
+    const before = api.unreachableCount;
     await current.refresh();
-    markUpdated();
+    markUpdated(api.unreachableCount === before);
   }
 
-  function markUpdated(): void {
+  /** "updated HH:MM:SS" only when every request of the refresh reached the server. */
+  function markUpdated(reachedServer: boolean): void {
     refreshes++;
     document.body.dataset.refreshes = String(refreshes);
-    updated.textContent = `updated ${new Date().toLocaleTimeString('en-US', { hourCycle: 'h23' })}`;
+    fresh.refreshed(reachedServer);
   }
 
   let mountSeq = 0;
@@ -337,6 +334,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       if (seq !== mountSeq) return;
       showingEmpty = !any;
       filterBar.hidden = showingEmpty;
+      // Every view has one h1 (the user page and the first-run guide bring their own).
+      if (!showingEmpty && state.view !== 'user') {
+        main.insertBefore(h('h1', { class: 'view-title' }, VIEWS[state.view].heading), grid);
+      }
       if (showingEmpty) {
         renderEmptyState(grid, ctx);
         document.body.dataset.refreshes = String(++refreshes);
@@ -344,9 +345,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
         return;
       }
       current = VIEWS[state.view].factory(grid, ctx);
+      const before = api.unreachableCount;
       await current.refresh();
       if (seq === mountSeq) {
-        markUpdated();
+        markUpdated(api.unreachableCount === before);
         mounting = false;
       }
     })();
@@ -363,20 +365,13 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       scheduler.request();
     },
     onStatus: (s) => {
+      const was = liveStatus;
       liveStatus = s;
-      liveBadge.className = `live live-${s}`;
-      liveBadge.textContent = {
-        connecting: 'Connecting…',
-        live: 'Live',
-        reconnecting: 'Reconnecting…',
-        offline: 'Polling',
-      }[s];
-      liveBadge.title =
-        s === 'live'
-          ? 'New usage appears as it is counted'
-          : s === 'offline'
-            ? `No live stream; refreshing every ${POLL_MS / 1000} s`
-            : '';
+      fresh.setLive(s);
+      // The stream dropped: refresh now, which also finds out whether the server is away.
+      if (s === 'reconnecting' && was === 'live') scheduler.request();
+      // (Re)connected after a gap: catch up on what was missed meanwhile.
+      if (s === 'live' && was !== 'connecting') scheduler.request();
     },
   });
   live.start();

@@ -37,11 +37,22 @@ export class ChartHost {
   private readonly observer: ResizeObserver;
 
   constructor(readonly el: HTMLElement) {
-    this.observer = new ResizeObserver(() => this.chart?.resize());
+    this.observer = new ResizeObserver(() => {
+      // A chart whose layout depends on its width (the pie) is drawn again for the new width.
+      if (this.build) this.set(this.build(this.el.clientWidth));
+      else this.chart?.resize();
+    });
     this.observer.observe(el);
   }
 
   private disposed = false;
+  private build: ((width: number) => EChartsOption) | undefined;
+
+  /** Draws `build(width)` now and again whenever the container's width changes. */
+  setForWidth(build: (width: number) => EChartsOption): void {
+    this.build = build;
+    this.set(build(this.el.clientWidth));
+  }
 
   set(option: EChartsOption): void {
     // A refresh that finishes after its view was left draws nothing.

@@ -212,11 +212,15 @@ export function appModelOption(
 }
 
 /** Model share (the seed's pie). */
+/** Below this container width the pie's legend goes under the donut (a phone). */
+export const NARROW_CHART_PX = 560;
+
 export function pieOption(
   slices: Slice[],
-  opts: { metric: Metric; theme: ChartTheme },
+  opts: { metric: Metric; theme: ChartTheme; width?: number },
 ): EChartsOption {
   const { theme, metric } = opts;
+  const narrow = (opts.width ?? Number.POSITIVE_INFINITY) < NARROW_CHART_PX;
   const total = slices.reduce((a, s) => a + s.value, 0);
   const colors = slices.map((s, i) => seriesColor(theme, i, s.other));
   return {
@@ -227,9 +231,10 @@ export function pieOption(
         theme,
         slices.map((s) => s.name),
       ),
-      orient: 'vertical',
-      right: 0,
-      top: 'middle',
+      // On a phone the legend runs in rows under the donut, never over it.
+      ...(narrow
+        ? { orient: 'horizontal', top: 'auto', bottom: 0, left: 'center' }
+        : { orient: 'vertical', right: 0, top: 'middle' }),
     },
     tooltip: {
       ...(base(theme).tooltip as object),
@@ -243,8 +248,8 @@ export function pieOption(
       {
         type: 'pie',
         name: metric === 'cost' ? 'Cost' : 'Tokens',
-        radius: ['38%', '70%'],
-        center: ['35%', '50%'],
+        radius: narrow ? ['30%', '58%'] : ['38%', '70%'],
+        center: narrow ? ['50%', '40%'] : ['35%', '50%'],
         avoidLabelOverlap: true,
         itemStyle: { borderColor: theme.segmentBorder, borderWidth: 1 },
         label: {

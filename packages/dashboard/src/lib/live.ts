@@ -1,7 +1,13 @@
+import { backoffMs } from './connection.js';
+
 /**
  * The live stream: `GET /v1/live` server-sent events. EventSource cannot send headers, so the key
- * goes in `?key=` (the server accepts that on this route only). EventSource reconnects by itself;
- * when the route is missing or keeps failing, the caller falls back to polling.
+ * goes in `?key=` (the server accepts that on this route only).
+ *
+ * EventSource's own retry gives up for good once the server answers with an error status — which
+ * `/v1/live` does (503) while the server shuts down for a restart. So every error closes the
+ * source and this class reconnects itself with backoff, for as long as the page is open. Only a
+ * server without the route (404) makes it stop: the caller then polls.
  */
 
 export interface UsageNotice {
@@ -33,9 +39,14 @@ export function liveUrl(origin: string, key: string): string {
   return `${origin}/v1/live?key=${encodeURIComponent(key)}`;
 }
 
+/** After this many failures in a row, ask the route itself whether it exists. */
+const PROBE_AFTER_FAILURES = 3;
+
 export class LiveStream {
   private source: EventSource | undefined;
   private failures = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = true;
 
   constructor(
     private readonly url: string,
@@ -43,8 +54,31 @@ export class LiveStream {
   ) {}
 
   start(): void {
-    this.stop();
-    this.handlers.onStatus('connecting');
+    this.stopped = false;
+    this.open(this.failures === 0 ? 'connecting' : 'reconnecting');
+  }
+
+  /** Reconnects at once (e.g. the server is reachable again), unless the stream is up. */
+  reconnectNow(): void {
+    if (this.stopped || this.source) return;
+    clearTimeout(this.timer);
+    this.open('reconnecting');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.close();
+  }
+
+  private close(): void {
+    this.source?.close();
+    this.source = undefined;
+  }
+
+  private open(status: LiveStatus): void {
+    this.close();
+    this.handlers.onStatus(status);
     const source = new EventSource(this.url);
     this.source = source;
     source.onopen = () => {
@@ -52,14 +86,11 @@ export class LiveStream {
       this.handlers.onStatus('live');
     };
     source.onerror = () => {
+      if (this.source !== source) return;
+      this.close();
       this.failures++;
-      // CLOSED: the server answered with an error status (e.g. 404 on an older server); give up.
-      if (source.readyState === EventSource.CLOSED || this.failures > 20) {
-        this.stop();
-        this.handlers.onStatus('offline');
-      } else {
-        this.handlers.onStatus('reconnecting');
-      }
+      this.handlers.onStatus('reconnecting');
+      void this.retry();
     };
     source.addEventListener('usage', (ev) => {
       const n = parse<UsageNotice>((ev as MessageEvent<string>).data);
@@ -71,9 +102,33 @@ export class LiveStream {
     });
   }
 
-  stop(): void {
-    this.source?.close();
-    this.source = undefined;
+  private async retry(): Promise<void> {
+    if (this.failures >= PROBE_AFTER_FAILURES && (await this.routeMissing())) {
+      this.stopped = true;
+      this.handlers.onStatus('offline');
+      return;
+    }
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => {
+        if (!this.stopped && !this.source) this.open('reconnecting');
+      },
+      backoffMs(this.failures - 1),
+    );
+  }
+
+  /** True when the server answers the stream's URL with 404 or 405 (an older server). */
+  private async routeMissing(): Promise<boolean> {
+    const abort = new AbortController();
+    try {
+      const res = await fetch(this.url, { signal: abort.signal, cache: 'no-store' });
+      return res.status === 404 || res.status === 405;
+    } catch {
+      return false;
+    } finally {
+      abort.abort();
+    }
   }
 }
 

@@ -103,6 +103,15 @@ describe('rules adapter', () => {
           value: 8.5,
           forecast: false,
           firedAt: '2026-01-06T10:00:00Z',
+          acknowledgedAt: null,
+        },
+        {
+          id: 'a0',
+          ruleName: 'Per user',
+          scope: { user: 'bob' },
+          level: { value: 5, threshold: 5 },
+          firedAt: '2026-01-06T09:00:00Z',
+          acknowledgedAt: '2026-01-06T09:30:00Z',
         },
         { id: 'broken' },
       ],
@@ -118,6 +127,19 @@ describe('rules adapter', () => {
         threshold: 8,
         firedAtMs: Date.parse('2026-01-06T10:00:00Z'),
         metric: '',
+        acknowledged: false,
+      },
+      {
+        id: 'a0',
+        ruleName: 'Per user',
+        scopeValues: { user: 'bob' },
+        scope: 'user=bob',
+        level: '5',
+        value: undefined,
+        threshold: 5,
+        firedAtMs: Date.parse('2026-01-06T09:00:00Z'),
+        metric: '',
+        acknowledged: true,
       },
     ]);
     expect(
@@ -157,6 +179,14 @@ describe('rules loaders', () => {
   it('other failures are errors, not "unavailable"', async () => {
     const api = new FakeApi({ '/v1/alerts': new ApiError(500, 'internal', 'boom') });
     expect(await loadAlerts(api, 10)).toEqual({ state: 'error', message: 'boom' });
+  });
+
+  it('a read key (403 on the admin-only rules list) is told why, not shown a bare error', async () => {
+    const api = new FakeApi({ '/v1/rules': new ApiError(403, 'forbidden', 'forbidden') });
+    expect(await loadRuleStatuses(api)).toEqual({
+      state: 'error',
+      message: 'the server lists rules to admin keys only.',
+    });
   });
 
   it("reads rules with their status; a user page keeps that user's scopes", async () => {

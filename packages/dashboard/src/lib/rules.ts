@@ -42,6 +42,8 @@ export interface AlertItem {
   threshold: number | undefined;
   firedAtMs: number;
   metric: string;
+  /** Acknowledged by an admin (`POST /v1/alerts/:id/ack`). */
+  acknowledged: boolean;
 }
 
 export type Loaded<T> =
@@ -158,6 +160,7 @@ export function normaliseAlert(raw: unknown): AlertItem | undefined {
     threshold: num(level?.threshold) ?? num(level?.value),
     firedAtMs,
     metric: str(obj(a.rule)?.metric) ?? str(a.metric) ?? '',
+    acknowledged: typeof a.acknowledgedAt === 'string',
   };
 }
 
@@ -181,6 +184,9 @@ export async function loadRuleStatuses(api: ApiClient, user?: string): Promise<L
   } catch (err) {
     if (isMissing(err))
       return { state: 'unavailable', message: unavailableMessage('/v1/rules', err.status) };
+    // The server lists rules (webhook secrets included) to admin keys only.
+    if (err instanceof ApiError && err.status === 403)
+      return { state: 'error', message: 'the server lists rules to admin keys only.' };
     return { state: 'error', message: err instanceof Error ? err.message : String(err) };
   }
   const enabled = rules.filter((r) => obj(r)?.enabled !== false).slice(0, MAX_RULES);

@@ -11,7 +11,7 @@ import {
  * filters. `parseLocation(formatLocation(s))` gives `s` back, so a shared link reproduces the view.
  */
 
-export type ViewId = 'overview' | 'breakdown' | 'top' | 'user' | 'alerts';
+export type ViewId = 'overview' | 'breakdown' | 'top' | 'user' | 'alerts' | 'settings';
 
 export interface Filters {
   app: string[];
@@ -60,6 +60,7 @@ const PATHS: Record<Exclude<ViewId, 'user'>, string> = {
   breakdown: '/breakdown',
   top: '/top',
   alerts: '/alerts',
+  settings: '/settings',
 };
 
 const TAG_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;

@@ -66,14 +66,34 @@ export function usageParams(r: UsageRequest): URLSearchParams {
   return q;
 }
 
+/** One problem the server found in a request (`error.details[]`). */
+export interface ApiIssue {
+  field: string;
+  reason: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: ApiIssue[] = [],
   ) {
     super(message);
   }
+}
+
+/** What a panel says instead of the browser's bare "Failed to fetch". */
+export const UNREACHABLE_MESSAGE =
+  'Cannot reach the tokenwatch server (stopped or restarting); showing the last data, retrying.';
+
+/** The server's message with each field it named: "The rule is invalid. levels[0].value: must be…". */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    const parts = err.details.map((d) => `${d.field}: ${d.reason}`);
+    return [err.message, ...parts].join(' ');
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 export interface WhoAmI {
@@ -87,6 +107,10 @@ export interface WhoAmI {
 export class ApiClient {
   /** Called on 401: the key was revoked or is wrong. */
   onUnauthorized: (() => void) | undefined;
+  /** Called after every request: whether the server answered (false: network error or 502–504). */
+  onReachability: ((reached: boolean) => void) | undefined;
+  /** Requests that could not reach the server, since the page opened. */
+  unreachableCount = 0;
 
   constructor(
     readonly baseUrl: string,
@@ -94,7 +118,7 @@ export class ApiClient {
   ) {}
 
   async request<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     options: { params?: URLSearchParams; body?: unknown; signal?: AbortSignal } = {},
   ): Promise<T> {
@@ -104,19 +128,37 @@ export class ApiClient {
     const init: RequestInit = { method, headers };
     if (options.body !== undefined) init.body = JSON.stringify(options.body);
     if (options.signal) init.signal = options.signal;
-    const res = await fetch(url, init);
-    if (!res.ok) {
+    let res: Response;
+    try {
+      res = await fetch(url, init);
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      this.unreachableCount++;
+      this.onReachability?.(false);
+      throw new ApiError(0, 'unreachable', UNREACHABLE_MESSAGE);
+    }
+    if (res.ok) this.onReachability?.(true);
+    else {
       let code = 'http_error';
       let message = `${res.status} ${res.statusText}`;
+      let details: ApiIssue[] = [];
       try {
-        const body = (await res.json()) as { error?: { code?: string; message?: string } };
+        const body = (await res.json()) as {
+          error?: { code?: string; message?: string; details?: ApiIssue[] };
+        };
         code = body.error?.code ?? code;
         message = body.error?.message ?? message;
+        details = Array.isArray(body.error?.details) ? body.error.details : [];
       } catch {
         // not JSON
       }
+      // A proxy's 502–504, or the server's own 503 while it shuts down (not an overload's 503):
+      // the server is (about to be) away.
+      const away = res.status >= 502 && res.status <= 504 && code !== 'overloaded';
+      if (away) this.unreachableCount++;
+      this.onReachability?.(!away);
       if (res.status === 401) this.onUnauthorized?.();
-      throw new ApiError(res.status, code, message);
+      throw new ApiError(res.status, code, message, details);
     }
     return (await res.json()) as T;
   }

@@ -263,7 +263,7 @@ function chip(prefix: string, value: string, onRemove: () => void): HTMLElement 
     'span',
     { class: 'chip', dataset: { filter: `${prefix}${value}` } },
     h('span', { class: 'muted' }, prefix),
-    h('span', { class: 'chip-value' }, value),
+    h('span', { class: 'chip-value', attrs: { title: value } }, value),
     h(
       'button',
       {

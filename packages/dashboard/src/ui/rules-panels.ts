@@ -8,6 +8,7 @@ import {
   progressOf,
   type RuleStatus,
 } from '../lib/rules.js';
+import { errorText } from '../lib/usage-api.js';
 import type { AppContext } from '../views/context.js';
 import { Panel } from './panel.js';
 
@@ -135,7 +136,7 @@ function ruleItem(s: RuleStatus, nowMs: number): HTMLElement {
       'div',
       { class: 'rule-head' },
       h('strong', null, s.ruleName),
-      h('span', { class: 'muted' }, ` · ${s.scope}`),
+      h('span', { class: 'muted id-text rule-scope', attrs: { title: s.scope } }, s.scope),
       h('span', { class: 'rule-value' }, metricValue(s.metric, s.value)),
     ),
     bar,
@@ -219,7 +220,7 @@ export function alertsPanel(
             ),
             h('span', { class: 'badge badge-warn' }, a.level || 'alert'),
             h('strong', null, a.ruleName),
-            h('span', { class: 'muted' }, a.scope),
+            h('span', { class: 'muted id-text alert-scope', attrs: { title: a.scope } }, a.scope),
             a.value !== undefined
               ? h(
                   'span',
@@ -228,6 +229,7 @@ export function alertsPanel(
                   a.threshold !== undefined ? ` ≥ ${metricValue(a.metric, a.threshold)}` : '',
                 )
               : null,
+            ackControl(ctx, a),
           ),
         ),
       ),
@@ -253,4 +255,37 @@ export function alertsPanel(
     });
   };
   return { panel, refresh };
+}
+
+/** "Acknowledge" for admin keys (the server refuses other keys anyway); a badge once done. */
+function ackControl(ctx: AppContext, a: AlertItem): HTMLElement | null {
+  if (a.acknowledged)
+    return h('span', { class: 'badge', dataset: { state: 'acknowledged' } }, 'acknowledged');
+  if (ctx.who.role !== 'admin') return null;
+  const button: HTMLButtonElement = h(
+    'button',
+    {
+      class: 'btn btn-small',
+      attrs: { type: 'button', 'aria-label': `Acknowledge alert ${a.ruleName} ${a.scope}` },
+      dataset: { action: 'ack' },
+      on: {
+        click: async () => {
+          button.disabled = true;
+          try {
+            await ctx.api.request('POST', `/v1/alerts/${encodeURIComponent(a.id)}/ack`);
+            a.acknowledged = true;
+            button.replaceWith(
+              h('span', { class: 'badge', dataset: { state: 'acknowledged' } }, 'acknowledged'),
+            );
+          } catch (err) {
+            button.disabled = false;
+            button.title = `Could not acknowledge: ${errorText(err)}`;
+            button.textContent = 'Retry acknowledge';
+          }
+        },
+      },
+    },
+    'Acknowledge',
+  );
+  return button;
 }

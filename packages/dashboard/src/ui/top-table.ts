@@ -1,5 +1,6 @@
 import { formatInteger, formatPercent, formatTokens, formatUsd } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
+import { idText, scrollBox } from './id-text.js';
 import { sparkline } from './sparkline.js';
 
 export interface TopRow {
@@ -28,69 +29,81 @@ export function renderTopTable(
     return;
   }
   el.appendChild(
-    h(
-      'table',
-      { class: 'data-table top-table' },
+    scrollBox(
       h(
-        'thead',
-        null,
+        'table',
+        { class: 'data-table top-table' },
         h(
-          'tr',
+          'thead',
           null,
-          h('th', { attrs: { scope: 'col' }, class: 'num' }, '#'),
-          h('th', { attrs: { scope: 'col' } }, opts.label),
-          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Tokens'),
-          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Share'),
-          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Cost'),
-          h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Requests'),
-          h('th', { attrs: { scope: 'col' } }, opts.sparkLabel),
-        ),
-      ),
-      h(
-        'tbody',
-        null,
-        ...opts.rows.map((r, i) => {
-          const link = opts.link?.(r.name);
-          const name = link
-            ? h('a', { attrs: { href: link.href }, on: { click: link.onClick } }, r.name)
-            : h('span', null, r.name);
-          return h(
+          h(
             'tr',
-            {
-              dataset: {
-                name: r.name,
-                tokens: String(r.totalTokens),
-                cost: String(r.costUsd),
-                requests: String(r.requests),
+            null,
+            h('th', { attrs: { scope: 'col' }, class: 'num' }, '#'),
+            h('th', { attrs: { scope: 'col' } }, opts.label),
+            h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Tokens'),
+            h('th', { attrs: { scope: 'col' }, class: 'num col-optional' }, 'Share'),
+            h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Cost'),
+            h('th', { attrs: { scope: 'col' }, class: 'num col-optional' }, 'Requests'),
+            h('th', { attrs: { scope: 'col' }, class: 'col-optional' }, opts.sparkLabel),
+          ),
+        ),
+        h(
+          'tbody',
+          null,
+          ...opts.rows.map((r, i) => {
+            const link = opts.link?.(r.name);
+            const name = idText(r.name, link);
+            return h(
+              'tr',
+              {
+                dataset: {
+                  name: r.name,
+                  tokens: String(r.totalTokens),
+                  cost: String(r.costUsd),
+                  requests: String(r.requests),
+                },
               },
-            },
-            h('td', { class: 'num muted' }, String(i + 1)),
-            h(
-              'td',
-              { class: 'name-cell' },
-              name,
-              r.unpricedTokens > 0
-                ? h(
-                    'span',
-                    {
-                      class: 'badge badge-warn',
-                      attrs: { title: `${formatInteger(r.unpricedTokens)} unpriced tokens` },
-                    },
-                    'unpriced',
-                  )
-                : null,
-            ),
-            h(
-              'td',
-              { class: 'num', attrs: { title: formatInteger(r.totalTokens) } },
-              formatTokens(r.totalTokens),
-            ),
-            h('td', { class: 'num' }, formatPercent(r.totalTokens, opts.totalTokens)),
-            h('td', { class: 'num' }, formatUsd(r.costUsd)),
-            h('td', { class: 'num' }, formatInteger(r.requests)),
-            h('td', { class: 'spark-cell' }, sparkline(r.spark, `${opts.sparkLabel} of ${r.name}`)),
-          );
-        }),
+              h('td', { class: 'num muted' }, String(i + 1)),
+              h(
+                'td',
+                { class: 'name-cell' },
+                h(
+                  'div',
+                  { class: 'name-wrap' },
+                  name,
+                  r.unpricedTokens > 0
+                    ? h(
+                        'span',
+                        {
+                          class: 'badge badge-warn',
+                          attrs: { title: `${formatInteger(r.unpricedTokens)} unpriced tokens` },
+                        },
+                        'unpriced',
+                      )
+                    : null,
+                ),
+              ),
+              h(
+                'td',
+                { class: 'num', attrs: { title: formatInteger(r.totalTokens) } },
+                formatTokens(r.totalTokens),
+              ),
+              h(
+                'td',
+                { class: 'num col-optional' },
+                formatPercent(r.totalTokens, opts.totalTokens),
+              ),
+              h('td', { class: 'num' }, formatUsd(r.costUsd)),
+              h('td', { class: 'num col-optional' }, formatInteger(r.requests)),
+              h(
+                'td',
+                { class: 'spark-cell col-optional' },
+                sparkline(r.spark, `${opts.sparkLabel} of ${r.name}`),
+              ),
+            );
+          }),
+        ),
       ),
     ),
   );

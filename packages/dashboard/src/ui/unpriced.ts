@@ -2,6 +2,7 @@ import { formatInteger, formatTokens } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 import type { UsageRow } from '../lib/usage-api.js';
 import { type AppContext, rangeOf } from '../views/context.js';
+import { idCell, scrollBox } from './id-text.js';
 import { Panel } from './panel.js';
 import type { RefreshablePanel } from './rules-panels.js';
 
@@ -71,32 +72,34 @@ export function unpricedPanel(ctx: AppContext): RefreshablePanel & {
       ),
     );
     panel.body.appendChild(
-      h(
-        'table',
-        { class: 'data-table' },
+      scrollBox(
         h(
-          'thead',
-          null,
+          'table',
+          { class: 'data-table' },
           h(
-            'tr',
+            'thead',
             null,
-            h('th', { attrs: { scope: 'col' } }, 'Model'),
-            h('th', { attrs: { scope: 'col' } }, 'Provider'),
-            h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Unpriced tokens'),
-            h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Requests'),
-          ),
-        ),
-        h(
-          'tbody',
-          null,
-          ...rows.map((x: UsageRow) =>
             h(
               'tr',
-              { dataset: { model: x.model ?? '' } },
-              h('td', null, x.model ?? ''),
-              h('td', null, x.provider ?? ''),
-              h('td', { class: 'num' }, formatInteger(x.unpricedTokens)),
-              h('td', { class: 'num' }, formatInteger(x.unpricedRequests)),
+              null,
+              h('th', { attrs: { scope: 'col' } }, 'Model'),
+              h('th', { attrs: { scope: 'col' } }, 'Provider'),
+              h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Unpriced tokens'),
+              h('th', { attrs: { scope: 'col' }, class: 'num' }, 'Requests'),
+            ),
+          ),
+          h(
+            'tbody',
+            null,
+            ...rows.map((x: UsageRow) =>
+              h(
+                'tr',
+                { dataset: { model: x.model ?? '' } },
+                idCell(x.model ?? ''),
+                h('td', null, x.provider ?? ''),
+                h('td', { class: 'num' }, formatInteger(x.unpricedTokens)),
+                h('td', { class: 'num' }, formatInteger(x.unpricedRequests)),
+              ),
             ),
           ),
         ),

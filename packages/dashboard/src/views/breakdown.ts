@@ -103,7 +103,7 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         metric,
         'Other models',
       );
-      share.chart?.set(pieOption(slices, { metric, theme: ctx.theme }));
+      share.chart?.setForWidth((width) => pieOption(slices, { metric, theme: ctx.theme, width }));
       share.setData(slicesData(slices, 'model', metric, ['model-share', metric]));
       share.setStatus(
         slices.length === 0 ? 'empty' : 'ready',

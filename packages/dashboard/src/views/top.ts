@@ -63,6 +63,7 @@ export const topView: ViewFactory = (root, ctx) => {
     const sort = ctx.state.sort;
     const sparkMetric: Metric = sort === 'costUsd' ? 'cost' : 'tokens';
     const totalP = ctx.api.usage({ fromMs: r.aggFromMs, toMs: r.toMs, filters });
+    totalP.catch(() => {}); // each panel's guard reports it (a panel may fail before awaiting it)
     await Promise.all(
       panels.map(({ dim, panel }) =>
         guard(panel, async () => {

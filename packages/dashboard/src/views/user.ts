@@ -3,6 +3,7 @@ import { type Metric, stackedOverTime, sumRows } from '../lib/aggregate.js';
 import { formatInteger, formatUsd } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 import { type Filters, formatLocation } from '../lib/url-state.js';
+import { idCell, scrollBox } from '../ui/id-text.js';
 import { renderKpis } from '../ui/kpis.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
@@ -21,7 +22,7 @@ export const userView: ViewFactory = (root, ctx) => {
     'div',
     { class: 'page-head span-all' },
     h('p', { class: 'muted' }, 'User'),
-    h('h1', { class: 'user-id', dataset: { user: userId } }, userId),
+    h('h1', { class: 'user-id', dataset: { user: userId }, attrs: { title: userId } }, userId),
     h(
       'a',
       {
@@ -104,40 +105,40 @@ export const userView: ViewFactory = (root, ctx) => {
       );
       if (res.rows.length > 0) {
         byApp.body.appendChild(
-          h(
-            'table',
-            { class: 'data-table' },
+          scrollBox(
             h(
-              'thead',
-              null,
+              'table',
+              { class: 'data-table' },
               h(
-                'tr',
+                'thead',
                 null,
-                ...['Application', 'Model', 'Tokens', 'Cost', 'Requests', 'Errors'].map((c, i) =>
-                  h('th', { attrs: { scope: 'col' }, class: i >= 2 ? 'num' : '' }, c),
-                ),
-              ),
-            ),
-            h(
-              'tbody',
-              null,
-              ...res.rows.map((x) =>
                 h(
                   'tr',
                   null,
-                  h('td', null, x.app ?? ''),
-                  h(
-                    'td',
-                    null,
-                    x.model ?? '',
-                    x.unpricedTokens > 0
-                      ? h('span', { class: 'badge badge-warn' }, 'unpriced')
-                      : null,
+                  ...['Application', 'Model', 'Tokens', 'Cost', 'Requests', 'Errors'].map((c, i) =>
+                    h('th', { attrs: { scope: 'col' }, class: i >= 2 ? 'num' : '' }, c),
                   ),
-                  h('td', { class: 'num' }, formatInteger(x.totalTokens)),
-                  h('td', { class: 'num' }, formatUsd(x.costUsd)),
-                  h('td', { class: 'num' }, formatInteger(x.requests)),
-                  h('td', { class: 'num' }, formatInteger(x.errors)),
+                ),
+              ),
+              h(
+                'tbody',
+                null,
+                ...res.rows.map((x) =>
+                  h(
+                    'tr',
+                    null,
+                    idCell(x.app ?? ''),
+                    idCell(
+                      x.model ?? '',
+                      x.unpricedTokens > 0
+                        ? h('span', { class: 'badge badge-warn' }, 'unpriced')
+                        : null,
+                    ),
+                    h('td', { class: 'num' }, formatInteger(x.totalTokens)),
+                    h('td', { class: 'num' }, formatUsd(x.costUsd)),
+                    h('td', { class: 'num' }, formatInteger(x.requests)),
+                    h('td', { class: 'num' }, formatInteger(x.errors)),
+                  ),
                 ),
               ),
             ),

@@ -40,6 +40,8 @@ export interface StartServerOptions {
   dataDir?: string;
   /** Extra environment, e.g. `TOKENWATCH_FLUSH_MAX_WAIT_MS`. */
   env?: Record<string, string>;
+  /** Port to listen on; default 0 (any free port). Reuse one to restart at the same URL. */
+  port?: number;
   /** How long to wait for the server to listen; default 30 s. */
   startTimeoutMs?: number;
 }
@@ -71,10 +73,14 @@ export async function startServerProcess(options: StartServerOptions = {}): Prom
     throw new Error(`${CLI_PATH} is missing: build first (npm run build)`);
   }
   const dataDir = options.dataDir ?? makeDataDir();
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, TOKENWATCH_LOG_LEVEL: 'warn', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI_PATH, 'serve', '--port', String(options.port ?? 0), '--data-dir', dataDir],
+    {
+      env: { ...process.env, TOKENWATCH_LOG_LEVEL: 'warn', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not spawn tokenwatch serve');
   started.set(pid, child);
