@@ -16,13 +16,14 @@ import {
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
-import { measuresFromRow } from '../sql-rows.js';
 import { EventLog } from './event-log.js';
+import { OtherWriters } from './other-writers.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
+import { storeError } from './sqlite-errors.js';
 import { SqliteProjects } from './sqlite-projects.js';
+import { conflictsOf, countUsageGroups, pruneHistory, queryUsageRows } from './sqlite-reads.js';
 import { SqliteRules } from './sqlite-rules.js';
-import { compileUsageQuery } from './sqlite-usage-queries.js';
 import { TruncateBackoff } from './wal-monitor.js';
 
 export interface SqliteStoreOptions {
@@ -47,26 +48,9 @@ export interface SqliteStoreOptions {
 }
 
 export const DEFAULT_MAX_WAL_MIB = 64;
+export { storeError };
 
 type Statement = Database.Statement<unknown[], unknown>;
-
-/** SQLite error codes a caller may retry (the database was busy, or the disk had a hiccup). */
-const RETRYABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL)/;
-
-export function storeError(err: unknown, what: string): TokenwatchError {
-  if (err instanceof TokenwatchError) return err;
-  const code = (err as { code?: unknown }).code;
-  const retryable = typeof code === 'string' && RETRYABLE_SQLITE.test(code);
-  return new TokenwatchError(
-    retryable ? 'unavailable' : 'internal',
-    `SQLite ${what} failed: ${String((err as Error).message ?? err)}`,
-    {
-      retryable,
-      cause: err,
-      context: { sqliteCode: code },
-    },
-  );
-}
 
 function walSize(walPath: string): number {
   try {
@@ -102,15 +86,6 @@ function assertStorable(e: PricedEvent): void {
   }
 }
 
-interface RawUsageRow {
-  [column: string]: unknown;
-}
-
-function toNumber(value: unknown): number {
-  if (typeof value === 'bigint') return Number(value);
-  return typeof value === 'number' ? value : 0;
-}
-
 /**
  * The embedded store: one SQLite file, synchronous driver (better-sqlite3). All methods are
  * synchronous inside and wrapped in promises by `SqliteStore` so the adapter fits the port.
@@ -136,10 +111,7 @@ export class SqliteDatabase {
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Folds that failed (their events stay in the log and are folded by the next one). */
   foldFailures = 0;
-  /** `PRAGMA data_version` when memory was last synced with the log (-1: sync before use). */
-  private seenDataVersion = -1;
-  /** The store generation this connection's memory mirrors. */
-  private generation = -1;
+  private writers: OtherWriters | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
@@ -190,57 +162,25 @@ export class SqliteDatabase {
     this.fold(Date.now());
   }
 
-  /**
-   * Other processes may write this file too: the CLI (`keys create`, a rule saved with the
-   * server down, an import), or a second server. Each keeps the unfolded events, their counter
-   * deltas and folded counter values in memory, so each write transaction first asks whether
-   * another connection changed what that memory mirrors; if so, it reads the event log again.
-   * The log is the truth: an event is folded exactly once, by whichever process deletes its row
-   * in the same transaction. `data_version` moves on any other commit (a checkpoint too), so it
-   * only says when to look: the store generation (bumped by folds, counter rebuilds and prunes)
-   * and the log's last row say whether anything this memory mirrors changed.
-   */
+  /** Reads the event log again when another process changed it (see OtherWriters). */
   private syncWithOtherWriters(nowMs: number): void {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
-    if (version === this.seenDataVersion) return;
     const log = this.eventLog();
-    const generation = this.stmt('readGeneration').get() as number;
-    const lastSeq = (this.stmt('lastLogSeq').get() as number | null) ?? 0;
-    if (
-      this.seenDataVersion !== -1 &&
-      generation === this.generation &&
-      lastSeq === log.lastRowSeq
-    ) {
-      this.seenDataVersion = version;
-      return;
-    }
-    const rules = this.rulesEngine();
-    log.forget();
-    rules.pending.forgetAll();
-    const { events, upToSeq } = log.unfolded();
-    if (events.length > 0) {
+    this.otherWriters().sync(log.lastRowSeq, () => {
+      const rules = this.rulesEngine();
+      log.forget();
+      rules.pending.forgetAll();
+      const { events, upToSeq } = log.unfolded();
+      if (events.length === 0) return;
       // The alerts these events fired committed with them; evaluating again restores their
       // counter deltas and inserts no alert twice.
       rules.evaluate(events, nowMs).commit();
       log.appended(events, upToSeq, nowMs);
-    }
-    this.generation = generation;
-    this.seenDataVersion = version;
+    });
   }
 
-  /** Inside a transaction that leaves other connections' memory stale. */
-  private bumpGeneration(): void {
-    this.generation = this.stmt('bumpGeneration').get() as number;
-  }
-
-  /** Another connection committed since this one last synced. */
-  private othersCommitted(): boolean {
-    return this.db.pragma('data_version', { simple: true }) !== this.seenDataVersion;
-  }
-
-  /** A write transaction rolled back: what it synced into memory is not to be trusted. */
-  private distrustMemory(): void {
-    this.seenDataVersion = -1;
+  private otherWriters(): OtherWriters {
+    if (!this.writers) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.writers;
   }
 
   private prepareStatements(): void {
@@ -250,15 +190,11 @@ export class SqliteDatabase {
         'INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)',
       ),
       idFingerprint: s('SELECT fingerprint FROM event_ids WHERE project_id = ? AND id = ?').pluck(),
-      readGeneration: s('SELECT generation FROM store_generation WHERE id = 1').pluck(),
-      bumpGeneration: s(
-        'UPDATE store_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation',
-      ).pluck(),
-      lastLogSeq: s('SELECT MAX(seq) FROM event_log').pluck(),
       insertConflict: s(
         'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
       ),
     };
+    this.writers = new OtherWriters(this.db);
     this.rollups = new RollupWriter(this.db);
     this.log = new EventLog(this.db);
     this.ruleEngine = new SqliteRules(this.db, (q) => this.queryUsage(q));
@@ -329,7 +265,7 @@ export class SqliteDatabase {
     try {
       done = run.immediate();
     } catch (err) {
-      this.distrustMemory();
+      this.otherWriters().distrust();
       throw storeError(err, 'applyBatch');
     }
     const { fresh, duplicates, conflicts, outcomes, evaluated } = done;
@@ -420,7 +356,7 @@ export class SqliteDatabase {
    */
   private fold(nowMs: number): void {
     const log = this.eventLog();
-    if (log.pendingEvents === 0 && !this.othersCommitted()) return;
+    if (log.pendingEvents === 0 && !this.otherWriters().committedSinceSync()) return;
     const rollups = this.rollups as RollupWriter;
     const counters = this.rulesEngine().pending;
     // The log rows make the fold replayable: its commit need not wait for the disk.
@@ -434,7 +370,7 @@ export class SqliteDatabase {
           rollups.write(events, nowMs);
           counters.fold(nowMs);
           log.deleteFolded(upToSeq);
-          this.bumpGeneration();
+          this.otherWriters().bump();
           return true;
         })
         .immediate();
@@ -444,7 +380,7 @@ export class SqliteDatabase {
       log.folded();
     } catch (err) {
       rollups.rolledBack();
-      this.distrustMemory();
+      this.otherWriters().distrust();
       this.foldFailures++;
       throw storeError(err, 'fold');
     } finally {
@@ -454,64 +390,22 @@ export class SqliteDatabase {
 
   /** Rule counters with the unfolded deltas (synced first if another process wrote). */
   readCounters(ruleId: string, fromMs: number, toMs: number, scopeKey?: string): RuleCounter[] {
-    if (this.othersCommitted()) this.foldNow();
+    if (this.otherWriters().committedSinceSync()) this.foldNow();
     return this.rulesEngine().readCounters(ruleId, fromMs, toMs, scopeKey);
   }
 
   queryUsage(q: UsageQuery): UsageRow[] {
     this.foldNow();
-    const compiled = compileUsageQuery(q, { coarseRollups: true, splitCost: true });
-    try {
-      const rows = this.db
-        .prepare(compiled.sql)
-        .safeIntegers(true)
-        .all(...compiled.params) as RawUsageRow[];
-      return rows.map((r) => {
-        const row: UsageRow = measuresFromRow(r, toNumber);
-        compiled.dimensions.forEach((dim, i) => {
-          const value = String(r[`d${i}`]);
-          if (dim.startsWith('tag:')) row.tag = { key: dim.slice(4), value };
-          else row[dim as 'user' | 'app' | 'model' | 'provider'] = value;
-        });
-        if (q.interval) row.bucketMs = toNumber(r.bucket);
-        return row;
-      });
-    } catch (err) {
-      throw storeError(err, 'queryUsage');
-    }
+    return queryUsageRows(this.db, q);
   }
 
   countGroups(q: UsageQuery): number {
     this.foldNow();
-    const compiled = compileUsageQuery(q, { coarseRollups: true, splitCost: true, shape: 'count' });
-    try {
-      return this.db
-        .prepare(compiled.sql)
-        .pluck()
-        .get(...compiled.params) as number;
-    } catch (err) {
-      throw storeError(err, 'countGroups');
-    }
+    return countUsageGroups(this.db, q);
   }
 
   listConflicts(projectId: string, limit: number): ConflictRecord[] {
-    const rows = this.db
-      .prepare(
-        'SELECT event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms FROM conflicts WHERE project_id = ? ORDER BY seen_at_ms DESC, rowid DESC LIMIT ?',
-      )
-      .all(projectId, limit) as {
-      event_id: string;
-      first_fingerprint: string;
-      conflicting_fingerprint: string;
-      seen_at_ms: number;
-    }[];
-    return rows.map((r) => ({
-      projectId,
-      eventId: r.event_id,
-      firstFingerprint: r.first_fingerprint,
-      conflictingFingerprint: r.conflicting_fingerprint,
-      seenAtMs: r.seen_at_ms,
-    }));
+    return conflictsOf(this.db, projectId, limit);
   }
 
   prune(options: PruneOptions): PruneResult {
@@ -534,38 +428,11 @@ export class SqliteDatabase {
       return {
         minuteRowsDeleted: minute.changes,
         eventIdsDeleted: ids.changes,
-        ...this.pruneHistory(options.nowMs - options.historyRetentionMs),
+        ...pruneHistory(this.db, options.nowMs - options.historyRetentionMs),
       };
     } catch (err) {
       throw storeError(err, 'prune');
     }
-  }
-
-  /** Finished deliveries, then alerts with none left, and conflicts, from before `cutoffMs`. */
-  private pruneHistory(cutoffMs: number) {
-    return this.db
-      .transaction(() => {
-        const deliveries = this.db
-          .prepare(
-            "DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND updated_at_ms < ?",
-          )
-          .run(cutoffMs);
-        // NOT IN: SQLite indexes the subquery once (deliveries has no index on alert_id).
-        const alerts = this.db
-          .prepare(
-            'DELETE FROM alerts WHERE window_end_ms < ? AND fired_at_ms < ? AND alert_id NOT IN (SELECT alert_id FROM deliveries)',
-          )
-          .run(cutoffMs, cutoffMs);
-        const conflicts = this.db
-          .prepare('DELETE FROM conflicts WHERE seen_at_ms < ?')
-          .run(cutoffMs);
-        return {
-          alertsDeleted: alerts.changes,
-          deliveriesDeleted: deliveries.changes,
-          conflictsDeleted: conflicts.changes,
-        };
-      })
-      .immediate();
   }
 
   /** Projects, keys and price overrides (see SqliteProjects). */
@@ -596,12 +463,12 @@ export class SqliteDatabase {
       return this.db
         .transaction(() => {
           const result = write();
-          this.bumpGeneration();
+          this.otherWriters().bump();
           return result;
         })
         .immediate();
     } catch (err) {
-      this.distrustMemory();
+      this.otherWriters().distrust();
       throw err;
     }
   }
