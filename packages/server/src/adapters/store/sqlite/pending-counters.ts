@@ -1,5 +1,6 @@
 import type { BatchPlan, CounterRange, CounterValues, RuleCounter } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
+import { stringEntryBytes } from './rollup-writer.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 /** `${counterKey}\0${scopeKey}` → bucket start → amount. */
@@ -12,8 +13,13 @@ interface CounterRow {
   value: number;
 }
 
-/** Folded values cached in memory are dropped (and read again) past this many. */
-const MAX_CACHED_VALUES = 2_000_000;
+/**
+ * What the folded values cached in memory hold at most, by estimate: past it the buckets read
+ * least recently are dropped (and read again when needed). In bytes, not values: a scope key
+ * is often ~100 characters, and the former cap of 2,000,000 values (hours of hourly buckets
+ * of a rule scoped by user × model) held hundreds of MiB.
+ */
+export const DEFAULT_FOLDED_CACHE_BUDGET_BYTES = 32 * 1024 * 1024;
 /** A bucket read this many times one scope key at a time is read whole instead. */
 const READS_BEFORE_WHOLE_BUCKET = 64;
 
@@ -24,6 +30,13 @@ interface BucketCache {
   /** Every scope key of the bucket is in `values`: a missing one is 0. */
   whole: boolean;
   reads: number;
+  /** Estimated heap bytes of `values`. */
+  bytes: number;
+}
+
+/** A cached value's heap bytes: its scope key (often a slice of a longer key) and its slot. */
+function valueBytes(scopeKey: string): number {
+  return stringEntryBytes(scopeKey);
 }
 
 function keyOf(counterKey: string, scopeKey: string): string {
@@ -45,13 +58,19 @@ export class PendingCounters {
    * once, after which a scope key it does not hold is known to be 0 without a query.
    */
   private readonly folded = new Map<string, BucketCache>();
-  private cachedValues = 0;
+  /** Estimated heap bytes of every bucket's values (at most `budgetBytes` between reads). */
+  private cachedBytes = 0;
+  /** The bucket read last (already last in `folded`'s order). */
+  private lastBucketKey: string | undefined;
   private readonly readFolded: Statement;
   private readonly readOne: Statement;
   private readonly readBucket: Statement;
   private readonly addFolded: Statement;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly budgetBytes = DEFAULT_FOLDED_CACHE_BUDGET_BYTES,
+  ) {
     this.readFolded = db.prepare(
       'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms >= ? AND bucket_start_ms <= ?',
     );
@@ -67,6 +86,11 @@ export class PendingCounters {
       `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = value + excluded.value, updated_at_ms = excluded.updated_at_ms`,
     );
+  }
+
+  /** Estimated heap bytes of the folded values cached now. */
+  get foldedCacheBytes(): number {
+    return this.cachedBytes;
   }
 
   get isEmpty(): boolean {
@@ -181,7 +205,8 @@ export class PendingCounters {
         if (value !== undefined) cache.values.set(scopeKey, value + v);
         else if (cache.whole) {
           cache.values.set(scopeKey, v);
-          this.cachedValues++;
+          cache.bytes += valueBytes(scopeKey);
+          this.cachedBytes += valueBytes(scopeKey);
         }
       }
     }
@@ -191,7 +216,7 @@ export class PendingCounters {
   /** Counters were written outside the fold (a rule save rebuilt them): forget what was read. */
   forgetFolded(): void {
     this.folded.clear();
-    this.cachedValues = 0;
+    this.cachedBytes = 0;
   }
 
   /** Another process wrote: the deltas are read again from the log, the folded values from the table. */
@@ -200,14 +225,33 @@ export class PendingCounters {
     this.forgetFolded();
   }
 
+  /**
+   * Drops the buckets read least recently until the cache holds three quarters of its budget
+   * (a bucket is dropped whole: a `whole` one must stay complete or go). The current window's
+   * bucket, read at every batch, is the most recent; an hour-old one goes first.
+   */
+  private evictPastBudget(): void {
+    if (this.cachedBytes <= this.budgetBytes) return;
+    for (const [key, cache] of this.folded) {
+      if (this.cachedBytes <= (this.budgetBytes * 3) / 4) break;
+      this.folded.delete(key);
+      this.cachedBytes -= cache.bytes;
+    }
+  }
+
   private foldedValue(counterKey: string, scopeKey: string, bucket: number): number {
-    if (this.cachedValues >= MAX_CACHED_VALUES) this.forgetFolded();
+    this.evictPastBudget();
     const bucketKey = `${counterKey}\u0000${bucket}`;
     let cache = this.folded.get(bucketKey);
     if (!cache) {
-      cache = { values: new Map(), whole: false, reads: 0 };
+      cache = { values: new Map(), whole: false, reads: 0, bytes: 0 };
+      this.folded.set(bucketKey, cache);
+    } else if (this.lastBucketKey !== bucketKey) {
+      // Map order is the recency order eviction walks: move this bucket to the end.
+      this.folded.delete(bucketKey);
       this.folded.set(bucketKey, cache);
     }
+    this.lastBucketKey = bucketKey;
     const known = cache.values.get(scopeKey);
     if (known !== undefined) return known;
     if (cache.whole) return 0;
@@ -216,7 +260,10 @@ export class PendingCounters {
         scope_key: string;
         value: number;
       }>) {
-        if (!cache.values.has(row.scope_key)) this.cachedValues++;
+        if (!cache.values.has(row.scope_key)) {
+          cache.bytes += valueBytes(row.scope_key);
+          this.cachedBytes += valueBytes(row.scope_key);
+        }
         cache.values.set(row.scope_key, row.value);
       }
       cache.whole = true;
@@ -224,7 +271,8 @@ export class PendingCounters {
     }
     const value = (this.readOne.get(counterKey, scopeKey, bucket) as number | undefined) ?? 0;
     cache.values.set(scopeKey, value);
-    this.cachedValues++;
+    cache.bytes += valueBytes(scopeKey);
+    this.cachedBytes += valueBytes(scopeKey);
     return value;
   }
 }

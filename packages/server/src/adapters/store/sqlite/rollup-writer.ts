@@ -6,13 +6,29 @@ import {
   type RollupMeasures,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
+import { GenerationalCache } from '../../../util/generational-cache.js';
 import { MEASURE_COLUMNS, measureValues, splitCost } from '../sql-rows.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-/** Dictionary caches are dropped (and refilled from the database) past this many entries. */
-const MAX_CACHED_IDS = 1_000_000;
+/**
+ * What the writer's id caches hold at most, by estimate (see GenerationalCache): past it the
+ * least recently used ids are dropped and read again from the database when seen again. Sized
+ * in bytes, not entries: a long tail of users makes a series key ~100 characters, and a cap of
+ * a million entries per dictionary (reached only after hours) held hundreds of MiB.
+ */
+export const DEFAULT_ID_CACHE_BUDGET_BYTES = 64 * 1024 * 1024;
+/**
+ * Heap bytes of a string-keyed entry, measured on a heap snapshot of the soak bench: a key
+ * built by a template literal is a tree of cons strings that keeps its parts alive, ~2 bytes
+ * per character all told, plus ~100 for the map's slot and the string headers.
+ */
+export function stringEntryBytes(key: string): number {
+  return 2 * key.length + 96;
+}
+/** Heap bytes of a coarse-ids entry (object with five small integers, and its slot). */
+const COARSE_ENTRY_BYTES = 96;
 
 /** A full series' ids in the coarse dictionaries. */
 interface CoarseIds {
@@ -84,12 +100,19 @@ function accumulateTag(
  * a transaction that rolls back do not exist: they are forgotten again (`rolledBack`).
  */
 class IdDictionary {
-  private readonly ids = new Map<string, number>();
+  private readonly ids: GenerationalCache<string, number>;
   private pending: string[] = [];
   private readonly find: Statement;
   private readonly insert: Statement;
 
-  constructor(db: Database.Database, table: string, idColumn: string, columns: string[]) {
+  constructor(
+    db: Database.Database,
+    table: string,
+    idColumn: string,
+    columns: string[],
+    budgetBytes: number,
+  ) {
+    this.ids = new GenerationalCache(budgetBytes, stringEntryBytes);
     this.find = db
       .prepare(
         `SELECT ${idColumn} FROM ${table} WHERE ${columns.map((c) => `${c} = ?`).join(' AND ')}`,
@@ -110,11 +133,14 @@ class IdDictionary {
     if (id === undefined) {
       const inserted = this.insert.get(...values) as number | undefined;
       id = inserted ?? (this.find.get(...values) as number);
-      if (this.ids.size >= MAX_CACHED_IDS) this.ids.clear();
       this.ids.set(key, id);
       if (inserted !== undefined) this.pending.push(key);
     }
     return id;
+  }
+
+  get bytes(): number {
+    return this.ids.bytes;
   }
 
   committed(): void {
@@ -155,35 +181,64 @@ export class RollupWriter {
   private readonly tags: IdDictionary;
   private readonly upsert: Record<string, Statement>;
   /** Full series id → its ids in the coarse dictionaries. */
-  private readonly coarse = new Map<number, CoarseIds>();
+  private readonly coarse: GenerationalCache<number, CoarseIds>;
 
-  constructor(db: Database.Database) {
-    this.series = new IdDictionary(db, 'series', 'series_id', [
-      'project_id',
-      'user_id',
-      'app_id',
-      'model_id',
-      'provider',
-    ]);
-    this.appSeries = new IdDictionary(db, 'app_series', 'app_series_id', [
-      'project_id',
-      'app_id',
-      'model_id',
-      'provider',
-    ]);
-    this.userSeries = new IdDictionary(db, 'user_series', 'user_series_id', [
-      'project_id',
-      'user_id',
-      'app_id',
-    ]);
-    this.users = new IdDictionary(db, 'user_ids', 'user_key_id', ['project_id', 'user_id']);
-    this.models = new IdDictionary(db, 'model_ids', 'model_key_id', [
-      'project_id',
-      'model_id',
-      'provider',
-    ]);
-    this.apps = new IdDictionary(db, 'app_ids', 'app_key_id', ['project_id', 'app_id']);
-    this.tags = new IdDictionary(db, 'tags', 'tag_id', ['project_id', 'tag_key', 'tag_value']);
+  /**
+   * @param cacheBudgetBytes what the id caches hold at most together, shared out by how many
+   *   distinct keys each dictionary can have (series most, models and apps a handful).
+   */
+  constructor(db: Database.Database, cacheBudgetBytes = DEFAULT_ID_CACHE_BUDGET_BYTES) {
+    const share = (fraction: number) => cacheBudgetBytes * fraction;
+    this.series = new IdDictionary(
+      db,
+      'series',
+      'series_id',
+      ['project_id', 'user_id', 'app_id', 'model_id', 'provider'],
+      share(3 / 8),
+    );
+    this.coarse = new GenerationalCache(share(2 / 8), () => COARSE_ENTRY_BYTES);
+    this.userSeries = new IdDictionary(
+      db,
+      'user_series',
+      'user_series_id',
+      ['project_id', 'user_id', 'app_id'],
+      share(1 / 8),
+    );
+    this.users = new IdDictionary(
+      db,
+      'user_ids',
+      'user_key_id',
+      ['project_id', 'user_id'],
+      share(1 / 16),
+    );
+    this.tags = new IdDictionary(
+      db,
+      'tags',
+      'tag_id',
+      ['project_id', 'tag_key', 'tag_value'],
+      share(1 / 16),
+    );
+    this.appSeries = new IdDictionary(
+      db,
+      'app_series',
+      'app_series_id',
+      ['project_id', 'app_id', 'model_id', 'provider'],
+      share(1 / 16),
+    );
+    this.models = new IdDictionary(
+      db,
+      'model_ids',
+      'model_key_id',
+      ['project_id', 'model_id', 'provider'],
+      share(1 / 32),
+    );
+    this.apps = new IdDictionary(
+      db,
+      'app_ids',
+      'app_key_id',
+      ['project_id', 'app_id'],
+      share(1 / 32),
+    );
     const upsert = (table: string, tagged: boolean) => {
       const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
       const columns = [...MEASURE_COLUMNS, 'cost_usd', 'first_update_ms', 'last_update_ms'];
@@ -242,6 +297,8 @@ export class RollupWriter {
       perAppDay: new Map(),
     };
     const tagged: Record<string, TagBuckets> = { tagHour: new Map(), tagDay: new Map() };
+    // This batch's series → coarse ids, held here: the cache may drop an entry mid-batch.
+    const coarseOf = new Map<number, CoarseIds>();
     // Per event, only the full series; the coarse rollups are then derived from the hour and day
     // accumulators (one row per bucket × series, fewer than the events), via each series'
     // cached coarse ids.
@@ -256,7 +313,14 @@ export class RollupWriter {
       accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
       accumulate(plain.hour as Buckets, h, sid, e);
       accumulate(plain.day as Buckets, d, sid, e);
-      if (!this.coarse.has(sid)) this.coarse.set(sid, this.coarseIdsOf(e));
+      if (!coarseOf.has(sid)) {
+        let ids = this.coarse.get(sid);
+        if (ids === undefined) {
+          ids = this.coarseIdsOf(e);
+          this.coarse.set(sid, ids);
+        }
+        coarseOf.set(sid, ids);
+      }
       if (e.tags) {
         for (const k of Object.keys(e.tags)) {
           const value = e.tags[k] as string;
@@ -272,7 +336,7 @@ export class RollupWriter {
     ] as const) {
       for (const [bucketMs, bySeries] of buckets) {
         for (const [sid, acc] of bySeries) {
-          const ids = this.coarse.get(sid) as CoarseIds;
+          const ids = coarseOf.get(sid) as CoarseIds;
           addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc);
           addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc);
           addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc);
@@ -281,7 +345,6 @@ export class RollupWriter {
         }
       }
     }
-    if (this.coarse.size >= MAX_CACHED_IDS) this.coarse.clear();
     const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
       const values = measureValues(a);
       const cost = splitCost(a.costNanoUsd);
@@ -326,6 +389,11 @@ export class RollupWriter {
       ]),
       app: this.apps.idOf(`${p}\u0000${e.appId}`, [p, e.appId]),
     };
+  }
+
+  /** What the id caches hold now, by their estimate (at most the budget). */
+  cachedBytes(): number {
+    return this.dictionaries().reduce((sum, d) => sum + d.bytes, this.coarse.bytes);
   }
 
   private dictionaries(): IdDictionary[] {
