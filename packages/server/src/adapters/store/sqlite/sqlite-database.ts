@@ -101,6 +101,7 @@ export class SqliteDatabase {
   private readonly foldIntervalMs: number;
   private readonly foldMaxEvents: number;
   private readonly maxWalBytes: number;
+  private readonly writerCheckpointsAboveBytes: number;
   /** Set when this connection checkpoints itself (no checkpointer thread attached). */
   private readonly walPath: string | undefined;
   /** Checkpoints this connection ran that failed or could not finish. */
@@ -119,7 +120,12 @@ export class SqliteDatabase {
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
     this.maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
     const onDisk = isOnDisk(options.path);
-    this.walPath = onDisk && !options.externalCheckpoints ? `${options.path}-wal` : undefined;
+    this.walPath = onDisk ? `${options.path}-wal` : undefined;
+    // With a checkpointer thread the writer steps in only when that thread falls behind (a
+    // starved core): the limit holds either way.
+    this.writerCheckpointsAboveBytes = options.externalCheckpoints
+      ? this.maxWalBytes * 0.75
+      : this.maxWalBytes / 2;
     try {
       if (onDisk) createPrivateDatabaseFile(options.path);
       this.db = new Database(options.path);
@@ -274,6 +280,7 @@ export class SqliteDatabase {
       log.appended(fresh, seq, options.nowMs);
       if (log.pendingEvents >= this.foldMaxEvents) this.foldNow();
       else this.scheduleFold();
+      this.boundWal();
     }
     return {
       accepted: fresh.length,
@@ -302,11 +309,14 @@ export class SqliteDatabase {
   /**
    * Without a checkpointer thread (`store.thread: main`, the CLI) this connection checkpoints
    * itself: its automatic checkpoints are PASSIVE, which another connection reading the file
-   * (a CLI next to the server) can keep from ever rewinding the log. Past half the limit, a
-   * TRUNCATE checkpoint waits for readers (busy timeout) and empties the log.
+   * (a CLI next to the server) can keep from ever rewinding the log. Past half the limit (three
+   * quarters with a checkpointer thread, which normally keeps it far lower), a TRUNCATE
+   * checkpoint waits for readers (busy timeout) and empties the log. Checked after every write:
+   * a stat of the WAL file.
    */
   private boundWal(): void {
-    if (this.walPath === undefined || walSize(this.walPath) <= this.maxWalBytes / 2) return;
+    if (this.walPath === undefined || walSize(this.walPath) <= this.writerCheckpointsAboveBytes)
+      return;
     if (!this.truncateBackoff.due(Date.now())) return;
     // This thread is the writer: wait for readers briefly, not the writer's 5 s.
     this.db.pragma('busy_timeout = 100');

@@ -19,6 +19,12 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 const MiB = 1024 * 1024;
+/**
+ * The bound as documented: the limit, plus what one write can add before the writer checks the
+ * log again after its commit (a 5,000-event batch here is ≈ 1.3 MiB of log). Without working
+ * checkpoints the log passes 35 MiB.
+ */
+const BOUND = 8 * MiB + 2 * MiB;
 const dirs: string[] = [];
 const stores: (ThreadedSqliteStore | SqliteStore)[] = [];
 
@@ -75,16 +81,16 @@ describe('SQLite WAL bound', () => {
     // 150,000 events write about 35 MiB of WAL: without working checkpoints it passes 8 MiB.
     const first = await open(path, 8);
     await first.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
-    expect(await ingest(first, path, 150_000)).toBeLessThanOrEqual(8 * MiB);
+    expect(await ingest(first, path, 150_000)).toBeLessThanOrEqual(BOUND);
     expect(await requests(first)).toBe(150_000);
     await first.close();
     stores.splice(stores.indexOf(first), 1);
 
     const later = await open(path, 8);
-    expect(await ingest(later, path, 150_000)).toBeLessThanOrEqual(8 * MiB);
+    expect(await ingest(later, path, 150_000)).toBeLessThanOrEqual(BOUND);
     expect(await requests(later)).toBe(300_000);
     // The checkpointer reports the size it sees.
-    expect(later.walStatus().walBytes).toBeLessThanOrEqual(8 * MiB);
+    expect(later.walStatus().walBytes).toBeLessThanOrEqual(BOUND);
   }, 120_000);
 
   it('counts a checkpoint a long reader keeps from finishing, and recovers when it ends', async () => {
@@ -132,7 +138,7 @@ describe('SQLite WAL bound without a checkpointer thread (store.thread: main, th
     stores.push(store);
     await store.migrate();
     await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
-    expect(await ingest(store, path, 100_000)).toBeLessThanOrEqual(8 * MiB);
+    expect(await ingest(store, path, 100_000)).toBeLessThanOrEqual(BOUND);
     let total = 100_000;
 
     const reader = new Database(path);
