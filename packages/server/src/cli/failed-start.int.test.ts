@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../testing/own-broker.js';
 import { createScaleOutEnv, type ScaleOutEnv } from '../testing/scale-out-harness.js';
 import {
   CLI_PATH,
@@ -54,14 +55,6 @@ function expectOneClearFailure(out: Outcome, mentions: RegExp): void {
   expect(errors, out.stderr).toHaveLength(1);
   expect(errors[0]).toMatch(mentions);
   expect(out.stderr).not.toMatch(/^\s+at /m);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('a failed start exits non-zero with one clear message', () => {
