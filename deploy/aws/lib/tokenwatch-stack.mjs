@@ -127,6 +127,17 @@ export class TokenwatchStack extends Stack {
       banner:
         "import { createRequire as __twRequire } from 'node:module'; const require = __twRequire(import.meta.url);",
     };
+    const copyDashboardHooks = {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (inputDir, outputDir) => {
+        const dist = join(inputDir, 'packages/dashboard/dist');
+        return [
+          `test -f "${dist}/index.html" || { echo "tokenwatch: ${dist} is missing: run \`npm run build\` at the repository root first" >&2; exit 1; }`,
+          `cp -R "${dist}" "${join(outputDir, 'dashboard')}"`,
+        ];
+      },
+    };
     const common = {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
@@ -165,6 +176,9 @@ export class TokenwatchStack extends Stack {
 
     const apiFn = new nodejs.NodejsFunction(this, 'ApiFunction', {
       ...common,
+      // The web dashboard ships inside the API function (`dashboard/` beside the bundle, found
+      // by http-handler.ts), so the function URL serves the same page as `tokenwatch serve`.
+      bundling: { ...bundling, commandHooks: copyDashboardHooks },
       entry: join(REPO_ROOT, 'packages/server/src/lambda/http-handler.ts'),
       logGroup: logGroup('ApiLogs'),
       handler: 'handler',

@@ -44,6 +44,13 @@ export interface AppDeps {
   isShuttingDown: () => boolean;
   /** `false`: no `GET /metrics` (AWS: per-container counters on a public URL). Default true. */
   serveMetrics?: boolean;
+  /**
+   * `false`: no `GET /v1/live` (AWS: a function URL buffers the whole answer, so a stream would
+   * only hold an invocation until its timeout; the dashboard polls when the route is missing).
+   */
+  serveLive?: boolean;
+  /** The built dashboard to serve at `/`; default `packages/dashboard/dist` of this checkout. */
+  dashboardDir?: string | undefined;
 }
 
 export interface RequestContext {
@@ -98,8 +105,8 @@ export function buildRoutes(deps: AppDeps): Route[] {
     ...usageRoutes(deps),
     ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),
-    ...liveRoutes(deps),
-    ...dashboardRoutes(deps), // last: every non-API GET path
+    ...(deps.serveLive === false ? [] : liveRoutes(deps)),
+    ...dashboardRoutes(deps, { dir: deps.dashboardDir }), // last: every non-API GET path
   ];
 }
 

@@ -4,15 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DynamoDbStore, tableDefinition } from '../adapters/store/dynamodb/dynamodb-store.js';
 import { startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
+import { createFirstKeys } from '../bootstrap.js';
+import type { FunctionUrlEvent, FunctionUrlResult } from './http-handler.js';
+import { startFunctionUrl } from './testing/function-url-server.js';
 
 const DEPLOY = fileURLToPath(new URL('../../../../deploy/aws/', import.meta.url));
 const installed = existsSync(join(DEPLOY, 'node_modules', 'aws-cdk-lib'));
 // CI installs deploy/aws (.ci/run) and requires these tests; a plain `npm test` skips them.
 const required = process.env.TOKENWATCH_REQUIRE_SERVICES === '1';
 const SKIP_REASON = 'skipped: deploy/aws/node_modules is missing (cd deploy/aws && npm install)';
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
 
 type Template = {
   Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -239,5 +246,113 @@ describe.skipIf(!installed && !required)(
         await local.close();
       }
     }, 85_000);
+
+    it.skipIf(!haveChromium && !required)(
+      `the bundled API function serves the dashboard, which works against it on dynalite (${haveChromium ? 'Chromium' : `skipped: ${CHROMIUM} is missing`})`,
+      async () => {
+        // The bundles of the `cdk synth` above.
+        const template = JSON.parse(
+          readFileSync(join(out, 'Tokenwatch.template.json'), 'utf8'),
+        ) as Template;
+        const [, fn] = resources(template, 'AWS::Lambda::Function').find(([id]) =>
+          id.startsWith('ApiFunction'),
+        ) as [string, { Properties: { Code: { S3Key: string } } }];
+        const asset = join(out, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+        expect(readdirSync(join(asset, 'dashboard'))).toContain('index.html');
+
+        const local = await startDynalite();
+        const table = `dashboard-${process.pid}`;
+        const store = new DynamoDbStore({
+          tableName: table,
+          endpoint: local.endpoint,
+          region: local.region,
+          credentials: local.credentials,
+        });
+        await store.migrate();
+        const keys = await createFirstKeys(store, { projectId: 'default', nowMs: Date.now() });
+        const saved = { ...process.env };
+        Object.assign(process.env, {
+          TOKENWATCH_TABLE: table,
+          TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
+          TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
+          TOKENWATCH_LOG_LEVEL: 'silent',
+          AWS_REGION: 'us-east-1',
+        });
+        const bundled = (await import(pathToFileURL(join(asset, 'index.mjs')).href)) as {
+          handler: (e: FunctionUrlEvent) => Promise<FunctionUrlResult>;
+        };
+        const site = await startFunctionUrl(bundled.handler);
+        const browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+        });
+        try {
+          const now = Date.now();
+          const events = Array.from({ length: 40 }, (_, i) => ({
+            id: `dash-${i}`,
+            timestamp: new Date(now - i * 60_000).toISOString(),
+            userId: `user-${i % 4}`,
+            appId: i % 2 ? 'chat' : 'search',
+            modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+            provider: 'bedrock',
+            inputTokens: 100 + i,
+            outputTokens: 10,
+          }));
+          const posted = await fetch(`${site.url}/v1/events`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${keys.ingestKey}`,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify({ events }),
+          });
+          expect(posted.status, await posted.text()).toBe(202);
+          const total = events.reduce((s, e) => s + e.inputTokens + e.outputTokens, 0);
+
+          // The page's script comes gzipped through the function URL and decodes to the bundle's file.
+          const html = await (await fetch(`${site.url}/`)).text();
+          const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+          expect(script, html.slice(0, 300)).toBeDefined();
+          const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>(
+            (resolve, reject) => {
+              import('node:http').then(({ get }) =>
+                get(`${site.url}${script}`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+                  const chunks: Buffer[] = [];
+                  res.on('data', (c: Buffer) => chunks.push(c));
+                  res.on('end', () =>
+                    resolve({ headers: res.headers, body: Buffer.concat(chunks) }),
+                  );
+                }).on('error', reject),
+              );
+            },
+          );
+          expect(raw.headers['content-encoding']).toBe('gzip');
+          expect(gunzipSync(raw.body)).toEqual(
+            readFileSync(join(asset, 'dashboard', String(script).slice(1))),
+          );
+
+          // The dashboard itself, signed in with the admin key, shows the usage the API counted.
+          const page = await browser.newPage();
+          const pageErrors: string[] = [];
+          page.on('pageerror', (e) => pageErrors.push(e.message));
+          await page.goto(`${site.url}/#key=${keys.adminKey}`);
+          await page.waitForSelector('[data-panel="tokens-over-time"][data-status="ready"]', {
+            timeout: 30_000,
+          });
+          expect(await page.getAttribute('[data-kpi="tokens"]', 'data-value')).toBe(String(total));
+          // No live stream on a function URL: the page says it polls, it does not show an outage.
+          await page.waitForSelector('.live-offline', { timeout: 30_000 });
+          expect(await page.locator('.outage:visible').count()).toBe(0);
+          expect(pageErrors).toEqual([]);
+        } finally {
+          await browser.close();
+          await site.close();
+          process.env = saved;
+          await store.close();
+          await local.close();
+        }
+      },
+      90_000,
+    );
   },
 );

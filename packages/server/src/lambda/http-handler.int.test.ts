@@ -1,8 +1,14 @@
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '../adapters/store/dynamodb/testing/dynalite.js';
 import { createFirstKeys } from '../bootstrap.js';
 import { createLogger } from '../logging/logger.js';
-import { createHttpAdapter, type FunctionUrlEvent, startApiApp } from './http-handler.js';
+import {
+  acceptsGzip,
+  createHttpAdapter,
+  type FunctionUrlEvent,
+  startApiApp,
+} from './http-handler.js';
 import { createLambdaRuntime, type LambdaRuntime, loadLambdaConfig } from './lambda-runtime.js';
 
 let local: LocalDynamo;
@@ -145,5 +151,24 @@ describe('Lambda function URL handler (the HTTP app over DynamoDB)', () => {
       ['alice', 220],
       ['bob', 110],
     ]);
+  });
+
+  it('compresses a large answer for the function URL only when the client accepts gzip', async () => {
+    const { adminKey } = await keys();
+    const plain = await handle(request('GET', '/v1/prices', { key: adminKey }));
+    const asked = request('GET', '/v1/prices', { key: adminKey });
+    asked.headers = { ...asked.headers, 'accept-encoding': 'br;q=1, gzip;q=0.5' };
+    const zipped = await handle(asked);
+    expect(plain.statusCode).toBe(200);
+    expect(plain.isBase64Encoded).toBe(false);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.isBase64Encoded).toBe(true);
+    expect(gunzipSync(Buffer.from(zipped.body, 'base64')).toString('utf8')).toBe(plain.body);
+    expect(zipped.headers.vary).toMatch(/accept-encoding/i);
+    expect(acceptsGzip('gzip;q=0, br')).toBe(false);
+    expect(acceptsGzip('identity')).toBe(false);
+    expect(acceptsGzip('*')).toBe(true);
+    expect(acceptsGzip(undefined)).toBe(false);
   });
 });

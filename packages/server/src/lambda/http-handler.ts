@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { PricedEvent } from '@tokenwatch/core';
 import { BudgetEnforcer } from '../alerts/budget-enforcer.js';
 import { RuleService } from '../alerts/rule-service.js';
@@ -47,6 +51,17 @@ class DirectSink implements EventSink {
     };
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * Where the API function finds the dashboard: `TOKENWATCH_DASHBOARD_DIR`, else the `dashboard/`
+ * folder the CDK stack copies next to the bundle (deploy/aws), else (running from a checkout)
+ * the app's default, `packages/dashboard/dist`.
+ */
+export function lambdaDashboardDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.TOKENWATCH_DASHBOARD_DIR) return env.TOKENWATCH_DASHBOARD_DIR;
+  const beside = join(dirname(fileURLToPath(import.meta.url)), 'dashboard');
+  return existsSync(join(beside, 'index.html')) ? beside : undefined;
 }
 
 /** The server's HTTP app over DynamoDB, listening on loopback inside the function. */
@@ -104,6 +119,8 @@ export async function startApiApp(
     // Each warm container counts only its own requests, and the function URL is public:
     // CloudWatch's Lambda, SQS and DynamoDB metrics are the deployment's metrics.
     serveMetrics: false,
+    serveLive: false,
+    dashboardDir: lambdaDashboardDir(),
   });
   const server: Server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -123,7 +140,20 @@ const HOP_BY_HOP = new Set([
   'expect',
   'upgrade',
 ]);
-const TEXTUAL = /^(text\/|application\/(json|javascript|xml|x-ndjson)|image\/svg)/;
+const TEXTUAL = /^(text\/|application\/(json|javascript|xml|x-ndjson|manifest\+json)|image\/svg)/;
+/** Smaller bodies go as they are: gzip's header and a base64 body would not pay off. */
+const MIN_GZIP_BYTES = 1024;
+
+/** Whether an Accept-Encoding header allows gzip (a `q=0` refuses it). */
+export function acceptsGzip(acceptEncoding: string | undefined): boolean {
+  if (!acceptEncoding) return false;
+  return acceptEncoding.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
 
 /**
  * Adapts a function URL request to the app: the request goes to the app's loopback listener
@@ -150,6 +180,10 @@ export function createHttpAdapter(
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
     if (event.requestContext.http.sourceIp)
       headers.set('x-forwarded-for', event.requestContext.http.sourceIp);
+    // fetch() decodes a compressed answer but keeps its Content-Encoding header, so the app is
+    // asked for identity bytes and this adapter compresses what it returns to the function URL.
+    const gzipAllowed = acceptsGzip(headers.get('accept-encoding') ?? undefined);
+    headers.set('accept-encoding', 'identity');
     const body =
       event.body === undefined || method === 'GET' || method === 'HEAD'
         ? undefined
@@ -179,19 +213,28 @@ export function createHttpAdapter(
     }
     const out: Record<string, string> = {};
     res.headers.forEach((value, key) => {
-      if (key !== 'set-cookie' && !HOP_BY_HOP.has(key)) out[key] = value;
+      if (key !== 'set-cookie' && key !== 'content-encoding' && !HOP_BY_HOP.has(key))
+        out[key] = value;
     });
     const cookies = res.headers.getSetCookie();
     const bytes = Buffer.from(await res.arrayBuffer());
-    const textual =
-      TEXTUAL.test(res.headers.get('content-type') ?? '') && !res.headers.has('content-encoding');
-    return {
+    const textual = TEXTUAL.test(res.headers.get('content-type') ?? '');
+    const result = (body: string, isBase64Encoded: boolean): FunctionUrlResult => ({
       statusCode: res.status,
       headers: out,
       ...(cookies.length > 0 ? { cookies } : {}),
-      body: textual ? bytes.toString('utf8') : bytes.toString('base64'),
-      isBase64Encoded: !textual,
-    };
+      body,
+      isBase64Encoded,
+    });
+    if (textual && !/accept-encoding/i.test(out.vary ?? ''))
+      out.vary = out.vary ? `${out.vary}, Accept-Encoding` : 'Accept-Encoding';
+    // Function URL answers are capped at 6 MB: compressing text keeps large API answers (and
+    // the dashboard's scripts) well inside it, and off the wire.
+    if (textual && gzipAllowed && bytes.length >= MIN_GZIP_BYTES) {
+      out['content-encoding'] = 'gzip';
+      return result(gzipSync(bytes).toString('base64'), true);
+    }
+    return textual ? result(bytes.toString('utf8'), false) : result(bytes.toString('base64'), true);
   };
 }
 

@@ -220,7 +220,10 @@ export class StaticFiles {
   }
 }
 
-export function dashboardRoutes(_deps: AppDeps, options: { dir?: string } = {}): Route[] {
+export function dashboardRoutes(
+  _deps: AppDeps,
+  options: { dir?: string | undefined } = {},
+): Route[] {
   const files = new StaticFiles(options.dir ?? DEFAULT_DASHBOARD_DIR);
   return [
     {
