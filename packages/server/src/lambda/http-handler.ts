@@ -147,6 +147,9 @@ export function createHttpAdapter(
       headers.set('authorization', tokenwatchAuth);
       headers.delete('x-tokenwatch-authorization');
     }
+    // fetch() decodes a compressed answer but keeps its Content-Encoding, which would then label
+    // plain bytes as gzip: ask the app for identity (function URLs buffer the whole body anyway).
+    headers.set('accept-encoding', 'identity');
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
     if (event.requestContext.http.sourceIp)
       headers.set('x-forwarded-for', event.requestContext.http.sourceIp);
