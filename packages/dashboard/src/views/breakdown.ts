@@ -12,7 +12,7 @@ import { MAX_ROWS } from '../lib/usage-api.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { heatmapData, matrixData, slicesData } from './chart-data.js';
-import { guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
 
 export const MAX_APPS = 12;
 export const MAX_MODELS = 8;
@@ -83,7 +83,10 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         },
       );
       appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme }));
-      appModel.setData(matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]));
+      appModel.setData({
+        ...matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]),
+        scope: exportScope(ctx),
+      });
       appModel.setNote(nowNote);
       appModel.setStatus(
         res.rows.length === 0 ? 'empty' : 'ready',
@@ -104,7 +107,10 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         'Other models',
       );
       share.chart?.setForWidth((width) => pieOption(slices, { metric, theme: ctx.theme, width }));
-      share.setData(slicesData(slices, 'model', metric, ['model-share', metric]));
+      share.setData({
+        ...slicesData(slices, 'model', metric, ['model-share', metric]),
+        scope: exportScope(ctx),
+      });
       share.setStatus(
         slices.length === 0 ? 'empty' : 'ready',
         slices.length === 0 ? 'No usage in this range.' : '',
@@ -136,7 +142,7 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         otherName: 'Other users',
       });
       heat.chart?.set(heatmapOption(hm, { metric, theme: ctx.theme }));
-      heat.setData(heatmapData(hm, metric, ['app-user', metric]));
+      heat.setData({ ...heatmapData(hm, metric, ['app-user', metric]), scope: exportScope(ctx) });
       heat.setStatus(
         hm.cells.length === 0 ? 'empty' : 'ready',
         hm.cells.length === 0 ? 'No usage in this range.' : '',

@@ -1,4 +1,5 @@
 import type { ChartTheme } from '../charts/palette.js';
+import type { ExportScope } from '../lib/csv.js';
 import type { AlertItem } from '../lib/rules.js';
 import { type ResolvedRange, resolveRange } from '../lib/time-range.js';
 import type { ViewState } from '../lib/url-state.js';
@@ -44,4 +45,10 @@ export async function guard(
   } catch (err) {
     panel.setStatus('error', `Could not load: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** What a CSV export of the view covers (its range and filters), for the file name. */
+export function exportScope(ctx: AppContext): ExportScope {
+  const range = rangeOf(ctx);
+  return { fromMs: range.fromMs, toMs: range.toMs, filters: ctx.state.filters };
 }

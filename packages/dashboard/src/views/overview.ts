@@ -9,7 +9,7 @@ import { reconciliationPanel } from '../ui/reconciliation-panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { timeSeriesData } from './chart-data.js';
-import { guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
 import { activeUsers, periodTotals, stackedData } from './queries.js';
 
 /** Overview: KPIs with change, tokens and cost over time stacked by model or app, alerts. */
@@ -82,7 +82,10 @@ export const overviewView: ViewFactory = (root, ctx) => {
           otherName: stack === 'model' ? 'Other models' : 'Other apps',
         });
         panel.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
-        panel.setData(timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]));
+        panel.setData({
+          ...timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]),
+          scope: exportScope(ctx),
+        });
         const empty = data.totalRows.length === 0;
         panel.setStatus(empty ? 'empty' : 'ready', empty ? 'No usage in this range.' : '');
       }

@@ -4,7 +4,7 @@ import { h } from '../lib/html.js';
 import { formatLocation, type SortField, TOP_N_CHOICES, type ViewState } from '../lib/url-state.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { renderTopTable } from '../ui/top-table.js';
-import { type AppContext, guard, rangeOf, type ViewFactory } from './context.js';
+import { type AppContext, exportScope, guard, rangeOf, type ViewFactory } from './context.js';
 
 type Dim = 'user' | 'app' | 'model';
 
@@ -138,6 +138,7 @@ export const topView: ViewFactory = (root, ctx) => {
               unpricedTokens: x.unpricedTokens,
             })),
             fileParts: ['top', `${dim}s`],
+            scope: exportScope(ctx),
           });
           panel.setStatus(top.rows.length === 0 ? 'empty' : 'ready');
         }),

@@ -8,7 +8,7 @@ import { renderKpis } from '../ui/kpis.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { timeSeriesData } from './chart-data.js';
-import { guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
 import { periodTotals, stackedData } from './queries.js';
 
 /** One user: KPIs, usage by model over time, apps × models, their rules and alerts. */
@@ -81,7 +81,10 @@ export const userView: ViewFactory = (root, ctx) => {
         otherName: 'Other models',
       });
       overTime.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
-      overTime.setData(timeSeriesData(ts, metric, ['user', userId, metric]));
+      overTime.setData({
+        ...timeSeriesData(ts, metric, ['user', userId, metric]),
+        scope: exportScope(ctx),
+      });
       overTime.setStatus(
         data.totalRows.length === 0 ? 'empty' : 'ready',
         data.totalRows.length === 0 ? 'No usage by this user in this range.' : '',
@@ -165,6 +168,7 @@ export const userView: ViewFactory = (root, ctx) => {
           unpricedTokens: x.unpricedTokens,
         })),
         fileParts: ['user', userId, 'apps-models'],
+        scope: exportScope(ctx),
       });
     });
     await Promise.all([chart, table, rules.refresh(), alerts.refresh()]);
