@@ -1,5 +1,5 @@
 import type { EChartsOption } from 'echarts';
-import type { Heatmap, Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
+import type { Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
 import {
   type BucketInterval,
   formatBucket,
@@ -9,6 +9,7 @@ import {
   formatTokens,
   formatUsd,
 } from '../lib/format.js';
+import { type Heatmap, heatmapScaleMax } from '../lib/heatmap.js';
 import { escapeHtml } from '../lib/html.js';
 import { type ChartTheme, seriesColor } from './palette.js';
 
@@ -269,10 +270,8 @@ export function heatmapOption(
   opts: { metric: Metric; theme: ChartTheme },
 ): EChartsOption {
   const { theme, metric } = opts;
-  const otherIndex = hm.otherUsers ? hm.users.length - 1 : -1;
-  // Scale the colours over the named users' cells; "other users" (often the largest) clamps to the top.
-  const named = hm.cells.filter((c) => c[1] !== otherIndex).map((c) => c[2]);
-  const max = Math.max(1e-9, ...(named.length > 0 ? named : hm.cells.map((c) => c[2])));
+  // The colours scale over the named users' and apps' cells; the "other"s clamp to the top.
+  const max = heatmapScaleMax(hm);
   return {
     ...base(theme),
     grid: { left: 8, right: theme.fontSize * 6, top: 8, bottom: 8 },
@@ -322,6 +321,8 @@ export function heatmapOption(
       top: 'middle',
       itemHeight: 140,
       textStyle: { color: theme.subtleText, fontSize: theme.fontSize },
+      // The legend's ends, in the panel's unit: the top is "≥" since the "other"s clamp there.
+      text: [`≥ ${formatMetric(max, metric)}`, formatMetric(0, metric)],
       formatter: (v: unknown) => formatMetric(Number(v), metric),
       inRange: { color: [...theme.heat] },
       outOfRange: { color: theme.heat[theme.heat.length - 1] as string },

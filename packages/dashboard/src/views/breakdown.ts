@@ -1,12 +1,6 @@
 import { appModelOption, heatmapOption, pieOption } from '../charts/options.js';
-import {
-  appUserHeatmap,
-  type Metric,
-  matrix,
-  rollUpBy,
-  sumRows,
-  topWithOther,
-} from '../lib/aggregate.js';
+import { type Metric, matrix, rollUpBy, sumRows, topWithOther } from '../lib/aggregate.js';
+import { appUserHeatmap } from '../lib/heatmap.js';
 import type { ShareMetric } from '../lib/url-state.js';
 import { MAX_ROWS } from '../lib/usage-api.js';
 import { Panel, segmented } from '../ui/panel.js';
@@ -16,6 +10,8 @@ import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
 
 export const MAX_APPS = 12;
 export const MAX_MODELS = 8;
+/** Heat map columns: the top apps, the rest in one "Other apps" column. */
+export const MAX_HEAT_APPS = 15;
 /** Top models as slices (one colour each), the rest in one grey slice. */
 export const PIE_SLICES = 8;
 
@@ -52,7 +48,7 @@ export const breakdownView: ViewFactory = (root, ctx) => {
   const heat = new Panel({
     id: 'app-user-heatmap',
     title: 'Application × user',
-    subtitle: `${what}; top ${ctx.state.n} users, everyone else in "Other users"`,
+    subtitle: `${what}; top ${ctx.state.n} users and ${MAX_HEAT_APPS} apps, the rest in "Other users" and "Other apps"`,
     chartHeight: 'var(--chart-h-tall)',
   });
   const unpriced = unpricedPanel(ctx);
@@ -140,6 +136,8 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         appTotals: apps.rows,
         metric,
         otherName: 'Other users',
+        maxApps: MAX_HEAT_APPS,
+        otherAppsName: 'Other apps',
       });
       heat.chart?.set(heatmapOption(hm, { metric, theme: ctx.theme }));
       heat.setData({ ...heatmapData(hm, metric, ['app-user', metric]), scope: exportScope(ctx) });
