@@ -77,10 +77,17 @@ interface AxisParam {
 /** Stacked bars over time, one series per key (+ "other"). x categories are ISO bucket starts. */
 export function timeSeriesOption(
   ts: TimeSeries,
-  opts: { interval: BucketInterval; metric: Metric; theme: ChartTheme; timeZone?: string },
+  opts: {
+    interval: BucketInterval;
+    metric: Metric;
+    theme: ChartTheme;
+    timeZone?: string;
+    /** Palette slot of each series (`SeriesColors`): one colour per name across charts. */
+    slots?: readonly number[];
+  },
 ): EChartsOption {
   const { theme, metric, interval } = opts;
-  const colors = ts.series.map((s, i) => seriesColor(theme, i, s.other));
+  const colors = ts.series.map((s, i) => seriesColor(theme, opts.slots?.[i] ?? i, s.other));
   return {
     ...base(theme),
     color: colors,
@@ -149,11 +156,11 @@ export function timeSeriesOption(
 /** Horizontal stacked bars: one bar per application, stacked by model (the seed's first chart). */
 export function appModelOption(
   m: Matrix,
-  opts: { metric: Metric; theme: ChartTheme },
+  opts: { metric: Metric; theme: ChartTheme; slots?: readonly number[] },
 ): EChartsOption {
   const { theme, metric } = opts;
   const colors = m.cols.map((_c, i) =>
-    seriesColor(theme, i, m.otherCol && i === m.cols.length - 1),
+    seriesColor(theme, opts.slots?.[i] ?? i, m.otherCol && i === m.cols.length - 1),
   );
   return {
     ...base(theme),
@@ -218,12 +225,12 @@ export const NARROW_CHART_PX = 560;
 
 export function pieOption(
   slices: Slice[],
-  opts: { metric: Metric; theme: ChartTheme; width?: number },
+  opts: { metric: Metric; theme: ChartTheme; width?: number; slots?: readonly number[] },
 ): EChartsOption {
   const { theme, metric } = opts;
   const narrow = (opts.width ?? Number.POSITIVE_INFINITY) < NARROW_CHART_PX;
   const total = slices.reduce((a, s) => a + s.value, 0);
-  const colors = slices.map((s, i) => seriesColor(theme, i, s.other));
+  const colors = slices.map((s, i) => seriesColor(theme, opts.slots?.[i] ?? i, s.other));
   return {
     ...base(theme),
     color: colors,

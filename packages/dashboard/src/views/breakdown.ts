@@ -6,7 +6,7 @@ import { MAX_ROWS } from '../lib/usage-api.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { heatmapData, matrixData, slicesData } from './chart-data.js';
-import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
 
 export const MAX_APPS = 12;
 export const MAX_MODELS = 8;
@@ -78,7 +78,12 @@ export const breakdownView: ViewFactory = (root, ctx) => {
           otherCol: 'Other models',
         },
       );
-      appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme }));
+      const modelSeries = m.cols.map((name, i) => ({
+        name,
+        other: m.otherCol && i === m.cols.length - 1,
+      }));
+      const slots = slotsOf(ctx, 'model', modelSeries);
+      appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme, slots }));
       appModel.setData({
         ...matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]),
         scope: exportScope(ctx),
@@ -102,7 +107,10 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         metric,
         'Other models',
       );
-      share.chart?.setForWidth((width) => pieOption(slices, { metric, theme: ctx.theme, width }));
+      const slots = slotsOf(ctx, 'model', slices);
+      share.chart?.setForWidth((width) =>
+        pieOption(slices, { metric, theme: ctx.theme, width, slots }),
+      );
       share.setData({
         ...slicesData(slices, 'model', metric, ['model-share', metric]),
         scope: exportScope(ctx),

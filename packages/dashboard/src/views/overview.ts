@@ -9,7 +9,7 @@ import { reconciliationPanel } from '../ui/reconciliation-panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { timeSeriesData } from './chart-data.js';
-import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
 import { activeUsers, periodTotals, stackedData } from './queries.js';
 
 /** Overview: KPIs with change, tokens and cost over time stacked by model or app, alerts. */
@@ -81,7 +81,10 @@ export const overviewView: ViewFactory = (root, ctx) => {
           metric,
           otherName: stack === 'model' ? 'Other models' : 'Other apps',
         });
-        panel.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
+        const slots = slotsOf(ctx, stack, ts.series);
+        panel.chart?.set(
+          timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme, slots }),
+        );
         panel.setData({
           ...timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]),
           scope: exportScope(ctx),

@@ -8,7 +8,7 @@ import { renderKpis } from '../ui/kpis.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { timeSeriesData } from './chart-data.js';
-import { exportScope, guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
 import { periodTotals, stackedData } from './queries.js';
 
 /** One user: KPIs, usage by model over time, apps × models, their rules and alerts. */
@@ -80,7 +80,10 @@ export const userView: ViewFactory = (root, ctx) => {
         metric,
         otherName: 'Other models',
       });
-      overTime.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
+      const slots = slotsOf(ctx, 'model', ts.series);
+      overTime.chart?.set(
+        timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme, slots }),
+      );
       overTime.setData({
         ...timeSeriesData(ts, metric, ['user', userId, metric]),
         scope: exportScope(ctx),
