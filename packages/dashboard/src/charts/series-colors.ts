@@ -18,20 +18,26 @@ export class SeriesColors {
   /** Palette slots for the names one chart shows, in order (at most `slots` names get distinct ones). */
   assign(dimension: string, names: readonly string[]): number[] {
     const taken = new Set<number>();
-    const out: number[] = [];
+    const out: (number | undefined)[] = [];
     const tick = ++this.clock;
+    const keyOf = (name: string) => `${dimension}\u0000${name}`;
+    // First the names that have a slot keep it, then the others take free ones.
     for (const name of names) {
-      const key = `${dimension}\u0000${name}`;
-      let slot = this.slotOf.get(key);
-      if (slot === undefined || taken.has(slot)) {
-        slot = this.freeSlot(taken);
-        this.slotOf.set(key, slot);
-      }
-      taken.add(slot);
-      this.lastUsed[slot] = tick;
-      out.push(slot);
+      const slot = this.slotOf.get(keyOf(name));
+      const keep = slot !== undefined && !taken.has(slot);
+      if (keep) taken.add(slot);
+      out.push(keep ? slot : undefined);
     }
-    return out;
+    return out.map((kept, i) => {
+      let slot = kept;
+      if (slot === undefined) {
+        slot = this.freeSlot(taken);
+        this.slotOf.set(keyOf(names[i] as string), slot);
+        taken.add(slot);
+      }
+      this.lastUsed[slot] = tick;
+      return slot;
+    });
   }
 
   /** A slot no name of this chart holds: one never given out, else the least recently used. */
