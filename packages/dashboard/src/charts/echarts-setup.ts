@@ -4,6 +4,7 @@ import {
   AriaComponent,
   GridComponent,
   LegendComponent,
+  MarkAreaComponent,
   TooltipComponent,
   VisualMapComponent,
 } from 'echarts/components';
@@ -18,6 +19,7 @@ use([
   GridComponent,
   TooltipComponent,
   LegendComponent,
+  MarkAreaComponent,
   VisualMapComponent,
   AriaComponent,
   CanvasRenderer,

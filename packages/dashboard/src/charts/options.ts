@@ -11,6 +11,7 @@ import {
 } from '../lib/format.js';
 import { type Heatmap, heatmapScaleMax } from '../lib/heatmap.js';
 import { escapeHtml } from '../lib/html.js';
+import { partialBucketIndex, type ResolvedRange } from '../lib/time-range.js';
 import { type ChartTheme, seriesColor } from './palette.js';
 
 /**
@@ -74,6 +75,36 @@ interface AxisParam {
   name: string;
 }
 
+/**
+ * The current bucket, still filling, as a hatched band labelled "so far" behind its bar: a
+ * half-done hour next to whole ones otherwise reads as a drop in usage.
+ */
+function partialMark(
+  ts: TimeSeries,
+  theme: ChartTheme,
+  index: number | undefined,
+): { markArea?: object } {
+  const category = index === undefined ? undefined : ts.categories[index];
+  if (category === undefined) return {};
+  return {
+    markArea: {
+      silent: true,
+      itemStyle: {
+        color: theme.splitLine,
+        opacity: 0.6,
+      },
+      label: {
+        show: true,
+        position: 'insideTop',
+        color: theme.subtleText,
+        fontSize: theme.fontSize - 1,
+        formatter: 'so far',
+      },
+      data: [[{ xAxis: category }, { xAxis: category }]],
+    },
+  };
+}
+
 /** Stacked bars over time, one series per key (+ "other"). x categories are ISO bucket starts. */
 export function timeSeriesOption(
   ts: TimeSeries,
@@ -84,6 +115,8 @@ export function timeSeriesOption(
     timeZone?: string;
     /** Palette slot of each series (`SeriesColors`): one colour per name across charts. */
     slots?: readonly number[];
+    /** Index of the bucket still in progress (the current one): marked, so it does not read as a drop. */
+    partialIndex?: number;
   },
 ): EChartsOption {
   const { theme, metric, interval } = opts;
@@ -113,7 +146,9 @@ export function timeSeriesOption(
             total += Number(p.value);
             return `<div class="tt-row">${swatch(colors[p.seriesIndex] ?? theme.other)}<span class="tt-name">${escapeHtml(p.seriesName)}</span><b>${escapeHtml(formatMetric(Number(p.value), metric, true))}</b></div>`;
           });
-        return `<div class="tt-head">${escapeHtml(formatBucketLong(bucket, interval, opts.timeZone))}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
+        const head = formatBucketLong(bucket, interval, opts.timeZone);
+        const inProgress = first.dataIndex === opts.partialIndex ? ' (in progress, so far)' : '';
+        return `<div class="tt-head">${escapeHtml(head + inProgress)}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
       },
     },
     xAxis: {
@@ -137,11 +172,12 @@ export function timeSeriesOption(
         formatter: (v: number) => formatMetric(v, metric),
       },
     },
-    series: ts.series.map((s) => ({
+    series: ts.series.map((s, i) => ({
       type: 'bar',
       name: s.name,
       stack: 'total',
       data: s.data,
+      ...(i === 0 ? partialMark(ts, theme, opts.partialIndex) : {}),
       barMaxWidth: 48,
       emphasis: { focus: 'series' },
       itemStyle: {
@@ -344,4 +380,10 @@ export function heatmapOption(
       },
     ],
   };
+}
+
+/** `partialIndex` for `timeSeriesOption`: the bucket of the range still filling, if any. */
+export function partialOf(range: ResolvedRange, nowMs: number): { partialIndex?: number } {
+  const index = partialBucketIndex(range, nowMs);
+  return index === undefined ? {} : { partialIndex: index };
 }

@@ -1,4 +1,4 @@
-import { timeSeriesOption } from '../charts/options.js';
+import { partialOf, timeSeriesOption } from '../charts/options.js';
 import { type Metric, stackedOverTime, sumRows, type TimeSeries } from '../lib/aggregate.js';
 import { formatDateTime } from '../lib/format.js';
 import { h } from '../lib/html.js';
@@ -83,7 +83,13 @@ export const overviewView: ViewFactory = (root, ctx) => {
         });
         const slots = slotsOf(ctx, stack, ts.series);
         panel.chart?.set(
-          timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme, slots }),
+          timeSeriesOption(ts, {
+            interval: r.interval,
+            metric,
+            theme: ctx.theme,
+            slots,
+            ...partialOf(r, ctx.now()),
+          }),
         );
         panel.setData({
           ...timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]),

@@ -100,6 +100,7 @@ export const topView: ViewFactory = (root, ctx) => {
               costUsd: x.costUsd,
               requests: x.requests,
               unpricedTokens: x.unpricedTokens,
+              noUsageRequests: x.noUsageRequests ?? 0,
               spark: series.get(x[dim] ?? '') ?? r.buckets.map(() => 0),
             })),
             link: (name) => {

@@ -1,6 +1,6 @@
-import { timeSeriesOption } from '../charts/options.js';
+import { partialOf, timeSeriesOption } from '../charts/options.js';
 import { type Metric, stackedOverTime, sumRows } from '../lib/aggregate.js';
-import { formatInteger, formatUsd } from '../lib/format.js';
+import { formatCost, formatInteger } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 import { type Filters, formatLocation } from '../lib/url-state.js';
 import { idCell, scrollBox } from '../ui/id-text.js';
@@ -82,7 +82,13 @@ export const userView: ViewFactory = (root, ctx) => {
       });
       const slots = slotsOf(ctx, 'model', ts.series);
       overTime.chart?.set(
-        timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme, slots }),
+        timeSeriesOption(ts, {
+          interval: r.interval,
+          metric,
+          theme: ctx.theme,
+          slots,
+          ...partialOf(r, ctx.now()),
+        }),
       );
       overTime.setData({
         ...timeSeriesData(ts, metric, ['user', userId, metric]),
@@ -141,7 +147,7 @@ export const userView: ViewFactory = (root, ctx) => {
                         : null,
                     ),
                     h('td', { class: 'num' }, formatInteger(x.totalTokens)),
-                    h('td', { class: 'num' }, formatUsd(x.costUsd)),
+                    h('td', { class: 'num' }, formatCost(x.costUsd, x)),
                     h('td', { class: 'num' }, formatInteger(x.requests)),
                     h('td', { class: 'num' }, formatInteger(x.errors)),
                   ),
