@@ -7,6 +7,7 @@ import { Panel, segmented } from '../ui/panel.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { heatmapData, matrixData, slicesData } from './chart-data.js';
 import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
+import { withFilters } from './drill-down.js';
 
 export const MAX_APPS = 12;
 export const MAX_MODELS = 8;
@@ -54,6 +55,10 @@ export const breakdownView: ViewFactory = (root, ctx) => {
   const unpriced = unpricedPanel(ctx);
   root.append(unpriced.panel.el, appModel.el, share.el, heat.el);
 
+  /** Bars and slices open the overview filtered to what was clicked (usage over time). */
+  const inOverview = (set: { app?: string; model?: string }) =>
+    withFilters(ctx.state, set, { view: 'overview', userId: undefined });
+
   const refresh = async () => {
     const r = rangeOf(ctx);
     const filters = ctx.state.filters;
@@ -84,6 +89,16 @@ export const breakdownView: ViewFactory = (root, ctx) => {
       }));
       const slots = slotsOf(ctx, 'model', modelSeries);
       appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme, slots }));
+      appModel.chart?.onClick((click) => {
+        const app =
+          m.otherRow && click.dataIndex === m.rows.length - 1 ? undefined : m.rows[click.dataIndex];
+        const model = modelSeries[click.seriesIndex]?.other ? undefined : m.cols[click.seriesIndex];
+        const pick = {
+          ...(app === undefined ? {} : { app }),
+          ...(model === undefined ? {} : { model }),
+        };
+        if (app !== undefined || model !== undefined) ctx.navigate(inOverview(pick));
+      });
       appModel.setData({
         ...matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]),
         scope: exportScope(ctx),
@@ -111,6 +126,10 @@ export const breakdownView: ViewFactory = (root, ctx) => {
       share.chart?.setForWidth((width) =>
         pieOption(slices, { metric, theme: ctx.theme, width, slots }),
       );
+      share.chart?.onClick((click) => {
+        const slice = slices[click.dataIndex];
+        if (slice && !slice.other) ctx.navigate(inOverview({ model: slice.name }));
+      });
       share.setData({
         ...slicesData(slices, 'model', metric, ['model-share', metric]),
         scope: exportScope(ctx),
@@ -148,6 +167,17 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         otherAppsName: 'Other apps',
       });
       heat.chart?.set(heatmapOption(hm, { metric, theme: ctx.theme }));
+      heat.chart?.onClick((click) => {
+        const [x, y] = click.value as [number, number, number];
+        const otherApp = hm.otherApps && x === hm.apps.length - 1;
+        const otherUser = hm.otherUsers && y === hm.users.length - 1;
+        const app = otherApp ? {} : { app: hm.apps[x] as string };
+        // A user's cell opens their page (filtered to the app); "Other users" the app's overview.
+        if (!otherUser) {
+          const userId = hm.users[y] as string;
+          ctx.navigate(withFilters(ctx.state, app, { view: 'user', userId }));
+        } else if (!otherApp) ctx.navigate(inOverview(app));
+      });
       heat.setData({ ...heatmapData(hm, metric, ['app-user', metric]), scope: exportScope(ctx) });
       heat.setStatus(
         hm.cells.length === 0 ? 'empty' : 'ready',

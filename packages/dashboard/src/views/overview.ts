@@ -10,6 +10,7 @@ import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { timeSeriesData } from './chart-data.js';
 import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
+import { drillSeries } from './drill-down.js';
 import { activeUsers, periodTotals, stackedData } from './queries.js';
 
 /** Overview: KPIs with change, tokens and cost over time stacked by model or app, alerts. */
@@ -82,6 +83,7 @@ export const overviewView: ViewFactory = (root, ctx) => {
           otherName: stack === 'model' ? 'Other models' : 'Other apps',
         });
         const slots = slotsOf(ctx, stack, ts.series);
+        panel.chart?.onClick(drillSeries(ctx, stack, ts.series));
         panel.chart?.set(
           timeSeriesOption(ts, {
             interval: r.interval,

@@ -9,6 +9,7 @@ import { Panel, segmented } from '../ui/panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { timeSeriesData } from './chart-data.js';
 import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
+import { drillSeries } from './drill-down.js';
 import { periodTotals, stackedData } from './queries.js';
 
 /** One user: KPIs, usage by model over time, apps × models, their rules and alerts. */
@@ -81,6 +82,7 @@ export const userView: ViewFactory = (root, ctx) => {
         otherName: 'Other models',
       });
       const slots = slotsOf(ctx, 'model', ts.series);
+      overTime.chart?.onClick(drillSeries(ctx, 'model', ts.series));
       overTime.chart?.set(
         timeSeriesOption(ts, {
           interval: r.interval,
