@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -31,6 +33,7 @@ import {
  */
 
 warnIfSkipped('dashboard scale tests');
+const SHOTS = process.env.TOKENWATCH_SCREENSHOT_DIR ?? join(tmpdir(), 'tokenwatch-screenshots');
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const LONG_ARN =
@@ -127,6 +130,10 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('dashboard at scale', () => {
 
   it('heat map: top 15 apps plus an exact "Other apps" column; scale and legend without the "other"s', async () => {
     await open('/breakdown', 'app-user-heatmap');
+    mkdirSync(SHOTS, { recursive: true });
+    await page.locator('[data-panel="app-user-heatmap"]').screenshot({
+      path: join(SHOTS, 'heatmap-other-apps.png'),
+    });
     const o = await option('app-user-heatmap');
     const apps = o.xAxis[0].data as string[];
     const users = o.yAxis[0].data as string[];
@@ -185,24 +192,41 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('dashboard at scale', () => {
     expect(new Set(colours.values()).size).toBe(colours.size);
   });
 
-  it('the bucket still filling is marked "so far"; a past range has none', async () => {
+  it('the bucket still filling is drawn faded, with its value; a past range has none', async () => {
     await open('/', 'tokens-over-time');
+    await page.locator('[data-panel="tokens-over-time"]').screenshot({
+      path: join(SHOTS, 'bucket-in-progress.png'),
+    });
+    expect(await page.textContent('[data-panel="tokens-over-time"] .panel-note')).toContain(
+      'The faded bar is the current hour',
+    );
     const o = await option('tokens-over-time');
     const categories = o.xAxis[0].data as string[];
-    const mark = o.series[0].markArea;
-    expect(mark.data[0][0].xAxis).toBe(categories[categories.length - 1]);
-    expect(Date.parse(categories[categories.length - 1] as string)).toBe(
-      Math.floor(Date.now() / HOUR) * HOUR,
-    );
-    expect(mark.label.formatter).toBe('so far');
+    const last = categories.length - 1;
+    expect(Date.parse(categories[last] as string)).toBe(Math.floor(Date.now() / HOUR) * HOUR);
+    const current = await usage({
+      from: categories[last] as string,
+      to: new Date(Date.parse(categories[last] as string) + HOUR).toISOString(),
+      groupBy: 'model',
+    });
+    for (const series of o.series as { name: string; data: unknown[] }[]) {
+      const item = series.data[last] as { value: number; itemStyle: { opacity: number } };
+      expect(item.itemStyle.opacity, series.name).toBeLessThan(1);
+      const fromApi = current.find((r) => r.model === series.name)?.totalTokens ?? 0;
+      if (!series.name.startsWith('Other')) expect(item.value, series.name).toBe(fromApi);
+      expect(series.data.slice(0, last).every((d) => typeof d === 'number')).toBe(true);
+    }
     // A fixed range that ended an hour ago: every bucket is whole.
     const to = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
     await open(
       `/?from=${new Date(to - DAY).toISOString()}&to=${new Date(to).toISOString()}`,
       'tokens-over-time',
     );
+    expect(await page.isHidden('[data-panel="tokens-over-time"] .panel-note')).toBe(true);
     const past = await option('tokens-over-time');
-    expect(past.series[0].markArea?.data ?? []).toEqual([]);
+    for (const series of past.series as { data: unknown[] }[]) {
+      expect(series.data.every((d) => typeof d === 'number')).toBe(true);
+    }
   });
 
   it('a cost made only of unpriced usage reads "unknown", never $0.00; long ids stay on the page', async () => {

@@ -138,7 +138,13 @@ async function chartData(page: Page, id: string): Promise<ChartData> {
     return {
       x: o.xAxis?.[0]?.data ?? [],
       y: o.yAxis?.[0]?.data ?? [],
-      series: o.series.map((s) => ({ name: s.name, data: s.data })),
+      // The bucket still filling is drawn faded, as { value, itemStyle }: its value is checked.
+      series: o.series.map((s) => ({
+        name: s.name,
+        data: s.data.map((d) =>
+          d !== null && typeof d === 'object' && 'value' in d ? (d as { value: unknown }).value : d,
+        ),
+      })),
     };
   }, id);
 }

@@ -161,7 +161,9 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('drill-down and user search', () =>
     await open('/', 'tokens-over-time');
     const o = await option('tokens-over-time');
     const series = o.series[0];
-    const values = series.data as number[];
+    const values = (series.data as (number | { value: number })[]).map((d) =>
+      typeof d === 'number' ? d : d.value,
+    );
     const biggest = values.indexOf(Math.max(...values));
     await clickItem('tokens-over-time', 0, biggest);
     await page.waitForFunction(

@@ -4,7 +4,6 @@ import {
   AriaComponent,
   GridComponent,
   LegendComponent,
-  MarkAreaComponent,
   TooltipComponent,
   VisualMapComponent,
 } from 'echarts/components';
@@ -19,7 +18,6 @@ use([
   GridComponent,
   TooltipComponent,
   LegendComponent,
-  MarkAreaComponent,
   VisualMapComponent,
   AriaComponent,
   CanvasRenderer,

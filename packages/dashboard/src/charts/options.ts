@@ -75,34 +75,20 @@ interface AxisParam {
   name: string;
 }
 
+/** Opacity of the bars of the bucket still filling: visibly not a finished bucket. */
+export const PARTIAL_OPACITY = 0.45;
+
 /**
- * The current bucket, still filling, as a hatched band labelled "so far" behind its bar: a
- * half-done hour next to whole ones otherwise reads as a drop in usage.
+ * A series' values, the bucket still filling drawn faded: a half-done hour next to whole ones
+ * otherwise reads as a drop in usage. The value stays the API's.
  */
-function partialMark(
-  ts: TimeSeries,
-  theme: ChartTheme,
+function withPartial(
+  data: readonly number[],
   index: number | undefined,
-): { markArea?: object } {
-  const category = index === undefined ? undefined : ts.categories[index];
-  if (category === undefined) return {};
-  return {
-    markArea: {
-      silent: true,
-      itemStyle: {
-        color: theme.splitLine,
-        opacity: 0.6,
-      },
-      label: {
-        show: true,
-        position: 'insideTop',
-        color: theme.subtleText,
-        fontSize: theme.fontSize - 1,
-        formatter: 'so far',
-      },
-      data: [[{ xAxis: category }, { xAxis: category }]],
-    },
-  };
+): (number | { value: number; itemStyle: { opacity: number } })[] {
+  return data.map((value, i) =>
+    i === index ? { value, itemStyle: { opacity: PARTIAL_OPACITY } } : value,
+  );
 }
 
 /** Stacked bars over time, one series per key (+ "other"). x categories are ISO bucket starts. */
@@ -115,7 +101,7 @@ export function timeSeriesOption(
     timeZone?: string;
     /** Palette slot of each series (`SeriesColors`): one colour per name across charts. */
     slots?: readonly number[];
-    /** Index of the bucket still in progress (the current one): marked, so it does not read as a drop. */
+    /** Index of the bucket still filling (the current one): drawn faded, "so far" in its tooltip. */
     partialIndex?: number;
   },
 ): EChartsOption {
@@ -128,7 +114,12 @@ export function timeSeriesOption(
       theme,
       ts.series.map((s) => s.name),
     ),
-    grid: { left: 8, right: 12, top: theme.fontSize * 3, bottom: 4 },
+    grid: {
+      left: 8,
+      right: 12,
+      top: theme.fontSize * 3,
+      bottom: 4,
+    },
     tooltip: {
       ...(base(theme).tooltip as object),
       trigger: 'axis',
@@ -172,12 +163,11 @@ export function timeSeriesOption(
         formatter: (v: number) => formatMetric(v, metric),
       },
     },
-    series: ts.series.map((s, i) => ({
+    series: ts.series.map((s) => ({
       type: 'bar',
       name: s.name,
       stack: 'total',
-      data: s.data,
-      ...(i === 0 ? partialMark(ts, theme, opts.partialIndex) : {}),
+      data: withPartial(s.data, opts.partialIndex),
       barMaxWidth: 48,
       emphasis: { focus: 'series' },
       itemStyle: {
@@ -386,4 +376,11 @@ export function heatmapOption(
 export function partialOf(range: ResolvedRange, nowMs: number): { partialIndex?: number } {
   const index = partialBucketIndex(range, nowMs);
   return index === undefined ? {} : { partialIndex: index };
+}
+
+/** The note under a chart whose last bucket is still filling (`partialOf`). */
+export function partialNote(range: ResolvedRange, nowMs: number): string | undefined {
+  return partialBucketIndex(range, nowMs) === undefined
+    ? undefined
+    : `The faded bar is the current ${range.interval}, still filling: its figures are so far.`;
 }

@@ -1,4 +1,4 @@
-import { partialOf, timeSeriesOption } from '../charts/options.js';
+import { partialNote, partialOf, timeSeriesOption } from '../charts/options.js';
 import { type Metric, stackedOverTime, sumRows, type TimeSeries } from '../lib/aggregate.js';
 import { formatDateTime } from '../lib/format.js';
 import { h } from '../lib/html.js';
@@ -83,6 +83,7 @@ export const overviewView: ViewFactory = (root, ctx) => {
           otherName: stack === 'model' ? 'Other models' : 'Other apps',
         });
         const slots = slotsOf(ctx, stack, ts.series);
+        panel.setNote(partialNote(r, ctx.now()));
         panel.chart?.onClick(drillSeries(ctx, stack, ts.series));
         panel.chart?.set(
           timeSeriesOption(ts, {

@@ -1,4 +1,4 @@
-import { partialOf, timeSeriesOption } from '../charts/options.js';
+import { partialNote, partialOf, timeSeriesOption } from '../charts/options.js';
 import { type Metric, stackedOverTime, sumRows } from '../lib/aggregate.js';
 import { formatCost, formatInteger } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
@@ -82,6 +82,7 @@ export const userView: ViewFactory = (root, ctx) => {
         otherName: 'Other models',
       });
       const slots = slotsOf(ctx, 'model', ts.series);
+      overTime.setNote(partialNote(r, ctx.now()));
       overTime.chart?.onClick(drillSeries(ctx, 'model', ts.series));
       overTime.chart?.set(
         timeSeriesOption(ts, {
