@@ -135,15 +135,16 @@ async function chartData(page: Page, id: string): Promise<ChartData> {
       yAxis?: { data?: unknown[] }[];
       series: { name: string; data: unknown[] }[];
     };
+    // The bar of the bucket still filling is drawn faded, as { value, itemStyle }: its value
+    // is what is checked (pie slices, { name, value }, stay as they are).
+    const faded = (d: unknown) =>
+      d !== null && typeof d === 'object' && 'itemStyle' in d && !('name' in d);
     return {
       x: o.xAxis?.[0]?.data ?? [],
       y: o.yAxis?.[0]?.data ?? [],
-      // The bucket still filling is drawn faded, as { value, itemStyle }: its value is checked.
       series: o.series.map((s) => ({
         name: s.name,
-        data: s.data.map((d) =>
-          d !== null && typeof d === 'object' && 'value' in d ? (d as { value: unknown }).value : d,
-        ),
+        data: s.data.map((d) => (faded(d) ? (d as { value: unknown }).value : d)),
       })),
     };
   }, id);
