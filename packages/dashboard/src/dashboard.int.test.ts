@@ -135,10 +135,17 @@ async function chartData(page: Page, id: string): Promise<ChartData> {
       yAxis?: { data?: unknown[] }[];
       series: { name: string; data: unknown[] }[];
     };
+    // The bar of the bucket still filling is drawn faded, as { value, itemStyle }: its value
+    // is what is checked (pie slices, { name, value }, stay as they are).
+    const faded = (d: unknown) =>
+      d !== null && typeof d === 'object' && 'itemStyle' in d && !('name' in d);
     return {
       x: o.xAxis?.[0]?.data ?? [],
       y: o.yAxis?.[0]?.data ?? [],
-      series: o.series.map((s) => ({ name: s.name, data: s.data })),
+      series: o.series.map((s) => ({
+        name: s.name,
+        data: s.data.map((d) => (faded(d) ? (d as { value: unknown }).value : d)),
+      })),
     };
   }, id);
 }
@@ -491,8 +498,15 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
         page.waitForEvent('download'),
         page.click('[data-panel="top-users"] [data-action="csv"]'),
       ]);
-      const csv = readFileSync((await download.path()) as string, 'utf8');
+      const bytes = readFileSync((await download.path()) as string);
+      // A UTF-8 byte order mark first, so Excel reads the names as UTF-8.
+      expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+      const csv = bytes.subarray(3).toString('utf8');
       const lines = csv.trimEnd().split('\r\n');
+      // The file name says what, over which range (UTC).
+      expect(download.suggestedFilename()).toMatch(
+        /^tokenwatch-top-users_\d{4}-\d\d-\d\dT\d{4}Z_\d{4}-\d\d-\d\dT\d{4}Z\.csv$/,
+      );
       expect(lines[0]).toBe('rank,user,totalTokens,costUsd,requests,unpricedTokens');
       const r = last24Hours();
       const top = await usage({ ...r, groupBy: 'user', orderBy: 'totalTokens', limit: '20' });

@@ -1,6 +1,7 @@
 import './styles.css';
 import './console.css';
 import { THEMES, type ThemeName } from './charts/palette.js';
+import { SeriesColors } from './charts/series-colors.js';
 import { ServerWatch } from './lib/connection.js';
 import { timeZoneLabel } from './lib/format.js';
 import { clear, h } from './lib/html.js';
@@ -225,6 +226,7 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       const root = Number.parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
       return { ...THEMES[themeName], fontSize: Math.max(11, Math.round(root * 0.72)) };
     },
+    seriesColors: new SeriesColors(THEMES.light.series.length),
     origin: location.origin,
     now: () => Date.now(),
     navigate,

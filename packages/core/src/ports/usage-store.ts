@@ -1,5 +1,5 @@
 import type { PricedEvent } from '../event/usage-event.js';
-import type { UsageQuery, UsageRow } from '../query/usage-query.js';
+import type { UsageQuery, UsageRow, UserSearch } from '../query/usage-query.js';
 import type { NewAlert } from '../rules/evaluate.js';
 import type { RuleCounter } from './rule-store.js';
 
@@ -95,6 +95,12 @@ export interface UsageStore {
    * the active users of the range, however many there are.
    */
   countGroups(query: UsageQuery): Promise<number>;
+  /**
+   * Users of `search.projectId` with a call counted in the range whose id starts with
+   * `search.prefix` — all of them, not only the top ones — as `queryUsage(userSearchQuery(search))`
+   * answers: one row per user (`user` set), most tokens first, ties by id, at most `limit`.
+   */
+  searchUsers(search: UserSearch): Promise<UsageRow[]>;
   /** Most recent conflicts of a project, newest first. */
   listConflicts(projectId: string, limit: number): Promise<ConflictRecord[]>;
   prune(options: PruneOptions): Promise<PruneResult>;

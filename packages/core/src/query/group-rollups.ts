@@ -48,6 +48,7 @@ export function groupRollups(q: UsageQuery, source: Iterable<RollupRecord>): Usa
       if (values && values.length > 0 && !values.includes(r[field])) match = false;
     }
     if (!match) continue;
+    if (q.userPrefix !== undefined && !r.userId.startsWith(q.userPrefix)) continue;
     const dims = q.groupBy.map((g) =>
       g.startsWith('tag:') ? (r.tagValue as string) : r[DIM_FIELD[g as keyof typeof DIM_FIELD]],
     );

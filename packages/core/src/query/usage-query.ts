@@ -42,6 +42,11 @@ export interface UsageQuery {
   orderBy: OrderField;
   order: 'asc' | 'desc';
   limit: number;
+  /**
+   * Only users whose id starts with this (case-sensitive, compared by code point; user search).
+   * Absent: every user.
+   */
+  userPrefix?: string;
 }
 
 /**
@@ -271,3 +276,36 @@ export const RESOLUTION_MS: Record<Resolution, number> = {
 };
 
 export { DIMENSIONS as BASE_DIMENSIONS };
+
+/** `GET /v1/users`: users of a project with usage in a range whose id starts with a prefix. */
+export interface UserSearch {
+  projectId: string;
+  fromMs: number;
+  toMs: number;
+  /** The rollup the range is read from (as `parseUsageQuery` picks it). */
+  resolution: Resolution;
+  /** Non-empty; compared case-sensitively, code point by code point. */
+  prefix: string;
+  limit: number;
+}
+
+/**
+ * The usage query a user search is: one row per matching user over the range, most tokens
+ * first, ties by id. Every store answers `searchUsers` with it, so all agree on the order.
+ */
+export function userSearchQuery(search: UserSearch): UsageQuery {
+  return {
+    projectId: search.projectId,
+    fromMs: search.fromMs,
+    toMs: search.toMs,
+    interval: undefined,
+    resolution: search.resolution,
+    groupBy: ['user'],
+    filters: {},
+    tagFilter: undefined,
+    orderBy: 'totalTokens',
+    order: 'desc',
+    limit: search.limit,
+    userPrefix: search.prefix,
+  };
+}

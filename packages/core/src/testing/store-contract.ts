@@ -4,6 +4,7 @@ import type { Store } from '../ports/project-store.js';
 import { EventOutcome } from '../ports/usage-store.js';
 import type { UsageQuery, UsageRow } from '../query/usage-query.js';
 import { rangeQueryContract } from './store-range-contract.js';
+import { userSearchContract } from './store-user-search-contract.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -99,6 +100,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     });
 
     rangeQueryContract(() => store, now);
+    userSearchContract(() => store, now);
 
     it('migrate is idempotent', async () => {
       await store.migrate();

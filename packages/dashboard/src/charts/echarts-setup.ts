@@ -31,6 +31,16 @@ declare global {
 }
 window.tokenwatchCharts = { getInstanceByDom };
 
+/** What was clicked in a chart: its series and data item. */
+export interface ChartClick {
+  seriesIndex: number;
+  seriesName: string;
+  dataIndex: number;
+  /** The item's name: the category of a bar, the slice of a pie. */
+  name: string;
+  value: unknown;
+}
+
 /** A chart bound to a container; resizes with it; disposed with the view. */
 export class ChartHost {
   private chart: EChartsType | undefined;
@@ -54,12 +64,44 @@ export class ChartHost {
     this.set(build(this.el.clientWidth));
   }
 
+  private clickHandler: ((item: ChartClick) => void) | undefined;
+
+  /** Calls `handler` when a bar, slice or cell is clicked (drill-down). */
+  onClick(handler: (item: ChartClick) => void): void {
+    this.clickHandler = handler;
+    this.el.dataset.clickable = 'true';
+  }
+
   set(option: EChartsOption): void {
     // A refresh that finishes after its view was left draws nothing.
     if (this.disposed) return;
-    if (!this.chart) this.chart = init(this.el, undefined, { renderer: 'canvas' });
+    if (!this.chart) {
+      this.chart = init(this.el, undefined, { renderer: 'canvas' });
+      this.chart.on('click', (raw) => {
+        const p = raw as {
+          seriesIndex?: number;
+          seriesName?: string;
+          dataIndex: number;
+          name?: string;
+          value?: unknown;
+        };
+        if (p.seriesIndex === undefined) return;
+        this.clickHandler?.({
+          seriesIndex: p.seriesIndex,
+          seriesName: p.seriesName ?? '',
+          dataIndex: p.dataIndex,
+          name: p.name ?? '',
+          value: p.value,
+        });
+      });
+    }
+    // Motion is a nuisance (or worse) to some: honour the system's "reduce motion".
+    const still = matchMedia('(prefers-reduced-motion: reduce)').matches;
     // notMerge: series come and go with filters; a merge would keep stale ones.
-    this.chart.setOption(option, { notMerge: true, lazyUpdate: false });
+    this.chart.setOption(still ? { ...option, animation: false } : option, {
+      notMerge: true,
+      lazyUpdate: false,
+    });
   }
 
   dispose(): void {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { appModelOption, heatmapOption, pieOption, timeSeriesOption } from './options.js';
+import {
+  appModelOption,
+  heatmapOption,
+  PARTIAL_OPACITY,
+  pieOption,
+  timeSeriesOption,
+} from './options.js';
 import { THEMES } from './palette.js';
 
 const EVIL = '<img src=x onerror="window.__xss=1">';
@@ -11,6 +17,22 @@ function tooltipOf(option: unknown): Fmt {
 }
 
 describe('chart options', () => {
+  it('time series: the bucket still filling is faded and keeps its value', () => {
+    const ts = {
+      categories: ['2026-01-06T10:00:00.000Z', '2026-01-06T11:00:00.000Z'],
+      series: [{ name: 'm', other: false, data: [5, 2] }],
+    };
+    const o = timeSeriesOption(ts, { interval: 'hour', metric: 'tokens', theme, partialIndex: 1 });
+    expect((o.series as { data: unknown[] }[])[0]?.data).toEqual([
+      5,
+      { value: 2, itemStyle: { opacity: PARTIAL_OPACITY } },
+    ]);
+    const tip = tooltipOf(o)([
+      { seriesName: 'm', seriesIndex: 0, dataIndex: 1, value: 2, color: '#000', name: '' },
+    ]);
+    expect(tip).toContain('so far');
+  });
+
   it('time series: categories are bucket starts, data as given, tooltip escaped', () => {
     const ts = {
       categories: ['2026-01-06T10:00:00.000Z', '2026-01-06T11:00:00.000Z'],

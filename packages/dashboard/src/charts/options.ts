@@ -1,5 +1,5 @@
 import type { EChartsOption } from 'echarts';
-import type { Heatmap, Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
+import type { Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
 import {
   type BucketInterval,
   formatBucket,
@@ -9,7 +9,9 @@ import {
   formatTokens,
   formatUsd,
 } from '../lib/format.js';
+import { type Heatmap, heatmapScaleMax } from '../lib/heatmap.js';
 import { escapeHtml } from '../lib/html.js';
+import { partialBucketIndex, type ResolvedRange } from '../lib/time-range.js';
 import { type ChartTheme, seriesColor } from './palette.js';
 
 /**
@@ -73,13 +75,38 @@ interface AxisParam {
   name: string;
 }
 
+/** Opacity of the bars of the bucket still filling: visibly not a finished bucket. */
+export const PARTIAL_OPACITY = 0.45;
+
+/**
+ * A series' values, the bucket still filling drawn faded: a half-done hour next to whole ones
+ * otherwise reads as a drop in usage. The value stays the API's.
+ */
+function withPartial(
+  data: readonly number[],
+  index: number | undefined,
+): (number | { value: number; itemStyle: { opacity: number } })[] {
+  return data.map((value, i) =>
+    i === index ? { value, itemStyle: { opacity: PARTIAL_OPACITY } } : value,
+  );
+}
+
 /** Stacked bars over time, one series per key (+ "other"). x categories are ISO bucket starts. */
 export function timeSeriesOption(
   ts: TimeSeries,
-  opts: { interval: BucketInterval; metric: Metric; theme: ChartTheme; timeZone?: string },
+  opts: {
+    interval: BucketInterval;
+    metric: Metric;
+    theme: ChartTheme;
+    timeZone?: string;
+    /** Palette slot of each series (`SeriesColors`): one colour per name across charts. */
+    slots?: readonly number[];
+    /** Index of the bucket still filling (the current one): drawn faded, "so far" in its tooltip. */
+    partialIndex?: number;
+  },
 ): EChartsOption {
   const { theme, metric, interval } = opts;
-  const colors = ts.series.map((s, i) => seriesColor(theme, i, s.other));
+  const colors = ts.series.map((s, i) => seriesColor(theme, opts.slots?.[i] ?? i, s.other));
   return {
     ...base(theme),
     color: colors,
@@ -87,7 +114,12 @@ export function timeSeriesOption(
       theme,
       ts.series.map((s) => s.name),
     ),
-    grid: { left: 8, right: 12, top: theme.fontSize * 3, bottom: 4 },
+    grid: {
+      left: 8,
+      right: 12,
+      top: theme.fontSize * 3,
+      bottom: 4,
+    },
     tooltip: {
       ...(base(theme).tooltip as object),
       trigger: 'axis',
@@ -105,7 +137,9 @@ export function timeSeriesOption(
             total += Number(p.value);
             return `<div class="tt-row">${swatch(colors[p.seriesIndex] ?? theme.other)}<span class="tt-name">${escapeHtml(p.seriesName)}</span><b>${escapeHtml(formatMetric(Number(p.value), metric, true))}</b></div>`;
           });
-        return `<div class="tt-head">${escapeHtml(formatBucketLong(bucket, interval, opts.timeZone))}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
+        const head = formatBucketLong(bucket, interval, opts.timeZone);
+        const inProgress = first.dataIndex === opts.partialIndex ? ' (in progress, so far)' : '';
+        return `<div class="tt-head">${escapeHtml(head + inProgress)}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
       },
     },
     xAxis: {
@@ -133,7 +167,7 @@ export function timeSeriesOption(
       type: 'bar',
       name: s.name,
       stack: 'total',
-      data: s.data,
+      data: withPartial(s.data, opts.partialIndex),
       barMaxWidth: 48,
       emphasis: { focus: 'series' },
       itemStyle: {
@@ -148,11 +182,11 @@ export function timeSeriesOption(
 /** Horizontal stacked bars: one bar per application, stacked by model (the seed's first chart). */
 export function appModelOption(
   m: Matrix,
-  opts: { metric: Metric; theme: ChartTheme },
+  opts: { metric: Metric; theme: ChartTheme; slots?: readonly number[] },
 ): EChartsOption {
   const { theme, metric } = opts;
   const colors = m.cols.map((_c, i) =>
-    seriesColor(theme, i, m.otherCol && i === m.cols.length - 1),
+    seriesColor(theme, opts.slots?.[i] ?? i, m.otherCol && i === m.cols.length - 1),
   );
   return {
     ...base(theme),
@@ -217,12 +251,12 @@ export const NARROW_CHART_PX = 560;
 
 export function pieOption(
   slices: Slice[],
-  opts: { metric: Metric; theme: ChartTheme; width?: number },
+  opts: { metric: Metric; theme: ChartTheme; width?: number; slots?: readonly number[] },
 ): EChartsOption {
   const { theme, metric } = opts;
   const narrow = (opts.width ?? Number.POSITIVE_INFINITY) < NARROW_CHART_PX;
   const total = slices.reduce((a, s) => a + s.value, 0);
-  const colors = slices.map((s, i) => seriesColor(theme, i, s.other));
+  const colors = slices.map((s, i) => seriesColor(theme, opts.slots?.[i] ?? i, s.other));
   return {
     ...base(theme),
     color: colors,
@@ -269,10 +303,8 @@ export function heatmapOption(
   opts: { metric: Metric; theme: ChartTheme },
 ): EChartsOption {
   const { theme, metric } = opts;
-  const otherIndex = hm.otherUsers ? hm.users.length - 1 : -1;
-  // Scale the colours over the named users' cells; "other users" (often the largest) clamps to the top.
-  const named = hm.cells.filter((c) => c[1] !== otherIndex).map((c) => c[2]);
-  const max = Math.max(1e-9, ...(named.length > 0 ? named : hm.cells.map((c) => c[2])));
+  // The colours scale over the named users' and apps' cells; the "other"s clamp to the top.
+  const max = heatmapScaleMax(hm);
   return {
     ...base(theme),
     grid: { left: 8, right: theme.fontSize * 6, top: 8, bottom: 8 },
@@ -322,6 +354,8 @@ export function heatmapOption(
       top: 'middle',
       itemHeight: 140,
       textStyle: { color: theme.subtleText, fontSize: theme.fontSize },
+      // The legend's ends, in the panel's unit: the top is "≥" since the "other"s clamp there.
+      text: [`≥ ${formatMetric(max, metric)}`, formatMetric(0, metric)],
       formatter: (v: unknown) => formatMetric(Number(v), metric),
       inRange: { color: [...theme.heat] },
       outOfRange: { color: theme.heat[theme.heat.length - 1] as string },
@@ -336,4 +370,17 @@ export function heatmapOption(
       },
     ],
   };
+}
+
+/** `partialIndex` for `timeSeriesOption`: the bucket of the range still filling, if any. */
+export function partialOf(range: ResolvedRange, nowMs: number): { partialIndex?: number } {
+  const index = partialBucketIndex(range, nowMs);
+  return index === undefined ? {} : { partialIndex: index };
+}
+
+/** The note under a chart whose last bucket is still filling (`partialOf`). */
+export function partialNote(range: ResolvedRange, nowMs: number): string | undefined {
+  return partialBucketIndex(range, nowMs) === undefined
+    ? undefined
+    : `The faded bar is the current ${range.interval}, still filling: its figures are so far.`;
 }

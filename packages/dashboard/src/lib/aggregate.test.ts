@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  appUserHeatmap,
   matrix,
   rollUpBy,
   seriesByKey,
@@ -123,35 +122,6 @@ describe('matrix', () => {
     expect(m.values).toEqual([
       [10, 4, 0],
       [1, 0, 2],
-    ]);
-  });
-});
-
-describe('appUserHeatmap', () => {
-  it('top users\' cells plus an exact "other users" row per app', () => {
-    const hm = appUserHeatmap({
-      topUsers: ['u1', 'u2'],
-      cellRows: [
-        row({ app: 'chat', user: 'u1', totalTokens: 100 }),
-        row({ app: 'chat', user: 'u2', totalTokens: 50 }),
-        row({ app: 'code', user: 'u1', totalTokens: 30 }),
-      ],
-      appTotals: [
-        row({ app: 'chat', totalTokens: 175 }),
-        row({ app: 'code', totalTokens: 30 }),
-        row({ app: 'rare', totalTokens: 9 }),
-      ],
-      metric: 'tokens',
-      otherName: 'Other users',
-    });
-    expect(hm.apps).toEqual(['chat', 'code', 'rare']);
-    expect(hm.users).toEqual(['u1', 'u2', 'Other users']);
-    expect(hm.cells).toEqual([
-      [0, 0, 100],
-      [0, 1, 50],
-      [0, 2, 25],
-      [1, 0, 30],
-      [2, 2, 9],
     ]);
   });
 });

@@ -238,68 +238,6 @@ export function matrix(
   };
 }
 
-export interface Heatmap {
-  /** x categories. */
-  apps: string[];
-  /** y categories: the top users, then the "other users" row when there is a remainder. */
-  users: string[];
-  otherUsers: boolean;
-  /** [appIndex, userIndex, value]; zero cells omitted. */
-  cells: [number, number, number][];
-}
-
-/**
- * Application × user heat map with the top users only: their cells come from a query grouped by
- * app and user filtered to those users; the "other users" row is each app's total (a query grouped
- * by app) minus the top users' cells in it, so 10k users stay readable and nothing is lost.
- */
-export function appUserHeatmap(options: {
-  topUsers: readonly string[];
-  cellRows: readonly UsageRow[];
-  appTotals: readonly UsageRow[];
-  metric: Metric;
-  otherName: string;
-}): Heatmap {
-  const { topUsers, cellRows, appTotals, metric } = options;
-  const apps = rankKeys(appTotals, (r) => r.app, metric);
-  const aIndex = new Map(apps.map((a, i) => [a, i]));
-  const uIndex = new Map(topUsers.map((u, i) => [u, i]));
-  const cell = new Map<string, bigint>();
-  const topPerApp = apps.map(() => 0n);
-  for (const r of cellRows) {
-    const ai = r.app === undefined ? undefined : aIndex.get(r.app);
-    const ui = r.user === undefined ? undefined : uIndex.get(r.user);
-    if (ai === undefined || ui === undefined) continue;
-    const v = exactValue(r, metric);
-    cell.set(`${ai},${ui}`, (cell.get(`${ai},${ui}`) ?? 0n) + v);
-    topPerApp[ai] = (topPerApp[ai] as bigint) + v;
-  }
-  const cells: [number, number, number][] = [];
-  for (const [k, v] of cell) {
-    if (v === 0n) continue;
-    const [ai, ui] = k.split(',').map(Number) as [number, number];
-    cells.push([ai, ui, displayValue(v, metric)]);
-  }
-  let otherUsers = false;
-  const otherIndex = topUsers.length;
-  for (const r of appTotals) {
-    const ai = r.app === undefined ? undefined : aIndex.get(r.app);
-    if (ai === undefined) continue;
-    const rest = exactValue(r, metric) - (topPerApp[ai] as bigint);
-    if (rest !== 0n) {
-      otherUsers = true;
-      cells.push([ai, otherIndex, displayValue(rest, metric)]);
-    }
-  }
-  cells.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  return {
-    apps,
-    users: otherUsers ? [...topUsers, options.otherName] : [...topUsers],
-    otherUsers,
-    cells,
-  };
-}
-
 /** Per key, the metric in each bucket (zero-filled), for sparklines. */
 export function seriesByKey(
   rows: readonly UsageRow[],

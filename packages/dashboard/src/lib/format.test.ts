@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   formatBucket,
   formatChange,
+  formatCost,
   formatDuration,
   formatPercent,
   formatTokens,
@@ -61,5 +62,14 @@ describe('format', () => {
     expect(formatDuration(25 * 60_000)).toBe('25 min');
     expect(formatDuration(200 * 60_000)).toBe('3 h 20 min');
     expect(formatDuration(52 * 3_600_000)).toBe('2 d 4 h');
+  });
+});
+
+describe('formatCost', () => {
+  it('$0 with unpriced tokens or calls without usage is unknown, never free', () => {
+    expect(formatCost(0, { unpricedTokens: 5 })).toBe('unknown');
+    expect(formatCost(0, { unpricedTokens: 0, noUsageRequests: 2 })).toBe('unknown');
+    expect(formatCost(0, { unpricedTokens: 0, noUsageRequests: 0 })).toBe('$0.00');
+    expect(formatCost(1.5, { unpricedTokens: 5 })).toBe('$1.50');
   });
 });

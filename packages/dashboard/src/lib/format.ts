@@ -36,6 +36,18 @@ export function formatUsd(usd: number): string {
   return usd2.format(usd);
 }
 
+/**
+ * A cost that may be unknown: $0 with unpriced tokens or calls that returned no usage is not
+ * free, it is unknown (a project on a model without a price must never read "$0.00").
+ */
+export function formatCost(
+  usd: number,
+  gaps: { unpricedTokens: number; noUsageRequests?: number | undefined },
+): string {
+  const unknown = gaps.unpricedTokens > 0 || (gaps.noUsageRequests ?? 0) > 0;
+  return usd === 0 && unknown ? 'unknown' : formatUsd(usd);
+}
+
 /** Exact nano-USD (decimal string or bigint) → USD as the API's `costUsd` number. */
 export function nanoToUsd(nano: bigint | string): number {
   const n = typeof nano === 'bigint' ? nano : BigInt(nano);

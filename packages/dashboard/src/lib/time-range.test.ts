@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { autoInterval, DAY_MS, HOUR_MS, MINUTE_MS, resolveRange } from './time-range.js';
+import {
+  autoInterval,
+  DAY_MS,
+  HOUR_MS,
+  MINUTE_MS,
+  partialBucketIndex,
+  resolveRange,
+} from './time-range.js';
 
 const NOW = Date.UTC(2026, 0, 6, 13, 27, 12, 345);
 const opts = { interval: 'auto' as const, hasTagFilter: false };
@@ -75,5 +82,15 @@ describe('resolveRange', () => {
     expect(autoInterval(7 * DAY_MS)).toBe('hour');
     expect(autoInterval(30 * DAY_MS)).toBe('day');
     expect(autoInterval(MINUTE_MS)).toBe('minute');
+  });
+
+  it('finds the bucket still filling', () => {
+    const r = resolveRange({ preset: '24h' }, NOW, { interval: 'hour', hasTagFilter: false });
+    expect(partialBucketIndex(r, NOW)).toBe(r.buckets.length - 1);
+    const fixed = resolveRange({ fromMs: Date.UTC(2026, 0, 1), toMs: Date.UTC(2026, 0, 2) }, NOW, {
+      interval: 'hour',
+      hasTagFilter: false,
+    });
+    expect(partialBucketIndex(fixed, Date.UTC(2027, 0, 1))).toBeUndefined();
   });
 });

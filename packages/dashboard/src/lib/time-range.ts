@@ -128,3 +128,10 @@ export function resolveRange(spec: RangeSpec, nowMs: number, opts: ResolveOption
     label: 'preset' in spec ? PRESETS[spec.preset].label : 'Custom range',
   };
 }
+
+/** Index of the bucket of `range` that holds `nowMs` (still filling), if one does. */
+export function partialBucketIndex(range: ResolvedRange, nowMs: number): number | undefined {
+  const step = INTERVAL_MS[range.interval];
+  const i = range.buckets.findIndex((b) => b <= nowMs && nowMs < b + step);
+  return i === -1 ? undefined : i;
+}

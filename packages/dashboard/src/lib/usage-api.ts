@@ -96,6 +96,13 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+export interface UserSearchResponse {
+  /** Usage rows with `user` set, most tokens first. */
+  users: UsageRow[];
+  /** More users match than were returned. */
+  more: boolean;
+}
+
 export interface WhoAmI {
   projectId: string;
   keyId: string;
@@ -179,6 +186,23 @@ export class ApiClient {
       ...(signal ? { signal } : {}),
     });
     return res.count;
+  }
+
+  /** `GET /v1/users`: users of the range whose id starts with `prefix` (all of them, not the top N). */
+  searchUsers(
+    r: { prefix: string; fromMs: number; toMs: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<UserSearchResponse> {
+    const params = new URLSearchParams({
+      prefix: r.prefix,
+      limit: String(r.limit),
+      from: new Date(r.fromMs).toISOString(),
+      to: new Date(r.toMs).toISOString(),
+    });
+    return this.request<UserSearchResponse>('GET', '/v1/users', {
+      params,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   whoami(): Promise<WhoAmI> {

@@ -2,6 +2,7 @@ import { append, clear, h } from '../lib/html.js';
 import { type Interval, PRESETS, type PresetId, resolveRange } from '../lib/time-range.js';
 import { hasFilters, type ViewState } from '../lib/url-state.js';
 import type { AppContext } from '../views/context.js';
+import { attachUserSearch } from './user-search.js';
 
 type Dim = 'app' | 'model' | 'user';
 const DIM_LABEL: Record<Dim, string> = { app: 'App', model: 'Model', user: 'User' };
@@ -198,14 +199,15 @@ export function renderFilterBar(el: HTMLElement, ctx: AppContext): void {
         type: 'text',
         list: listId,
         name: `add-${dim}`,
-        placeholder: `any ${dim}`,
+        placeholder: dim === 'user' ? 'search users' : `any ${dim}`,
         'aria-label': `Add a ${dim} filter`,
         autocomplete: 'off',
         size: 14,
       },
       on: {
         focus: () => {
-          if (loaded) return;
+          // Users are searched on the server as they are typed (every user, not the top 200).
+          if (loaded || dim === 'user') return;
           loaded = true;
           void c.api
             .usage({
@@ -241,6 +243,7 @@ export function renderFilterBar(el: HTMLElement, ctx: AppContext): void {
         },
       },
     });
+    if (dim === 'user') attachUserSearch(input, list, c.api, { fromMs, toMs });
     const add = () => {
       const v = input.value.trim();
       if (!v || c.state.filters[dim].includes(v)) return;

@@ -1,5 +1,5 @@
 import type { Totals } from '../lib/aggregate.js';
-import { formatChange, formatInteger, formatTokens, formatUsd, nanoToUsd } from '../lib/format.js';
+import { formatChange, formatCost, formatInteger, formatTokens, nanoToUsd } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 
 export interface KpiValues {
@@ -39,8 +39,11 @@ export function renderKpis(el: HTMLElement, v: KpiValues): void {
     {
       id: 'cost',
       label: 'Cost',
-      value: formatUsd(cost),
-      title: `$${cost} (exact: ${c.costNano} nano-USD)`,
+      value: formatCost(cost, c),
+      title:
+        cost === 0 && c.unpricedTokens + c.noUsageRequests > 0
+          ? 'Unknown: no usage in this range has a price (see "Missing from the cost")'
+          : `$${cost} (exact: ${c.costNano} nano-USD)`,
       raw: c.costNano.toString(),
       change: formatChange(cost, nanoToUsd(p.costNano)),
       tone: 'neutral',

@@ -1,5 +1,12 @@
 import { ChartHost } from '../charts/echarts-setup.js';
-import { type CsvCell, type CsvColumn, csvFileName, toCsv } from '../lib/csv.js';
+import {
+  type CsvCell,
+  type CsvColumn,
+  csvFileName,
+  type ExportScope,
+  toCsv,
+  UTF8_BOM,
+} from '../lib/csv.js';
 import { formatInteger } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 
@@ -9,6 +16,8 @@ export interface PanelData {
   rows: Record<string, CsvCell>[];
   /** Parts of the CSV file name, e.g. ["overview", "tokens"]. */
   fileParts: string[];
+  /** The range and filters the rows cover, named in the file name; omit when they do not apply. */
+  scope?: ExportScope;
 }
 
 export interface PanelOptions {
@@ -185,9 +194,9 @@ export class Panel {
   private downloadCsv(): void {
     const text = this.csv();
     if (!text || !this.data) return;
-    const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+    const url = URL.createObjectURL(new Blob([UTF8_BOM, text], { type: 'text/csv;charset=utf-8' }));
     const a = h('a', {
-      attrs: { href: url, download: csvFileName(this.data.fileParts, Date.now()) },
+      attrs: { href: url, download: csvFileName(this.data.fileParts, Date.now(), this.data.scope) },
     });
     document.body.appendChild(a);
     a.click();

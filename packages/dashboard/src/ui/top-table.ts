@@ -1,4 +1,4 @@
-import { formatInteger, formatPercent, formatTokens, formatUsd } from '../lib/format.js';
+import { formatCost, formatInteger, formatPercent, formatTokens } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 import { idText, scrollBox } from './id-text.js';
 import { sparkline } from './sparkline.js';
@@ -9,6 +9,7 @@ export interface TopRow {
   costUsd: number;
   requests: number;
   unpricedTokens: number;
+  noUsageRequests?: number;
   spark: number[];
 }
 
@@ -94,7 +95,7 @@ export function renderTopTable(
                 { class: 'num col-optional' },
                 formatPercent(r.totalTokens, opts.totalTokens),
               ),
-              h('td', { class: 'num' }, formatUsd(r.costUsd)),
+              h('td', { class: 'num' }, formatCost(r.costUsd, r)),
               h('td', { class: 'num col-optional' }, formatInteger(r.requests)),
               h(
                 'td',

@@ -1,21 +1,18 @@
 import { appModelOption, heatmapOption, pieOption } from '../charts/options.js';
-import {
-  appUserHeatmap,
-  type Metric,
-  matrix,
-  rollUpBy,
-  sumRows,
-  topWithOther,
-} from '../lib/aggregate.js';
+import { type Metric, matrix, rollUpBy, sumRows, topWithOther } from '../lib/aggregate.js';
+import { appUserHeatmap } from '../lib/heatmap.js';
 import type { ShareMetric } from '../lib/url-state.js';
 import { MAX_ROWS } from '../lib/usage-api.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { heatmapData, matrixData, slicesData } from './chart-data.js';
-import { guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
+import { withFilters } from './drill-down.js';
 
 export const MAX_APPS = 12;
 export const MAX_MODELS = 8;
+/** Heat map columns: the top apps, the rest in one "Other apps" column. */
+export const MAX_HEAT_APPS = 15;
 /** Top models as slices (one colour each), the rest in one grey slice. */
 export const PIE_SLICES = 8;
 
@@ -52,11 +49,15 @@ export const breakdownView: ViewFactory = (root, ctx) => {
   const heat = new Panel({
     id: 'app-user-heatmap',
     title: 'Application × user',
-    subtitle: `${what}; top ${ctx.state.n} users, everyone else in "Other users"`,
+    subtitle: `${what}; top ${ctx.state.n} users and ${MAX_HEAT_APPS} apps, the rest in "Other users" and "Other apps"`,
     chartHeight: 'var(--chart-h-tall)',
   });
   const unpriced = unpricedPanel(ctx);
   root.append(unpriced.panel.el, appModel.el, share.el, heat.el);
+
+  /** Bars and slices open the overview filtered to what was clicked (usage over time). */
+  const inOverview = (set: { app?: string; model?: string }) =>
+    withFilters(ctx.state, set, { view: 'overview', userId: undefined });
 
   const refresh = async () => {
     const r = rangeOf(ctx);
@@ -82,8 +83,26 @@ export const breakdownView: ViewFactory = (root, ctx) => {
           otherCol: 'Other models',
         },
       );
-      appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme }));
-      appModel.setData(matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]));
+      const modelSeries = m.cols.map((name, i) => ({
+        name,
+        other: m.otherCol && i === m.cols.length - 1,
+      }));
+      const slots = slotsOf(ctx, 'model', modelSeries);
+      appModel.chart?.set(appModelOption(m, { metric, theme: ctx.theme, slots }));
+      appModel.chart?.onClick((click) => {
+        const app =
+          m.otherRow && click.dataIndex === m.rows.length - 1 ? undefined : m.rows[click.dataIndex];
+        const model = modelSeries[click.seriesIndex]?.other ? undefined : m.cols[click.seriesIndex];
+        const pick = {
+          ...(app === undefined ? {} : { app }),
+          ...(model === undefined ? {} : { model }),
+        };
+        if (app !== undefined || model !== undefined) ctx.navigate(inOverview(pick));
+      });
+      appModel.setData({
+        ...matrixData(m, 'app', 'model', metric, ['apps-by-model', metric]),
+        scope: exportScope(ctx),
+      });
       appModel.setNote(nowNote);
       appModel.setStatus(
         res.rows.length === 0 ? 'empty' : 'ready',
@@ -103,8 +122,18 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         metric,
         'Other models',
       );
-      share.chart?.setForWidth((width) => pieOption(slices, { metric, theme: ctx.theme, width }));
-      share.setData(slicesData(slices, 'model', metric, ['model-share', metric]));
+      const slots = slotsOf(ctx, 'model', slices);
+      share.chart?.setForWidth((width) =>
+        pieOption(slices, { metric, theme: ctx.theme, width, slots }),
+      );
+      share.chart?.onClick((click) => {
+        const slice = slices[click.dataIndex];
+        if (slice && !slice.other) ctx.navigate(inOverview({ model: slice.name }));
+      });
+      share.setData({
+        ...slicesData(slices, 'model', metric, ['model-share', metric]),
+        scope: exportScope(ctx),
+      });
       share.setStatus(
         slices.length === 0 ? 'empty' : 'ready',
         slices.length === 0 ? 'No usage in this range.' : '',
@@ -134,9 +163,22 @@ export const breakdownView: ViewFactory = (root, ctx) => {
         appTotals: apps.rows,
         metric,
         otherName: 'Other users',
+        maxApps: MAX_HEAT_APPS,
+        otherAppsName: 'Other apps',
       });
       heat.chart?.set(heatmapOption(hm, { metric, theme: ctx.theme }));
-      heat.setData(heatmapData(hm, metric, ['app-user', metric]));
+      heat.chart?.onClick((click) => {
+        const [x, y] = click.value as [number, number, number];
+        const otherApp = hm.otherApps && x === hm.apps.length - 1;
+        const otherUser = hm.otherUsers && y === hm.users.length - 1;
+        const app = otherApp ? {} : { app: hm.apps[x] as string };
+        // A user's cell opens their page (filtered to the app); "Other users" the app's overview.
+        if (!otherUser) {
+          const userId = hm.users[y] as string;
+          ctx.navigate(withFilters(ctx.state, app, { view: 'user', userId }));
+        } else if (!otherApp) ctx.navigate(inOverview(app));
+      });
+      heat.setData({ ...heatmapData(hm, metric, ['app-user', metric]), scope: exportScope(ctx) });
       heat.setStatus(
         hm.cells.length === 0 ? 'empty' : 'ready',
         hm.cells.length === 0 ? 'No usage in this range.' : '',

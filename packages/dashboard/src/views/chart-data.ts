@@ -1,4 +1,5 @@
-import type { Heatmap, Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
+import type { Matrix, Metric, Slice, TimeSeries } from '../lib/aggregate.js';
+import type { Heatmap } from '../lib/heatmap.js';
 import type { PanelData } from '../ui/panel.js';
 
 /** Panel data (table + CSV) of each chart kind, with exactly the numbers the chart draws. */

@@ -1,4 +1,6 @@
 import type { ChartTheme } from '../charts/palette.js';
+import type { SeriesColors } from '../charts/series-colors.js';
+import type { ExportScope } from '../lib/csv.js';
 import type { AlertItem } from '../lib/rules.js';
 import { type ResolvedRange, resolveRange } from '../lib/time-range.js';
 import type { ViewState } from '../lib/url-state.js';
@@ -10,6 +12,8 @@ export interface AppContext {
   who: WhoAmI;
   state: ViewState;
   theme: ChartTheme;
+  /** Palette slots per model and app name, kept for the session: one colour per name everywhere. */
+  seriesColors: SeriesColors;
   /** The server's origin, for snippets. */
   origin: string;
   now(): number;
@@ -44,4 +48,24 @@ export async function guard(
   } catch (err) {
     panel.setStatus('error', `Could not load: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** What a CSV export of the view covers (its range and filters), for the file name. */
+export function exportScope(ctx: AppContext): ExportScope {
+  const range = rangeOf(ctx);
+  return { fromMs: range.fromMs, toMs: range.toMs, filters: ctx.state.filters };
+}
+
+/** Palette slots of a chart's series (an "other" series is grey whatever its slot). */
+export function slotsOf(
+  ctx: AppContext,
+  dimension: 'model' | 'app',
+  series: readonly { name: string; other: boolean }[],
+): number[] {
+  const named = ctx.seriesColors.assign(
+    dimension,
+    series.filter((s) => !s.other).map((s) => s.name),
+  );
+  let next = 0;
+  return series.map((s) => (s.other ? 0 : (named[next++] as number)));
 }

@@ -1,4 +1,4 @@
-import { timeSeriesOption } from '../charts/options.js';
+import { partialNote, partialOf, timeSeriesOption } from '../charts/options.js';
 import { type Metric, stackedOverTime, sumRows, type TimeSeries } from '../lib/aggregate.js';
 import { formatDateTime } from '../lib/format.js';
 import { h } from '../lib/html.js';
@@ -9,7 +9,8 @@ import { reconciliationPanel } from '../ui/reconciliation-panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { unpricedPanel } from '../ui/unpriced.js';
 import { timeSeriesData } from './chart-data.js';
-import { guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
+import { drillSeries } from './drill-down.js';
 import { activeUsers, periodTotals, stackedData } from './queries.js';
 
 /** Overview: KPIs with change, tokens and cost over time stacked by model or app, alerts. */
@@ -81,8 +82,22 @@ export const overviewView: ViewFactory = (root, ctx) => {
           metric,
           otherName: stack === 'model' ? 'Other models' : 'Other apps',
         });
-        panel.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
-        panel.setData(timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]));
+        const slots = slotsOf(ctx, stack, ts.series);
+        panel.setNote(partialNote(r, ctx.now()));
+        panel.chart?.onClick(drillSeries(ctx, stack, ts.series));
+        panel.chart?.set(
+          timeSeriesOption(ts, {
+            interval: r.interval,
+            metric,
+            theme: ctx.theme,
+            slots,
+            ...partialOf(r, ctx.now()),
+          }),
+        );
+        panel.setData({
+          ...timeSeriesData(ts, metric, ['overview', metric, `by-${stack}`]),
+          scope: exportScope(ctx),
+        });
         const empty = data.totalRows.length === 0;
         panel.setStatus(empty ? 'empty' : 'ready', empty ? 'No usage in this range.' : '');
       }

@@ -4,7 +4,7 @@ import { h } from '../lib/html.js';
 import { formatLocation, type SortField, TOP_N_CHOICES, type ViewState } from '../lib/url-state.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { renderTopTable } from '../ui/top-table.js';
-import { type AppContext, guard, rangeOf, type ViewFactory } from './context.js';
+import { type AppContext, exportScope, guard, rangeOf, type ViewFactory } from './context.js';
 
 type Dim = 'user' | 'app' | 'model';
 
@@ -100,6 +100,7 @@ export const topView: ViewFactory = (root, ctx) => {
               costUsd: x.costUsd,
               requests: x.requests,
               unpricedTokens: x.unpricedTokens,
+              noUsageRequests: x.noUsageRequests ?? 0,
               spark: series.get(x[dim] ?? '') ?? r.buckets.map(() => 0),
             })),
             link: (name) => {
@@ -138,6 +139,7 @@ export const topView: ViewFactory = (root, ctx) => {
               unpricedTokens: x.unpricedTokens,
             })),
             fileParts: ['top', `${dim}s`],
+            scope: exportScope(ctx),
           });
           panel.setStatus(top.rows.length === 0 ? 'empty' : 'ready');
         }),

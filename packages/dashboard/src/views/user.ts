@@ -1,6 +1,6 @@
-import { timeSeriesOption } from '../charts/options.js';
+import { partialNote, partialOf, timeSeriesOption } from '../charts/options.js';
 import { type Metric, stackedOverTime, sumRows } from '../lib/aggregate.js';
-import { formatInteger, formatUsd } from '../lib/format.js';
+import { formatCost, formatInteger } from '../lib/format.js';
 import { clear, h } from '../lib/html.js';
 import { type Filters, formatLocation } from '../lib/url-state.js';
 import { idCell, scrollBox } from '../ui/id-text.js';
@@ -8,7 +8,8 @@ import { renderKpis } from '../ui/kpis.js';
 import { Panel, segmented } from '../ui/panel.js';
 import { alertsPanel, rulesPanel } from '../ui/rules-panels.js';
 import { timeSeriesData } from './chart-data.js';
-import { guard, rangeOf, type ViewFactory } from './context.js';
+import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
+import { drillSeries } from './drill-down.js';
 import { periodTotals, stackedData } from './queries.js';
 
 /** One user: KPIs, usage by model over time, apps × models, their rules and alerts. */
@@ -80,8 +81,22 @@ export const userView: ViewFactory = (root, ctx) => {
         metric,
         otherName: 'Other models',
       });
-      overTime.chart?.set(timeSeriesOption(ts, { interval: r.interval, metric, theme: ctx.theme }));
-      overTime.setData(timeSeriesData(ts, metric, ['user', userId, metric]));
+      const slots = slotsOf(ctx, 'model', ts.series);
+      overTime.setNote(partialNote(r, ctx.now()));
+      overTime.chart?.onClick(drillSeries(ctx, 'model', ts.series));
+      overTime.chart?.set(
+        timeSeriesOption(ts, {
+          interval: r.interval,
+          metric,
+          theme: ctx.theme,
+          slots,
+          ...partialOf(r, ctx.now()),
+        }),
+      );
+      overTime.setData({
+        ...timeSeriesData(ts, metric, ['user', userId, metric]),
+        scope: exportScope(ctx),
+      });
       overTime.setStatus(
         data.totalRows.length === 0 ? 'empty' : 'ready',
         data.totalRows.length === 0 ? 'No usage by this user in this range.' : '',
@@ -135,7 +150,7 @@ export const userView: ViewFactory = (root, ctx) => {
                         : null,
                     ),
                     h('td', { class: 'num' }, formatInteger(x.totalTokens)),
-                    h('td', { class: 'num' }, formatUsd(x.costUsd)),
+                    h('td', { class: 'num' }, formatCost(x.costUsd, x)),
                     h('td', { class: 'num' }, formatInteger(x.requests)),
                     h('td', { class: 'num' }, formatInteger(x.errors)),
                   ),
@@ -165,6 +180,7 @@ export const userView: ViewFactory = (root, ctx) => {
           unpricedTokens: x.unpricedTokens,
         })),
         fileParts: ['user', userId, 'apps-models'],
+        scope: exportScope(ctx),
       });
     });
     await Promise.all([chart, table, rules.refresh(), alerts.refresh()]);

@@ -21,6 +21,7 @@ import { liveRoutes } from './routes/live-routes.js';
 import { otlpRoutes } from './routes/otlp-routes.js';
 import { type RuleRouteDeps, ruleRoutes } from './routes/rule-routes.js';
 import { usageRoutes } from './routes/usage-routes.js';
+import { userRoutes } from './routes/user-routes.js';
 
 /** Everything a route handler may use; built once by the composition root. */
 export interface AppDeps {
@@ -103,6 +104,7 @@ export function buildRoutes(deps: AppDeps): Route[] {
     ...bedrockRoutes(deps),
     ...otlpRoutes(deps),
     ...usageRoutes(deps),
+    ...userRoutes(deps),
     ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),
     ...(deps.serveLive === false ? [] : liveRoutes(deps)),

@@ -21,6 +21,8 @@ import {
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
+  type UserSearch,
+  userSearchQuery,
 } from '@tokenwatch/core';
 import { RuleStoreDelegate } from '../rule-store-delegate.js';
 import { BatchApplier } from './batch-apply.js';
@@ -257,6 +259,10 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
   queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return queryUsage(this.io, query);
   }
+  searchUsers(search: UserSearch): Promise<UsageRow[]> {
+    return queryUsage(this.io, userSearchQuery(search));
+  }
+
   async countGroups(query: UsageQuery): Promise<number> {
     // The rollups are grouped in memory here anyway: count them without the limit.
     return (await queryUsage(this.io, { ...query, limit: Number.MAX_SAFE_INTEGER })).length;

@@ -27,6 +27,8 @@ import {
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
+  type UserSearch,
+  userSearchQuery,
 } from '@tokenwatch/core';
 import { MemoryRules } from './memory-rules.js';
 
@@ -147,6 +149,10 @@ export class MemoryStore implements Store {
       (r) => r.bucketMs >= q.fromMs && r.bucketMs < q.toMs,
     );
     return groupRollups(q, inRange);
+  }
+
+  async searchUsers(search: UserSearch): Promise<UsageRow[]> {
+    return this.query(userSearchQuery(search));
   }
 
   async countGroups(q: UsageQuery): Promise<number> {

@@ -12,6 +12,8 @@ import {
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
+  type UserSearch,
+  userSearchQuery,
 } from '@tokenwatch/core';
 import pg from 'pg';
 import { RuleStoreDelegate } from '../rule-store-delegate.js';
@@ -226,6 +228,10 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
       if (q.interval) row.bucketMs = num(r.bucket);
       return row;
     });
+  }
+
+  async searchUsers(search: UserSearch): Promise<UsageRow[]> {
+    return this.queryUsage(userSearchQuery(search));
   }
 
   async countGroups(q: UsageQuery): Promise<number> {

@@ -20,7 +20,9 @@ import type {
   Store,
   UsageQuery,
   UsageRow,
+  UserSearch,
 } from '@tokenwatch/core';
+import { userSearchQuery } from '@tokenwatch/core';
 import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
 import type { WalMonitor, WalStatus } from './wal-monitor.js';
 
@@ -58,6 +60,10 @@ export class SqliteStore implements Store, WalMonitor {
   async queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return this.database.queryUsage(query);
   }
+  async searchUsers(search: UserSearch): Promise<UsageRow[]> {
+    return this.database.queryUsage(userSearchQuery(search));
+  }
+
   async countGroups(query: UsageQuery): Promise<number> {
     return this.database.countGroups(query);
   }

@@ -138,6 +138,7 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     ...Object.entries(q.filters)
       .filter(([, v]) => v && v.length > 0)
       .map(([k]) => k),
+    ...(q.userPrefix !== undefined ? ['user'] : []),
   ];
   const within = (dims: string[]) => needed.every((d) => dims.includes(d));
   const family = pickFamily(
@@ -225,6 +226,12 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
       const column = COLUMN[dim];
       if (!column || !values || values.length === 0) continue;
       where.push(`${s}${column} IN (${values.map((v) => p(v)).join(', ')})`);
+    }
+    if (q.userPrefix !== undefined) {
+      // substr counts characters (code points) in SQLite and PostgreSQL alike, and compares
+      // bytes exactly: no LIKE wildcards to escape, no collation or case folding in the way.
+      const length = [...q.userPrefix].length;
+      where.push(`substr(${s}user_id, 1, ${p(length)}) = ${p(q.userPrefix)}`);
     }
     return where;
   };

@@ -23,6 +23,8 @@ import {
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
+  type UserSearch,
+  userSearchQuery,
 } from '@tokenwatch/core';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import type { CheckpointerData, CheckpointReport } from './sqlite-checkpointer.js';
@@ -155,6 +157,10 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
   queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return this.call('queryUsage', query);
   }
+  searchUsers(search: UserSearch): Promise<UsageRow[]> {
+    return this.queryUsage(userSearchQuery(search));
+  }
+
   countGroups(query: UsageQuery): Promise<number> {
     return this.call('countGroups', query);
   }
