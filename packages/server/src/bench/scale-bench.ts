@@ -3,71 +3,52 @@
  *   1. PostgreSQL-only limit: PostgresStore.applyBatch, 1000 events per transaction, 2 connections.
  *   2. End to end: HTTP (tokenwatch serve --queue nats://…) → JetStream → 1 and then 2
  *      `tokenwatch worker` processes → PostgreSQL: events/s from the first request until the
- *      queue is drained, and CPU per event of every stage (collector, broker, worker, database).
+ *      queue is drained, CPU per event of every stage (collector, broker, each worker, the
+ *      database backends serving them), their lock waits (sampled) and JetStream's
+ *      redeliveries; then the same with an alert flood (3 per-user rules that every one of the
+ *      10,000 users crosses), with ratios to the runs without rules.
  *   3. Latency: p50/p99 from the 202 to the event being visible in a usage query, at a steady
  *      rate below saturation.
  * Everything (load generator included) shares the machine's cores, as in perf-limits.md.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { type PricedEvent, TokenwatchError } from '@tokenwatch/core';
 import pg from 'pg';
 import { PostgresStore } from '../adapters/store/postgres/postgres-store.js';
 import { httpRequest } from '../testing/http-client.js';
 import {
   consumerBacklog,
+  consumerRedeliveries,
   createScaleOutEnv,
   LoadGenerator,
   type ScaleOutEnv,
   startWorkerProcess,
   type WorkerProcess,
 } from '../testing/scale-out-harness.js';
-import { startServerProcess } from '../testing/server-process.js';
+import { type ServerProcess, startServerProcess } from '../testing/server-process.js';
 import { dropSchema, TEST_PG_URL, uniqueSchema } from '../testing/services.js';
 import { uuidv7 } from '../util/uuidv7.js';
+import {
+  adminClient,
+  BackendCpu,
+  cpuSecondsOf,
+  LockWaitSampler,
+  loadAverage,
+  pidsByName,
+} from './scale-probes.js';
 
-const TICKS = 100; // clock ticks per second (getconf CLK_TCK on Linux)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PG_EVENTS = Number(process.env.BENCH_PG_EVENTS ?? 200_000);
 const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 15);
 
-function cpuSecondsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-function pidsByName(name: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** CPU seconds of a set of processes (PostgreSQL: every backend; re-listed each time). */
-function cpuOf(pids: number[] | (() => number[])): number {
-  const list = typeof pids === 'function' ? pids() : pids;
-  return list.reduce((s, p) => s + cpuSecondsOf(p), 0);
-}
-
-/** CPU seconds of every PostgreSQL process now (pid → seconds). */
-function pgCpuSnapshot(): Map<number, number> {
-  return new Map(pidsByName('postgres').map((p) => [p, cpuSecondsOf(p)]));
+/** CPU seconds of a set of processes. */
+function cpuOf(pids: number[]): number {
+  return pids.reduce((s, p) => s + cpuSecondsOf(p), 0);
 }
 
 /**
  * CPU PostgreSQL spent for tokenwatch since `before`: the backends whose application_name is
- * tokenwatch (other sessions on a shared cluster are not ours). Pools keep their connections
- * for the whole run, so the backends are still there to be read.
+ * tokenwatch (the PostgreSQL-only phase runs in this process, nothing else of ours is running).
  */
 async function tokenwatchBackendCpu(url: string, before: Map<number, number>): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -121,7 +102,7 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
       batches.push(Array.from({ length: 1000 }, (_, k) => event(b * 1000 + k, now)));
     await store.applyBatch(batches.pop() as PricedEvent[], { nowMs: Date.now() }); // warm-up
     const cpu0 = process.cpuUsage();
-    const pg0 = pgCpuSnapshot();
+    const pg0 = BackendCpu.snapshot();
     const t0 = performance.now();
     let next = 0;
     const lane = async () => {
@@ -145,39 +126,90 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
   }
 }
 
-async function countStored(env: ScaleOutEnv): Promise<number> {
+interface E2eResult {
+  label: string;
+  workers: number;
+  ingestRate: number;
+  endToEndRate: number;
+  events: number;
+  redeliveries: number;
+  alerts: number;
+  locks: string;
+  lockWaitShare: number;
+  cpuUs: {
+    collector: number;
+    broker: number;
+    perWorker: number[];
+    workers: number;
+    database: number;
+    loadgen: number;
+  };
+}
+
+/** The alert flood: three per-user rules that each of the 10,000 users crosses within seconds. */
+const FLOOD_RULES = [
+  {
+    name: 'flood: tokens per user per hour',
+    metric: 'inputTokens',
+    window: { type: 'calendar', unit: 'hour', timeZone: 'UTC' },
+    levels: [{ value: 1_000 }],
+  },
+  {
+    name: 'flood: requests per user per day',
+    metric: 'requests',
+    window: { type: 'calendar', unit: 'day', timeZone: 'UTC' },
+    levels: [{ value: 3 }],
+  },
+  {
+    name: 'flood: tokens per user, rolling hour',
+    metric: 'inputTokens',
+    window: { type: 'rolling', minutes: 60 },
+    levels: [{ value: 2_000 }],
+  },
+];
+
+async function createFloodRules(serve: ServerProcess): Promise<void> {
+  for (const rule of FLOOD_RULES) {
+    const res = await httpRequest(`${serve.url}/v1/rules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${serve.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...rule, scope: ['user'], channels: [{ type: 'log' }] }),
+    });
+    if (res.status !== 201) throw new Error(`creating a flood rule: ${res.status} ${res.text}`);
+  }
+}
+
+async function countRows(env: ScaleOutEnv, table: string): Promise<number> {
   const c = new pg.Client({ connectionString: env.pgUrl });
   await c.connect();
   try {
-    const r = await c.query<{ n: string }>(`SELECT COUNT(*) AS n FROM "${env.schema}".event_ids`);
+    const r = await c.query<{ n: string }>(`SELECT COUNT(*) AS n FROM "${env.schema}".${table}`);
     return Number(r.rows[0]?.n ?? 0);
   } finally {
     await c.end();
   }
 }
 
-interface E2eResult {
-  workers: number;
-  ingestRate: number;
-  endToEndRate: number;
-  events: number;
-  cpuUs: { collector: number; broker: number; workers: number; database: number; loadgen: number };
-}
-
-async function endToEnd(workerCount: number): Promise<E2eResult> {
-  const env = await createScaleOutEnv(`bench${workerCount}`, { queue: { fetchMaxMessages: 64 } });
+async function endToEnd(workerCount: number, flood: boolean): Promise<E2eResult> {
+  const label = `${workerCount} worker(s)${flood ? ', alert flood' : ''}`;
+  const env = await createScaleOutEnv(`bench${workerCount}${flood ? 'f' : ''}`, {
+    queue: { fetchMaxMessages: 64 },
+  });
   const serve = await startServerProcess({ dataDir: env.dataDir });
   const workers: WorkerProcess[] = [];
+  const admin = await adminClient(env.pgUrl);
   try {
+    if (flood) await createFloodRules(serve);
     for (let i = 0; i < workerCount; i++) workers.push(await startWorkerProcess(env));
     const nats = pidsByName('nats-server');
-    const procs = {
-      collector: () => cpuSecondsOf(serve.pid),
-      broker: () => cpuOf(nats),
-      workers: () => cpuOf(workers.map((w) => w.pid)),
-    };
-    const before = Object.fromEntries(Object.entries(procs).map(([k, f]) => [k, f()]));
-    const pgBefore = pgCpuSnapshot();
+    const workerPids = workers.map((w) => w.pid);
+    const clients = [serve.pid, ...workerPids];
+    const collector0 = cpuSecondsOf(serve.pid);
+    const broker0 = cpuOf(nats);
+    const workers0 = workerPids.map(cpuSecondsOf);
+    const backendCpu = new BackendCpu(BackendCpu.snapshot());
+    await backendCpu.sample(admin, clients);
+    const locks = new LockWaitSampler(admin, () => clients, backendCpu);
     const lg0 = process.cpuUsage();
     const gen = new LoadGenerator(serve.url, serve.ingestKey as string, {
       eventsPerRequest: 100,
@@ -185,6 +217,7 @@ async function endToEnd(workerCount: number): Promise<E2eResult> {
       users: 10_000,
     });
     const t0 = performance.now();
+    locks.start();
     gen.start();
     await sleep(E2E_SECONDS * 1000);
     await gen.stop();
@@ -192,26 +225,37 @@ async function endToEnd(workerCount: number): Promise<E2eResult> {
     const lg = process.cpuUsage(lg0);
     while ((await consumerBacklog(env)) > 0) await sleep(100);
     const seconds = (performance.now() - t0) / 1000;
-    const dbCpu = await tokenwatchBackendCpu(env.pgUrl, pgBefore);
-    const stored = await countStored(env);
+    await locks.stop();
+    await backendCpu.sample(admin, clients);
+    const perWorkerCpu = workerPids.map((p, i) => cpuSecondsOf(p) - (workers0[i] as number));
+    const collectorCpu = cpuSecondsOf(serve.pid) - collector0;
+    const brokerCpu = cpuOf(nats) - broker0;
+    const stored = await countRows(env, 'event_ids');
     const events = gen.acked.size;
     if (stored < events)
       throw new TokenwatchError('internal', `lost events: ${stored} < ${events}`);
-    const us = (k: keyof typeof procs) => ((procs[k]() - (before[k] as number)) / events) * 1e6;
+    const perEvent = (cpuSeconds: number) => (cpuSeconds / events) * 1e6;
     return {
+      label,
       workers: workerCount,
       ingestRate: events / ingestSeconds,
       endToEndRate: events / seconds,
       events,
+      redeliveries: await consumerRedeliveries(env),
+      alerts: flood ? await countRows(env, 'alerts') : 0,
+      locks: locks.summary(),
+      lockWaitShare: locks.samples ? locks.samplesWithWait / locks.samples : 0,
       cpuUs: {
-        collector: us('collector'),
-        broker: us('broker'),
-        workers: us('workers'),
-        database: (dbCpu / events) * 1e6,
-        loadgen: ((lg.user + lg.system) / 1e6 / events) * 1e6,
+        collector: perEvent(collectorCpu),
+        broker: perEvent(brokerCpu),
+        perWorker: perWorkerCpu.map(perEvent),
+        workers: perEvent(perWorkerCpu.reduce((a, b) => a + b, 0)),
+        database: perEvent(backendCpu.seconds),
+        loadgen: perEvent((lg.user + lg.system) / 1e6),
       },
     };
   } finally {
+    await admin.end().catch(() => {});
     for (const w of workers) await w.kill('SIGTERM');
     await serve.kill('SIGTERM');
     await env.cleanup();
@@ -273,34 +317,58 @@ async function latency(ratePerSecond: number): Promise<{ p50: number; p99: numbe
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+function report(r: E2eResult, limit: number): void {
+  const c = r.cpuUs;
+  console.log(
+    `end to end, ${r.label}: ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit).toFixed(0)} % of the PG limit); ingest ${fmt(r.ingestRate)} ev/s; ${fmt(r.events)} events; ${fmt(r.redeliveries)} redeliveries${r.alerts ? `; ${fmt(r.alerts)} alerts` : ''}\n` +
+      `  CPU µs/event: collector ${c.collector.toFixed(1)}, broker ${c.broker.toFixed(1)}, workers ${c.workers.toFixed(1)} (${c.perWorker.map((w) => w.toFixed(1)).join(' + ')}), database ${c.database.toFixed(1)}, load generator ${c.loadgen.toFixed(1)}\n` +
+      `  ${r.locks}; load ${loadAverage()}`,
+  );
+}
 
 async function main(): Promise<void> {
-  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   let nats = '';
   try {
     nats = execFileSync('nats-server', ['--version']).toString().trim();
   } catch {
     nats = 'nats-server (version unknown)';
   }
-  console.log(`scale-out bench: node ${process.version}, ${nats}, load ${load()}`);
+  console.log(
+    `scale-out bench: node ${process.version}, ${nats}, ${new Date().toISOString()}, load ${loadAverage()}`,
+  );
   const limit = await pgOnlyLimit();
   console.log(
     `PostgreSQL-only batched upsert (1000/tx, 2 connections): ${fmt(limit.rate)} ev/s, ${limit.cpuPerEventUs.toFixed(1)} µs CPU/event (client + backend)`,
   );
-  const results: E2eResult[] = [];
-  for (const n of [1, 2]) {
-    const r = await endToEnd(n);
-    results.push(r);
+  const runs = new Map<string, E2eResult>();
+  for (const [n, flood] of [
+    [1, false],
+    [2, false],
+    [1, true],
+    [2, true],
+  ] as const) {
+    const r = await endToEnd(n, flood);
+    runs.set(`${n}${flood ? 'f' : ''}`, r);
+    report(r, limit.rate);
+  }
+  const get = (k: string) => runs.get(k) as E2eResult;
+  const [one, two, oneF, twoF] = [get('1'), get('2'), get('1f'), get('2f')];
+  console.log(
+    `ratios: 2 workers ÷ 1 worker: throughput ${ratio(two.endToEndRate, one.endToEndRate)}, worker CPU/event ${ratio(two.cpuUs.workers, one.cpuUs.workers)}, database CPU/event ${ratio(two.cpuUs.database, one.cpuUs.database)}`,
+  );
+  console.log(
+    `ratios: alert flood ÷ no rules: 1 worker ${ratio(oneF.endToEndRate, one.endToEndRate)}, 2 workers ${ratio(twoF.endToEndRate, two.endToEndRate)}; flood 2 workers ÷ 1: worker CPU/event ${ratio(twoF.cpuUs.workers, oneF.cpuUs.workers)}, database CPU/event ${ratio(twoF.cpuUs.database, oneF.cpuUs.database)}`,
+  );
+  if (process.env.BENCH_SKIP_LATENCY !== '1') {
+    const rate = Math.round(Math.min(one.endToEndRate, two.endToEndRate) * 0.3);
+    const lat = await latency(rate);
     console.log(
-      `end to end, ${n} worker(s): ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit.rate).toFixed(0)} % of the PG limit); ingest ${fmt(r.ingestRate)} ev/s; ${fmt(r.events)} events; CPU µs/event: collector ${r.cpuUs.collector.toFixed(1)}, broker ${r.cpuUs.broker.toFixed(1)}, workers ${r.cpuUs.workers.toFixed(1)}, database ${r.cpuUs.database.toFixed(1)}, load generator ${r.cpuUs.loadgen.toFixed(1)}`,
+      `202 → visible in GET /v1/usage at ~${fmt(rate)} ev/s (1 worker): p50 ${lat.p50.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms (${lat.n} probes)`,
     );
   }
-  const rate = Math.round(Math.min(...results.map((r) => r.endToEndRate)) * 0.3);
-  const lat = await latency(rate);
-  console.log(
-    `202 → visible in GET /v1/usage at ~${fmt(rate)} ev/s (1 worker): p50 ${lat.p50.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms (${lat.n} probes)`,
-  );
-  console.log(`load at end ${load()}`);
+  console.log(`load at end ${loadAverage()}`);
 }
 
 main().then(

@@ -114,11 +114,18 @@ export class JetStreamSink implements EventSink {
     }
   }
 
-  /** The events of each partition, in their request order (partitions in ascending order). */
+  /**
+   * The events of each partition, in their request order (partitions in ascending order). An id
+   * repeated in the request goes where its first occurrence goes, so the first still wins (a
+   * repeat only adds a duplicate or conflict record, never a rollup row, to that partition).
+   */
   private byPartition(events: readonly PricedEvent[]): Map<number, PricedEvent[]> {
     const groups = new Map<number, PricedEvent[]>();
+    const firstOf = new Map<string, number>();
     for (const e of events) {
-      const p = partitionOf(e.projectId, e.userId, this.options.partitions);
+      const key = `${e.projectId}\u0000${e.id}`;
+      const p = firstOf.get(key) ?? partitionOf(e.projectId, e.userId, this.options.partitions);
+      firstOf.set(key, p);
       const group = groups.get(p);
       if (group) group.push(e);
       else groups.set(p, [e]);
