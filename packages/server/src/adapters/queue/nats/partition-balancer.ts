@@ -129,6 +129,7 @@ export class PartitionBalancer {
   /** A new session holds nothing: take back what this worker pulls, give up what it cannot. */
   private async reconnect(): Promise<void> {
     await this.leases.connect();
+    if (this.owned.size === 0) return;
     for (const p of this.ownedPartitions) {
       if (!(await this.leases.tryAcquire(p))) await this.giveUp(p, false);
     }
