@@ -6,45 +6,30 @@
  *      queue is drained, CPU per event of every stage (collector, broker, each worker, the
  *      database backends serving them), their lock waits (sampled) and JetStream's
  *      redeliveries; then the same with an alert flood (3 per-user rules that every one of the
- *      10,000 users crosses), with ratios to the runs without rules.
+ *      10,000 users crosses), with ratios to the runs without rules; and 1 and 2 workers
+ *      draining a backlog (the worker stage with full transactions, whatever the ingest rate).
  *   3. Latency: p50/p99 from the 202 to the event being visible in a usage query, at a steady
  *      rate below saturation.
  * Everything (load generator included) shares the machine's cores, as in perf-limits.md.
  */
 import { execFileSync } from 'node:child_process';
-import { type PricedEvent, TokenwatchError } from '@tokenwatch/core';
+import type { PricedEvent } from '@tokenwatch/core';
 import pg from 'pg';
 import { PostgresStore } from '../adapters/store/postgres/postgres-store.js';
 import { httpRequest } from '../testing/http-client.js';
 import {
-  consumerBacklog,
-  consumerRedeliveries,
   createScaleOutEnv,
   LoadGenerator,
-  type ScaleOutEnv,
   startWorkerProcess,
-  type WorkerProcess,
 } from '../testing/scale-out-harness.js';
-import { type ServerProcess, startServerProcess } from '../testing/server-process.js';
+import { startServerProcess } from '../testing/server-process.js';
 import { dropSchema, TEST_PG_URL, uniqueSchema } from '../testing/services.js';
 import { uuidv7 } from '../util/uuidv7.js';
-import {
-  adminClient,
-  BackendCpu,
-  cpuSecondsOf,
-  LockWaitSampler,
-  loadAverage,
-  pidsByName,
-} from './scale-probes.js';
+import { drain, type E2eResult, endToEnd } from './scale-phases.js';
+import { BackendCpu, cpuSecondsOf, loadAverage } from './scale-probes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PG_EVENTS = Number(process.env.BENCH_PG_EVENTS ?? 200_000);
-const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 15);
-
-/** CPU seconds of a set of processes. */
-function cpuOf(pids: number[]): number {
-  return pids.reduce((s, p) => s + cpuSecondsOf(p), 0);
-}
 
 /**
  * CPU PostgreSQL spent for tokenwatch since `before`: the backends whose application_name is
@@ -126,142 +111,6 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
   }
 }
 
-interface E2eResult {
-  label: string;
-  workers: number;
-  ingestRate: number;
-  endToEndRate: number;
-  events: number;
-  redeliveries: number;
-  alerts: number;
-  locks: string;
-  lockWaitShare: number;
-  cpuUs: {
-    collector: number;
-    broker: number;
-    perWorker: number[];
-    workers: number;
-    database: number;
-    loadgen: number;
-  };
-}
-
-/** The alert flood: three per-user rules that each of the 10,000 users crosses within seconds. */
-const FLOOD_RULES = [
-  {
-    name: 'flood: tokens per user per hour',
-    metric: 'inputTokens',
-    window: { type: 'calendar', unit: 'hour', timeZone: 'UTC' },
-    levels: [{ value: 1_000 }],
-  },
-  {
-    name: 'flood: requests per user per day',
-    metric: 'requests',
-    window: { type: 'calendar', unit: 'day', timeZone: 'UTC' },
-    levels: [{ value: 3 }],
-  },
-  {
-    name: 'flood: tokens per user, rolling hour',
-    metric: 'inputTokens',
-    window: { type: 'rolling', minutes: 60 },
-    levels: [{ value: 2_000 }],
-  },
-];
-
-async function createFloodRules(serve: ServerProcess): Promise<void> {
-  for (const rule of FLOOD_RULES) {
-    const res = await httpRequest(`${serve.url}/v1/rules`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${serve.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...rule, scope: ['user'], channels: [{ type: 'log' }] }),
-    });
-    if (res.status !== 201) throw new Error(`creating a flood rule: ${res.status} ${res.text}`);
-  }
-}
-
-async function countRows(env: ScaleOutEnv, table: string): Promise<number> {
-  const c = new pg.Client({ connectionString: env.pgUrl });
-  await c.connect();
-  try {
-    const r = await c.query<{ n: string }>(`SELECT COUNT(*) AS n FROM "${env.schema}".${table}`);
-    return Number(r.rows[0]?.n ?? 0);
-  } finally {
-    await c.end();
-  }
-}
-
-async function endToEnd(workerCount: number, flood: boolean): Promise<E2eResult> {
-  const label = `${workerCount} worker(s)${flood ? ', alert flood' : ''}`;
-  const env = await createScaleOutEnv(`bench${workerCount}${flood ? 'f' : ''}`, {
-    queue: { fetchMaxMessages: 64 },
-  });
-  const serve = await startServerProcess({ dataDir: env.dataDir });
-  const workers: WorkerProcess[] = [];
-  const admin = await adminClient(env.pgUrl);
-  try {
-    if (flood) await createFloodRules(serve);
-    for (let i = 0; i < workerCount; i++) workers.push(await startWorkerProcess(env));
-    const nats = pidsByName('nats-server');
-    const workerPids = workers.map((w) => w.pid);
-    const clients = [serve.pid, ...workerPids];
-    const collector0 = cpuSecondsOf(serve.pid);
-    const broker0 = cpuOf(nats);
-    const workers0 = workerPids.map(cpuSecondsOf);
-    const backendCpu = new BackendCpu(BackendCpu.snapshot());
-    await backendCpu.sample(admin, clients);
-    const locks = new LockWaitSampler(admin, () => clients, backendCpu);
-    const lg0 = process.cpuUsage();
-    const gen = new LoadGenerator(serve.url, serve.ingestKey as string, {
-      eventsPerRequest: 100,
-      concurrency: 6,
-      users: 10_000,
-    });
-    const t0 = performance.now();
-    locks.start();
-    gen.start();
-    await sleep(E2E_SECONDS * 1000);
-    await gen.stop();
-    const ingestSeconds = (performance.now() - t0) / 1000;
-    const lg = process.cpuUsage(lg0);
-    while ((await consumerBacklog(env)) > 0) await sleep(100);
-    const seconds = (performance.now() - t0) / 1000;
-    await locks.stop();
-    await backendCpu.sample(admin, clients);
-    const perWorkerCpu = workerPids.map((p, i) => cpuSecondsOf(p) - (workers0[i] as number));
-    const collectorCpu = cpuSecondsOf(serve.pid) - collector0;
-    const brokerCpu = cpuOf(nats) - broker0;
-    const stored = await countRows(env, 'event_ids');
-    const events = gen.acked.size;
-    if (stored < events)
-      throw new TokenwatchError('internal', `lost events: ${stored} < ${events}`);
-    const perEvent = (cpuSeconds: number) => (cpuSeconds / events) * 1e6;
-    return {
-      label,
-      workers: workerCount,
-      ingestRate: events / ingestSeconds,
-      endToEndRate: events / seconds,
-      events,
-      redeliveries: await consumerRedeliveries(env),
-      alerts: flood ? await countRows(env, 'alerts') : 0,
-      locks: locks.summary(),
-      lockWaitShare: locks.samples ? locks.samplesWithWait / locks.samples : 0,
-      cpuUs: {
-        collector: perEvent(collectorCpu),
-        broker: perEvent(brokerCpu),
-        perWorker: perWorkerCpu.map(perEvent),
-        workers: perEvent(perWorkerCpu.reduce((a, b) => a + b, 0)),
-        database: perEvent(backendCpu.seconds),
-        loadgen: perEvent((lg.user + lg.system) / 1e6),
-      },
-    };
-  } finally {
-    await admin.end().catch(() => {});
-    for (const w of workers) await w.kill('SIGTERM');
-    await serve.kill('SIGTERM');
-    await env.cleanup();
-  }
-}
-
 /** 202 → visible in a usage query, at a steady rate under the saturation point. */
 async function latency(ratePerSecond: number): Promise<{ p50: number; p99: number; n: number }> {
   const env = await createScaleOutEnv('benchlat');
@@ -322,7 +171,7 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 function report(r: E2eResult, limit: number): void {
   const c = r.cpuUs;
   console.log(
-    `end to end, ${r.label}: ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit).toFixed(0)} % of the PG limit); ingest ${fmt(r.ingestRate)} ev/s; ${fmt(r.events)} events; ${fmt(r.redeliveries)} redeliveries${r.alerts ? `; ${fmt(r.alerts)} alerts` : ''}\n` +
+    `${r.label}: ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit).toFixed(0)} % of the PG limit)${r.ingestRate ? `; ingest ${fmt(r.ingestRate)} ev/s` : ''}; ${fmt(r.events)} events; ${fmt(r.redeliveries)} redeliveries${r.alerts ? `; ${fmt(r.alerts)} alerts` : ''}\n` +
       `  CPU µs/event: collector ${c.collector.toFixed(1)}, broker ${c.broker.toFixed(1)}, workers ${c.workers.toFixed(1)} (${c.perWorker.map((w) => w.toFixed(1)).join(' + ')}), database ${c.database.toFixed(1)}, load generator ${c.loadgen.toFixed(1)}\n` +
       `  ${r.locks}; load ${loadAverage()}`,
   );
@@ -343,23 +192,38 @@ async function main(): Promise<void> {
     `PostgreSQL-only batched upsert (1000/tx, 2 connections): ${fmt(limit.rate)} ev/s, ${limit.cpuPerEventUs.toFixed(1)} µs CPU/event (client + backend)`,
   );
   const runs = new Map<string, E2eResult>();
-  for (const [n, flood] of [
-    [1, false],
-    [2, false],
-    [1, true],
-    [2, true],
-  ] as const) {
-    const r = await endToEnd(n, flood);
-    runs.set(`${n}${flood ? 'f' : ''}`, r);
+  const phases: Array<[string, () => Promise<E2eResult>]> = [
+    ['1', () => endToEnd(1, false)],
+    ['2', () => endToEnd(2, false)],
+    ['d1', () => drain(1)],
+    ['d2', () => drain(2)],
+    ['1f', () => endToEnd(1, true)],
+    ['2f', () => endToEnd(2, true)],
+  ];
+  for (const [key, run] of phases) {
+    const r = await run();
+    runs.set(key, r);
     report(r, limit.rate);
   }
   const get = (k: string) => runs.get(k) as E2eResult;
-  const [one, two, oneF, twoF] = [get('1'), get('2'), get('1f'), get('2f')];
+  const [one, two, d1, d2, oneF, twoF] = ['1', '2', 'd1', 'd2', '1f', '2f'].map(get) as [
+    E2eResult,
+    E2eResult,
+    E2eResult,
+    E2eResult,
+    E2eResult,
+    E2eResult,
+  ];
+  const cpuRatios = (a: E2eResult, b: E2eResult) =>
+    `worker CPU/event ${ratio(a.cpuUs.workers, b.cpuUs.workers)}, database CPU/event ${ratio(a.cpuUs.database, b.cpuUs.database)}`;
   console.log(
-    `ratios: 2 workers ÷ 1 worker: throughput ${ratio(two.endToEndRate, one.endToEndRate)}, worker CPU/event ${ratio(two.cpuUs.workers, one.cpuUs.workers)}, database CPU/event ${ratio(two.cpuUs.database, one.cpuUs.database)}`,
+    `ratios, 2 workers ÷ 1 worker: end to end: throughput ${ratio(two.endToEndRate, one.endToEndRate)}, ${cpuRatios(two, one)}, load generator CPU/event ${ratio(two.cpuUs.loadgen, one.cpuUs.loadgen)} (the control: same work per event)`,
   );
   console.log(
-    `ratios: alert flood ÷ no rules: 1 worker ${ratio(oneF.endToEndRate, one.endToEndRate)}, 2 workers ${ratio(twoF.endToEndRate, two.endToEndRate)}; flood 2 workers ÷ 1: worker CPU/event ${ratio(twoF.cpuUs.workers, oneF.cpuUs.workers)}, database CPU/event ${ratio(twoF.cpuUs.database, oneF.cpuUs.database)}`,
+    `ratios, 2 workers ÷ 1 worker: draining: throughput ${ratio(d2.endToEndRate, d1.endToEndRate)}, ${cpuRatios(d2, d1)}`,
+  );
+  console.log(
+    `ratios, alert flood ÷ no rules: 1 worker ${ratio(oneF.endToEndRate, one.endToEndRate)}, 2 workers ${ratio(twoF.endToEndRate, two.endToEndRate)}; flood, 2 workers ÷ 1: ${cpuRatios(twoF, oneF)}`,
   );
   if (process.env.BENCH_SKIP_LATENCY !== '1') {
     const rate = Math.round(Math.min(one.endToEndRate, two.endToEndRate) * 0.3);
