@@ -194,7 +194,10 @@ export async function drain(workerCount: number): Promise<E2eResult> {
     gen.start();
     await sleep(E2E_SECONDS * 1000);
     await gen.stop();
-    for (let i = 0; i < workerCount; i++) workers.push(await startWorkerProcess(env));
+    // Started together, so that they share the backlog from the start.
+    workers.push(
+      ...(await Promise.all(Array.from({ length: workerCount }, () => startWorkerProcess(env)))),
+    );
     const workerPids = workers.map((w) => w.pid);
     const workers0 = workerPids.map(cpuSecondsOf);
     const backendCpu = new BackendCpu(BackendCpu.snapshot());
