@@ -173,7 +173,7 @@ function report(r: E2eResult, limit: number): void {
   console.log(
     `${r.label}: ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit).toFixed(0)} % of the PG limit)${r.ingestRate ? `; ingest ${fmt(r.ingestRate)} ev/s` : ''}; ${fmt(r.events)} events; ${fmt(r.redeliveries)} redeliveries${r.alerts ? `; ${fmt(r.alerts)} alerts` : ''}\n` +
       `  CPU µs/event: collector ${c.collector.toFixed(1)}, broker ${c.broker.toFixed(1)}, workers ${c.workers.toFixed(1)} (${c.perWorker.map((w) => w.toFixed(1)).join(' + ')}), database ${c.database.toFixed(1)}, load generator ${c.loadgen.toFixed(1)}\n` +
-      `  ${r.locks}; load ${loadAverage()}`,
+      `  events per transaction: ${r.eventsPerTx.map((n) => n.toFixed(0)).join(' + ')}; ${r.locks}; load ${loadAverage()}`,
   );
 }
 

@@ -15,6 +15,7 @@ import {
   type ScaleOutEnv,
   startWorkerProcess,
   type WorkerProcess,
+  workerMetric,
 } from '../testing/scale-out-harness.js';
 import { type ServerProcess, startServerProcess } from '../testing/server-process.js';
 import {
@@ -42,6 +43,8 @@ export interface E2eResult {
   alerts: number;
   locks: string;
   lockWaitShare: number;
+  /** Mean events per transaction of each worker (its tokenwatch_flush_events histogram). */
+  eventsPerTx: number[];
   cpuUs: {
     collector: number;
     broker: number;
@@ -89,6 +92,16 @@ async function createFloodRules(serve: ServerProcess): Promise<void> {
     });
     if (res.status !== 201) throw new Error(`creating a flood rule: ${res.status} ${res.text}`);
   }
+}
+
+async function eventsPerTransaction(workers: WorkerProcess[]): Promise<number[]> {
+  return Promise.all(
+    workers.map(async (w) => {
+      const sum = await workerMetric(w, 'tokenwatch_flush_events_sum');
+      const count = await workerMetric(w, 'tokenwatch_flush_events_count');
+      return count > 0 ? sum / count : 0;
+    }),
+  );
 }
 
 async function countRows(env: ScaleOutEnv, table: string): Promise<number> {
@@ -157,6 +170,7 @@ export async function endToEnd(workerCount: number, flood: boolean): Promise<E2e
       alerts: flood ? await countRows(env, 'alerts') : 0,
       locks: locks.summary(),
       lockWaitShare: locks.samples ? locks.samplesWithWait / locks.samples : 0,
+      eventsPerTx: await eventsPerTransaction(workers),
       cpuUs: {
         collector: perEvent(collectorCpu),
         broker: perEvent(brokerCpu),
@@ -226,6 +240,7 @@ export async function drain(workerCount: number): Promise<E2eResult> {
       alerts: 0,
       locks: locks.summary(),
       lockWaitShare: locks.samples ? locks.samplesWithWait / locks.samples : 0,
+      eventsPerTx: await eventsPerTransaction(workers),
       cpuUs: {
         collector: 0,
         broker: 0,
