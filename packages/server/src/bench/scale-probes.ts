@@ -94,7 +94,12 @@ export class BackendCpu {
   }
 
   async sample(admin: pg.Client, clientPids: number[]): Promise<void> {
-    for (const pid of await backendsOf(admin, clientPids)) {
+    this.observe(await backendsOf(admin, clientPids));
+  }
+
+  /** Reads the CPU of backends already found (cheap: no socket scan). */
+  observe(backends: readonly number[]): void {
+    for (const pid of backends) {
       const now = cpuSecondsOf(pid);
       if (!this.first.has(pid)) this.first.set(pid, this.begin.get(pid) ?? 0);
       if (now > 0) this.last.set(pid, now);
@@ -122,7 +127,7 @@ export class LockWaitSampler {
     private readonly admin: pg.Client,
     private readonly clientPids: () => number[],
     private readonly cpu: BackendCpu,
-    private readonly everyMs = 100,
+    private readonly everyMs = 200,
   ) {}
 
   start(): void {
@@ -135,11 +140,19 @@ export class LockWaitSampler {
     }, this.everyMs);
   }
 
+  private backends: number[] = [];
+  private backendsAtMs = 0;
+
   private async sample(): Promise<void> {
     try {
-      const pids = this.clientPids();
-      const backends = await backendsOf(this.admin, pids);
-      await this.cpu.sample(this.admin, pids);
+      // The socket scan that finds the backends runs every 2 s, not every sample: the sampler
+      // shares the load generator's process and should take as little from it as it can.
+      if (Date.now() - this.backendsAtMs > 2_000) {
+        this.backends = await backendsOf(this.admin, this.clientPids());
+        this.backendsAtMs = Date.now();
+      }
+      const backends = this.backends;
+      this.cpu.observe(backends);
       const r = await this.admin.query<{ pid: number; locktype: string }>(
         'SELECT pid, locktype FROM pg_locks WHERE NOT granted AND pid = ANY($1::int[])',
         [backends],
