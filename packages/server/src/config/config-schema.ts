@@ -35,7 +35,7 @@ const natsQueueSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
       .default('tokenwatch.events'),
-    /** Durable pull consumer shared by every worker. */
+    /** The bare subject's durable consumer, and the prefix of each partition's (`<consumer>-p<n>`). */
     consumer: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/)
