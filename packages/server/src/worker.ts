@@ -5,7 +5,14 @@ import { type Store, TokenwatchError } from '@tokenwatch/core';
 import { connectNats, ensureJetStream } from './adapters/queue/nats/jetstream-setup.js';
 import { JetStreamWorker } from './adapters/queue/nats/jetstream-worker.js';
 import { NatsHealth } from './adapters/queue/nats/nats-health.js';
+import {
+  LoneWorkerLeases,
+  PartitionBalancer,
+  type PartitionLeases,
+} from './adapters/queue/nats/partition-balancer.js';
+import { partitionConsumer } from './adapters/queue/nats/partitions.js';
 import { openStore } from './adapters/store/open-store.js';
+import { PgPartitionLeases } from './adapters/store/postgres/partition-leases.js';
 import { createDispatcher } from './alerts/alerting.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
 import type { Config } from './config/config-schema.js';
@@ -19,6 +26,7 @@ export interface RunningWorker {
   store: Store;
   metrics: Metrics;
   consumer: JetStreamWorker;
+  balancer: PartitionBalancer;
   /** http://host:port of /metrics and /healthz, when a port was given. */
   url: string | undefined;
   /** Graceful: finishes the transaction in flight, hands buffered messages back, closes. */
@@ -33,9 +41,10 @@ export interface StartWorkerOptions {
 }
 
 /**
- * The composition root of `tokenwatch worker`: stateless, run N of them. Consumes the JetStream
- * durable consumer, applies batches with the rules in the store's transaction, and sends the
- * alert outbox (leases keep two workers from sending the same delivery).
+ * The composition root of `tokenwatch worker`: stateless, run N of them. Takes a share of the
+ * stream's partitions (leases in PostgreSQL, see PartitionBalancer), consumes their durable
+ * consumers, applies batches with the rules in the store's transaction, and sends the alert
+ * outbox (leases keep two workers from sending the same delivery).
  */
 export async function startWorker(
   config: Config,
@@ -81,7 +90,6 @@ export async function startWorker(
       store,
       {
         stream: queue.stream,
-        consumer: queue.consumer,
         fetchMaxMessages: queue.fetchMaxMessages,
         ackWaitMs: queue.ackWaitMs,
         poisonAfterAttempts: queue.poisonAfterAttempts,
@@ -97,8 +105,27 @@ export async function startWorker(
           logger.info('alert fired', { alertId: alert.alertId, ruleId: alert.ruleId });
       },
     );
-    await consumer.start();
+    consumer.start();
+    const leases: PartitionLeases =
+      config.store.driver === 'postgres'
+        ? new PgPartitionLeases(config.store.url, `${config.store.schema}:${queue.stream}`)
+        : new LoneWorkerLeases();
+    // Closed in reverse: stop rebalancing, finish and hand back what it holds, then the leases.
+    closers.push(() => leases.close());
     closers.push(() => consumer.stop());
+    // Partition 0 also drains the bare subject (batches of collectors older than partitioning).
+    const balancer = new PartitionBalancer(
+      leases,
+      queue.partitions,
+      (p) =>
+        p === 0
+          ? [queue.consumer, partitionConsumer(queue.consumer, 0)]
+          : [partitionConsumer(queue.consumer, p)],
+      consumer,
+      logger,
+    );
+    await balancer.start();
+    closers.push(() => balancer.stop());
 
     // /healthz: this worker applies batches only while its NATS connection, its consumer and
     // the store all work. Each remote check is bounded, so the answer never hangs.
@@ -107,7 +134,7 @@ export async function startWorker(
         nats.check(),
         checkWithin('store', () => store.getProject('__healthz__')),
       ]);
-      const problems = [natsProblem, ...consumer.problems, storeProblem].filter(
+      const problems = [natsProblem, ...consumer.problems, balancer.problem, storeProblem].filter(
         (p): p is string => p !== undefined,
       );
       return problems.length === 0
@@ -138,6 +165,7 @@ export async function startWorker(
     logger.info('tokenwatch worker consuming', {
       stream: queue.stream,
       consumer: queue.consumer,
+      partitions: balancer.ownedPartitions,
       store: config.store.driver,
     });
     let closing: Promise<void> | undefined;
@@ -145,6 +173,7 @@ export async function startWorker(
       store,
       metrics,
       consumer,
+      balancer,
       url,
       close: () => {
         closing ??= closeAll().then(() => logger.info('tokenwatch worker stopped'));

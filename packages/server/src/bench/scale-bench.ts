@@ -3,71 +3,37 @@
  *   1. PostgreSQL-only limit: PostgresStore.applyBatch, 1000 events per transaction, 2 connections.
  *   2. End to end: HTTP (tokenwatch serve --queue nats://…) → JetStream → 1 and then 2
  *      `tokenwatch worker` processes → PostgreSQL: events/s from the first request until the
- *      queue is drained, and CPU per event of every stage (collector, broker, worker, database).
+ *      queue is drained, CPU per event of every stage (collector, broker, each worker, the
+ *      database backends serving them), their lock waits (sampled) and JetStream's
+ *      redeliveries; then the same with an alert flood (3 per-user rules that every one of the
+ *      10,000 users crosses), with ratios to the runs without rules; and 1 and 2 workers
+ *      draining a backlog (the worker stage with full transactions, whatever the ingest rate).
  *   3. Latency: p50/p99 from the 202 to the event being visible in a usage query, at a steady
  *      rate below saturation.
  * Everything (load generator included) shares the machine's cores, as in perf-limits.md.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { type PricedEvent, TokenwatchError } from '@tokenwatch/core';
+import type { PricedEvent } from '@tokenwatch/core';
 import pg from 'pg';
 import { PostgresStore } from '../adapters/store/postgres/postgres-store.js';
 import { httpRequest } from '../testing/http-client.js';
 import {
-  consumerBacklog,
   createScaleOutEnv,
   LoadGenerator,
-  type ScaleOutEnv,
   startWorkerProcess,
-  type WorkerProcess,
 } from '../testing/scale-out-harness.js';
 import { startServerProcess } from '../testing/server-process.js';
 import { dropSchema, TEST_PG_URL, uniqueSchema } from '../testing/services.js';
 import { uuidv7 } from '../util/uuidv7.js';
+import { drain, type E2eResult, endToEnd } from './scale-phases.js';
+import { BackendCpu, cpuSecondsOf, loadAverage } from './scale-probes.js';
 
-const TICKS = 100; // clock ticks per second (getconf CLK_TCK on Linux)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PG_EVENTS = Number(process.env.BENCH_PG_EVENTS ?? 200_000);
-const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 15);
-
-function cpuSecondsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-function pidsByName(name: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** CPU seconds of a set of processes (PostgreSQL: every backend; re-listed each time). */
-function cpuOf(pids: number[] | (() => number[])): number {
-  const list = typeof pids === 'function' ? pids() : pids;
-  return list.reduce((s, p) => s + cpuSecondsOf(p), 0);
-}
-
-/** CPU seconds of every PostgreSQL process now (pid → seconds). */
-function pgCpuSnapshot(): Map<number, number> {
-  return new Map(pidsByName('postgres').map((p) => [p, cpuSecondsOf(p)]));
-}
 
 /**
  * CPU PostgreSQL spent for tokenwatch since `before`: the backends whose application_name is
- * tokenwatch (other sessions on a shared cluster are not ours). Pools keep their connections
- * for the whole run, so the backends are still there to be read.
+ * tokenwatch (the PostgreSQL-only phase runs in this process, nothing else of ours is running).
  */
 async function tokenwatchBackendCpu(url: string, before: Map<number, number>): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -121,7 +87,7 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
       batches.push(Array.from({ length: 1000 }, (_, k) => event(b * 1000 + k, now)));
     await store.applyBatch(batches.pop() as PricedEvent[], { nowMs: Date.now() }); // warm-up
     const cpu0 = process.cpuUsage();
-    const pg0 = pgCpuSnapshot();
+    const pg0 = BackendCpu.snapshot();
     const t0 = performance.now();
     let next = 0;
     const lane = async () => {
@@ -142,79 +108,6 @@ async function pgOnlyLimit(): Promise<{ rate: number; cpuPerEventUs: number }> {
   } finally {
     await store.close();
     await dropSchema(schema);
-  }
-}
-
-async function countStored(env: ScaleOutEnv): Promise<number> {
-  const c = new pg.Client({ connectionString: env.pgUrl });
-  await c.connect();
-  try {
-    const r = await c.query<{ n: string }>(`SELECT COUNT(*) AS n FROM "${env.schema}".event_ids`);
-    return Number(r.rows[0]?.n ?? 0);
-  } finally {
-    await c.end();
-  }
-}
-
-interface E2eResult {
-  workers: number;
-  ingestRate: number;
-  endToEndRate: number;
-  events: number;
-  cpuUs: { collector: number; broker: number; workers: number; database: number; loadgen: number };
-}
-
-async function endToEnd(workerCount: number): Promise<E2eResult> {
-  const env = await createScaleOutEnv(`bench${workerCount}`, { queue: { fetchMaxMessages: 64 } });
-  const serve = await startServerProcess({ dataDir: env.dataDir });
-  const workers: WorkerProcess[] = [];
-  try {
-    for (let i = 0; i < workerCount; i++) workers.push(await startWorkerProcess(env));
-    const nats = pidsByName('nats-server');
-    const procs = {
-      collector: () => cpuSecondsOf(serve.pid),
-      broker: () => cpuOf(nats),
-      workers: () => cpuOf(workers.map((w) => w.pid)),
-    };
-    const before = Object.fromEntries(Object.entries(procs).map(([k, f]) => [k, f()]));
-    const pgBefore = pgCpuSnapshot();
-    const lg0 = process.cpuUsage();
-    const gen = new LoadGenerator(serve.url, serve.ingestKey as string, {
-      eventsPerRequest: 100,
-      concurrency: 6,
-      users: 10_000,
-    });
-    const t0 = performance.now();
-    gen.start();
-    await sleep(E2E_SECONDS * 1000);
-    await gen.stop();
-    const ingestSeconds = (performance.now() - t0) / 1000;
-    const lg = process.cpuUsage(lg0);
-    while ((await consumerBacklog(env)) > 0) await sleep(100);
-    const seconds = (performance.now() - t0) / 1000;
-    const dbCpu = await tokenwatchBackendCpu(env.pgUrl, pgBefore);
-    const stored = await countStored(env);
-    const events = gen.acked.size;
-    if (stored < events)
-      throw new TokenwatchError('internal', `lost events: ${stored} < ${events}`);
-    const us = (k: keyof typeof procs) => ((procs[k]() - (before[k] as number)) / events) * 1e6;
-    return {
-      workers: workerCount,
-      ingestRate: events / ingestSeconds,
-      endToEndRate: events / seconds,
-      events,
-      cpuUs: {
-        collector: us('collector'),
-        broker: us('broker'),
-        workers: us('workers'),
-        database: (dbCpu / events) * 1e6,
-        loadgen: ((lg.user + lg.system) / 1e6 / events) * 1e6,
-      },
-    };
-  } finally {
-    for (const w of workers) await w.kill('SIGTERM');
-    await serve.kill('SIGTERM');
-    await env.cleanup();
   }
 }
 
@@ -273,34 +166,73 @@ async function latency(ratePerSecond: number): Promise<{ p50: number; p99: numbe
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+function report(r: E2eResult, limit: number): void {
+  const c = r.cpuUs;
+  console.log(
+    `${r.label}: ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit).toFixed(0)} % of the PG limit)${r.ingestRate ? `; ingest ${fmt(r.ingestRate)} ev/s` : ''}; ${fmt(r.events)} events; ${fmt(r.redeliveries)} redeliveries${r.alerts ? `; ${fmt(r.alerts)} alerts` : ''}\n` +
+      `  CPU µs/event: collector ${c.collector.toFixed(1)}, broker ${c.broker.toFixed(1)}, workers ${c.workers.toFixed(1)} (${c.perWorker.map((w) => w.toFixed(1)).join(' + ')}), database ${c.database.toFixed(1)}, load generator ${c.loadgen.toFixed(1)}\n` +
+      `  events per transaction: ${r.eventsPerTx.map((n) => n.toFixed(0)).join(' + ')}; ${r.locks}; load ${loadAverage()}`,
+  );
+}
 
 async function main(): Promise<void> {
-  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   let nats = '';
   try {
     nats = execFileSync('nats-server', ['--version']).toString().trim();
   } catch {
     nats = 'nats-server (version unknown)';
   }
-  console.log(`scale-out bench: node ${process.version}, ${nats}, load ${load()}`);
+  console.log(
+    `scale-out bench: node ${process.version}, ${nats}, ${new Date().toISOString()}, load ${loadAverage()}`,
+  );
   const limit = await pgOnlyLimit();
   console.log(
     `PostgreSQL-only batched upsert (1000/tx, 2 connections): ${fmt(limit.rate)} ev/s, ${limit.cpuPerEventUs.toFixed(1)} µs CPU/event (client + backend)`,
   );
-  const results: E2eResult[] = [];
-  for (const n of [1, 2]) {
-    const r = await endToEnd(n);
-    results.push(r);
+  const runs = new Map<string, E2eResult>();
+  const phases: Array<[string, () => Promise<E2eResult>]> = [
+    ['1', () => endToEnd(1, false)],
+    ['2', () => endToEnd(2, false)],
+    ['d1', () => drain(1)],
+    ['d2', () => drain(2)],
+    ['1f', () => endToEnd(1, true)],
+    ['2f', () => endToEnd(2, true)],
+  ];
+  for (const [key, run] of phases) {
+    const r = await run();
+    runs.set(key, r);
+    report(r, limit.rate);
+  }
+  const get = (k: string) => runs.get(k) as E2eResult;
+  const [one, two, d1, d2, oneF, twoF] = ['1', '2', 'd1', 'd2', '1f', '2f'].map(get) as [
+    E2eResult,
+    E2eResult,
+    E2eResult,
+    E2eResult,
+    E2eResult,
+    E2eResult,
+  ];
+  const cpuRatios = (a: E2eResult, b: E2eResult) =>
+    `worker CPU/event ${ratio(a.cpuUs.workers, b.cpuUs.workers)}, database CPU/event ${ratio(a.cpuUs.database, b.cpuUs.database)}`;
+  console.log(
+    `ratios, 2 workers ÷ 1 worker: end to end: throughput ${ratio(two.endToEndRate, one.endToEndRate)}, ${cpuRatios(two, one)}, load generator CPU/event ${ratio(two.cpuUs.loadgen, one.cpuUs.loadgen)} (the control: same work per event)`,
+  );
+  console.log(
+    `ratios, 2 workers ÷ 1 worker: draining: throughput ${ratio(d2.endToEndRate, d1.endToEndRate)}, ${cpuRatios(d2, d1)}`,
+  );
+  console.log(
+    `ratios, alert flood ÷ no rules: 1 worker ${ratio(oneF.endToEndRate, one.endToEndRate)}, 2 workers ${ratio(twoF.endToEndRate, two.endToEndRate)}; flood, 2 workers ÷ 1: ${cpuRatios(twoF, oneF)}`,
+  );
+  if (process.env.BENCH_SKIP_LATENCY !== '1') {
+    const rate = Math.round(Math.min(one.endToEndRate, two.endToEndRate) * 0.3);
+    const lat = await latency(rate);
     console.log(
-      `end to end, ${n} worker(s): ${fmt(r.endToEndRate)} ev/s (${((100 * r.endToEndRate) / limit.rate).toFixed(0)} % of the PG limit); ingest ${fmt(r.ingestRate)} ev/s; ${fmt(r.events)} events; CPU µs/event: collector ${r.cpuUs.collector.toFixed(1)}, broker ${r.cpuUs.broker.toFixed(1)}, workers ${r.cpuUs.workers.toFixed(1)}, database ${r.cpuUs.database.toFixed(1)}, load generator ${r.cpuUs.loadgen.toFixed(1)}`,
+      `202 → visible in GET /v1/usage at ~${fmt(rate)} ev/s (1 worker): p50 ${lat.p50.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms (${lat.n} probes)`,
     );
   }
-  const rate = Math.round(Math.min(...results.map((r) => r.endToEndRate)) * 0.3);
-  const lat = await latency(rate);
-  console.log(
-    `202 → visible in GET /v1/usage at ~${fmt(rate)} ev/s (1 worker): p50 ${lat.p50.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms (${lat.n} probes)`,
-  );
-  console.log(`load at end ${load()}`);
+  console.log(`load at end ${loadAverage()}`);
 }
 
 main().then(

@@ -35,7 +35,7 @@ const natsQueueSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
       .default('tokenwatch.events'),
-    /** Durable pull consumer shared by every worker. */
+    /** The bare subject's durable consumer, and the prefix of each partition's (`<consumer>-p<n>`). */
     consumer: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/)
@@ -56,8 +56,15 @@ const natsQueueSchema = z
       .default(24 * 7),
     /** A publish not acknowledged by the stream within this time answers 503. */
     publishTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
-    /** Messages a worker takes per transaction. */
+    /** Messages a worker takes per transaction; it holds at most twice as many un-acked. */
     fetchMaxMessages: z.number().int().min(1).max(1_000).default(64),
+    /**
+     * Partitions of the stream: `serve` publishes an event to `<subject>.<hash(project, user) mod
+     * partitions>` and each partition is consumed by one worker at a time, so no two workers
+     * update the same rollup row. The same value in `serve` and every worker; change it only
+     * with the stream drained.
+     */
+    partitions: z.number().int().min(1).max(256).default(8),
     /** A message failing this many times with a non-retryable error is terminated and recorded. */
     poisonAfterAttempts: z.number().int().min(1).max(100).default(5),
   })

@@ -80,13 +80,29 @@ export async function deleteStream(stream: string): Promise<void> {
   }
 }
 
-/** Messages of the workers' consumer not yet acked (pending delivery or awaiting ack). */
+/**
+ * Messages not yet acked by a worker (pending delivery or awaiting ack), over every partition's
+ * consumer: the work-queue stream deletes a message once it is acked (or terminated).
+ */
 export async function consumerBacklog(env: ScaleOutEnv): Promise<number> {
   const nc = await connect({ servers: TEST_NATS_URL });
   try {
     const jsm = await jetstreamManager(nc);
-    const info = await jsm.consumers.info(env.stream, env.consumer);
-    return info.num_pending + info.num_ack_pending;
+    const info = await jsm.streams.info(env.stream);
+    return info.state.messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Redeliveries so far, summed over the workers' consumers (JetStream's num_redelivered). */
+export async function consumerRedeliveries(env: ScaleOutEnv): Promise<number> {
+  const nc = await connect({ servers: TEST_NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    let total = 0;
+    for await (const c of jsm.consumers.list(env.stream)) total += c.num_redelivered;
+    return total;
   } finally {
     await nc.close();
   }

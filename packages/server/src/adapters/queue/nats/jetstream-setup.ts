@@ -13,6 +13,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TokenwatchError } from '@tokenwatch/core';
 import type { NatsQueueConfig } from '../../../config/config-schema.js';
 import type { Logger } from '../../../logging/logger.js';
+import { partitionConsumer, partitionSubject } from './partitions.js';
 
 const MS_TO_NS = 1_000_000;
 
@@ -57,7 +58,8 @@ function isNotFound(err: unknown): boolean {
 export function streamConfig(q: NatsQueueConfig): Partial<StreamConfig> & { name: string } {
   return {
     name: q.stream,
-    subjects: [q.subject],
+    // The partitions, and the bare subject that versions before partitioning published to.
+    subjects: streamSubjects(q),
     storage: StorageType.File,
     retention: RetentionPolicy.Workqueue,
     num_replicas: q.replicas,
@@ -68,7 +70,31 @@ export function streamConfig(q: NatsQueueConfig): Partial<StreamConfig> & { name
   };
 }
 
-/** Creates or checks the stream and the workers' durable pull consumer. */
+function streamSubjects(q: NatsQueueConfig): string[] {
+  return [q.subject, `${q.subject}.*`];
+}
+
+/**
+ * The workers' durable pull consumers: one per partition, plus the bare subject's (named
+ * `queue.consumer`), which drains what a collector older than partitioning published.
+ */
+export function workerConsumers(q: NatsQueueConfig): Array<{ name: string; subject: string }> {
+  const out = [{ name: q.consumer, subject: q.subject }];
+  for (let p = 0; p < q.partitions; p++)
+    out.push({ name: partitionConsumer(q.consumer, p), subject: partitionSubject(q.subject, p) });
+  return out;
+}
+
+/**
+ * Un-acked messages JetStream lets one consumer have out: a backstop. The worker itself holds at
+ * most 2 × fetchMaxMessages across all its partitions (see JetStreamWorker), so that nothing it
+ * holds waits past the ack wait behind a slow transaction.
+ */
+export function maxAckPending(q: NatsQueueConfig): number {
+  return Math.max(16, q.fetchMaxMessages * 2);
+}
+
+/** Creates or checks the stream and the workers' durable pull consumers. */
 export async function ensureJetStream(
   nc: NatsConnection,
   q: NatsQueueConfig,
@@ -99,10 +125,10 @@ export async function ensureJetStream(
         have.num_replicas !== wanted.num_replicas ||
         have.duplicate_window !== wanted.duplicate_window ||
         have.max_age !== wanted.max_age ||
-        !(have.subjects ?? []).includes(q.subject);
+        streamSubjects(q).some((subject) => !(have.subjects ?? []).includes(subject));
       if (drift) {
         await jsm.streams.update(q.stream, {
-          subjects: [...new Set([...(have.subjects ?? []), q.subject])],
+          subjects: [...new Set([...(have.subjects ?? []), ...streamSubjects(q)])],
           num_replicas: q.replicas,
           duplicate_window: wanted.duplicate_window as number,
           max_age: wanted.max_age as number,
@@ -111,45 +137,7 @@ export async function ensureJetStream(
       }
     }
     if (options.consumer) {
-      const consumer = {
-        durable_name: q.consumer,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: q.subject,
-        ack_wait: q.ackWaitMs * MS_TO_NS,
-        max_deliver: q.maxDeliver,
-        max_ack_pending: Math.max(1_000, q.fetchMaxMessages * 16),
-      };
-      let existing: Awaited<ReturnType<JetStreamManager['consumers']['info']>> | undefined;
-      try {
-        existing = await jsm.consumers.info(q.stream, q.consumer);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      if (!existing) {
-        try {
-          await jsm.consumers.add(q.stream, consumer);
-          logger.info('created JetStream consumer', { stream: q.stream, consumer: q.consumer });
-        } catch (err) {
-          // Another worker starting at the same moment created it: fine if it is ours.
-          existing = await jsm.consumers.info(q.stream, q.consumer).catch(() => {
-            throw err;
-          });
-        }
-      }
-      if (
-        existing &&
-        (existing.config.ack_wait !== consumer.ack_wait ||
-          (existing.config.max_deliver ?? -1) !== consumer.max_deliver ||
-          existing.config.max_ack_pending !== consumer.max_ack_pending)
-      ) {
-        await jsm.consumers.update(q.stream, q.consumer, {
-          ack_wait: consumer.ack_wait,
-          max_deliver: consumer.max_deliver,
-          max_ack_pending: consumer.max_ack_pending,
-        });
-        logger.info('updated JetStream consumer settings', { consumer: q.consumer });
-      }
+      for (const c of workerConsumers(q)) await ensureConsumer(jsm, q, c.name, c.subject, logger);
     }
   } catch (err) {
     if (err instanceof TokenwatchError) throw err;
@@ -159,4 +147,52 @@ export async function ensureJetStream(
     });
   }
   return jsm;
+}
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  q: NatsQueueConfig,
+  name: string,
+  subject: string,
+  logger: Logger,
+): Promise<void> {
+  const consumer = {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: subject,
+    ack_wait: q.ackWaitMs * MS_TO_NS,
+    max_deliver: q.maxDeliver,
+    max_ack_pending: maxAckPending(q),
+  };
+  let existing: Awaited<ReturnType<JetStreamManager['consumers']['info']>> | undefined;
+  try {
+    existing = await jsm.consumers.info(q.stream, name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!existing) {
+    try {
+      await jsm.consumers.add(q.stream, consumer);
+      logger.info('created JetStream consumer', { stream: q.stream, consumer: name });
+    } catch (err) {
+      // Another worker starting at the same moment created it: fine if it is ours.
+      existing = await jsm.consumers.info(q.stream, name).catch(() => {
+        throw err;
+      });
+    }
+  }
+  if (
+    existing &&
+    (existing.config.ack_wait !== consumer.ack_wait ||
+      (existing.config.max_deliver ?? -1) !== consumer.max_deliver ||
+      existing.config.max_ack_pending !== consumer.max_ack_pending)
+  ) {
+    await jsm.consumers.update(q.stream, name, {
+      ack_wait: consumer.ack_wait,
+      max_deliver: consumer.max_deliver,
+      max_ack_pending: consumer.max_ack_pending,
+    });
+    logger.info('updated JetStream consumer settings', { consumer: name });
+  }
 }

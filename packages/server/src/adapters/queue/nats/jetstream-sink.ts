@@ -4,9 +4,12 @@ import type { BatchCounts, EventSink } from '../../../ingest/event-sink.js';
 import type { Logger } from '../../../logging/logger.js';
 import { encodeBatch } from './batch-codec.js';
 import { NatsHealth } from './nats-health.js';
+import { partitionOf, partitionSubject } from './partitions.js';
 
 export interface JetStreamSinkOptions {
   subject: string;
+  /** Events go to `<subject>.<partition>` by (project, user); see partitions.ts. */
+  partitions: number;
   /** A publish the stream has not acknowledged within this time answers 503. */
   publishTimeoutMs: number;
   /** Above this many events awaiting their stream ack, `submit` refuses with `overloaded`. */
@@ -23,9 +26,10 @@ interface PubAck {
 const decoder = new TextDecoder();
 
 /**
- * The collector's sink in scale-out mode: each accepted request is published as ONE JetStream
- * message (split only when it exceeds the server's max_payload) with `Nats-Msg-Id` set to the
- * batch's idempotency key, and `submit` resolves only when the stream acknowledged it (stored on
+ * The collector's sink in scale-out mode: each accepted request is published as one JetStream
+ * message per partition its events fall in (`<subject>.<hash(project, user) mod partitions>`;
+ * split further only when one exceeds the server's max_payload), each with `Nats-Msg-Id` set to
+ * its content's idempotency key (a retried request splits the same way, into the same ids), and `submit` resolves only when the stream acknowledged it (stored on
  * disk per the stream's replicas and JetStream's sync policy; see docs/deploy.md).
  *
  * What the 202 then means: `accepted` = events QUEUED durably, not yet counted. Which of them
@@ -91,10 +95,14 @@ export class JetStreamSink implements EventSink {
       );
     }
     const maxPayload = Math.max(64 * 1024, (this.nc.info?.max_payload ?? 1024 * 1024) - 4096);
-    const parts = encodeBatch(events, maxPayload);
+    const parts: Array<{ subject: string; msgId: string; data: Uint8Array; events: number }> = [];
+    for (const [partition, group] of this.byPartition(events)) {
+      const subject = partitionSubject(this.options.subject, partition);
+      for (const part of encodeBatch(group, maxPayload)) parts.push({ subject, ...part });
+    }
     this.inFlight += events.length;
     try {
-      const acks = await Promise.all(parts.map((p) => this.publish(p.msgId, p.data)));
+      const acks = await Promise.all(parts.map((p) => this.publish(p.subject, p.msgId, p.data)));
       let duplicates = 0;
       acks.forEach((ack, i) => {
         if (ack.duplicate) duplicates += parts[i]?.events ?? 0;
@@ -106,12 +114,31 @@ export class JetStreamSink implements EventSink {
     }
   }
 
-  private async publish(msgId: string, data: Uint8Array): Promise<PubAck> {
+  /**
+   * The events of each partition, in their request order (partitions in ascending order). An id
+   * repeated in the request goes where its first occurrence goes, so the first still wins (a
+   * repeat only adds a duplicate or conflict record, never a rollup row, to that partition).
+   */
+  private byPartition(events: readonly PricedEvent[]): Map<number, PricedEvent[]> {
+    const groups = new Map<number, PricedEvent[]>();
+    const firstOf = new Map<string, number>();
+    for (const e of events) {
+      const key = `${e.projectId}\u0000${e.id}`;
+      const p = firstOf.get(key) ?? partitionOf(e.projectId, e.userId, this.options.partitions);
+      firstOf.set(key, p);
+      const group = groups.get(p);
+      if (group) group.push(e);
+      else groups.set(p, [e]);
+    }
+    return new Map([...groups].sort((a, b) => a[0] - b[0]));
+  }
+
+  private async publish(subject: string, msgId: string, data: Uint8Array): Promise<PubAck> {
     const h = headers();
     h.set('Nats-Msg-Id', msgId);
     let ack: PubAck;
     try {
-      const reply = await this.nc.request(this.options.subject, data, {
+      const reply = await this.nc.request(subject, data, {
         timeout: this.options.publishTimeoutMs,
         headers: h,
       });

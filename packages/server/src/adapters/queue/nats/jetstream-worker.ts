@@ -1,15 +1,15 @@
-import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { type ApplyResult, type PricedEvent, type Store, TokenwatchError } from '@tokenwatch/core';
 import type { Logger } from '../../../logging/logger.js';
 import type { Metrics } from '../../../metrics/metrics.js';
 import { decodeBatch } from './batch-codec.js';
+import { Credits, PartitionFeed } from './partition-feed.js';
 
 export interface JetStreamWorkerOptions {
   stream: string;
-  consumer: string;
-  /** Messages applied together in one store transaction, at most. */
+  /** Messages applied together in one store transaction, at most; the worker holds twice that. */
   fetchMaxMessages: number;
-  /** The consumer's ack wait: long transactions tell JetStream they are still working. */
+  /** The consumers' ack wait: held messages tell JetStream they are still being worked on. */
   ackWaitMs: number;
   /** Non-retryable failures of one message before it is terminated and recorded as poison. */
   poisonAfterAttempts: number;
@@ -40,32 +40,44 @@ interface Decoded {
   events: PricedEvent[];
 }
 
+/** A message the worker holds, and the consumer (partition) it came from. */
+interface Held {
+  m: JsMsg;
+  feed: string;
+}
+
 const decoder = new TextDecoder();
 
 /**
- * A stateless worker: consumes the durable pull consumer and applies what it receives with the
- * rules, in ONE store transaction per group of messages (all messages that arrived while the
- * previous transaction ran, up to `fetchMaxMessages`). Each message is acked only after the
- * commit, so a crash (SIGKILL) between commit and ack redelivers a batch whose ids are already
- * claimed: counted once. A retryable failure (PostgreSQL down, deadlock) naks every message of
- * the group with backoff and pauses fetching for as long; a message that fails for another
- * reason is retried alone, and after `poisonAfterAttempts` failures — or at once when it cannot
- * be decoded — it is terminated (`+TERM`), logged, counted in tokenwatch_queue_poison_total and
- * recorded in the store (`poison_messages`), so it neither blocks the queue nor vanishes.
+ * A stateless worker: pulls the durable consumers of the partitions it owns (see
+ * PartitionBalancer; `addSource`/`removeSource`) and applies what it receives with the rules, in
+ * ONE store transaction per group of messages (all messages that arrived while the previous
+ * transaction ran, up to `fetchMaxMessages`). It holds at most 2 × `fetchMaxMessages` un-acked
+ * messages (Credits), and tells JetStream every third of the ack wait that it is still working
+ * on each of them (`+WPI`), so neither a long transaction nor the wait behind it causes a
+ * redelivery. Each message is acked only after the commit, so a crash (SIGKILL) between commit
+ * and ack redelivers a batch whose ids are already claimed: counted once. A retryable failure
+ * (PostgreSQL down, deadlock) naks every message of the group with backoff and pauses for as
+ * long; a message that fails for another reason is retried alone, and after
+ * `poisonAfterAttempts` failures — or at once when it cannot be decoded — it is terminated
+ * (`+TERM`), logged, counted in tokenwatch_queue_poison_total and recorded in the store
+ * (`poison_messages`), so it neither blocks the queue nor vanishes.
  */
 export class JetStreamWorker {
-  private messages: ConsumerMessages | undefined;
-  private buffer: JsMsg[] = [];
+  private readonly feeds = new Map<string, PartitionFeed>();
+  private readonly credits: Credits;
+  private buffer: Held[] = [];
+  /** The group inside `process` right now. */
+  private inProcess: Held[] = [];
   private wakeLoop: (() => void) | undefined;
   private stopped = false;
+  private started = false;
   private loopDone: Promise<void> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
   private pauseUntil = 0;
-  /** Why the consumer is not receiving, from its own notifications; cleared by the next sign of life. */
-  private consumerTrouble: string | undefined;
   /** Since when applying fails with a retryable store error (database down); cleared by a commit. */
   private storeFailingSince: number | undefined;
   private storeFailure = '';
-  private consumerEnded: string | undefined;
   poisoned = 0;
   appliedMessages = 0;
 
@@ -78,6 +90,7 @@ export class JetStreamWorker {
     private readonly now: () => number = Date.now,
     private readonly onCommitted: (result: ApplyResult, nowMs: number) => void = () => {},
   ) {
+    this.credits = new Credits(Math.max(2, options.fetchMaxMessages * 2));
     metrics.addGauge(
       'tokenwatch_queue_poison_total',
       'Queue messages this worker terminated as poison (see the poison_messages table).',
@@ -88,70 +101,70 @@ export class JetStreamWorker {
       'Queue messages this worker applied and acked.',
       () => this.appliedMessages,
     );
+    metrics.addGauge(
+      'tokenwatch_queue_consumers_owned',
+      'Queue consumers (partitions) this worker pulls from now.',
+      () => this.feeds.size,
+    );
   }
 
-  async start(): Promise<void> {
-    const consumer: Consumer = await this.js.consumers.get(
-      this.options.stream,
-      this.options.consumer,
-    );
-    this.messages = await consumer.consume({
-      max_messages: Math.max(this.options.fetchMaxMessages * 2, 16),
-      callback: (m) => {
-        this.consumerTrouble = undefined;
-        this.buffer.push(m);
-        this.wakeLoop?.();
+  /** Starts the apply loop and the in-progress heartbeat; sources are added by the balancer. */
+  start(): void {
+    this.started = true;
+    this.heartbeat = setInterval(
+      () => {
+        for (const h of this.inProcess) h.m.working();
+        for (const h of this.buffer) h.m.working();
       },
-    });
-    void this.watchConsumer(this.messages);
-    void this.messages.closed().then(
-      (err) => {
-        this.consumerEnded = err ? `consumer ended: ${err.message}` : 'consumer closed';
-      },
-      (err: unknown) => {
-        this.consumerEnded = `consumer ended: ${String(err)}`;
-      },
+      Math.max(250, Math.floor(this.options.ackWaitMs / 3)),
     );
     this.loopDone = this.loop();
   }
 
-  private async watchConsumer(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const s of messages.status()) {
-        switch (s.type) {
-          case 'heartbeats_missed':
-            this.consumerTrouble = `consumer missed ${s.count} heartbeats from JetStream`;
-            break;
-          case 'consumer_not_found':
-          case 'consumer_deleted':
-            this.consumerTrouble = `consumer "${this.options.consumer}" not found on stream "${this.options.stream}"`;
-            break;
-          case 'stream_not_found':
-            this.consumerTrouble = `stream "${this.options.stream}" not found`;
-            break;
-          case 'no_responders':
-            this.consumerTrouble = 'JetStream did not respond to the pull request';
-            break;
-          case 'heartbeat':
-          case 'next':
-            this.consumerTrouble = undefined;
-            break;
-        }
-      }
-    } catch {
-      // the iterator ends with the consumer
-    }
+  /** Starts pulling a durable consumer (a partition this worker now owns). */
+  addSource(consumerName: string): void {
+    if (this.stopped || this.feeds.has(consumerName)) return;
+    const feed = new PartitionFeed(
+      this.js,
+      this.options.stream,
+      consumerName,
+      this.credits,
+      () => Math.ceil(this.credits.capacity / Math.max(1, this.feeds.size)),
+      (m, from) => {
+        this.buffer.push({ m, feed: from });
+        this.wakeLoop?.();
+      },
+    );
+    this.feeds.set(consumerName, feed);
+    feed.start();
   }
 
   /**
-   * Why this worker is not applying batches, from what it already knows (no I/O): stopped, its
-   * consumer silent or gone, or the store refusing every transaction. Undefined when healthy.
+   * Stops pulling a consumer and resolves once every message received from it has been applied
+   * and acked (or naked): only then may another worker take the partition over.
+   */
+  async removeSource(consumerName: string): Promise<void> {
+    const feed = this.feeds.get(consumerName);
+    if (!feed) return;
+    await feed.stop();
+    this.feeds.delete(consumerName);
+    const holds = (h: Held) => h.feed === consumerName;
+    while (!this.stopped && (this.buffer.some(holds) || this.inProcess.some(holds)))
+      await new Promise((r) => setTimeout(r, 20));
+  }
+
+  get sources(): string[] {
+    return [...this.feeds.keys()];
+  }
+
+  /**
+   * Why this worker is not applying batches, from what it already knows (no I/O): stopped, a
+   * consumer it pulls failing or gone, or the store refusing every transaction. Empty when healthy.
    */
   get problems(): string[] {
     const out: string[] = [];
-    if (this.stopped || !this.messages) out.push('consumer stopped');
-    else if (this.consumerEnded) out.push(this.consumerEnded);
-    if (this.consumerTrouble) out.push(this.consumerTrouble);
+    if (this.stopped || !this.started) out.push('consumer stopped');
+    for (const feed of this.feeds.values()) if (feed.trouble) out.push(feed.trouble);
     if (this.storeFailingSince !== undefined) {
       const seconds = Math.round((this.now() - this.storeFailingSince) / 1000);
       out.push(`store failing for ${seconds} s: ${this.storeFailure}`);
@@ -174,12 +187,16 @@ export class JetStreamWorker {
         continue;
       }
       const group = this.buffer.splice(0, this.options.fetchMaxMessages);
+      this.inProcess = group;
       try {
-        await this.process(group);
+        await this.process(group.map((h) => h.m));
       } catch (err) {
         // Never leave a message un-answered: JetStream would only redeliver after ack wait.
         this.logger.error('worker failed to process a group; naking it', { error: err as Error });
-        for (const m of group) m.nak(this.backoff(m));
+        for (const h of group) h.m.nak(this.backoff(h.m));
+      } finally {
+        this.inProcess = [];
+        this.credits.give(group.length);
       }
     }
   }
@@ -201,18 +218,7 @@ export class JetStreamWorker {
       }
     }
     if (decoded.length === 0) return;
-    // Tell JetStream we are still at it, so a slow commit is not redelivered to another worker.
-    const heartbeat = setInterval(
-      () => {
-        for (const d of decoded) d.m.working();
-      },
-      Math.max(250, Math.floor(this.options.ackWaitMs / 3)),
-    );
-    try {
-      await this.apply(decoded);
-    } finally {
-      clearInterval(heartbeat);
-    }
+    await this.apply(decoded);
   }
 
   private async apply(group: Decoded[]): Promise<void> {
@@ -311,9 +317,12 @@ export class JetStreamWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeLoop?.();
-    await this.messages?.close().catch(() => {});
     await this.loopDone;
+    // Every pull runs out (≤ 2 s); what they still deliver lands in the buffer, handed back below.
+    await Promise.all([...this.feeds.values()].map((f) => f.stop()));
+    this.feeds.clear();
+    clearInterval(this.heartbeat);
     // Buffered but not started: hand them back at once instead of waiting for ack wait.
-    for (const m of this.buffer.splice(0)) m.nak();
+    for (const h of this.buffer.splice(0)) h.m.nak();
   }
 }

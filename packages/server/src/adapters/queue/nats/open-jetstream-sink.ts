@@ -20,6 +20,7 @@ export async function openJetStreamSink(
     nc,
     {
       subject: queue.subject,
+      partitions: queue.partitions,
       publishTimeoutMs: queue.publishTimeoutMs,
       maxInFlightEvents,
     },

@@ -155,7 +155,8 @@ whenServices(
           gen.start();
           await sleep(800);
           // A stops mid-flight holding messages (buffered or inside its transaction): JetStream
-          // redelivers them to B after the ack wait; A resumes and applies them again.
+          // redelivers them after the ack wait (to A's next pull: A's partition leases live on
+          // in its PostgreSQL session), and A, resumed, applies both copies.
           process.kill(a.pid, 'SIGSTOP');
           await sleep(3_000);
           process.kill(a.pid, 'SIGCONT');
