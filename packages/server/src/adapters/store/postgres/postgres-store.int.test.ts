@@ -46,6 +46,8 @@ whenServices(
       seed: 20261205,
       concurrency: 4,
       chunkEvents: 5_000,
+      // A schema per 1,000 cases: rule back-fills read every project's rows of their range.
+      casesPerStore: 1_000,
     });
 
     describe('PostgreSQL store specifics', () => {
