@@ -167,6 +167,16 @@ async function startServing(
           },
         );
   undo.push(() => committer.close());
+  // Scale-out: workers commit, so their live notices come over NATS to this instance's feed.
+  const stopLiveRelay =
+    config.queue.driver === 'nats'
+      ? await (await import('./live/nats-live-relay.js')).startNatsLiveRelay(
+          config.queue,
+          live,
+          logger,
+        )
+      : undefined;
+  if (stopLiveRelay) undo.push(stopLiveRelay);
   metrics.addGauge(
     'tokenwatch_live_subscribers',
     'Open server-sent-event streams.',
@@ -246,6 +256,7 @@ async function startServing(
       server.closeIdleConnections();
       // Every request already handed to the committer is answered (202 or 503) before we go.
       await committer.close();
+      await stopLiveRelay?.().catch(() => {});
       await alerting.stop();
       await reconcileJob?.stop();
       await reconciliation.close();
