@@ -115,16 +115,35 @@ export function relayLiveNotices(
   });
 }
 
+export interface NatsLiveRelay {
+  /**
+   * Publishes a notice that serve itself originates (an alert fired by a rule save or a
+   * reconciliation) to every serve instance, this one included, through NATS.
+   */
+  publish(projectId: string, message: LiveMessage): void;
+  stop(): Promise<void>;
+}
+
 /**
  * `tokenwatch serve --queue nats://…`: a connection of its own that relays the workers' live
- * notices to this instance's LiveFeed. Returns the function that stops it.
+ * notices to this instance's LiveFeed.
  */
 export async function startNatsLiveRelay(
   queue: Pick<NatsQueueConfig, 'url' | 'stream'>,
   feed: LiveFeed,
   logger: Logger,
-): Promise<() => Promise<void>> {
+): Promise<NatsLiveRelay> {
   const nc = await connectNats(queue, 'tokenwatch-live');
   relayLiveNotices(nc, queue.stream, feed, logger);
-  return () => nc.drain();
+  return {
+    publish(projectId, message) {
+      try {
+        const notice: LiveNotice = { projectId, message };
+        nc.publish(liveSubject(queue.stream, projectId), encoder.encode(JSON.stringify(notice)));
+      } catch (err) {
+        logger.debug('live notice not published', { error: err as Error });
+      }
+    },
+    stop: () => nc.drain(),
+  };
 }

@@ -106,6 +106,29 @@ whenServices({ PostgreSQL: pgUp, NATS: natsUp }, () => {
           },
         });
 
+        // B heard the worker's alert too. A rule saved on A that the usage already crosses fires
+        // at once, in serve A: announced through NATS on B as well.
+        expect(parse((await onB.next('alert', NOTICE_TIMEOUT_MS)).data)).toMatchObject({
+          alert: { rule: { name: 'live per user' } },
+        });
+        const savedAlertOnB = onB.next('alert', NOTICE_TIMEOUT_MS);
+        const late = await httpRequest(`${serveA.url}/v1/rules`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            name: 'already crossed',
+            scope: ['user'],
+            metric: 'inputTokens',
+            window: { type: 'calendar', unit: 'hour', timeZone: 'UTC' },
+            levels: [{ value: 1_100 }],
+            channels: [{ type: 'log' }],
+          }),
+        });
+        expect(late.status, late.text).toBe(201);
+        expect(parse((await savedAlertOnB).data)).toMatchObject({
+          alert: { rule: { name: 'already crossed' }, scope: { user: 'live-user' }, value: 1_200 },
+        });
+
         // The other project hears its own usage and nothing of the default project's.
         const otherUsage = otherOnA.next('usage', NOTICE_TIMEOUT_MS);
         const otherEvent = makeEvent({ userId: 'other-user', inputTokens: 3 });
@@ -118,6 +141,11 @@ whenServices({ PostgreSQL: pgUp, NATS: natsUp }, () => {
         for (const s of [onA, onB]) {
           const users = s.events.filter((e) => e.event === 'usage').map((e) => parse(e.data).users);
           expect(users.flat()).not.toContain('other-user');
+          // Each alert once per stream: serve A announces its own alert through NATS only.
+          const alerts = s.events.filter((e) => e.event === 'alert');
+          expect(
+            alerts.map((e) => (parse(e.data).alert as { rule: { name: string } }).rule.name),
+          ).toEqual(['live per user', 'already crossed']);
         }
 
         // The notices are hints over what was counted: the usage they announced is there.
