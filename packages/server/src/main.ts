@@ -137,13 +137,24 @@ async function startServing(
   const auth = new KeyAuthenticator(store, config.auth.keyCacheSeconds * 1000, now);
   const catalogs = new ProjectCatalogs(store, 30_000, now);
   const live = new LiveFeed();
+  // Scale-out: workers commit, so their live notices come over NATS to this instance's feed;
+  // alerts this instance fires (rule saves) go the same way, to every instance.
+  const liveRelay =
+    config.queue.driver === 'nats'
+      ? await (await import('./live/nats-live-relay.js')).startNatsLiveRelay(
+          config.queue,
+          live,
+          logger,
+        )
+      : undefined;
+  if (liveRelay) undo.push(() => liveRelay.stop());
   const alerting = await createAlerting({
     config,
     configRules: config.configRules ?? [],
     store,
     logger,
     metrics,
-    live,
+    live: liveRelay ?? live,
     now,
   });
   undo.push(() => alerting.stop());
@@ -247,6 +258,7 @@ async function startServing(
       // Every request already handed to the committer is answered (202 or 503) before we go.
       await committer.close();
       await alerting.stop();
+      await liveRelay?.stop().catch(() => {});
       await reconcileJob?.stop();
       await reconciliation.close();
       const forceAfter = setTimeout(() => server.closeAllConnections(), 5_000);

@@ -19,6 +19,7 @@ import type { Config } from './config/config-schema.js';
 import { checkWithin } from './health/deadline.js';
 import { applyHttpLimits, httpServerOptions } from './http/connection-limits.js';
 import { listen } from './http/listen.js';
+import { publishLiveNotices } from './live/nats-live-relay.js';
 import { createLogger, type Logger } from './logging/logger.js';
 import { Metrics } from './metrics/metrics.js';
 
@@ -97,7 +98,9 @@ export async function startWorker(
       metrics,
       logger,
       now,
-      (result) => {
+      (result, nowMs, events) => {
+        // Live notices for every serve instance's /v1/live (hints: lost ones cost nothing).
+        publishLiveNotices(nc, queue.stream, result, events, nowMs, logger);
         if (result.alerts.length === 0) return;
         metrics.alertsFired.inc({}, result.alerts.length);
         dispatcher.wake();

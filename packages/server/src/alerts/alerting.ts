@@ -75,7 +75,8 @@ export async function createAlerting(deps: {
   store: Store;
   logger: Logger;
   metrics: Metrics;
-  live: LiveFeed;
+  /** Where alerts are announced: this process's LiveFeed, or in scale-out every serve's (NATS). */
+  live: Pick<LiveFeed, 'publish'>;
   now: () => number;
 }): Promise<Alerting> {
   const { config, store, logger, metrics, live, now } = deps;

@@ -1,14 +1,19 @@
 import type { PricedEvent } from '@tokenwatch/core';
-import type { LiveFeed } from './live-feed.js';
+import type { LiveFeed, LiveMessage } from './live-feed.js';
 
 const MAX_NAMES = 50;
 
-/** Summarises a committed flush per project and tells that project's live subscribers. */
-export function publishUsage(
-  feed: LiveFeed,
+export type UsageMessage = Extract<LiveMessage, { type: 'usage' }>;
+
+/**
+ * One `usage` notice per project touched by the committed (accepted) events; projects for which
+ * `wanted` says no are skipped without being summed.
+ */
+export function summariseUsage(
   accepted: readonly PricedEvent[],
   nowMs: number,
-): void {
+  wanted: (projectId: string) => boolean = () => true,
+): Map<string, UsageMessage> {
   const byProject = new Map<
     string,
     {
@@ -21,9 +26,9 @@ export function publishUsage(
     }
   >();
   for (const e of accepted) {
-    if (!feed.hasListeners(e.projectId)) continue;
     let s = byProject.get(e.projectId);
     if (!s) {
+      if (!wanted(e.projectId)) continue;
       s = { events: 0, tokens: 0, cost: 0n, users: new Set(), apps: new Set(), models: new Set() };
       byProject.set(e.projectId, s);
     }
@@ -34,8 +39,9 @@ export function publishUsage(
     if (s.apps.size < MAX_NAMES) s.apps.add(e.appId);
     if (s.models.size < MAX_NAMES) s.models.add(e.modelId);
   }
+  const out = new Map<string, UsageMessage>();
   for (const [projectId, s] of byProject) {
-    feed.publish(projectId, {
+    out.set(projectId, {
       type: 'usage',
       atMs: nowMs,
       events: s.events,
@@ -45,5 +51,17 @@ export function publishUsage(
       apps: [...s.apps],
       models: [...s.models],
     });
+  }
+  return out;
+}
+
+/** Summarises a committed flush per project and tells that project's live subscribers. */
+export function publishUsage(
+  feed: LiveFeed,
+  accepted: readonly PricedEvent[],
+  nowMs: number,
+): void {
+  for (const [projectId, message] of summariseUsage(accepted, nowMs, (p) => feed.hasListeners(p))) {
+    feed.publish(projectId, message);
   }
 }

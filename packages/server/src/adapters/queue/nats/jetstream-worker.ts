@@ -88,7 +88,11 @@ export class JetStreamWorker {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-    private readonly onCommitted: (result: ApplyResult, nowMs: number) => void = () => {},
+    private readonly onCommitted: (
+      result: ApplyResult,
+      nowMs: number,
+      events: readonly PricedEvent[],
+    ) => void = () => {},
   ) {
     this.credits = new Credits(Math.max(2, options.fetchMaxMessages * 2));
     metrics.addGauge(
@@ -276,7 +280,7 @@ export class JetStreamWorker {
     this.metrics.duplicateEvents.inc({}, result.duplicates);
     this.metrics.conflictEvents.inc({}, result.conflicts);
     try {
-      this.onCommitted(result, nowMs);
+      this.onCommitted(result, nowMs, events);
     } catch (err) {
       this.logger.warn('post-commit listener failed', { error: err as Error });
     }
