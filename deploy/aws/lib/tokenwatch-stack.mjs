@@ -22,6 +22,7 @@ import {
   aws_sns_subscriptions as subscriptions,
   aws_events_targets as targets,
 } from 'aws-cdk-lib';
+import { INGEST_BATCH_SIZE, INGEST_BATCHING_WINDOW_SECONDS } from './ingest-batching.mjs';
 import { addOperationsAlarms } from './operations-alarms.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -156,8 +157,9 @@ export class TokenwatchStack extends Stack {
     });
     ingestFn.addEventSource(
       new sources.SqsEventSource(queue, {
-        batchSize: 100,
-        maxBatchingWindow: Duration.seconds(5),
+        // One invocation is one batch record: its rows are written once (ingest-batching.mjs).
+        batchSize: INGEST_BATCH_SIZE,
+        maxBatchingWindow: Duration.seconds(INGEST_BATCHING_WINDOW_SECONDS),
         reportBatchItemFailures: true,
         maxConcurrency: 10,
       }),

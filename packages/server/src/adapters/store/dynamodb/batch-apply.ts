@@ -41,15 +41,24 @@ import {
 import type { RuleLock } from './rule-lock.js';
 
 const DAY_MS = 86_400_000;
-/** Events per batch record: its intent item (gzip) stays far below the 400 KB item limit. */
-export const MAX_CHUNK_EVENTS = 500;
-const MAX_INTENT_BYTES = 300 * 1024;
+/**
+ * Events per batch record. One record takes a whole SQS invocation of the stack (its batch size
+ * times the events per message; Lambda's 6 MB payload keeps it below this), so the invocation's
+ * rollup and counter rows are each written once, with the sum of all its events.
+ */
+export const MAX_RECORD_EVENTS = 20_000;
+/** Bytes of the intent (gzip) per item: it is spread over as many items as it needs. */
+export const MAX_INTENT_PART_BYTES = 300 * 1024;
 /** Batch records (intent, done mark) are kept this long: longer than SQS keeps a message. */
 const BATCH_RECORD_TTL_MS = 15 * DAY_MS;
 /** An aggregate item carrying more marks than this gets the marks of finished batches removed. */
 const MARKS_BEFORE_CLEANUP = 8;
 
 export interface ApplySettings {
+  /** Events per batch record (default MAX_RECORD_EVENTS; tests lower it). */
+  maxRecordEvents?: number;
+  /** Intent bytes per item (default MAX_INTENT_PART_BYTES; tests lower it). */
+  maxIntentPartBytes?: number;
   minuteRetentionMs: number;
   dedupeRetentionMs: number;
   /** The rule lease's length (see RuleLock): a batch that has held its lease half of it retries. */
@@ -113,8 +122,8 @@ export class BatchApplier {
   /** Splits unique events into batch records of bounded size and applies them in order. */
   chunks(events: readonly PricedEvent[]): PricedEvent[][] {
     const out: PricedEvent[][] = [];
-    for (let i = 0; i < events.length; i += MAX_CHUNK_EVENTS)
-      out.push(events.slice(i, i + MAX_CHUNK_EVENTS));
+    const size = this.settings.maxRecordEvents ?? MAX_RECORD_EVENTS;
+    for (let i = 0; i < events.length; i += size) out.push(events.slice(i, i + size));
     return out;
   }
 
@@ -140,45 +149,56 @@ export class BatchApplier {
     const projects = [...new Set(events.map((e) => e.projectId))].sort();
     const leasedAt = Date.now();
     await this.lock.acquireShared(projects, batchId);
-    let split: [PricedEvent[], PricedEvent[]] | undefined;
     try {
       const rules = await this.rulesOf(projects);
       const payload = encodeIntent(events, rules);
-      if (payload.byteLength > MAX_INTENT_BYTES && events.length > 1) {
-        const half = Math.ceil(events.length / 2);
-        split = [events.slice(0, half), events.slice(half)];
-      } else {
-        // A rule writer may take a lease that lived this long for a crashed batch's: start over.
-        if (Date.now() - leasedAt > this.settings.leaseMs / 2)
-          throw new TokenwatchError(
-            'unavailable',
-            'the rule lease ran out before the batch began',
-            {
-              retryable: true,
-              retryAfterSeconds: 1,
-            },
-          );
-        await this.io.put({
-          ...batchIntentKey(batchId),
-          type: 'batch',
-          nowMs,
-          events: payload,
-          count: events.length,
-          [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
+      // A rule writer may take a lease that lived this long for a crashed batch's: start over.
+      if (Date.now() - leasedAt > this.settings.leaseMs / 2)
+        throw new TokenwatchError('unavailable', 'the rule lease ran out before the batch began', {
+          retryable: true,
+          retryAfterSeconds: 1,
         });
-        return await this.run(batchId, events, rules, nowMs, true);
-      }
+      await this.writeIntent(batchId, payload, events.length, nowMs);
+      return await this.run(batchId, events, rules, nowMs, true);
     } finally {
       // Best effort: a lease left behind only makes the next rule save wait for it to expire.
       await this.lock.releaseShared(projects, batchId).catch(() => {});
     }
-    const a = await this.applyChunk(split[0], nowMs);
-    const b = await this.applyChunk(split[1], nowMs);
-    return {
-      results: [...a.results, ...b.results],
-      alerts: [...a.alerts, ...b.alerts],
-      enforcedCounters: [...a.enforcedCounters, ...b.enforcedCounters],
-    };
+  }
+
+  /**
+   * Step 1. The gzip is cut into parts of at most `maxIntentPartBytes` (the item limit is
+   * 400 KB): part 0 is `B#<id>/I` with the number of parts, the others `B#<id>/I<n>`, written
+   * first so that an `I` item always has all its parts.
+   */
+  private async writeIntent(
+    batchId: string,
+    payload: Buffer,
+    count: number,
+    nowMs: number,
+  ): Promise<void> {
+    const partBytes = this.settings.maxIntentPartBytes ?? MAX_INTENT_PART_BYTES;
+    const parts: Buffer[] = [];
+    for (let at = 0; at < payload.byteLength || parts.length === 0; at += partBytes)
+      parts.push(payload.subarray(at, at + partBytes));
+    const expiresAt = ttlSeconds(nowMs + BATCH_RECORD_TTL_MS);
+    await mapLimit(parts.slice(1), this.io.concurrency, (part, i) =>
+      this.io.put({
+        ...batchIntentKey(batchId, i + 1),
+        type: 'batch-part',
+        events: part,
+        [TTL_ATTR]: expiresAt,
+      }),
+    );
+    await this.io.put({
+      ...batchIntentKey(batchId),
+      type: 'batch',
+      nowMs,
+      events: parts[0],
+      parts: parts.length,
+      count,
+      [TTL_ATTR]: expiresAt,
+    });
   }
 
   /**
@@ -263,7 +283,18 @@ export class BatchApplier {
   async rollForward(batchId: string): Promise<ChunkResult | undefined> {
     const intent = await this.io.get(batchIntentKey(batchId));
     if (!intent) return undefined; // expired long after it was done
-    const raw = intent.events as Uint8Array;
+    const partCount = intent.parts === undefined ? 1 : num(intent.parts);
+    const rest = await mapLimit(
+      Array.from({ length: partCount - 1 }, (_, i) => i + 1),
+      this.io.concurrency,
+      async (n) => {
+        const part = await this.io.get(batchIntentKey(batchId, n));
+        if (!part)
+          throw new TokenwatchError('internal', `batch ${batchId}: intent part ${n} is missing`);
+        return part.events as Uint8Array;
+      },
+    );
+    const raw = Buffer.concat([intent.events as Uint8Array, ...rest]);
     const decoded = JSON.parse(gunzipSync(raw).toString('utf8')) as {
       events: PricedEvent[];
       rules: Rule[];

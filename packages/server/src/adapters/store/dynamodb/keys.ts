@@ -116,8 +116,8 @@ export function eventKey(projectId: string, eventId: string): ItemKey {
 }
 
 /** A batch's intent (its events and rules) and its done mark. */
-export function batchIntentKey(batchId: string): ItemKey {
-  return { pk: `B#${batchId}`, sk: 'I' };
+export function batchIntentKey(batchId: string, part = 0): ItemKey {
+  return { pk: `B#${batchId}`, sk: part === 0 ? 'I' : `I${part}` };
 }
 export function batchDoneKey(batchId: string): ItemKey {
   return { pk: `B#${batchId}`, sk: 'D' };
