@@ -57,6 +57,9 @@ export const INGEST_TIMEOUT_SECONDS = 60;
  * - outboxSchedule: how often an EventBridge rule invokes the ingest function to send pending
  *   alert deliveries when no usage arrives, e.g. `rate(1 minute)` (default) or `off`.
  * - queueAgeAlarmSeconds: alarm when the oldest usage message is older than this (default 600).
+ * - ingestBatchingWindowSeconds: how long the queue's event source gathers messages for one
+ *   invocation (1–300, default 5): longer merges more events into each rollup write (fewer
+ *   DynamoDB write units at moderate rates) and counts them later (ingest-batching.mjs).
  */
 export class TokenwatchStack extends Stack {
   constructor(scope, id, props = {}) {
@@ -68,6 +71,7 @@ export class TokenwatchStack extends Stack {
     const apiReservedConcurrency = reservedConcurrency(ctx('apiReservedConcurrency'));
     const apiAuth = functionUrlAuth(ctx('apiAuth'));
     const outboxSchedule = scheduleExpression(ctx('outboxSchedule'));
+    const batchingWindowSeconds = batchingWindow(ctx('ingestBatchingWindowSeconds'));
 
     // One table, on demand; keys and indexes as DynamoDbStore.tableDefinition declares them.
     const table = new dynamodb.Table(this, 'Table', {
@@ -159,7 +163,7 @@ export class TokenwatchStack extends Stack {
       new sources.SqsEventSource(queue, {
         // One invocation is one batch record: its rows are written once (ingest-batching.mjs).
         batchSize: INGEST_BATCH_SIZE,
-        maxBatchingWindow: Duration.seconds(INGEST_BATCHING_WINDOW_SECONDS),
+        maxBatchingWindow: Duration.seconds(batchingWindowSeconds),
         reportBatchItemFailures: true,
         maxConcurrency: 10,
       }),
@@ -452,6 +456,17 @@ export class TokenwatchStack extends Stack {
       });
     }
   }
+}
+
+/** `ingestBatchingWindowSeconds`: 1–300 (Lambda's range; a batch size above 10 needs ≥ 1). */
+function batchingWindow(value) {
+  if (value === undefined) return INGEST_BATCHING_WINDOW_SECONDS;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 300)
+    throw new Error(
+      `ingestBatchingWindowSeconds must be an integer from 1 to 300, got ${JSON.stringify(value)}`,
+    );
+  return n;
 }
 
 /** `apiReservedConcurrency`: a positive integer, or `off` for none. */

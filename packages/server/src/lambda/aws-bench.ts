@@ -1,10 +1,13 @@
 /**
  * `npm run bench:aws`: events/s through the Lambda SQS handler into dynalite per invocation
- * batch size, and the DynamoDB capacity units per event (from the ConsumedCapacity of every
- * request; GSI writes counted from the items written), compared in the same run with the
- * seed's way (per event: read the item, write it, query the hour).
+ * size, and the DynamoDB capacity units per event (from the ConsumedCapacity of every request;
+ * GSI writes counted from the items written), compared in the same run with the seed's way (per
+ * event: read the item, write it, query the hour). The last tokenwatch row is one full batch of
+ * the CDK stack's event source mapping (deploy/aws/lib/ingest-batching.mjs), with a breakdown
+ * of its write units by item kind.
  * dynalite is a local LevelDB implementation: its speed says nothing about DynamoDB's latency;
- * the unit counts are what DynamoDB bills.
+ * the unit counts are what DynamoDB bills. BENCH_AWS_EVENTS (default 1,000) sets the events of
+ * the other rows, BENCH_AWS_STACK_EVENTS those of the stack's row (default: one full batch).
  */
 import { loadavg as osLoadavg } from 'node:os';
 import { GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   aggregateEvents,
   type CompiledRule,
@@ -17,6 +16,13 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import { insertAlert } from './alert-items.js';
+import {
+  BATCH_RECORD_TTL_MS,
+  encodeIntent,
+  MAX_INTENT_PART_BYTES,
+  readIntent,
+  writeIntent,
+} from './batch-intent.js';
 import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
 import { counterExpiry } from './dynamodb-rules.js';
 import { UpdateBuilder } from './expression.js';
@@ -31,26 +37,21 @@ import {
   type ItemKey,
   MARK_PREFIX,
   markAttr,
-  minuteKey,
   pad,
   TTL_ATTR,
   tagDayKey,
   tagHourKey,
   ttlSeconds,
 } from './keys.js';
+import { writeMinutePages } from './minute-pages.js';
 import type { RuleLock } from './rule-lock.js';
 
-const DAY_MS = 86_400_000;
 /**
  * Events per batch record. One record takes a whole SQS invocation of the stack (its batch size
  * times the events per message; Lambda's 6 MB payload keeps it below this), so the invocation's
  * rollup and counter rows are each written once, with the sum of all its events.
  */
 export const MAX_RECORD_EVENTS = 20_000;
-/** Bytes of the intent (gzip) per item: it is spread over as many items as it needs. */
-export const MAX_INTENT_PART_BYTES = 300 * 1024;
-/** Batch records (intent, done mark) are kept this long: longer than SQS keeps a message. */
-const BATCH_RECORD_TTL_MS = 15 * DAY_MS;
 /** An aggregate item carrying more marks than this gets the marks of finished batches removed. */
 const MARKS_BEFORE_CLEANUP = 8;
 
@@ -82,10 +83,6 @@ export interface ChunkResult {
 export function newBatchId(nowMs: number): string {
   const random = randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0');
   return `${Math.max(0, nowMs).toString(36).padStart(9, '0')}${random}`;
-}
-
-function encodeIntent(events: readonly PricedEvent[], rules: readonly CompiledRule[]): Buffer {
-  return gzipSync(JSON.stringify({ events, rules: rules.map((r) => r.rule) }));
 }
 
 /**
@@ -158,47 +155,19 @@ export class BatchApplier {
           retryable: true,
           retryAfterSeconds: 1,
         });
-      await this.writeIntent(batchId, payload, events.length, nowMs);
+      await writeIntent(
+        this.io,
+        batchId,
+        payload,
+        events.length,
+        nowMs,
+        this.settings.maxIntentPartBytes ?? MAX_INTENT_PART_BYTES,
+      );
       return await this.run(batchId, events, rules, nowMs, true);
     } finally {
       // Best effort: a lease left behind only makes the next rule save wait for it to expire.
       await this.lock.releaseShared(projects, batchId).catch(() => {});
     }
-  }
-
-  /**
-   * Step 1. The gzip is cut into parts of at most `maxIntentPartBytes` (the item limit is
-   * 400 KB): part 0 is `B#<id>/I` with the number of parts, the others `B#<id>/I<n>`, written
-   * first so that an `I` item always has all its parts.
-   */
-  private async writeIntent(
-    batchId: string,
-    payload: Buffer,
-    count: number,
-    nowMs: number,
-  ): Promise<void> {
-    const partBytes = this.settings.maxIntentPartBytes ?? MAX_INTENT_PART_BYTES;
-    const parts: Buffer[] = [];
-    for (let at = 0; at < payload.byteLength || parts.length === 0; at += partBytes)
-      parts.push(payload.subarray(at, at + partBytes));
-    const expiresAt = ttlSeconds(nowMs + BATCH_RECORD_TTL_MS);
-    await mapLimit(parts.slice(1), this.io.concurrency, (part, i) =>
-      this.io.put({
-        ...batchIntentKey(batchId, i + 1),
-        type: 'batch-part',
-        events: part,
-        [TTL_ATTR]: expiresAt,
-      }),
-    );
-    await this.io.put({
-      ...batchIntentKey(batchId),
-      type: 'batch',
-      nowMs,
-      events: parts[0],
-      parts: parts.length,
-      count,
-      [TTL_ATTR]: expiresAt,
-    });
   }
 
   /**
@@ -281,30 +250,15 @@ export class BatchApplier {
 
   /** Completes a batch that is not done (crashed, or still running elsewhere). */
   async rollForward(batchId: string): Promise<ChunkResult | undefined> {
-    const intent = await this.io.get(batchIntentKey(batchId));
+    const intent = await readIntent(this.io, batchId);
     if (!intent) return undefined; // expired long after it was done
-    const partCount = intent.parts === undefined ? 1 : num(intent.parts);
-    const rest = await mapLimit(
-      Array.from({ length: partCount - 1 }, (_, i) => i + 1),
-      this.io.concurrency,
-      async (n) => {
-        const part = await this.io.get(batchIntentKey(batchId, n));
-        if (!part)
-          throw new TokenwatchError('internal', `batch ${batchId}: intent part ${n} is missing`);
-        return part.events as Uint8Array;
-      },
-    );
-    const raw = Buffer.concat([intent.events as Uint8Array, ...rest]);
-    const decoded = JSON.parse(gunzipSync(raw).toString('utf8')) as {
-      events: PricedEvent[];
-      rules: Rule[];
-    };
+    const { decoded } = intent;
     const events = decoded.events.map((e) => ({
       ...e,
       tags: e.tags ?? undefined,
       latencyMs: e.latencyMs ?? undefined,
     }));
-    return this.run(batchId, events, decoded.rules.map(compileRule), num(intent.nowMs), false);
+    return this.run(batchId, events, decoded.rules.map(compileRule), intent.nowMs, false);
   }
 
   /** Step 3: rollups and rule counters, each update conditional on the batch's mark. */
@@ -327,12 +281,6 @@ export class BatchApplier {
 
     const deltas = aggregateEvents(owned);
     const writes: Array<{ key: ItemKey; delta: RollupDelta; extra: Record<string, unknown> }> = [];
-    for (const d of deltas.minute)
-      writes.push({
-        key: minuteKey(d, d.bucketMs),
-        delta: d,
-        extra: { [TTL_ATTR]: ttlSeconds(d.bucketMs + this.settings.minuteRetentionMs) },
-      });
     for (const d of deltas.hour) {
       const { gsi1pk, gsi1sk, ...key } = hourKey(d, d.bucketMs);
       writes.push({ key, delta: d, extra: { gsi1pk, gsi1sk } });
@@ -348,6 +296,7 @@ export class BatchApplier {
     for (const d of deltas.tagDay)
       writes.push({ key: tagDayKey(d, d.tagKey, d.tagValue, d.bucketMs), delta: d, extra: tag(d) });
 
+    await writeMinutePages(io, batchId, deltas.minute, this.settings.minuteRetentionMs);
     await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra }) => {
       const u = new UpdateBuilder()
         .add('inputTokens', d.inputTokens)
