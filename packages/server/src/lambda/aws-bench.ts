@@ -291,7 +291,7 @@ async function main(): Promise<void> {
   }
   await local.close();
   console.log(
-    `${total} events per row (the stack's row: ${atStack.events}), into dynalite on loopback, ${new Date().toISOString().slice(0, 16)}Z; ` +
+    `${total} events per row (the stack's row: ${atStack.events}), into dynalite on loopback, finished ${new Date().toISOString().slice(0, 16)}Z; ` +
       `load average (1, 5, 15 min) ${loadBefore} before, ${loadavg()} after\n`,
   );
   console.log(

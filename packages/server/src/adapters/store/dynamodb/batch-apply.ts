@@ -89,10 +89,13 @@ export function newBatchId(nowMs: number): string {
  * Exactly-once application without multi-item transactions (dynalite, like many DynamoDB
  * emulators, has no TransactWriteItems; and a batch can touch far more than 100 items):
  *
- * 1. INTENT: the batch record `B#<id>/I` stores the batch's events and rules (gzip).
+ * 1. INTENT: the batch record `B#<id>/I` (and `I1`, `I2`… when large, batch-intent.ts) stores
+ *    the batch's events and rules (gzip).
  * 2. CLAIM: each event id is claimed with a conditional put naming the batch. Claims are
  *    immutable: the first batch that claims an id owns it for good.
- * 3. APPLY: every rollup item and rule counter the owned events touch is updated with `ADD`,
+ * 3. APPLY: the owned events' minute rows are put as pages keyed by the batch, each only if
+ *    absent (minute-pages.ts); every other rollup item and rule counter they touch is updated
+ *    once, with the sum of the record's events, with `ADD`,
  *    conditional on the item not carrying this batch's mark (`tx_<id>`), which the same update
  *    sets. Counters keep their new value in the mark, so a repeat learns the value it produced.
  *    Alerts and their deliveries are conditional puts on deterministic ids.
