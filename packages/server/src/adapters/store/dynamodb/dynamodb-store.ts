@@ -342,6 +342,8 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
             } else alertsWithDeliveries.add(String(i.alertId));
           } else {
             doomed.push(key);
+            // A minute page (all of a batch's rows of one day, minute-pages.ts) counts as one:
+            // it goes once its last minute is past the cutoff.
             if (key.pk.startsWith('M#')) result.minuteRowsDeleted++;
             else if (key.pk.startsWith('E#')) result.eventIdsDeleted++;
             else if (key.pk.startsWith('X#')) result.conflictsDeleted++;
