@@ -22,6 +22,7 @@ import {
   aws_sns_subscriptions as subscriptions,
   aws_events_targets as targets,
 } from 'aws-cdk-lib';
+import { INGEST_BATCH_SIZE, INGEST_BATCHING_WINDOW_SECONDS } from './ingest-batching.mjs';
 import { addOperationsAlarms } from './operations-alarms.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +57,9 @@ export const INGEST_TIMEOUT_SECONDS = 60;
  * - outboxSchedule: how often an EventBridge rule invokes the ingest function to send pending
  *   alert deliveries when no usage arrives, e.g. `rate(1 minute)` (default) or `off`.
  * - queueAgeAlarmSeconds: alarm when the oldest usage message is older than this (default 600).
+ * - ingestBatchingWindowSeconds: how long the queue's event source gathers messages for one
+ *   invocation (1–300, default 5): longer merges more events into each rollup write (fewer
+ *   DynamoDB write units at moderate rates) and counts them later (ingest-batching.mjs).
  */
 export class TokenwatchStack extends Stack {
   constructor(scope, id, props = {}) {
@@ -67,6 +71,7 @@ export class TokenwatchStack extends Stack {
     const apiReservedConcurrency = reservedConcurrency(ctx('apiReservedConcurrency'));
     const apiAuth = functionUrlAuth(ctx('apiAuth'));
     const outboxSchedule = scheduleExpression(ctx('outboxSchedule'));
+    const batchingWindowSeconds = batchingWindow(ctx('ingestBatchingWindowSeconds'));
 
     // One table, on demand; keys and indexes as DynamoDbStore.tableDefinition declares them.
     const table = new dynamodb.Table(this, 'Table', {
@@ -167,8 +172,9 @@ export class TokenwatchStack extends Stack {
     });
     ingestFn.addEventSource(
       new sources.SqsEventSource(queue, {
-        batchSize: 100,
-        maxBatchingWindow: Duration.seconds(5),
+        // One invocation is one batch record: its rows are written once (ingest-batching.mjs).
+        batchSize: INGEST_BATCH_SIZE,
+        maxBatchingWindow: Duration.seconds(batchingWindowSeconds),
         reportBatchItemFailures: true,
         maxConcurrency: 10,
       }),
@@ -464,6 +470,17 @@ export class TokenwatchStack extends Stack {
       });
     }
   }
+}
+
+/** `ingestBatchingWindowSeconds`: 1–300 (Lambda's range; a batch size above 10 needs ≥ 1). */
+function batchingWindow(value) {
+  if (value === undefined) return INGEST_BATCHING_WINDOW_SECONDS;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 300)
+    throw new Error(
+      `ingestBatchingWindowSeconds must be an integer from 1 to 300, got ${JSON.stringify(value)}`,
+    );
+  return n;
 }
 
 /** `apiReservedConcurrency`: a positive integer, or `off` for none. */

@@ -194,6 +194,17 @@ describe.skipIf(!installed && !required)(
       expect(() => synth({ queueAgeAlarmSeconds: 'soon' })).toThrow(/queueAgeAlarmSeconds/);
     });
 
+    it('takes the ingest batching window from context, within Lambda’s 1–300 s', () => {
+      synth({ ingestBatchingWindowSeconds: '60' }).hasResourceProperties(
+        'AWS::Lambda::EventSourceMapping',
+        { MaximumBatchingWindowInSeconds: 60 },
+      );
+      for (const bad of ['0', '301', 'soon'])
+        expect(() => synth({ ingestBatchingWindowSeconds: bad })).toThrow(
+          /ingestBatchingWindowSeconds/,
+        );
+    });
+
     it('never hands a key to a function: no key in its environment, keys come from the CLI', () => {
       const t = synth();
       for (const [id, fn] of Object.entries(t.findResources('AWS::Lambda::Function'))) {

@@ -93,9 +93,18 @@ describe.skipIf(!installed && !required)(
       expect(Number(queue.Properties.VisibilityTimeout)).toBeGreaterThanOrEqual(6 * ingestTimeout);
 
       const [, mapping] = only(t, 'AWS::Lambda::EventSourceMapping');
+      // The settings `npm run bench:aws` measures the write units at.
+      const batching = (await import(
+        pathToFileURL(join(DEPLOY, 'lib/ingest-batching.mjs')).href
+      )) as {
+        INGEST_BATCH_SIZE: number;
+        INGEST_BATCHING_WINDOW_SECONDS: number;
+      };
       expect(mapping).toMatchObject({
         EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
         FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: batching.INGEST_BATCH_SIZE,
+        MaximumBatchingWindowInSeconds: batching.INGEST_BATCHING_WINDOW_SECONDS,
       });
 
       const topics = resources(t, 'AWS::SNS::Topic');

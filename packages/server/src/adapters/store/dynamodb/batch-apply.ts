@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   aggregateEvents,
   type CompiledRule,
@@ -17,6 +16,13 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import { insertAlert } from './alert-items.js';
+import {
+  BATCH_RECORD_TTL_MS,
+  encodeIntent,
+  MAX_INTENT_PART_BYTES,
+  readIntent,
+  writeIntent,
+} from './batch-intent.js';
 import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
 import { counterExpiry } from './dynamodb-rules.js';
 import { UpdateBuilder } from './expression.js';
@@ -31,25 +37,29 @@ import {
   type ItemKey,
   MARK_PREFIX,
   markAttr,
-  minuteKey,
   pad,
   TTL_ATTR,
   tagDayKey,
   tagHourKey,
   ttlSeconds,
 } from './keys.js';
+import { writeMinutePages } from './minute-pages.js';
 import type { RuleLock } from './rule-lock.js';
 
-const DAY_MS = 86_400_000;
-/** Events per batch record: its intent item (gzip) stays far below the 400 KB item limit. */
-export const MAX_CHUNK_EVENTS = 500;
-const MAX_INTENT_BYTES = 300 * 1024;
-/** Batch records (intent, done mark) are kept this long: longer than SQS keeps a message. */
-const BATCH_RECORD_TTL_MS = 15 * DAY_MS;
+/**
+ * Events per batch record. One record takes a whole SQS invocation of the stack (its batch size
+ * times the events per message; Lambda's 6 MB payload keeps it below this), so the invocation's
+ * rollup and counter rows are each written once, with the sum of all its events.
+ */
+export const MAX_RECORD_EVENTS = 20_000;
 /** An aggregate item carrying more marks than this gets the marks of finished batches removed. */
 const MARKS_BEFORE_CLEANUP = 8;
 
 export interface ApplySettings {
+  /** Events per batch record (default MAX_RECORD_EVENTS; tests lower it). */
+  maxRecordEvents?: number;
+  /** Intent bytes per item (default MAX_INTENT_PART_BYTES; tests lower it). */
+  maxIntentPartBytes?: number;
   minuteRetentionMs: number;
   dedupeRetentionMs: number;
   /** The rule lease's length (see RuleLock): a batch that has held its lease half of it retries. */
@@ -75,18 +85,17 @@ export function newBatchId(nowMs: number): string {
   return `${Math.max(0, nowMs).toString(36).padStart(9, '0')}${random}`;
 }
 
-function encodeIntent(events: readonly PricedEvent[], rules: readonly CompiledRule[]): Buffer {
-  return gzipSync(JSON.stringify({ events, rules: rules.map((r) => r.rule) }));
-}
-
 /**
  * Exactly-once application without multi-item transactions (dynalite, like many DynamoDB
  * emulators, has no TransactWriteItems; and a batch can touch far more than 100 items):
  *
- * 1. INTENT: the batch record `B#<id>/I` stores the batch's events and rules (gzip).
+ * 1. INTENT: the batch record `B#<id>/I` (and `I1`, `I2`… when large, batch-intent.ts) stores
+ *    the batch's events and rules (gzip).
  * 2. CLAIM: each event id is claimed with a conditional put naming the batch. Claims are
  *    immutable: the first batch that claims an id owns it for good.
- * 3. APPLY: every rollup item and rule counter the owned events touch is updated with `ADD`,
+ * 3. APPLY: the owned events' minute rows are put as pages keyed by the batch, each only if
+ *    absent (minute-pages.ts); every other rollup item and rule counter they touch is updated
+ *    once, with the sum of the record's events, with `ADD`,
  *    conditional on the item not carrying this batch's mark (`tx_<id>`), which the same update
  *    sets. Counters keep their new value in the mark, so a repeat learns the value it produced.
  *    Alerts and their deliveries are conditional puts on deterministic ids.
@@ -113,8 +122,8 @@ export class BatchApplier {
   /** Splits unique events into batch records of bounded size and applies them in order. */
   chunks(events: readonly PricedEvent[]): PricedEvent[][] {
     const out: PricedEvent[][] = [];
-    for (let i = 0; i < events.length; i += MAX_CHUNK_EVENTS)
-      out.push(events.slice(i, i + MAX_CHUNK_EVENTS));
+    const size = this.settings.maxRecordEvents ?? MAX_RECORD_EVENTS;
+    for (let i = 0; i < events.length; i += size) out.push(events.slice(i, i + size));
     return out;
   }
 
@@ -140,45 +149,28 @@ export class BatchApplier {
     const projects = [...new Set(events.map((e) => e.projectId))].sort();
     const leasedAt = Date.now();
     await this.lock.acquireShared(projects, batchId);
-    let split: [PricedEvent[], PricedEvent[]] | undefined;
     try {
       const rules = await this.rulesOf(projects);
       const payload = encodeIntent(events, rules);
-      if (payload.byteLength > MAX_INTENT_BYTES && events.length > 1) {
-        const half = Math.ceil(events.length / 2);
-        split = [events.slice(0, half), events.slice(half)];
-      } else {
-        // A rule writer may take a lease that lived this long for a crashed batch's: start over.
-        if (Date.now() - leasedAt > this.settings.leaseMs / 2)
-          throw new TokenwatchError(
-            'unavailable',
-            'the rule lease ran out before the batch began',
-            {
-              retryable: true,
-              retryAfterSeconds: 1,
-            },
-          );
-        await this.io.put({
-          ...batchIntentKey(batchId),
-          type: 'batch',
-          nowMs,
-          events: payload,
-          count: events.length,
-          [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
+      // A rule writer may take a lease that lived this long for a crashed batch's: start over.
+      if (Date.now() - leasedAt > this.settings.leaseMs / 2)
+        throw new TokenwatchError('unavailable', 'the rule lease ran out before the batch began', {
+          retryable: true,
+          retryAfterSeconds: 1,
         });
-        return await this.run(batchId, events, rules, nowMs, true);
-      }
+      await writeIntent(
+        this.io,
+        batchId,
+        payload,
+        events.length,
+        nowMs,
+        this.settings.maxIntentPartBytes ?? MAX_INTENT_PART_BYTES,
+      );
+      return await this.run(batchId, events, rules, nowMs, true);
     } finally {
       // Best effort: a lease left behind only makes the next rule save wait for it to expire.
       await this.lock.releaseShared(projects, batchId).catch(() => {});
     }
-    const a = await this.applyChunk(split[0], nowMs);
-    const b = await this.applyChunk(split[1], nowMs);
-    return {
-      results: [...a.results, ...b.results],
-      alerts: [...a.alerts, ...b.alerts],
-      enforcedCounters: [...a.enforcedCounters, ...b.enforcedCounters],
-    };
   }
 
   /**
@@ -261,19 +253,15 @@ export class BatchApplier {
 
   /** Completes a batch that is not done (crashed, or still running elsewhere). */
   async rollForward(batchId: string): Promise<ChunkResult | undefined> {
-    const intent = await this.io.get(batchIntentKey(batchId));
+    const intent = await readIntent(this.io, batchId);
     if (!intent) return undefined; // expired long after it was done
-    const raw = intent.events as Uint8Array;
-    const decoded = JSON.parse(gunzipSync(raw).toString('utf8')) as {
-      events: PricedEvent[];
-      rules: Rule[];
-    };
+    const { decoded } = intent;
     const events = decoded.events.map((e) => ({
       ...e,
       tags: e.tags ?? undefined,
       latencyMs: e.latencyMs ?? undefined,
     }));
-    return this.run(batchId, events, decoded.rules.map(compileRule), num(intent.nowMs), false);
+    return this.run(batchId, events, decoded.rules.map(compileRule), intent.nowMs, false);
   }
 
   /** Step 3: rollups and rule counters, each update conditional on the batch's mark. */
@@ -296,12 +284,6 @@ export class BatchApplier {
 
     const deltas = aggregateEvents(owned);
     const writes: Array<{ key: ItemKey; delta: RollupDelta; extra: Record<string, unknown> }> = [];
-    for (const d of deltas.minute)
-      writes.push({
-        key: minuteKey(d, d.bucketMs),
-        delta: d,
-        extra: { [TTL_ATTR]: ttlSeconds(d.bucketMs + this.settings.minuteRetentionMs) },
-      });
     for (const d of deltas.hour) {
       const { gsi1pk, gsi1sk, ...key } = hourKey(d, d.bucketMs);
       writes.push({ key, delta: d, extra: { gsi1pk, gsi1sk } });
@@ -317,6 +299,7 @@ export class BatchApplier {
     for (const d of deltas.tagDay)
       writes.push({ key: tagDayKey(d, d.tagKey, d.tagValue, d.bucketMs), delta: d, extra: tag(d) });
 
+    await writeMinutePages(io, batchId, deltas.minute, this.settings.minuteRetentionMs);
     await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra }) => {
       const u = new UpdateBuilder()
         .add('inputTokens', d.inputTokens)

@@ -1,4 +1,4 @@
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { PricedEvent } from '@tokenwatch/core';
 import { CONTRACT_T0, makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,8 +17,12 @@ afterAll(async () => {
   await local.close();
 });
 
-async function freshStore(tableName = `eo-${process.pid}-${++tables}`): Promise<DynamoDbStore> {
+async function freshStore(
+  tableName = `eo-${process.pid}-${++tables}`,
+  options: { maxRecordEvents?: number; maxIntentPartBytes?: number } = {},
+): Promise<DynamoDbStore> {
   const store = new DynamoDbStore({
+    ...options,
     tableName,
     endpoint: local.endpoint,
     region: local.region,
@@ -139,7 +143,7 @@ describe('DynamoDB store: exactly once without transactions', () => {
   });
 
   it('splits a large batch into batch records and counts it exactly', async () => {
-    const store = await freshStore();
+    const store = await freshStore(undefined, { maxRecordEvents: 500 });
     const events = Array.from({ length: 1_203 }, (_, i) =>
       tokens(i, { userId: `u${i % 17}`, timestampMs: CONTRACT_T0 + (i % 50) * MINUTE }),
     );
@@ -151,6 +155,40 @@ describe('DynamoDB store: exactly once without transactions', () => {
     expect([again.accepted, again.duplicates]).toEqual([1, 603]);
     const [row] = await store.queryUsage(makeQuery());
     expect([row?.inputTokens, row?.requests]).toEqual([(1_202 * 1_203) / 2 + 5, 1_204]);
+    await store.close();
+  });
+
+  it('rolls a crashed batch forward from an intent spread over several items', async () => {
+    // 1 KB parts: this batch's gzip intent takes several items.
+    const store = await freshStore(undefined, { maxIntentPartBytes: 1_024 });
+    const events = Array.from({ length: 300 }, (_, i) =>
+      tokens(i + 1, { userId: `u${i % 7}`, timestampMs: CONTRACT_T0 + (i % 40) * MINUTE }),
+    );
+    const base = { nowMs: CONTRACT_T0 + 2 * 3_600_000 };
+    // Rule lease, the intent's parts and some claims are written, then the process dies.
+    store.injectWriteFailure(40);
+    await expect(store.applyBatch(events, base)).rejects.toThrow();
+    store.injectWriteFailure(undefined);
+    const client = new DynamoDBClient({
+      endpoint: local.endpoint,
+      region: local.region,
+      credentials: local.credentials,
+    });
+    const scanned = await client.send(
+      new ScanCommand({
+        TableName: (store as unknown as { io: { table: string } }).io.table,
+        FilterExpression: 'begins_with(pk, :b) AND begins_with(sk, :i)',
+        ExpressionAttributeValues: { ':b': { S: 'B#' }, ':i': { S: 'I' } },
+      }),
+    );
+    client.destroy();
+    expect(scanned.Items?.length).toBeGreaterThan(2);
+    // One event comes back: the roll-forward counts the crashed batch's 300 from its parts.
+    const again = await store.applyBatch([events[0] as PricedEvent], base);
+    expect(again.accepted).toBe(1);
+    expect((await store.applyBatch(events, base)).duplicates).toBe(300);
+    const [row] = await store.queryUsage(makeQuery());
+    expect([row?.inputTokens, row?.requests]).toEqual([(300 * 301) / 2, 300]);
     await store.close();
   });
 

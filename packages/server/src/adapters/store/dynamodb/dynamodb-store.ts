@@ -131,6 +131,10 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
       ruleLeaseMs?: number;
       /** How long saving a rule and starting a batch wait for each other. Default 30 s. */
       ruleLockWaitMs?: number;
+      /** Events per batch record (see batch-apply.ts). Default 20,000: an SQS invocation. */
+      maxRecordEvents?: number;
+      /** Bytes of a batch's intent per item. Default 300 KiB (the item limit is 400 KB). */
+      maxIntentPartBytes?: number;
     },
   ) {
     super();
@@ -150,6 +154,12 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
         minuteRetentionMs: options.minuteRetentionMs ?? 7 * DAY_MS,
         dedupeRetentionMs: options.dedupeRetentionMs ?? 36 * DAY_MS,
         leaseMs,
+        ...(options.maxRecordEvents === undefined
+          ? {}
+          : { maxRecordEvents: options.maxRecordEvents }),
+        ...(options.maxIntentPartBytes === undefined
+          ? {}
+          : { maxIntentPartBytes: options.maxIntentPartBytes }),
       },
       lock,
       (projectIds) => this.rules.enabledRules(projectIds),
@@ -338,6 +348,8 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
             } else alertsWithDeliveries.add(String(i.alertId));
           } else {
             doomed.push(key);
+            // A minute page (all of a batch's rows of one day, minute-pages.ts) counts as one:
+            // it goes once its last minute is past the cutoff.
             if (key.pk.startsWith('M#')) result.minuteRowsDeleted++;
             else if (key.pk.startsWith('E#')) result.eventIdsDeleted++;
             else if (key.pk.startsWith('X#')) result.conflictsDeleted++;

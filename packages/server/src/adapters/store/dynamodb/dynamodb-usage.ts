@@ -15,6 +15,7 @@ import {
   tagDayPk,
   tagHourPk,
 } from './keys.js';
+import { isMinutePage, minutePageRows } from './minute-pages.js';
 
 export interface StoredRollup extends RollupDelta {
   tagKey?: string;
@@ -92,9 +93,10 @@ export async function readRollups(
   const out: StoredRollup[] = [];
   for (const page of pages) {
     for (const item of page) {
-      const r = rollupFromItem(item);
-      if (r.projectId !== projectId || r.bucketMs < fromMs || r.bucketMs >= toMs) continue;
-      out.push(r);
+      for (const r of isMinutePage(item) ? minutePageRows(item) : [rollupFromItem(item)]) {
+        if (r.projectId !== projectId || r.bucketMs < fromMs || r.bucketMs >= toMs) continue;
+        out.push(r);
+      }
     }
   }
   return out;

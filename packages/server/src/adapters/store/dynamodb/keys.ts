@@ -71,13 +71,10 @@ export function hourIndexPk(projectId: string, ms: number): string {
   return `H#${esc(projectId)}#${dayLabel(ms)}`;
 }
 
-/** Minute items of a project, one partition per UTC day (they expire by TTL). */
-export function minuteKey(d: Dims, bucketMs: number): ItemKey {
-  return {
-    pk: minutePk(d.projectId, bucketMs),
-    sk: `${iso(bucketMs).slice(11, 16)}#${dimsPart(d)}`,
-  };
-}
+/**
+ * A project's minute rollups of one UTC day (they expire by TTL): pages of rows since minute
+ * pages (minute-pages.ts); before, one item per row with sort key `HH:MM#user#model#app#provider`.
+ */
 export function minutePk(projectId: string, ms: number): string {
   return `M#${esc(projectId)}#${dayLabel(ms)}`;
 }
@@ -116,8 +113,8 @@ export function eventKey(projectId: string, eventId: string): ItemKey {
 }
 
 /** A batch's intent (its events and rules) and its done mark. */
-export function batchIntentKey(batchId: string): ItemKey {
-  return { pk: `B#${batchId}`, sk: 'I' };
+export function batchIntentKey(batchId: string, part = 0): ItemKey {
+  return { pk: `B#${batchId}`, sk: part === 0 ? 'I' : `I${part}` };
 }
 export function batchDoneKey(batchId: string): ItemKey {
   return { pk: `B#${batchId}`, sk: 'D' };
