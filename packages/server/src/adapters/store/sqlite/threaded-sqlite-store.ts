@@ -159,9 +159,13 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
     this.enforced?.open();
   }
   async applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
-    const result = await this.call<SqliteApplyResult>('applyBatch', events, options);
+    const { counterGeneration, ...result } = await this.call<SqliteApplyResult>(
+      'applyBatch',
+      events,
+      options,
+    );
     // Before the caller sends the 202: a check from now on counts these events.
-    this.enforced?.committed(result.counterGeneration, result.enforcedCounters);
+    this.enforced?.committed(counterGeneration, result.enforcedCounters);
     return result;
   }
   queryUsage(query: UsageQuery): Promise<UsageRow[]> {
