@@ -129,6 +129,8 @@ type CountReading =
   | { present: true; ok: false; key: string; reason: string };
 
 const DIGITS = /^\d{1,16}$/;
+/** One object for every absent count: read for every family of every span. */
+const ABSENT: CountReading = { present: false };
 
 function describe(value: OtlpAttributeValue): string {
   if (value === null) return 'an array, map or bytes value';
@@ -177,7 +179,7 @@ export function readCount(attributes: OtlpAttributes, keys: readonly string[]): 
     }
     return { present: true, ok: true, value: value === 0 ? 0 : value, key };
   }
-  return { present: false };
+  return ABSENT;
 }
 
 /** Whether the span carries any token count we know (of any family, totals included). */
@@ -190,6 +192,14 @@ export function hasUsageAttributes(attributes: OtlpAttributes): boolean {
   return false;
 }
 
+function value(r: CountReading | undefined): number {
+  return r?.present && r.ok ? r.value : 0;
+}
+
+function invalidReading(r: CountReading | undefined): UsageReading | undefined {
+  return r?.present && !r.ok ? { kind: 'invalid', field: r.key, reason: r.reason } : undefined;
+}
+
 /**
  * Reads the span's usage with the first family present on it (see USAGE_FAMILIES) and turns it
  * into tokenwatch's classes: uncached input = input − cache read − cache write (except for the
@@ -198,16 +208,20 @@ export function hasUsageAttributes(attributes: OtlpAttributes): boolean {
 export function readSpanUsage(attributes: OtlpAttributes, scopeName = ''): UsageReading {
   for (const family of USAGE_FAMILIES) {
     const uncached = family.uncachedInput ? readCount(attributes, family.uncachedInput) : undefined;
+    // A family with an uncached count is read only when that count is there.
+    if (family.uncachedInput && uncached?.present !== true) continue;
     const input = readCount(attributes, family.input);
     const output = readCount(attributes, family.output);
-    if (family.uncachedInput && uncached?.present !== true) continue;
     if (!input.present && !output.present && uncached?.present !== true) continue;
     const cacheRead = readCount(attributes, family.cacheRead);
     const cacheWrite = readCount(attributes, family.cacheWrite);
-    for (const r of [uncached, input, output, cacheRead, cacheWrite]) {
-      if (r?.present && !r.ok) return { kind: 'invalid', field: r.key, reason: r.reason };
-    }
-    const value = (r: CountReading | undefined) => (r?.present && r.ok ? r.value : 0);
+    const invalid =
+      invalidReading(uncached) ??
+      invalidReading(input) ??
+      invalidReading(output) ??
+      invalidReading(cacheRead) ??
+      invalidReading(cacheWrite);
+    if (invalid) return invalid;
     const cr = value(cacheRead);
     const cw = value(cacheWrite);
     let inputTokens: number;

@@ -94,19 +94,27 @@ function latencyOf(span: OtlpSpan): number | undefined {
   return ms <= EVENT_LIMITS.maxLatencyMs ? ms : undefined;
 }
 
+/**
+ * The event a usage span stands for, before validation. `sources`, when given, is filled with
+ * the OTLP source of each field: only a refusal needs them, so the mapping builds a candidate
+ * again with them then (the same span gives the same candidate).
+ */
 function buildCandidate(
   span: OtlpSpan,
   resource: OtlpAttributes,
   usage: SpanUsage,
   options: SpanMappingOptions,
   boundAppId: string | undefined,
-): { raw: Record<string, unknown>; sources: FieldSources; missing?: SpanRejection } {
-  const sources: FieldSources = { id: 'traceId/spanId', timestamp: 'endTimeUnixNano' };
+  sources?: FieldSources,
+): { raw: Record<string, unknown>; missing?: SpanRejection } {
+  if (sources) {
+    sources.id = 'traceId/spanId';
+    sources.timestamp = 'endTimeUnixNano';
+  }
   const model = firstString(span.attributes, MODEL_ATTRIBUTES);
   if (!model) {
     return {
       raw: {},
-      sources,
       missing: {
         traceId: span.traceId,
         spanId: span.spanId,
@@ -115,15 +123,15 @@ function buildCandidate(
       },
     };
   }
-  sources.modelId = model.key;
+  if (sources) sources.modelId = model.key;
   const provider = firstString(span.attributes, PROVIDER_ATTRIBUTES);
-  if (provider) sources.provider = provider.key;
+  if (provider && sources) sources.provider = provider.key;
   let userId = options.defaultUserId;
   for (const key of options.userAttributes) {
     const value = lookup(span.attributes, resource, key);
     if (value !== undefined) {
       userId = value;
-      sources.userId = key;
+      if (sources) sources.userId = key;
       break;
     }
   }
@@ -145,7 +153,7 @@ function buildCandidate(
   if (boundAppId === undefined) {
     const service = resource.get('service.name');
     raw.appId = typeof service === 'string' && service.trim() !== '' ? service : UNKNOWN_SERVICE;
-    sources.appId = 'resource service.name';
+    if (sources) sources.appId = 'resource service.name';
   }
   const latencyMs = latencyOf(span);
   if (latencyMs !== undefined) raw.latencyMs = latencyMs;
@@ -156,12 +164,12 @@ function buildCandidate(
       const value = lookup(span.attributes, resource, attribute);
       if (value === undefined) continue;
       tags[tag] = value;
-      sources[`tags.${tag}`] = attribute;
+      if (sources) sources[`tags.${tag}`] = attribute;
       any = true;
     }
     if (any) raw.tags = tags;
   }
-  return { raw, sources };
+  return { raw };
 }
 
 function rejection(span: OtlpSpan, issue: ValidationIssue, sources: FieldSources): SpanRejection {
@@ -181,12 +189,14 @@ function rejection(span: OtlpSpan, issue: ValidationIssue, sources: FieldSources
 function validateCandidate(
   span: OtlpSpan,
   raw: Record<string, unknown>,
-  sources: FieldSources,
+  sourcesOf: () => FieldSources,
   ctx: ValidationContext,
   warnings: string[],
 ): { event: UsageEvent } | { rejected: SpanRejection } {
   let result = validateEvent(raw, ctx);
-  if (!result.ok && raw.tags && result.issues.every((i) => i.field.startsWith('tags'))) {
+  if (result.ok) return { event: result.event };
+  const sources = sourcesOf();
+  if (raw.tags && result.issues.every((i) => i.field.startsWith('tags'))) {
     const tags = raw.tags as Record<string, string>;
     for (const issue of result.issues) {
       const tag = issue.field.slice('tags.'.length);
@@ -298,7 +308,12 @@ export function mapTraceRequest(
       out.rejected.push(candidate.missing);
       continue;
     }
-    const result = validateCandidate(span, candidate.raw, candidate.sources, ctx, out.warnings);
+    const sourcesOf = () => {
+      const sources: FieldSources = {};
+      buildCandidate(span, resource, usage.usage, options, ctx.boundAppId, sources);
+      return sources;
+    };
+    const result = validateCandidate(span, candidate.raw, sourcesOf, ctx, out.warnings);
     if ('event' in result) out.events.push(result.event);
     else out.rejected.push(result.rejected);
   }

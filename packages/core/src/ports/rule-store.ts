@@ -98,6 +98,18 @@ export interface RuleStore {
     toMs: number,
     scopeKey?: string,
   ): Promise<RuleCounter[]>;
+  /**
+   * Optional fast path for `POST /v1/check`: the same as `readCounters` for one scope key of an
+   * enforcing rule's counter key, answered synchronously on the caller's thread, or undefined
+   * when the store cannot answer so (the caller then uses `readCounters`). Only for counter keys
+   * of enforcing rules: a store may know the unfolded values of those alone.
+   */
+  readEnforcedCounters?(
+    counterKey: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey: string,
+  ): RuleCounter[] | undefined;
 
   /**
    * Records alerts raised outside a batch (a reconciliation's `uncapturedTokens` rules): each

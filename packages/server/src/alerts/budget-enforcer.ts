@@ -66,7 +66,7 @@ export class BudgetEnforcer {
   private readonly reads = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly store: Pick<RuleStore, 'readCounters'>,
+    private readonly store: Pick<RuleStore, 'readCounters' | 'readEnforcedCounters'>,
     private readonly rules: RuleRegistry,
     private readonly options: BudgetEnforcerOptions,
     private readonly logger: Logger,
@@ -115,7 +115,10 @@ export class BudgetEnforcer {
           touched: false,
         });
       const readAtMs = this.now();
-      const rows = await this.store.readCounters(counterKey, fromMs, toMs + 1, scopeKey);
+      // The store's own thread when it can (no queue behind the writer), else the store.
+      const rows =
+        this.store.readEnforcedCounters?.(counterKey, fromMs, toMs + 1, scopeKey) ??
+        (await this.store.readCounters(counterKey, fromMs, toMs + 1, scopeKey));
       const buckets = new Map(rows.map((r) => [r.bucketStartMs, r.value]));
       const current = this.cache.get(key);
       if (current?.touched && current.fromMs === fromMs && current.toMs === toMs) {

@@ -120,4 +120,29 @@ describe('decoding: protobuf and OTLP/JSON give the same spans', () => {
     const decoded = decodeProtobufRequest(types, body);
     expect(decoded[0]?.spans[0]?.attributes.get('k')).toBe(7);
   });
+
+  it('strings: any valid UTF-8 (a U+FFFD sent as such too) is read as sent; invalid UTF-8 refuses the request', () => {
+    const withValue = (value: string) => ({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: value } }] },
+          scopeSpans: [],
+        },
+      ],
+    });
+    for (const value of ['plain', 'Grüße, 世界 🙂', 'sent \uFFFD as is', 'x'.repeat(300)]) {
+      const decoded = decodeProtobufRequest(types, encodeRequestObject(types, withValue(value)));
+      expect(decoded[0]?.resource.get('service.name')).toBe(value);
+    }
+    // The same request with two bytes of "ZZ" replaced by an invalid sequence (0xC3 0x28).
+    const good = encodeRequestObject(types, withValue('aZZb'));
+    const at = good.indexOf('ZZ');
+    const bad = Buffer.from(good);
+    bad[at] = 0xc3;
+    bad[at + 1] = 0x28;
+    expect(() => decodeProtobufRequest(types, bad)).toThrow(
+      /not a protobuf ExportTraceServiceRequest/,
+    );
+    expect(() => decodeProtobufRequest(types, good)).not.toThrow();
+  });
 });

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import {
   type OtlpAttributeValue,
   type OtlpResourceSpans,
@@ -141,6 +142,48 @@ function attributes(kvs: KeyValueMsg[] | undefined): Map<string, OtlpAttributeVa
   return map;
 }
 
+/** The parts of protobuf.js's reader on Node (a `BufferReader`) that `stringVerifyNative` uses. */
+interface BufferReaderInternals {
+  buf: Buffer & { utf8Slice(start: number, end: number): string };
+  pos: number;
+  len: number;
+  uint32(): number;
+  stringVerify(): string;
+}
+
+/**
+ * protobuf.js 8 reads proto3 `string` fields (which must be valid UTF-8) with `stringVerify`: a
+ * JavaScript decoder that appends 8 characters at a time, so every key and value longer than 12
+ * characters is a cons string that each Map, trim and regexp after it flattens again. Measured
+ * over whole requests (decode, span mapping, validation: 100k calls of `npm run bench:otlp`'s
+ * spans), Node's native UTF-8 decoder costs 10–15 % less CPU. It replaces invalid bytes with
+ * U+FFFD, so a string with one is checked strictly: invalid UTF-8 is refused as before.
+ */
+function stringVerifyNative(this: BufferReaderInternals): string {
+  const length = this.uint32();
+  const start = this.pos;
+  const end = start + length;
+  if (end > this.len)
+    throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
+  this.pos = end;
+  const text = this.buf.utf8Slice(start, end);
+  if (text.includes('\uFFFD') && !isUtf8(this.buf.subarray(start, end)))
+    throw new TypeError('a string field is not valid UTF-8');
+  return text;
+}
+
+/** A protobuf.js reader of `body` with `stringVerifyNative` (on this reader only). */
+function readerOf(body: Uint8Array): protobuf.Reader {
+  const buffer = Buffer.isBuffer(body)
+    ? body
+    : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const reader = protobuf.Reader.create(buffer);
+  const internals = reader as unknown as BufferReaderInternals;
+  // On Node protobuf.js reads Buffers with a BufferReader; anything else keeps its own strings.
+  if (typeof internals.buf.utf8Slice === 'function') internals.stringVerify = stringVerifyNative;
+  return reader;
+}
+
 /**
  * Decodes a binary `ExportTraceServiceRequest` with protobuf.js and the official definitions.
  * Bytes that are not such a message are refused (400) as a whole.
@@ -151,7 +194,7 @@ export function decodeProtobufRequest(
 ): OtlpResourceSpans[] {
   let message: RequestMsg;
   try {
-    message = types.request.decode(body) as unknown as RequestMsg;
+    message = types.request.decode(readerOf(body)) as unknown as RequestMsg;
   } catch (err) {
     throw new TokenwatchError(
       'invalid_body',

@@ -1,8 +1,18 @@
 import type { IncomingMessage } from 'node:http';
-import { mapTraceRequest, type SpanMappingOptions, TokenwatchError } from '@tokenwatch/core';
+import {
+  mapTraceRequest,
+  type SpanMappingOptions,
+  TokenwatchError,
+  type TraceMapping,
+  type ValidationContext,
+} from '@tokenwatch/core';
 import type { OtlpConfig } from '../../config/config-schema.js';
 import { decodeJsonRequest } from '../../otlp/otlp-json.js';
-import { decodeProtobufRequest, loadOtlpProtoTypes } from '../../otlp/otlp-protobuf.js';
+import {
+  decodeProtobufRequest,
+  loadOtlpProtoTypes,
+  type OtlpProtoTypes,
+} from '../../otlp/otlp-protobuf.js';
 import {
   encodeExportResponse,
   encodeStatus,
@@ -45,6 +55,28 @@ function statusMessage(error: ErrorResponse): string {
   return listed.length > 0 ? `${message} (${listed.join('; ')})` : message;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The request's events, decoded and mapped in one synchronous step: the decoded spans (every
+ * attribute of every span) are garbage as soon as it returns, instead of living in the
+ * handler's suspended frame while the events wait for the store's commit, where they would be
+ * copied to the old generation with every request in flight.
+ */
+function decodeAndMap(
+  types: OtlpProtoTypes,
+  encoding: OtlpEncoding,
+  body: Buffer,
+  options: SpanMappingOptions,
+  ctx: ValidationContext,
+): TraceMapping {
+  const request =
+    encoding === 'protobuf'
+      ? decodeProtobufRequest(types, body)
+      : decodeJsonRequest(body.length === 0 ? {} : parseJson(body));
+  return mapTraceRequest(request, options, ctx);
+}
+
 /**
  * `POST /v1/traces`, the OTLP/HTTP trace receiver (README § OTLP): protobuf or JSON, gzip
  * accepted, authenticated by an ingest key. GenAI spans become usage events through the same
@@ -84,14 +116,11 @@ export function otlpRoutes(deps: AppDeps): Route[] {
             }
             throw err;
           }
-          const request =
-            encoding === 'protobuf'
-              ? decodeProtobufRequest(types, body)
-              : decodeJsonRequest(body.length === 0 ? {} : parseJson(body));
-          const mapping = mapTraceRequest(request, options, {
+          const mapping = decodeAndMap(types, encoding, body, options, {
             nowMs: deps.now(),
             boundAppId: principal.key.appId,
           });
+          body = EMPTY;
           await deps.ingest.ingestEvents(mapping.events, principal);
           const spans = deps.metrics.otlpSpans;
           spans.inc({ outcome: 'counted' }, mapping.events.length);

@@ -36,10 +36,11 @@ export class OtherWriters {
   /**
    * Inside a write transaction: calls `reload` when another connection changed the log or the
    * counters since this one last looked (`lastRowSeq`: the last log row this connection knows).
+   * Returns whether it did.
    */
-  sync(lastRowSeq: number, reload: () => void): void {
+  sync(lastRowSeq: number, reload: () => void): boolean {
     const version = this.db.pragma('data_version', { simple: true }) as number;
-    if (version === this.seenDataVersion) return;
+    if (version === this.seenDataVersion) return false;
     const generation = this.readGeneration.get() as number;
     const lastSeq = (this.lastLogSeq.get() as number | null) ?? 0;
     const unchanged =
@@ -47,6 +48,15 @@ export class OtherWriters {
     if (!unchanged) reload();
     this.generation = generation;
     this.seenDataVersion = version;
+    return !unchanged;
+  }
+
+  /**
+   * The store generation as of this connection's last sync or bump: inside a write transaction
+   * (after `sync`), the generation its commit belongs to.
+   */
+  get currentGeneration(): number {
+    return this.generation;
   }
 
   /** Inside a transaction that leaves other connections' memory stale. */

@@ -86,6 +86,17 @@ function assertStorable(e: PricedEvent): void {
   }
 }
 
+/** A batch's result, and what a reader of the counters on another connection needs of it. */
+export interface SqliteApplyResult extends ApplyResult {
+  /**
+   * The store generation (`store_generation`) the batch's counter deltas belong to, or a later
+   * one. Every bump of the generation by this code follows a fold of the whole event log, so a
+   * connection that reads the generation with the counters knows: the counters include every
+   * batch of a lower generation, and none of this one's unfolded deltas.
+   */
+  counterGeneration: number;
+}
+
 /**
  * The embedded store: one SQLite file, synchronous driver (better-sqlite3). All methods are
  * synchronous inside and wrapped in promises by `SqliteStore` so the adapter fits the port.
@@ -168,10 +179,13 @@ export class SqliteDatabase {
     this.fold(Date.now());
   }
 
-  /** Reads the event log again when another process changed it (see OtherWriters). */
-  private syncWithOtherWriters(nowMs: number): void {
+  /**
+   * Reads the event log again when another process changed it (see OtherWriters); returns
+   * whether it did.
+   */
+  private syncWithOtherWriters(nowMs: number): boolean {
     const log = this.eventLog();
-    this.otherWriters().sync(log.lastRowSeq, () => {
+    return this.otherWriters().sync(log.lastRowSeq, () => {
       const rules = this.rulesEngine();
       log.forget();
       rules.pending.forgetAll();
@@ -230,14 +244,15 @@ export class SqliteDatabase {
    * the event log, and the alerts they fire (the rule engine runs on the folded counters plus
    * the pending deltas). Rollups and rule counters follow in the next fold.
    */
-  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): ApplyResult {
+  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): SqliteApplyResult {
     const claim = this.stmt('claimId');
     const lookup = this.stmt('idFingerprint');
     const conflict = this.stmt('insertConflict');
     const log = this.eventLog();
     let seq = 0;
+    let othersWrote = false;
     const run = this.db.transaction(() => {
-      this.syncWithOtherWriters(options.nowMs);
+      othersWrote = this.syncWithOtherWriters(options.nowMs);
       const outcomes: EventOutcome[] = new Array(events.length);
       const fresh: PricedEvent[] = [];
       let duplicates = 0;
@@ -278,11 +293,15 @@ export class SqliteDatabase {
     if (fresh.length > 0) {
       evaluated.commit();
       log.appended(fresh, seq, options.nowMs);
-      if (log.pendingEvents >= this.foldMaxEvents) this.foldNow();
-      else this.scheduleFold();
-      this.boundWal();
     }
+    // Another process's events, just read into memory, are folded at once: a check reading the
+    // folded counters on its own connection sees them (see counterGeneration).
+    if (log.pendingEvents >= this.foldMaxEvents || (othersWrote && log.pendingEvents > 0))
+      this.foldNow();
+    else if (fresh.length > 0) this.scheduleFold();
+    if (fresh.length > 0) this.boundWal();
     return {
+      counterGeneration: this.otherWriters().currentGeneration,
       accepted: fresh.length,
       duplicates,
       conflicts,
@@ -398,6 +417,27 @@ export class SqliteDatabase {
     }
   }
 
+  /**
+   * When another process committed since this connection last looked: reads what it changed
+   * and folds it, so it reaches the folded counters (that checks read on their own connection)
+   * without waiting for a write of this process. A checkpoint alone changes nothing here.
+   */
+  foldIfOthersWrote(): void {
+    if (!this.otherWriters().committedSinceSync()) return;
+    let changed = false;
+    try {
+      this.db
+        .transaction(() => {
+          changed = this.syncWithOtherWriters(Date.now());
+        })
+        .immediate();
+    } catch (err) {
+      this.otherWriters().distrust();
+      throw storeError(err, 'sync');
+    }
+    if (changed) this.foldNow();
+  }
+
   /** Rule counters with the unfolded deltas (synced first if another process wrote). */
   readCounters(ruleId: string, fromMs: number, toMs: number, scopeKey?: string): RuleCounter[] {
     if (this.otherWriters().committedSinceSync()) this.foldNow();
@@ -464,6 +504,8 @@ export class SqliteDatabase {
   }
 
   deleteRule(projectId: string, ruleId: string): boolean {
+    // Every generation bump of this store follows a fold: see counterGeneration.
+    this.foldNow();
     return this.rewritingCounters(() => this.rulesEngine().deleteRule(projectId, ruleId));
   }
 

@@ -55,7 +55,8 @@ export class SqliteStore implements Store, WalMonitor {
     this.database.migrate();
   }
   async applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
-    return this.database.applyBatch(events, options);
+    const { counterGeneration: _, ...result } = this.database.applyBatch(events, options);
+    return result;
   }
   async queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return this.database.queryUsage(query);

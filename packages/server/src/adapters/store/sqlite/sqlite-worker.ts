@@ -15,6 +15,22 @@ interface Call {
 const port = parentPort;
 if (!port) throw new Error('sqlite-worker must run in a worker thread');
 const database = new SqliteDatabase(workerData as SqliteStoreOptions);
+let migrated = false;
+
+/**
+ * Checks read the folded counters on the HTTP thread's own connection (see
+ * enforced-counters.ts): another process's events reach them when this thread folds them, so it
+ * looks for such events a few times a second, not only when it next writes.
+ */
+const OTHER_WRITERS_POLL_MS = 100;
+setInterval(() => {
+  if (!migrated) return;
+  try {
+    database.foldIfOthersWrote();
+  } catch {
+    // The next write or poll tries again; the failure is the store's to report there.
+  }
+}, OTHER_WRITERS_POLL_MS).unref();
 
 port.on('message', (call: Call) => {
   try {
@@ -30,6 +46,7 @@ port.on('message', (call: Call) => {
       throw new TokenwatchError('internal', `unknown store method ${call.method}`);
     }
     const result = fn.apply(target, call.args);
+    if (call.method === 'migrate') migrated = true;
     port.postMessage({ id: call.id, ok: true, result });
     if (call.method === 'close') port.close();
   } catch (err) {

@@ -27,8 +27,13 @@ import {
   userSearchQuery,
 } from '@tokenwatch/core';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
+import { EnforcedCounters } from './enforced-counters.js';
 import type { CheckpointerData, CheckpointReport } from './sqlite-checkpointer.js';
-import { DEFAULT_MAX_WAL_MIB, type SqliteStoreOptions } from './sqlite-database.js';
+import {
+  DEFAULT_MAX_WAL_MIB,
+  type SqliteApplyResult,
+  type SqliteStoreOptions,
+} from './sqlite-database.js';
 import type { WalMonitor, WalStatus } from './wal-monitor.js';
 
 interface Reply {
@@ -60,6 +65,8 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
   private failure: Error | undefined;
 
   private readonly checkpointer: Worker | undefined;
+  /** Enforcing counters read on this thread (on-disk files only; see EnforcedCounters). */
+  private readonly enforced: EnforcedCounters | undefined;
   private readonly wal: WalStatus = { walBytes: 0, checkpointFailures: 0 };
   /** Called on each failed checkpoint (the server logs it); failures are counted regardless. */
   onCheckpointFailure: ((message: string, code: string | undefined) => void) | undefined;
@@ -71,6 +78,7 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
     const onDisk = isOnDisk(options.path);
     // Before either thread opens it: the checkpointer may be first, and SQLite would make it 0644.
     if (onDisk) createPrivateDatabaseFile(options.path);
+    this.enforced = onDisk ? new EnforcedCounters(options.path) : undefined;
     this.worker = new Worker(workerUrl, {
       workerData: { ...options, externalCheckpoints: onDisk },
     });
@@ -148,11 +156,19 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
     });
   }
 
-  migrate(): Promise<void> {
-    return this.call('migrate');
+  async migrate(): Promise<void> {
+    await this.call('migrate');
+    this.enforced?.open();
   }
-  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
-    return this.call('applyBatch', events, options);
+  async applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
+    const { counterGeneration, ...result } = await this.call<SqliteApplyResult>(
+      'applyBatch',
+      events,
+      options,
+    );
+    // Before the caller sends the 202: a check from now on counts these events.
+    this.enforced?.committed(counterGeneration, result.enforcedCounters);
+    return result;
   }
   queryUsage(query: UsageQuery): Promise<UsageRow[]> {
     return this.call('queryUsage', query);
@@ -228,6 +244,14 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
   ): Promise<RuleCounter[]> {
     return this.call('readCounters', ruleId, fromMs, toMs, scopeKey);
   }
+  readEnforcedCounters(
+    counterKey: string,
+    fromMs: number,
+    toMs: number,
+    scopeKey: string,
+  ): RuleCounter[] | undefined {
+    return this.enforced?.read(counterKey, fromMs, toMs, scopeKey);
+  }
   fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {
     return this.call('fireAlerts', alerts, nowMs);
   }
@@ -251,6 +275,7 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
     return this.call('listDeliveries', projectId, filter, limit);
   }
   async close(): Promise<void> {
+    this.enforced?.close();
     await this.stopCheckpointer();
     if (this.failure) return;
     await this.call('close');
