@@ -1,5 +1,5 @@
 import { isBedrockRequestEventId } from '../bedrock/request-event-id.js';
-import { normaliseModel } from '../model/index.js';
+import { type ModelRefCache, normaliseModel } from '../model/index.js';
 import { costNanoUsd } from '../pricing/cost.js';
 import type { PriceCatalog } from '../pricing/price-catalog.js';
 import { fingerprint } from '../util/fingerprint.js';
@@ -51,8 +51,12 @@ export function priceEvent(
   event: UsageEvent,
   projectId: string,
   catalog: PriceCatalog,
+  /** Remembers model ids already normalised (a hot ingest path passes one). */
+  models?: ModelRefCache,
 ): PricedEvent {
-  const ref = normaliseModel(event.provider, event.modelId);
+  const ref = models
+    ? models.of(event.provider, event.modelId)
+    : normaliseModel(event.provider, event.modelId);
   const price = ref.opaque ? undefined : catalog.lookup(ref, event.timestampMs);
   return {
     projectId,

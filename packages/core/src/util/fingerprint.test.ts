@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprint } from './fingerprint.js';
+import { base36, fingerprint } from './fingerprint.js';
 
 describe('fingerprint (cyrb53, base 36)', () => {
   it('matches the published cyrb53 reference values, so stored fingerprints stay valid', () => {
@@ -63,6 +63,20 @@ describe('fingerprint (cyrb53, base 36)', () => {
       const previous = seen.get(fp);
       if (previous !== undefined) throw new Error(`collision: ${previous} / ${text}`);
       seen.set(fp, text);
+    }
+  });
+
+  it('renders base 36 exactly as Number#toString(36), over the whole 53-bit range', () => {
+    const edges = [0, 1, 35, 36, 37, 1295, 1296, 2 ** 32 - 1, 2 ** 32, 2 ** 52, 2 ** 53 - 1];
+    for (const n of edges) expect(base36(n)).toBe(n.toString(36));
+    let state = 12345;
+    const random32 = () => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const n = 4294967296 * (2097151 & random32()) + random32();
+      expect(base36(n)).toBe(n.toString(36));
     }
   });
 });

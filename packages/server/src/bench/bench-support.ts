@@ -14,6 +14,8 @@ export interface ServerProcess {
   stop(): Promise<void>;
   /** Peak resident set size of the server process so far, in MiB (VmHWM). */
   peakRssMiB(): number;
+  /** CPU time the server process has used so far (all its threads, user + system), in ms. */
+  cpuMs(): number;
 }
 
 /** Starts `tokenwatch serve` as its own process, as a user would, and waits until it listens. */
@@ -55,6 +57,7 @@ export async function startServerProcess(
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     },
+    cpuMs: () => processCpuMs(pid),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -62,6 +65,23 @@ export async function startServerProcess(
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU time of a process, all threads, user + system, from /proc/<pid>/stat, in ms. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state, field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
+/** CPU time of this process so far (user + system), in ms. */
+export function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });

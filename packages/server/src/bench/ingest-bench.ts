@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
 import { uuidv7 } from '../util/uuidv7.js';
-import { fmt, percentile, post, startServerProcess } from './bench-support.js';
+import { fmt, ownCpuMs, percentile, post, startServerProcess } from './bench-support.js';
 
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 600_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -183,7 +183,15 @@ async function main(): Promise<void> {
     const server = await startServerProcess(join(dir, 'server'));
     // Warm up (JIT, page cache) with a small slice that is not counted.
     await maxThroughput(server.url, server.ingestKey, toBodies(makeEvents(20_000, 3)));
+    const serverCpu0 = server.cpuMs();
+    const clientCpu0 = ownCpuMs();
     const max = await maxThroughput(server.url, server.ingestKey, bodies);
+    const clientCpu = ownCpuMs() - clientCpu0;
+    const serverCpuAt202 = server.cpuMs() - serverCpu0;
+    // The fold (rollups, rule counters) runs after the 202s, at most a fold interval later:
+    // wait for it, so the per-event cost includes all the work the events cause.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const serverCpu = server.cpuMs() - serverCpu0;
     const half = await fixedRate(
       server.url,
       server.ingestKey,
@@ -204,6 +212,7 @@ async function main(): Promise<void> {
       `  time to 202 at max:    p50 ${fmt(percentile(max.latencies, 50), 1)} ms, p99 ${fmt(percentile(max.latencies, 99), 1)} ms`,
       `  at half the max rate:  ${fmt(half.achieved)} events/s offered; time to 202 p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms`,
       `  peak RSS of server:    ${fmt(rss, 0)} MiB`,
+      `  CPU per event at max:  server ${fmt((serverCpuAt202 * 1000) / TOTAL, 1)} µs until the last 202, ${fmt((serverCpu * 1000) / TOTAL, 1)} µs with the fold that follows; load generator ${fmt((clientCpu * 1000) / TOTAL, 1)} µs (${fmt((100 * clientCpu) / (clientCpu + serverCpuAt202), 0)} % of the pair's CPU)`,
       `references on the same file system, same events:`,
       `  (a) raw insert, no index, 10k/tx:             ${fmt(raw)} events/s  (tokenwatch = ${fmt(max.eventsPerSecond / raw, 2)} × of it)`,
       `  (b) seed's way, read-modify-write per event:  ${fmt(seed)} events/s  (tokenwatch = ${fmt(max.eventsPerSecond / seed, 1)} ×)`,

@@ -1,4 +1,5 @@
 import {
+  ModelRefCache,
   type PricedEvent,
   priceEvent,
   TokenwatchError,
@@ -15,6 +16,8 @@ import type { ProjectCatalogs } from './project-catalogs.js';
  * The request is atomic: one invalid event refuses the whole request and stores nothing.
  */
 export class IngestService {
+  private readonly models = new ModelRefCache();
+
   constructor(
     private readonly sink: EventSink,
     private readonly catalogs: ProjectCatalogs,
@@ -43,7 +46,9 @@ export class IngestService {
   async ingestEvents(events: readonly UsageEvent[], principal: Principal): Promise<BatchCounts> {
     if (events.length === 0) return { accepted: 0, duplicates: 0, conflicts: 0 };
     const catalog = await this.catalogs.forProject(principal.projectId);
-    const priced: PricedEvent[] = events.map((e) => priceEvent(e, principal.projectId, catalog));
+    const priced: PricedEvent[] = events.map((e) =>
+      priceEvent(e, principal.projectId, catalog, this.models),
+    );
     return this.sink.submit(priced);
   }
 }

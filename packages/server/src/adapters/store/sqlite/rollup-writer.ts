@@ -1,13 +1,7 @@
-import {
-  addEventToMeasures,
-  addMeasures,
-  emptyMeasures,
-  type PricedEvent,
-  type RollupMeasures,
-} from '@tokenwatch/core';
+import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
-import { MEASURE_COLUMNS, measureValues, splitCost } from '../sql-rows.js';
+import { MEASURE_COLUMNS } from '../sql-rows.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -39,11 +33,137 @@ interface CoarseIds {
   app: number;
 }
 
-interface Acc extends RollupMeasures {
-  bucketMs: number;
-  seriesId: number;
-  tagId: number;
+/**
+ * One rollup row's measures for this fold. Plain numbers, not `RollupMeasures` (whose cost is a
+ * bigint): the fold adds every event into three of these and derives ten more, and a bigint add
+ * allocates. The cost stays exact: `costNano` holds a safe integer, and what would pass 2^53 is
+ * carried into `costBig`.
+ */
+class Acc {
+  inputTokens = 0;
+  outputTokens = 0;
+  cacheReadTokens = 0;
+  cacheWriteTokens = 0;
+  totalTokens = 0;
+  requests = 0;
+  errors = 0;
+  costNano = 0;
+  costBig = 0n;
+  unpricedTokens = 0;
+  unpricedRequests = 0;
+  noUsageRequests = 0;
+  deniedRequests = 0;
+
+  constructor(
+    readonly bucketMs: number,
+    readonly tagId: number,
+    readonly seriesId: number,
+  ) {}
+
+  addCost(nano: number): void {
+    const sum = this.costNano + nano;
+    if (Number.isSafeInteger(sum)) this.costNano = sum;
+    else {
+      this.costBig += BigInt(this.costNano) + BigInt(nano);
+      this.costNano = 0;
+    }
+  }
+
+  /** As `addEventToMeasures` (core) does for `RollupMeasures`. */
+  addEvent(e: PricedEvent): void {
+    if (e.status === 'denied') {
+      // Never reached the provider: no tokens (validation), no request, no price question.
+      this.deniedRequests += 1;
+      return;
+    }
+    const total = e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens;
+    this.inputTokens += e.inputTokens;
+    this.outputTokens += e.outputTokens;
+    this.cacheReadTokens += e.cacheReadTokens;
+    this.cacheWriteTokens += e.cacheWriteTokens;
+    this.totalTokens += total;
+    this.requests += 1;
+    if (e.status === 'error') this.errors += 1;
+    else if (e.status === 'no_usage') this.noUsageRequests += 1;
+    if (e.costNanoUsd !== 0) this.addCost(e.costNanoUsd);
+    if (!e.priced) {
+      this.unpricedTokens += total;
+      this.unpricedRequests += 1;
+    }
+  }
+
+  /** As `addMeasures` (core). */
+  add(from: Acc): void {
+    this.inputTokens += from.inputTokens;
+    this.outputTokens += from.outputTokens;
+    this.cacheReadTokens += from.cacheReadTokens;
+    this.cacheWriteTokens += from.cacheWriteTokens;
+    this.totalTokens += from.totalTokens;
+    this.requests += from.requests;
+    this.errors += from.errors;
+    this.addCost(from.costNano);
+    this.costBig += from.costBig;
+    this.unpricedTokens += from.unpricedTokens;
+    this.unpricedRequests += from.unpricedRequests;
+    this.noUsageRequests += from.noUsageRequests;
+    this.deniedRequests += from.deniedRequests;
+  }
+
+  /**
+   * The upsert's parameters after the key: the measures in the order of MEASURE_COLUMNS (the
+   * cost as its nano-USD below a dollar), then whole USD and the update times. SQLite's
+   * rollups hold a cost as whole USD plus the nano-USD below a dollar (see splitCost).
+   */
+  params(nowMs: number): Array<number | bigint> {
+    // Bound as bigints: the driver binds every JS number as a REAL, and the upsert's carry
+    // (`(cost_nano_usd + excluded.cost_nano_usd) / 1000000000`) must divide integers.
+    let usd: bigint;
+    let nano: bigint;
+    if (this.costBig === 0n) {
+      // A safe integer: the division and remainder are exact.
+      const below = this.costNano % 1_000_000_000;
+      nano = BigInt(below);
+      usd = BigInt((this.costNano - below) / 1_000_000_000);
+    } else {
+      const cost = this.costBig + BigInt(this.costNano);
+      usd = cost / 1_000_000_000n;
+      nano = cost % 1_000_000_000n;
+    }
+    return [
+      this.inputTokens,
+      this.outputTokens,
+      this.cacheReadTokens,
+      this.cacheWriteTokens,
+      this.totalTokens,
+      this.requests,
+      this.errors,
+      nano,
+      this.unpricedTokens,
+      this.unpricedRequests,
+      this.noUsageRequests,
+      this.deniedRequests,
+      usd,
+      nowMs,
+      nowMs,
+    ];
+  }
 }
+
+/** The columns `Acc.params` binds, in its order: checked when the writer is built. */
+const ACC_MEASURE_COLUMNS = [
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'total_tokens',
+  'requests',
+  'errors',
+  'cost_nano_usd',
+  'unpriced_tokens',
+  'unpriced_requests',
+  'no_usage_requests',
+  'denied_requests',
+];
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -69,19 +189,19 @@ function child<K, V>(map: Map<K, Map<number, V>>, key: K): Map<number, V> {
 function rowOf(bySeries: Map<number, Acc>, bucketMs: number, tagId: number, seriesId: number): Acc {
   let acc = bySeries.get(seriesId);
   if (!acc) {
-    acc = { bucketMs, seriesId, tagId, ...emptyMeasures() };
+    acc = new Acc(bucketMs, tagId, seriesId);
     bySeries.set(seriesId, acc);
   }
   return acc;
 }
 
 function accumulate(buckets: Buckets, bucketMs: number, seriesId: number, e: PricedEvent): void {
-  addEventToMeasures(rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId), e);
+  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).addEvent(e);
 }
 
 /** Adds one accumulator's measures into the (bucket, series) row of a coarse rollup. */
 function addTo(buckets: Buckets, bucketMs: number, seriesId: number, from: Acc): void {
-  addMeasures(rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId), from);
+  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).add(from);
 }
 
 function accumulateTag(
@@ -92,7 +212,7 @@ function accumulateTag(
   e: PricedEvent,
 ): void {
   const bySeries = child(child(buckets, bucketMs), tagId);
-  addEventToMeasures(rowOf(bySeries, bucketMs, tagId, seriesId), e);
+  rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e);
 }
 
 /**
@@ -168,9 +288,6 @@ class IdDictionary {
  * series of its own). They are derived from the flush's hour and day accumulators, not per
  * event; together they cost ≈ 8 % of ingest throughput (BENCHMARKS.md).
  */
-/** Where the cost sits among the measure values (its nano-USD part below a dollar). */
-const COST_COLUMN = MEASURE_COLUMNS.indexOf('cost_nano_usd');
-
 export class RollupWriter {
   private readonly series: IdDictionary;
   private readonly appSeries: IdDictionary;
@@ -188,6 +305,9 @@ export class RollupWriter {
    *   distinct keys each dictionary can have (series most, models and apps a handful).
    */
   constructor(db: Database.Database, cacheBudgetBytes = DEFAULT_ID_CACHE_BUDGET_BYTES) {
+    if (MEASURE_COLUMNS.join() !== ACC_MEASURE_COLUMNS.join()) {
+      throw new Error('RollupWriter: Acc.params must bind every measure column, in order');
+    }
     const share = (fraction: number) => cacheBudgetBytes * fraction;
     this.series = new IdDictionary(
       db,
@@ -346,10 +466,7 @@ export class RollupWriter {
       }
     }
     const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
-      const values = measureValues(a);
-      const cost = splitCost(a.costNanoUsd);
-      values[COST_COLUMN] = cost.nano;
-      const measures = [...values, cost.usd, nowMs, nowMs];
+      const measures = a.params(nowMs);
       if (isTagged) st?.run(a.bucketMs, a.tagId, a.seriesId, ...measures);
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };

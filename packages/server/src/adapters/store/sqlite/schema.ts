@@ -344,6 +344,9 @@ INSERT INTO store_generation (id, generation) VALUES (1, 0);
   // (cost_nano_usd < 10^9); neither can overflow (2^63 whole dollars), and reads add them up
   // as bigints. Rows already past 2^63 were floats before this version and stay approximate.
   splitCost(),
+  // The UNIQUE (project_id, user_id, app_id, model_id, provider) index already serves lookups by
+  // (project_id, user_id): this one only cost every new series a third b-tree insert.
+  'DROP INDEX IF EXISTS series_by_project_user;',
 ];
 
 /** Moves each rollup row's cost into whole USD + a nano-USD remainder (see COST_SPLIT). */

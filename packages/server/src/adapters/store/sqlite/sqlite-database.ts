@@ -16,7 +16,7 @@ import {
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
-import { EventLog } from './event-log.js';
+import { decodeEvents, EventLog } from './event-log.js';
 import { OtherWriters } from './other-writers.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
@@ -60,30 +60,34 @@ function walSize(walPath: string): number {
   }
 }
 
-const DIMENSIONS = ['projectId', 'userId', 'appId', 'modelId', 'provider'] as const;
-const COUNTS = [
-  'timestampMs',
-  'inputTokens',
-  'outputTokens',
-  'cacheReadTokens',
-  'cacheWriteTokens',
-  'costNanoUsd',
-] as const;
+function assertString(e: PricedEvent, field: string, value: unknown): void {
+  if (typeof value !== 'string')
+    throw new TokenwatchError('internal', `event ${e.id}: ${field} is not a string`);
+}
+
+function assertSafeInteger(e: PricedEvent, field: string, value: unknown): void {
+  if (!Number.isSafeInteger(value))
+    throw new TokenwatchError('internal', `event ${e.id}: ${field} is not a safe integer`);
+}
 
 /**
  * What the fold will need of an event, checked before it is accepted: an event the fold cannot
  * write would otherwise stop every later fold. (Validation upstream guarantees all of it; this
- * keeps the store's own contract whoever calls it.)
+ * keeps the store's own contract whoever calls it.) Field by field, not over a list of names:
+ * it runs for every event, and reads by a computed name are several times slower.
  */
 function assertStorable(e: PricedEvent): void {
-  for (const d of DIMENSIONS) {
-    if (typeof e[d] !== 'string')
-      throw new TokenwatchError('internal', `event ${e.id}: ${d} is not a string`);
-  }
-  for (const c of COUNTS) {
-    if (!Number.isSafeInteger(e[c]))
-      throw new TokenwatchError('internal', `event ${e.id}: ${c} is not a safe integer`);
-  }
+  assertString(e, 'projectId', e.projectId);
+  assertString(e, 'userId', e.userId);
+  assertString(e, 'appId', e.appId);
+  assertString(e, 'modelId', e.modelId);
+  assertString(e, 'provider', e.provider);
+  assertSafeInteger(e, 'timestampMs', e.timestampMs);
+  assertSafeInteger(e, 'inputTokens', e.inputTokens);
+  assertSafeInteger(e, 'outputTokens', e.outputTokens);
+  assertSafeInteger(e, 'cacheReadTokens', e.cacheReadTokens);
+  assertSafeInteger(e, 'cacheWriteTokens', e.cacheWriteTokens);
+  assertSafeInteger(e, 'costNanoUsd', e.costNanoUsd);
 }
 
 /** A batch's result, and what a reader of the counters on another connection needs of it. */
@@ -244,7 +248,12 @@ export class SqliteDatabase {
    * the event log, and the alerts they fire (the rule engine runs on the folded counters plus
    * the pending deltas). Rollups and rule counters follow in the next fold.
    */
-  applyBatch(events: readonly PricedEvent[], options: ApplyOptions): SqliteApplyResult {
+  applyBatch(
+    events: readonly PricedEvent[],
+    options: ApplyOptions,
+    /** The events as `encodeEvents` wrote them, when the caller has that text already. */
+    encoded?: string,
+  ): SqliteApplyResult {
     const claim = this.stmt('claimId');
     const lookup = this.stmt('idFingerprint');
     const conflict = this.stmt('insertConflict');
@@ -277,7 +286,8 @@ export class SqliteDatabase {
       if (fresh.length > 0) {
         // The rollups are written later, by the fold: refuse here what would make it fail.
         for (const e of fresh) assertStorable(e);
-        seq = log.append(fresh);
+        // All new (the usual case): the text the batch came in is the log row.
+        seq = log.append(fresh, fresh.length === events.length ? encoded : undefined);
       }
       const evaluated = this.rulesEngine().evaluate(fresh, options.nowMs);
       return { fresh, duplicates, conflicts, outcomes, evaluated };
@@ -309,6 +319,14 @@ export class SqliteDatabase {
       alerts: evaluated.alerts,
       enforcedCounters: evaluated.enforcedCounters,
     };
+  }
+
+  /**
+   * `applyBatch` of a batch sent as `encodeEvents` text: what the writer thread receives, a
+   * string being far cheaper to pass between threads than the events' objects.
+   */
+  applyEncodedBatch(encoded: string, options: ApplyOptions): SqliteApplyResult {
+    return this.applyBatch(decodeEvents(encoded), options, encoded);
   }
 
   private scheduleFold(): void {
