@@ -36,6 +36,48 @@ function only(t: Template, type: string): [string, Record<string, unknown>] {
   return [id, r.Properties];
 }
 
+/** The directory `cdk synth -o out` bundled a function into (its id starts with `idPrefix`). */
+function bundleDir(out: string, idPrefix: string): string {
+  const template = JSON.parse(
+    readFileSync(join(out, 'Tokenwatch.template.json'), 'utf8'),
+  ) as Template;
+  const [, fn] = resources(template, 'AWS::Lambda::Function').find(([id]) =>
+    id.startsWith(idPrefix),
+  ) as [string, { Properties: { Code: { S3Key: string } } }];
+  return join(out, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+}
+
+/**
+ * A migrated table on a fresh dynalite and the environment a bundled function reads, set on
+ * this process; `close` puts the environment back and stops dynalite.
+ */
+async function bundleTable(table: string) {
+  const local = await startDynalite();
+  const store = new DynamoDbStore({
+    tableName: table,
+    endpoint: local.endpoint,
+    region: local.region,
+    credentials: local.credentials,
+  });
+  await store.migrate();
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    TOKENWATCH_TABLE: table,
+    TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
+    TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
+    TOKENWATCH_LOG_LEVEL: 'silent',
+    AWS_REGION: 'us-east-1',
+  });
+  return {
+    store,
+    close: async () => {
+      process.env = saved;
+      await store.close();
+      await local.close();
+    },
+  };
+}
+
 if (!installed && !required) console.warn(`CDK stack tests ${SKIP_REASON}`);
 
 describe.skipIf(!installed && !required)(
@@ -181,33 +223,11 @@ describe.skipIf(!installed && !required)(
           timeout: 80_000,
         },
       );
-      const template = JSON.parse(
-        readFileSync(join(out, 'Tokenwatch.template.json'), 'utf8'),
-      ) as Template;
-      const [, fn] = resources(template, 'AWS::Lambda::Function').find(([id]) =>
-        id.startsWith('IngestFunction'),
-      ) as [string, { Properties: { Code: { S3Key: string } } }];
-      const asset = join(out, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+      const asset = bundleDir(out, 'IngestFunction');
       expect(readdirSync(asset)).toContain('index.mjs');
 
       // The bundle as Lambda would run it, against dynalite.
-      const local = await startDynalite();
-      const table = `bundle-${process.pid}`;
-      const store = new DynamoDbStore({
-        tableName: table,
-        endpoint: local.endpoint,
-        region: local.region,
-        credentials: local.credentials,
-      });
-      await store.migrate();
-      const saved = { ...process.env };
-      Object.assign(process.env, {
-        TOKENWATCH_TABLE: table,
-        TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
-        TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
-        TOKENWATCH_LOG_LEVEL: 'silent',
-        AWS_REGION: 'us-east-1',
-      });
+      const { store, close } = await bundleTable(`bundle-${process.pid}`);
       try {
         const bundled = (await import(pathToFileURL(join(asset, 'index.mjs')).href)) as {
           handler: (e: unknown) => Promise<unknown>;
@@ -250,43 +270,18 @@ describe.skipIf(!installed && !required)(
         );
         expect([row?.totalTokens, row?.requests]).toEqual([8, 1]);
       } finally {
-        process.env = saved;
-        await store.close();
-        await local.close();
+        await close();
       }
     }, 85_000);
 
     it.skipIf(!haveChromium && !required)(
       `the bundled API function serves the dashboard, which works against it on dynalite (${haveChromium ? 'Chromium' : `skipped: ${CHROMIUM} is missing`})`,
       async () => {
-        // The bundles of the `cdk synth` above.
-        const template = JSON.parse(
-          readFileSync(join(out, 'Tokenwatch.template.json'), 'utf8'),
-        ) as Template;
-        const [, fn] = resources(template, 'AWS::Lambda::Function').find(([id]) =>
-          id.startsWith('ApiFunction'),
-        ) as [string, { Properties: { Code: { S3Key: string } } }];
-        const asset = join(out, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+        // The bundle of the `cdk synth` above.
+        const asset = bundleDir(out, 'ApiFunction');
         expect(readdirSync(join(asset, 'dashboard'))).toContain('index.html');
-
-        const local = await startDynalite();
-        const table = `dashboard-${process.pid}`;
-        const store = new DynamoDbStore({
-          tableName: table,
-          endpoint: local.endpoint,
-          region: local.region,
-          credentials: local.credentials,
-        });
-        await store.migrate();
+        const { store, close } = await bundleTable(`dashboard-${process.pid}`);
         const keys = await createFirstKeys(store, { projectId: 'default', nowMs: Date.now() });
-        const saved = { ...process.env };
-        Object.assign(process.env, {
-          TOKENWATCH_TABLE: table,
-          TOKENWATCH_DYNAMODB_ENDPOINT: local.endpoint,
-          TOKENWATCH_SNS_ENDPOINT: 'http://127.0.0.1:9',
-          TOKENWATCH_LOG_LEVEL: 'silent',
-          AWS_REGION: 'us-east-1',
-        });
         const bundled = (await import(pathToFileURL(join(asset, 'index.mjs')).href)) as {
           handler: (e: FunctionUrlEvent) => Promise<FunctionUrlResult>;
         };
@@ -356,9 +351,7 @@ describe.skipIf(!installed && !required)(
         } finally {
           await browser.close();
           await site.close();
-          process.env = saved;
-          await store.close();
-          await local.close();
+          await close();
         }
       },
       90_000,
