@@ -21,10 +21,13 @@ const CASES = 10_500;
 const CONCURRENCY = 8;
 const SEED = Number(process.env.TOKENWATCH_FUZZ_SEED ?? 113);
 
+/** Settings of AppDeps that are optional: left unset, as `serve` leaves them. */
+const UNSET = new Set<string | symbol>(['then', 'dashboardDir', 'serveLive', 'serveMetrics']);
+
 /** A deps object good enough to build the route table and read its paths; never serves. */
 function routeListingDeps(): AppDeps {
   const inert: object = new Proxy(() => inert, {
-    get: (_t, key) => (key === Symbol.toPrimitive ? () => 0 : key === 'then' ? undefined : inert),
+    get: (_t, key) => (key === Symbol.toPrimitive ? () => 0 : UNSET.has(key) ? undefined : inert),
     apply: () => inert,
   });
   return inert as AppDeps;

@@ -352,9 +352,13 @@ export class SqliteDatabase {
    * a stat of the WAL file.
    */
   private boundWal(): void {
-    if (this.walPath === undefined || walSize(this.walPath) <= this.writerCheckpointsAboveBytes)
-      return;
-    if (!this.truncateBackoff.due(Date.now())) return;
+    if (this.walPath === undefined) return;
+    const size = walSize(this.walPath);
+    if (size <= this.writerCheckpointsAboveBytes) return;
+    // Below the limit a failed TRUNCATE backs off (a long reader would stall every write); at
+    // the limit every commit tries again: a write waits up to 100 ms rather than the log growing
+    // past its bound (one failure is often only the checkpointer thread's own checkpoint).
+    if (size < this.maxWalBytes && !this.truncateBackoff.due(Date.now())) return;
     // This thread is the writer: wait for readers briefly, not the writer's 5 s.
     this.db.pragma('busy_timeout = 100');
     try {
