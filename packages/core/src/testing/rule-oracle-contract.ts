@@ -30,6 +30,11 @@ export interface OracleRunOptions {
    * total count. Default: all cases in one store.
    */
   casesPerStore?: number;
+  /**
+   * Runs one consecutive share of the generated cases (`index` of `of`): another test file runs
+   * the rest, so a slow adapter's cases spread over the test workers. Default: all of them.
+   */
+  part?: { index: number; of: number };
 }
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
@@ -205,8 +210,18 @@ export function runRuleOracleContract(
   options: OracleRunOptions,
 ): void {
   describe(`Rule oracle: ${name}`, () => {
-    it(`agrees with the reference evaluator on ${options.cases} generated cases`, async () => {
-      const cases = generateOracleCases(options.cases, options.seed);
+    const part = options.part;
+    const share = part
+      ? ` (part ${part.index + 1} of ${part.of}: ${Math.floor(((part.index + 1) * options.cases) / part.of) - Math.floor((part.index * options.cases) / part.of)} cases)`
+      : '';
+    it(`agrees with the reference evaluator on ${options.cases} generated cases${share}`, async () => {
+      const generated = generateOracleCases(options.cases, options.seed);
+      const cases = part
+        ? generated.slice(
+            Math.floor((part.index * generated.length) / part.of),
+            Math.floor(((part.index + 1) * generated.length) / part.of),
+          )
+        : generated;
       const perStore = Math.max(1, options.casesPerStore ?? cases.length);
       const failures: string[] = [];
       for (let from = 0; from < cases.length; from += perStore) {

@@ -2,6 +2,7 @@ import { runRuleContract, runRuleOracleContract, runStoreContract } from '@token
 import { afterAll, beforeAll } from 'vitest';
 import { DynamoDbStore } from './dynamodb-store.js';
 import { type LocalDynamo, startDynalite } from './testing/dynalite.js';
+import { DYNAMODB_ORACLE } from './testing/oracle-options.js';
 
 let local: LocalDynamo;
 let tables = 0;
@@ -25,11 +26,7 @@ async function open() {
 
 runStoreContract('DynamoDB (dynalite)', open);
 runRuleContract('DynamoDB (dynalite)', open);
-// dynalite costs ~20 ms of CPU per case (every write is a LevelDB write in this process), so
-// CI runs 2,000 cases here; TW_ORACLE_CASES=10000 runs the full count.
 runRuleOracleContract('DynamoDB (dynalite)', open, {
-  cases: Number(process.env.TW_ORACLE_CASES ?? 2_000),
-  seed: 20261206,
-  concurrency: 4,
-  chunkEvents: 2_000,
+  ...DYNAMODB_ORACLE,
+  part: { index: 0, of: 2 },
 });
