@@ -54,12 +54,12 @@ class DirectSink implements EventSink {
 }
 
 /**
- * Where the API function finds the dashboard: `TOKENWATCH_DASHBOARD_DIR`, else the `dashboard/`
- * folder the CDK stack copies next to the bundle (deploy/aws), else (running from a checkout)
- * the app's default, `packages/dashboard/dist`.
+ * Where the API function finds the dashboard: `TOKENWATCH_DASHBOARD_DIR` (the runtime config),
+ * else the `dashboard/` folder the CDK stack copies next to the bundle (deploy/aws), else
+ * (running from a checkout) the app's default, `packages/dashboard/dist`.
  */
-export function lambdaDashboardDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.TOKENWATCH_DASHBOARD_DIR) return env.TOKENWATCH_DASHBOARD_DIR;
+export function lambdaDashboardDir(configured: string | undefined): string | undefined {
+  if (configured) return configured;
   const beside = join(dirname(fileURLToPath(import.meta.url)), 'dashboard');
   return existsSync(join(beside, 'index.html')) ? beside : undefined;
 }
@@ -120,7 +120,7 @@ export async function startApiApp(
     // CloudWatch's Lambda, SQS and DynamoDB metrics are the deployment's metrics.
     serveMetrics: false,
     serveLive: false,
-    dashboardDir: lambdaDashboardDir(),
+    dashboardDir: lambdaDashboardDir(rt.config.dashboardDir),
   });
   const server: Server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -12,6 +12,8 @@ import { Metrics } from '../metrics/metrics.js';
 export interface LambdaConfig {
   /** TOKENWATCH_TABLE: the DynamoDB table. */
   tableName: string;
+  /** TOKENWATCH_DASHBOARD_DIR: the built dashboard the API function serves (see http-handler.ts). */
+  dashboardDir?: string | undefined;
   /** TOKENWATCH_PROJECT_ID: the project SQS messages count in (the queue's IAM policy is its auth). */
   projectId: string;
   /** AWS_REGION (set by Lambda); us-east-1 for local endpoints. */
@@ -67,6 +69,7 @@ export function loadLambdaConfig(env: Record<string, string | undefined>): Lambd
   return {
     tableName,
     projectId: env.TOKENWATCH_PROJECT_ID || 'default',
+    dashboardDir: env.TOKENWATCH_DASHBOARD_DIR || undefined,
     region: env.AWS_REGION || (local ? 'us-east-1' : undefined),
     dynamoEndpoint: env.TOKENWATCH_DYNAMODB_ENDPOINT || undefined,
     snsEndpoint: env.TOKENWATCH_SNS_ENDPOINT || undefined,
