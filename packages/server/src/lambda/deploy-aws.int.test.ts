@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -317,17 +318,14 @@ describe.skipIf(!installed && !required)(
           const html = await (await fetch(`${site.url}/`)).text();
           const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
           expect(script, html.slice(0, 300)).toBeDefined();
+          // node:http, not fetch: fetch would decode the gzip body itself.
           const raw = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>(
             (resolve, reject) => {
-              import('node:http').then(({ get }) =>
-                get(`${site.url}${script}`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
-                  const chunks: Buffer[] = [];
-                  res.on('data', (c: Buffer) => chunks.push(c));
-                  res.on('end', () =>
-                    resolve({ headers: res.headers, body: Buffer.concat(chunks) }),
-                  );
-                }).on('error', reject),
-              );
+              httpGet(`${site.url}${script}`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+              }).on('error', reject);
             },
           );
           expect(raw.headers['content-encoding']).toBe('gzip');
