@@ -47,11 +47,18 @@ export function encodeBody(
   req: IncomingMessage | undefined,
   payload: string | Buffer,
 ): { body: Buffer | string; headers: Record<string, string | number> } {
+  return encodeFor(req?.headers['accept-encoding'], payload);
+}
+
+/** `encodeBody` for an Accept-Encoding value (the Lambda adapter has no IncomingMessage). */
+export function encodeFor(
+  acceptEncoding: string | undefined,
+  payload: string | Buffer,
+): { body: Buffer | string; headers: Record<string, string | number> } {
   const length = Buffer.byteLength(payload);
   // The representation depends on Accept-Encoding whatever this one is: caches must know.
   const vary = { vary: 'Accept-Encoding' };
-  const coding =
-    length >= COMPRESS_MIN_BYTES ? chooseCoding(req?.headers['accept-encoding']) : undefined;
+  const coding = length >= COMPRESS_MIN_BYTES ? chooseCoding(acceptEncoding) : undefined;
   if (!coding) return { body: payload, headers: { ...vary, 'content-length': length } };
   const input = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const body =

@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import type { PricedEvent } from '@tokenwatch/core';
 import { BudgetEnforcer } from '../alerts/budget-enforcer.js';
 import { RuleService } from '../alerts/rule-service.js';
 import { KeyAuthenticator } from '../auth/api-keys.js';
 import { configSchema } from '../config/config-schema.js';
 import { createHttpHandler } from '../http/app.js';
+import { encodeFor } from '../http/compression.js';
 import type { BatchCounts, EventSink } from '../ingest/event-sink.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import { LiveFeed } from '../live/live-feed.js';
@@ -141,20 +141,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 const TEXTUAL = /^(text\/|application\/(json|javascript|xml|x-ndjson|manifest\+json)|image\/svg)/;
-/** Smaller bodies go as they are: gzip's header and a base64 body would not pay off. */
-const MIN_GZIP_BYTES = 1024;
-
-/** Whether an Accept-Encoding header allows gzip (a `q=0` refuses it). */
-export function acceptsGzip(acceptEncoding: string | undefined): boolean {
-  if (!acceptEncoding) return false;
-  return acceptEncoding.split(',').some((part) => {
-    const [coding, ...params] = part.trim().toLowerCase().split(';');
-    if (coding !== 'gzip' && coding !== '*') return false;
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
-}
-
 /**
  * Adapts a function URL request to the app: the request goes to the app's loopback listener
  * with Node's own HTTP stack (the same parsing, limits and errors as `tokenwatch serve`), and
@@ -182,7 +168,7 @@ export function createHttpAdapter(
       headers.set('x-forwarded-for', event.requestContext.http.sourceIp);
     // fetch() decodes a compressed answer but keeps its Content-Encoding header, so the app is
     // asked for identity bytes and this adapter compresses what it returns to the function URL.
-    const gzipAllowed = acceptsGzip(headers.get('accept-encoding') ?? undefined);
+    const clientAcceptEncoding = headers.get('accept-encoding') ?? undefined;
     headers.set('accept-encoding', 'identity');
     const body =
       event.body === undefined || method === 'GET' || method === 'HEAD'
@@ -226,13 +212,17 @@ export function createHttpAdapter(
       body,
       isBase64Encoded,
     });
-    if (textual && !/accept-encoding/i.test(out.vary ?? ''))
-      out.vary = out.vary ? `${out.vary}, Accept-Encoding` : 'Accept-Encoding';
-    // Function URL answers are capped at 6 MB: compressing text keeps large API answers (and
-    // the dashboard's scripts) well inside it, and off the wire.
-    if (textual && gzipAllowed && bytes.length >= MIN_GZIP_BYTES) {
-      out['content-encoding'] = 'gzip';
-      return result(gzipSync(bytes).toString('base64'), true);
+    // Function URL answers are capped at 6 MB: compressing text (as `serve` does, the same
+    // rules) keeps large API answers and the dashboard's scripts well inside it.
+    if (textual) {
+      const encoded = encodeFor(clientAcceptEncoding, bytes);
+      if (!/accept-encoding/i.test(out.vary ?? ''))
+        out.vary = out.vary ? `${out.vary}, Accept-Encoding` : 'Accept-Encoding';
+      const coding = encoded.headers['content-encoding'];
+      if (typeof coding === 'string') {
+        out['content-encoding'] = coding;
+        return result(Buffer.from(encoded.body).toString('base64'), true);
+      }
     }
     return textual ? result(bytes.toString('utf8'), false) : result(bytes.toString('base64'), true);
   };
