@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import {
   type ApplyOptions,
   type ApplyResult,
@@ -24,7 +23,7 @@ import { storeError } from './sqlite-errors.js';
 import { SqliteProjects } from './sqlite-projects.js';
 import { conflictsOf, countUsageGroups, pruneHistory, queryUsageRows } from './sqlite-reads.js';
 import { SqliteRules } from './sqlite-rules.js';
-import { TruncateBackoff } from './wal-monitor.js';
+import { WalBound, walFileSize } from './wal-bound.js';
 
 export interface SqliteStoreOptions {
   /** Database file path, or ':memory:'. */
@@ -51,14 +50,6 @@ export const DEFAULT_MAX_WAL_MIB = 64;
 export { storeError };
 
 type Statement = Database.Statement<unknown[], unknown>;
-
-function walSize(walPath: string): number {
-  try {
-    return statSync(walPath).size;
-  } catch {
-    return 0;
-  }
-}
 
 function assertString(e: PricedEvent, field: string, value: unknown): void {
   if (typeof value !== 'string')
@@ -115,15 +106,9 @@ export class SqliteDatabase {
   private readonly synchronous: 'FULL' | 'NORMAL';
   private readonly foldIntervalMs: number;
   private readonly foldMaxEvents: number;
-  private readonly maxWalBytes: number;
-  private readonly writerCheckpointsAboveBytes: number;
-  /** Set when this connection checkpoints itself (no checkpointer thread attached). */
   private readonly walPath: string | undefined;
-  /** Checkpoints this connection ran that failed or could not finish. */
-  checkpointFailures = 0;
-  private readonly truncateBackoff = new TruncateBackoff();
-  /** Told about each failed checkpoint of this connection (the server logs it). */
-  onCheckpointFailure: ((message: string, code: string | undefined) => void) | undefined;
+  /** Keeps this connection's WAL bounded (on disk only). */
+  private readonly walBound: WalBound | undefined;
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Folds that failed (their events stay in the log and are folded by the next one). */
   foldFailures = 0;
@@ -133,32 +118,50 @@ export class SqliteDatabase {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
-    this.maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
+    const maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
     const onDisk = isOnDisk(options.path);
     this.walPath = onDisk ? `${options.path}-wal` : undefined;
     // With a checkpointer thread the writer steps in only when that thread falls behind (a
     // starved core): the limit holds either way.
-    this.writerCheckpointsAboveBytes = options.externalCheckpoints
-      ? this.maxWalBytes * 0.75
-      : this.maxWalBytes / 2;
+    const writerCheckpointsAboveBytes = options.externalCheckpoints
+      ? maxWalBytes * 0.75
+      : maxWalBytes / 2;
     try {
       if (onDisk) createPrivateDatabaseFile(options.path);
       this.db = new Database(options.path);
       this.db.pragma('journal_mode = WAL');
       // A WAL left larger (by one huge transaction) is cut back to the limit when it restarts.
-      this.db.pragma(`journal_size_limit = ${this.maxWalBytes}`);
+      this.db.pragma(`journal_size_limit = ${maxWalBytes}`);
       this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('foreign_keys = ON');
       // Checkpoints run on another thread (see sqlite-checkpointer.ts) when one is attached;
       // otherwise fewer, larger ones than the default 1000 pages (a checkpoint on most commits),
       // up to a quarter of the WAL limit.
-      const autoPages = Math.max(1000, Math.min(10_000, Math.floor(this.maxWalBytes / 4 / 4096)));
+      const autoPages = Math.max(1000, Math.min(10_000, Math.floor(maxWalBytes / 4 / 4096)));
       this.db.pragma(`wal_autocheckpoint = ${options.externalCheckpoints ? 0 : autoPages}`);
       this.db.pragma('cache_size = -65536');
     } catch (err) {
       throw storeError(err, 'open');
     }
+    this.walBound =
+      this.walPath === undefined
+        ? undefined
+        : new WalBound(this.db, this.walPath, maxWalBytes, writerCheckpointsAboveBytes);
+  }
+
+  /** Checkpoints this connection ran that failed or could not finish. */
+  get checkpointFailures(): number {
+    return this.walBound?.failures ?? 0;
+  }
+  /** Told about each failed checkpoint of this connection (the server logs it). */
+  set onCheckpointFailure(listener:
+    | ((message: string, code: string | undefined) => void)
+    | undefined) {
+    if (this.walBound !== undefined) this.walBound.onFailure = listener;
+  }
+  get onCheckpointFailure(): ((message: string, code: string | undefined) => void) | undefined {
+    return this.walBound?.onFailure;
   }
 
   migrate(): void {
@@ -309,7 +312,7 @@ export class SqliteDatabase {
     if (log.pendingEvents >= this.foldMaxEvents || (othersWrote && log.pendingEvents > 0))
       this.foldNow();
     else if (fresh.length > 0) this.scheduleFold();
-    if (fresh.length > 0) this.boundWal();
+    if (fresh.length > 0) this.walBound?.check();
     return {
       counterGeneration: this.otherWriters().currentGeneration,
       accepted: fresh.length,
@@ -338,57 +341,14 @@ export class SqliteDatabase {
       } catch {
         // Counted in fold(); the events stay in the log, and the next write schedules again.
       }
-      this.boundWal();
+      this.walBound?.check();
     }, this.foldIntervalMs);
     this.foldTimer.unref?.();
   }
 
-  /**
-   * Without a checkpointer thread (`store.thread: main`, the CLI) this connection checkpoints
-   * itself: its automatic checkpoints are PASSIVE, which another connection reading the file
-   * (a CLI next to the server) can keep from ever rewinding the log. Past half the limit (three
-   * quarters with a checkpointer thread, which normally keeps it far lower), a TRUNCATE
-   * checkpoint waits for readers (busy timeout) and empties the log. Checked after every write:
-   * a stat of the WAL file.
-   */
-  private boundWal(): void {
-    if (this.walPath === undefined) return;
-    const size = walSize(this.walPath);
-    if (size <= this.writerCheckpointsAboveBytes) return;
-    // Below the limit a failed TRUNCATE backs off (a long reader would stall every write); at
-    // the limit every commit tries again: a write waits up to 100 ms rather than the log growing
-    // past its bound (one failure is often only the checkpointer thread's own checkpoint).
-    if (size < this.maxWalBytes && !this.truncateBackoff.due(Date.now())) return;
-    // This thread is the writer: wait for readers briefly, not the writer's 5 s.
-    this.db.pragma('busy_timeout = 100');
-    try {
-      const row = (this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0];
-      if (row?.busy === 0) this.truncateBackoff.succeeded();
-      else
-        this.checkpointFailed(
-          'TRUNCATE checkpoint could not finish (a reader stayed busy)',
-          'SQLITE_BUSY',
-        );
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      this.checkpointFailed(
-        String((err as Error).message),
-        typeof code === 'string' ? code : undefined,
-      );
-    } finally {
-      this.db.pragma('busy_timeout = 5000');
-    }
-  }
-
-  private checkpointFailed(message: string, code: string | undefined): void {
-    this.truncateBackoff.failed(Date.now());
-    this.checkpointFailures++;
-    this.onCheckpointFailure?.(message, code);
-  }
-
   /** Size of this store's WAL file now (0 in memory or when there is none). */
   walBytes(): number {
-    return this.walPath === undefined ? 0 : walSize(this.walPath);
+    return this.walPath === undefined ? 0 : walFileSize(this.walPath);
   }
 
   /** Folds now (reads call this first, so they see every event that got its 202). */

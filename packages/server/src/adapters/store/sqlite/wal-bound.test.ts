@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WalBound, walFileSize } from './wal-bound.js';
+
+/**
+ * The writer's bound at the limit when another connection's checkpoint is running. SQLite runs
+ * one checkpoint at a time and fails a second at once; the writer used to count that as a
+ * failure and go on writing, and under sustained ingest its attempts kept landing on the
+ * checkpointer thread's copy, so the log grew to twice its limit. Here a second process runs a
+ * TRUNCATE checkpoint that a third process's open read transaction keeps waiting: the writer's
+ * check must wait for it instead of giving up.
+ */
+
+const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Runs `body` in a Node child with `db` open on `path`; resolves at its first output line. */
+function child(path: string, body: string): Promise<ChildProcess> {
+  const script = `const db = new (require(${JSON.stringify(betterSqlite)}))(${JSON.stringify(path)});\n${body}`;
+  const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  return new Promise((resolve, reject) => {
+    proc.stdout?.once('data', () => resolve(proc));
+    proc.once('exit', (code) => reject(new Error(`child exited (${code}) before it was ready`)));
+  });
+}
+
+function writeRows(db: Database.Database, count: number): void {
+  const insert = db.prepare('INSERT INTO t (payload) VALUES (?)');
+  db.transaction(() => {
+    for (let i = 0; i < count; i++) insert.run('x'.repeat(500));
+  })();
+}
+
+describe('WalBound', () => {
+  it('waits at the limit for another connection’s checkpoint instead of counting a failure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
+    dirs.push(dir);
+    const path = join(dir, 'db.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+    writeRows(writer, 200);
+    const maxWalBytes = 64 * 1024;
+    const bound = new WalBound(writer, `${path}-wal`, maxWalBytes, maxWalBytes / 2);
+    const failures: string[] = [];
+    bound.onFailure = (message) => failures.push(message);
+
+    // A reader holds a snapshot for 2 s, then leaves a mark; frames written after it cannot be
+    // checkpointed meanwhile.
+    const released = join(dir, 'reader-released');
+    await child(
+      path,
+      `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
+       console.log('reading');
+       setTimeout(() => {
+         db.prepare('COMMIT').run(); db.close();
+         require('node:fs').writeFileSync(${JSON.stringify(released)}, '');
+       }, 2000);`,
+    );
+    writeRows(writer, 400);
+    expect(walFileSize(`${path}-wal`)).toBeGreaterThan(maxWalBytes);
+    // Another connection's TRUNCATE checkpoint waits for that reader, holding the checkpoint lock.
+    await child(
+      path,
+      `db.pragma('busy_timeout = 5000'); console.log('checkpointing');
+       setTimeout(() => db.pragma('wal_checkpoint(TRUNCATE)'), 0);`,
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    expect(existsSync(released)).toBe(false);
+
+    bound.check();
+
+    expect(failures).toEqual([]);
+    expect(bound.failures).toBe(0);
+    // It returned only once the other checkpoint ended, which the reader held back.
+    expect(existsSync(released)).toBe(true);
+    expect(walFileSize(`${path}-wal`)).toBeLessThan(maxWalBytes);
+    writer.close();
+  });
+
+  it('counts a checkpoint that a reader keeps from finishing, and backs off below the limit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
+    dirs.push(dir);
+    const path = join(dir, 'db.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+    writeRows(writer, 200);
+    const reader = new Database(path);
+    reader.prepare('BEGIN').run();
+    reader.prepare('SELECT count(*) FROM t').get();
+    writeRows(writer, 400);
+    const size = walFileSize(`${path}-wal`);
+    // The limit above the log, the check threshold below it: a failure backs off.
+    const bound = new WalBound(writer, `${path}-wal`, size * 4, size / 2);
+    bound.check();
+    expect(bound.failures).toBe(1);
+    bound.check();
+    expect(bound.failures).toBe(1);
+    reader.prepare('COMMIT').run();
+    reader.close();
+    writer.close();
+  });
+});

@@ -1,0 +1,93 @@
+import { statSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { TruncateBackoff } from './wal-monitor.js';
+
+/** Size of a WAL file now (0 when there is none: not yet, or truncated by the last close). */
+export function walFileSize(walPath: string): number {
+  try {
+    return statSync(walPath).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** A row of `PRAGMA wal_checkpoint`: `log` is -1 when another connection's checkpoint ran. */
+type CheckpointRow = { busy: number; log: number; checkpointed: number };
+
+/** How long the writer waits, at the limit, for another connection's checkpoint to end. */
+const WAIT_FOR_OTHER_CHECKPOINT_MS = 5_000;
+const RETRY_PAUSE_MS = 5;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * The writer connection's own bound on the write-ahead log, checked after each of its commits.
+ *
+ * Below `checksAboveBytes` it does nothing (the checkpointer thread, or SQLite's automatic
+ * PASSIVE checkpoints without one, keep the log small). Past it, a TRUNCATE checkpoint waits for
+ * readers (a short busy timeout) and empties the log; one that a reader kept from finishing is
+ * counted and the next attempt backs off (a long reader would otherwise stall every write).
+ *
+ * At the limit the bound comes first. Every commit tries, backoff or not, and a checkpoint that
+ * could not start because another connection's checkpoint was running (the checkpointer
+ * thread's: SQLite runs one at a time and fails the second at once) is not a failure: the
+ * writer waits for it and tries again. The writer writes nothing meanwhile, so that checkpoint
+ * finds the gap it needs, and the log cannot grow past the limit by more than one write. Without
+ * this wait, under sustained ingest the writer's attempt kept landing on the checkpointer's
+ * copy and the log grew to twice its limit.
+ */
+export class WalBound {
+  private readonly backoff = new TruncateBackoff();
+  /** Checkpoints this connection ran that failed or could not finish. */
+  failures = 0;
+  onFailure: ((message: string, code: string | undefined) => void) | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly walPath: string,
+    private readonly maxWalBytes: number,
+    private readonly checksAboveBytes: number,
+  ) {}
+
+  check(): void {
+    const size = walFileSize(this.walPath);
+    if (size <= this.checksAboveBytes) return;
+    if (size < this.maxWalBytes && !this.backoff.due(Date.now())) return;
+    // This thread is the writer: wait for readers briefly, not the writer's 5 s.
+    this.db.pragma('busy_timeout = 100');
+    try {
+      const deadline = Date.now() + WAIT_FOR_OTHER_CHECKPOINT_MS;
+      for (;;) {
+        const row = (this.db.pragma('wal_checkpoint(TRUNCATE)') as CheckpointRow[])[0];
+        if (row === undefined || row.busy === 0) {
+          this.backoff.succeeded();
+          return;
+        }
+        if (row.log !== -1) {
+          this.failed('TRUNCATE checkpoint could not finish (a reader stayed busy)', 'SQLITE_BUSY');
+          return;
+        }
+        // Another connection is checkpointing: below the limit, leave the log to it.
+        if (walFileSize(this.walPath) < this.maxWalBytes) return;
+        if (Date.now() >= deadline) {
+          this.failed(
+            'TRUNCATE checkpoint could not start (another one ran for 5 s)',
+            'SQLITE_BUSY',
+          );
+          return;
+        }
+        Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
+      }
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.failed(String((err as Error).message), typeof code === 'string' ? code : undefined);
+    } finally {
+      this.db.pragma('busy_timeout = 5000');
+    }
+  }
+
+  private failed(message: string, code: string | undefined): void {
+    this.backoff.failed(Date.now());
+    this.failures++;
+    this.onFailure?.(message, code);
+  }
+}
