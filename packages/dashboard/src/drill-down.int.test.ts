@@ -195,6 +195,27 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('drill-down and user search', () =>
     expect(query().getAll('model')).toEqual([model]);
   });
 
+  it('the keyboard drills down too: Tab to a chart, arrows to an item, Enter', async () => {
+    await open('/breakdown', 'app-model');
+    const o = await option('app-model');
+    // Focus the chart as Tab does (the page's tab order is checked by the phone and axe tests).
+    await page.focus('[data-chart="app-model"]');
+    await page.keyboard.press('ArrowRight');
+    // The first key selects the first item; one step down is the next model's bar on that app.
+    await page.keyboard.press('ArrowDown');
+    const said = await page.textContent('[data-chart="app-model"] + .visually-hidden');
+    const first = o.series.findIndex(
+      (s: { data: unknown[] }, i: number) => i > 0 && s.data[0] !== null && s.data[0] !== undefined,
+    );
+    const app = o.yAxis[0].data[0];
+    const model = o.series[first].name;
+    expect(said).toContain(`${model}, ${app}:`);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => location.pathname === '/');
+    expect(query().getAll('app')).toEqual([app]);
+    expect(query().getAll('model')).toEqual([model]);
+  });
+
   it("a heat-map cell opens the user's page filtered to the app", async () => {
     await open('/breakdown', 'app-user-heatmap');
     const o = await option('app-user-heatmap');

@@ -9,6 +9,7 @@ import {
 } from 'echarts/components';
 import { type EChartsType, getInstanceByDom, init, use } from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
+import { type ChartItem, ChartKeys } from './chart-keys.js';
 
 // Only what the dashboard draws: keeps the bundle small.
 use([
@@ -31,15 +32,8 @@ declare global {
 }
 window.tokenwatchCharts = { getInstanceByDom };
 
-/** What was clicked in a chart: its series and data item. */
-export interface ChartClick {
-  seriesIndex: number;
-  seriesName: string;
-  dataIndex: number;
-  /** The item's name: the category of a bar, the slice of a pie. */
-  name: string;
-  value: unknown;
-}
+/** What was clicked (or chosen with the keyboard) in a chart: its series and data item. */
+export type ChartClick = ChartItem;
 
 /** A chart bound to a container; resizes with it; disposed with the view. */
 export class ChartHost {
@@ -70,7 +64,15 @@ export class ChartHost {
   onClick(handler: (item: ChartClick) => void): void {
     this.clickHandler = handler;
     this.el.dataset.clickable = 'true';
+    this.keys ??= new ChartKeys(
+      this.el,
+      () => this.chart,
+      (item) => this.clickHandler?.(item),
+    );
   }
+
+  /** Keyboard drill-down, once the chart has a click handler. */
+  private keys: ChartKeys | undefined;
 
   set(option: EChartsOption): void {
     // A refresh that finishes after its view was left draws nothing.
@@ -97,6 +99,7 @@ export class ChartHost {
     }
     // Motion is a nuisance (or worse) to some: honour the system's "reduce motion".
     const still = matchMedia('(prefers-reduced-motion: reduce)').matches;
+    this.keys?.reset();
     // notMerge: series come and go with filters; a merge would keep stale ones.
     this.chart.setOption(still ? { ...option, animation: false } : option, {
       notMerge: true,
