@@ -2,9 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
 import { EventOutcome } from '../ports/usage-store.js';
-import type { UsageQuery, UsageRow } from '../query/usage-query.js';
+import type { UsageRow } from '../query/usage-query.js';
+import { CONTRACT_T0, makePricedEvent, makeQuery } from './store-fixtures.js';
+import { measuresContract } from './store-measures-contract.js';
 import { rangeQueryContract } from './store-range-contract.js';
 import { userSearchContract } from './store-user-search-contract.js';
+
+export { CONTRACT_T0, makePricedEvent, makeQuery };
 
 export interface StoreUnderTest {
   store: Store;
@@ -13,52 +17,6 @@ export interface StoreUnderTest {
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-/** 2026-03-10T10:00:00Z: a fixed instant so buckets are predictable. */
-export const CONTRACT_T0 = Date.UTC(2026, 2, 10, 10, 0, 0);
-
-let sequence = 0;
-/** A priced event with sensible defaults; each call gets a new time-ordered id. */
-export function makePricedEvent(overrides: Partial<PricedEvent> = {}): PricedEvent {
-  sequence++;
-  return {
-    projectId: 'p1',
-    id: `evt-${String(sequence).padStart(8, '0')}`,
-    timestampMs: CONTRACT_T0 + 5 * 60_000,
-    userId: 'alice',
-    appId: 'chat',
-    modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
-    provider: 'bedrock',
-    inputTokens: 100,
-    outputTokens: 50,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    latencyMs: 120,
-    status: 'ok',
-    tags: undefined,
-    costNanoUsd: 87_500,
-    priced: true,
-    fingerprint: `fp-${sequence}`,
-    ...overrides,
-  };
-}
-
-export function makeQuery(overrides: Partial<UsageQuery> = {}): UsageQuery {
-  return {
-    projectId: 'p1',
-    fromMs: CONTRACT_T0 - DAY,
-    toMs: CONTRACT_T0 + DAY,
-    interval: undefined,
-    resolution: 'hour',
-    groupBy: [],
-    filters: {},
-    tagFilter: undefined,
-    orderBy: 'totalTokens',
-    order: 'desc',
-    limit: 1000,
-    ...overrides,
-  };
-}
-
 function sumOf(events: PricedEvent[]) {
   let input = 0;
   let output = 0;
@@ -101,6 +59,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
 
     rangeQueryContract(() => store, now);
     userSearchContract(() => store, now);
+    measuresContract(() => store, now);
 
     it('migrate is idempotent', async () => {
       await store.migrate();
@@ -362,190 +321,6 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
         provider: 'bedrock',
         requests: 10,
       });
-    });
-
-    it('counts unpriced tokens and requests separately, never as $0 silently', async () => {
-      await store.applyBatch(
-        [
-          makePricedEvent({
-            modelId: 'mystery-model',
-            provider: 'unknown',
-            priced: false,
-            costNanoUsd: 0,
-            inputTokens: 40,
-            outputTokens: 2,
-          }),
-          makePricedEvent({ inputTokens: 10, outputTokens: 0, costNanoUsd: 5 }),
-        ],
-        now,
-      );
-      const rows = await store.queryUsage(makeQuery({ groupBy: ['model'] }));
-      expect(
-        rows.map((r) => [r.model, r.unpricedTokens, r.unpricedRequests, r.costNanoUsd]),
-      ).toEqual([
-        ['mystery-model', 42, 1, 0n],
-        ['anthropic.claude-3-haiku-20240307-v1:0', 0, 0, 5n],
-      ]);
-    });
-
-    it('counts calls without usage and denied calls apart, in every rollup and grouping', async () => {
-      const zero = { inputTokens: 0, outputTokens: 0, costNanoUsd: 0 };
-      await store.applyBatch(
-        [
-          makePricedEvent({
-            tags: { team: 'a' },
-            inputTokens: 10,
-            outputTokens: 5,
-            costNanoUsd: 9,
-          }),
-          makePricedEvent({ tags: { team: 'a' }, status: 'no_usage', ...zero }),
-          // what was known of an abandoned stream: the input tokens
-          makePricedEvent({ status: 'no_usage', inputTokens: 4, outputTokens: 0, costNanoUsd: 2 }),
-          makePricedEvent({ status: 'error', ...zero }),
-          makePricedEvent({ tags: { team: 'a' }, status: 'denied', ...zero }),
-          // a user whose only call was denied still has a row: blocked calls are visible
-          makePricedEvent({
-            userId: 'zed',
-            appId: 'batch',
-            status: 'denied',
-            ...zero,
-            priced: false,
-          }),
-        ],
-        now,
-      );
-      const counts = (r: UsageRow) => [
-        r.requests,
-        r.errors,
-        r.noUsageRequests,
-        r.deniedRequests,
-        r.totalTokens,
-        r.unpricedRequests,
-      ];
-      for (const resolution of ['minute', 'hour', 'day'] as const) {
-        expect(counts(only(await store.queryUsage(makeQuery({ resolution })))), resolution).toEqual(
-          [4, 1, 2, 2, 19, 0],
-        );
-      }
-      const groupings: UsageQuery['groupBy'][] = [
-        ['user'],
-        ['app'],
-        ['model'],
-        ['user', 'app'],
-        ['app', 'model'],
-        ['user', 'app', 'model', 'provider'],
-      ];
-      for (const groupBy of groupings) {
-        for (const resolution of ['hour', 'day'] as const) {
-          const rows = await store.queryUsage(
-            makeQuery({ groupBy, resolution, orderBy: 'requests', order: 'desc' }),
-          );
-          expect(rows.map(counts), `${groupBy.join(',')} ${resolution}`).toEqual(
-            groupBy.length === 1 && groupBy[0] === 'model'
-              ? [[4, 1, 2, 2, 19, 0]]
-              : [
-                  [4, 1, 2, 1, 19, 0],
-                  [0, 0, 0, 1, 0, 0],
-                ],
-          );
-          expect(await store.countGroups(makeQuery({ groupBy, resolution }))).toBe(rows.length);
-        }
-      }
-      const mostDenied = await store.queryUsage(
-        makeQuery({ groupBy: ['user'], orderBy: 'deniedRequests', order: 'desc', limit: 1 }),
-      );
-      expect(mostDenied.map((r) => [r.user, r.deniedRequests])).toEqual([['alice', 1]]);
-      const leastNoUsage = await store.queryUsage(
-        makeQuery({ groupBy: ['user'], orderBy: 'noUsageRequests', order: 'asc', limit: 1 }),
-      );
-      expect(leastNoUsage.map((r) => r.user)).toEqual(['zed']);
-      const byTeam = only(await store.queryUsage(makeQuery({ groupBy: ['tag:team'] })));
-      expect(counts(byTeam)).toEqual([2, 0, 1, 1, 15, 0]);
-    });
-
-    it('groups and filters by tag', async () => {
-      await store.applyBatch(
-        [
-          makePricedEvent({
-            tags: { team: 'search', env: 'prod' },
-            inputTokens: 1,
-            outputTokens: 0,
-          }),
-          makePricedEvent({ tags: { team: 'search' }, inputTokens: 2, outputTokens: 0 }),
-          makePricedEvent({ tags: { team: 'ads', env: 'prod' }, inputTokens: 4, outputTokens: 0 }),
-          makePricedEvent({ inputTokens: 8, outputTokens: 0 }),
-        ],
-        now,
-      );
-      const byTeam = await store.queryUsage(makeQuery({ groupBy: ['tag:team'] }));
-      expect(byTeam.map((r) => [r.tag, r.totalTokens])).toEqual([
-        [{ key: 'team', value: 'ads' }, 4],
-        [{ key: 'team', value: 'search' }, 3],
-      ]);
-      const prod = only(
-        await store.queryUsage(makeQuery({ tagFilter: { key: 'env', value: 'prod' } })),
-      );
-      expect(prod.totalTokens).toBe(5);
-      const prodDay = only(
-        await store.queryUsage(
-          makeQuery({
-            resolution: 'day',
-            fromMs: CONTRACT_T0 - (CONTRACT_T0 % DAY),
-            toMs: CONTRACT_T0 - (CONTRACT_T0 % DAY) + DAY,
-            tagFilter: { key: 'env', value: 'prod' },
-          }),
-        ),
-      );
-      expect(prodDay.totalTokens).toBe(5);
-    });
-
-    it('sums costs past 2^53 nano-USD exactly', async () => {
-      const big = 4_000_000_000_000_000; // $4M in nano-USD, below 2^53 on its own
-      await store.applyBatch(
-        [
-          makePricedEvent({ costNanoUsd: big }),
-          makePricedEvent({ costNanoUsd: big }),
-          makePricedEvent({ costNanoUsd: big + 1 }),
-        ],
-        now,
-      );
-      expect(only(await store.queryUsage(makeQuery())).costNanoUsd).toBe(BigInt(big) * 3n + 1n);
-    });
-
-    it('sums costs past 2^63 nano-USD exactly, in one rollup row and across rows, and orders by them', async () => {
-      // The most one event may cost (2^53 - 1 nano-USD, ≈ $9M); 1,100 of them in one minute
-      // make one rollup row pass 2^63 (≈ 9.22e18), added batch by batch.
-      const max = Number.MAX_SAFE_INTEGER;
-      for (let batch = 0; batch < 11; batch++) {
-        const events: PricedEvent[] = [];
-        for (let i = 0; i < 100; i++) {
-          events.push(makePricedEvent({ userId: 'alice', costNanoUsd: max }));
-          // Bob's first event costs one nano-USD less: he ranks below Alice by exactly that.
-          events.push(
-            makePricedEvent({ userId: 'bob', costNanoUsd: batch + i === 0 ? max - 1 : max }),
-          );
-        }
-        await store.applyBatch(events, now);
-      }
-      const alice = BigInt(max) * 1100n;
-      expect(alice).toBeGreaterThan(2n ** 63n);
-      const byCost = async (order: 'asc' | 'desc') =>
-        (await store.queryUsage(makeQuery({ groupBy: ['user'], orderBy: 'costUsd', order }))).map(
-          (r) => [r.user, r.costNanoUsd],
-        );
-      expect(await byCost('desc')).toEqual([
-        ['alice', alice],
-        ['bob', alice - 1n],
-      ]);
-      expect(await byCost('asc')).toEqual([
-        ['bob', alice - 1n],
-        ['alice', alice],
-      ]);
-      for (const resolution of ['minute', 'hour', 'day'] as const) {
-        expect(only(await store.queryUsage(makeQuery({ resolution }))).costNanoUsd).toBe(
-          2n * alice - 1n,
-        );
-      }
     });
 
     it('prunes minute rollups and old event ids by their own retention', async () => {

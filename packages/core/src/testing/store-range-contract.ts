@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
 import type { Dimension, UsageQuery, UsageRow } from '../query/usage-query.js';
-import { CONTRACT_T0, makePricedEvent, makeQuery } from './store-contract.js';
+import { CONTRACT_T0, makePricedEvent, makeQuery } from './store-fixtures.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;

@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
 import type { UserSearch } from '../query/usage-query.js';
-import { CONTRACT_T0, makePricedEvent } from './store-contract.js';
+import { CONTRACT_T0, makePricedEvent } from './store-fixtures.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
