@@ -17,10 +17,11 @@ import {
 } from '@tokenwatch/core';
 import pg from 'pg';
 import { RuleStoreDelegate } from '../rule-store-delegate.js';
-import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams, measuresFromRow } from '../sql-rows.js';
+import { measuresFromRow } from '../sql-rows.js';
 import { compileUsageQuery } from '../sqlite/sqlite-usage-queries.js';
-import { isTransientConflict, pgCode, pgError } from './pg-errors.js';
+import { isTransientConflict, pgError } from './pg-errors.js';
 import { PostgresBatchWriter } from './postgres-batch.js';
+import { PostgresProjects } from './postgres-projects.js';
 import { PostgresRules } from './postgres-rules.js';
 import { PG_MIGRATIONS } from './schema.js';
 
@@ -78,6 +79,7 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
   readonly schema: string;
   protected readonly rules: PostgresRules;
   private readonly batches: PostgresBatchWriter;
+  private readonly projects: PostgresProjects;
   private readonly lockTimeoutMs: number;
 
   constructor(options: PostgresStoreOptions) {
@@ -109,6 +111,7 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
     this.pool.on('connect', (client) => client.on('error', onError));
     this.rules = new PostgresRules(this);
     this.batches = new PostgresBatchWriter(this.pool, this.rules);
+    this.projects = new PostgresProjects(this);
   }
 
   /** Runs `fn` in one transaction on one pooled connection. */
@@ -299,149 +302,51 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
     };
   }
 
-  // ---------------------------------------------------------------- projects and keys
+  // ---------------------------------------------------------------- projects and keys (see PostgresProjects)
 
-  async createProject(project: Project): Promise<void> {
-    try {
-      await this.pool.query('INSERT INTO projects (id, name, created_at_ms) VALUES ($1, $2, $3)', [
-        project.id,
-        project.name,
-        project.createdAtMs,
-      ]);
-    } catch (err) {
-      if (pgCode(err) === '23505')
-        throw new TokenwatchError('conflict', `project "${project.id}" already exists`);
-      throw pgError(err, 'createProject');
-    }
+  createProject(project: Project): Promise<void> {
+    return this.projects.createProject(project);
   }
 
-  async getProject(id: string): Promise<Project | undefined> {
-    const res = await this.query<{ id: string; name: string; created_at_ms: number }>(
-      'getProject',
-      'SELECT id, name, created_at_ms FROM projects WHERE id = $1',
-      [id],
-    );
-    const row = res.rows[0];
-    return row ? { id: row.id, name: row.name, createdAtMs: row.created_at_ms } : undefined;
+  getProject(id: string): Promise<Project | undefined> {
+    return this.projects.getProject(id);
   }
 
-  async listProjects(): Promise<Project[]> {
-    const res = await this.query<{ id: string; name: string; created_at_ms: number }>(
-      'listProjects',
-      'SELECT id, name, created_at_ms FROM projects ORDER BY id',
-    );
-    return res.rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.created_at_ms }));
+  listProjects(): Promise<Project[]> {
+    return this.projects.listProjects();
   }
 
-  async createKey(key: ApiKeyRecord): Promise<void> {
-    try {
-      await this.pool.query(
-        `INSERT INTO api_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        keyParams(key),
-      );
-    } catch (err) {
-      const code = pgCode(err);
-      if (code === '23503')
-        throw new TokenwatchError('not_found', `project "${key.projectId}" does not exist`);
-      if (code === '23505')
-        throw new TokenwatchError('conflict', 'a key with this id or hash already exists');
-      throw pgError(err, 'createKey');
-    }
+  createKey(key: ApiKeyRecord): Promise<void> {
+    return this.projects.createKey(key);
   }
 
-  async findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
-    const res = await this.query<KeyRow>(
-      'findKeyByHash',
-      'SELECT * FROM api_keys WHERE hash = $1',
-      [hash],
-    );
-    return res.rows[0] ? keyFromRow(res.rows[0]) : undefined;
+  findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    return this.projects.findKeyByHash(hash);
   }
 
-  async listKeys(projectId: string): Promise<ApiKeyRecord[]> {
-    const res = await this.query<KeyRow>(
-      'listKeys',
-      'SELECT * FROM api_keys WHERE project_id = $1 ORDER BY created_at_ms, id',
-      [projectId],
-    );
-    return res.rows.map(keyFromRow);
+  listKeys(projectId: string): Promise<ApiKeyRecord[]> {
+    return this.projects.listKeys(projectId);
   }
 
-  async revokeKey(projectId: string, keyId: string, nowMs: number): Promise<boolean> {
-    const res = await this.query(
-      'revokeKey',
-      'UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $1) WHERE project_id = $2 AND id = $3',
-      [nowMs, projectId, keyId],
-    );
-    return res.rowCount === 1;
+  revokeKey(projectId: string, keyId: string, nowMs: number): Promise<boolean> {
+    return this.projects.revokeKey(projectId, keyId, nowMs);
   }
 
-  async listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
-    const res = await this.query<{
-      provider: string;
-      model_id: string;
-      effective_from: string;
-      input: string;
-      output: string;
-      cache_read: string | null;
-      cache_write: string | null;
-    }>(
-      'listPriceOverrides',
-      'SELECT * FROM price_overrides WHERE project_id = $1 ORDER BY provider, model_id, effective_from',
-      [projectId],
-    );
-    return res.rows.map((r) => {
-      const entry: ModelPriceEntry = {
-        provider: r.provider,
-        modelId: r.model_id,
-        effectiveFrom: r.effective_from,
-        input: r.input,
-        output: r.output,
-      };
-      if (r.cache_read !== null) entry.cacheRead = r.cache_read;
-      if (r.cache_write !== null) entry.cacheWrite = r.cache_write;
-      return entry;
-    });
+  listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
+    return this.projects.listPriceOverrides(projectId);
   }
 
-  async putPriceOverride(projectId: string, e: ModelPriceEntry): Promise<void> {
-    try {
-      await this.pool.query(
-        `INSERT INTO price_overrides (project_id, provider, model_id, effective_from, input, output, cache_read, cache_write)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (project_id, provider, model_id, effective_from) DO UPDATE SET
-           input = EXCLUDED.input, output = EXCLUDED.output,
-           cache_read = EXCLUDED.cache_read, cache_write = EXCLUDED.cache_write`,
-        [
-          projectId,
-          e.provider,
-          e.modelId,
-          e.effectiveFrom,
-          e.input,
-          e.output,
-          e.cacheRead ?? null,
-          e.cacheWrite ?? null,
-        ],
-      );
-    } catch (err) {
-      if (pgCode(err) === '23503')
-        throw new TokenwatchError('not_found', `project "${projectId}" does not exist`);
-      throw pgError(err, 'putPriceOverride');
-    }
+  putPriceOverride(projectId: string, e: ModelPriceEntry): Promise<void> {
+    return this.projects.putPriceOverride(projectId, e);
   }
 
-  async deletePriceOverride(
+  deletePriceOverride(
     projectId: string,
     provider: string,
     modelId: string,
     effectiveFrom: string,
   ): Promise<boolean> {
-    const res = await this.query(
-      'deletePriceOverride',
-      'DELETE FROM price_overrides WHERE project_id = $1 AND provider = $2 AND model_id = $3 AND effective_from = $4',
-      [projectId, provider, modelId, effectiveFrom],
-    );
-    return res.rowCount === 1;
+    return this.projects.deletePriceOverride(projectId, provider, modelId, effectiveFrom);
   }
 
   // ---------------------------------------------------------------- queue poison log
