@@ -6,6 +6,13 @@ import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
  * The SQLite writer thread: owns the database connection and runs every store call of the
  * server, so transactions (and their fsyncs) never block the thread that parses HTTP.
  */
+/** What the writer reports unasked (replies to calls carry their `id` instead). */
+export type WriterReport = {
+  type: 'checkpoint-failure';
+  message: string;
+  code: string | undefined;
+};
+
 interface Call {
   id: number;
   method: string;
@@ -16,6 +23,10 @@ const port = parentPort;
 if (!port) throw new Error('sqlite-worker must run in a worker thread');
 const database = new SqliteDatabase(workerData as SqliteStoreOptions);
 let migrated = false;
+// This connection's own checkpoints (it steps in when the WAL nears its limit, see wal-bound.ts)
+// are counted and logged with the checkpointer thread's, by the store on the main thread.
+database.onCheckpointFailure = (message, code) =>
+  port.postMessage({ type: 'checkpoint-failure', message, code } satisfies WriterReport);
 
 /**
  * Checks read the folded counters on the HTTP thread's own connection (see

@@ -35,6 +35,7 @@ import {
   type SqliteApplyResult,
   type SqliteStoreOptions,
 } from './sqlite-database.js';
+import type { WriterReport } from './sqlite-worker.js';
 import type { WalMonitor, WalStatus } from './wal-monitor.js';
 
 interface Reply {
@@ -102,7 +103,11 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
       // The writer still works without checkpoints, but the WAL then grows: say so.
       this.checkpointFailed(`checkpointer thread failed: ${err.message}`, undefined);
     });
-    this.worker.on('message', (reply: Reply) => {
+    this.worker.on('message', (reply: Reply | WriterReport) => {
+      if ('type' in reply) {
+        this.checkpointFailed(`writer: ${reply.message}`, reply.code);
+        return;
+      }
       const call = this.pending.get(reply.id);
       if (!call) return;
       this.pending.delete(reply.id);
