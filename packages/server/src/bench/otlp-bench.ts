@@ -11,7 +11,7 @@
  * BENCH_ROUNDS (default 2: events, OTLP, events, OTLP…; the best round of each is reported).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
@@ -91,6 +91,41 @@ function otlpBodies(calls: WireEvent[]): Buffer[] {
   return bodies;
 }
 
+/** CPU ms of each thread of a process (user + system, /proc/<pid>/task/<tid>/stat), by tid. */
+function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Server CPU per call while the phase posted, in µs: the HTTP (main) thread, the busiest other
+ * thread (the SQLite writer), and all threads. On a shared machine throughput swings with the
+ * load; CPU per call is what bounds throughput on 2 cores and swings much less.
+ */
+function cpuPerCall(pid: number, before: Map<number, number>, calls: number): string {
+  const after = threadCpuMs(pid);
+  let main = 0;
+  let busiest = 0;
+  let total = 0;
+  for (const [tid, ms] of after) {
+    const used = ms - (before.get(tid) ?? 0);
+    total += used;
+    if (tid === pid) main = used;
+    else busiest = Math.max(busiest, used);
+  }
+  const us = (ms: number) => ((ms * 1000) / calls).toFixed(1);
+  return `server CPU/call: HTTP ${us(main)} µs, writer ${us(busiest)} µs, all ${us(total)} µs`;
+}
+
 interface Phase {
   label: string;
   bodies: Buffer[];
@@ -104,6 +139,7 @@ async function run(phase: Phase, calls: WireEvent[]): Promise<number> {
   try {
     let next = 0;
     let retried = 0;
+    const cpuBefore = threadCpuMs(server.pid);
     const started = performance.now();
     const worker = async () => {
       while (next < phase.bodies.length) {
@@ -120,9 +156,10 @@ async function run(phase: Phase, calls: WireEvent[]): Promise<number> {
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const rate = calls.length / ((performance.now() - started) / 1000);
+    const cpu = cpuPerCall(server.pid, cpuBefore, calls.length);
     await verify(server.url, server.adminKey, calls, phase.label);
     console.log(
-      `  ${phase.label.padEnd(34)} ${fmt(rate).padStart(9)} calls/s${retried ? ` (${retried} retried 503s)` : ''}`,
+      `  ${phase.label.padEnd(34)} ${fmt(rate).padStart(9)} calls/s${retried ? ` (${retried} retried 503s)` : ''}; ${cpu}`,
     );
     return rate;
   } finally {
