@@ -33,6 +33,11 @@ export interface DynamoDbStoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
   /** Parallel requests per batch (the SDK keeps up to 50 sockets). Default 16. */
   concurrency?: number | undefined;
+  /**
+   * The SDK's transport (default: its Node HTTP handler). Tests give dynalite's in-process
+   * handler (testing/dynalite.ts); every command, its marshalling and middleware are unchanged.
+   */
+  requestHandler?: DynamoDBClientConfig['requestHandler'];
 }
 
 const RETRYABLE_NAMES = new Set([
@@ -144,6 +149,7 @@ export class DynamoIo {
     if (options.region !== undefined) config.region = options.region;
     if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     if (options.credentials !== undefined) config.credentials = options.credentials;
+    if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
     this.raw = new DynamoDBClient(config);
     this.doc = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true },
