@@ -33,6 +33,11 @@ export interface DynamoDbStoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
   /** Parallel requests per batch (the SDK keeps up to 50 sockets). Default 16. */
   concurrency?: number | undefined;
+  /**
+   * The SDK's transport (default: its Node HTTP handler). Tests give dynalite's in-process
+   * handler (testing/dynalite.ts); every command, its marshalling and middleware are unchanged.
+   */
+  requestHandler?: DynamoDBClientConfig['requestHandler'];
 }
 
 const RETRYABLE_NAMES = new Set([
@@ -144,6 +149,7 @@ export class DynamoIo {
     if (options.region !== undefined) config.region = options.region;
     if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     if (options.credentials !== undefined) config.credentials = options.credentials;
+    if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
     this.raw = new DynamoDBClient(config);
     this.doc = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true },
@@ -293,11 +299,22 @@ export class DynamoIo {
   }
 
   /** Deletes items by key, 25 per request, unprocessed ones retried. */
-  async batchDelete(keys: readonly ItemKey[]): Promise<void> {
-    const chunks: ItemKey[][] = [];
-    for (let i = 0; i < keys.length; i += 25) chunks.push(keys.slice(i, i + 25));
+  batchDelete(keys: readonly ItemKey[]): Promise<void> {
+    return this.batchWrite(keys.map((k) => ({ DeleteRequest: { Key: { pk: k.pk, sk: k.sk } } })));
+  }
+
+  /** Puts items unconditionally (BatchWriteItem has no conditions), 25 per request. */
+  batchPut(items: readonly Item[]): Promise<void> {
+    return this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
+  }
+
+  /** BatchWriteItem, 25 requests each, unprocessed ones retried. */
+  private async batchWrite(requests: readonly Record<string, unknown>[]): Promise<void> {
+    const chunks: Record<string, unknown>[][] = [];
+    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
     await mapLimit(chunks, this.concurrency, async (chunk) => {
-      let pending = chunk.map((k) => ({ DeleteRequest: { Key: { pk: k.pk, sk: k.sk } } }));
+      this.beforeWrite();
+      let pending = chunk;
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
         if (attempt > 8) throw storeError(new Error('unprocessed items'), 'BatchWriteItem');

@@ -24,6 +24,8 @@ runRuleOracleContract(
       endpoint: local.endpoint,
       region: local.region,
       credentials: local.credentials,
+      // dynalite's own request listener without the socket: see inProcessHandler.
+      requestHandler: local.inProcess,
     });
     return { store, cleanup: () => store.close() };
   },

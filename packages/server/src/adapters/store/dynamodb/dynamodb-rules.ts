@@ -22,7 +22,7 @@ import {
   windowFor,
 } from '@tokenwatch/core';
 import { alertFromItem, deliveryFromItem, insertAlert, projectAlerts } from './alert-items.js';
-import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
+import { type DynamoIo, type Item, num } from './dynamodb-io.js';
 import { queryUsage } from './dynamodb-usage.js';
 import { UpdateBuilder } from './expression.js';
 import {
@@ -63,6 +63,13 @@ function byCreation(a: Rule, b: Rule): number {
     : a.projectId > b.projectId
       ? 1
       : a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1);
+}
+
+function byBucketThenScope(a: RuleCounter, b: RuleCounter): number {
+  return (
+    a.bucketStartMs - b.bucketStartMs ||
+    (a.scopeKey < b.scopeKey ? -1 : a.scopeKey > b.scopeKey ? 1 : 0)
+  );
 }
 
 /** How long a counter bucket must live: until late events can no longer reach its window. */
@@ -128,6 +135,8 @@ export class DynamoRules implements RuleStore {
       const next = activation.rule;
       if (!(await write(previous, next))) return undefined;
       const first = firstCountedBucket(next);
+      // The counter's buckets from `first` on, when this save has just written all of them.
+      let seeded: RuleCounter[] | undefined;
       if (activation.seed) {
         const stale = (await this.io.partition(counterPk(counterKeyOfRule))).filter(
           (i) => num(i.bucketStartMs) >= first,
@@ -136,8 +145,9 @@ export class DynamoRules implements RuleStore {
         const counters: RuleCounter[] = [];
         for (const seed of seedQueries(next, nowMs))
           counters.push(...countersFromRows(next, seed, await queryUsage(this.io, seed.query)));
-        await mapLimit(counters, this.io.concurrency, (c) =>
-          this.io.put({
+        // Plain puts under the exclusive lock (no batch can touch the key): 25 per request.
+        await this.io.batchPut(
+          counters.map((c) => ({
             ...counterKey(c.ruleId, c.scopeKey, c.bucketStartMs),
             type: 'counter',
             ruleId: c.ruleId,
@@ -146,12 +156,16 @@ export class DynamoRules implements RuleStore {
             value: c.value,
             updatedAtMs: nowMs,
             [TTL_ATTR]: counterExpiry(next, c.bucketStartMs),
-          }),
+          })),
         );
+        // Every bucket from `first` on was deleted above and these are all that were written
+        // (one per scope and window), so reading them back would return exactly these.
+        seeded = counters.filter((c) => c.bucketStartMs >= first).sort(byBucketThenScope);
       }
       const alerts: NewAlert[] = [];
       if (activation.starts) {
-        const counters = await this.readCounters(counterKeyOfRule, first, Number.MAX_SAFE_INTEGER);
+        const counters =
+          seeded ?? (await this.readCounters(counterKeyOfRule, first, Number.MAX_SAFE_INTEGER));
         for (const alert of crossingsAtStart(compileRule(next), counters, nowMs))
           if (await insertAlert(this.io, alert, next, nowMs)) alerts.push(alert);
       }
@@ -230,11 +244,7 @@ export class DynamoRules implements RuleStore {
         value: num(i.value),
       }))
       .filter((c) => c.bucketStartMs >= fromMs && c.bucketStartMs < toMs)
-      .sort(
-        (a, b) =>
-          a.bucketStartMs - b.bucketStartMs ||
-          (a.scopeKey < b.scopeKey ? -1 : a.scopeKey > b.scopeKey ? 1 : 0),
-      );
+      .sort(byBucketThenScope);
   }
 
   async fireAlerts(alerts: readonly NewAlert[], nowMs: number): Promise<NewAlert[]> {

@@ -26,7 +26,20 @@ async function open() {
 
 runStoreContract('DynamoDB (dynalite)', open);
 runRuleContract('DynamoDB (dynalite)', open);
-runRuleOracleContract('DynamoDB (dynalite)', open, {
+// The oracle's many cases reach dynalite without the socket (see inProcessHandler); the
+// contracts above go through loopback HTTP, as production goes through HTTPS.
+async function openInProcess() {
+  const store = new DynamoDbStore({
+    tableName: `tokenwatch-oracle-${process.pid}-${++tables}`,
+    endpoint: local.endpoint,
+    region: local.region,
+    credentials: local.credentials,
+    requestHandler: local.inProcess,
+  });
+  return { store, cleanup: () => store.close() };
+}
+
+runRuleOracleContract('DynamoDB (dynalite)', openInProcess, {
   ...DYNAMODB_ORACLE,
   part: { index: 0, of: 2 },
 });

@@ -83,6 +83,7 @@ export class RuleLock {
   async withExclusive<T>(projectId: string, fn: () => Promise<T>): Promise<T> {
     const me = `w${Math.random().toString(36).slice(2)}`;
     const deadline = this.options.now() + this.options.waitMs + this.options.leaseMs;
+    let taken: Item | undefined;
     for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
       const now = this.options.now();
       const u = new UpdateBuilder()
@@ -91,7 +92,8 @@ export class RuleLock {
       u.condition(
         `attribute_not_exists(${u.name('writer')}) OR ${u.name('writerUntil')} < ${u.value(now)}`,
       );
-      if ((await this.io.update(ruleLockKey(projectId), u.build())) !== undefined) break;
+      taken = await this.io.update(ruleLockKey(projectId), u.build());
+      if (taken !== undefined) break;
       if (now > deadline)
         throw new TokenwatchError('unavailable', 'another rule of the project is being saved', {
           retryable: true,
@@ -100,7 +102,7 @@ export class RuleLock {
       await sleep(wait);
     }
     try {
-      await this.drainReaders(projectId, deadline);
+      await this.drainReaders(projectId, deadline, taken);
       return await fn();
     } finally {
       const u = new UpdateBuilder().remove('writer').remove('writerUntil');
@@ -109,10 +111,17 @@ export class RuleLock {
     }
   }
 
-  /** Waits until no batch holds a lease; completes the batches whose lease expired. */
-  private async drainReaders(projectId: string, deadline: number): Promise<void> {
+  /**
+   * Waits until no batch holds a lease; completes the batches whose lease expired. `taken` is
+   * the lock item as the update that took the lock left it (ALL_NEW): the leases it lists are
+   * the ones held at that instant, and no new one can be added while the writer holds the lock,
+   * so the first round needs no read of its own (one GetItem less per rule save).
+   */
+  private async drainReaders(projectId: string, deadline: number, taken?: Item): Promise<void> {
+    let known = taken;
     for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
-      const item: Item = (await this.io.get(ruleLockKey(projectId))) ?? {};
+      const item: Item = known ?? (await this.io.get(ruleLockKey(projectId))) ?? {};
+      known = undefined;
       const now = this.options.now();
       let live = 0;
       for (const [attr, value] of Object.entries(item)) {
