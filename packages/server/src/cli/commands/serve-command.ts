@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { startServer } from '../../main.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
+import { listenForStop } from '../stop-signal.js';
 
 export const SERVE_HELP = `tokenwatch serve [--port P] [--host H] [--data-dir D] [--config FILE] [--store postgres://…] [--queue nats://…]
 
@@ -26,7 +27,14 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const config = configFromFlags(values, io);
-  const server = await startServer(config);
+  const stop = listenForStop();
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    stop.dispose();
+    throw err;
+  }
   const lines = [
     ``,
     `tokenwatch is running at ${server.url}`,
@@ -59,13 +67,8 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   lines.push('', 'Press Ctrl+C to stop (accepted events are flushed first).', '');
   io.stdout(lines.join('\n'));
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      io.stderr(`\n${signal}: stopping, flushing accepted events...\n`);
-      server.close().then(resolve, resolve);
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  const signal = await stop.received;
+  io.stderr(`\n${signal}: stopping, flushing accepted events...\n`);
+  await server.close().catch(() => {});
   return 0;
 }

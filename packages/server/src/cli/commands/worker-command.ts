@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { TokenwatchError } from '@tokenwatch/core';
 import { startWorker } from '../../worker.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
+import { listenForStop } from '../stop-signal.js';
 
 export const WORKER_HELP = `tokenwatch worker --store postgres://… --queue nats://… [--metrics-port P] [--config FILE]
 
@@ -29,21 +30,23 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   if (port !== undefined && !/^\d+$/.test(port)) {
     throw new TokenwatchError('invalid_argument', `--metrics-port must be a number, got "${port}"`);
   }
-  const worker = await startWorker(config, {
-    metricsPort: port === undefined ? undefined : Number(port),
-  });
+  const stop = listenForStop();
+  let worker: Awaited<ReturnType<typeof startWorker>>;
+  try {
+    worker = await startWorker(config, {
+      metricsPort: port === undefined ? undefined : Number(port),
+    });
+  } catch (err) {
+    stop.dispose();
+    throw err;
+  }
   io.stdout(
     `tokenwatch worker running (store: ${config.store.driver}, queue: ${config.queue.driver})${
       worker.url ? `; metrics at ${worker.url}/metrics` : ''
     }\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      io.stderr(`\n${signal}: stopping, finishing the batch in flight...\n`);
-      worker.close().then(resolve, resolve);
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  const signal = await stop.received;
+  io.stderr(`\n${signal}: stopping, finishing the batch in flight...\n`);
+  await worker.close().catch(() => {});
   return 0;
 }
