@@ -107,6 +107,19 @@ describe('WAL checkpoints in /metrics', () => {
     }
     expect(metricValue(metrics, 'tokenwatch_sqlite_checkpoint_failures_total')).toBeGreaterThan(0);
     expect(metricValue(metrics, 'tokenwatch_sqlite_wal_bytes')).toBeGreaterThan(256 * 1024);
+    // The folds of those events: counted, timed, and the size of the last one.
+    expect(before).toMatch(/^# TYPE tokenwatch_sqlite_folds_total counter$/m);
+    const foldDeadline = Date.now() + 10_000;
+    while (
+      metricValue(metrics, 'tokenwatch_sqlite_folds_total') === 0 &&
+      Date.now() < foldDeadline
+    ) {
+      await new Promise((r) => setTimeout(r, 200));
+      metrics = (await api.get('/metrics')).text;
+    }
+    expect(metricValue(metrics, 'tokenwatch_sqlite_folds_total')).toBeGreaterThan(0);
+    expect(metricValue(metrics, 'tokenwatch_sqlite_fold_seconds_total')).toBeGreaterThan(0);
+    expect(metricValue(metrics, 'tokenwatch_sqlite_fold_last_events')).toBeGreaterThan(0);
     expect(server.output().stderr).toMatch(/SQLite WAL checkpoint failed/);
     expect(await server.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   }, 90_000);

@@ -274,7 +274,10 @@ async function startServing(
   return { url, port: address.port, store, metrics, firstStart, close };
 }
 
-/** SQLite: the WAL's size and failed checkpoints in /metrics; failures logged (at most every 10 s). */
+/**
+ * SQLite: the WAL's size, failed checkpoints and the folds in /metrics; failures logged (at most
+ * every 10 s).
+ */
 function watchWal(store: WalMonitor, metrics: Metrics, logger: Logger): void {
   metrics.addGauge(
     'tokenwatch_sqlite_wal_bytes',
@@ -285,6 +288,27 @@ function watchWal(store: WalMonitor, metrics: Metrics, logger: Logger): void {
     'tokenwatch_sqlite_checkpoint_failures_total',
     'SQLite WAL checkpoints that failed or could not finish (the WAL grows meanwhile).',
     () => store.walStatus().checkpointFailures,
+  );
+  // A fold holds the SQLite writer: requests that arrive meanwhile wait (the tail of the 202).
+  metrics.addObservedCounter(
+    'tokenwatch_sqlite_folds_total',
+    'Folds of the SQLite event log into the rollups and rule counters.',
+    () => store.walStatus().folds.count,
+  );
+  metrics.addObservedCounter(
+    'tokenwatch_sqlite_fold_seconds_total',
+    'Time the SQLite writer spent in folds (writes wait meanwhile).',
+    () => store.walStatus().folds.secondsTotal,
+  );
+  metrics.addGauge(
+    'tokenwatch_sqlite_fold_last_seconds',
+    'How long the last fold held the SQLite writer.',
+    () => store.walStatus().folds.lastSeconds,
+  );
+  metrics.addGauge(
+    'tokenwatch_sqlite_fold_last_events',
+    'Events the last fold added to the rollups and rule counters.',
+    () => store.walStatus().folds.lastEvents,
   );
   let lastLoggedMs = 0;
   let unlogged = 0;

@@ -24,6 +24,7 @@ import { SqliteProjects } from './sqlite-projects.js';
 import { conflictsOf, countUsageGroups, pruneHistory, queryUsageRows } from './sqlite-reads.js';
 import { SqliteRules } from './sqlite-rules.js';
 import { WalBound, walFileSize } from './wal-bound.js';
+import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 
 export interface SqliteStoreOptions {
   /** Database file path, or ':memory:'. */
@@ -112,6 +113,10 @@ export class SqliteDatabase {
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Folds that failed (their events stay in the log and are folded by the next one). */
   foldFailures = 0;
+  /** Folds that committed, and how long they held this connection. */
+  readonly foldStats: FoldStats = emptyFoldStats();
+  /** Told about each fold that committed (the writer thread reports it to the server). */
+  onFolded: ((seconds: number, events: number) => void) | undefined;
   private writers: OtherWriters | undefined;
 
   constructor(options: SqliteStoreOptions) {
@@ -372,12 +377,15 @@ export class SqliteDatabase {
     const counters = this.rulesEngine().pending;
     // The log rows make the fold replayable: its commit need not wait for the disk.
     if (this.synchronous === 'FULL') this.db.pragma('synchronous = NORMAL');
+    const startedMs = performance.now();
+    let foldedEvents = 0;
     try {
       const folded = this.db
         .transaction(() => {
           this.syncWithOtherWriters(nowMs);
           const { events, upToSeq } = log.toFold();
           if (events.length === 0) return false;
+          foldedEvents = events.length;
           rollups.write(events, nowMs);
           counters.fold(nowMs);
           log.deleteFolded(upToSeq);
@@ -389,6 +397,9 @@ export class SqliteDatabase {
       rollups.committed();
       counters.clear();
       log.folded();
+      const seconds = (performance.now() - startedMs) / 1000;
+      recordFold(this.foldStats, seconds, foldedEvents);
+      this.onFolded?.(seconds, foldedEvents);
     } catch (err) {
       rollups.rolledBack();
       this.otherWriters().distrust();

@@ -40,6 +40,7 @@ export class SqliteStore implements Store, WalMonitor {
     return {
       walBytes: this.database.walBytes(),
       checkpointFailures: this.database.checkpointFailures,
+      folds: { ...this.database.foldStats },
     };
   }
   get onCheckpointFailure() {

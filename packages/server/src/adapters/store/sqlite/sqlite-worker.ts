@@ -7,11 +7,9 @@ import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
  * server, so transactions (and their fsyncs) never block the thread that parses HTTP.
  */
 /** What the writer reports unasked (replies to calls carry their `id` instead). */
-export type WriterReport = {
-  type: 'checkpoint-failure';
-  message: string;
-  code: string | undefined;
-};
+export type WriterReport =
+  | { type: 'checkpoint-failure'; message: string; code: string | undefined }
+  | { type: 'fold'; seconds: number; events: number };
 
 interface Call {
   id: number;
@@ -27,6 +25,9 @@ let migrated = false;
 // are counted and logged with the checkpointer thread's, by the store on the main thread.
 database.onCheckpointFailure = (message, code) =>
   port.postMessage({ type: 'checkpoint-failure', message, code } satisfies WriterReport);
+// At most one fold a second (foldIntervalMs) under steady ingest: a message each is cheap.
+database.onFolded = (seconds, events) =>
+  port.postMessage({ type: 'fold', seconds, events } satisfies WriterReport);
 
 /**
  * Checks read the folded counters on the HTTP thread's own connection (see

@@ -36,7 +36,7 @@ import {
   type SqliteStoreOptions,
 } from './sqlite-database.js';
 import type { WriterReport } from './sqlite-worker.js';
-import type { WalMonitor, WalStatus } from './wal-monitor.js';
+import { emptyFoldStats, recordFold, type WalMonitor, type WalStatus } from './wal-monitor.js';
 
 interface Reply {
   id: number;
@@ -69,7 +69,7 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
   private readonly checkpointer: Worker | undefined;
   /** Enforcing counters read on this thread (on-disk files only; see EnforcedCounters). */
   private readonly enforced: EnforcedCounters | undefined;
-  private readonly wal: WalStatus = { walBytes: 0, checkpointFailures: 0 };
+  private readonly wal: WalStatus = { walBytes: 0, checkpointFailures: 0, folds: emptyFoldStats() };
   /** Called on each failed checkpoint (the server logs it); failures are counted regardless. */
   onCheckpointFailure: ((message: string, code: string | undefined) => void) | undefined;
 
@@ -105,7 +105,8 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
     });
     this.worker.on('message', (reply: Reply | WriterReport) => {
       if ('type' in reply) {
-        this.checkpointFailed(`writer: ${reply.message}`, reply.code);
+        if (reply.type === 'fold') recordFold(this.wal.folds, reply.seconds, reply.events);
+        else this.checkpointFailed(`writer: ${reply.message}`, reply.code);
         return;
       }
       const call = this.pending.get(reply.id);
@@ -141,7 +142,7 @@ export class ThreadedSqliteStore implements Store, WalMonitor {
   }
 
   walStatus(): WalStatus {
-    return { ...this.wal };
+    return { ...this.wal, folds: { ...this.wal.folds } };
   }
 
   private checkpointFailed(message: string, code: string | undefined): void {

@@ -1,9 +1,34 @@
-/** What a SQLite store reports about its write-ahead log (exported in /metrics). */
+/** What a SQLite store reports about its write-ahead log and its folds (exported in /metrics). */
 export interface WalStatus {
   /** Size of the `-wal` file at the last check. */
   walBytes: number;
   /** Checkpoints that failed or could not finish since the store opened. */
   checkpointFailures: number;
+  /** Folds of the event log into the rollups and counters since the store opened. */
+  folds: FoldStats;
+}
+
+/**
+ * A fold holds the writer for its whole length: a request (or an alert's outbox claim) that
+ * arrives meanwhile waits for it, so its time is the tail of time-to-202 (BENCHMARKS § Alerts).
+ */
+export interface FoldStats {
+  count: number;
+  secondsTotal: number;
+  lastSeconds: number;
+  lastEvents: number;
+}
+
+export function emptyFoldStats(): FoldStats {
+  return { count: 0, secondsTotal: 0, lastSeconds: 0, lastEvents: 0 };
+}
+
+/** Adds one fold to `stats`. */
+export function recordFold(stats: FoldStats, seconds: number, events: number): void {
+  stats.count++;
+  stats.secondsTotal += seconds;
+  stats.lastSeconds = seconds;
+  stats.lastEvents = events;
 }
 
 /** A store that keeps a SQLite WAL bounded and reports on it. */
