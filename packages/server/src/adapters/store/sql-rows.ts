@@ -5,11 +5,12 @@ import type {
   ChannelConfig,
   DeliveryRecord,
   DeliveryStatus,
+  ModelPriceEntry,
   RollupMeasures,
 } from '@tokenwatch/core';
 
 /**
- * Row shapes of the tables SQLite and PostgreSQL share (keys, alerts, deliveries), their mapping
+ * Row shapes of the tables SQLite and PostgreSQL share (keys, price overrides, alerts, deliveries), their mapping
  * to the port's records, and the rollup measure columns.
  */
 export interface AlertRow {
@@ -202,5 +203,43 @@ export function keyParams(key: ApiKeyRecord): unknown[] {
     key.name ?? null,
     key.createdAtMs,
     key.revokedAtMs ?? null,
+  ];
+}
+
+/** A `price_overrides` row (both SQL stores). */
+export interface PriceOverrideRow {
+  provider: string;
+  model_id: string;
+  effective_from: string;
+  input: string;
+  output: string;
+  cache_read: string | null;
+  cache_write: string | null;
+}
+
+export function priceOverrideFromRow(r: PriceOverrideRow): ModelPriceEntry {
+  const entry: ModelPriceEntry = {
+    provider: r.provider,
+    modelId: r.model_id,
+    effectiveFrom: r.effective_from,
+    input: r.input,
+    output: r.output,
+  };
+  if (r.cache_read !== null) entry.cacheRead = r.cache_read;
+  if (r.cache_write !== null) entry.cacheWrite = r.cache_write;
+  return entry;
+}
+
+/** An override's values for the upsert, in the order of its columns (`project_id` first). */
+export function priceOverrideParams(projectId: string, e: ModelPriceEntry): unknown[] {
+  return [
+    projectId,
+    e.provider,
+    e.modelId,
+    e.effectiveFrom,
+    e.input,
+    e.output,
+    e.cacheRead ?? null,
+    e.cacheWrite ?? null,
   ];
 }

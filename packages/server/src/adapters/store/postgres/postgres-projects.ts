@@ -5,7 +5,15 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import type pg from 'pg';
-import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams } from '../sql-rows.js';
+import {
+  KEY_COLUMNS,
+  type KeyRow,
+  keyFromRow,
+  keyParams,
+  type PriceOverrideRow,
+  priceOverrideFromRow,
+  priceOverrideParams,
+} from '../sql-rows.js';
 import { pgCode, pgError } from './pg-errors.js';
 
 /** What the project tables need of the store: its pool and its error-mapping query. */
@@ -97,31 +105,12 @@ export class PostgresProjects {
   }
 
   async listPriceOverrides(projectId: string): Promise<ModelPriceEntry[]> {
-    const res = await this.db.query<{
-      provider: string;
-      model_id: string;
-      effective_from: string;
-      input: string;
-      output: string;
-      cache_read: string | null;
-      cache_write: string | null;
-    }>(
+    const res = await this.db.query<PriceOverrideRow>(
       'listPriceOverrides',
       'SELECT * FROM price_overrides WHERE project_id = $1 ORDER BY provider, model_id, effective_from',
       [projectId],
     );
-    return res.rows.map((r) => {
-      const entry: ModelPriceEntry = {
-        provider: r.provider,
-        modelId: r.model_id,
-        effectiveFrom: r.effective_from,
-        input: r.input,
-        output: r.output,
-      };
-      if (r.cache_read !== null) entry.cacheRead = r.cache_read;
-      if (r.cache_write !== null) entry.cacheWrite = r.cache_write;
-      return entry;
-    });
+    return res.rows.map(priceOverrideFromRow);
   }
 
   async putPriceOverride(projectId: string, e: ModelPriceEntry): Promise<void> {
@@ -132,16 +121,7 @@ export class PostgresProjects {
          ON CONFLICT (project_id, provider, model_id, effective_from) DO UPDATE SET
            input = EXCLUDED.input, output = EXCLUDED.output,
            cache_read = EXCLUDED.cache_read, cache_write = EXCLUDED.cache_write`,
-        [
-          projectId,
-          e.provider,
-          e.modelId,
-          e.effectiveFrom,
-          e.input,
-          e.output,
-          e.cacheRead ?? null,
-          e.cacheWrite ?? null,
-        ],
+        priceOverrideParams(projectId, e),
       );
     } catch (err) {
       if (pgCode(err) === '23503')

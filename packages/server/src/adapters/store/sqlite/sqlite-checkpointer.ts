@@ -1,6 +1,6 @@
-import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { walFileSize } from './wal-bound.js';
 import { TruncateBackoff } from './wal-monitor.js';
 
 /**
@@ -48,14 +48,6 @@ function report(message: CheckpointReport): void {
   parentPort?.postMessage(message);
 }
 
-function walSize(): number {
-  try {
-    return statSync(walPath).size;
-  } catch {
-    return 0; // No WAL file (yet, or after a truncate by the last connection to close).
-  }
-}
-
 function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
   let row = (db.pragma(`wal_checkpoint(${mode})`) as CheckpointRow[])[0] as CheckpointRow;
   if (row.log === -1) {
@@ -71,7 +63,7 @@ function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
 function round(): void {
   try {
     run('PASSIVE');
-    const wal = walSize();
+    const wal = walFileSize(walPath);
     // Past half the limit the bound comes first: try every round, backoff or not.
     if (wal > maxWalBytes / 4 && (backoff.due(Date.now()) || wal > maxWalBytes / 2)) {
       const row = run('TRUNCATE');
@@ -96,7 +88,7 @@ function round(): void {
       code: typeof e.code === 'string' ? e.code : undefined,
     });
   }
-  report({ type: 'wal', walBytes: walSize() });
+  report({ type: 'wal', walBytes: walFileSize(walPath) });
 }
 
 function loop(): void {

@@ -5,7 +5,15 @@ import {
   TokenwatchError,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import { KEY_COLUMNS, type KeyRow, keyFromRow, keyParams } from '../sql-rows.js';
+import {
+  KEY_COLUMNS,
+  type KeyRow,
+  keyFromRow,
+  keyParams,
+  type PriceOverrideRow,
+  priceOverrideFromRow,
+  priceOverrideParams,
+} from '../sql-rows.js';
 
 /** SQLite errors of a write the caller may retry are surfaced by the database class; these are CRUD. */
 function rethrow(err: unknown, what: string): never {
@@ -97,27 +105,8 @@ export class SqliteProjects {
       .prepare(
         'SELECT * FROM price_overrides WHERE project_id = ? ORDER BY provider, model_id, effective_from',
       )
-      .all(projectId) as {
-      provider: string;
-      model_id: string;
-      effective_from: string;
-      input: string;
-      output: string;
-      cache_read: string | null;
-      cache_write: string | null;
-    }[];
-    return rows.map((r) => {
-      const entry: ModelPriceEntry = {
-        provider: r.provider,
-        modelId: r.model_id,
-        effectiveFrom: r.effective_from,
-        input: r.input,
-        output: r.output,
-      };
-      if (r.cache_read !== null) entry.cacheRead = r.cache_read;
-      if (r.cache_write !== null) entry.cacheWrite = r.cache_write;
-      return entry;
-    });
+      .all(projectId) as PriceOverrideRow[];
+    return rows.map(priceOverrideFromRow);
   }
 
   putPriceOverride(projectId: string, e: ModelPriceEntry): void {
@@ -130,16 +119,7 @@ export class SqliteProjects {
              input = excluded.input, output = excluded.output,
              cache_read = excluded.cache_read, cache_write = excluded.cache_write`,
         )
-        .run(
-          projectId,
-          e.provider,
-          e.modelId,
-          e.effectiveFrom,
-          e.input,
-          e.output,
-          e.cacheRead ?? null,
-          e.cacheWrite ?? null,
-        );
+        .run(...priceOverrideParams(projectId, e));
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
         throw new TokenwatchError('not_found', `project "${projectId}" does not exist`);
