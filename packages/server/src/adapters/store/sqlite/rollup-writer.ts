@@ -1,7 +1,13 @@
-import type { PricedEvent } from '@tokenwatch/core';
+import {
+  addLatencyHistogram,
+  emptyLatencyHistogram,
+  type LatencyHistogram,
+  latencyBucketOf,
+  type PricedEvent,
+} from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
-import { MEASURE_COLUMNS } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -53,6 +59,11 @@ class Acc {
   unpricedRequests = 0;
   noUsageRequests = 0;
   deniedRequests = 0;
+  /**
+   * The latency histogram, for the rollups that keep one (hour and day): created by the first
+   * call with a latency that is added with `keepLatency`; minute and tag rows never make one.
+   */
+  latency: LatencyHistogram | undefined = undefined;
 
   constructor(
     readonly bucketMs: number,
@@ -69,8 +80,8 @@ class Acc {
     }
   }
 
-  /** As `addEventToMeasures` (core) does for `RollupMeasures`. */
-  addEvent(e: PricedEvent): void {
+  /** As `addEventToMeasures` (core) does for `RollupMeasures` (the histogram if `keepLatency`). */
+  addEvent(e: PricedEvent, keepLatency: boolean): void {
     if (e.status === 'denied') {
       // Never reached the provider: no tokens (validation), no request, no price question.
       this.deniedRequests += 1;
@@ -90,10 +101,15 @@ class Acc {
       this.unpricedTokens += total;
       this.unpricedRequests += 1;
     }
+    if (keepLatency && e.latencyMs !== undefined) {
+      if (this.latency === undefined) this.latency = emptyLatencyHistogram();
+      const i = latencyBucketOf(e.latencyMs);
+      this.latency[i] = (this.latency[i] as number) + 1;
+    }
   }
 
-  /** As `addMeasures` (core). */
-  add(from: Acc): void {
+  /** As `addMeasures` (core); the histogram too if `keepLatency`. */
+  add(from: Acc, keepLatency: boolean): void {
     this.inputTokens += from.inputTokens;
     this.outputTokens += from.outputTokens;
     this.cacheReadTokens += from.cacheReadTokens;
@@ -107,6 +123,10 @@ class Acc {
     this.unpricedRequests += from.unpricedRequests;
     this.noUsageRequests += from.noUsageRequests;
     this.deniedRequests += from.deniedRequests;
+    if (keepLatency && from.latency !== undefined) {
+      if (this.latency === undefined) this.latency = emptyLatencyHistogram();
+      addLatencyHistogram(this.latency, from.latency);
+    }
   }
 
   /**
@@ -195,13 +215,25 @@ function rowOf(bySeries: Map<number, Acc>, bucketMs: number, tagId: number, seri
   return acc;
 }
 
-function accumulate(buckets: Buckets, bucketMs: number, seriesId: number, e: PricedEvent): void {
-  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).addEvent(e);
+function accumulate(
+  buckets: Buckets,
+  bucketMs: number,
+  seriesId: number,
+  e: PricedEvent,
+  keepLatency: boolean,
+): void {
+  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).addEvent(e, keepLatency);
 }
 
 /** Adds one accumulator's measures into the (bucket, series) row of a coarse rollup. */
-function addTo(buckets: Buckets, bucketMs: number, seriesId: number, from: Acc): void {
-  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).add(from);
+function addTo(
+  buckets: Buckets,
+  bucketMs: number,
+  seriesId: number,
+  from: Acc,
+  keepLatency: boolean,
+): void {
+  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).add(from, keepLatency);
 }
 
 function accumulateTag(
@@ -212,7 +244,7 @@ function accumulateTag(
   e: PricedEvent,
 ): void {
   const bySeries = child(child(buckets, bucketMs), tagId);
-  rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e);
+  rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e, false);
 }
 
 /**
@@ -297,6 +329,12 @@ export class RollupWriter {
   private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
   private readonly upsert: Record<string, Statement>;
+  /**
+   * The same upserts with the latency histogram's columns, for the rollups that keep it
+   * (LATENCY_TABLES), used for a row only when one of its calls had a latency: a row without
+   * binds no more than before.
+   */
+  private readonly upsertWithLatency: Record<string, Statement>;
   /** Full series id → its ids in the coarse dictionaries. */
   private readonly coarse: GenerationalCache<number, CoarseIds>;
 
@@ -359,9 +397,15 @@ export class RollupWriter {
       ['project_id', 'app_id'],
       share(1 / 32),
     );
-    const upsert = (table: string, tagged: boolean) => {
+    const upsert = (table: string, tagged: boolean, latency = false) => {
       const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
-      const columns = [...MEASURE_COLUMNS, 'cost_usd', 'first_update_ms', 'last_update_ms'];
+      const columns = [
+        ...MEASURE_COLUMNS,
+        'cost_usd',
+        'first_update_ms',
+        'last_update_ms',
+        ...(latency ? LATENCY_COLUMNS : []),
+      ];
       // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
       // to the other. SET expressions all read the row as it was before the update.
       const set = MEASURE_COLUMNS.map((m) =>
@@ -372,6 +416,7 @@ export class RollupWriter {
       set.push(
         'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
       );
+      if (latency) set.push(...LATENCY_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`));
       return db.prepare(
         `INSERT INTO ${table} (${key}, ${columns.join(', ')})
          VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
@@ -396,6 +441,16 @@ export class RollupWriter {
       perAppDay: upsert('rollup_per_app_day', false),
       tagHour: upsert('rollup_tag_hour', true),
       tagDay: upsert('rollup_tag_day', true),
+    };
+    this.upsertWithLatency = {
+      hour: upsert('rollup_hour', false, true),
+      day: upsert('rollup_day', false, true),
+      appHour: upsert('rollup_app_hour', false, true),
+      appDay: upsert('rollup_app_day', false, true),
+      perModelHour: upsert('rollup_per_model_hour', false, true),
+      perModelDay: upsert('rollup_per_model_day', false, true),
+      perAppHour: upsert('rollup_per_app_hour', false, true),
+      perAppDay: upsert('rollup_per_app_day', false, true),
     };
   }
 
@@ -430,9 +485,9 @@ export class RollupWriter {
       );
       const h = floorTo(e.timestampMs, HOUR_MS);
       const d = floorTo(e.timestampMs, DAY_MS);
-      accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
-      accumulate(plain.hour as Buckets, h, sid, e);
-      accumulate(plain.day as Buckets, d, sid, e);
+      accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e, false);
+      accumulate(plain.hour as Buckets, h, sid, e, true);
+      accumulate(plain.day as Buckets, d, sid, e, true);
       if (!coarseOf.has(sid)) {
         let ids = this.coarse.get(sid);
         if (ids === undefined) {
@@ -457,11 +512,12 @@ export class RollupWriter {
       for (const [bucketMs, bySeries] of buckets) {
         for (const [sid, acc] of bySeries) {
           const ids = coarseOf.get(sid) as CoarseIds;
-          addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc);
-          addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc);
-          addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc);
-          addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc);
-          addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc);
+          // The per-user families keep no histogram (LATENCY_TABLES).
+          addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc, true);
+          addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc, false);
+          addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc, false);
+          addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc, true);
+          addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc, true);
         }
       }
     }
@@ -471,8 +527,13 @@ export class RollupWriter {
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };
     for (const [name, buckets] of Object.entries(plain)) {
+      const withLatency = this.upsertWithLatency[name];
       for (const bySeries of buckets.values()) {
-        for (const a of bySeries.values()) run(this.upsert[name], a, false);
+        for (const a of bySeries.values()) {
+          if (withLatency && a.latency !== undefined) {
+            withLatency.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
+          } else run(this.upsert[name], a, false);
+        }
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {
