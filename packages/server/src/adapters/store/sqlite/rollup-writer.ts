@@ -191,6 +191,17 @@ type Statement = Database.Statement<unknown[], unknown>;
 type Buckets = Map<number, Map<number, Acc>>;
 type TagBuckets = Map<number, Map<number, Map<number, Acc>>>;
 
+/** The one bucket a histogram's counts are all in, or -1 (several, or none). */
+function soleBucket(h: LatencyHistogram): number {
+  let found = -1;
+  for (let i = 0; i < h.length; i++) {
+    if (h[i] === 0) continue;
+    if (found >= 0) return -1;
+    found = i;
+  }
+  return found;
+}
+
 function floorTo(ms: number, size: number): number {
   return ms - (((ms % size) + size) % size);
 }
@@ -332,9 +343,14 @@ export class RollupWriter {
   /**
    * The same upserts with the latency histogram's columns, for the rollups that keep it
    * (LATENCY_TABLES), used for a row only when one of its calls had a latency: a row without
-   * binds no more than before.
+   * binds no more than before. A row whose calls all fell in one bucket (a long tail of users
+   * makes most full-series rows one call) binds that bucket's column alone (`single[table][i]`);
+   * the others bind all twenty (`all[table]`).
    */
-  private readonly upsertWithLatency: Record<string, Statement>;
+  private readonly upsertWithLatency: {
+    all: Record<string, Statement>;
+    single: Record<string, Statement[]>;
+  };
   /** Full series id → its ids in the coarse dictionaries. */
   private readonly coarse: GenerationalCache<number, CoarseIds>;
 
@@ -397,14 +413,14 @@ export class RollupWriter {
       ['project_id', 'app_id'],
       share(1 / 32),
     );
-    const upsert = (table: string, tagged: boolean, latency = false) => {
+    const upsert = (table: string, tagged: boolean, latency: readonly string[] = []) => {
       const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
       const columns = [
         ...MEASURE_COLUMNS,
         'cost_usd',
         'first_update_ms',
         'last_update_ms',
-        ...(latency ? LATENCY_COLUMNS : []),
+        ...latency,
       ];
       // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
       // to the other. SET expressions all read the row as it was before the update.
@@ -416,7 +432,7 @@ export class RollupWriter {
       set.push(
         'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
       );
-      if (latency) set.push(...LATENCY_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`));
+      set.push(...latency.map((c) => `${c} = ${c} + excluded.${c}`));
       return db.prepare(
         `INSERT INTO ${table} (${key}, ${columns.join(', ')})
          VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
@@ -442,16 +458,21 @@ export class RollupWriter {
       tagHour: upsert('rollup_tag_hour', true),
       tagDay: upsert('rollup_tag_day', true),
     };
-    this.upsertWithLatency = {
-      hour: upsert('rollup_hour', false, true),
-      day: upsert('rollup_day', false, true),
-      appHour: upsert('rollup_app_hour', false, true),
-      appDay: upsert('rollup_app_day', false, true),
-      perModelHour: upsert('rollup_per_model_hour', false, true),
-      perModelDay: upsert('rollup_per_model_day', false, true),
-      perAppHour: upsert('rollup_per_app_hour', false, true),
-      perAppDay: upsert('rollup_per_app_day', false, true),
+    const latencyTables: Record<string, string> = {
+      hour: 'rollup_hour',
+      day: 'rollup_day',
+      appHour: 'rollup_app_hour',
+      appDay: 'rollup_app_day',
+      perModelHour: 'rollup_per_model_hour',
+      perModelDay: 'rollup_per_model_day',
+      perAppHour: 'rollup_per_app_hour',
+      perAppDay: 'rollup_per_app_day',
     };
+    this.upsertWithLatency = { all: {}, single: {} };
+    for (const [name, table] of Object.entries(latencyTables)) {
+      this.upsertWithLatency.all[name] = upsert(table, false, LATENCY_COLUMNS);
+      this.upsertWithLatency.single[name] = LATENCY_COLUMNS.map((c) => upsert(table, false, [c]));
+    }
   }
 
   /** Call inside the transaction, with the events that claimed a new id. */
@@ -527,12 +548,19 @@ export class RollupWriter {
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };
     for (const [name, buckets] of Object.entries(plain)) {
-      const withLatency = this.upsertWithLatency[name];
+      const all = this.upsertWithLatency.all[name];
+      const single = this.upsertWithLatency.single[name];
       for (const bySeries of buckets.values()) {
         for (const a of bySeries.values()) {
-          if (withLatency && a.latency !== undefined) {
-            withLatency.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
-          } else run(this.upsert[name], a, false);
+          const h = a.latency;
+          if (!all || !single || h === undefined) {
+            run(this.upsert[name], a, false);
+            continue;
+          }
+          const only = soleBucket(h);
+          if (only >= 0) {
+            (single[only] as Statement).run(a.bucketMs, a.seriesId, ...a.params(nowMs), h[only]);
+          } else all.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...h);
         }
       }
     }
