@@ -422,6 +422,13 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
         { timeout: 5000 },
       );
       await shoot('breakdown-light');
+      // No seeded call reported a latency: the latency panels say so instead of drawing nothing.
+      for (const id of ['latency-model', 'latency-app']) {
+        await page.waitForSelector(`[data-panel="${id}"][data-status="empty"]`);
+        expect(await page.textContent(`[data-panel="${id}"] .panel-status`)).toContain(
+          'No call in this range reported a latency',
+        );
+      }
       expect(
         await page.evaluate(() => (window as unknown as { __xss?: number }).__xss),
       ).toBeUndefined();
