@@ -1,13 +1,8 @@
-import {
-  addLatencyHistogram,
-  emptyLatencyHistogram,
-  type LatencyHistogram,
-  latencyBucketOf,
-  type PricedEvent,
-} from '@tokenwatch/core';
+import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
+import { ACC_MEASURE_COLUMNS, Acc, soleBucket } from './rollup-acc.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -39,168 +34,11 @@ interface CoarseIds {
   app: number;
 }
 
-/**
- * One rollup row's measures for this fold. Plain numbers, not `RollupMeasures` (whose cost is a
- * bigint): the fold adds every event into three of these and derives ten more, and a bigint add
- * allocates. The cost stays exact: `costNano` holds a safe integer, and what would pass 2^53 is
- * carried into `costBig`.
- */
-class Acc {
-  inputTokens = 0;
-  outputTokens = 0;
-  cacheReadTokens = 0;
-  cacheWriteTokens = 0;
-  totalTokens = 0;
-  requests = 0;
-  errors = 0;
-  costNano = 0;
-  costBig = 0n;
-  unpricedTokens = 0;
-  unpricedRequests = 0;
-  noUsageRequests = 0;
-  deniedRequests = 0;
-  /**
-   * The latency histogram, for the rollups that keep one (hour and day): created by the first
-   * call with a latency that is added with `keepLatency`; minute and tag rows never make one.
-   */
-  latency: LatencyHistogram | undefined = undefined;
-
-  constructor(
-    readonly bucketMs: number,
-    readonly tagId: number,
-    readonly seriesId: number,
-  ) {}
-
-  addCost(nano: number): void {
-    const sum = this.costNano + nano;
-    if (Number.isSafeInteger(sum)) this.costNano = sum;
-    else {
-      this.costBig += BigInt(this.costNano) + BigInt(nano);
-      this.costNano = 0;
-    }
-  }
-
-  /** As `addEventToMeasures` (core) does for `RollupMeasures` (the histogram if `keepLatency`). */
-  addEvent(e: PricedEvent, keepLatency: boolean): void {
-    if (e.status === 'denied') {
-      // Never reached the provider: no tokens (validation), no request, no price question.
-      this.deniedRequests += 1;
-      return;
-    }
-    const total = e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens;
-    this.inputTokens += e.inputTokens;
-    this.outputTokens += e.outputTokens;
-    this.cacheReadTokens += e.cacheReadTokens;
-    this.cacheWriteTokens += e.cacheWriteTokens;
-    this.totalTokens += total;
-    this.requests += 1;
-    if (e.status === 'error') this.errors += 1;
-    else if (e.status === 'no_usage') this.noUsageRequests += 1;
-    if (e.costNanoUsd !== 0) this.addCost(e.costNanoUsd);
-    if (!e.priced) {
-      this.unpricedTokens += total;
-      this.unpricedRequests += 1;
-    }
-    if (keepLatency && e.latencyMs !== undefined) {
-      if (this.latency === undefined) this.latency = emptyLatencyHistogram();
-      const i = latencyBucketOf(e.latencyMs);
-      this.latency[i] = (this.latency[i] as number) + 1;
-    }
-  }
-
-  /** As `addMeasures` (core); the histogram too if `keepLatency`. */
-  add(from: Acc, keepLatency: boolean): void {
-    this.inputTokens += from.inputTokens;
-    this.outputTokens += from.outputTokens;
-    this.cacheReadTokens += from.cacheReadTokens;
-    this.cacheWriteTokens += from.cacheWriteTokens;
-    this.totalTokens += from.totalTokens;
-    this.requests += from.requests;
-    this.errors += from.errors;
-    this.addCost(from.costNano);
-    this.costBig += from.costBig;
-    this.unpricedTokens += from.unpricedTokens;
-    this.unpricedRequests += from.unpricedRequests;
-    this.noUsageRequests += from.noUsageRequests;
-    this.deniedRequests += from.deniedRequests;
-    if (keepLatency && from.latency !== undefined) {
-      if (this.latency === undefined) this.latency = emptyLatencyHistogram();
-      addLatencyHistogram(this.latency, from.latency);
-    }
-  }
-
-  /**
-   * The upsert's parameters after the key: the measures in the order of MEASURE_COLUMNS (the
-   * cost as its nano-USD below a dollar), then whole USD and the update times. SQLite's
-   * rollups hold a cost as whole USD plus the nano-USD below a dollar (see splitCost).
-   */
-  params(nowMs: number): Array<number | bigint> {
-    // Bound as bigints: the driver binds every JS number as a REAL, and the upsert's carry
-    // (`(cost_nano_usd + excluded.cost_nano_usd) / 1000000000`) must divide integers.
-    let usd: bigint;
-    let nano: bigint;
-    if (this.costBig === 0n) {
-      // A safe integer: the division and remainder are exact.
-      const below = this.costNano % 1_000_000_000;
-      nano = BigInt(below);
-      usd = BigInt((this.costNano - below) / 1_000_000_000);
-    } else {
-      const cost = this.costBig + BigInt(this.costNano);
-      usd = cost / 1_000_000_000n;
-      nano = cost % 1_000_000_000n;
-    }
-    return [
-      this.inputTokens,
-      this.outputTokens,
-      this.cacheReadTokens,
-      this.cacheWriteTokens,
-      this.totalTokens,
-      this.requests,
-      this.errors,
-      nano,
-      this.unpricedTokens,
-      this.unpricedRequests,
-      this.noUsageRequests,
-      this.deniedRequests,
-      usd,
-      nowMs,
-      nowMs,
-    ];
-  }
-}
-
-/** The columns `Acc.params` binds, in its order: checked when the writer is built. */
-const ACC_MEASURE_COLUMNS = [
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'total_tokens',
-  'requests',
-  'errors',
-  'cost_nano_usd',
-  'unpriced_tokens',
-  'unpriced_requests',
-  'no_usage_requests',
-  'denied_requests',
-];
-
 type Statement = Database.Statement<unknown[], unknown>;
 
 /** bucket → series → measures (or bucket → tag → series → measures for tag rollups). */
 type Buckets = Map<number, Map<number, Acc>>;
 type TagBuckets = Map<number, Map<number, Map<number, Acc>>>;
-
-/** The one bucket a histogram's counts are all in, or -1 (several, or none). */
-function soleBucket(h: LatencyHistogram): number {
-  let found = -1;
-  for (let i = 0; i < h.length; i++) {
-    if (h[i] === 0) continue;
-    if (found >= 0) return -1;
-    found = i;
-  }
-  return found;
-}
 
 function floorTo(ms: number, size: number): number {
   return ms - (((ms % size) + size) % size);
