@@ -27,10 +27,29 @@ export class Acc {
   noUsageRequests = 0;
   deniedRequests = 0;
   /**
-   * The latency histogram, for the rollups that keep one (hour and day): created by the first
-   * call with a latency that is added with `keepLatency`; minute and tag rows never make one.
+   * The latency histogram, for the rollups that keep one (hour and day; minute and tag rows
+   * never count latency). While every call counted so far fell in one bucket it is that bucket
+   * and its count (`soleBucket`, `soleCount`), with no array: a long tail of users makes most
+   * full-series rows one call, and an array per row was most of the histogram's cost on the
+   * fold. `latency` holds the counts once calls span several buckets.
    */
   latency: LatencyHistogram | undefined = undefined;
+  soleBucket = -1;
+  soleCount = 0;
+
+  /** Adds `count` calls to latency bucket `i`. */
+  addLatency(i: number, count: number): void {
+    if (this.latency !== undefined) {
+      this.latency[i] = (this.latency[i] as number) + count;
+    } else if (this.soleCount === 0 || this.soleBucket === i) {
+      this.soleBucket = i;
+      this.soleCount += count;
+    } else {
+      this.latency = emptyLatencyHistogram();
+      this.latency[this.soleBucket] = this.soleCount;
+      this.latency[i] = (this.latency[i] as number) + count;
+    }
+  }
 
   constructor(
     readonly bucketMs: number,
@@ -68,11 +87,7 @@ export class Acc {
       this.unpricedTokens += total;
       this.unpricedRequests += 1;
     }
-    if (keepLatency && e.latencyMs !== undefined) {
-      if (this.latency === undefined) this.latency = emptyLatencyHistogram();
-      const i = latencyBucketOf(e.latencyMs);
-      this.latency[i] = (this.latency[i] as number) + 1;
-    }
+    if (keepLatency && e.latencyMs !== undefined) this.addLatency(latencyBucketOf(e.latencyMs), 1);
   }
 
   /** As `addMeasures` (core); the histogram too if `keepLatency`. */
@@ -90,10 +105,14 @@ export class Acc {
     this.unpricedRequests += from.unpricedRequests;
     this.noUsageRequests += from.noUsageRequests;
     this.deniedRequests += from.deniedRequests;
-    if (keepLatency && from.latency !== undefined) {
-      if (this.latency === undefined) this.latency = emptyLatencyHistogram();
+    if (!keepLatency) return;
+    if (from.latency !== undefined) {
+      if (this.latency === undefined) {
+        this.latency = emptyLatencyHistogram();
+        if (this.soleCount > 0) this.latency[this.soleBucket] = this.soleCount;
+      }
       addLatencyHistogram(this.latency, from.latency);
-    }
+    } else if (from.soleCount > 0) this.addLatency(from.soleBucket, from.soleCount);
   }
 
   /**
@@ -151,14 +170,3 @@ export const ACC_MEASURE_COLUMNS = [
   'no_usage_requests',
   'denied_requests',
 ];
-
-/** The one bucket a histogram's counts are all in, or -1 (several, or none). */
-export function soleBucket(h: LatencyHistogram): number {
-  let found = -1;
-  for (let i = 0; i < h.length; i++) {
-    if (h[i] === 0) continue;
-    if (found >= 0) return -1;
-    found = i;
-  }
-  return found;
-}

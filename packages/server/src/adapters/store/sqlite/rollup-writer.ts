@@ -2,7 +2,7 @@ import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
-import { ACC_MEASURE_COLUMNS, Acc, soleBucket } from './rollup-acc.js';
+import { ACC_MEASURE_COLUMNS, Acc } from './rollup-acc.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -390,15 +390,16 @@ export class RollupWriter {
       const single = this.upsertWithLatency.single[name];
       for (const bySeries of buckets.values()) {
         for (const a of bySeries.values()) {
-          const h = a.latency;
-          if (!all || !single || h === undefined) {
-            run(this.upsert[name], a, false);
-            continue;
-          }
-          const only = soleBucket(h);
-          if (only >= 0) {
-            (single[only] as Statement).run(a.bucketMs, a.seriesId, ...a.params(nowMs), h[only]);
-          } else all.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...h);
+          if (all && single && a.latency !== undefined) {
+            all.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
+          } else if (single && a.soleCount > 0) {
+            (single[a.soleBucket] as Statement).run(
+              a.bucketMs,
+              a.seriesId,
+              ...a.params(nowMs),
+              a.soleCount,
+            );
+          } else run(this.upsert[name], a, false);
         }
       }
     }
