@@ -1,3 +1,4 @@
+export * from './aggregate/latency-histogram.js';
 export * from './aggregate/rollup-delta.js';
 export * from './bedrock/index.js';
 export * from './errors.js';
@@ -13,6 +14,7 @@ export * from './ports/rule-store.js';
 export * from './ports/usage-store.js';
 export * from './pricing/index.js';
 export * from './query/group-rollups.js';
+export * from './query/latency-query.js';
 export * from './query/timestamp.js';
 export * from './query/usage-query.js';
 export * from './rules/evaluate.js';

@@ -54,6 +54,8 @@ const MODELS = [
   UNPRICED,
 ];
 const APPS = ['chat-assistant', 'doc-summarizer', 'code-review', 'support-bot', XSS_APP];
+/** The app whose calls report no latency. */
+const QUIET_APP = 'support-bot';
 const USERS = [
   XSS_USER,
   ...Array.from({ length: 29 }, (_, i) => `user-${String(i + 1).padStart(2, '0')}`),
@@ -91,6 +93,10 @@ function seedEvents(nowMs: number): WireEvent[] {
         tags: { team: rand() < 0.5 ? 'growth' : 'platform' },
       }),
     );
+    // Latencies from 150 ms to ~4 s, except support-bot's calls, which never report one (the
+    // latency panels' empty state). Not drawn from `rand`: the other fields stay as they were.
+    const made = events[events.length - 1] as WireEvent;
+    if (made.appId !== QUIET_APP) made.latencyMs = 150 + ((i * 7919) % 4000);
     // Now and then a call whose usage never arrived, or one a budget guard denied.
     const last = events[events.length - 1] as WireEvent;
     if (i % 40 === 3)
@@ -421,7 +427,39 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
         XSS_USER,
         { timeout: 5000 },
       );
+      // Latency by model and by app: the API's p50 and p95 (GET /v1/latency), most calls first.
+      for (const dim of ['model', 'app'] as const) {
+        const chart = await chartData(page, `latency-${dim}`);
+        const res = await api.get(
+          `/v1/latency?from=${r.from}&to=${r.to}&groupBy=${dim}&limit=10`,
+          admin,
+        );
+        expect(res.status, res.text).toBe(200);
+        const rows = res.json<{ rows: Array<Record<string, unknown>> }>().rows;
+        expect(rows.length).toBeGreaterThan(1);
+        expect(chart.y).toEqual(rows.map((x) => x[dim]));
+        expect(chart.series.map((x) => x.data)).toEqual([
+          rows.map((x) => x.p50Ms),
+          rows.map((x) => x.p95Ms),
+        ]);
+        if (dim === 'app') expect(chart.y).not.toContain(QUIET_APP);
+      }
       await shoot('breakdown-light');
+      // An app whose calls reported no latency: the latency panels say so instead of drawing nothing.
+      const go = (to: string) =>
+        page.evaluate((path) => {
+          history.pushState(null, '', path);
+          dispatchEvent(new PopStateEvent('popstate'));
+        }, to);
+      await go(`/breakdown?app=${QUIET_APP}`);
+      for (const id of ['latency-model', 'latency-app']) {
+        await page.waitForSelector(`[data-panel="${id}"][data-status="empty"]`);
+        expect(await page.textContent(`[data-panel="${id}"] .panel-status`)).toContain(
+          'No call in this range reported a latency',
+        );
+      }
+      await go('/breakdown');
+      await page.waitForSelector('[data-panel="latency-model"][data-status="ready"]');
       expect(
         await page.evaluate(() => (window as unknown as { __xss?: number }).__xss),
       ).toBeUndefined();

@@ -43,6 +43,7 @@ function seed(nowMs: number): WireEvent[] {
         provider: 'bedrock',
         inputTokens: 20_000 - i * 60 + k,
         outputTokens: 10,
+        latencyMs: 200 + ((i * 7 + k * 3) % 40) * 75,
       }),
     ),
   );
@@ -214,6 +215,30 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('drill-down and user search', () =>
     await page.waitForFunction(() => location.pathname === '/');
     expect(query().getAll('app')).toEqual([app]);
     expect(query().getAll('model')).toEqual([model]);
+  });
+
+  it('a latency bar opens the overview filtered to that model', async () => {
+    await open('/breakdown', 'latency-model');
+    const o = await option('latency-model');
+    expect(o.series.map((s: { name: string }) => s.name)).toEqual(['p50', 'p95']);
+    expect(o.yAxis[0].data).toHaveLength(MODELS.length);
+    const model = o.yAxis[0].data[1];
+    await clickItem('latency-model', 1, 1);
+    await page.waitForFunction(() => location.pathname === '/');
+    expect(query().getAll('model')).toEqual([model]);
+  });
+
+  it('the keyboard drills down from the latency by app chart', async () => {
+    await open('/breakdown', 'latency-app');
+    const o = await option('latency-app');
+    await page.focus('[data-chart="latency-app"]');
+    await page.keyboard.press('ArrowRight');
+    const said = await page.textContent('[data-chart="latency-app"] + .visually-hidden');
+    const app = o.yAxis[0].data[0];
+    expect(said).toContain(`p50, ${app}:`);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => location.pathname === '/');
+    expect(query().getAll('app')).toEqual([app]);
   });
 
   it("a heat-map cell opens the user's page filtered to the app", async () => {

@@ -57,6 +57,7 @@ function seed(nowMs: number): WireEvent[] {
       provider: 'bedrock',
       inputTokens: 500 + i * 10,
       outputTokens: 100 + i,
+      latencyMs: 300 + i * 90,
     }),
   );
 }

@@ -564,3 +564,40 @@ describe('aggregateEvents: pre-aggregation equals per-event summation (generated
     });
   }
 });
+
+describe('the latency histogram measure', () => {
+  it('counts each call with a latency in its bucket; calls without one and denied calls are not in it', () => {
+    const m = emptyMeasures();
+    addEventToMeasures(m, event({ latencyMs: undefined }));
+    expect(m.latency).toBeUndefined();
+    addEventToMeasures(m, event({ latencyMs: 700 }));
+    addEventToMeasures(m, event({ latencyMs: 700, status: 'error' }));
+    addEventToMeasures(m, event({ latencyMs: 0, status: 'no_usage' }));
+    addEventToMeasures(
+      m,
+      event({ latencyMs: 5, status: 'denied', inputTokens: 0, outputTokens: 0, costNanoUsd: 0 }),
+    );
+    const expected = new Array(20).fill(0);
+    expected[0] = 1;
+    expected[8] = 2;
+    expect(m.latency).toEqual(expected);
+    expect(m.requests).toBe(4);
+  });
+
+  it('adds up exactly from minute to day rows, and merging copies instead of sharing', () => {
+    const events = [10, 30, 30, 900, 200_000].map((ms, i) =>
+      event({ id: `e${i}`, latencyMs: ms, timestampMs: T0 + i * 20 * MINUTE_MS }),
+    );
+    const deltas = aggregateEvents(events);
+    const total = emptyMeasures();
+    for (const d of deltas.minute) addMeasures(total, d);
+    expect(total.latency).toEqual(deltas.day[0]?.latency);
+    expect(total.latency?.[1]).toBe(2);
+    const first = deltas.minute[0] as RollupDelta;
+    const into = emptyMeasures();
+    addMeasures(into, first);
+    addMeasures(into, first);
+    expect(first.latency?.[0]).toBe(1);
+    expect(into.latency?.[0]).toBe(2);
+  });
+});

@@ -1,4 +1,10 @@
 import type { PricedEvent } from '../event/usage-event.js';
+import {
+  addLatencyHistogram,
+  emptyLatencyHistogram,
+  type LatencyHistogram,
+  latencyBucketOf,
+} from './latency-histogram.js';
 
 /**
  * The additive measures every rollup row carries. What each request count counts, by the
@@ -8,6 +14,10 @@ import type { PricedEvent } from '../event/usage-event.js';
  * - `noUsageRequests`: `no_usage` (their tokens, if any were known, are in the token measures);
  * - `deniedRequests`: `denied` (blocked by a budget guard, no tokens, not in `requests`);
  * - `unpricedRequests`: of `requests`, those whose model had no price.
+ *
+ * `latency`, the latency histogram (see LATENCY_BOUNDS_MS), counts the calls of `requests` that
+ * reported a `latencyMs`; a `denied` call never reached the provider and is not in it. Absent
+ * while no call had a latency (most rows of a store that is not asked for it never need one).
  */
 export interface RollupMeasures {
   inputTokens: number;
@@ -23,6 +33,7 @@ export interface RollupMeasures {
   unpricedRequests: number;
   noUsageRequests: number;
   deniedRequests: number;
+  latency?: LatencyHistogram;
 }
 
 export interface RollupKey {
@@ -91,6 +102,11 @@ export function addEventToMeasures(m: RollupMeasures, e: PricedEvent): void {
     m.unpricedTokens += total;
     m.unpricedRequests += 1;
   }
+  if (e.latencyMs !== undefined) {
+    if (!m.latency) m.latency = emptyLatencyHistogram();
+    const i = latencyBucketOf(e.latencyMs);
+    m.latency[i] = (m.latency[i] as number) + 1;
+  }
 }
 
 export function addMeasures(into: RollupMeasures, from: RollupMeasures): void {
@@ -106,6 +122,11 @@ export function addMeasures(into: RollupMeasures, from: RollupMeasures): void {
   into.unpricedRequests += from.unpricedRequests;
   into.noUsageRequests += from.noUsageRequests;
   into.deniedRequests += from.deniedRequests;
+  if (from.latency) {
+    // Copied, never shared: `into` is added to later, `from` may be a stored row.
+    if (!into.latency) into.latency = emptyLatencyHistogram();
+    addLatencyHistogram(into.latency, from.latency);
+  }
 }
 
 function floorTo(ms: number, size: number): number {

@@ -1,3 +1,4 @@
+import { emptyLatencyHistogram } from '../aggregate/latency-histogram.js';
 import {
   addMeasures,
   emptyMeasures,
@@ -87,5 +88,11 @@ export function groupRollups(q: UsageQuery, source: Iterable<RollupRecord>): Usa
     }
     return (a.row.bucketMs ?? 0) - (b.row.bucketMs ?? 0);
   });
-  return rows.slice(0, q.limit).map((g) => ({ ...g.row, ...g.measures }));
+  return rows.slice(0, q.limit).map((g) => {
+    // The histogram only when asked for, as the SQL stores (which read its columns only then).
+    const { latency, ...measures } = g.measures;
+    return q.latency
+      ? { ...g.row, ...measures, latency: latency ?? emptyLatencyHistogram() }
+      : { ...g.row, ...measures };
+  });
 }

@@ -47,6 +47,11 @@ export interface UsageQuery {
    * Absent: every user.
    */
   userPrefix?: string;
+  /**
+   * Also sum the latency histogram: every row then has `latency` (all zeros when none of its
+   * calls reported one). Kept at hour and day resolution, without tags (`parseLatencyQuery`).
+   */
+  latency?: boolean;
 }
 
 /**

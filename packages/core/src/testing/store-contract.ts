@@ -4,6 +4,7 @@ import type { Store } from '../ports/project-store.js';
 import { EventOutcome } from '../ports/usage-store.js';
 import type { UsageRow } from '../query/usage-query.js';
 import { CONTRACT_T0, makePricedEvent, makeQuery } from './store-fixtures.js';
+import { latencyContract } from './store-latency-contract.js';
 import { measuresContract } from './store-measures-contract.js';
 import { rangeQueryContract } from './store-range-contract.js';
 import { userSearchContract } from './store-user-search-contract.js';
@@ -60,6 +61,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreUnderTes
     rangeQueryContract(() => store, now);
     userSearchContract(() => store, now);
     measuresContract(() => store, now);
+    latencyContract(() => store, now);
 
     it('migrate is idempotent', async () => {
       await store.migrate();

@@ -45,6 +45,21 @@ export interface UsageRequest {
   limit?: number;
 }
 
+/** One row of `GET /v1/latency` (README, "GET /v1/latency"). */
+export interface LatencyRow {
+  app?: string;
+  model?: string;
+  timedRequests: number;
+  p50Ms: number;
+  p95Ms: number;
+  histogram: number[];
+}
+
+export interface LatencyResponse {
+  rows: LatencyRow[];
+  bucketBoundsMs: number[];
+}
+
 /** The API's row cap; a response this long may be cut. */
 export const MAX_ROWS = 10_000;
 
@@ -172,6 +187,20 @@ export class ApiClient {
 
   usage(r: UsageRequest, signal?: AbortSignal): Promise<UsageResponse> {
     return this.request<UsageResponse>('GET', '/v1/usage', {
+      params: usageParams(r),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /**
+   * `GET /v1/latency`: p50/p95 per group over the range (no interval, no order: most calls
+   * first). The histograms are not kept per tag: the caller must not pass a tag filter.
+   */
+  latency(
+    r: Omit<UsageRequest, 'interval' | 'orderBy' | 'order'>,
+    signal?: AbortSignal,
+  ): Promise<LatencyResponse> {
+    return this.request<LatencyResponse>('GET', '/v1/latency', {
       params: usageParams(r),
       ...(signal ? { signal } : {}),
     });

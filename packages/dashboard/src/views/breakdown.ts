@@ -8,6 +8,7 @@ import { unpricedPanel } from '../ui/unpriced.js';
 import { heatmapData, matrixData, slicesData } from './chart-data.js';
 import { exportScope, guard, rangeOf, slotsOf, type ViewFactory } from './context.js';
 import { withFilters } from './drill-down.js';
+import { latencyPanels } from './latency-panels.js';
 
 export const MAX_APPS = 12;
 export const MAX_MODELS = 8;
@@ -53,7 +54,14 @@ export const breakdownView: ViewFactory = (root, ctx) => {
     chartHeight: 'var(--chart-h-tall)',
   });
   const unpriced = unpricedPanel(ctx);
-  root.append(unpriced.panel.el, appModel.el, share.el, heat.el);
+  const latency = latencyPanels(ctx);
+  root.append(
+    unpriced.panel.el,
+    appModel.el,
+    share.el,
+    heat.el,
+    ...latency.panels.map((p) => p.el),
+  );
 
   /** Bars and slices open the overview filtered to what was clicked (usage over time). */
   const inOverview = (set: { app?: string; model?: string }) =>
@@ -185,13 +193,14 @@ export const breakdownView: ViewFactory = (root, ctx) => {
       );
     });
 
-    await Promise.all([barDone, pieDone, heatDone]);
+    await Promise.all([barDone, pieDone, heatDone, latency.refresh()]);
   };
 
   return {
     refresh,
     dispose() {
       for (const p of [appModel, share, heat, unpriced.panel]) p.dispose();
+      latency.dispose();
     },
   };
 };

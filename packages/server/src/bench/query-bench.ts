@@ -16,6 +16,7 @@ import {
   BUNDLED_CATALOG,
   PriceCatalog,
   type PricedEvent,
+  parseLatencyQuery,
   parseUsageQuery,
   priceEvent,
   type UsageEvent,
@@ -89,6 +90,8 @@ interface Panel {
   params: (found: Found) => Record<string, string | string[]>;
   /** `count`: GET /v1/usage/count (the store's countGroups) instead of the rows. */
   count?: boolean;
+  /** `latency`: GET /v1/latency (parsed by parseLatencyQuery: the histogram columns too). */
+  latency?: boolean;
   /** Remembers the values of this dimension of the rows, as `found[key]`. */
   keep?: { key: string; dim: 'user' | 'app' | 'model' };
 }
@@ -162,6 +165,19 @@ const PANELS: Panel[] = [
     kind: 'series',
     params: () => ({ groupBy: 'model', user: ONE_USER }),
   },
+  // The breakdown's latency panels (p50/p95 per model and per app, top 10).
+  {
+    name: 'latency by model',
+    kind: 'range',
+    latency: true,
+    params: () => ({ groupBy: 'model', limit: '10' }),
+  },
+  {
+    name: 'latency by app',
+    kind: 'range',
+    latency: true,
+    params: () => ({ groupBy: 'app', limit: '10' }),
+  },
 ];
 
 async function main(): Promise<void> {
@@ -213,7 +229,9 @@ async function load(store: SqliteStore, end: number): Promise<void> {
           outputTokens: 50 + Math.floor(random() * 500),
           cacheReadTokens: random() < 0.3 ? Math.floor(random() * 3000) : 0,
           cacheWriteTokens: 0,
-          latencyMs: undefined,
+          // 200 ms to ~6 s, spread over the histogram's buckets (not drawn from `random`: the
+          // other fields stay those of the figures measured before latency was kept).
+          latencyMs: 200 + ((i * 7919) % 6007),
           status: 'ok',
           tags: undefined,
         };
@@ -249,11 +267,8 @@ async function measure(store: SqliteStore, end: number): Promise<string> {
       search.set('from', String(panel.kind === 'series' ? range.fromMs : range.aggFromMs));
       search.set('to', String(range.toMs));
       if (panel.kind === 'series') search.set('interval', range.interval);
-      const query = parseUsageQuery(search, {
-        projectId: 'p',
-        nowMs: end,
-        minuteRetentionMs: 7 * DAY,
-      });
+      const ctx = { projectId: 'p', nowMs: end, minuteRetentionMs: 7 * DAY };
+      const query = panel.latency ? parseLatencyQuery(search, ctx) : parseUsageQuery(search, ctx);
       const times: number[] = [];
       let rows: Awaited<ReturnType<SqliteStore['queryUsage']>> = [];
       let count = 0;

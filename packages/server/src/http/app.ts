@@ -17,6 +17,7 @@ import { bedrockRoutes } from './routes/bedrock-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { latencyRoutes } from './routes/latency-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { otlpRoutes } from './routes/otlp-routes.js';
 import { type RuleRouteDeps, ruleRoutes } from './routes/rule-routes.js';
@@ -104,6 +105,7 @@ export function buildRoutes(deps: AppDeps): Route[] {
     ...bedrockRoutes(deps),
     ...otlpRoutes(deps),
     ...usageRoutes(deps),
+    ...latencyRoutes(deps),
     ...userRoutes(deps),
     ...ruleRoutes(deps, deps.alerting),
     ...adminRoutes(deps),

@@ -159,7 +159,7 @@ describe('401: who is calling is unknown', () => {
 
 describe('403: the key may not do this', () => {
   it('an ingest key cannot read usage, keys, conflicts or set prices', async () => {
-    for (const path of ['/v1/usage', '/v1/keys', '/v1/conflicts', '/v1/prices']) {
+    for (const path of ['/v1/usage', '/v1/latency', '/v1/keys', '/v1/conflicts', '/v1/prices']) {
       const res = await api.get(path, ingestKey);
       expect(res.status, path).toBe(403);
       expect(res.json<ApiError>().error.code).toBe('forbidden');

@@ -53,6 +53,7 @@ beforeAll(async () => {
         appId: 'chat',
         tags: { team: 'x' },
         inputTokens: 100 + i,
+        latencyMs: 300 + i,
       }),
     );
     // Same ids and user names in B, other numbers, and the canary everywhere it can go.
@@ -66,6 +67,7 @@ beforeAll(async () => {
         tags: { team: i % 2 ? `${CANARY}-team` : 'x', [`${CANARY.toLowerCase()}`]: 'y' },
         inputTokens: 100_000 + i * 7,
         outputTokens: 5000 + i,
+        latencyMs: 50_000 + i,
       }),
     );
   }
@@ -141,6 +143,29 @@ describe("A's queries never return B's usage", () => {
         expect(res.text).not.toContain(CANARY);
         expect(res.text).not.toContain(CANARY.toLowerCase());
       }
+    }
+  });
+
+  it.each([
+    { groupBy: 'user' },
+    { groupBy: 'model', user: CANARY },
+    { groupBy: 'app,model,provider' },
+    { groupBy: 'user', interval: 'day' },
+    { model: `${CANARY}-model` },
+  ])("GET /v1/latency %j with A's key", async (params) => {
+    const search = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) search.set(k, v);
+    for (const headers of [{}, { 'x-project-id': 'b' }]) {
+      const res = await api.get(`/v1/latency?${search}`, adminA, headers);
+      expect(res.status, res.text).toBe(200);
+      const body = res.json<{ rows: Array<{ timedRequests: number; p95Ms: number }> }>();
+      const rows = JSON.stringify(body.rows);
+      // A's 40 timed calls (300–339 ms), none of B's (50 s).
+      const filtered = 'user' in params || 'model' in params;
+      expect(body.rows.reduce((n, r) => n + r.timedRequests, 0)).toBe(filtered ? 0 : 40);
+      for (const r of body.rows) expect(r.p95Ms).toBeLessThanOrEqual(400);
+      expect(rows).not.toContain(CANARY);
+      expect(rows).not.toContain(CANARY.toLowerCase());
     }
   });
 

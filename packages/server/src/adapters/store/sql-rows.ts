@@ -8,6 +8,7 @@ import type {
   ModelPriceEntry,
   RollupMeasures,
 } from '@tokenwatch/core';
+import { LATENCY_BUCKETS } from '@tokenwatch/core';
 
 /**
  * Row shapes of the tables SQLite and PostgreSQL share (keys, price overrides, alerts, deliveries), their mapping
@@ -134,7 +135,10 @@ export const MEASURE_COLUMNS_ADDED = ['no_usage_requests', 'denied_requests'] as
 export const MEASURE_COLUMNS = [...MEASURE_COLUMNS_V1, ...MEASURE_COLUMNS_ADDED] as const;
 
 /** The field of `RollupMeasures` each column holds. */
-const MEASURE_FIELD: Record<(typeof MEASURE_COLUMNS)[number], keyof RollupMeasures> = {
+const MEASURE_FIELD: Record<
+  (typeof MEASURE_COLUMNS)[number],
+  Exclude<keyof RollupMeasures, 'latency'>
+> = {
   input_tokens: 'inputTokens',
   output_tokens: 'outputTokens',
   cache_read_tokens: 'cacheReadTokens',
@@ -151,8 +155,18 @@ const MEASURE_FIELD: Record<(typeof MEASURE_COLUMNS)[number], keyof RollupMeasur
 
 /** A rollup row's measures, in the order of {@link MEASURE_COLUMNS}. */
 export function measureValues(m: RollupMeasures): Array<number | bigint> {
-  return MEASURE_COLUMNS.map((c) => m[MEASURE_FIELD[c]]);
+  return MEASURE_COLUMNS.map((c) => m[MEASURE_FIELD[c]] as number | bigint);
 }
+
+/**
+ * The latency histogram's columns, one count per bucket (`latency_b00` … `latency_b19`, see
+ * LATENCY_BOUNDS_MS): plain integers, so a histogram of any rows is their SUMs and an upsert adds
+ * them like the other measures. Only in the hour and day rollups (not minute, not tags).
+ */
+export const LATENCY_COLUMNS: readonly string[] = Array.from(
+  { length: LATENCY_BUCKETS },
+  (_, i) => `latency_b${String(i).padStart(2, '0')}`,
+);
 
 const NANO_PER_USD = 1_000_000_000n;
 
@@ -184,7 +198,12 @@ export function measuresFromRow(
     m.costNanoUsd =
       BigInt(r.cost_usd as bigint | number | string) * NANO_PER_USD + (m.costNanoUsd as bigint);
   }
-  return m as unknown as RollupMeasures;
+  const measures = m as unknown as RollupMeasures;
+  // Selected only by a query that asked for the histogram.
+  if (r[LATENCY_COLUMNS[0] as string] !== undefined) {
+    measures.latency = LATENCY_COLUMNS.map((c) => toNumber(r[c]));
+  }
+  return measures;
 }
 
 /** The columns of an `api_keys` row, in the order of {@link keyParams}. */

@@ -43,6 +43,7 @@ import {
   tagHourKey,
   ttlSeconds,
 } from './keys.js';
+import { addLatency } from './latency-attributes.js';
 import { writeMinutePages } from './minute-pages.js';
 import type { RuleLock } from './rule-lock.js';
 
@@ -283,12 +284,19 @@ export class BatchApplier {
     if (owned.length === 0) return { alerts: [], enforcedCounters: [], crowded };
 
     const deltas = aggregateEvents(owned);
-    const writes: Array<{ key: ItemKey; delta: RollupDelta; extra: Record<string, unknown> }> = [];
+    // `latency`: the item keeps the latency histogram (hour and day items, not tags).
+    const writes: Array<{
+      key: ItemKey;
+      delta: RollupDelta;
+      extra: Record<string, unknown>;
+      latency?: boolean;
+    }> = [];
     for (const d of deltas.hour) {
       const { gsi1pk, gsi1sk, ...key } = hourKey(d, d.bucketMs);
-      writes.push({ key, delta: d, extra: { gsi1pk, gsi1sk } });
+      writes.push({ key, delta: d, extra: { gsi1pk, gsi1sk }, latency: true });
     }
-    for (const d of deltas.day) writes.push({ key: dayKey(d, d.bucketMs), delta: d, extra: {} });
+    for (const d of deltas.day)
+      writes.push({ key: dayKey(d, d.bucketMs), delta: d, extra: {}, latency: true });
     const tag = (d: TagRollupDelta) => ({ tagKey: d.tagKey, tagValue: d.tagValue });
     for (const d of deltas.tagHour)
       writes.push({
@@ -300,7 +308,7 @@ export class BatchApplier {
       writes.push({ key: tagDayKey(d, d.tagKey, d.tagValue, d.bucketMs), delta: d, extra: tag(d) });
 
     await writeMinutePages(io, batchId, deltas.minute, this.settings.minuteRetentionMs);
-    await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra }) => {
+    await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra, latency }) => {
       const u = new UpdateBuilder()
         .add('inputTokens', d.inputTokens)
         .add('outputTokens', d.outputTokens)
@@ -324,6 +332,7 @@ export class BatchApplier {
         .set('lastUpdatedMs', nowMs)
         .setIfNotExists('firstUpdatedMs', nowMs);
       for (const [k, v] of Object.entries(extra)) u.set(k, v);
+      if (latency && d.latency) addLatency(u, d.latency);
       u.condition(`attribute_not_exists(${u.name(mark)})`);
       noteCrowded(await io.update(key, u.build()));
     });

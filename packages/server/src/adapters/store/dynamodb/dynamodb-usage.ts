@@ -15,6 +15,7 @@ import {
   tagDayPk,
   tagHourPk,
 } from './keys.js';
+import { latencyFromItem } from './latency-attributes.js';
 import { isMinutePage, minutePageRows } from './minute-pages.js';
 
 export interface StoredRollup extends RollupDelta {
@@ -45,6 +46,8 @@ export function rollupFromItem(item: Item): StoredRollup {
   };
   if (typeof item.tagKey === 'string') r.tagKey = item.tagKey;
   if (typeof item.tagValue === 'string') r.tagValue = item.tagValue;
+  const latency = latencyFromItem(item);
+  if (latency) r.latency = latency;
   return r;
 }
 

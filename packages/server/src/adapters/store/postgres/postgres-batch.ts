@@ -3,19 +3,19 @@ import {
   type ApplyResult,
   aggregateEvents,
   EventOutcome,
+  emptyLatencyHistogram,
   type PricedEvent,
   type RollupDelta,
   type TagRollupDelta,
   TokenwatchError,
 } from '@tokenwatch/core';
 import type pg from 'pg';
-import { MEASURE_COLUMNS } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
 import type { PostgresRules } from './postgres-rules.js';
 import type { Queryable } from './postgres-store.js';
 
 /** Dictionary caches are dropped (and refilled from the database) past this many entries. */
 const MAX_CACHED_IDS = 1_000_000;
-const ROLLUP_COLUMNS = MEASURE_COLUMNS.join(', ');
 
 function seriesKey(e: {
   projectId: string;
@@ -238,15 +238,17 @@ export class PostgresBatchWriter {
     const deltas = aggregateEvents(fresh);
     const params: unknown[] = [];
     const ctes: string[] = [];
-    const tables: Array<[string, RollupDelta[], boolean]> = [
-      ['rollup_minute', deltas.minute, false],
-      ['rollup_hour', deltas.hour, false],
-      ['rollup_day', deltas.day, false],
-      ['rollup_tag_hour', deltas.tagHour, true],
-      ['rollup_tag_day', deltas.tagDay, true],
+    // [table, rows, tagged, keeps the latency histogram (PG_LATENCY_TABLES)]
+    const tables: Array<[string, RollupDelta[], boolean, boolean]> = [
+      ['rollup_minute', deltas.minute, false, false],
+      ['rollup_hour', deltas.hour, false, true],
+      ['rollup_day', deltas.day, false, true],
+      ['rollup_tag_hour', deltas.tagHour, true, false],
+      ['rollup_tag_day', deltas.tagDay, true, false],
     ];
     params.push(nowMs);
-    for (const [table, rows, tagged] of tables) {
+    const noLatency = emptyLatencyHistogram();
+    for (const [table, rows, tagged, latency] of tables) {
       if (rows.length === 0) continue;
       const keyed = rows.map((d) => {
         const sid = this.seriesIds.get(seriesKey(d));
@@ -279,6 +281,12 @@ export class PostgresBatchWriter {
         keyed.map((k) => k.d.noUsageRequests),
         keyed.map((k) => k.d.deniedRequests),
       );
+      if (latency) {
+        for (let b = 0; b < LATENCY_COLUMNS.length; b++) {
+          arrays.push(keyed.map((k) => (k.d.latency ?? noLatency)[b]));
+        }
+      }
+      const columns = latency ? [...MEASURE_COLUMNS, ...LATENCY_COLUMNS] : [...MEASURE_COLUMNS];
       const costIndex = (tagged ? 3 : 2) + MEASURE_COLUMNS.indexOf('cost_nano_usd');
       const refs = arrays.map((a, i) => {
         params.push(a);
@@ -288,9 +296,9 @@ export class PostgresBatchWriter {
       });
       const keyCols = tagged ? 'bucket_ms, tag_id, series_id' : 'bucket_ms, series_id';
       ctes.push(
-        `INSERT INTO ${table} AS r (${keyCols}, ${ROLLUP_COLUMNS}, first_update_ms, last_update_ms)
+        `INSERT INTO ${table} AS r (${keyCols}, ${columns.join(', ')}, first_update_ms, last_update_ms)
          SELECT *, $1::bigint, $1::bigint FROM unnest(${refs.join(', ')})
-         ON CONFLICT (${keyCols}) DO UPDATE SET ${MEASURE_COLUMNS.map((m) => `${m} = r.${m} + EXCLUDED.${m}`).join(', ')}, last_update_ms = EXCLUDED.last_update_ms`,
+         ON CONFLICT (${keyCols}) DO UPDATE SET ${columns.map((m) => `${m} = r.${m} + EXCLUDED.${m}`).join(', ')}, last_update_ms = EXCLUDED.last_update_ms`,
       );
     }
     if (ctes.length === 0) return;

@@ -1,3 +1,4 @@
+import { emptyLatencyHistogram } from '@tokenwatch/core';
 import {
   makePricedEvent,
   makeQuery,
@@ -13,9 +14,14 @@ import {
   uniqueSchema,
 } from '../../../testing/services.js';
 import { whenServices } from '../../../testing/when-services.js';
-import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
 import { PostgresStore } from './postgres-store.js';
-import { PG_MIGRATIONS } from './schema.js';
+import { PG_LATENCY_TABLES, PG_MIGRATIONS } from './schema.js';
+
+/** Drops the latency histogram's columns: the schema as it was before them. */
+const DROP_LATENCY = PG_LATENCY_TABLES.map(
+  (t) => `ALTER TABLE ${t} ${LATENCY_COLUMNS.map((c) => `DROP COLUMN ${c}`).join(', ')};`,
+).join(' ');
 
 const pgUp = await postgresReachable();
 
@@ -122,7 +128,9 @@ whenServices(
                 (t) =>
                   `ALTER TABLE ${t} ${MEASURE_COLUMNS_ADDED.map((c) => `DROP COLUMN ${c}`).join(', ')}, ALTER COLUMN cost_nano_usd TYPE BIGINT;`,
               )
-              .join(' ')} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length - 1};`,
+              .join(
+                ' ',
+              )} ${DROP_LATENCY} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length - 2};`,
           );
           await store.migrate();
           await store.applyBatch(
@@ -150,6 +158,33 @@ whenServices(
               row?.noUsageRequests,
               row?.deniedRequests,
             ]).toEqual([7, 2, 1, 1]);
+          }
+        } finally {
+          await cleanup();
+        }
+      });
+
+      it('upgrades a schema from before the latency histogram: old rows read as empty ones', async () => {
+        const { store, cleanup } = await openStore();
+        try {
+          await store.migrate();
+          await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+          await store.applyBatch([makePricedEvent({ latencyMs: 500 })], { nowMs: Date.now() });
+          await store.query(
+            'downgrade',
+            `${DROP_LATENCY} DELETE FROM schema_version WHERE version >= ${PG_MIGRATIONS.length};`,
+          );
+          await store.migrate();
+          const q = makeQuery({ groupBy: ['model'], latency: true });
+          expect((await store.queryUsage(q)).map((r) => [r.requests, r.latency])).toEqual([
+            [1, emptyLatencyHistogram()],
+          ]);
+          await store.applyBatch([makePricedEvent({ latencyMs: 30 })], { nowMs: Date.now() });
+          const expected = emptyLatencyHistogram();
+          expected[1] = 1;
+          for (const resolution of ['hour', 'day'] as const) {
+            const rows = await store.queryUsage({ ...q, resolution });
+            expect(rows.map((r) => [r.requests, r.latency])).toEqual([[2, expected]]);
           }
         } finally {
           await cleanup();

@@ -1,4 +1,4 @@
-import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
 
 /**
  * PostgreSQL schema, applied in order by `migrate()` under an advisory lock (several workers may
@@ -51,12 +51,20 @@ const ROLLUP_TABLES = [
   'rollup_tag_day',
 ];
 
+/** The rollups that keep the latency histogram (LATENCY_COLUMNS): hour and day, no tags. */
+export const PG_LATENCY_TABLES = ['rollup_hour', 'rollup_day'] as const;
+
 /** Adds measure columns to every rollup table (a constant default: no row is rewritten). */
-function addMeasures(columns: readonly string[]): string {
-  return ROLLUP_TABLES.map(
-    (t) =>
-      `ALTER TABLE ${t} ${columns.map((c) => `ADD COLUMN ${c} BIGINT NOT NULL DEFAULT 0`).join(', ')};`,
-  ).join('\n');
+function addMeasures(
+  columns: readonly string[],
+  tables: readonly string[] = ROLLUP_TABLES,
+): string {
+  return tables
+    .map(
+      (t) =>
+        `ALTER TABLE ${t} ${columns.map((c) => `ADD COLUMN ${c} BIGINT NOT NULL DEFAULT 0`).join(', ')};`,
+    )
+    .join('\n');
 }
 
 export const PG_MIGRATIONS: readonly string[] = [
@@ -205,4 +213,7 @@ CREATE TABLE rule_epochs (
   ROLLUP_TABLES.map((t) => `ALTER TABLE ${t} ALTER COLUMN cost_nano_usd TYPE NUMERIC(40, 0);`).join(
     '\n',
   ),
+  // Latency histograms (see LATENCY_BOUNDS_MS): a count per bucket. A constant default, so no
+  // row is rewritten; rows written before read as an empty histogram.
+  addMeasures(LATENCY_COLUMNS, PG_LATENCY_TABLES),
 ];

@@ -1,7 +1,8 @@
 import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
-import { MEASURE_COLUMNS } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
+import { ACC_MEASURE_COLUMNS, Acc } from './rollup-acc.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -33,138 +34,6 @@ interface CoarseIds {
   app: number;
 }
 
-/**
- * One rollup row's measures for this fold. Plain numbers, not `RollupMeasures` (whose cost is a
- * bigint): the fold adds every event into three of these and derives ten more, and a bigint add
- * allocates. The cost stays exact: `costNano` holds a safe integer, and what would pass 2^53 is
- * carried into `costBig`.
- */
-class Acc {
-  inputTokens = 0;
-  outputTokens = 0;
-  cacheReadTokens = 0;
-  cacheWriteTokens = 0;
-  totalTokens = 0;
-  requests = 0;
-  errors = 0;
-  costNano = 0;
-  costBig = 0n;
-  unpricedTokens = 0;
-  unpricedRequests = 0;
-  noUsageRequests = 0;
-  deniedRequests = 0;
-
-  constructor(
-    readonly bucketMs: number,
-    readonly tagId: number,
-    readonly seriesId: number,
-  ) {}
-
-  addCost(nano: number): void {
-    const sum = this.costNano + nano;
-    if (Number.isSafeInteger(sum)) this.costNano = sum;
-    else {
-      this.costBig += BigInt(this.costNano) + BigInt(nano);
-      this.costNano = 0;
-    }
-  }
-
-  /** As `addEventToMeasures` (core) does for `RollupMeasures`. */
-  addEvent(e: PricedEvent): void {
-    if (e.status === 'denied') {
-      // Never reached the provider: no tokens (validation), no request, no price question.
-      this.deniedRequests += 1;
-      return;
-    }
-    const total = e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens;
-    this.inputTokens += e.inputTokens;
-    this.outputTokens += e.outputTokens;
-    this.cacheReadTokens += e.cacheReadTokens;
-    this.cacheWriteTokens += e.cacheWriteTokens;
-    this.totalTokens += total;
-    this.requests += 1;
-    if (e.status === 'error') this.errors += 1;
-    else if (e.status === 'no_usage') this.noUsageRequests += 1;
-    if (e.costNanoUsd !== 0) this.addCost(e.costNanoUsd);
-    if (!e.priced) {
-      this.unpricedTokens += total;
-      this.unpricedRequests += 1;
-    }
-  }
-
-  /** As `addMeasures` (core). */
-  add(from: Acc): void {
-    this.inputTokens += from.inputTokens;
-    this.outputTokens += from.outputTokens;
-    this.cacheReadTokens += from.cacheReadTokens;
-    this.cacheWriteTokens += from.cacheWriteTokens;
-    this.totalTokens += from.totalTokens;
-    this.requests += from.requests;
-    this.errors += from.errors;
-    this.addCost(from.costNano);
-    this.costBig += from.costBig;
-    this.unpricedTokens += from.unpricedTokens;
-    this.unpricedRequests += from.unpricedRequests;
-    this.noUsageRequests += from.noUsageRequests;
-    this.deniedRequests += from.deniedRequests;
-  }
-
-  /**
-   * The upsert's parameters after the key: the measures in the order of MEASURE_COLUMNS (the
-   * cost as its nano-USD below a dollar), then whole USD and the update times. SQLite's
-   * rollups hold a cost as whole USD plus the nano-USD below a dollar (see splitCost).
-   */
-  params(nowMs: number): Array<number | bigint> {
-    // Bound as bigints: the driver binds every JS number as a REAL, and the upsert's carry
-    // (`(cost_nano_usd + excluded.cost_nano_usd) / 1000000000`) must divide integers.
-    let usd: bigint;
-    let nano: bigint;
-    if (this.costBig === 0n) {
-      // A safe integer: the division and remainder are exact.
-      const below = this.costNano % 1_000_000_000;
-      nano = BigInt(below);
-      usd = BigInt((this.costNano - below) / 1_000_000_000);
-    } else {
-      const cost = this.costBig + BigInt(this.costNano);
-      usd = cost / 1_000_000_000n;
-      nano = cost % 1_000_000_000n;
-    }
-    return [
-      this.inputTokens,
-      this.outputTokens,
-      this.cacheReadTokens,
-      this.cacheWriteTokens,
-      this.totalTokens,
-      this.requests,
-      this.errors,
-      nano,
-      this.unpricedTokens,
-      this.unpricedRequests,
-      this.noUsageRequests,
-      this.deniedRequests,
-      usd,
-      nowMs,
-      nowMs,
-    ];
-  }
-}
-
-/** The columns `Acc.params` binds, in its order: checked when the writer is built. */
-const ACC_MEASURE_COLUMNS = [
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'total_tokens',
-  'requests',
-  'errors',
-  'cost_nano_usd',
-  'unpriced_tokens',
-  'unpriced_requests',
-  'no_usage_requests',
-  'denied_requests',
-];
-
 type Statement = Database.Statement<unknown[], unknown>;
 
 /** bucket → series → measures (or bucket → tag → series → measures for tag rollups). */
@@ -195,13 +64,25 @@ function rowOf(bySeries: Map<number, Acc>, bucketMs: number, tagId: number, seri
   return acc;
 }
 
-function accumulate(buckets: Buckets, bucketMs: number, seriesId: number, e: PricedEvent): void {
-  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).addEvent(e);
+function accumulate(
+  buckets: Buckets,
+  bucketMs: number,
+  seriesId: number,
+  e: PricedEvent,
+  keepLatency: boolean,
+): void {
+  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).addEvent(e, keepLatency);
 }
 
 /** Adds one accumulator's measures into the (bucket, series) row of a coarse rollup. */
-function addTo(buckets: Buckets, bucketMs: number, seriesId: number, from: Acc): void {
-  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).add(from);
+function addTo(
+  buckets: Buckets,
+  bucketMs: number,
+  seriesId: number,
+  from: Acc,
+  keepLatency: boolean,
+): void {
+  rowOf(child(buckets, bucketMs), bucketMs, 0, seriesId).add(from, keepLatency);
 }
 
 function accumulateTag(
@@ -212,7 +93,7 @@ function accumulateTag(
   e: PricedEvent,
 ): void {
   const bySeries = child(child(buckets, bucketMs), tagId);
-  rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e);
+  rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e, false);
 }
 
 /**
@@ -297,6 +178,17 @@ export class RollupWriter {
   private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
   private readonly upsert: Record<string, Statement>;
+  /**
+   * The same upserts with the latency histogram's columns, for the rollups that keep it
+   * (LATENCY_TABLES), used for a row only when one of its calls had a latency: a row without
+   * binds no more than before. A row whose calls all fell in one bucket (a long tail of users
+   * makes most full-series rows one call) binds that bucket's column alone (`single[table][i]`);
+   * the others bind all twenty (`all[table]`).
+   */
+  private readonly upsertWithLatency: {
+    all: Record<string, Statement>;
+    single: Record<string, Statement[]>;
+  };
   /** Full series id → its ids in the coarse dictionaries. */
   private readonly coarse: GenerationalCache<number, CoarseIds>;
 
@@ -359,9 +251,15 @@ export class RollupWriter {
       ['project_id', 'app_id'],
       share(1 / 32),
     );
-    const upsert = (table: string, tagged: boolean) => {
+    const upsert = (table: string, tagged: boolean, latency: readonly string[] = []) => {
       const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
-      const columns = [...MEASURE_COLUMNS, 'cost_usd', 'first_update_ms', 'last_update_ms'];
+      const columns = [
+        ...MEASURE_COLUMNS,
+        'cost_usd',
+        'first_update_ms',
+        'last_update_ms',
+        ...latency,
+      ];
       // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
       // to the other. SET expressions all read the row as it was before the update.
       const set = MEASURE_COLUMNS.map((m) =>
@@ -372,6 +270,7 @@ export class RollupWriter {
       set.push(
         'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
       );
+      set.push(...latency.map((c) => `${c} = ${c} + excluded.${c}`));
       return db.prepare(
         `INSERT INTO ${table} (${key}, ${columns.join(', ')})
          VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
@@ -397,6 +296,21 @@ export class RollupWriter {
       tagHour: upsert('rollup_tag_hour', true),
       tagDay: upsert('rollup_tag_day', true),
     };
+    const latencyTables: Record<string, string> = {
+      hour: 'rollup_hour',
+      day: 'rollup_day',
+      appHour: 'rollup_app_hour',
+      appDay: 'rollup_app_day',
+      perModelHour: 'rollup_per_model_hour',
+      perModelDay: 'rollup_per_model_day',
+      perAppHour: 'rollup_per_app_hour',
+      perAppDay: 'rollup_per_app_day',
+    };
+    this.upsertWithLatency = { all: {}, single: {} };
+    for (const [name, table] of Object.entries(latencyTables)) {
+      this.upsertWithLatency.all[name] = upsert(table, false, LATENCY_COLUMNS);
+      this.upsertWithLatency.single[name] = LATENCY_COLUMNS.map((c) => upsert(table, false, [c]));
+    }
   }
 
   /** Call inside the transaction, with the events that claimed a new id. */
@@ -430,9 +344,9 @@ export class RollupWriter {
       );
       const h = floorTo(e.timestampMs, HOUR_MS);
       const d = floorTo(e.timestampMs, DAY_MS);
-      accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e);
-      accumulate(plain.hour as Buckets, h, sid, e);
-      accumulate(plain.day as Buckets, d, sid, e);
+      accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e, false);
+      accumulate(plain.hour as Buckets, h, sid, e, true);
+      accumulate(plain.day as Buckets, d, sid, e, true);
       if (!coarseOf.has(sid)) {
         let ids = this.coarse.get(sid);
         if (ids === undefined) {
@@ -457,11 +371,12 @@ export class RollupWriter {
       for (const [bucketMs, bySeries] of buckets) {
         for (const [sid, acc] of bySeries) {
           const ids = coarseOf.get(sid) as CoarseIds;
-          addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc);
-          addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc);
-          addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc);
-          addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc);
-          addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc);
+          // The per-user families keep no histogram (LATENCY_TABLES).
+          addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc, true);
+          addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc, false);
+          addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc, false);
+          addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc, true);
+          addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc, true);
         }
       }
     }
@@ -471,8 +386,21 @@ export class RollupWriter {
       else st?.run(a.bucketMs, a.seriesId, ...measures);
     };
     for (const [name, buckets] of Object.entries(plain)) {
+      const all = this.upsertWithLatency.all[name];
+      const single = this.upsertWithLatency.single[name];
       for (const bySeries of buckets.values()) {
-        for (const a of bySeries.values()) run(this.upsert[name], a, false);
+        for (const a of bySeries.values()) {
+          if (all && single && a.latency !== undefined) {
+            all.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
+          } else if (single && a.soleCount > 0) {
+            (single[a.soleBucket] as Statement).run(
+              a.bucketMs,
+              a.seriesId,
+              ...a.params(nowMs),
+              a.soleCount,
+            );
+          } else run(this.upsert[name], a, false);
+        }
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {

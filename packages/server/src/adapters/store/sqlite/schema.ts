@@ -1,4 +1,4 @@
-import { MEASURE_COLUMNS_ADDED, MEASURE_COLUMNS_V1 } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS_ADDED, MEASURE_COLUMNS_V1 } from '../sql-rows.js';
 
 /**
  * SQLite schema, applied in order by `migrate()`. Each entry is one version; never edit a
@@ -122,11 +122,32 @@ const ROLLUP_TABLES = [
   'rollup_per_app_day',
 ];
 
+/**
+ * The rollups that keep the latency histogram (LATENCY_COLUMNS): the hour and day ones a latency
+ * query reads — full series (any filter), app × model, model alone, app alone. Not minutes, tags
+ * or the per-user families: each histogram column is a cost on every upsert of its table.
+ */
+export const LATENCY_TABLES = [
+  'rollup_hour',
+  'rollup_day',
+  'rollup_app_hour',
+  'rollup_app_day',
+  'rollup_per_model_hour',
+  'rollup_per_model_day',
+  'rollup_per_app_hour',
+  'rollup_per_app_day',
+] as const;
+
 /** Adds measure columns to every rollup table: a change of the schema only, no row is rewritten. */
-function addMeasures(columns: readonly string[]): string {
-  return ROLLUP_TABLES.flatMap((t) =>
-    columns.map((c) => `ALTER TABLE ${t} ADD COLUMN ${c} INTEGER NOT NULL DEFAULT 0;`),
-  ).join('\n');
+function addMeasures(
+  columns: readonly string[],
+  tables: readonly string[] = ROLLUP_TABLES,
+): string {
+  return tables
+    .flatMap((t) =>
+      columns.map((c) => `ALTER TABLE ${t} ADD COLUMN ${c} INTEGER NOT NULL DEFAULT 0;`),
+    )
+    .join('\n');
 }
 
 export const MIGRATIONS: readonly string[] = [
@@ -347,6 +368,9 @@ INSERT INTO store_generation (id, generation) VALUES (1, 0);
   // The UNIQUE (project_id, user_id, app_id, model_id, provider) index already serves lookups by
   // (project_id, user_id): this one only cost every new series a third b-tree insert.
   'DROP INDEX IF EXISTS series_by_project_user;',
+  // Latency histograms (see LATENCY_BOUNDS_MS): a count per bucket. Rows written before hold 0
+  // in each, an empty histogram: their calls' latencies were not kept.
+  addMeasures(LATENCY_COLUMNS, LATENCY_TABLES),
 ];
 
 /** Moves each rollup row's cost into whole USD + a nano-USD remainder (see COST_SPLIT). */

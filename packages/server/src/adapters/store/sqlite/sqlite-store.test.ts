@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UsageQuery } from '@tokenwatch/core';
+import { emptyLatencyHistogram } from '@tokenwatch/core';
 import {
   makePricedEvent,
   makeQuery,
@@ -10,7 +11,8 @@ import {
   runStoreContract,
 } from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
-import { MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS_ADDED } from '../sql-rows.js';
+import { LATENCY_TABLES, MIGRATIONS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
 import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
 
@@ -138,6 +140,45 @@ runRuleContract('SQLite (worker thread)', async () => {
 });
 
 describe('SQLite coarse rollups', () => {
+  it('adds the latency histogram to an older database in place: old rows read as empty histograms', async () => {
+    const { dir, store } = openFileStore();
+    try {
+      await store.migrate();
+      await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+      const old = [makePricedEvent({ latencyMs: 500 }), makePricedEvent({ appId: 'b' })];
+      await store.applyBatch(old, { nowMs: Date.now() });
+      const q = makeQuery({ groupBy: ['app'], orderBy: 'requests' });
+      const before = await store.queryUsage(q);
+      // Back to the version before the histogram: its columns gone.
+      store.database.db.exec(
+        `${LATENCY_TABLES.flatMap((t) =>
+          LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
+        ).join(' ')}
+         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length};`,
+      );
+      await store.close();
+      const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });
+      await again.migrate();
+      expect(await again.queryUsage(q)).toEqual(before);
+      const latency = await again.queryUsage({ ...q, latency: true });
+      expect(latency.map((r) => [r.app, r.requests, r.latency])).toEqual([
+        ['b', 1, emptyLatencyHistogram()],
+        ['chat', 1, emptyLatencyHistogram()],
+      ]);
+      // New calls are counted in the histogram, in every family a latency query reads.
+      await again.applyBatch([makePricedEvent({ latencyMs: 30 })], { nowMs: Date.now() });
+      const expected = emptyLatencyHistogram();
+      expected[1] = 1;
+      for (const groupBy of [['app'], ['model'], ['app', 'model'], ['user']] as const) {
+        const rows = await again.queryUsage({ ...q, groupBy: [...groupBy], latency: true });
+        expect(rows[0]?.latency).toEqual(expected);
+      }
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('back-fills every coarse rollup when an older database is migrated', async () => {
     const { dir, store } = openFileStore();
     try {
@@ -169,6 +210,9 @@ describe('SQLite coarse rollups', () => {
         `${['rollup_minute', 'rollup_hour', 'rollup_day', 'rollup_tag_hour', 'rollup_tag_day']
           .flatMap((t) => MEASURE_COLUMNS_ADDED.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`))
           .join(' ')}
+         ${['rollup_hour', 'rollup_day']
+           .flatMap((t) => LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`))
+           .join(' ')}
          DROP TABLE rollup_app_hour; DROP TABLE rollup_app_day; DROP TABLE rollup_user_day;
          DROP TABLE app_series; DROP TABLE user_series; DROP TABLE rollup_user_hour;
          DROP TABLE rollup_per_user_hour; DROP TABLE rollup_per_user_day; DROP TABLE user_ids;

@@ -1,5 +1,5 @@
 import type { Dimension, UsageQuery } from '@tokenwatch/core';
-import { MEASURE_COLUMNS } from '../sql-rows.js';
+import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -39,12 +39,18 @@ const APP_ONLY = family('rollup_per_app', 'app_ids', 'app_key_id');
  * The smallest rollup family holding every dimension the query needs. `coarse`: the schema has
  * the coarse families (SQLite) and the resolution is hour or day (they keep no minutes).
  */
-function pickFamily(kind: 'tags' | 'coarse' | 'full', within: (dims: string[]) => boolean): Family {
+function pickFamily(
+  kind: 'tags' | 'coarse' | 'full',
+  within: (dims: string[]) => boolean,
+  latency: boolean,
+): Family {
   if (kind === 'tags') return TAGGED;
   if (kind === 'full') return FULL;
   if (within(['model', 'provider'])) return MODEL;
   if (within(['app'])) return APP_ONLY;
   if (within(['app', 'model', 'provider'])) return APP;
+  // The per-user families keep no latency histogram (LATENCY_TABLES): the full one has it.
+  if (latency) return FULL;
   if (within(['user'])) return USER;
   if (within(['user', 'app'])) return USER_APP;
   return FULL;
@@ -144,6 +150,7 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   const family = pickFamily(
     usesTags ? 'tags' : coarseRollups && q.resolution !== 'minute' ? 'coarse' : 'full',
     within,
+    q.latency === true,
   );
 
   // A long range without an interval, not aligned on days, would read every hour row. Read the
@@ -251,6 +258,7 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     ...group.map((c, i) => (c === bucketExpr ? `${c} AS bucket` : `${c} AS d${i}`)),
     ...MEASURE_COLUMNS.map((m) => `SUM(r.${m}) AS ${m}`),
     ...(splitCost ? ['SUM(r.cost_usd) AS cost_usd'] : []),
+    ...(q.latency ? LATENCY_COLUMNS.map((c) => `SUM(r.${c}) AS ${c}`) : []),
   ];
   const orderBy = ORDER_COLUMN[q.orderBy] ?? 'total_tokens';
   const dir = q.order === 'asc' ? 'ASC' : 'DESC';
