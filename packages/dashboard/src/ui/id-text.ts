@@ -22,7 +22,15 @@ export function idCell(value: string, ...after: (Node | null)[]): HTMLTableCellE
   return h('td', { class: 'name-cell' }, h('div', { class: 'name-wrap' }, idText(value), ...after));
 }
 
-/** Wraps a table so a table too wide for a phone scrolls inside its panel, never the page. */
-export function scrollBox(table: HTMLElement): HTMLElement {
-  return h('div', { class: 'table-scroll' }, table);
+/**
+ * Wraps a table so a table too wide for a phone scrolls inside its panel, never the page. The box
+ * is a named, focusable region: a keyboard user can reach it and scroll it with the arrow keys
+ * (axe's "scrollable-region-focusable").
+ */
+export function scrollBox(label: string, table: HTMLElement): HTMLElement {
+  return h(
+    'div',
+    { class: 'table-scroll', attrs: { tabindex: '0', role: 'region', 'aria-label': label } },
+    table,
+  );
 }

@@ -121,6 +121,7 @@ export function keysAdminPanel(ctx: AppContext): RefreshablePanel {
     clear(list);
     list.appendChild(
       scrollBox(
+        'API keys',
         h(
           'table',
           { class: 'data-table' },

@@ -112,6 +112,7 @@ export function pricesAdminPanel(ctx: AppContext): RefreshablePanel {
     }
     list.appendChild(
       scrollBox(
+        'Price overrides',
         h(
           'table',
           { class: 'data-table' },

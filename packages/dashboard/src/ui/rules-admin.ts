@@ -189,6 +189,7 @@ export function rulesAdminPanel(ctx: AppContext, onChanged: () => void): Refresh
     }
     listSlot.appendChild(
       scrollBox(
+        'Rules',
         h(
           'table',
           { class: 'data-table rules-table' },

@@ -31,6 +31,7 @@ export function renderTopTable(
   }
   el.appendChild(
     scrollBox(
+      `Ranking by ${opts.label.toLowerCase()}`,
       h(
         'table',
         { class: 'data-table top-table' },

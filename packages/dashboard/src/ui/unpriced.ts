@@ -73,6 +73,7 @@ export function unpricedPanel(ctx: AppContext): RefreshablePanel & {
     );
     panel.body.appendChild(
       scrollBox(
+        'Models without a price',
         h(
           'table',
           { class: 'data-table' },

@@ -121,6 +121,7 @@ export const userView: ViewFactory = (root, ctx) => {
       if (res.rows.length > 0) {
         byApp.body.appendChild(
           scrollBox(
+            'Usage by app and model',
             h(
               'table',
               { class: 'data-table' },
