@@ -107,7 +107,7 @@ export class RuleLock {
   /**
    * Runs `fn` holding the project's lock exclusively, once no batch holds a lease. `fn` gets the
    * rules version from before this writer took the lock (the rules are still those of that
-   * version: a cache of them may be used). `released` gets the rules version the lock was
+   * version: a cache of them may be used), unless it took the lock over from an expired writer. `released` gets the rules version the lock was
    * given back with (not called when another writer had taken the lock over), so the writer may
    * cache the rules it leaves under it.
    */
@@ -144,7 +144,9 @@ export class RuleLock {
     let outcome: { result: T } | undefined;
     try {
       await this.drainReaders(projectId, deadline, taken);
-      const previous = taken[VERSION_ATTR];
+      // Taken over from a writer whose lock expired: it may still be writing, so its version
+      // says nothing of the rules; `fn` reads them.
+      const previous = taken.writer === undefined ? taken[VERSION_ATTR] : undefined;
       outcome = { result: await fn(typeof previous === 'string' ? previous : undefined) };
     } finally {
       // A fresh version again: a writer that outlived its lease may have changed rules after a

@@ -4,14 +4,15 @@ import { DynamoDbStore } from '../dynamodb-store.js';
 import { type LocalDynamo, startDynalite } from './dynalite.js';
 
 /**
- * The DynamoDB rule oracle's run, split over ORACLE_FILES test files (dynamodb-oracle-<n>.int.test.ts,
- * a quarter of the cases each) so the two test workers share it evenly. Its requests go through
- * the AWS SDK to dynalite, handed over without a socket (testing/dynalite.ts inProcessHandler),
- * and are counted: about 70 a case, the oracle's own reads included (87 before rules were cached
- * against the rule lock's version, seeds read whole days from the day rollups, calendar
- * counters were read back from their update and the oracle read shared counters once). CI runs
- * 3,600 cases, what the 15-minute CI budget holds; TW_ORACLE_CASES=10000 runs as many as the
- * other adapters (see the README, "The rule oracle").
+ * The DynamoDB rule oracle's run, split over ORACLE_FILES test files
+ * (dynamodb-oracle-<n>.int.test.ts, a quarter of the cases each) so the two test workers share
+ * it evenly. Its requests go through the AWS SDK to dynalite, handed over without a socket
+ * (testing/dynalite.ts inProcessHandler), and are counted: 70 to 72 a case, the oracle's own
+ * reads included. On 300 of the cases: 87 before rules were cached against the rule lock's
+ * version, seeds read whole days from the day rollups, calendar counters were read back from
+ * their update and the oracle read shared counters once; 68 after. CI runs 3,600 cases, what
+ * the 15-minute CI budget holds; TW_ORACLE_CASES=10000 runs as many as the other adapters (see
+ * the README, "The rule oracle").
  */
 export const DYNAMODB_ORACLE: OracleRunOptions = {
   cases: Number(process.env.TW_ORACLE_CASES ?? 3_600),
@@ -23,11 +24,11 @@ export const DYNAMODB_ORACLE: OracleRunOptions = {
 export const ORACLE_FILES = 4;
 
 /**
- * Requests per case a part may send: a few above what it sends (part 1: 70.5 over its 900 cases,
- * 2026-12-03), so a change that adds requests to a rule save or a batch fails here (each is a
+ * Requests per case a part may send: a few above what it sends (70.5, 71.4 and 72.2 per case in
+ * parts 1-3 on 2026-12-03), so a change that adds requests to a rule save or a batch fails here (each is a
  * cost on AWS, and the oracle's CI time).
  */
-export const MAX_REQUESTS_PER_CASE = 75;
+export const MAX_REQUESTS_PER_CASE = 76;
 
 type Handler = LocalDynamo['inProcess'];
 
