@@ -48,10 +48,15 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
 /** The budget-check answers and rule values the store gives at the probe time. */
 async function storeView(store: Store, c: OracleCase, stored: Map<string, Rule>) {
   const values: Record<string, Record<string, number>> = {};
+  // Rules measuring the same thing (a twin) share their counters: read once.
+  const reads = new Map<string, ReturnType<Store['readCounters']>>();
   for (const { rule } of c.rules) {
     const r = stored.get(rule.id) ?? rule;
     const range = currentBuckets(r.window, ORACLE_PROBE_MS);
-    const counters = await store.readCounters(counterKeyOf(r), range.fromMs, range.toMs + 1);
+    const read = `${counterKeyOf(r)} ${range.fromMs} ${range.toMs}`;
+    if (!reads.has(read))
+      reads.set(read, store.readCounters(counterKeyOf(r), range.fromMs, range.toMs + 1));
+    const counters = await (reads.get(read) as ReturnType<Store['readCounters']>);
     const perScope: Record<string, number> = {};
     for (const x of counters) perScope[x.scopeKey] = (perScope[x.scopeKey] ?? 0) + x.value;
     for (const k of Object.keys(perScope)) if (perScope[k] === 0) delete perScope[k];

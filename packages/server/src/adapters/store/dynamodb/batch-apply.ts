@@ -116,8 +116,14 @@ export class BatchApplier {
     private readonly io: DynamoIo,
     private readonly settings: ApplySettings,
     private readonly lock: RuleLock,
-    /** The enabled rules of these projects, as they are now (read under the batch's lease). */
-    private readonly rulesOf: (projectIds: readonly string[]) => Promise<CompiledRule[]>,
+    /**
+     * The enabled rules of these projects, as they are now (read under the batch's lease, whose
+     * rules versions let a cache skip the read: see RuleLock).
+     */
+    private readonly rulesOf: (
+      projectIds: readonly string[],
+      versions: ReadonlyMap<string, string | undefined>,
+    ) => Promise<CompiledRule[]>,
   ) {}
 
   /** Splits unique events into batch records of bounded size and applies them in order. */
@@ -149,9 +155,9 @@ export class BatchApplier {
     const batchId = newBatchId(nowMs);
     const projects = [...new Set(events.map((e) => e.projectId))].sort();
     const leasedAt = Date.now();
-    await this.lock.acquireShared(projects, batchId);
+    const versions = await this.lock.acquireShared(projects, batchId);
     try {
-      const rules = await this.rulesOf(projects);
+      const rules = await this.rulesOf(projects, versions);
       const payload = encodeIntent(events, rules);
       // A rule writer may take a lease that lived this long for a crashed batch's: start over.
       if (Date.now() - leasedAt > this.settings.leaseMs / 2)
@@ -341,6 +347,10 @@ export class BatchApplier {
     // mark, so a roll-forward adds nothing twice; then the engine reads what it needs back.
     const plan = planBatch(owned, rules);
     const windows = new Map(plan.touches.map((t) => [t.counterKey, t.window]));
+    /** Each updated bucket's value right after this batch's update (the update's ALL_NEW). */
+    const updated = new Map<string, number>();
+    const bucketId = (counter: string, scope: string, bucketMs: number) =>
+      `${counter}\u0000${scope}\u0000${bucketMs}`;
     await mapLimit(plan.deltas, io.concurrency, async (d) => {
       const u = new UpdateBuilder();
       const v = u.name('value');
@@ -355,12 +365,28 @@ export class BatchApplier {
           counterExpiry({ window: windows.get(d.counterKey) as Rule['window'] }, d.bucketStartMs),
         )
         .condition(`attribute_not_exists(${u.name(mark)})`);
-      noteCrowded(
-        await io.update(counterKey(d.counterKey, d.scopeKey, d.bucketStartMs), u.build()),
+      const item = await io.update(
+        counterKey(d.counterKey, d.scopeKey, d.bucketStartMs),
+        u.build(),
       );
+      if (item !== undefined)
+        updated.set(bucketId(d.counterKey, d.scopeKey, d.bucketStartMs), num(item.value));
+      noteCrowded(item);
     });
     const rows: RuleCounter[] = [];
-    await mapLimit(plan.reads, io.concurrency, async (r) => {
+    // A read of the single bucket this batch has just updated is answered by its update (a
+    // calendar window's reads are all such): one Query less each. The value is the bucket's
+    // right after this batch's addition, so `findCrossings` sees exactly the range this batch
+    // moved it through (a later batch's addition is found by that batch). A bucket whose
+    // update found the mark (a roll-forward's repeat) is read.
+    const queried = plan.reads.filter((r) => {
+      const value =
+        r.fromMs === r.toMs ? updated.get(bucketId(r.counterKey, r.scopeKey, r.fromMs)) : undefined;
+      if (value === undefined) return true;
+      rows.push({ ruleId: r.counterKey, scopeKey: r.scopeKey, bucketStartMs: r.fromMs, value });
+      return false;
+    });
+    await mapLimit(queried, io.concurrency, async (r) => {
       const items = await io.query({
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
         ExpressionAttributeValues: {

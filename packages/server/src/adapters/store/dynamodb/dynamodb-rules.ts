@@ -23,7 +23,6 @@ import {
 } from '@tokenwatch/core';
 import { alertFromItem, deliveryFromItem, insertAlert, projectAlerts } from './alert-items.js';
 import { type DynamoIo, type Item, num } from './dynamodb-io.js';
-import { queryUsage } from './dynamodb-usage.js';
 import { UpdateBuilder } from './expression.js';
 import {
   alertsPk,
@@ -41,9 +40,17 @@ import {
   ttlSeconds,
 } from './keys.js';
 import type { RuleLock } from './rule-lock.js';
+import { seedRows } from './seed-reads.js';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
+/** Projects whose enabled rules a store keeps in memory (see DynamoRules.enabledRules). */
+const CACHED_PROJECTS = 10_000;
+
+/** Sort keys order as DynamoDB orders them: by UTF-8 bytes. */
+function byRuleKey(a: Rule, b: Rule): number {
+  return Buffer.compare(Buffer.from(a.id), Buffer.from(b.id));
+}
 
 function ruleItem(rule: Rule): Item {
   return {
@@ -87,6 +94,17 @@ export function counterExpiry(rule: Pick<Rule, 'window'>, bucketStartMs: number)
  * saving a rule with the batches that count into it.
  */
 export class DynamoRules implements RuleStore {
+  /**
+   * Each project's enabled rules under the rules version they were read at (see RuleLock's
+   * `rulesVersion`), most recently used last; at most CACHED_PROJECTS.
+   */
+  private readonly cache = new Map<
+    string,
+    { version: string; rules: CompiledRule[]; all: readonly Rule[] }
+  >();
+  /** Projects known to exist (a project is never deleted), so a rule save needs no GetItem. */
+  private readonly knownProjects = new Set<string>();
+
   constructor(
     private readonly io: DynamoIo,
     private readonly lock: RuleLock,
@@ -97,13 +115,42 @@ export class DynamoRules implements RuleStore {
     return items.map((i) => JSON.parse(String(i.definition)) as Rule);
   }
 
-  /** The enabled rules of these projects, read (strongly consistent) under the batch's lease. */
-  async enabledRules(projectIds: readonly string[]): Promise<CompiledRule[]> {
-    const lists = await Promise.all(projectIds.map((p) => this.projectRules(p)));
-    return lists
-      .flat()
-      .filter((r) => r.enabled)
-      .map(compileRule);
+  private remember(projectId: string, version: string, rules: readonly Rule[]): void {
+    this.cache.delete(projectId);
+    this.cache.set(projectId, {
+      version,
+      rules: rules.filter((r) => r.enabled).map(compileRule),
+      all: rules,
+    });
+    if (this.cache.size > CACHED_PROJECTS)
+      this.cache.delete(this.cache.keys().next().value as string);
+  }
+
+  /**
+   * The enabled rules of these projects, read (strongly consistent) under the batch's lease.
+   * `versions` are the projects' rules versions the lease returned: a project whose rules were
+   * read (or saved by this store) at that version is not read again. Without a version (no
+   * writer has set one: rules saved before versions existed) the rules are always read.
+   */
+  async enabledRules(
+    projectIds: readonly string[],
+    versions?: ReadonlyMap<string, string | undefined>,
+  ): Promise<CompiledRule[]> {
+    const lists = await Promise.all(
+      projectIds.map(async (projectId) => {
+        const version = versions?.get(projectId);
+        const cached = this.cache.get(projectId);
+        if (version !== undefined && cached?.version === version) {
+          this.cache.delete(projectId);
+          this.cache.set(projectId, cached);
+          return cached.rules;
+        }
+        const rules = await this.projectRules(projectId);
+        if (version !== undefined) this.remember(projectId, version, rules);
+        return rules.filter((r) => r.enabled).map(compileRule);
+      }),
+    );
+    return lists.flat();
   }
 
   /** Moves rules from the single partition of earlier versions to one partition per project. */
@@ -111,6 +158,8 @@ export class DynamoRules implements RuleStore {
     for (const item of await this.io.partition(LEGACY_RULES_PK)) {
       const rule = JSON.parse(String(item.definition)) as Rule;
       await this.io.put(ruleItem(rule), { ConditionExpression: 'attribute_not_exists(pk)' });
+      // Written without the lock: a cache of the project's rules (in any process) is stale.
+      await this.lock.bumpVersion(rule.projectId);
       await this.io.delete({ pk: LEGACY_RULES_PK, sk: String(item.sk) });
     }
   }
@@ -124,8 +173,37 @@ export class DynamoRules implements RuleStore {
     nowMs: number,
     write: (previous: Rule | undefined, next: Rule) => Promise<boolean>,
   ): Promise<RuleChange | undefined> {
-    return this.lock.withExclusive(rule.projectId, async () => {
-      const rules = await this.projectRules(rule.projectId);
+    let left: Rule[] | undefined;
+    const change = await this.lock.withExclusive(
+      rule.projectId,
+      async (previousVersion) =>
+        this.saveLocked(rule, nowMs, write, previousVersion, (rules) => {
+          left = rules;
+        }),
+      (version, result) => {
+        // The project's rules as this save left them (read under the exclusive lock), cached
+        // under the version the lock was given back with: the next batch need not read them.
+        if (left) this.remember(rule.projectId, version, left);
+        else if (result === undefined) this.cache.delete(rule.projectId);
+      },
+    );
+    return change;
+  }
+
+  private async saveLocked(
+    rule: Rule,
+    nowMs: number,
+    write: (previous: Rule | undefined, next: Rule) => Promise<boolean>,
+    version: string | undefined,
+    saved: (rules: Rule[]) => void,
+  ): Promise<RuleChange | undefined> {
+    {
+      // The rules as they were when the lock was taken: cached at that version, or read.
+      const cached = version === undefined ? undefined : this.cache.get(rule.projectId);
+      const rules =
+        cached !== undefined && cached.version === version
+          ? cached.all
+          : await this.projectRules(rule.projectId);
       const previous = rules.find((r) => r.id === rule.id);
       const counterKeyOfRule = counterKeyOf(rule);
       const shared = rules.some(
@@ -134,6 +212,7 @@ export class DynamoRules implements RuleStore {
       const activation = activate(previous, rule, nowMs, shared);
       const next = activation.rule;
       if (!(await write(previous, next))) return undefined;
+      saved([...rules.filter((r) => r.id !== next.id), next].sort(byRuleKey));
       const first = firstCountedBucket(next);
       // The counter's buckets from `first` on, when this save has just written all of them.
       let seeded: RuleCounter[] | undefined;
@@ -144,7 +223,7 @@ export class DynamoRules implements RuleStore {
         await this.io.batchDelete(stale.map((i) => ({ pk: String(i.pk), sk: String(i.sk) })));
         const counters: RuleCounter[] = [];
         for (const seed of seedQueries(next, nowMs))
-          counters.push(...countersFromRows(next, seed, await queryUsage(this.io, seed.query)));
+          counters.push(...countersFromRows(next, seed, await seedRows(this.io, seed.query)));
         // Plain puts under the exclusive lock (no batch can touch the key): 25 per request.
         await this.io.batchPut(
           counters.map((c) => ({
@@ -170,13 +249,18 @@ export class DynamoRules implements RuleStore {
           if (await insertAlert(this.io, alert, next, nowMs)) alerts.push(alert);
       }
       return { rule: next, alerts };
-    });
+    }
   }
 
   async createRule(rule: Rule, nowMs: number): Promise<RuleChange> {
     compileRule(rule);
-    if (!(await this.io.get({ pk: PROJECTS_PK, sk: rule.projectId })))
+    if (
+      !this.knownProjects.has(rule.projectId) &&
+      !(await this.io.get({ pk: PROJECTS_PK, sk: rule.projectId }))
+    )
       throw new TokenwatchError('not_found', `project "${rule.projectId}" does not exist`);
+    if (this.knownProjects.size >= CACHED_PROJECTS) this.knownProjects.clear();
+    this.knownProjects.add(rule.projectId);
     const change = await this.save(rule, nowMs, async (previous, next) => {
       const created =
         !previous &&
@@ -198,6 +282,8 @@ export class DynamoRules implements RuleStore {
 
   async deleteRule(projectId: string, ruleId: string): Promise<boolean> {
     // Counters stay: another rule may read them; TTL (or prune) removes old buckets.
+    // The cache entry goes; the lock's new version would make batches read the rules anyway.
+    this.cache.delete(projectId);
     return this.lock.withExclusive(projectId, () =>
       this.io.delete(ruleKey(projectId, ruleId), 'attribute_exists(pk)'),
     );

@@ -162,7 +162,7 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
           : { maxIntentPartBytes: options.maxIntentPartBytes }),
       },
       lock,
-      (projectIds) => this.rules.enabledRules(projectIds),
+      (projectIds, versions) => this.rules.enabledRules(projectIds, versions),
     );
   }
 

@@ -5,6 +5,10 @@ import { ruleLockKey } from './keys.js';
 
 /** Attribute of a batch's shared lease on a project's rule lock: `r_<batchId>` = expiry ms. */
 const READER_PREFIX = 'r_';
+/** Attribute of the lock item that changes whenever a writer may have changed the rules. */
+const VERSION_ATTR = 'rulesVersion';
+
+const newToken = () => `w${Math.random().toString(36).slice(2)}`;
 
 export interface RuleLockOptions {
   /**
@@ -32,6 +36,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *
  * So every batch either finished (all its rollups written) before a rule's counters were rebuilt,
  * or read the rules after the rule was saved: each event counts once for the rule.
+ *
+ * The lock item also carries `rulesVersion`, a fresh random token set when a writer takes the
+ * lock (before it changes any rule) and again when it gives it back. A lease's update returns
+ * the item (ALL_NEW), so a batch learns the version of its projects' rules for free, and the
+ * rules cannot change while it holds the lease: when the version equals the one it cached the
+ * rules under, it skips reading them (DynamoRules.enabledRules). A writer that crashed changed
+ * the version when it took the lock; one that outlived its lease changes it again when it gives
+ * the lock back, so no cache outlives a rule change.
  */
 export class RuleLock {
   constructor(
@@ -40,9 +52,16 @@ export class RuleLock {
     private readonly rollForward: (batchId: string) => Promise<void>,
   ) {}
 
-  /** Takes a shared lease on each project for `holder` (a batch id); waits out a writer. */
-  async acquireShared(projectIds: readonly string[], holder: string): Promise<void> {
+  /**
+   * Takes a shared lease on each project for `holder` (a batch id); waits out a writer. Returns
+   * each project's rules version (see `rulesVersion`; undefined when no writer set one yet).
+   */
+  async acquireShared(
+    projectIds: readonly string[],
+    holder: string,
+  ): Promise<Map<string, string | undefined>> {
     const deadline = this.options.now() + this.options.waitMs;
+    const versions = new Map<string, string | undefined>();
     try {
       await mapLimit(projectIds, this.io.concurrency, async (projectId) => {
         for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
@@ -54,7 +73,12 @@ export class RuleLock {
           u.condition(
             `attribute_not_exists(${u.name('writer')}) OR ${u.name('writerUntil')} < ${u.value(now)}`,
           );
-          if ((await this.io.update(ruleLockKey(projectId), u.build())) !== undefined) return;
+          const item = await this.io.update(ruleLockKey(projectId), u.build());
+          if (item !== undefined) {
+            const version = item[VERSION_ATTR];
+            versions.set(projectId, typeof version === 'string' ? version : undefined);
+            return;
+          }
           if (now > deadline)
             throw new TokenwatchError('unavailable', 'a rule of the project is being saved', {
               retryable: true,
@@ -67,6 +91,7 @@ export class RuleLock {
       await this.releaseShared(projectIds, holder).catch(() => {});
       throw err;
     }
+    return versions;
   }
 
   /** Ends the leases (a lease left behind only delays the next rule change until it expires). */
@@ -79,20 +104,35 @@ export class RuleLock {
     });
   }
 
-  /** Runs `fn` holding the project's lock exclusively, once no batch holds a lease. */
-  async withExclusive<T>(projectId: string, fn: () => Promise<T>): Promise<T> {
-    const me = `w${Math.random().toString(36).slice(2)}`;
+  /**
+   * Runs `fn` holding the project's lock exclusively, once no batch holds a lease. `fn` gets the
+   * rules version from before this writer took the lock (the rules are still those of that
+   * version: a cache of them may be used), unless it took the lock over from an expired writer. `released` gets the rules version the lock was
+   * given back with (not called when another writer had taken the lock over), so the writer may
+   * cache the rules it leaves under it.
+   */
+  async withExclusive<T>(
+    projectId: string,
+    fn: (previousVersion: string | undefined) => Promise<T>,
+    released?: (version: string, result: T) => void,
+  ): Promise<T> {
+    const me = newToken();
     const deadline = this.options.now() + this.options.waitMs + this.options.leaseMs;
     let taken: Item | undefined;
     for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
       const now = this.options.now();
       const u = new UpdateBuilder()
         .set('writer', me)
-        .set('writerUntil', now + this.options.leaseMs);
+        .set('writerUntil', now + this.options.leaseMs)
+        .set(VERSION_ATTR, me);
       u.condition(
         `attribute_not_exists(${u.name('writer')}) OR ${u.name('writerUntil')} < ${u.value(now)}`,
       );
-      taken = await this.io.update(ruleLockKey(projectId), u.build());
+      // ALL_OLD: the version before this writer's; the leases are the same either way.
+      taken = await this.io.update(ruleLockKey(projectId), {
+        ...u.build(),
+        ReturnValues: 'ALL_OLD',
+      });
       if (taken !== undefined) break;
       if (now > deadline)
         throw new TokenwatchError('unavailable', 'another rule of the project is being saved', {
@@ -101,19 +141,39 @@ export class RuleLock {
         });
       await sleep(wait);
     }
+    let outcome: { result: T } | undefined;
     try {
       await this.drainReaders(projectId, deadline, taken);
-      return await fn();
+      // Taken over from a writer whose lock expired: it may still be writing, so its version
+      // says nothing of the rules; `fn` reads them.
+      const previous = taken.writer === undefined ? taken[VERSION_ATTR] : undefined;
+      outcome = { result: await fn(typeof previous === 'string' ? previous : undefined) };
     } finally {
-      const u = new UpdateBuilder().remove('writer').remove('writerUntil');
+      // A fresh version again: a writer that outlived its lease may have changed rules after a
+      // batch took a lease and cached them (see rulesVersion).
+      const version = newToken();
+      const u = new UpdateBuilder()
+        .remove('writer')
+        .remove('writerUntil')
+        .set(VERSION_ATTR, version);
       u.condition(`${u.name('writer')} = ${u.value(me)}`);
-      await this.io.update(ruleLockKey(projectId), u.build());
+      const given = await this.io.update(ruleLockKey(projectId), u.build());
+      if (outcome && given !== undefined) released?.(version, outcome.result);
     }
+    return (outcome as { result: T }).result;
+  }
+
+  /** Gives projects' rules a new version (rules changed without the lock: the migration). */
+  async bumpVersion(projectId: string): Promise<void> {
+    await this.io.update(
+      ruleLockKey(projectId),
+      new UpdateBuilder().set(VERSION_ATTR, newToken()).build(),
+    );
   }
 
   /**
    * Waits until no batch holds a lease; completes the batches whose lease expired. `taken` is
-   * the lock item as the update that took the lock left it (ALL_NEW): the leases it lists are
+   * the lock item as the update that took the lock found it (ALL_OLD): the leases it lists are
    * the ones held at that instant, and no new one can be added while the writer holds the lock,
    * so the first round needs no read of its own (one GetItem less per rule save).
    */
