@@ -251,7 +251,12 @@ async function main(): Promise<void> {
         alerts: { allowPrivateNetworks: true },
         // BENCH_FOLD_CHUNK_EVENTS: the SQLite fold's chunk (store.foldChunkEvents) to measure.
         ...(process.env.BENCH_FOLD_CHUNK_EVENTS
-          ? { store: { foldChunkEvents: Number(process.env.BENCH_FOLD_CHUNK_EVENTS) } }
+          ? {
+              store: {
+                driver: 'sqlite',
+                foldChunkEvents: Number(process.env.BENCH_FOLD_CHUNK_EVENTS),
+              },
+            }
           : {}),
       }),
     );

@@ -7,11 +7,13 @@ import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 
 /**
- * Events per fold transaction by default. A fold costs ~26 µs an event on the benchmark machine,
- * so a chunk holds the writer some tens of milliseconds; smaller chunks merge fewer events into
- * each rollup row they rewrite (BENCHMARKS § Alerts).
+ * Events per fold transaction by default. Each transaction rewrites the rollup and counter pages
+ * its events touch, so smaller chunks cost more per event: with the alerts benchmark's traffic
+ * (10k users, 100 rules) a chunk of ~800 events took ~35 ms of CPU, 2.4× the CPU per event of one
+ * transaction of 16k events, and one of 2,000 ~64 ms (1.8×), on a loaded 2-core machine. About
+ * 1,000 keeps the writer's stall well under the 50 ms asked of a 202.
  */
-export const DEFAULT_FOLD_CHUNK_EVENTS = 2_000;
+export const DEFAULT_FOLD_CHUNK_EVENTS = 1_000;
 
 export interface EventLogFoldParts {
   db: Database.Database;
@@ -24,6 +26,10 @@ export interface EventLogFoldParts {
   /** The connection's `synchronous` setting (a fold commits with NORMAL: the log replays it). */
   synchronous: 'FULL' | 'NORMAL';
   chunkEvents: number;
+  /** How long appended events wait before a fold begins. */
+  intervalMs: number;
+  /** After each timed chunk (the writer checks its WAL's size). */
+  afterChunk: () => void;
 }
 
 /**
@@ -31,8 +37,9 @@ export interface EventLogFoldParts {
  * (chunks), each of at most `chunkEvents` events of whole log rows, in log order: each adds
  * exactly its rows' events to the rollups and their batches' deltas to the rule counters and
  * deletes those rows, so a crash between two chunks leaves exactly the rest in the log (replayed
- * at the next start). The caller yields the thread between chunks (see SqliteDatabase), so
- * appends and outbox claims queued meanwhile wait for one chunk, not for the whole fold.
+ * at the next start). Each chunk runs at its own turn of the event loop, so the calls (appends,
+ * outbox claims) that arrived at the writer thread meanwhile run in between: they wait for one
+ * chunk, not for the whole fold.
  *
  * A fold folds the log as it was when it began (`untilSeq`); batches appended meanwhile wait for
  * the next fold. The store generation is bumped by the first chunk of a fold only, and a fold
@@ -50,12 +57,49 @@ export class EventLogFold {
   readonly stats: FoldStats = emptyFoldStats();
   /** Told about each fold transaction that committed. */
   onFolded: ((seconds: number, events: number) => void) | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The next chunk of the fold in progress, after the calls queued meanwhile. */
+  private turn: ReturnType<typeof setImmediate> | undefined;
 
   constructor(private readonly parts: EventLogFoldParts) {}
 
-  /** A fold has begun and has rows left: the caller runs `step` again soon. */
-  get inProgress(): boolean {
-    return this.untilSeq !== undefined;
+  /** Events were appended: a fold begins `intervalMs` from now, unless one is due already. */
+  schedule(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      // A fold still running continues at its own turns.
+      if (this.turn === undefined) this.nextChunk();
+    }, this.parts.intervalMs);
+    this.timer.unref?.();
+  }
+
+  /** Folds every unfolded event now, in one transaction (finishing a fold in progress). */
+  all(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.turn !== undefined) {
+      clearImmediate(this.turn);
+      this.turn = undefined;
+    }
+    this.step(Date.now(), true);
+  }
+
+  /** One chunk; the next one at a later turn of the event loop, while the fold has rows left. */
+  private nextChunk(): void {
+    this.turn = undefined;
+    try {
+      this.step(Date.now(), false);
+    } catch {
+      // Counted in step(); the events stay in the log, and the next write schedules again.
+    }
+    this.parts.afterChunk();
+    if (this.untilSeq !== undefined) {
+      this.turn = setImmediate(() => this.nextChunk());
+      this.turn.unref?.();
+    }
   }
 
   /**
@@ -63,7 +107,7 @@ export class EventLogFold {
    * `all` every unfolded event (what a read needs before it answers: every event that got its
    * 202). Another process's changes, found on syncing, are folded whole too.
    */
-  step(nowMs: number, all: boolean): void {
+  private step(nowMs: number, all: boolean): void {
     const { db, log, rollups, counters, writers } = this.parts;
     if (log.pendingEvents === 0 && !writers.committedSinceSync()) {
       this.untilSeq = undefined;

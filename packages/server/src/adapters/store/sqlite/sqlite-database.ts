@@ -47,7 +47,7 @@ export interface SqliteStoreOptions {
   /**
    * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
    * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
-   * Default 2,000.
+   * Default 1,000.
    */
   foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
@@ -119,9 +119,6 @@ export class SqliteDatabase {
   /** Keeps this connection's WAL bounded (on disk only). */
   private readonly walBound: WalBound | undefined;
   private readonly foldChunkEvents: number;
-  private foldTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The next chunk of the fold in progress, after the calls queued meanwhile. */
-  private foldChunkTurn: ReturnType<typeof setImmediate> | undefined;
   private folder: EventLogFold | undefined;
   /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
@@ -197,7 +194,7 @@ export class SqliteDatabase {
 
   /** Folds what a crash left in the event log, before anything else reads or writes. */
   private replay(): void {
-    this.fold().step(Date.now(), true);
+    this.fold().all();
   }
 
   /** Fold transactions that failed (their events stay in the log and are folded by a later one). */
@@ -265,6 +262,8 @@ export class SqliteDatabase {
       syncWithOtherWriters: (nowMs) => this.syncWithOtherWriters(nowMs),
       synchronous: this.synchronous,
       chunkEvents: this.foldChunkEvents,
+      intervalMs: this.foldIntervalMs,
+      afterChunk: () => this.walBound?.check(),
     });
     this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
   }
@@ -374,32 +373,7 @@ export class SqliteDatabase {
   }
 
   private scheduleFold(): void {
-    if (this.foldTimer !== undefined) return;
-    this.foldTimer = setTimeout(() => {
-      this.foldTimer = undefined;
-      // A fold still running continues on its own turns.
-      if (this.foldChunkTurn === undefined) this.foldNextChunk();
-    }, this.foldIntervalMs);
-    this.foldTimer.unref?.();
-  }
-
-  /**
-   * One chunk of the fold (beginning one if none is in progress); the next one runs at a later
-   * turn of the event loop, after the calls (appends, outbox claims) that arrived meanwhile.
-   */
-  private foldNextChunk(): void {
-    this.foldChunkTurn = undefined;
-    const fold = this.fold();
-    try {
-      fold.step(Date.now(), false);
-    } catch {
-      // Counted in step(); the events stay in the log, and the next write schedules again.
-    }
-    this.walBound?.check();
-    if (fold.inProgress) {
-      this.foldChunkTurn = setImmediate(() => this.foldNextChunk());
-      this.foldChunkTurn.unref?.();
-    }
+    this.fold().schedule();
   }
 
   /** Size of this store's WAL file now (0 in memory or when there is none). */
@@ -412,15 +386,7 @@ export class SqliteDatabase {
    * every event that got its 202; a fold in progress is finished by it).
    */
   foldNow(): void {
-    if (this.foldTimer !== undefined) {
-      clearTimeout(this.foldTimer);
-      this.foldTimer = undefined;
-    }
-    if (this.foldChunkTurn !== undefined) {
-      clearImmediate(this.foldChunkTurn);
-      this.foldChunkTurn = undefined;
-    }
-    this.fold().step(Date.now(), true);
+    this.fold().all();
   }
 
   /**
