@@ -5,6 +5,7 @@ import { counterKeyOf, type PricedEvent, type Rule } from '@tokenwatch/core';
 import { CONTRACT_T0, makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite-store.js';
+import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
 
 /**
  * The fold runs in chunks (foldChunkEvents): each chunk is one transaction that adds exactly its
@@ -16,8 +17,13 @@ const USERS = ['ana', 'ben', 'cy', 'dee'];
 const NOW = CONTRACT_T0 + 10 * 60_000;
 const LEVELS = [2_000, 5_000, 9_000];
 
+/** The compiled worker (`npm test` builds first). */
+const WORKER_URL = new URL(
+  '../../../../dist/adapters/store/sqlite/sqlite-worker.js',
+  import.meta.url,
+);
 const dirs: string[] = [];
-const open: SqliteStore[] = [];
+const open: (SqliteStore | ThreadedSqliteStore)[] = [];
 afterEach(async () => {
   for (const s of open.splice(0)) await s.close().catch(() => {});
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -170,5 +176,48 @@ describe('SQLite fold in chunks', () => {
     // The first chunk, then the rest of the log (70 + 30 events) in the read's transaction.
     expect(folded).toEqual([30, 100]);
     await expectExact(store, rule, expected);
+  });
+
+  it('on the writer thread, calls that arrive during a fold are answered between its chunks', async () => {
+    const path = join(tempDir(), 'tokenwatch.db');
+    const store = new ThreadedSqliteStore(
+      { path, synchronous: 'normal', foldIntervalMs: 2_000, foldChunkEvents: 100 },
+      WORKER_URL,
+    );
+    open.push(store);
+    await store.migrate();
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    // What reaches this thread from the writer, in order: fold reports and call replies.
+    const order: string[] = [];
+    const folded: number[] = [];
+    let firstFold: () => void = () => {};
+    const foldBegan = new Promise<void>((resolve) => {
+      firstFold = resolve;
+    });
+    const worker = (store as unknown as { worker: import('node:worker_threads').Worker }).worker;
+    worker.on('message', (m: { type?: string; events?: number }) => {
+      if (m.type === 'fold') {
+        order.push(`fold ${folded.reduce((a, b) => a + b, 0) + (m.events as number)}`);
+        folded.push(m.events as number);
+        firstFold();
+      } else if (m.type === undefined) order.push('reply');
+    });
+    // 100 log rows of 100 events: a fold of 100 chunks, begun by the timer after these.
+    const expected = new Map<string, number>();
+    for (const batch of batches(100, 100, expected)) await store.applyBatch(batch, { nowMs: NOW });
+    await foldBegan;
+    const since = order.length;
+    // Twenty calls sent at once while the fold runs: each is answered before the fold ends.
+    await Promise.all(
+      batches(20, 1, expected).map((batch) => store.applyBatch(batch, { nowMs: NOW })),
+    );
+    while (folded.reduce((a, b) => a + b, 0) < 10_000) await new Promise((r) => setTimeout(r, 10));
+    const after = order.slice(since);
+    const foldEnds = after.indexOf('fold 10000');
+    expect(foldEnds).toBeGreaterThan(0);
+    expect(after.slice(0, foldEnds).filter((x) => x === 'reply')).toHaveLength(20);
+    expect(folded.slice(0, 100)).toEqual(Array(100).fill(100));
+    const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
+    expect(new Map(rows.map((r) => [r.user as string, r.inputTokens]))).toEqual(expected);
   });
 });

@@ -96,10 +96,9 @@ export class EventLogFold {
       // Counted in step(); the events stay in the log, and the next write schedules again.
     }
     this.parts.afterChunk();
-    if (this.untilSeq !== undefined) {
-      this.turn = setImmediate(() => this.nextChunk());
-      this.turn.unref?.();
-    }
+    // Not unref'd: an unref'd immediate does not keep the loop from blocking in its poll, so
+    // each chunk would wait for the next message or timer of an idle writer.
+    if (this.untilSeq !== undefined) this.turn = setImmediate(() => this.nextChunk());
   }
 
   /**

@@ -289,6 +289,13 @@ export class PendingCounters {
         }
       }
     }
+    const last = this.batches[this.batches.length - 1];
+    if (last === undefined || last.seq <= chunk.upToSeq) {
+      // Every pending batch was folded: nothing is left of the sum.
+      this.deltas.clear();
+      this.dropBatchesBefore(this.batches.length);
+      return;
+    }
     let i = this.head;
     while (i < this.batches.length && (this.batches[i] as BatchDeltas).seq <= chunk.upToSeq) {
       this.subtract((this.batches[i] as BatchDeltas).deltas);
