@@ -11,7 +11,7 @@ type Statement = Database.Statement<unknown[], unknown>;
  * row in the same transaction. `data_version` moves on any other commit (a checkpoint too), so it
  * only says when to look: the store generation (bumped when a fold begins, by counter rebuilds
  * and prunes) and the log's first and last rows say whether anything the memory mirrors changed.
- * A fold runs in chunks (see SqliteDatabase.fold) that bump the generation only at its start;
+ * A fold runs in chunks (see EventLogFold) that bump the generation only at its start;
  * each later chunk deletes the log's first rows, which moves its first row (or empties it).
  */
 export class OtherWriters {

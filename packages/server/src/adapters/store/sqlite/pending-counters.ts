@@ -63,7 +63,7 @@ interface BatchDeltas {
  * rule engine and `readCounters` see every event that got its 202. After a crash the deltas are
  * gone with the process and come back when the event log is replayed.
  *
- * The fold runs in chunks of log rows (see SqliteDatabase.fold), so each batch's deltas are kept
+ * The fold runs in chunks of log rows (see EventLogFold), so each batch's deltas are kept
  * apart by log position: a chunk writes exactly the deltas of the rows it deletes. Their sum is
  * kept too, for reads; a chunk's deltas leave it when the chunk commits.
  */
