@@ -289,10 +289,11 @@ function watchWal(store: WalMonitor, metrics: Metrics, logger: Logger): void {
     'SQLite WAL checkpoints that failed or could not finish (the WAL grows meanwhile).',
     () => store.walStatus().checkpointFailures,
   );
-  // A fold holds the SQLite writer: requests that arrive meanwhile wait (the tail of the 202).
+  // A fold transaction holds the SQLite writer: requests that arrive meanwhile wait (the tail of
+  // the 202). A fold runs in chunks (store.foldChunkEvents), each one transaction counted here.
   metrics.addObservedCounter(
     'tokenwatch_sqlite_folds_total',
-    'Folds of the SQLite event log into the rollups and rule counters.',
+    'Fold transactions of the SQLite event log into the rollups and rule counters (a fold runs in chunks).',
     () => store.walStatus().folds.count,
   );
   metrics.addObservedCounter(
@@ -302,12 +303,12 @@ function watchWal(store: WalMonitor, metrics: Metrics, logger: Logger): void {
   );
   metrics.addGauge(
     'tokenwatch_sqlite_fold_last_seconds',
-    'How long the last fold held the SQLite writer.',
+    'How long the last fold transaction held the SQLite writer.',
     () => store.walStatus().folds.lastSeconds,
   );
   metrics.addGauge(
     'tokenwatch_sqlite_fold_last_events',
-    'Events the last fold added to the rollups and rule counters.',
+    'Events the last fold transaction added to the rollups and rule counters.',
     () => store.walStatus().folds.lastEvents,
   );
   let lastLoggedMs = 0;

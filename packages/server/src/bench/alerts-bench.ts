@@ -14,7 +14,8 @@
  *
  * Environment: BENCH_PHASE_SECONDS (max-rate phases, default 6), BENCH_HALF_SECONDS (default
  * 15), BENCH_PROBE_RATE (crossing requests per second at half rate, default 15),
- * BENCH_CONCURRENCY (default 32), BENCH_RULES (default 100).
+ * BENCH_CONCURRENCY (default 32), BENCH_RULES (default 100), BENCH_FOLD_CHUNK_EVENTS (the SQLite
+ * store's foldChunkEvents; default: the store's default).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -89,6 +90,41 @@ async function admin(url: string, key: string, method: string, path: string, bod
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** The writer's fold transactions so far, from /metrics (SQLite store). */
+async function foldMetrics(url: string, key: string) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
+  const text = await res.text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  return {
+    count: metric('tokenwatch_sqlite_folds_total'),
+    seconds: metric('tokenwatch_sqlite_fold_seconds_total'),
+    lastSeconds: metric('tokenwatch_sqlite_fold_last_seconds'),
+    lastEvents: metric('tokenwatch_sqlite_fold_last_events'),
+  };
+}
+
+/**
+ * Samples the last fold transaction's length from /metrics every 100 ms until `stop` is set:
+ * a sample of the folds' lengths (a fold shorter than the interval may be missed).
+ */
+async function sampleFolds(url: string, key: string, stop: { done: boolean }) {
+  const lengths: number[] = [];
+  const events: number[] = [];
+  let seen = -1;
+  while (!stop.done) {
+    const m = await foldMetrics(url, key);
+    if (m.count !== seen) {
+      if (seen !== -1) {
+        lengths.push(m.lastSeconds * 1000);
+        events.push(m.lastEvents);
+      }
+      seen = m.count;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { lengths: lengths.sort((a, b) => a - b), events: events.sort((a, b) => a - b) };
 }
 
 async function setAll(url: string, key: string, ids: string[], enabled: boolean) {
@@ -211,7 +247,18 @@ async function main(): Promise<void> {
     mkdirSync(dataDir, { recursive: true });
     writeFileSync(
       join(dataDir, 'tokenwatch.json'),
-      JSON.stringify({ alerts: { allowPrivateNetworks: true } }),
+      JSON.stringify({
+        alerts: { allowPrivateNetworks: true },
+        // BENCH_FOLD_CHUNK_EVENTS: the SQLite fold's chunk (store.foldChunkEvents) to measure.
+        ...(process.env.BENCH_FOLD_CHUNK_EVENTS
+          ? {
+              store: {
+                driver: 'sqlite',
+                foldChunkEvents: Number(process.env.BENCH_FOLD_CHUNK_EVENTS),
+              },
+            }
+          : {}),
+      }),
     );
     const server = await startServerProcess(dataDir);
     const { url, ingestKey, adminKey } = server;
@@ -257,7 +304,15 @@ async function main(): Promise<void> {
       const idle = await latencyPhase(url, ingestKey, probe, 0, IDLE_SECONDS);
       const rate = Math.min(...hundred) / 2;
       process.stdout.write(`half rate: ${fmt(rate)} events/s for ${HALF_SECONDS} s...\n`);
+      const foldsBefore = await foldMetrics(url, adminKey);
+      const stopSampling = { done: false };
+      const sampling = sampleFolds(url, adminKey, stopSampling);
       const half = await latencyPhase(url, ingestKey, probe, rate, HALF_SECONDS);
+      stopSampling.done = true;
+      const sampled = await sampling;
+      const foldsAfter = await foldMetrics(url, adminKey);
+      const halfFolds = foldsAfter.count - foldsBefore.count;
+      const halfFoldSeconds = foldsAfter.seconds - foldsBefore.seconds;
       const load1 = loadavg();
       const rss = server.peakRssMiB();
 
@@ -272,6 +327,8 @@ async function main(): Promise<void> {
         `half the lower max rate with ${RULES} rules: ${fmt(half.achieved)} events/s offered (incl. ${PROBE_RATE} crossing requests/s); time to 202 p50 ${fmt(percentile(half.statusLatency, 50), 1)} ms, p99 ${fmt(percentile(half.statusLatency, 99), 1)} ms`,
         `  202 of the crossing request -> webhook at the receiver: p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms, max ${fmt(half.latencies[half.latencies.length - 1] ?? Number.NaN, 1)} ms (target p99 <= 100 ms)`,
         `  ${fmt(half.latencies.length)} crossings measured, ${half.missing} webhooks missing after 10 s, ${half.early} arrived before the client saw the 202 (counted as 0 ms), ${receiver.repeats.length} repeated webhook ids in the run`,
+        `  fold transactions in the half-rate phase (/metrics): ${fmt(halfFolds)}, mean ${fmt((halfFoldSeconds / Math.max(1, halfFolds)) * 1000, 1)} ms, ${fmt((halfFoldSeconds / HALF_SECONDS) * 100, 1)} % of the writer's time; sampled every 100 ms (${sampled.lengths.length}): p50 ${fmt(percentile(sampled.lengths, 50), 1)} ms, p99 ${fmt(percentile(sampled.lengths, 99), 1)} ms, max ${fmt(sampled.lengths[sampled.lengths.length - 1] ?? Number.NaN, 1)} ms, events p50 ${fmt(percentile(sampled.events, 50))}`,
+        `  all folds of the run: ${fmt(foldsAfter.count)} transactions, ${fmt(foldsAfter.seconds, 1)} s`,
         `  peak RSS of server: ${fmt(rss)} MiB`,
         '',
       ];

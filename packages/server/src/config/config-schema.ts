@@ -201,6 +201,11 @@ export const configSchema = z
             foldIntervalMs: z.number().int().min(1).max(60_000).default(1_000),
             /** Fold at once when this many events wait (bounds memory and the replay after a crash). */
             foldMaxEvents: z.number().int().min(1).max(1_000_000).default(200_000),
+            /**
+             * Events per fold transaction: a fold runs in chunks, and writes queued meanwhile run
+             * between them (they wait for one chunk, not the whole fold).
+             */
+            foldChunkEvents: z.number().int().min(1).max(1_000_000).default(1_000),
             /** The write-ahead log is checkpointed and truncated before it grows past this many MiB. */
             maxWalMiB: z.number().int().min(1).max(65_536).default(64),
           })
@@ -213,6 +218,7 @@ export const configSchema = z
         thread: 'worker',
         foldIntervalMs: 1_000,
         foldMaxEvents: 200_000,
+        foldChunkEvents: 1_000,
         maxWalMiB: 64,
       }),
     /** Where `serve` puts accepted events: committed in-process (default) or a durable queue. */

@@ -16,6 +16,7 @@ export async function openStore(
         synchronous: config.store.synchronous,
         foldIntervalMs: config.store.foldIntervalMs,
         foldMaxEvents: config.store.foldMaxEvents,
+        foldChunkEvents: config.store.foldChunkEvents,
         maxWalMiB: config.store.maxWalMiB,
       };
       if ((options.thread ?? config.store.thread) === 'worker') {

@@ -37,11 +37,14 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function setup(foldIntervalMs: number) {
+async function setup(foldIntervalMs: number, foldChunkEvents?: number) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-enforced-'));
   dirs.push(dir);
   const path = join(dir, 'tokenwatch.db');
-  const store = new ThreadedSqliteStore({ path, foldIntervalMs }, WORKER_URL);
+  const store = new ThreadedSqliteStore(
+    { path, foldIntervalMs, ...(foldChunkEvents === undefined ? {} : { foldChunkEvents }) },
+    WORKER_URL,
+  );
   open.push(store);
   await store.migrate();
   await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
@@ -80,10 +83,15 @@ function batchOf(next: () => number, sent: PricedEvent[]): PricedEvent[] {
 }
 
 describe('enforcing counters read on the HTTP thread', () => {
-  for (const seed of [1, 2, 3]) {
+  // Seeds 4-6 fold in chunks of a few events: checks read while a fold is part-way through the
+  // log (folded rows of a prefix of it, reports of the rest).
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
     it(`equal every accepted event after each batch, across folds and counter rewrites (seed ${seed})`, async () => {
       const next = seededRandom(seed);
-      const { store, rule } = await setup(1 + Math.floor(next() * 20));
+      const { store, rule } = await setup(
+        1 + Math.floor(next() * 20),
+        seed > 3 ? 1 + Math.floor(next() * 8) : undefined,
+      );
       const sent: PricedEvent[] = [];
       const others: Rule[] = [];
       const expected = new Map<string, number>();

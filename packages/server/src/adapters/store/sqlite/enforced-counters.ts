@@ -13,14 +13,19 @@ type Values = Map<string, Map<number, number>>;
  * thread, plus the values the writer reported for every batch it has not folded yet.
  *
  * Why that sum is exact: each batch's result carries the values of the enforcing counters it
- * touched (folded + unfolded, at its commit) and the store generation it belongs to. A fold
- * folds the whole log and bumps the generation in its transaction (rule saves, deletions and
- * prunes bump it right after a fold too). So a read of the generation G and the counter rows in
- * one snapshot has every batch of a lower generation in the rows, and the batches of generation
- * G in what they reported; counters only grow between rule changes (the enforcer forgets its
- * cache on those), so the larger of the row and a reported value is the current one. A batch
- * whose result has not reached this thread has no 202 yet. Another process's events are folded
- * by the writer within its poll (see sqlite-worker.ts).
+ * touched (folded + unfolded, at its commit) and the store generation at its commit. The writer
+ * folds the event log in chunks, in log order, and bumps the generation when a fold begins; a
+ * fold begins only once the previous one is done (see EventLogFold), and rule saves, deletions
+ * and prunes fold everything and then bump it by two. So a read of the generation G and the
+ * counter rows in one snapshot has every batch of generation G - 2 or lower in the rows; of the
+ * batches of G - 1 and G, the rows hold those of a prefix of the log. Counters only grow between
+ * rule changes (the enforcer forgets its cache on those), and a reported value is the total at
+ * its batch's commit: if the last batch that touched a bucket is folded, the row is the current
+ * value and every report is at most that; if not, its report is the current value and the row,
+ * a sum over earlier batches, at most that. Either way the larger of the row and the reported
+ * values of generations G - 1 and G is the current one. A batch whose result has not reached
+ * this thread has no 202 yet. Another process's events are folded by the writer within its poll
+ * (see sqlite-worker.ts).
  */
 export class EnforcedCounters {
   /** Reported values by generation; only the generations not yet known to be folded are kept. */
@@ -73,7 +78,7 @@ export class EnforcedCounters {
 
   /** A batch committed (its result reached this thread, before its 202). */
   committed(generation: number, counters: readonly RuleCounter[]): void {
-    this.forgetBefore(generation);
+    this.forgetFoldedAt(generation);
     if (counters.length === 0) return;
     let values = this.byGeneration.get(generation);
     if (!values) {
@@ -91,11 +96,14 @@ export class EnforcedCounters {
     }
   }
 
-  /** Generations below `generation` are folded: what their batches reported is in the rows. */
-  private forgetBefore(generation: number): void {
+  /**
+   * The store is at `generation`: batches of two generations before it or older are folded, so
+   * what they reported is in the rows.
+   */
+  private forgetFoldedAt(generation: number): void {
     if (generation <= this.newestGeneration) return;
     this.newestGeneration = generation;
-    for (const g of this.byGeneration.keys()) if (g < generation) this.byGeneration.delete(g);
+    for (const g of this.byGeneration.keys()) if (g < generation - 1) this.byGeneration.delete(g);
   }
 
   /**
@@ -116,12 +124,12 @@ export class EnforcedCounters {
     } catch {
       return undefined;
     }
-    this.forgetBefore(snapshot.generation);
+    this.forgetFoldedAt(snapshot.generation);
     const key = `${counterKey}\u0000${scopeKey}`;
     const merged = new Map<number, number>();
     for (const r of snapshot.rows) merged.set(r.bucketStartMs, r.value);
     for (const [g, values] of this.byGeneration) {
-      if (g < snapshot.generation) continue;
+      if (g < snapshot.generation - 1) continue;
       for (const [bucket, value] of values.get(key) ?? []) {
         if (bucket >= fromMs && bucket < toMs)
           merged.set(bucket, Math.max(merged.get(bucket) ?? 0, value));

@@ -71,19 +71,36 @@ export function decodeEvents(text: string): PricedEvent[] {
   return events;
 }
 
+/** A batch's events waiting in the log (several batches' rows, after a re-read of the log). */
+interface PendingBatch {
+  firstSeq: number;
+  /** Its (last) log row. */
+  seq: number;
+  events: readonly PricedEvent[];
+  appendedMs: number;
+}
+
+/** Log rows to fold in one transaction, in log order. */
+export interface FoldChunk {
+  events: PricedEvent[];
+  /** The last log row of the chunk: the fold deletes every row up to it. */
+  upToSeq: number;
+}
+
 /**
  * The durable part of a 202 on SQLite: each batch's new events are appended to `event_log` as
  * ONE row, in the batch's transaction (with the id claims and the alerts it fired), and folded
- * into the rollups and rule counters later, many batches at a time, in a transaction that also
- * deletes the rows it folded. So the log holds exactly the events not folded yet: after a crash
- * they are replayed (`unfolded`), and nothing is counted twice or lost.
+ * into the rollups and rule counters later, in chunks of whole rows in log order, each in a
+ * transaction that also deletes the rows it folded. So the log holds exactly the events not
+ * folded yet: after a crash they are replayed (`unfolded`), and nothing is counted twice or lost.
  */
 export class EventLog {
   private readonly insert: Statement;
   private readonly deleteUpTo: Statement;
-  private pending: PricedEvent[] = [];
-  private lastSeq = 0;
-  private oldestMs: number | undefined;
+  /** The unfolded batches, in log order, from `head` on. */
+  private batches: PendingBatch[] = [];
+  private head = 0;
+  private events = 0;
 
   constructor(private readonly db: Database.Database) {
     this.insert = db.prepare('INSERT INTO event_log (events) VALUES (?)');
@@ -98,25 +115,44 @@ export class EventLog {
     return Number(this.insert.run(encoded ?? encodeEvents(fresh)).lastInsertRowid);
   }
 
-  /** The batch's transaction committed: its events wait for the next fold. */
-  appended(fresh: readonly PricedEvent[], seq: number, nowMs: number): void {
-    for (const e of fresh) this.pending.push(e);
-    this.lastSeq = seq;
-    this.oldestMs ??= nowMs;
+  /**
+   * The batch's transaction committed: its events wait for the fold. `firstSeq`: its first log
+   * row when it spans several (a re-read of the log), else `seq`.
+   */
+  appended(fresh: readonly PricedEvent[], seq: number, nowMs: number, firstSeq = seq): void {
+    this.batches.push({ firstSeq, seq, events: fresh, appendedMs: nowMs });
+    this.events += fresh.length;
   }
 
   get pendingEvents(): number {
-    return this.pending.length;
+    return this.events;
   }
 
   /** When the oldest pending event was appended (undefined when none is pending). */
   get pendingSinceMs(): number | undefined {
-    return this.oldestMs;
+    return this.batches[this.head]?.appendedMs;
   }
 
-  /** The events to fold, and the log position they end at. */
-  toFold(): { events: PricedEvent[]; upToSeq: number } {
-    return { events: this.pending, upToSeq: this.lastSeq };
+  /** Every pending event, and the log position they end at. */
+  toFold(): FoldChunk {
+    return this.chunk(Number.POSITIVE_INFINITY, this.lastRowSeq);
+  }
+
+  /**
+   * The first pending batches, in log order, up to the one at `lastSeq`, with at most
+   * `maxEvents` events (but at least one batch, however large: a batch is one log row).
+   */
+  chunk(maxEvents: number, lastSeq: number): FoldChunk {
+    const events: PricedEvent[] = [];
+    let upToSeq = 0;
+    for (let i = this.head; i < this.batches.length; i++) {
+      const batch = this.batches[i] as PendingBatch;
+      if (batch.seq > lastSeq) break;
+      if (events.length > 0 && events.length + batch.events.length > maxEvents) break;
+      for (const e of batch.events) events.push(e);
+      upToSeq = batch.seq;
+    }
+    return { events, upToSeq };
   }
 
   /** Inside the fold's transaction: the folded rows leave the log. */
@@ -124,26 +160,45 @@ export class EventLog {
     this.deleteUpTo.run(upToSeq);
   }
 
-  /** The fold committed. */
-  folded(): void {
-    this.pending = [];
-    this.oldestMs = undefined;
+  /** The fold (chunk) that deleted the rows up to `upToSeq` committed. */
+  folded(upToSeq: number): void {
+    let i = this.head;
+    while (i < this.batches.length && (this.batches[i] as PendingBatch).seq <= upToSeq) {
+      this.events -= (this.batches[i] as PendingBatch).events.length;
+      this.batches[i] = undefined as unknown as PendingBatch;
+      i++;
+    }
+    this.head = i;
+    if (this.head === this.batches.length) {
+      this.batches = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The first log row this connection knows of (0: it knows of none). */
+  get firstRowSeq(): number {
+    return this.batches[this.head]?.firstSeq ?? 0;
   }
 
   /** The last log row this connection knows of (0: it knows of none). */
   get lastRowSeq(): number {
-    return this.pending.length > 0 ? this.lastSeq : 0;
+    return this.batches.length > this.head
+      ? (this.batches[this.batches.length - 1] as PendingBatch).seq
+      : 0;
   }
 
   /** Memory no longer matches the log (another process wrote it): `unfolded` reads it again. */
   forget(): void {
-    this.pending = [];
-    this.lastSeq = 0;
-    this.oldestMs = undefined;
+    this.batches = [];
+    this.head = 0;
+    this.events = 0;
   }
 
   /** The events not folded yet, in log order (the log as it is now, whoever appended them). */
-  unfolded(): { events: PricedEvent[]; upToSeq: number } {
+  unfolded(): { events: PricedEvent[]; firstSeq: number; upToSeq: number } {
     const rows = this.db.prepare('SELECT seq, events FROM event_log ORDER BY seq').all() as Array<{
       seq: number;
       events: string;
@@ -152,6 +207,7 @@ export class EventLog {
     for (const r of rows) for (const e of decodeEvents(r.events)) events.push(e);
     return {
       events,
+      firstSeq: rows.length > 0 ? (rows[0] as { seq: number }).seq : 0,
       upToSeq: rows.length > 0 ? (rows[rows.length - 1] as { seq: number }).seq : 0,
     };
   }

@@ -9,8 +9,10 @@ type Statement = Database.Statement<unknown[], unknown>;
  * another connection changed what that memory mirrors; if so, the caller reads the event log
  * again. The log is the truth: an event is folded exactly once, by whichever process deletes its
  * row in the same transaction. `data_version` moves on any other commit (a checkpoint too), so it
- * only says when to look: the store generation (bumped by folds, counter rebuilds and prunes)
- * and the log's last row say whether anything the memory mirrors changed.
+ * only says when to look: the store generation (bumped when a fold begins, by counter rebuilds
+ * and prunes) and the log's first and last rows say whether anything the memory mirrors changed.
+ * A fold runs in chunks (see EventLogFold) that bump the generation only at its start;
+ * each later chunk deletes the log's first rows, which moves its first row (or empties it).
  */
 export class OtherWriters {
   /** `PRAGMA data_version` when memory was last synced with the log (-1: sync before use). */
@@ -19,7 +21,7 @@ export class OtherWriters {
   private generation = -1;
   private readonly readGeneration: Statement;
   private readonly bumpGeneration: Statement;
-  private readonly lastLogSeq: Statement;
+  private readonly logEnds: Statement;
 
   constructor(private readonly db: Database.Database) {
     this.readGeneration = db
@@ -27,24 +29,30 @@ export class OtherWriters {
       .pluck();
     this.bumpGeneration = db
       .prepare(
-        'UPDATE store_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation',
+        'UPDATE store_generation SET generation = generation + ? WHERE id = 1 RETURNING generation',
       )
       .pluck();
-    this.lastLogSeq = db.prepare('SELECT MAX(seq) FROM event_log').pluck();
+    // Two subqueries: SQLite finds a lone MIN or MAX of the key in the b-tree, both at once by a scan.
+    this.logEnds = db
+      .prepare('SELECT (SELECT MIN(seq) FROM event_log), (SELECT MAX(seq) FROM event_log)')
+      .raw();
   }
 
   /**
    * Inside a write transaction: calls `reload` when another connection changed the log or the
-   * counters since this one last looked (`lastRowSeq`: the last log row this connection knows).
-   * Returns whether it did.
+   * counters since this one last looked (`firstRowSeq`, `lastRowSeq`: the first and last log rows
+   * this connection knows, 0 for none). Returns whether it did.
    */
-  sync(lastRowSeq: number, reload: () => void): boolean {
+  sync(firstRowSeq: number, lastRowSeq: number, reload: () => void): boolean {
     const version = this.db.pragma('data_version', { simple: true }) as number;
     if (version === this.seenDataVersion) return false;
     const generation = this.readGeneration.get() as number;
-    const lastSeq = (this.lastLogSeq.get() as number | null) ?? 0;
+    const [first, last] = this.logEnds.get() as [number | null, number | null];
     const unchanged =
-      this.seenDataVersion !== -1 && generation === this.generation && lastSeq === lastRowSeq;
+      this.seenDataVersion !== -1 &&
+      generation === this.generation &&
+      (first ?? 0) === firstRowSeq &&
+      (last ?? 0) === lastRowSeq;
     if (!unchanged) reload();
     this.generation = generation;
     this.seenDataVersion = version;
@@ -59,9 +67,9 @@ export class OtherWriters {
     return this.generation;
   }
 
-  /** Inside a transaction that leaves other connections' memory stale. */
-  bump(): void {
-    this.generation = this.bumpGeneration.get() as number;
+  /** Inside a transaction that leaves other connections' memory stale (`by`: 2 skips one). */
+  bump(by: 1 | 2 = 1): void {
+    this.generation = this.bumpGeneration.get(by) as number;
   }
 
   /** Another connection committed since this one last synced. */

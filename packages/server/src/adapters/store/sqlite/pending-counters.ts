@@ -43,14 +43,38 @@ function keyOf(counterKey: string, scopeKey: string): string {
   return `${counterKey}\u0000${scopeKey}`;
 }
 
+/** One bucket's pending delta, and how many unfolded batches it sums. */
+interface PendingDelta {
+  value: number;
+  /** At 0 the entry goes: a batch whose delta is 0 still makes the bucket exist (a 0 row). */
+  batches: number;
+}
+
+/** A batch's deltas, kept until the fold chunk holding its log row commits. */
+interface BatchDeltas {
+  /** The batch's (last) event-log row. */
+  seq: number;
+  deltas: CounterDeltas;
+}
+
 /**
  * Rule counters between two folds: the `rule_counters` rows hold what has been folded, and the
  * deltas of the batches appended since (their events are in the event log) live here, so the
  * rule engine and `readCounters` see every event that got its 202. After a crash the deltas are
  * gone with the process and come back when the event log is replayed.
+ *
+ * The fold runs in chunks of log rows (see EventLogFold), so each batch's deltas are kept
+ * apart by log position: a chunk writes exactly the deltas of the rows it deletes. Their sum is
+ * kept too, for reads; a chunk's deltas leave it when the chunk commits.
  */
 export class PendingCounters {
-  private readonly deltas: CounterDeltas = new Map();
+  /** The sum of every unfolded batch's deltas (what reads add to the folded values). */
+  private readonly deltas = new Map<string, Map<number, PendingDelta>>();
+  /** The unfolded batches' deltas, in log order (from `head` on). */
+  private batches: BatchDeltas[] = [];
+  private head = 0;
+  /** What the fold chunk in progress wrote (applied to memory when it commits). */
+  private chunk: { upToSeq: number; deltas: CounterDeltas } | undefined;
   /**
    * Folded values of calendar buckets read before, kept equal to the table: a fold adds its
    * deltas to them, a rule save clears them. A calendar rule reads one bucket per scope key and
@@ -104,15 +128,23 @@ export class PendingCounters {
     return staged;
   }
 
-  commit(staged: CounterDeltas): void {
+  /** The batch's transaction committed; `seq`: its event-log row (the last, for several). */
+  commit(staged: CounterDeltas, seq: number): void {
     for (const [key, buckets] of staged) {
       let mine = this.deltas.get(key);
       if (!mine) {
         mine = new Map();
         this.deltas.set(key, mine);
       }
-      for (const [b, v] of buckets) mine.set(b, (mine.get(b) ?? 0) + v);
+      for (const [b, v] of buckets) {
+        const pending = mine.get(b);
+        if (pending) {
+          pending.value += v;
+          pending.batches++;
+        } else mine.set(b, { value: v, batches: 1 });
+      }
     }
+    this.batches.push({ seq, deltas: staged });
   }
 
   /**
@@ -140,10 +172,11 @@ export class PendingCounters {
         ) as CounterRow[])
           values.set(row.bucket_start_ms, row.value);
       }
-      for (const extra of [this.deltas.get(key), staged.get(key)]) {
-        for (const [b, v] of extra ?? []) {
-          if (b >= r.fromMs && b <= r.toMs) values.set(b, (values.get(b) ?? 0) + v);
-        }
+      for (const [b, d] of this.deltas.get(key) ?? []) {
+        if (b >= r.fromMs && b <= r.toMs) values.set(b, (values.get(b) ?? 0) + d.value);
+      }
+      for (const [b, v] of staged.get(key) ?? []) {
+        if (b >= r.fromMs && b <= r.toMs) values.set(b, (values.get(b) ?? 0) + v);
       }
     }
     return out;
@@ -164,12 +197,12 @@ export class PendingCounters {
       if (!key.startsWith(prefix)) continue;
       const scope = key.slice(prefix.length);
       if (scopeKey !== undefined && scope !== scopeKey) continue;
-      for (const [b, v] of buckets) {
+      for (const [b, d] of buckets) {
         if (b < fromMs || b >= toMs) continue;
         const existing = byKey.get(`${scope}\u0000${b}`);
-        if (existing) existing.value += v;
+        if (existing) existing.value += d.value;
         else {
-          const row = { ruleId: counterKey, scopeKey: scope, bucketStartMs: b, value: v };
+          const row = { ruleId: counterKey, scopeKey: scope, bucketStartMs: b, value: d.value };
           byKey.set(`${scope}\u0000${b}`, row);
           rows.push(row);
         }
@@ -182,19 +215,65 @@ export class PendingCounters {
     );
   }
 
-  /** Writes the pending deltas into `rule_counters` (inside the fold's transaction). */
-  fold(nowMs: number): void {
-    for (const [key, buckets] of this.deltas) {
+  /**
+   * Writes the deltas of the batches whose log rows are at or before `upToSeq` into
+   * `rule_counters`, summed per bucket (inside the fold chunk's transaction, which deletes
+   * exactly those log rows).
+   */
+  fold(upToSeq: number, nowMs: number): void {
+    const deltas = this.deltasUpTo(upToSeq);
+    for (const [key, buckets] of deltas) {
       const cut = key.indexOf('\u0000');
       const counterKey = key.slice(0, cut);
       const scopeKey = key.slice(cut + 1);
       for (const [b, v] of buckets) this.addFolded.run(counterKey, scopeKey, b, v, nowMs);
     }
+    this.chunk = { upToSeq, deltas };
   }
 
-  /** The fold committed: the table holds the deltas now. */
-  clear(): void {
-    for (const [key, buckets] of this.deltas) {
+  /** The sum of the deltas of the batches at or before `upToSeq`. */
+  private deltasUpTo(upToSeq: number): CounterDeltas {
+    const last = this.batches[this.batches.length - 1];
+    if (last !== undefined && last.seq <= upToSeq) {
+      // Every pending batch: their sum is kept already.
+      const all: CounterDeltas = new Map();
+      for (const [key, buckets] of this.deltas) {
+        const values = new Map<number, number>();
+        for (const [b, d] of buckets) values.set(b, d.value);
+        all.set(key, values);
+      }
+      return all;
+    }
+    const sum: CounterDeltas = new Map();
+    for (let i = this.head; i < this.batches.length; i++) {
+      const batch = this.batches[i] as BatchDeltas;
+      if (batch.seq > upToSeq) break;
+      for (const [key, buckets] of batch.deltas) {
+        let mine = sum.get(key);
+        if (!mine) {
+          mine = new Map();
+          sum.set(key, mine);
+        }
+        for (const [b, v] of buckets) mine.set(b, (mine.get(b) ?? 0) + v);
+      }
+    }
+    return sum;
+  }
+
+  /** The fold chunk's transaction rolled back: the table holds none of its deltas. */
+  rolledBack(): void {
+    this.chunk = undefined;
+  }
+
+  /**
+   * The fold chunk committed: the table holds its deltas now, so they move from the pending
+   * sum to the cached folded values.
+   */
+  foldCommitted(): void {
+    const chunk = this.chunk;
+    if (!chunk) return;
+    this.chunk = undefined;
+    for (const [key, buckets] of chunk.deltas) {
       const cut = key.indexOf('\u0000');
       const counterKey = key.slice(0, cut);
       const scopeKey = key.slice(cut + 1);
@@ -210,7 +289,47 @@ export class PendingCounters {
         }
       }
     }
-    this.deltas.clear();
+    const last = this.batches[this.batches.length - 1];
+    if (last === undefined || last.seq <= chunk.upToSeq) {
+      // Every pending batch was folded: nothing is left of the sum.
+      this.deltas.clear();
+      this.dropBatchesBefore(this.batches.length);
+      return;
+    }
+    let i = this.head;
+    while (i < this.batches.length && (this.batches[i] as BatchDeltas).seq <= chunk.upToSeq) {
+      this.subtract((this.batches[i] as BatchDeltas).deltas);
+      i++;
+    }
+    this.dropBatchesBefore(i);
+  }
+
+  /** A folded batch's deltas leave the pending sum. */
+  private subtract(deltas: CounterDeltas): void {
+    for (const [key, buckets] of deltas) {
+      const mine = this.deltas.get(key);
+      if (!mine) continue;
+      for (const [b, v] of buckets) {
+        const pending = mine.get(b);
+        if (!pending) continue;
+        pending.value -= v;
+        if (--pending.batches === 0) mine.delete(b);
+      }
+      if (mine.size === 0) this.deltas.delete(key);
+    }
+  }
+
+  /** Forgets the batches before index `end` (compacting the queue now and then). */
+  private dropBatchesBefore(end: number): void {
+    for (let i = this.head; i < end; i++) this.batches[i] = undefined as unknown as BatchDeltas;
+    this.head = end;
+    if (this.head === this.batches.length) {
+      this.batches = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Counters were written outside the fold (a rule save rebuilt them): forget what was read. */
@@ -222,6 +341,9 @@ export class PendingCounters {
   /** Another process wrote: the deltas are read again from the log, the folded values from the table. */
   forgetAll(): void {
     this.deltas.clear();
+    this.batches = [];
+    this.head = 0;
+    this.chunk = undefined;
     this.forgetFolded();
   }
 

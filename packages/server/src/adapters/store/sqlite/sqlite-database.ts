@@ -16,6 +16,7 @@ import {
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
+import { DEFAULT_FOLD_CHUNK_EVENTS, EventLogFold } from './event-log-fold.js';
 import { OtherWriters } from './other-writers.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
@@ -24,7 +25,7 @@ import { SqliteProjects } from './sqlite-projects.js';
 import { conflictsOf, countUsageGroups, pruneHistory, queryUsageRows } from './sqlite-reads.js';
 import { SqliteRules } from './sqlite-rules.js';
 import { WalBound, walFileSize } from './wal-bound.js';
-import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
+import { emptyFoldStats, type FoldStats } from './wal-monitor.js';
 
 export interface SqliteStoreOptions {
   /** Database file path, or ':memory:'. */
@@ -43,6 +44,12 @@ export interface SqliteStoreOptions {
   foldIntervalMs?: number;
   /** Fold at once when this many events are waiting (bounds memory and replay). Default 200,000. */
   foldMaxEvents?: number;
+  /**
+   * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
+   * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
+   * Default 1,000.
+   */
+  foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
   maxWalMiB?: number;
 }
@@ -85,10 +92,11 @@ function assertStorable(e: PricedEvent): void {
 /** A batch's result, and what a reader of the counters on another connection needs of it. */
 export interface SqliteApplyResult extends ApplyResult {
   /**
-   * The store generation (`store_generation`) the batch's counter deltas belong to, or a later
-   * one. Every bump of the generation by this code follows a fold of the whole event log, so a
-   * connection that reads the generation with the counters knows: the counters include every
-   * batch of a lower generation, and none of this one's unfolded deltas.
+   * The store generation (`store_generation`) at the batch's commit. A fold bumps it when it
+   * begins, and begins only once the previous fold is done (see EventLogFold); rule saves bump
+   * it by two after folding everything. So a connection that reads generation G with the
+   * counters knows: the counters include every batch of generation G - 2 or lower; batches of
+   * G - 1 and G may be folded in part, in log order.
    */
   counterGeneration: number;
 }
@@ -110,12 +118,9 @@ export class SqliteDatabase {
   private readonly walPath: string | undefined;
   /** Keeps this connection's WAL bounded (on disk only). */
   private readonly walBound: WalBound | undefined;
-  private foldTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Folds that failed (their events stay in the log and are folded by the next one). */
-  foldFailures = 0;
-  /** Folds that committed, and how long they held this connection. */
-  readonly foldStats: FoldStats = emptyFoldStats();
-  /** Told about each fold that committed (the writer thread reports it to the server). */
+  private readonly foldChunkEvents: number;
+  private folder: EventLogFold | undefined;
+  /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
   private writers: OtherWriters | undefined;
 
@@ -123,6 +128,7 @@ export class SqliteDatabase {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
+    this.foldChunkEvents = options.foldChunkEvents ?? DEFAULT_FOLD_CHUNK_EVENTS;
     const maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
     const onDisk = isOnDisk(options.path);
     this.walPath = onDisk ? `${options.path}-wal` : undefined;
@@ -188,7 +194,22 @@ export class SqliteDatabase {
 
   /** Folds what a crash left in the event log, before anything else reads or writes. */
   private replay(): void {
-    this.fold(Date.now());
+    this.fold().all();
+  }
+
+  /** Fold transactions that failed (their events stay in the log and are folded by a later one). */
+  get foldFailures(): number {
+    return this.folder?.failures ?? 0;
+  }
+
+  /** Fold transactions that committed, and how long they held this connection. */
+  get foldStats(): FoldStats {
+    return this.folder?.stats ?? emptyFoldStats();
+  }
+
+  private fold(): EventLogFold {
+    if (!this.folder) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.folder;
   }
 
   /**
@@ -197,16 +218,17 @@ export class SqliteDatabase {
    */
   private syncWithOtherWriters(nowMs: number): boolean {
     const log = this.eventLog();
-    return this.otherWriters().sync(log.lastRowSeq, () => {
+    return this.otherWriters().sync(log.firstRowSeq, log.lastRowSeq, () => {
       const rules = this.rulesEngine();
       log.forget();
       rules.pending.forgetAll();
-      const { events, upToSeq } = log.unfolded();
+      const { events, firstSeq, upToSeq } = log.unfolded();
       if (events.length === 0) return;
       // The alerts these events fired committed with them; evaluating again restores their
-      // counter deltas and inserts no alert twice.
-      rules.evaluate(events, nowMs).commit();
-      log.appended(events, upToSeq, nowMs);
+      // counter deltas and inserts no alert twice. One batch of all the rows: the fold that
+      // follows folds them whole.
+      rules.evaluate(events, nowMs).commit(upToSeq);
+      log.appended(events, upToSeq, nowMs, firstSeq);
     });
   }
 
@@ -231,6 +253,19 @@ export class SqliteDatabase {
     this.log = new EventLog(this.db);
     this.ruleEngine = new SqliteRules(this.db, (q) => this.queryUsage(q));
     this.projectStore = new SqliteProjects(this.db);
+    this.folder = new EventLogFold({
+      db: this.db,
+      log: this.log,
+      rollups: this.rollups,
+      counters: this.ruleEngine.pending,
+      writers: this.writers,
+      syncWithOtherWriters: (nowMs) => this.syncWithOtherWriters(nowMs),
+      synchronous: this.synchronous,
+      chunkEvents: this.foldChunkEvents,
+      intervalMs: this.foldIntervalMs,
+      afterChunk: () => this.walBound?.check(),
+    });
+    this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
   }
 
   /** Rules, counters, alerts and the outbox (see SqliteRules). */
@@ -309,7 +344,7 @@ export class SqliteDatabase {
     }
     const { fresh, duplicates, conflicts, outcomes, evaluated } = done;
     if (fresh.length > 0) {
-      evaluated.commit();
+      evaluated.commit(seq);
       log.appended(fresh, seq, options.nowMs);
     }
     // Another process's events, just read into memory, are folded at once: a check reading the
@@ -338,17 +373,7 @@ export class SqliteDatabase {
   }
 
   private scheduleFold(): void {
-    if (this.foldTimer !== undefined) return;
-    this.foldTimer = setTimeout(() => {
-      this.foldTimer = undefined;
-      try {
-        this.fold(Date.now());
-      } catch {
-        // Counted in fold(); the events stay in the log, and the next write schedules again.
-      }
-      this.walBound?.check();
-    }, this.foldIntervalMs);
-    this.foldTimer.unref?.();
+    this.fold().schedule();
   }
 
   /** Size of this store's WAL file now (0 in memory or when there is none). */
@@ -356,58 +381,12 @@ export class SqliteDatabase {
     return this.walPath === undefined ? 0 : walFileSize(this.walPath);
   }
 
-  /** Folds now (reads call this first, so they see every event that got its 202). */
-  foldNow(): void {
-    if (this.foldTimer !== undefined) {
-      clearTimeout(this.foldTimer);
-      this.foldTimer = undefined;
-    }
-    this.fold(Date.now());
-  }
-
   /**
-   * Adds the pending events to the rollups and their counter deltas to the rule counters, and
-   * deletes them from the event log, in one transaction: a crash before its commit leaves them
-   * in the log (replayed at the next start), after it nowhere but in the totals.
+   * Folds every unfolded event now, in one transaction (reads call this first, so they see
+   * every event that got its 202; a fold in progress is finished by it).
    */
-  private fold(nowMs: number): void {
-    const log = this.eventLog();
-    if (log.pendingEvents === 0 && !this.otherWriters().committedSinceSync()) return;
-    const rollups = this.rollups as RollupWriter;
-    const counters = this.rulesEngine().pending;
-    // The log rows make the fold replayable: its commit need not wait for the disk.
-    if (this.synchronous === 'FULL') this.db.pragma('synchronous = NORMAL');
-    const startedMs = performance.now();
-    let foldedEvents = 0;
-    try {
-      const folded = this.db
-        .transaction(() => {
-          this.syncWithOtherWriters(nowMs);
-          const { events, upToSeq } = log.toFold();
-          if (events.length === 0) return false;
-          foldedEvents = events.length;
-          rollups.write(events, nowMs);
-          counters.fold(nowMs);
-          log.deleteFolded(upToSeq);
-          this.otherWriters().bump();
-          return true;
-        })
-        .immediate();
-      if (!folded) return;
-      rollups.committed();
-      counters.clear();
-      log.folded();
-      const seconds = (performance.now() - startedMs) / 1000;
-      recordFold(this.foldStats, seconds, foldedEvents);
-      this.onFolded?.(seconds, foldedEvents);
-    } catch (err) {
-      rollups.rolledBack();
-      this.otherWriters().distrust();
-      this.foldFailures++;
-      throw storeError(err, 'fold');
-    } finally {
-      if (this.synchronous === 'FULL') this.db.pragma('synchronous = FULL');
-    }
+  foldNow(): void {
+    this.fold().all();
   }
 
   /**
@@ -497,7 +476,7 @@ export class SqliteDatabase {
   }
 
   deleteRule(projectId: string, ruleId: string): boolean {
-    // Every generation bump of this store follows a fold: see counterGeneration.
+    // Counters are rewritten once everything is folded: see counterGeneration.
     this.foldNow();
     return this.rewritingCounters(() => this.rulesEngine().deleteRule(projectId, ruleId));
   }
@@ -508,7 +487,8 @@ export class SqliteDatabase {
       return this.db
         .transaction(() => {
           const result = write();
-          this.otherWriters().bump();
+          // By two: checks forget every counter value reported before it (see counterGeneration).
+          this.otherWriters().bump(2);
           return result;
         })
         .immediate();

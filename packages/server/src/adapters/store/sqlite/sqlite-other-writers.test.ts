@@ -24,20 +24,26 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function connect(path: string): SqliteStore {
-  // No timed folds: the test decides when each connection folds.
-  const store = new SqliteStore({ path, foldIntervalMs: 3_600_000 });
+/**
+ * No timed folds: the test decides when each connection folds. Or, `chunked`, timed folds in
+ * chunks of a few events, which run while the test waits: a connection's fold may be part-way
+ * through the log when the other one appends, folds or reads.
+ */
+function connect(path: string, chunked = false): SqliteStore {
+  const store = new SqliteStore(
+    chunked ? { path, foldIntervalMs: 1, foldChunkEvents: 3 } : { path, foldIntervalMs: 3_600_000 },
+  );
   open.push(store);
   return store;
 }
 
-async function runInterleaving(seed: number): Promise<void> {
+async function runInterleaving(seed: number, chunked = false): Promise<void> {
   const next = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-writers-'));
   dirs.push(dir);
   const path = join(dir, 'tokenwatch.db');
-  const stores = [connect(path), connect(path)];
+  const stores = [connect(path, chunked), connect(path, chunked)];
   const [first] = stores as [SqliteStore, SqliteStore];
   await first.migrate();
   await (stores[1] as SqliteStore).migrate();
@@ -79,7 +85,9 @@ async function runInterleaving(seed: number): Promise<void> {
         expected.set(e.userId, (expected.get(e.userId) ?? 0) + e.inputTokens);
       }
     } else if (op < 0.7) {
-      await store.queryUsage(makeQuery()); // folds first
+      if (chunked && next() < 0.7)
+        await new Promise((r) => setTimeout(r, Math.floor(next() * 4))); // timed chunks run
+      else await store.queryUsage(makeQuery()); // folds first
     } else if (op < 0.85) {
       await checkCounters(store, expected);
     } else {
@@ -88,7 +96,7 @@ async function runInterleaving(seed: number): Promise<void> {
       const db = (store as unknown as { database: { db: { close(): void } } }).database.db;
       db.close();
       open.splice(open.indexOf(store), 1);
-      const again = connect(path);
+      const again = connect(path, chunked);
       await again.migrate();
       stores[i] = again;
     }
@@ -143,5 +151,9 @@ describe('SQLite: several connections on one file', () => {
 
   it('any interleaving of appends, folds, reads and crashes on two connections counts each event once', async () => {
     for (let seed = 1; seed <= 60; seed++) await runInterleaving(seed);
+  });
+
+  it('the same with timed folds in chunks, part-way through the log when the other connection writes', async () => {
+    for (let seed = 1; seed <= 60; seed++) await runInterleaving(seed, true);
   });
 });

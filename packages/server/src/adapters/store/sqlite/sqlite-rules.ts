@@ -109,13 +109,14 @@ export class SqliteRules {
 
   /**
    * Evaluates a batch's new events against the rules (in the caller's transaction): inserts the
-   * alerts it fires, and returns its counter deltas to `commit` once that transaction commits.
+   * alerts it fires, and returns its counter deltas to `commit` once that transaction commits
+   * (with the batch's event-log row, which the fold chunk holding it deletes).
    */
   evaluate(
     fresh: readonly PricedEvent[],
     nowMs: number,
-  ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[]; commit: () => void } {
-    const none = { alerts: [], enforcedCounters: [], commit: () => {} };
+  ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[]; commit: (logSeq: number) => void } {
+    const none = { alerts: [], enforcedCounters: [], commit: (_logSeq: number) => {} };
     if (fresh.length === 0) return none;
     const rules = this.enabledRules(new Set(fresh.map((e) => e.projectId)));
     if (rules.length === 0) return none;
@@ -130,7 +131,7 @@ export class SqliteRules {
     return {
       alerts,
       enforcedCounters: enforcedCounters(plan, rows),
-      commit: () => this.pending.commit(staged),
+      commit: (logSeq: number) => this.pending.commit(staged, logSeq),
     };
   }
 

@@ -1,0 +1,223 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { counterKeyOf, type PricedEvent, type Rule } from '@tokenwatch/core';
+import { CONTRACT_T0, makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from './sqlite-store.js';
+import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
+
+/**
+ * The fold runs in chunks (foldChunkEvents): each chunk is one transaction that adds exactly its
+ * log rows' events to the rollups and their batches' deltas to the rule counters, and deletes
+ * those rows; the thread is yielded between chunks, so writes queued meanwhile run in between.
+ */
+
+const USERS = ['ana', 'ben', 'cy', 'dee'];
+const NOW = CONTRACT_T0 + 10 * 60_000;
+const LEVELS = [2_000, 5_000, 9_000];
+
+/** The compiled worker (`npm test` builds first). */
+const WORKER_URL = new URL(
+  '../../../../dist/adapters/store/sqlite/sqlite-worker.js',
+  import.meta.url,
+);
+const dirs: string[] = [];
+const open: (SqliteStore | ThreadedSqliteStore)[] = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close().catch(() => {});
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-chunk-fold-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function openStore(path: string, foldChunkEvents: number): Promise<SqliteStore> {
+  const store = new SqliteStore({ path, foldIntervalMs: 5, foldChunkEvents });
+  open.push(store);
+  await store.migrate();
+  return store;
+}
+
+/** Batches of `size` events, users in turn, input tokens 1..50: their per-user sums differ. */
+function batches(count: number, size: number, expected: Map<string, number>): PricedEvent[][] {
+  const out: PricedEvent[][] = [];
+  let n = 0;
+  for (let b = 0; b < count; b++) {
+    const batch: PricedEvent[] = [];
+    for (let i = 0; i < size; i++, n++) {
+      const userId = USERS[n % USERS.length] as string;
+      const e = makePricedEvent({ userId, inputTokens: 1 + (n % 50), outputTokens: 0 });
+      expected.set(userId, (expected.get(userId) ?? 0) + e.inputTokens);
+      batch.push(e);
+    }
+    out.push(batch);
+  }
+  return out;
+}
+
+/** Totals, rule counters and alerts all equal what was accepted. */
+async function expectExact(store: SqliteStore, rule: Rule, expected: Map<string, number>) {
+  const counters = await store.readCounters(counterKeyOf(rule), 0, Number.MAX_SAFE_INTEGER);
+  expect(new Map(counters.map((c) => [c.scopeKey, c.value]))).toEqual(
+    new Map([...expected].map(([u, v]) => [JSON.stringify([u]), v])),
+  );
+  const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
+  expect(new Map(rows.map((r) => [r.user as string, r.inputTokens]))).toEqual(expected);
+  const alerts = await store.listAlerts({ projectId: 'p1', limit: 1_000 });
+  const crossings: string[] = [];
+  for (const [user, total] of expected) {
+    for (const [level, value] of LEVELS.entries())
+      if (total >= value) crossings.push(`${JSON.stringify([user])} ${level}`);
+  }
+  expect(alerts.map((a) => `${a.scopeKey} ${a.levelIndex}`).sort()).toEqual(crossings.sort());
+}
+
+async function setup(path: string, foldChunkEvents: number) {
+  const store = await openStore(path, foldChunkEvents);
+  await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+  const rule = makeRule({
+    scope: ['user'],
+    levels: LEVELS.map((value) => ({ value })),
+    channels: [{ type: 'log' }],
+  });
+  await store.createRule(rule, CONTRACT_T0 + 60_000);
+  return { store, rule };
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('SQLite fold in chunks', () => {
+  it('folds many events as several chunk transactions, with appends run between them', async () => {
+    const { store, rule } = await setup(join(tempDir(), 'tokenwatch.db'), 100);
+    const expected = new Map<string, number>();
+    // 1,000 events in the log (no timer fires before this loop yields: the store is synchronous).
+    for (const batch of batches(20, 50, expected))
+      expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(50);
+    const order: string[] = [];
+    const folded: number[] = [];
+    const sum = () => folded.reduce((a, b) => a + b, 0);
+    // Resumed in a microtask right after the first chunk commits: before the second one's turn.
+    await new Promise<void>((resolve) => {
+      store.database.onFolded = (_seconds, events) => {
+        // This fold's transactions only (the appends below are folded by a later one).
+        if (sum() >= 1_000) return;
+        order.push('fold');
+        folded.push(events);
+        resolve();
+      };
+    });
+    // Then one append per turn of the event loop until the fold is done.
+    let appended = 0;
+    while (sum() < 1_000) {
+      const [batch] = batches(1, 1, expected) as [PricedEvent[]];
+      expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(1);
+      appended++;
+      order.push('append');
+      await nextTurn();
+    }
+    // Ten chunks of two whole batches each, and the appends ran between them.
+    expect(folded).toEqual(Array(10).fill(100));
+    const pattern = order.join(' ');
+    expect(pattern).not.toContain('fold fold');
+    expect(appended).toBeGreaterThanOrEqual(9);
+    // The counters the rule engine reads hold everything, as do reads.
+    await expectExact(store, rule, expected);
+  });
+
+  it('a crash between any two chunks leaves totals, counters and alerts exact after replay', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'tokenwatch.db');
+    const { store, rule } = await setup(path, 120);
+    const expected = new Map<string, number>();
+    // Batches of 40: a chunk of 120 events is three whole batches; the levels are crossed
+    // during the appends, so their alerts are in the log's transactions, not the fold's.
+    for (const batch of batches(25, 40, expected))
+      expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(40);
+    // Right after each chunk commits, the files are what a SIGKILL at that moment leaves.
+    const images: string[] = [];
+    store.database.onFolded = () => {
+      const image = join(dir, `crash-${images.length}`);
+      mkdirSync(image);
+      for (const suffix of ['', '-wal'])
+        if (existsSync(`${path}${suffix}`))
+          copyFileSync(`${path}${suffix}`, join(image, `tokenwatch.db${suffix}`));
+      images.push(image);
+    };
+    while (store.database.foldStats.count < 9) await new Promise((r) => setTimeout(r, 2));
+    expect(images.length).toBe(9); // 1,000 events, 120 a chunk
+    store.database.onFolded = undefined;
+    for (const image of images) {
+      const again = await openStore(join(image, 'tokenwatch.db'), 120);
+      await expectExact(again, rule, expected);
+      await again.close();
+    }
+    await expectExact(store, rule, expected);
+  });
+
+  it('reads fold everything at once: a fold in progress is finished by them', async () => {
+    const { store, rule } = await setup(join(tempDir(), 'tokenwatch.db'), 30);
+    const expected = new Map<string, number>();
+    for (const batch of batches(10, 10, expected)) await store.applyBatch(batch, { nowMs: NOW });
+    const folded: number[] = [];
+    // Resumed in a microtask right after the first chunk commits: before the second one's turn.
+    await new Promise<void>((resolve) => {
+      store.database.onFolded = (_s, events) => {
+        folded.push(events);
+        resolve();
+      };
+    });
+    for (const batch of batches(3, 10, expected)) await store.applyBatch(batch, { nowMs: NOW });
+    const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
+    expect(new Map(rows.map((r) => [r.user as string, r.inputTokens]))).toEqual(expected);
+    // The first chunk, then the rest of the log (70 + 30 events) in the read's transaction.
+    expect(folded).toEqual([30, 100]);
+    await expectExact(store, rule, expected);
+  });
+
+  it('on the writer thread, calls that arrive during a fold are answered between its chunks', async () => {
+    const path = join(tempDir(), 'tokenwatch.db');
+    const store = new ThreadedSqliteStore(
+      { path, synchronous: 'normal', foldIntervalMs: 2_000, foldChunkEvents: 100 },
+      WORKER_URL,
+    );
+    open.push(store);
+    await store.migrate();
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    // What reaches this thread from the writer, in order: fold reports and call replies.
+    const order: string[] = [];
+    const folded: number[] = [];
+    let firstFold: () => void = () => {};
+    const foldBegan = new Promise<void>((resolve) => {
+      firstFold = resolve;
+    });
+    const worker = (store as unknown as { worker: import('node:worker_threads').Worker }).worker;
+    worker.on('message', (m: { type?: string; events?: number }) => {
+      if (m.type === 'fold') {
+        order.push(`fold ${folded.reduce((a, b) => a + b, 0) + (m.events as number)}`);
+        folded.push(m.events as number);
+        firstFold();
+      } else if (m.type === undefined) order.push('reply');
+    });
+    // 100 log rows of 100 events: a fold of 100 chunks, begun by the timer after these.
+    const expected = new Map<string, number>();
+    for (const batch of batches(100, 100, expected)) await store.applyBatch(batch, { nowMs: NOW });
+    await foldBegan;
+    const since = order.length;
+    // Twenty calls sent at once while the fold runs: each is answered before the fold ends.
+    await Promise.all(
+      batches(20, 1, expected).map((batch) => store.applyBatch(batch, { nowMs: NOW })),
+    );
+    while (folded.reduce((a, b) => a + b, 0) < 10_000) await new Promise((r) => setTimeout(r, 10));
+    const after = order.slice(since);
+    const foldEnds = after.indexOf('fold 10000');
+    expect(foldEnds).toBeGreaterThan(0);
+    expect(after.slice(0, foldEnds).filter((x) => x === 'reply')).toHaveLength(20);
+    expect(folded.slice(0, 100)).toEqual(Array(100).fill(100));
+    const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
+    expect(new Map(rows.map((r) => [r.user as string, r.inputTokens]))).toEqual(expected);
+  });
+});
