@@ -7,13 +7,16 @@ import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 
 /**
- * Events per fold transaction by default. Each transaction rewrites the rollup and counter pages
+ * Events per fold transaction by default: as many as `foldMaxEvents` lets wait, so a fold is one
+ * transaction unless configured otherwise. Each transaction rewrites the rollup and counter pages
  * its events touch, so smaller chunks cost more per event: with the alerts benchmark's traffic
  * (10k users, 100 rules) a chunk of ~800 events took ~35 ms of CPU, 2.4× the CPU per event of one
- * transaction of 16k events, and one of 2,000 ~64 ms (1.8×), on a loaded 2-core machine. About
- * 1,000 keeps the writer's stall well under the 50 ms asked of a 202.
+ * transaction of 16k events, and one of 2,000 ~64 ms (1.8×). On a quiet machine chunks of 1,000
+ * cut the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the
+ * maximum rate, wrote several times the WAL (past its limit) and left the writer folding a
+ * backlog after bursts (BENCHMARKS.md § Alerts): a trade-off to choose, not a default.
  */
-export const DEFAULT_FOLD_CHUNK_EVENTS = 1_000;
+export const DEFAULT_FOLD_CHUNK_EVENTS = 200_000;
 
 export interface EventLogFoldParts {
   db: Database.Database;
