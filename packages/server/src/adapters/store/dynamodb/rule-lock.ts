@@ -43,7 +43,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * rules cannot change while it holds the lease: when the version equals the one it cached the
  * rules under, it skips reading them (DynamoRules.enabledRules). A writer that crashed changed
  * the version when it took the lock; one that outlived its lease changes it again when it gives
- * the lock back, so no cache outlives a rule change.
+ * the lock back (or finds it taken over), so no cache outlives a rule change.
  */
 export class RuleLock {
   constructor(
@@ -107,9 +107,10 @@ export class RuleLock {
   /**
    * Runs `fn` holding the project's lock exclusively, once no batch holds a lease. `fn` gets the
    * rules version from before this writer took the lock (the rules are still those of that
-   * version: a cache of them may be used), unless it took the lock over from an expired writer. `released` gets the rules version the lock was
-   * given back with (not called when another writer had taken the lock over), so the writer may
-   * cache the rules it leaves under it.
+   * version: a cache of them may be used), unless it took the lock over from an expired writer.
+   * `released` gets the rules version the lock was given back with (not called when another
+   * writer had taken the lock over: then the version is bumped once more instead), so the writer
+   * may cache the rules it leaves under it.
    */
   async withExclusive<T>(
     projectId: string,
@@ -159,6 +160,9 @@ export class RuleLock {
       u.condition(`${u.name('writer')} = ${u.value(me)}`);
       const given = await this.io.update(ruleLockKey(projectId), u.build());
       if (outcome && given !== undefined) released?.(version, outcome.result);
+      // Outlived its lease and another writer took the lock over: this one may have changed
+      // rules after that writer set its version, so no cache may survive it either.
+      if (given === undefined) await this.bumpVersion(projectId);
     }
     return (outcome as { result: T }).result;
   }
