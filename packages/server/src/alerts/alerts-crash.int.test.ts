@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   type AlertJson,
   eventually,
+  recentInCurrentHour,
   startAlertServer,
   usageEvent,
 } from '../testing/alerts-harness.js';
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 function makeLoad(): { bodies: Array<{ events: WireEvent[] }>; totals: Map<string, number> } {
   const rnd = seededRandom(3_2026);
-  const t0 = Date.now() - 60_000;
+  const t0 = recentInCurrentHour(60_000);
   const totals = new Map<string, number>();
   const bodies = Array.from({ length: REQUESTS }, () => ({
     events: Array.from({ length: EVENTS_PER_REQUEST }, () => {

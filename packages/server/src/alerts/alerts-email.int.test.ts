@@ -3,6 +3,7 @@ import {
   eventually,
   localHourWindow,
   localTime,
+  recentInCurrentHour,
   startAlertServer,
   usageEvent,
 } from '../testing/alerts-harness.js';
@@ -54,7 +55,7 @@ describe('email alerts through a real SMTP server', () => {
       levels: [{ value: 12_000 }],
       channels: [{ type: 'email', to: ['ops@example.com', 'finance@example.com'] }],
     });
-    const ts = Date.now() - 30_000;
+    const ts = recentInCurrentHour(30_000);
     await srv.client.ingest([
       usageEvent({
         userId: 'mail-alice',

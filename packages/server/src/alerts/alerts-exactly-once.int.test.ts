@@ -5,6 +5,7 @@ import {
   type AlertServer,
   eventually,
   type RuleJson,
+  recentInCurrentHour,
   startAlertServer,
   usageEvent,
 } from '../testing/alerts-harness.js';
@@ -60,7 +61,7 @@ beforeAll(async () => {
     ],
   });
   // Every request carries one event per scope key, all in one window.
-  const t0 = Date.now() - 30_000;
+  const t0 = recentInCurrentHour(30_000);
   bodies = Array.from({ length: REQUESTS }, () => ({
     events: USERS.flatMap((userId) =>
       MODELS.map(([modelId, provider]) =>

@@ -10,6 +10,7 @@ import {
   localHourWindow,
   localTime,
   MINUTE_MS,
+  recentInCurrentHour,
   startAlertServer,
   usageEvent,
 } from '../testing/alerts-harness.js';
@@ -85,7 +86,7 @@ describe('ladders through the HTTP API', () => {
       levels: [{ percent: 50 }, { percent: 80 }, { percent: 100 }],
       channels: [webhook()],
     });
-    const t0 = Date.now() - 30_000;
+    const t0 = recentInCurrentHour(30_000);
     const at = (inputTokens: number) =>
       usageEvent({ userId: 'ladder-a', timestampMs: t0, inputTokens });
 
@@ -157,7 +158,7 @@ describe('ladders through the HTTP API', () => {
       levels: [{ percent: 50 }, { percent: 80 }, { percent: 100 }],
       channels: [webhook()],
     });
-    const t0 = Date.now() - 30_000;
+    const t0 = recentInCurrentHour(30_000);
     // gpt-4o-mini: $0.15 / M input, $0.60 / M output.
     const spend = (inputTokens: number, outputTokens: number) =>
       usageEvent({ userId: 'ladder-cost', timestampMs: t0, inputTokens, outputTokens });

@@ -271,12 +271,23 @@ export async function eventually<T>(
 
 let eventSeq = 0;
 
-/** An event at `timestampMs` (default: 30 s ago) with a UUIDv7 id; override any field. */
+/**
+ * An event time `backMs` before now, but never before the current UTC hour began: a test that
+ * creates a rule and then sends "recent" events wants them in the rule's current calendar window
+ * (hour, day or month, in UTC or any zone with a whole-hour offset). Near the hour's start, now −
+ * 30 s would be the previous hour, a window that ended before the rule existed, which never
+ * fires (README § rules): the test would fail at every boundary it happened to straddle.
+ */
+export function recentInCurrentHour(backMs: number, nowMs = Date.now()): number {
+  return Math.max(nowMs - backMs, nowMs - (nowMs % 3_600_000));
+}
+
+/** An event at `timestampMs` (default: 30 s ago, within this hour) with a UUIDv7 id; override any field. */
 export function usageEvent(
   overrides: Partial<WireEvent> & { timestampMs?: number } = {},
 ): WireEvent {
   const { timestampMs, ...rest } = overrides;
-  const ts = timestampMs ?? Date.now() - 30_000;
+  const ts = timestampMs ?? recentInCurrentHour(30_000);
   eventSeq++;
   return {
     id: `${newEventId(ts)}-${eventSeq}`,
