@@ -2,36 +2,21 @@ import {
   LATENCY_BOUNDS_MS,
   type LatencyRow,
   latencyRowsOf,
-  MAX_QUERY_ROWS,
   parseLatencyQuery,
 } from '@tokenwatch/core';
 import type { AppDeps, Route } from '../app.js';
-import { limitRule, type QuerySpec } from '../query-params.js';
+import type { QuerySpec } from '../query-params.js';
 import { sendJson } from '../respond.js';
+import { RANGE_AND_FILTER_PARAMS } from './usage-routes.js';
 
 const DAY_MS = 86_400_000;
-
-const FILTER_VALUE = { type: 'string', maxLength: 512, repeatable: true } as const;
 
 /**
  * The latency parameters' shapes; `parseLatencyQuery` (core) then checks how they combine and
  * refuses what the histograms are not kept for (tags, minutes) with a reason naming the field.
  */
 const LATENCY_QUERY: QuerySpec = {
-  params: {
-    from: { type: 'timestamp' },
-    to: { type: 'timestamp' },
-    interval: { type: 'enum', values: ['minute', 'hour', 'day', 'month', 'none', ''] },
-    groupBy: { type: 'string', maxLength: 1024 },
-    limit: limitRule(MAX_QUERY_ROWS),
-    user: FILTER_VALUE,
-    userId: FILTER_VALUE,
-    app: FILTER_VALUE,
-    appId: FILTER_VALUE,
-    model: FILTER_VALUE,
-    modelId: FILTER_VALUE,
-    provider: FILTER_VALUE,
-  },
+  params: RANGE_AND_FILTER_PARAMS,
   // Accepted here only to be refused by core with a clearer reason than "unknown parameter".
   dynamic: /^(tag[.:]|orderBy$|order$|format$)/,
 };

@@ -10,26 +10,31 @@ const DAY_MS = 86_400_000;
 const FILTER_VALUE = { type: 'string', maxLength: 512, repeatable: true } as const;
 
 /**
- * The usage parameters' shapes; `parseUsageQuery` (core) then checks how they combine. Filters
- * repeat (`user=a&user=b`); `tag.<key>` / `tag:<key>` filters are checked by core.
+ * The range, grouping and filter parameters `/v1/usage` shares with `/v1/latency`. Filters repeat
+ * (`user=a&user=b`); `tag.<key>` / `tag:<key>` filters are checked by core.
  */
+export const RANGE_AND_FILTER_PARAMS: QuerySpec['params'] = {
+  from: { type: 'timestamp' },
+  to: { type: 'timestamp' },
+  interval: { type: 'enum', values: ['minute', 'hour', 'day', 'month', 'none', ''] },
+  groupBy: { type: 'string', maxLength: 1024 },
+  limit: limitRule(MAX_QUERY_ROWS),
+  user: FILTER_VALUE,
+  userId: FILTER_VALUE,
+  app: FILTER_VALUE,
+  appId: FILTER_VALUE,
+  model: FILTER_VALUE,
+  modelId: FILTER_VALUE,
+  provider: FILTER_VALUE,
+};
+
+/** The usage parameters' shapes; `parseUsageQuery` (core) then checks how they combine. */
 const USAGE_QUERY: QuerySpec = {
   params: {
-    from: { type: 'timestamp' },
-    to: { type: 'timestamp' },
-    interval: { type: 'enum', values: ['minute', 'hour', 'day', 'month', 'none', ''] },
-    groupBy: { type: 'string', maxLength: 1024 },
+    ...RANGE_AND_FILTER_PARAMS,
     orderBy: { type: 'enum', values: [...ORDER_FIELDS, 'cost'] },
     order: { type: 'enum', values: ['asc', 'desc'] },
-    limit: limitRule(MAX_QUERY_ROWS),
     format: { type: 'enum', values: ['json', 'csv'] },
-    user: FILTER_VALUE,
-    userId: FILTER_VALUE,
-    app: FILTER_VALUE,
-    appId: FILTER_VALUE,
-    model: FILTER_VALUE,
-    modelId: FILTER_VALUE,
-    provider: FILTER_VALUE,
   },
   dynamic: /^tag[.:]/,
 };
