@@ -1,6 +1,7 @@
 import type { EChartsOption } from 'echarts';
 import { formatInteger } from '../lib/format.js';
 import { escapeHtml } from '../lib/html.js';
+import { nameAxis } from './options.js';
 import { type ChartTheme, seriesColor } from './palette.js';
 
 /** One bar pair of the latency chart: a model or an app and its percentiles. */
@@ -65,18 +66,10 @@ export function latencyOption(
         return `<div class="tt-head">${swatch}${escapeHtml(bar.name)}</div><div class="tt-row"><span class="tt-name">p50</span><b>${escapeHtml(formatLatency(bar.p50Ms))}</b></div><div class="tt-row"><span class="tt-name">p95</span><b>${escapeHtml(formatLatency(bar.p95Ms))}</b></div><div class="tt-total">${escapeHtml(formatInteger(bar.timedRequests))} timed calls</div>`;
       },
     },
-    yAxis: {
-      type: 'category',
-      inverse: true,
-      data: bars.map((b) => b.name),
-      axisLine: { lineStyle: { color: theme.axisLine } },
-      axisLabel: {
-        color: theme.subtleText,
-        fontSize: theme.fontSize,
-        width: theme.fontSize * 12,
-        overflow: 'truncate',
-      },
-    },
+    yAxis: nameAxis(
+      theme,
+      bars.map((b) => b.name),
+    ),
     xAxis: {
       type: 'value',
       splitLine: { lineStyle: { color: theme.splitLine } },

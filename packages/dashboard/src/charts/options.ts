@@ -47,6 +47,22 @@ function swatch(color: string): string {
 
 type LegendOption = Exclude<EChartsOption['legend'], unknown[] | undefined>;
 
+/** A horizontal bar chart's axis of names, top to bottom, long names cut to 12 characters' width. */
+export function nameAxis(theme: ChartTheme, names: string[]) {
+  return {
+    type: 'category' as const,
+    inverse: true,
+    data: names,
+    axisLine: { lineStyle: { color: theme.axisLine } },
+    axisLabel: {
+      color: theme.subtleText,
+      fontSize: theme.fontSize,
+      width: theme.fontSize * 12,
+      overflow: 'truncate' as const,
+    },
+  };
+}
+
 function legend(theme: ChartTheme, names: string[]): LegendOption {
   return {
     type: 'scroll',
@@ -212,18 +228,7 @@ export function appModelOption(
         return `<div class="tt-head">${escapeHtml(m.rows[first.dataIndex] ?? '')}</div>${lines.join('')}<div class="tt-total">Total <b>${escapeHtml(formatMetric(total, metric, true))}</b></div>`;
       },
     },
-    yAxis: {
-      type: 'category',
-      inverse: true,
-      data: m.rows,
-      axisLine: { lineStyle: { color: theme.axisLine } },
-      axisLabel: {
-        color: theme.subtleText,
-        fontSize: theme.fontSize,
-        width: theme.fontSize * 12,
-        overflow: 'truncate',
-      },
-    },
+    yAxis: nameAxis(theme, m.rows),
     xAxis: {
       type: 'value',
       splitLine: { lineStyle: { color: theme.splitLine } },
