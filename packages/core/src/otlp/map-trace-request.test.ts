@@ -271,6 +271,27 @@ describe('mapTraceRequest: refusals name the attribute and the reason', () => {
     expect(m.rejected.map((r) => r.field)).toEqual(['traceId', 'spanId']);
   });
 
+  it('ids must be lowercase hex of the right length: every character class at the edges', () => {
+    const attrs = { ...CHAT, 'gen_ai.usage.input_tokens': 3 };
+    const trace = (c: string) => `${'0'.repeat(31)}${c}`;
+    const badTrace = ['/', ':', '`', 'g', 'A', 'F', ' ', '\u0660'].map((c) =>
+      span(attrs, { traceId: trace(c) }),
+    );
+    const badSpan = ['0'.repeat(16), '1'.repeat(15), '1'.repeat(17), `${'0'.repeat(15)}G`].map(
+      (spanId) => span(attrs, { spanId }),
+    );
+    const m = map([...badTrace, ...badSpan]);
+    expect(m.events).toEqual([]);
+    expect(m.rejected.map((r) => r.field)).toEqual([
+      ...badTrace.map(() => 'traceId'),
+      ...badSpan.map(() => 'spanId'),
+    ]);
+    const good = ['1', '9', 'a', 'f'].map((c, i) =>
+      span(attrs, { traceId: trace(c), spanId: `${'0'.repeat(15)}${i + 1}` }),
+    );
+    expect(map(good).events).toHaveLength(4);
+  });
+
   it('a span too old for the contract names endTimeUnixNano', () => {
     const m = map([
       span(

@@ -1,6 +1,7 @@
 import type { ValidationIssue } from '../errors.js';
 import { EVENT_LIMITS, type UsageEvent } from '../event/usage-event.js';
 import { type ValidationContext, validateEvent } from '../event/validate-event.js';
+import { base36 } from '../util/fingerprint.js';
 import { firstString, MODEL_ATTRIBUTES, PROVIDER_ATTRIBUTES, wrapperMarker } from './genai-span.js';
 import { hasUsageAttributes, readSpanUsage, type SpanUsage } from './genai-usage.js';
 import {
@@ -62,12 +63,28 @@ export const UNKNOWN_SERVICE = 'unknown_service';
  * run at half the speed of `/v1/events` on 200,000 calls).
  */
 export function spanEventId(traceId: string, spanId: string, timestampMs: number): string {
-  return `otlp-${timestampMs.toString(36).padStart(9, '0')}-${traceId}-${spanId}`;
+  const time =
+    Number.isSafeInteger(timestampMs) && timestampMs >= 0
+      ? base36(timestampMs)
+      : timestampMs.toString(36);
+  return `otlp-${time.padStart(9, '0')}-${traceId}-${spanId}`;
 }
 
-const HEX_TRACE_ID = /^[0-9a-f]{32}$/;
-const HEX_SPAN_ID = /^[0-9a-f]{16}$/;
-const ALL_ZERO = /^0+$/;
+/**
+ * Whether `id` is `hexDigits` lowercase hex digits, not all zero (an OTLP trace or span id as the
+ * decoders render it). A loop, not a regexp: it runs twice per span.
+ */
+function isValidHexId(id: string, hexDigits: number): boolean {
+  if (id.length !== hexDigits) return false;
+  let nonZero = false;
+  for (let i = 0; i < hexDigits; i++) {
+    const c = id.charCodeAt(i);
+    if (c === 0x30) continue;
+    if (!((c > 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+    nonZero = true;
+  }
+  return nonZero;
+}
 const NANOS_PER_MS = 1_000_000n;
 
 function scalarString(value: unknown): string | undefined {
@@ -213,6 +230,37 @@ function validateCandidate(
 }
 
 /**
+ * Rule 2b: the keys of the usage spans that have a usage span below them in this request,
+ * through any number of spans. Each span is walked through at most once overall, so a deep or
+ * cyclic parent chain stays linear. Only needed when some usage span has a parent.
+ */
+function wrappedUsageSpans(
+  request: readonly OtlpResourceSpans[],
+  usageSpans: ReadonlyArray<{ span: OtlpSpan; key: string }>,
+): Set<string> {
+  const byId = new Map<string, OtlpSpan>();
+  for (const rs of request) {
+    for (const span of rs.spans) {
+      const key = `${span.traceId}/${span.spanId}`;
+      if (!byId.has(key)) byId.set(key, span);
+    }
+  }
+  const usageKeys = new Set(usageSpans.map((u) => u.key));
+  const hasUsageBelow = new Set<string>();
+  const walked = new Set<string>();
+  for (const { span } of usageSpans) {
+    let parentKey = span.parentSpanId ? `${span.traceId}/${span.parentSpanId}` : undefined;
+    while (parentKey !== undefined && !walked.has(parentKey)) {
+      walked.add(parentKey);
+      if (usageKeys.has(parentKey)) hasUsageBelow.add(parentKey);
+      const parent = byId.get(parentKey);
+      parentKey = parent?.parentSpanId ? `${parent.traceId}/${parent.parentSpanId}` : undefined;
+    }
+  }
+  return hasUsageBelow;
+}
+
+/**
  * Maps one OTLP trace export to usage events, one per LLM call. The rules (README § OTLP):
  *
  * 1. A span is a usage span when it carries token counts of a known family (`genai-usage.ts`);
@@ -243,49 +291,35 @@ export function mapTraceRequest(
     rejected: [],
     warnings: [],
   };
-  // Pass 1: every span by trace/span id (for the ancestor walk), and the usage spans.
-  const byId = new Map<string, OtlpSpan>();
+  // Pass 1: the usage spans.
   const usageSpans: Array<{ span: OtlpSpan; resource: OtlpAttributes; key: string }> = [];
+  let usageSpanWithParent = false;
   for (const rs of request) {
     for (const span of rs.spans) {
       out.spans++;
-      const key = `${span.traceId}/${span.spanId}`;
-      if (!byId.has(key)) byId.set(key, span);
       if (hasUsageAttributes(span.attributes)) {
-        usageSpans.push({ span, resource: rs.resource, key });
+        usageSpans.push({ span, resource: rs.resource, key: `${span.traceId}/${span.spanId}` });
+        if (span.parentSpanId) usageSpanWithParent = true;
       } else {
         out.notUsage++;
       }
     }
   }
-  // Pass 2 (rule 2b): mark every usage span that has a usage descendant in this request. Each
-  // span is walked through at most once overall, so a deep or cyclic parent chain stays linear.
-  const usageKeys = new Set(usageSpans.map((u) => u.key));
-  const hasUsageBelow = new Set<string>();
-  const walked = new Set<string>();
-  for (const { span } of usageSpans) {
-    let parentKey = span.parentSpanId ? `${span.traceId}/${span.parentSpanId}` : undefined;
-    while (parentKey !== undefined && !walked.has(parentKey)) {
-      walked.add(parentKey);
-      if (usageKeys.has(parentKey)) hasUsageBelow.add(parentKey);
-      const parent = byId.get(parentKey);
-      parentKey = parent?.parentSpanId ? `${parent.traceId}/${parent.parentSpanId}` : undefined;
-    }
-  }
+  const hasUsageBelow = usageSpanWithParent ? wrappedUsageSpans(request, usageSpans) : undefined;
   // Pass 3: each remaining usage span becomes an event, or a rejection.
   const seenIds = new Set<string>();
   for (const { span, resource, key } of usageSpans) {
-    if (wrapperMarker(span.attributes) !== undefined || hasUsageBelow.has(key)) {
+    if (wrapperMarker(span.attributes) !== undefined || hasUsageBelow?.has(key)) {
       out.wrappers++;
       continue;
     }
     const reject = (field: string, reason: string) =>
       out.rejected.push({ traceId: span.traceId, spanId: span.spanId, field, reason });
-    if (!HEX_TRACE_ID.test(span.traceId) || ALL_ZERO.test(span.traceId)) {
+    if (!isValidHexId(span.traceId, 32)) {
       reject('traceId', 'must be 16 bytes and not all zero');
       continue;
     }
-    if (!HEX_SPAN_ID.test(span.spanId) || ALL_ZERO.test(span.spanId)) {
+    if (!isValidHexId(span.spanId, 16)) {
       reject('spanId', 'must be 8 bytes and not all zero');
       continue;
     }

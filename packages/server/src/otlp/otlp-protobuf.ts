@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import {
   type OtlpAttributeValue,
   type OtlpResourceSpans,
@@ -7,6 +6,7 @@ import {
 } from '@tokenwatch/core';
 import protobuf from 'protobufjs/light.js';
 import { OTLP_PROTO_DESCRIPTOR } from './otlp-proto-descriptor.js';
+import { type Utf8Buffer, Utf8InternTable } from './utf8-intern.js';
 
 /** The protobuf.js message types of the OTLP trace service, built once per process. */
 export interface OtlpProtoTypes {
@@ -85,9 +85,9 @@ interface KeyValueMsg {
   value?: AnyValueMsg | null;
 }
 interface SpanMsg {
-  traceId?: Uint8Array;
-  spanId?: Uint8Array;
-  parentSpanId?: Uint8Array;
+  traceId?: string | Uint8Array;
+  spanId?: string | Uint8Array;
+  parentSpanId?: string | Uint8Array;
   name?: string;
   startTimeUnixNano?: Int64;
   endTimeUnixNano?: Int64;
@@ -101,7 +101,9 @@ interface RequestMsg {
   }>;
 }
 
-function hex(bytes: Uint8Array | undefined): string {
+/** A `bytes` field: the hex text `bytesAsHex` read, or the bytes from another reader. */
+function hex(bytes: string | Uint8Array | undefined): string {
+  if (typeof bytes === 'string') return bytes;
   if (!bytes || bytes.length === 0) return '';
   // protobuf.js hands out Buffers on Node: no second view to allocate.
   if (Buffer.isBuffer(bytes)) return bytes.toString('hex');
@@ -144,20 +146,24 @@ function attributes(kvs: KeyValueMsg[] | undefined): Map<string, OtlpAttributeVa
 
 /** The parts of protobuf.js's reader on Node (a `BufferReader`) that `stringVerifyNative` uses. */
 interface BufferReaderInternals {
-  buf: Buffer & { utf8Slice(start: number, end: number): string };
+  buf: Utf8Buffer;
   pos: number;
   len: number;
   uint32(): number;
   stringVerify(): string;
+  bytes(): unknown;
 }
+
+/** One per process: the attribute keys and values of one export are mostly those of the last. */
+const strings = new Utf8InternTable();
 
 /**
  * protobuf.js 8 reads proto3 `string` fields (which must be valid UTF-8) with `stringVerify`: a
  * JavaScript decoder that appends 8 characters at a time, so every key and value longer than 12
  * characters is a cons string that each Map, trim and regexp after it flattens again. Measured
  * over whole requests (decode, span mapping, validation: 100k calls of `npm run bench:otlp`'s
- * spans), Node's native UTF-8 decoder costs 10–15 % less CPU. It replaces invalid bytes with
- * U+FFFD, so a string with one is checked strictly: invalid UTF-8 is refused as before.
+ * spans), Node's native UTF-8 decoder costs 10–15 % less CPU; the intern table (`utf8-intern.ts`)
+ * then hands back the same string for the same short bytes. Invalid UTF-8 is refused as before.
  */
 function stringVerifyNative(this: BufferReaderInternals): string {
   const length = this.uint32();
@@ -166,13 +172,27 @@ function stringVerifyNative(this: BufferReaderInternals): string {
   if (end > this.len)
     throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
   this.pos = end;
-  const text = this.buf.utf8Slice(start, end);
-  if (text.includes('\uFFFD') && !isUtf8(this.buf.subarray(start, end)))
-    throw new TypeError('a string field is not valid UTF-8');
-  return text;
+  return strings.decode(this.buf, start, end);
 }
 
-/** A protobuf.js reader of `body` with `stringVerifyNative` (on this reader only). */
+/**
+ * `bytes` fields as lowercase hex text: the request's only `bytes` are trace and span ids, which
+ * the mapping wants as hex. protobuf.js reads each into a new Buffer view that was then turned
+ * into hex and dropped: three views per span less to allocate (and to collect).
+ */
+function bytesAsHex(
+  this: BufferReaderInternals & { buf: { hexSlice(s: number, e: number): string } },
+): string {
+  const length = this.uint32();
+  const start = this.pos;
+  const end = start + length;
+  if (end > this.len)
+    throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
+  this.pos = end;
+  return this.buf.hexSlice(start, end);
+}
+
+/** A protobuf.js reader of `body` with `stringVerifyNative` and `bytesAsHex` (on this reader only). */
 function readerOf(body: Uint8Array): protobuf.Reader {
   const buffer = Buffer.isBuffer(body)
     ? body
@@ -180,7 +200,10 @@ function readerOf(body: Uint8Array): protobuf.Reader {
   const reader = protobuf.Reader.create(buffer);
   const internals = reader as unknown as BufferReaderInternals;
   // On Node protobuf.js reads Buffers with a BufferReader; anything else keeps its own strings.
-  if (typeof internals.buf.utf8Slice === 'function') internals.stringVerify = stringVerifyNative;
+  if (typeof internals.buf.utf8Slice === 'function') {
+    internals.stringVerify = stringVerifyNative;
+    internals.bytes = bytesAsHex;
+  }
   return reader;
 }
 
