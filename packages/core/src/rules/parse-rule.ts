@@ -1,17 +1,28 @@
-import type { RollupMeasures } from '../aggregate/rollup-delta.js';
-import { TokenwatchError, type ValidationIssue } from '../errors.js';
-import { type PricedEvent, totalTokens } from '../event/usage-event.js';
+import { TokenwatchError } from '../errors.js';
 import type { BaseDimension } from '../query/usage-query.js';
-import type {
-  CalendarUnit,
-  ChannelConfig,
-  ResolvedLevel,
-  RuleInput,
-  RuleLevel,
-  RuleMetric,
-  RuleWindow,
-} from './rule.js';
+import { parseChannels } from './parse-channel.js';
+import type { CalendarUnit, RuleInput, RuleLevel, RuleMetric, RuleWindow } from './rule.js';
+import {
+  checkBoolean,
+  checkEnum,
+  checkPositive,
+  checkString,
+  describe,
+  has,
+  Issues,
+  isPlainObject,
+  show,
+  summary,
+} from './rule-input-checks.js';
+import { RULE_LIMITS } from './rule-limits.js';
+import { MAX_THRESHOLD, thresholdOf } from './rule-thresholds.js';
 import { isValidTimeZone } from './windows.js';
+
+// The public face of rule input: parseRuleInput and the rule vocabulary, with what the modules
+// it is made of export for others (kept importable from here, as before they were split out).
+export { CHANNEL_TYPES } from './parse-channel.js';
+export { RULE_LIMITS } from './rule-limits.js';
+export { metricOf, resolveLevels, rollupMeasure, toUserUnit } from './rule-thresholds.js';
 
 export const RULE_METRICS: readonly RuleMetric[] = [
   'totalTokens',
@@ -26,311 +37,6 @@ export const RULE_METRICS: readonly RuleMetric[] = [
 ];
 export const CALENDAR_UNITS: readonly CalendarUnit[] = ['hour', 'day', 'week', 'month'];
 export const RULE_DIMENSIONS: readonly BaseDimension[] = ['user', 'app', 'model', 'provider'];
-export const CHANNEL_TYPES: readonly ChannelConfig['type'][] = [
-  'webhook',
-  'slack',
-  'email',
-  'log',
-  'sns',
-];
-
-/** Limits of a rule, exported so docs and tests quote one source. */
-export const RULE_LIMITS = {
-  nameMaxLength: 128,
-  maxFilterValues: 100,
-  filterValueMaxLength: 512,
-  maxRollingMinutes: 10_080,
-  maxLevels: 10,
-  maxPercent: 1_000,
-  maxChannels: 10,
-  urlMaxLength: 2_048,
-  secretMaxLength: 1_024,
-  maxEmailRecipients: 20,
-  emailMaxLength: 254,
-} as const;
-
-const NANO_PER_USD = 1_000_000_000n;
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-const EMAIL =
-  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?:localhost|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
-const SNS_TOPIC_ARN = /^arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$/;
-const HTTP_URL = /^(https?):\/\/([^/?#\s]+)([/?#][^\s]*)?$/i;
-const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::(\d{1,5}))?$/;
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'number') return `${value}`;
-  return `a ${typeof value}`;
-}
-
-/** A value for a message: strings quoted, anything else described (never throws). */
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : describe(value);
-}
-
-function has(obj: Record<string, unknown>, key: string): boolean {
-  return Object.hasOwn(obj, key);
-}
-
-class Issues {
-  readonly list: ValidationIssue[] = [];
-  constructor(private readonly prefix: string) {}
-
-  path(field: string): string {
-    if (this.prefix === '') return field;
-    if (field === '') return this.prefix;
-    return field.startsWith('[') ? `${this.prefix}${field}` : `${this.prefix}.${field}`;
-  }
-
-  add(field: string, reason: string): void {
-    this.list.push({ field: this.path(field), reason });
-  }
-
-  /** Reports keys outside `allowed` (and any `__proto__`) of the object at `at`. */
-  unknownKeys(obj: Record<string, unknown>, at: string, allowed: readonly string[]): void {
-    for (const key of Object.keys(obj)) {
-      if (allowed.includes(key)) continue;
-      const field = at === '' ? key : `${at}.${key}`;
-      if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
-        this.add(field, 'is not allowed');
-      } else {
-        this.add(field, `is not a known field (known: ${allowed.join(', ')})`);
-      }
-    }
-  }
-}
-
-function checkString(
-  value: unknown,
-  field: string,
-  issues: Issues,
-  maxLength: number,
-): string | undefined {
-  if (typeof value !== 'string') {
-    issues.add(field, `must be a string, got ${describe(value)}`);
-    return undefined;
-  }
-  if (value.trim().length === 0) {
-    issues.add(field, 'must not be empty or blank');
-    return undefined;
-  }
-  if (value.length > maxLength) {
-    issues.add(field, `must be at most ${maxLength} characters, got ${value.length}`);
-    return undefined;
-  }
-  if (CONTROL_CHARS.test(value)) {
-    issues.add(field, 'must not contain control characters');
-    return undefined;
-  }
-  return value;
-}
-
-function checkBoolean(value: unknown, field: string, issues: Issues): boolean | undefined {
-  if (typeof value !== 'boolean') {
-    issues.add(field, `must be true or false, got ${describe(value)}`);
-    return undefined;
-  }
-  return value;
-}
-
-function checkPositive(value: unknown, field: string, issues: Issues): number | undefined {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    issues.add(field, `must be a finite number, got ${describe(value)}`);
-    return undefined;
-  }
-  if (value <= 0) {
-    issues.add(field, `must be greater than 0, got ${value}`);
-    return undefined;
-  }
-  return value;
-}
-
-function checkEnum<T extends string>(
-  value: unknown,
-  field: string,
-  allowed: readonly T[],
-  issues: Issues,
-): T | undefined {
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
-    return value as T;
-  issues.add(field, `must be one of ${allowed.join(', ')}, got ${show(value)}`);
-  return undefined;
-}
-
-/** True for an absolute http(s) URL with a host, no whitespace or control characters. */
-function checkUrl(value: unknown, field: string, issues: Issues): string | undefined {
-  const url = checkString(value, field, issues, RULE_LIMITS.urlMaxLength);
-  if (url === undefined) return undefined;
-  const m = HTTP_URL.exec(url);
-  if (m === null) {
-    issues.add(field, 'must be an absolute http:// or https:// URL');
-    return undefined;
-  }
-  const authority = m[2] ?? '';
-  const at = authority.lastIndexOf('@');
-  const hostPort = at >= 0 ? authority.slice(at + 1) : authority;
-  const hp = HOST_PORT.exec(hostPort);
-  if (hp === null || hostPort.startsWith(':')) {
-    issues.add(field, 'must name a valid host');
-    return undefined;
-  }
-  if (hp[1] !== undefined && Number(hp[1]) > 65_535) {
-    issues.add(field, `port must be at most 65535, got ${hp[1]}`);
-    return undefined;
-  }
-  return url;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Exact decimal arithmetic for thresholds
-
-/** `value` as `mantissa × 10^exponent` exactly as its shortest decimal text reads. */
-function decimalOf(value: number): { mantissa: bigint; exponent: number } {
-  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(value));
-  if (m === null) throw new RangeError(`not a non-negative finite number: ${value}`);
-  const fraction = m[2] ?? '';
-  return {
-    mantissa: BigInt(`${m[1] ?? '0'}${fraction}`),
-    exponent: Number(m[3] ?? '0') - fraction.length,
-  };
-}
-
-/** ceil(product of the decimals × 10^shift / divisor), exact. */
-function ceilProduct(values: number[], shift: bigint, divisor: bigint): bigint {
-  let numerator = shift;
-  let exponent = 0;
-  for (const v of values) {
-    const d = decimalOf(v);
-    numerator *= d.mantissa;
-    exponent += d.exponent;
-  }
-  let denominator = divisor;
-  if (exponent >= 0) numerator *= 10n ** BigInt(exponent);
-  else denominator *= 10n ** BigInt(-exponent);
-  const q = numerator / denominator;
-  return q * denominator === numerator ? q : q + 1n;
-}
-
-function baseScale(metric: RuleMetric): bigint {
-  return metric === 'costUsd' ? NANO_PER_USD : 1n;
-}
-
-/** The threshold of one level in base units, or a reason it has none. */
-function thresholdOf(
-  metric: RuleMetric,
-  level: RuleLevel,
-  budget: number | undefined,
-): bigint | string {
-  if ('value' in level) {
-    if (!(level.value > 0) || !Number.isFinite(level.value)) return 'must be a positive number';
-    return ceilProduct([level.value], baseScale(metric), 1n);
-  }
-  if (!(level.percent > 0) || !Number.isFinite(level.percent)) return 'must be a positive number';
-  if (budget === undefined || !(budget > 0) || !Number.isFinite(budget)) {
-    return 'needs a positive budget';
-  }
-  return ceilProduct([budget, level.percent], baseScale(metric), 100n);
-}
-
-const MAX_THRESHOLD = BigInt(Number.MAX_SAFE_INTEGER);
-
-/**
- * The levels as integer thresholds in the metric's base unit (tokens, requests, nano-USD),
- * rounded up, ascending, without duplicate thresholds (the first level written wins). `index`
- * is the level's position in `rule.levels`. Exact: 0.1 USD is 100_000_000 nano-USD, and 80 % of
- * $200 is 160_000_000_000 nano-USD. Throws `invalid_argument` for a level without a threshold.
- */
-export function resolveLevels(rule: {
-  metric: RuleMetric;
-  levels: readonly RuleLevel[];
-  /** Optional, or `undefined` as in a stored `Rule`. */
-  budget?: number | undefined;
-}): ResolvedLevel[] {
-  const resolved: ResolvedLevel[] = [];
-  const issues: ValidationIssue[] = [];
-  rule.levels.forEach((level, index) => {
-    const isValue = 'value' in level;
-    const threshold = thresholdOf(rule.metric, level, rule.budget);
-    const field = `levels[${index}].${isValue ? 'value' : 'percent'}`;
-    if (typeof threshold === 'string') {
-      issues.push({ field, reason: threshold });
-      return;
-    }
-    if (threshold > MAX_THRESHOLD) {
-      issues.push({ field, reason: 'is too large' });
-      return;
-    }
-    resolved.push({
-      index,
-      threshold: Number(threshold),
-      value: isValue ? level.value : undefined,
-      percent: isValue ? undefined : level.percent,
-    });
-  });
-  if (issues.length > 0) {
-    throw new TokenwatchError('invalid_argument', summary('invalid rule levels', issues), {
-      details: issues,
-    });
-  }
-  resolved.sort((a, b) => a.threshold - b.threshold || a.index - b.index);
-  return resolved.filter((l, i) => i === 0 || resolved[i - 1]?.threshold !== l.threshold);
-}
-
-/**
- * A rollup row's value of a metric, in base units: what a rule's counter holds for the events the
- * row sums (used to seed counters from the rollups).
- */
-export function rollupMeasure(metric: RuleMetric, m: RollupMeasures): number {
-  if (metric === 'uncapturedTokens') return 0; // not a measure of events
-  return metric === 'costUsd' ? Number(m.costNanoUsd) : m[metric];
-}
-
-/** An event's contribution to a metric, in base units (tokens, requests, nano-USD). */
-export function metricOf(metric: RuleMetric, e: PricedEvent): number {
-  switch (metric) {
-    case 'totalTokens':
-      return totalTokens(e);
-    case 'inputTokens':
-      return e.inputTokens;
-    case 'outputTokens':
-      return e.outputTokens;
-    case 'cacheReadTokens':
-      return e.cacheReadTokens;
-    case 'cacheWriteTokens':
-      return e.cacheWriteTokens;
-    case 'costUsd':
-      return e.costNanoUsd;
-    case 'requests':
-      return e.status === 'denied' ? 0 : 1; // as the rollups count: calls that reached the provider
-    case 'unpricedTokens':
-      return e.priced ? 0 : totalTokens(e);
-    case 'uncapturedTokens':
-      return 0; // reconciliation counts it, not events
-  }
-}
-
-/** A base-unit amount in the unit users write: USD for cost, unchanged otherwise. */
-export function toUserUnit(metric: RuleMetric, base: number): number {
-  return metric === 'costUsd' ? base / 1e9 : base;
-}
-
-// ---------------------------------------------------------------------------------------------
-// parseRuleInput
 
 const RULE_FIELDS = [
   'name',
@@ -345,12 +51,6 @@ const RULE_FIELDS = [
   'enforce',
   'enabled',
 ] as const;
-
-function summary(title: string, issues: ValidationIssue[]): string {
-  const shown = issues.slice(0, 5).map((i) => `${i.field || '(rule)'} ${i.reason}`);
-  const more = issues.length > 5 ? `; and ${issues.length - 5} more` : '';
-  return `${title}: ${shown.join('; ')}${more}`;
-}
 
 function parseScope(value: unknown, issues: Issues): BaseDimension[] | undefined {
   if (!Array.isArray(value)) {
@@ -526,105 +226,6 @@ function parseLevels(
     }
   });
   return ok ? levels : undefined;
-}
-
-function parseChannel(raw: unknown, i: number, issues: Issues): ChannelConfig | undefined {
-  const at = `channels[${i}]`;
-  if (!isPlainObject(raw)) {
-    issues.add(at, `must be an object with a type, got ${describe(raw)}`);
-    return undefined;
-  }
-  const type = checkEnum(raw.type, `${at}.type`, CHANNEL_TYPES, issues);
-  switch (type) {
-    case undefined:
-      return undefined;
-    case 'webhook': {
-      issues.unknownKeys(raw, at, ['type', 'url', 'secret']);
-      const url = checkUrl(raw.url, `${at}.url`, issues);
-      if (has(raw, 'secret')) {
-        const secret = checkString(raw.secret, `${at}.secret`, issues, RULE_LIMITS.secretMaxLength);
-        if (url === undefined || secret === undefined) return undefined;
-        return { type, url, secret };
-      }
-      return url === undefined ? undefined : { type, url };
-    }
-    case 'slack': {
-      issues.unknownKeys(raw, at, ['type', 'url']);
-      const url = checkUrl(raw.url, `${at}.url`, issues);
-      return url === undefined ? undefined : { type, url };
-    }
-    case 'email': {
-      issues.unknownKeys(raw, at, ['type', 'to']);
-      const to = raw.to;
-      if (!Array.isArray(to)) {
-        issues.add(`${at}.to`, `must be an array of email addresses, got ${describe(to)}`);
-        return undefined;
-      }
-      if (to.length === 0 || to.length > RULE_LIMITS.maxEmailRecipients) {
-        issues.add(
-          `${at}.to`,
-          `must have 1 to ${RULE_LIMITS.maxEmailRecipients} addresses, got ${to.length}`,
-        );
-        return undefined;
-      }
-      const addresses: string[] = [];
-      let ok = true;
-      to.forEach((a, j) => {
-        const field = `${at}.to[${j}]`;
-        const s = checkString(a, field, issues, RULE_LIMITS.emailMaxLength);
-        if (s === undefined) {
-          ok = false;
-        } else if (!EMAIL.test(s)) {
-          issues.add(
-            field,
-            `must be an email address such as ops@example.com, got ${JSON.stringify(s)}`,
-          );
-          ok = false;
-        } else if (!addresses.includes(s)) {
-          addresses.push(s);
-        }
-      });
-      return ok ? { type, to: addresses } : undefined;
-    }
-    case 'log':
-      issues.unknownKeys(raw, at, ['type']);
-      return { type };
-    case 'sns': {
-      issues.unknownKeys(raw, at, ['type', 'topicArn']);
-      const arn = checkString(raw.topicArn, `${at}.topicArn`, issues, 1_024);
-      if (arn === undefined) return undefined;
-      if (!SNS_TOPIC_ARN.test(arn)) {
-        issues.add(
-          `${at}.topicArn`,
-          'must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts',
-        );
-        return undefined;
-      }
-      return { type, topicArn: arn };
-    }
-  }
-}
-
-function parseChannels(value: unknown, issues: Issues): ChannelConfig[] | undefined {
-  if (!Array.isArray(value)) {
-    issues.add('channels', `must be an array of channels, got ${describe(value)}`);
-    return undefined;
-  }
-  if (value.length > RULE_LIMITS.maxChannels) {
-    issues.add(
-      'channels',
-      `must have at most ${RULE_LIMITS.maxChannels} channels, got ${value.length}`,
-    );
-    return undefined;
-  }
-  const channels: ChannelConfig[] = [];
-  let ok = true;
-  value.forEach((raw, i) => {
-    const c = parseChannel(raw, i, issues);
-    if (c === undefined) ok = false;
-    else channels.push(c);
-  });
-  return ok ? channels : undefined;
 }
 
 /**
