@@ -3,7 +3,7 @@ import type { BaseDimension, UsageQuery, UsageRow } from '../query/usage-query.j
 import { counterKeyOf } from './evaluate.js';
 import { rollupMeasure } from './parse-rule.js';
 import type { Rule } from './rule.js';
-import { countingSince, firstCountedBucket } from './rule-engine.js';
+import { countingSince, firstCountedBucket } from './counter-buckets.js';
 import { windowFor } from './windows.js';
 
 const MINUTE_MS = 60_000;

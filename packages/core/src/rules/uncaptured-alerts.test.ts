@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeRule } from '../testing/rule-contract.js';
 import { compileRule } from './evaluate.js';
 import { parseRuleInput } from './parse-rule.js';
-import { uncapturedAlerts } from './rule-engine.js';
+import { uncapturedAlerts } from './uncaptured-alerts.js';
 
 const HOUR = 3_600_000;
 const DAY0 = Date.UTC(2026, 10, 30); // a Monday, 00:00 UTC

@@ -3,7 +3,7 @@ import type { PricedEvent } from '../event/usage-event.js';
 import type { Store } from '../ports/project-store.js';
 import { type CompiledRule, compileRule, counterKeyOf, FORECAST_LEVEL } from '../rules/evaluate.js';
 import type { Rule } from '../rules/rule.js';
-import { uncapturedAlerts } from '../rules/rule-engine.js';
+import { uncapturedAlerts } from '../rules/uncaptured-alerts.js';
 import { historyRetentionCases } from './history-retention-cases.js';
 import { makePricedEvent, type StoreUnderTest } from './store-contract.js';
 
