@@ -1,9 +1,9 @@
 import type { RuleCounter } from '../ports/rule-store.js';
 import type { BaseDimension, UsageQuery, UsageRow } from '../query/usage-query.js';
+import { countingSince, firstCountedBucket } from './counter-buckets.js';
 import { counterKeyOf } from './evaluate.js';
 import { rollupMeasure } from './parse-rule.js';
 import type { Rule } from './rule.js';
-import { countingSince, firstCountedBucket } from './counter-buckets.js';
 import { windowFor } from './windows.js';
 
 const MINUTE_MS = 60_000;
