@@ -1,11 +1,13 @@
-import { backoffDelay } from './backoff.js';
-import {
-  type BudgetCheckOptions,
-  type CheckOptions,
-  type CheckRequest,
-  type CheckResult,
-  createBudgetChecker,
-} from './budget-check.js';
+import { type DeliveryContext, deliverBatch } from './batch-delivery.js';
+import { createBudgetChecker } from './budget-check.js';
+import type {
+  DropInfo,
+  FlushOptions,
+  Tokenwatch,
+  TokenwatchOptions,
+  TokenwatchStats,
+} from './client-options.js';
+import { disabledClient, emptyReasons } from './disabled-client.js';
 import { type DropReason, TokenwatchError } from './errors.js';
 import {
   type EventDefaults,
@@ -18,159 +20,20 @@ import { onBeforeExit, unrefTimer } from './exit-hook.js';
 import { createHttpTransport, type HttpTransportOptions } from './http-transport.js';
 import { defaultNodeFetch } from './node-http-fetch.js';
 import { RingBuffer } from './ring-buffer.js';
-import type { SendResult, Transport } from './transport.js';
+import type { Transport } from './transport.js';
 import { createUuidV7 } from './uuid-v7.js';
 
-export interface DropInfo {
-  reason: DropReason;
-  count: number;
-  /** The dropped events (empty for `invalid`, which never became an event). */
-  events: readonly UsageEvent[];
-  error?: TokenwatchError;
-}
-
-export interface TokenwatchOptions {
-  /** Collector base URL (`/v1/events` is appended). Required unless `transport` is given. */
-  endpoint?: string;
-  /** Ingest API key. Required unless `transport` is given. */
-  apiKey?: string;
-  /** Default `appId` of every event (omit when the key is bound to an app). */
-  appId?: string;
-  /** Default `userId` when a call names none. Default `"anonymous"`: the contract requires one. */
-  userId?: string;
-  /** Tags added to every event (an event's own tags win). */
-  tags?: Record<string, string>;
-  /** Ship through another transport (e.g. `@tokenwatch/sdk/sqs`) instead of HTTP. */
-  transport?: Transport;
-  /** Custom fetch for the HTTP transport (default `globalThis.fetch`). */
-  fetch?: HttpTransportOptions['fetch'];
-  /** Gzip request bodies above 16 KiB where CompressionStream exists. Default `gzip`. */
-  compression?: 'gzip' | 'none';
-  /** Events per request, at most 1000. Default 500. */
-  maxBatchSize?: number;
-  /** A partial batch is sent at most this long after its first event. Default 1000 ms. */
-  flushIntervalMs?: number;
-  /**
-   * Most events held in memory, queued and in flight together. Beyond it the drop policy
-   * applies, so a dead collector costs bounded memory. Default 10 000.
-   */
-  maxBufferSize?: number;
-  /** Which event to lose when the buffer is full. Default `drop-oldest`. */
-  dropPolicy?: 'drop-oldest' | 'drop-newest';
-  /** Requests in flight at once. Default 2. */
-  maxConcurrency?: number;
-  /** Tries per batch (first send included) before it is dropped. Default 10. */
-  maxAttempts?: number;
-  /** Backoff base and cap (full jitter). Defaults 250 ms and 30 s. */
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
-  /** A Retry-After above this is clamped. Default 300 s. */
-  maxRetryAfterMs?: number;
-  /** Per-request timeout. Default 10 s. */
-  requestTimeoutMs?: number;
-  /** Drain the buffer when the process is about to exit (Node `beforeExit`). Default true. */
-  flushOnExit?: boolean;
-  /**
-   * How long the exit drain may hold the process, and `shutdown()`'s default deadline. Default
-   * 2000 ms. Requests in flight never hold a finished process themselves (Node ≥ 20.16, default
-   * fetch): it exits at most this long after its own work ends, whatever the collector does.
-   */
-  exitTimeoutMs?: number;
-  /** The budget check (`check()` and the integrations' `enforce`): timeout, cache, fail mode. */
-  check?: BudgetCheckOptions;
-  /** Record nothing and send nothing (tests, local dev); `check()` allows everything. */
-  disabled?: boolean;
-  onDrop?: (info: DropInfo) => void;
-  onError?: (error: TokenwatchError) => void;
-  /** Injected clock and randomness, for tests. */
-  now?: () => number;
-  random?: () => number;
-}
-
-export interface TokenwatchStats {
-  /** Events the collector made durable (duplicates included). */
-  sent: number;
-  /** Of `sent`, those the collector had already seen (a retry after a lost response). */
-  duplicates: number;
-  /** Events lost, by any reason. */
-  dropped: number;
-  droppedByReason: Record<DropReason, number>;
-  /** Send attempts that will be tried again. */
-  retried: number;
-  /** Events queued or in flight now. */
-  pending: number;
-}
-
-export interface FlushOptions {
-  /** Resolve `false` if not everything settled by then. Default: wait for every retry. */
-  timeoutMs?: number;
-}
-
-export interface Tokenwatch {
-  /** Queues one usage event. Synchronous, O(1), never throws, never waits for the network. */
-  record(event: UsageRecord): void;
-  /**
-   * Sends everything recorded so far; resolves `true` once each of those events is accepted or
-   * dropped, `false` on timeout. Never rejects. Await it before a Lambda handler returns.
-   */
-  flush(opts?: FlushOptions): Promise<boolean>;
-  /**
-   * Flushes (deadline: `timeoutMs`, default `exitTimeoutMs`), then drops what is left and stops.
-   * Never rejects, and resolves by then whatever the collector does.
-   */
-  shutdown(opts?: FlushOptions): Promise<void>;
-  stats(): TokenwatchStats;
-  /**
-   * Asks the collector whether a call may go ahead (`POST /v1/check`), with a short timeout, a
-   * per-(user, app, model) cache and a fail mode. Never rejects: a network problem answers per
-   * the fail mode; `allowed` is false only when an enforcing rule says so, or failing closed.
-   */
-  check(req: CheckRequest, opts?: CheckOptions): Promise<CheckResult>;
-  /** What `check()` would answer from its cache right now, or undefined. No I/O. */
-  checkCached(req: CheckRequest, opts?: CheckOptions): CheckResult | undefined;
-}
+export type {
+  DropInfo,
+  FlushOptions,
+  Tokenwatch,
+  TokenwatchOptions,
+  TokenwatchStats,
+} from './client-options.js';
 
 interface Waiter {
   target: number;
   resolve: (done: boolean) => void;
-}
-
-const noopClient: Tokenwatch = {
-  record: () => undefined,
-  flush: async () => true,
-  shutdown: async () => undefined,
-  stats: () => ({
-    sent: 0,
-    duplicates: 0,
-    dropped: 0,
-    droppedByReason: emptyReasons(),
-    retried: 0,
-    pending: 0,
-  }),
-  check: async (req) => disabledCheck(req),
-  checkCached: (req) => disabledCheck(req),
-};
-
-/** A disabled client checks nothing and allows everything. */
-function disabledCheck(req: CheckRequest): CheckResult {
-  return {
-    allowed: true,
-    subject: { userId: req.userId || 'anonymous', appId: req.appId },
-    rules: [],
-    source: 'fail-open',
-  };
-}
-
-function emptyReasons(): Record<DropReason, number> {
-  return {
-    buffer_full: 0,
-    invalid: 0,
-    rejected: 0,
-    unauthorized: 0,
-    too_large: 0,
-    retries_exhausted: 0,
-    shutdown: 0,
-  };
 }
 
 /** How long a shutdown waits for sends to notice their abort. */
@@ -182,7 +45,7 @@ function positive(value: number | undefined, fallback: number): number {
 
 /** Creates a client. Each client owns its buffer, timers and exit hook: no global state. */
 export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
-  if (options.disabled) return noopClient;
+  if (options.disabled) return disabledClient;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const maxBufferSize = Math.floor(positive(options.maxBufferSize, 10_000));
@@ -326,128 +189,35 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
       sleepers.set(done, t);
     });
 
-  const sendOnce = async (batch: readonly UsageEvent[]): Promise<SendResult> => {
-    const ac = new AbortController();
-    controllers.add(ac);
-    const t = setTimeout(() => ac.abort(), requestTimeoutMs);
-    unrefTimer(t);
-    try {
-      return await transport.send(batch, ac.signal);
-    } catch (cause) {
-      return {
-        kind: 'retry',
-        error: new TokenwatchError('transport', `transport threw: ${(cause as Error)?.message}`, {
-          retryable: true,
-          cause,
-        }),
-      };
-    } finally {
-      clearTimeout(t);
-      controllers.delete(ac);
-    }
-  };
-
-  /** Delivers one batch to a final outcome; decrements `inflightEvents` as events settle. */
-  const deliver = async (initial: readonly UsageEvent[]): Promise<void> => {
-    let batch = initial;
-    let attempt = 1;
-    for (;;) {
-      if (aborting) {
-        inflightEvents -= batch.length;
-        drop(batch, 'shutdown');
-        return;
+  const delivery: DeliveryContext = {
+    transport,
+    requestTimeoutMs,
+    maxAttempts,
+    initialBackoffMs,
+    maxBackoffMs,
+    maxRetryAfterMs,
+    random,
+    controllers,
+    isAborting: () => aborting,
+    delivered(count, duplicates) {
+      inflightEvents -= count;
+      stats.sent += count;
+      stats.duplicates += duplicates;
+    },
+    dropped(events, reason, error) {
+      inflightEvents -= events.length;
+      drop(events, reason, error);
+    },
+    reportError,
+    async retryAfter(ms) {
+      stats.retried++;
+      backingOff++;
+      try {
+        await sleep(ms);
+      } finally {
+        backingOff--;
       }
-      const result = await sendOnce(batch);
-      if (aborting && result.kind !== 'ok') {
-        inflightEvents -= batch.length;
-        drop(batch, 'shutdown', result.error);
-        return;
-      }
-      if (
-        (result.kind === 'ok' || result.kind === 'retry') &&
-        result.rejected &&
-        result.rejected.events.length > 0
-      ) {
-        const { events: gone, error } = result.rejected;
-        reportError(error);
-        inflightEvents -= gone.length;
-        drop(gone, 'rejected', error);
-        if (result.kind === 'ok') {
-          const settled = batch.length - gone.length;
-          inflightEvents -= settled;
-          stats.sent += settled;
-          stats.duplicates += result.duplicates;
-          return;
-        }
-        const keep = new Set(gone);
-        batch = batch.filter((e) => !keep.has(e));
-      }
-      switch (result.kind) {
-        case 'ok':
-          inflightEvents -= batch.length;
-          stats.sent += batch.length;
-          stats.duplicates += result.duplicates;
-          return;
-        case 'split': {
-          if (batch.length === 1) {
-            inflightEvents -= 1;
-            reportError(result.error);
-            drop(batch, 'too_large', result.error);
-            return;
-          }
-          const half = Math.ceil(batch.length / 2);
-          await deliver(batch.slice(0, half));
-          await deliver(batch.slice(half));
-          return;
-        }
-        case 'reject': {
-          reportError(result.error);
-          const bad = new Set((result.invalid ?? []).filter((i) => i >= 0 && i < batch.length));
-          if (bad.size === 0 || bad.size === batch.length) {
-            inflightEvents -= batch.length;
-            drop(batch, 'rejected', result.error);
-            return;
-          }
-          // The request is atomic: drop the events at fault and send the others again.
-          const rejected = batch.filter((_, i) => bad.has(i));
-          inflightEvents -= rejected.length;
-          drop(rejected, 'rejected', result.error);
-          batch = batch.filter((_, i) => !bad.has(i));
-          continue;
-        }
-        case 'fatal':
-          reportError(result.error);
-          inflightEvents -= batch.length;
-          drop(batch, result.reason, result.error);
-          return;
-        case 'retry': {
-          reportError(result.error);
-          if (result.events) {
-            const settled = batch.length - result.events.length;
-            inflightEvents -= settled;
-            stats.sent += settled;
-            batch = result.events;
-          }
-          if (attempt >= maxAttempts) {
-            inflightEvents -= batch.length;
-            drop(batch, 'retries_exhausted', result.error);
-            return;
-          }
-          stats.retried++;
-          const delay =
-            result.afterMs !== undefined
-              ? Math.min(result.afterMs, maxRetryAfterMs)
-              : backoffDelay(attempt, initialBackoffMs, maxBackoffMs, random);
-          attempt++;
-          backingOff++;
-          try {
-            await sleep(delay);
-          } finally {
-            backingOff--;
-          }
-        }
-      }
-    }
+    },
   };
 
   const startBatch = (): void => {
@@ -458,7 +228,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
     const handle = { firstSeq };
     activeBatches.add(handle);
     active++;
-    void deliver(batch)
+    void deliverBatch(delivery, batch)
       .catch(() => {
         // deliver never throws; keep the accounting sane if it ever does
         inflightEvents = Math.max(0, inflightEvents - batch.length);
