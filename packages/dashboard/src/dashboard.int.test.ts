@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   killStartedServers,
@@ -17,6 +16,7 @@ import {
   type UsageRowJson,
   type WireEvent,
 } from '../../server/src/testing/tokenwatch-api.js';
+import { HAVE_CHROMIUM, launchChromium, REQUIRED, warnIfSkipped } from './testing/browser.js';
 
 /**
  * The dashboard in Debian's Chromium against a real `tokenwatch serve`, seeded through the real
@@ -27,16 +27,8 @@ import {
  * temp dir).
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const REQUIRED = process.env.TOKENWATCH_REQUIRE_SERVICES === '1';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const DIST = fileURLToPath(new URL('../dist/index.html', import.meta.url));
 const SHOTS = process.env.TOKENWATCH_SCREENSHOT_DIR ?? join(tmpdir(), 'tokenwatch-screenshots');
-if (!HAVE_CHROMIUM && !REQUIRED) {
-  console.warn(
-    `dashboard browser tests SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium); set TOKENWATCH_REQUIRE_SERVICES=1 to fail instead`,
-  );
-}
+warnIfSkipped('dashboard browser tests');
 
 const XSS_USER = '<img src=x onerror="window.__xss=1">';
 const XSS_APP = '<script>window.__xss=2</script>chat';
@@ -60,17 +52,6 @@ const USERS = [
   XSS_USER,
   ...Array.from({ length: 29 }, (_, i) => `user-${String(i + 1).padStart(2, '0')}`),
 ];
-const LAUNCH_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
 function seedEvents(nowMs: number): WireEvent[] {
   const rand = seededRandom(7);
   const pick = <T>(list: readonly T[], skew = 1.6): T =>
@@ -248,13 +229,8 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
     }
 
     beforeAll(async () => {
-      if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-      if (!existsSync(DIST)) throw new Error(`${DIST} is missing: build first (npm run build)`);
       mkdirSync(SHOTS, { recursive: true });
-      [server, browser] = await Promise.all([
-        startServerProcess(),
-        chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS }),
-      ]);
+      [server, browser] = await Promise.all([startServerProcess(), launchChromium()]);
       api = new TokenwatchApi(server.url);
       admin = server.adminKey as string;
       ingest = server.ingestKey as string;

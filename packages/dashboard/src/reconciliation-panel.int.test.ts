@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type FakeCloudWatch,
@@ -14,6 +12,9 @@ import {
   startServerProcess,
 } from '../../server/src/testing/server-process.js';
 import { TokenwatchApi } from '../../server/src/testing/tokenwatch-api.js';
+import { HAVE_CHROMIUM, launchChromium, REQUIRED, warnIfSkipped } from './testing/browser.js';
+
+warnIfSkipped('reconciliation panel browser test');
 
 /**
  * The "captured vs reported by AWS" panel in Chromium: hidden while no reconciliation has run,
@@ -21,10 +22,6 @@ import { TokenwatchApi } from '../../server/src/testing/tokenwatch-api.js';
  * its bars are the stored per-hour totals and its summary names the gap exactly.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const REQUIRED = process.env.TOKENWATCH_REQUIRE_SERVICES === '1';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const DIST = fileURLToPath(new URL('../dist/index.html', import.meta.url));
 const HOUR = 3_600_000;
 const MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
 
@@ -35,13 +32,9 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('dashboard: captured vs reported by
   const h0 = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
 
   beforeAll(async () => {
-    if (!existsSync(DIST)) throw new Error(`${DIST} is missing: build first (npm run build)`);
     [server, browser, cw] = await Promise.all([
       startServerProcess(),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu'],
-      }),
+      launchChromium(),
       startFakeCloudWatch(),
     ]);
     const api = new TokenwatchApi(server.url);
