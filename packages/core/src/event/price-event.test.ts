@@ -33,6 +33,9 @@ function tags(entries: Record<string, string>): Readonly<Record<string, string>>
 
 const fp = (e: UsageEvent) => priceEvent(e, 'p1', bundled).fingerprint;
 
+/** Fingerprints computed by tokenwatch 0.1.0 (`PINNED` must never change: see the test). */
+const PINNED = { plain: '154fmwbpdkq', tagged: 'jlsw0d65r0', sparse: '2asyfsvcvzs' };
+
 describe('priceEvent: pricing', () => {
   it('prices a catalog model exactly in nano-USD', () => {
     // gpt-4o: 2.5 in, 10 out, 1.25 cache read (USD / 1M tokens)
@@ -273,6 +276,16 @@ describe('priceEvent: fingerprint of the payload', () => {
   it('does not depend on the order of tags', () => {
     expect(fp(usage({ tags: tags({ a: '1', b: '2', c: '3' }) }))).toBe(
       fp(usage({ tags: tags({ c: '3', a: '1', b: '2' }) })),
+    );
+  });
+
+  it('pins its value: stored with every id claim, so a change would turn retries into conflicts', () => {
+    expect(fp(usage())).toBe(PINNED.plain);
+    expect(fp(usage({ tags: tags({ team: 'ml', env: 'prod' }), latencyMs: 1234.5 }))).toBe(
+      PINNED.tagged,
+    );
+    expect(fp(usage({ provider: undefined, latencyMs: undefined, status: 'no_usage' }))).toBe(
+      PINNED.sparse,
     );
   });
 
