@@ -220,13 +220,12 @@ export function runRuleOracleContract(
       ? ` (part ${part.index + 1} of ${part.of}: ${Math.floor(((part.index + 1) * options.cases) / part.of) - Math.floor((part.index * options.cases) / part.of)} cases)`
       : '';
     it(`agrees with the reference evaluator on ${options.cases} generated cases${share}`, async () => {
-      const generated = generateOracleCases(options.cases, options.seed);
-      const cases = part
-        ? generated.slice(
-            Math.floor((part.index * generated.length) / part.of),
-            Math.floor(((part.index + 1) * generated.length) / part.of),
-          )
-        : generated;
+      // A part generates the cases up to its end only: the sample is a sequence from the seed,
+      // so its prefix is the same cases (0.37 ms each: with 10,000 cases in 4 parts, parts 1-3
+      // generated 7,500, 5,000 and 2,500 cases they did not run).
+      const from = part ? Math.floor((part.index * options.cases) / part.of) : 0;
+      const to = part ? Math.floor(((part.index + 1) * options.cases) / part.of) : options.cases;
+      const cases = generateOracleCases(to, options.seed).slice(from);
       const perStore = Math.max(1, options.casesPerStore ?? cases.length);
       const failures: string[] = [];
       for (let from = 0; from < cases.length; from += perStore) {

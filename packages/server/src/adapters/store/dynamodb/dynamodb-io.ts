@@ -1,23 +1,24 @@
 import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   DynamoDBClient,
   type DynamoDBClientConfig,
-} from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  type PutCommandInput,
+  GetItemCommand,
+  PutItemCommand,
   QueryCommand,
-  type QueryCommandInput,
   ScanCommand,
-  type ScanCommandInput,
-  UpdateCommand,
-  type UpdateCommandInput,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type {
+  PutCommandInput,
+  QueryCommandInput,
+  ScanCommandInput,
+  UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TokenwatchError } from '@tokenwatch/core';
 import type { ItemKey } from './keys.js';
 
@@ -83,7 +84,7 @@ export function isConditionFailed(err: unknown): boolean {
   );
 }
 
-/** A DynamoDB number as the document client returns it with `wrapNumbers` (exact strings). */
+/** A DynamoDB number as `unmarshall` returns it with `wrapNumbers` (exact strings). */
 export function num(value: unknown): number {
   if (value === undefined || value === null) return 0;
   if (typeof value === 'object' && 'value' in (value as object))
@@ -118,9 +119,30 @@ export async function mapLimit<T, R>(
   return out;
 }
 
-/** The document client and the few access patterns the store uses, with errors mapped. */
+type Attrs = Record<string, AttributeValue>;
+
+/** Items to the wire: undefined attributes left out (as the document client's option did). */
+const toAttrs = (value: object): Attrs =>
+  marshall(value as Record<string, unknown>, { removeUndefinedValues: true });
+/** Items from the wire, numbers as exact strings (costs in nano-USD pass 2^53). */
+const fromAttrs = (attrs: Attrs): Item => unmarshall(attrs, { wrapNumbers: true });
+
+/** Expression values marshalled, when there are any. */
+function withValues<T extends { ExpressionAttributeValues?: Record<string, unknown> | undefined }>(
+  input: T,
+): Omit<T, 'ExpressionAttributeValues'> & { ExpressionAttributeValues?: Attrs } {
+  const { ExpressionAttributeValues: values, ...rest } = input;
+  return values === undefined ? rest : { ...rest, ExpressionAttributeValues: toAttrs(values) };
+}
+
+/**
+ * The plain DynamoDB client and the few access patterns the store uses, with errors mapped.
+ * Items are (un)marshalled here with util-dynamodb rather than by the document client's
+ * middleware, so the client can keep its resolved middleware stack per command class
+ * (`cacheMiddleware`, which the document client refuses): about a quarter less SDK CPU per
+ * request (250 -> 175 us measured on a canned response), on every batch and rule save.
+ */
 export class DynamoIo {
-  readonly doc: DynamoDBDocumentClient;
   readonly raw: DynamoDBClient;
   readonly table: string;
   readonly concurrency: number;
@@ -145,27 +167,26 @@ export class DynamoIo {
   }
 
   constructor(options: DynamoDbStoreOptions) {
-    const config: DynamoDBClientConfig = { maxAttempts: 4 };
+    const config: DynamoDBClientConfig = { maxAttempts: 4, cacheMiddleware: true };
     if (options.region !== undefined) config.region = options.region;
     if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     if (options.credentials !== undefined) config.credentials = options.credentials;
     if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
     this.raw = new DynamoDBClient(config);
-    this.doc = DynamoDBDocumentClient.from(this.raw, {
-      marshallOptions: { removeUndefinedValues: true },
-      // Exact numbers: costs in nano-USD pass 2^53.
-      unmarshallOptions: { wrapNumbers: true },
-    });
     this.table = options.tableName;
     this.concurrency = options.concurrency ?? 16;
   }
 
   async get(key: ItemKey, consistent = true): Promise<Item | undefined> {
     try {
-      const out = await this.doc.send(
-        new GetCommand({ TableName: this.table, Key: key, ConsistentRead: consistent }),
+      const out = await this.raw.send(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: toAttrs(key),
+          ConsistentRead: consistent,
+        }),
       );
-      return out.Item;
+      return out.Item ? fromAttrs(out.Item) : undefined;
     } catch (err) {
       throw storeError(err, 'GetItem');
     }
@@ -175,7 +196,13 @@ export class DynamoIo {
   async put(item: Item, condition?: Omit<PutCommandInput, 'TableName' | 'Item'>): Promise<boolean> {
     this.beforeWrite();
     try {
-      await this.doc.send(new PutCommand({ TableName: this.table, Item: item, ...condition }));
+      await this.raw.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: toAttrs(item),
+          ...(condition ? withValues(condition) : {}),
+        }),
+      );
       return true;
     } catch (err) {
       if (isConditionFailed(err)) return false;
@@ -190,10 +217,15 @@ export class DynamoIo {
   ): Promise<Item | undefined> {
     this.beforeWrite();
     try {
-      const out = await this.doc.send(
-        new UpdateCommand({ TableName: this.table, Key: key, ReturnValues: 'ALL_NEW', ...input }),
+      const out = await this.raw.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: toAttrs(key),
+          ReturnValues: 'ALL_NEW',
+          ...withValues(input),
+        }),
       );
-      return out.Attributes ?? {};
+      return out.Attributes ? fromAttrs(out.Attributes) : {};
     } catch (err) {
       if (isConditionFailed(err)) return undefined;
       throw storeError(err, 'UpdateItem');
@@ -207,12 +239,12 @@ export class DynamoIo {
   ): Promise<boolean> {
     this.beforeWrite();
     try {
-      await this.doc.send(
-        new DeleteCommand({
+      await this.raw.send(
+        new DeleteItemCommand({
           TableName: this.table,
-          Key: key,
+          Key: toAttrs(key),
           ...(condition ? { ConditionExpression: condition } : {}),
-          ...(values ? { ExpressionAttributeValues: values } : {}),
+          ...(values ? { ExpressionAttributeValues: toAttrs(values) } : {}),
         }),
       );
       return true;
@@ -225,17 +257,18 @@ export class DynamoIo {
   /** Every item of a query, page by page. */
   async query(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
     const items: Item[] = [];
-    let start: Record<string, unknown> | undefined;
+    const { ExclusiveStartKey: first, ...rest } = withValues(input);
+    let start: Attrs | undefined = first ? toAttrs(first) : undefined;
     try {
       do {
-        const out = await this.doc.send(
+        const out = await this.raw.send(
           new QueryCommand({
             TableName: this.table,
-            ...input,
+            ...rest,
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        items.push(...(out.Items ?? []));
+        for (const i of out.Items ?? []) items.push(fromAttrs(i));
         start = out.LastEvaluatedKey;
       } while (start && (input.Limit === undefined || items.length < input.Limit));
     } catch (err) {
@@ -254,17 +287,18 @@ export class DynamoIo {
   }
 
   async scan(input: Omit<ScanCommandInput, 'TableName'>, each: (items: Item[]) => Promise<void>) {
-    let start: Record<string, unknown> | undefined;
+    const { ExclusiveStartKey: first, ...rest } = withValues(input);
+    let start: Attrs | undefined = first ? toAttrs(first) : undefined;
     try {
       do {
-        const out = await this.doc.send(
+        const out = await this.raw.send(
           new ScanCommand({
             TableName: this.table,
-            ...input,
+            ...rest,
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        await each(out.Items ?? []);
+        await each((out.Items ?? []).map(fromAttrs));
         start = out.LastEvaluatedKey;
       } while (start);
     } catch (err) {
@@ -275,21 +309,21 @@ export class DynamoIo {
   /** Reads items by key (100 per request, unprocessed keys retried), strongly consistent. */
   async batchGet(keys: readonly ItemKey[]): Promise<Item[]> {
     const out: Item[] = [];
-    const chunks: ItemKey[][] = [];
-    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
+    const chunks: Attrs[][] = [];
+    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100).map(toAttrs));
     await mapLimit(chunks, this.concurrency, async (chunk) => {
-      let pending: Record<string, unknown>[] = chunk as unknown as Record<string, unknown>[];
+      let pending = chunk;
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
         if (attempt > 8) throw storeError(new Error('unprocessed keys'), 'BatchGetItem');
         try {
-          const res = await this.doc.send(
-            new BatchGetCommand({
+          const res = await this.raw.send(
+            new BatchGetItemCommand({
               RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } },
             }),
           );
-          out.push(...(res.Responses?.[this.table] ?? []));
-          pending = (res.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+          for (const i of res.Responses?.[this.table] ?? []) out.push(fromAttrs(i));
+          pending = res.UnprocessedKeys?.[this.table]?.Keys ?? [];
         } catch (err) {
           throw storeError(err, 'BatchGetItem');
         }
@@ -300,17 +334,19 @@ export class DynamoIo {
 
   /** Deletes items by key, 25 per request, unprocessed ones retried. */
   batchDelete(keys: readonly ItemKey[]): Promise<void> {
-    return this.batchWrite(keys.map((k) => ({ DeleteRequest: { Key: { pk: k.pk, sk: k.sk } } })));
+    return this.batchWrite(
+      keys.map((k) => ({ DeleteRequest: { Key: toAttrs({ pk: k.pk, sk: k.sk }) } })),
+    );
   }
 
   /** Puts items unconditionally (BatchWriteItem has no conditions), 25 per request. */
   batchPut(items: readonly Item[]): Promise<void> {
-    return this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
+    return this.batchWrite(items.map((item) => ({ PutRequest: { Item: toAttrs(item) } })));
   }
 
   /** BatchWriteItem, 25 requests each, unprocessed ones retried. */
-  private async batchWrite(requests: readonly Record<string, unknown>[]): Promise<void> {
-    const chunks: Record<string, unknown>[][] = [];
+  private async batchWrite(requests: readonly WriteRequest[]): Promise<void> {
+    const chunks: WriteRequest[][] = [];
     for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
     await mapLimit(chunks, this.concurrency, async (chunk) => {
       this.beforeWrite();
@@ -319,10 +355,10 @@ export class DynamoIo {
         if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
         if (attempt > 8) throw storeError(new Error('unprocessed items'), 'BatchWriteItem');
         try {
-          const res = await this.doc.send(
-            new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+          const res = await this.raw.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.table]: pending } }),
           );
-          pending = (res.UnprocessedItems?.[this.table] ?? []) as typeof pending;
+          pending = (res.UnprocessedItems?.[this.table] ?? []) as WriteRequest[];
         } catch (err) {
           throw storeError(err, 'BatchWriteItem');
         }
@@ -331,10 +367,11 @@ export class DynamoIo {
   }
 
   close(): void {
-    this.doc.destroy();
     this.raw.destroy();
   }
 }
+
+type WriteRequest = { PutRequest: { Item: Attrs } } | { DeleteRequest: { Key: Attrs } };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
