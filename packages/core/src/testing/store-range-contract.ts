@@ -136,6 +136,8 @@ export function rangeQueryContract(store: () => Store, now: { nowMs: number }): 
       { groupBy: ['app', 'model'], filters: { user: ['u4'] } },
       { groupBy: [], filters: { user: ['u0'] } },
       { groupBy: ['user'], filters: { app: ['a1'] } },
+      { groupBy: ['app', 'user'], filters: { app: ['a0', 'a2'] } },
+      { groupBy: ['user', 'app'], filters: { model: ['m-large'] } },
       { groupBy: ['model'], filters: { user: ['u1'] }, interval: 'hour' },
       { groupBy: ['user'], filters: { user: ['u3'] }, interval: 'day' },
       { groupBy: ['model', 'provider'] },

@@ -282,13 +282,11 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   // Valid because each group is exactly one series of the family's dictionary.
   // MATERIALIZED: the ranking is used once per part of the range; computed once.
   const keyDims = KEY_DIMENSIONS.get(family);
-  const rankFirst =
-    options.shape !== 'count' &&
-    !q.interval &&
-    !seekUsers &&
+  const byKeyDims =
     keyDims !== undefined &&
     keyDims.length === q.groupBy.length &&
     keyDims.every((d) => q.groupBy.includes(d as Dimension));
+  const rankFirst = options.shape !== 'count' && !q.interval && !seekUsers && byKeyDims;
   let ranked = '';
   let seriesSet = seekUsers;
   if (rankFirst) {
@@ -311,14 +309,50 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     seriesSet = () => 'SELECT series_id FROM ranked';
   }
 
-  const source = rowsOfRange(seriesSet);
-  // In text order: the bounds of the buckets were rendered first, so they come first.
-  const where = [...source.where, ...seriesConditions('s.')];
+  // Counting groups that are each one series of the family's dictionary (active users): the
+  // distinct series ids of the range's rows that hold a call, then only those looked up in the
+  // dictionary for the project and filters. A sum of counts is > 0 exactly when one of its rows
+  // is, so this is the HAVING below; and a temp b-tree of distinct integers costs a third of
+  // sorting every row (30 days, 290k rows at 10M events: 43 ms against 150+).
+  if (options.shape === 'count' && !q.interval && byKeyDims) {
+    const rows = rowsOfRange(seriesSet, 'series_id, requests, denied_requests');
+    const where = [...rows.where, 'r.requests + r.denied_requests > 0'];
+    const sql = `SELECT COUNT(*) AS n FROM (SELECT DISTINCT r.series_id FROM ${rows.rows} WHERE ${where.join(
+      ' AND ',
+    )}) g CROSS JOIN ${family.seriesTable} s ON s.${family.idColumn} = g.series_id WHERE ${seriesConditions(
+      's.',
+    ).join(' AND ')}`;
+    return { sql, params, dimensions: q.groupBy };
+  }
+  // A range-wide query (no interval) on a family without tags: its groups are made of whole
+  // series, so the rows are added up per series id first (an integer sort) and each series is
+  // looked up in the dictionary once, not once per row and bucket (~10x fewer lookups over 30
+  // days). SQLite only: PostgreSQL hashes its groups and keeps the plan it was measured with.
+  const perSeries = coarseRollups && !q.interval && !usesTags;
+  let from: string;
+  let where: string[];
+  if (perSeries) {
+    const columns = [
+      ...MEASURE_COLUMNS,
+      ...(splitCost ? ['cost_usd'] : []),
+      ...(q.latency ? LATENCY_COLUMNS : []),
+    ];
+    const rows = rowsOfRange(seriesSet, ['series_id', ...columns].join(', '));
+    from = `(SELECT r.series_id, ${columns.map((m) => `SUM(r.${m}) AS ${m}`).join(', ')} FROM ${rows.rows}${
+      rows.where.length > 0 ? ` WHERE ${rows.where.join(' AND ')}` : ''
+    } GROUP BY r.series_id) r`;
+    where = seriesConditions('s.');
+  } else {
+    const source = rowsOfRange(seriesSet);
+    from = source.rows;
+    // In text order: the bounds of the buckets were rendered first, so they come first.
+    where = [...source.where, ...seriesConditions('s.')];
+  }
   // CROSS JOIN fixes the join order in SQLite: read the rollup's buckets and look each series up
   // by its integer id. Left to itself the planner may loop over the project's series and rescan
   // the range for each (seconds at 10k series). A group exists when a call was counted in it:
   // made (requests) or denied by a budget guard (denied_requests).
-  const whereGroup = `FROM ${source.rows} ${family.join} WHERE ${where.join(' AND ')}${
+  const whereGroup = `FROM ${from} ${family.join} WHERE ${where.join(' AND ')}${
     group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''
   } HAVING SUM(r.requests + r.denied_requests) > 0`;
   const sql =
