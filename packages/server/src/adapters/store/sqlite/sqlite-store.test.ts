@@ -153,8 +153,8 @@ describe('SQLite coarse rollups', () => {
       store.database.db.exec(
         `DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
          ${LATENCY_TABLES.flatMap((t) =>
-          LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
-        ).join(' ')}
+           LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
+         ).join(' ')}
          DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 1};`,
       );
       await store.close();
