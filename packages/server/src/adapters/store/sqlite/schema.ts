@@ -138,6 +138,9 @@ export const LATENCY_TABLES = [
   'rollup_per_app_day',
 ] as const;
 
+/** The full-series rollups indexed by (series_id, bucket_ms) too: the ones a user filter reads. */
+export const SERIES_INDEXES = ['rollup_hour', 'rollup_day'] as const;
+
 /** Adds measure columns to every rollup table: a change of the schema only, no row is rewritten. */
 function addMeasures(
   columns: readonly string[],
@@ -371,6 +374,12 @@ INSERT INTO store_generation (id, generation) VALUES (1, 0);
   // Latency histograms (see LATENCY_BOUNDS_MS): a count per bucket. Rows written before hold 0
   // in each, an empty histogram: their calls' latencies were not kept.
   addMeasures(LATENCY_COLUMNS, LATENCY_TABLES),
+  // One user's rows of the full rollups, series by series (see sqlite-usage-queries.ts): the
+  // (bucket, series) key makes a user filter seek every bucket × every series of the user, most
+  // of them misses. Built in ~6 s on a 10M-event file (11M rows).
+  SERIES_INDEXES.map((t) => `CREATE INDEX ${t}_by_series ON ${t}(series_id, bucket_ms);`).join(
+    '\n',
+  ),
 ];
 
 /** Moves each rollup row's cost into whole USD + a nano-USD remainder (see COST_SPLIT). */

@@ -149,12 +149,13 @@ describe('SQLite coarse rollups', () => {
       await store.applyBatch(old, { nowMs: Date.now() });
       const q = makeQuery({ groupBy: ['app'], orderBy: 'requests' });
       const before = await store.queryUsage(q);
-      // Back to the version before the histogram: its columns gone.
+      // Back to the version before the histogram: its columns gone, and the later indexes.
       store.database.db.exec(
-        `${LATENCY_TABLES.flatMap((t) =>
-          LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
-        ).join(' ')}
-         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length};`,
+        `DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
+         ${LATENCY_TABLES.flatMap((t) =>
+           LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
+         ).join(' ')}
+         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 1};`,
       );
       await store.close();
       const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });
@@ -219,6 +220,7 @@ describe('SQLite coarse rollups', () => {
          DROP TABLE rollup_per_model_hour; DROP TABLE rollup_per_model_day; DROP TABLE model_ids;
          DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
          DROP TABLE event_log; DROP INDEX rule_counters_by_bucket; DROP TABLE store_generation;
+         DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
          ALTER TABLE rollup_minute DROP COLUMN cost_usd; ALTER TABLE rollup_hour DROP COLUMN cost_usd; ALTER TABLE rollup_day DROP COLUMN cost_usd;
          ALTER TABLE rollup_tag_hour DROP COLUMN cost_usd; ALTER TABLE rollup_tag_day DROP COLUMN cost_usd;
          DELETE FROM schema_version WHERE version >= 3;`,
