@@ -7,26 +7,16 @@ import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 
 /**
- * Events per fold transaction by default, from the WAL limit. A transaction's pages stay in the
- * write-ahead log until it commits and the writer checkpoints only between transactions, so the
- * log can pass its limit by one transaction (wal-bound.ts): with a checkpointer thread the writer
- * steps in at three quarters of the limit, so a chunk must write under a quarter of it. Measured
- * WAL per folded event, a time-ordered long tail (10k users × 10 apps × 8 models): ≈ 0.25 KiB in
- * one transaction of 200,000 events, ≈ 0.5 KiB in chunks of 2,000 (each chunk rewrites the pages
- * of the hour's rows it shares with the others; fold-wal-bound.test.ts). At 400 events per MiB
- * of the limit a chunk writes ≈ a fifth of it. Below a backlog a fold holds about a second of
- * events (≈ 15k at the maximum rate; the default 64 MiB gives chunks of 25,600), so chunks split
- * only the large folds after an overload or at a restart: a 200,000-event backlog folded in
- * chunks of 50,000 took as long as in one transaction (3.2–3.4 s against 2.8–3.7 s). Much
- * smaller chunks cost throughput: chunks of 1,000 cost ~18 % of the maximum rate with the alerts
- * benchmark's 100 rules (BENCHMARKS.md § Alerts). Wider events (many tags, many rules' counters)
- * write more: set `foldChunkEvents` lower for those.
+ * Events per fold transaction by default: as many as `foldMaxEvents` lets wait, so a fold is one
+ * transaction unless configured otherwise. Each transaction rewrites the rollup and counter pages
+ * its events touch, so smaller chunks cost more per event: with the alerts benchmark's traffic
+ * (10k users, 100 rules) a chunk of ~800 events took ~35 ms of CPU, 2.4× the CPU per event of one
+ * transaction of 16k events, and one of 2,000 ~64 ms (1.8×). On a quiet machine chunks of 1,000
+ * cut the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the
+ * maximum rate, wrote several times the WAL (past its limit) and left the writer folding a
+ * backlog after bursts (BENCHMARKS.md § Alerts): a trade-off to choose, not a default.
  */
-export function defaultFoldChunkEvents(maxWalMiB: number): number {
-  return Math.max(1_000, Math.floor(maxWalMiB * FOLD_EVENTS_PER_WAL_MIB));
-}
-
-const FOLD_EVENTS_PER_WAL_MIB = 400;
+export const DEFAULT_FOLD_CHUNK_EVENTS = 200_000;
 
 export interface EventLogFoldParts {
   db: Database.Database;
@@ -87,12 +77,7 @@ export class EventLogFold {
     this.timer.unref?.();
   }
 
-  /**
-   * Folds every unfolded event now (finishing a fold in progress): what a read needs before it
-   * answers, and the replay at start. In chunks like a timed fold, back to back: in one
-   * transaction, the fold of a large backlog (a restart after an overload, a read during one)
-   * carried the WAL past its limit by the whole backlog's pages.
-   */
+  /** Folds every unfolded event now, in one transaction (finishing a fold in progress). */
   all(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
@@ -102,18 +87,7 @@ export class EventLogFold {
       clearImmediate(this.turn);
       this.turn = undefined;
     }
-    const { log } = this.parts;
-    for (;;) {
-      const pendingBefore = log.pendingEvents;
-      this.step(Date.now(), false);
-      this.parts.afterChunk();
-      if (this.untilSeq === undefined && log.pendingEvents === 0) return;
-      // A chunk that folded nothing (never expected): fold the rest whole rather than loop.
-      if (log.pendingEvents === pendingBefore && this.untilSeq === undefined) {
-        this.step(Date.now(), true);
-        return;
-      }
-    }
+    this.step(Date.now(), true);
   }
 
   /** One chunk; the next one at a later turn of the event loop, while the fold has rows left. */

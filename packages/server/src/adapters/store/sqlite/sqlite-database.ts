@@ -16,7 +16,7 @@ import {
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
-import { defaultFoldChunkEvents, EventLogFold } from './event-log-fold.js';
+import { DEFAULT_FOLD_CHUNK_EVENTS, EventLogFold } from './event-log-fold.js';
 import { OtherWriters } from './other-writers.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
@@ -47,8 +47,7 @@ export interface SqliteStoreOptions {
   /**
    * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
    * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
-   * Default from the WAL limit (`defaultFoldChunkEvents`: 25,600 for 64 MiB), so one fold
-   * transaction cannot carry the log past its limit.
+   * Default 1,000.
    */
   foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
@@ -132,9 +131,8 @@ export class SqliteDatabase {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
-    const maxWalMiB = options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB;
-    this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
-    const maxWalBytes = maxWalMiB * 1024 * 1024;
+    this.foldChunkEvents = options.foldChunkEvents ?? DEFAULT_FOLD_CHUNK_EVENTS;
+    const maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
     const onDisk = isOnDisk(options.path);
     this.walPath = onDisk ? `${options.path}-wal` : undefined;
     // With a checkpointer thread the writer steps in only when that thread falls behind (a
