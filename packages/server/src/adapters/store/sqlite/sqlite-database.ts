@@ -47,7 +47,7 @@ export interface SqliteStoreOptions {
   /**
    * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
    * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
-   * Default 1,000.
+   * Default `DEFAULT_FOLD_CHUNK_EVENTS` (200,000: one transaction per fold).
    */
   foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
