@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTokenwatch, type DropInfo, type TokenwatchOptions } from './client.js';
+import { createTokenwatch } from './client.js';
+import type { DropInfo, TokenwatchOptions } from './client-options.js';
 import type { TokenwatchError } from './errors.js';
 import { LoopbackReceiver } from './testing/loopback-receiver.js';
 

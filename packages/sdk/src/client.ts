@@ -7,7 +7,7 @@ import type {
   TokenwatchOptions,
   TokenwatchStats,
 } from './client-options.js';
-import { disabledClient, emptyReasons } from './disabled-client.js';
+import { disabledClient, emptyStats } from './disabled-client.js';
 import { type DropReason, TokenwatchError } from './errors.js';
 import {
   type EventDefaults,
@@ -22,14 +22,6 @@ import { defaultNodeFetch } from './node-http-fetch.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { Transport } from './transport.js';
 import { createUuidV7 } from './uuid-v7.js';
-
-export type {
-  DropInfo,
-  FlushOptions,
-  Tokenwatch,
-  TokenwatchOptions,
-  TokenwatchStats,
-} from './client-options.js';
 
 interface Waiter {
   target: number;
@@ -97,14 +89,7 @@ export function createTokenwatch(options: TokenwatchOptions): Tokenwatch {
   });
 
   const queue = new RingBuffer<UsageEvent>(maxBufferSize);
-  const stats: TokenwatchStats = {
-    sent: 0,
-    duplicates: 0,
-    dropped: 0,
-    droppedByReason: emptyReasons(),
-    retried: 0,
-    pending: 0,
-  };
+  const stats = emptyStats();
   let inflightEvents = 0;
   let active = 0;
   let backingOff = 0;

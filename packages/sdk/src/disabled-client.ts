@@ -1,5 +1,5 @@
 import type { CheckRequest, CheckResult } from './budget-check.js';
-import type { Tokenwatch } from './client-options.js';
+import type { Tokenwatch, TokenwatchStats } from './client-options.js';
 import type { DropReason } from './errors.js';
 
 /** The client of `disabled: true`: records and sends nothing, and allows every call. */
@@ -7,14 +7,7 @@ export const disabledClient: Tokenwatch = {
   record: () => undefined,
   flush: async () => true,
   shutdown: async () => undefined,
-  stats: () => ({
-    sent: 0,
-    duplicates: 0,
-    dropped: 0,
-    droppedByReason: emptyReasons(),
-    retried: 0,
-    pending: 0,
-  }),
+  stats: emptyStats,
   check: async (req) => disabledCheck(req),
   checkCached: (req) => disabledCheck(req),
 };
@@ -29,8 +22,20 @@ function disabledCheck(req: CheckRequest): CheckResult {
   };
 }
 
+/** The stats of a client that has done nothing yet (a fresh object each call). */
+export function emptyStats(): TokenwatchStats {
+  return {
+    sent: 0,
+    duplicates: 0,
+    dropped: 0,
+    droppedByReason: emptyReasons(),
+    retried: 0,
+    pending: 0,
+  };
+}
+
 /** Zero drops of every reason. */
-export function emptyReasons(): Record<DropReason, number> {
+function emptyReasons(): Record<DropReason, number> {
   return {
     buffer_full: 0,
     invalid: 0,

@@ -8,14 +8,14 @@ export type {
   CheckSource,
 } from './budget-check.js';
 export { BudgetExceededError, type DeniedCall } from './budget-exceeded-error.js';
-export {
-  createTokenwatch,
-  type DropInfo,
-  type FlushOptions,
-  type Tokenwatch,
-  type TokenwatchOptions,
-  type TokenwatchStats,
-} from './client.js';
+export { createTokenwatch } from './client.js';
+export type {
+  DropInfo,
+  FlushOptions,
+  Tokenwatch,
+  TokenwatchOptions,
+  TokenwatchStats,
+} from './client-options.js';
 export { type DropReason, TokenwatchError, type TokenwatchErrorCode } from './errors.js';
 export { type CallStatus, LIMITS, type UsageEvent, type UsageRecord } from './event.js';
 export {

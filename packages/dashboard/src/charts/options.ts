@@ -310,6 +310,7 @@ export function heatmapOption(
   const { theme, metric } = opts;
   // The colours scale over the named users' and apps' cells; the "other"s clamp to the top.
   const max = heatmapScaleMax(hm);
+  const users = nameAxis(theme, hm.users);
   return {
     ...base(theme),
     grid: { left: 8, right: theme.fontSize * 6, top: 8, bottom: 8 },
@@ -336,19 +337,8 @@ export function heatmapOption(
         interval: 0,
       },
     },
-    yAxis: {
-      type: 'category',
-      data: hm.users,
-      inverse: true,
-      axisLine: { lineStyle: { color: theme.axisLine } },
-      axisLabel: {
-        color: theme.subtleText,
-        fontSize: theme.fontSize,
-        width: theme.fontSize * 12,
-        overflow: 'truncate',
-        interval: 0,
-      },
-    },
+    // Every user's name, not every other one as ECharts thins a crowded axis.
+    yAxis: { ...users, axisLabel: { ...users.axisLabel, interval: 0 } },
     visualMap: {
       type: 'continuous',
       min: 0,

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
-import { createTokenwatch, type Tokenwatch } from '../client.js';
+import { createTokenwatch } from '../client.js';
+import type { Tokenwatch } from '../client-options.js';
 import { LoopbackReceiver } from '../testing/loopback-receiver.js';
 import {
   expectedFor,

@@ -1,6 +1,6 @@
 import type { CheckRequest, CheckResult } from '../budget-check.js';
 import { BudgetExceededError } from '../budget-exceeded-error.js';
-import type { Tokenwatch } from '../client.js';
+import type { Tokenwatch } from '../client-options.js';
 import type { UsageRecord } from '../event.js';
 
 /** What an estimate may depend on: the call about to be made. */

@@ -1,4 +1,4 @@
-import type { Tokenwatch } from '../client.js';
+import type { Tokenwatch } from '../client-options.js';
 import type { UsageRecord } from '../event.js';
 import type { EnforceOptions } from './budget-guard.js';
 import { currentUsageContext, type UsageContext } from './usage-context.js';

@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTokenwatch, type DropInfo } from '../client.js';
+import { createTokenwatch } from '../client.js';
+import type { DropInfo } from '../client-options.js';
 import { createSqsTransport, packMessages } from './index.js';
 
 interface Entry {

@@ -166,13 +166,19 @@ const strings = new Utf8InternTable();
  * then hands back the same string for the same short bytes. Invalid UTF-8 is refused as before.
  */
 function stringVerifyNative(this: BufferReaderInternals): string {
-  const length = this.uint32();
-  const start = this.pos;
+  const start = skipLengthDelimited(this);
+  return strings.decode(this.buf, start, this.pos);
+}
+
+/** Reads a length prefix and moves past the field it delimits; returns where the field starts. */
+function skipLengthDelimited(reader: BufferReaderInternals): number {
+  const length = reader.uint32();
+  const start = reader.pos;
   const end = start + length;
-  if (end > this.len)
-    throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
-  this.pos = end;
-  return strings.decode(this.buf, start, end);
+  if (end > reader.len)
+    throw new RangeError(`index out of range: ${start} + ${length} > ${reader.len}`);
+  reader.pos = end;
+  return start;
 }
 
 /**
@@ -183,13 +189,8 @@ function stringVerifyNative(this: BufferReaderInternals): string {
 function bytesAsHex(
   this: BufferReaderInternals & { buf: { hexSlice(s: number, e: number): string } },
 ): string {
-  const length = this.uint32();
-  const start = this.pos;
-  const end = start + length;
-  if (end > this.len)
-    throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
-  this.pos = end;
-  return this.buf.hexSlice(start, end);
+  const start = skipLengthDelimited(this);
+  return this.buf.hexSlice(start, this.pos);
 }
 
 /** A protobuf.js reader of `body` with `stringVerifyNative` and `bytesAsHex` (on this reader only). */
