@@ -203,10 +203,11 @@ export const configSchema = z
             foldMaxEvents: z.number().int().min(1).max(1_000_000).default(200_000),
             /**
              * Events per fold transaction: a fold runs in chunks, and writes queued meanwhile run
-             * between them (they wait for one chunk, not the whole fold). The default folds what
-             * `foldMaxEvents` allows in one transaction: smaller chunks cost throughput (see the README).
+             * between them (they wait for one chunk, not the whole fold). Default: 2,000 per MiB
+             * of `maxWalMiB` (128,000), so only a backlog is split and one transaction cannot carry
+             * the WAL past its limit; smaller chunks cost throughput (see the README).
              */
-            foldChunkEvents: z.number().int().min(1).max(1_000_000).default(200_000),
+            foldChunkEvents: z.number().int().min(1).max(1_000_000).optional(),
             /** The write-ahead log is checkpointed and truncated before it grows past this many MiB. */
             maxWalMiB: z.number().int().min(1).max(65_536).default(64),
           })
@@ -219,7 +220,6 @@ export const configSchema = z
         thread: 'worker',
         foldIntervalMs: 1_000,
         foldMaxEvents: 200_000,
-        foldChunkEvents: 200_000,
         maxWalMiB: 64,
       }),
     /** Where `serve` puts accepted events: committed in-process (default) or a durable queue. */

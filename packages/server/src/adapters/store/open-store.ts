@@ -1,5 +1,6 @@
 import type { Store } from '@tokenwatch/core';
 import { type Config, sqlitePath } from '../../config/config-schema.js';
+import type { SqliteStoreOptions } from './sqlite/sqlite-database.js';
 
 /**
  * Opens the configured store. Drivers are imported lazily, so a process only loads the driver
@@ -11,14 +12,16 @@ export async function openStore(
 ): Promise<Store> {
   switch (config.store.driver) {
     case 'sqlite': {
-      const sqliteOptions = {
+      const sqliteOptions: SqliteStoreOptions = {
         path: sqlitePath(config),
         synchronous: config.store.synchronous,
         foldIntervalMs: config.store.foldIntervalMs,
         foldMaxEvents: config.store.foldMaxEvents,
-        foldChunkEvents: config.store.foldChunkEvents,
         maxWalMiB: config.store.maxWalMiB,
       };
+      // Unset: derived from maxWalMiB by the store (defaultFoldChunkEvents).
+      if (config.store.foldChunkEvents !== undefined)
+        sqliteOptions.foldChunkEvents = config.store.foldChunkEvents;
       if ((options.thread ?? config.store.thread) === 'worker') {
         const { ThreadedSqliteStore } = await import('./sqlite/threaded-sqlite-store.js');
         return new ThreadedSqliteStore(sqliteOptions);

@@ -158,7 +158,7 @@ describe('SQLite fold in chunks', () => {
     await expectExact(store, rule, expected);
   });
 
-  it('reads fold everything at once: a fold in progress is finished by them', async () => {
+  it('reads fold everything before they answer: a fold in progress is finished by them', async () => {
     const { store, rule } = await setup(join(tempDir(), 'tokenwatch.db'), 30);
     const expected = new Map<string, number>();
     for (const batch of batches(10, 10, expected)) await store.applyBatch(batch, { nowMs: NOW });
@@ -173,8 +173,10 @@ describe('SQLite fold in chunks', () => {
     for (const batch of batches(3, 10, expected)) await store.applyBatch(batch, { nowMs: NOW });
     const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
     expect(new Map(rows.map((r) => [r.user as string, r.inputTokens]))).toEqual(expected);
-    // The first chunk, then the rest of the log (70 + 30 events) in the read's transaction.
-    expect(folded).toEqual([30, 100]);
+    // The first chunk; then the read folds the rest of the log (100 events, more than a chunk)
+    // in chunks too, back to back before it answers: the fold in progress (70 events left of its
+    // 100), then the 30 appended since, in one transaction as they fit one chunk.
+    expect(folded).toEqual([30, 30, 30, 10, 30]);
     await expectExact(store, rule, expected);
   });
 

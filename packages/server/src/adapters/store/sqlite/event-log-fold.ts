@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EventLog, FoldChunk } from './event-log.js';
+import { FoldChunkSizer } from './fold-chunk-sizer.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
 import type { RollupWriter } from './rollup-writer.js';
@@ -7,16 +8,30 @@ import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 
 /**
- * Events per fold transaction by default: as many as `foldMaxEvents` lets wait, so a fold is one
- * transaction unless configured otherwise. Each transaction rewrites the rollup and counter pages
- * its events touch, so smaller chunks cost more per event: with the alerts benchmark's traffic
- * (10k users, 100 rules) a chunk of ~800 events took ~35 ms of CPU, 2.4× the CPU per event of one
- * transaction of 16k events, and one of 2,000 ~64 ms (1.8×). On a quiet machine chunks of 1,000
- * cut the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the
- * maximum rate, wrote several times the WAL (past its limit) and left the writer folding a
- * backlog after bursts (BENCHMARKS.md § Alerts): a trade-off to choose, not a default.
+ * Events per fold transaction by default, from the WAL limit. A transaction's pages stay in the
+ * write-ahead log until it commits and the writer checkpoints only between transactions
+ * (wal-bound.ts), so one fold of a large backlog (after an overload, at a restart, a read during
+ * one) passed the limit by its whole size: 96.7 MiB against 64 in an overloaded hour, with
+ * folds of up to 200,000 events (BENCHMARKS.md § Soak). A long tail of users (10k users × 10
+ * apps × 8 models, time-ordered) writes ≈ 0.25 KiB of WAL per event in one large transaction
+ * (fold-wal-bound.test.ts), so 2,000 events per MiB of the limit (128,000 for the default 64 MiB)
+ * keep a chunk near half the limit, and the writer makes room for that before each chunk
+ * (`WalBound.makeRoomForHalf`).
+ *
+ * Only backlogs are split. A fold at the normal pace holds about a second of events plus what
+ * arrives while it runs: 60–75k at the maximum rate of `npm run bench:ingest`, one chunk. Smaller
+ * chunks cost throughput, as each transaction rewrites the rollup and counter pages its events
+ * touch: with the alerts benchmark's traffic (10k users, 100 rules) a chunk of ~800 events took
+ * 2.4× the CPU per event of one transaction of 16k events; on a quiet machine chunks of 1,000 cut
+ * the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the maximum
+ * rate, and a default of 400 per MiB (25,600) cost a quarter of it (BENCHMARKS.md § Alerts,
+ * § Soak).
  */
-export const DEFAULT_FOLD_CHUNK_EVENTS = 200_000;
+export function defaultFoldChunkEvents(maxWalMiB: number): number {
+  return Math.max(1, Math.floor(maxWalMiB * FOLD_EVENTS_PER_WAL_MIB));
+}
+
+const FOLD_EVENTS_PER_WAL_MIB = 2_000;
 
 export interface EventLogFoldParts {
   db: Database.Database;
@@ -29,10 +44,17 @@ export interface EventLogFoldParts {
   /** The connection's `synchronous` setting (a fold commits with NORMAL: the log replays it). */
   synchronous: 'FULL' | 'NORMAL';
   chunkEvents: number;
+  /**
+   * WAL one fold transaction may write (chunks are sized to it, see FoldChunkSizer), and the
+   * WAL's size now; undefined for a database in memory.
+   */
+  wal: { budgetBytes: number; sizeBytes: () => number } | undefined;
   /** How long appended events wait before a fold begins. */
   intervalMs: number;
   /** After each timed chunk (the writer checks its WAL's size). */
   afterChunk: () => void;
+  /** Before each chunk's transaction (the writer makes room for it in its WAL). */
+  beforeChunk: () => void;
 }
 
 /**
@@ -63,8 +85,16 @@ export class EventLogFold {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** The next chunk of the fold in progress, after the calls queued meanwhile. */
   private turn: ReturnType<typeof setImmediate> | undefined;
+  private readonly sizer: FoldChunkSizer;
 
-  constructor(private readonly parts: EventLogFoldParts) {}
+  constructor(private readonly parts: EventLogFoldParts) {
+    this.sizer = new FoldChunkSizer(parts.chunkEvents, parts.wal?.budgetBytes);
+  }
+
+  /** WAL bytes per folded event as measured so far (see FoldChunkSizer). */
+  get walBytesPerEvent(): number | undefined {
+    return this.sizer.walBytesPerEvent;
+  }
 
   /** Events were appended: a fold begins `intervalMs` from now, unless one is due already. */
   schedule(): void {
@@ -77,7 +107,12 @@ export class EventLogFold {
     this.timer.unref?.();
   }
 
-  /** Folds every unfolded event now, in one transaction (finishing a fold in progress). */
+  /**
+   * Folds every unfolded event now (finishing a fold in progress): what a read needs before it
+   * answers, and the replay at start. In one transaction when it fits one chunk (the usual case,
+   * and the cheapest); a larger backlog in chunks, back to back, so that the WAL stays within its
+   * limit (see defaultFoldChunkEvents).
+   */
   all(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
@@ -87,6 +122,15 @@ export class EventLogFold {
       clearImmediate(this.turn);
       this.turn = undefined;
     }
+    const { log } = this.parts;
+    while (log.pendingEvents > this.sizer.next()) {
+      const pendingBefore = log.pendingEvents;
+      this.step(Date.now(), false);
+      this.parts.afterChunk();
+      // A chunk that folded nothing (not expected): the rest is folded whole below.
+      if (log.pendingEvents >= pendingBefore) break;
+    }
+    // What is left (another process's changes found on syncing included) in one transaction.
     this.step(Date.now(), true);
   }
 
@@ -115,6 +159,9 @@ export class EventLogFold {
       this.untilSeq = undefined;
       return;
     }
+    this.parts.beforeChunk();
+    const walBefore = this.parts.wal?.sizeBytes() ?? 0;
+    const chunkEvents = this.sizer.next();
     let chunk: FoldChunk | undefined;
     let untilSeq = 0;
     const startedMs = performance.now();
@@ -127,7 +174,7 @@ export class EventLogFold {
         if (log.pendingEvents === 0) return;
         const begins = whole || this.untilSeq === undefined;
         untilSeq = whole ? log.lastRowSeq : (this.untilSeq ?? log.lastRowSeq);
-        const next = whole ? log.toFold() : log.chunk(this.parts.chunkEvents, untilSeq);
+        const next = whole ? log.toFold() : log.chunk(chunkEvents, untilSeq);
         if (next.events.length === 0) return;
         rollups.write(next.events, nowMs);
         counters.fold(next.upToSeq, nowMs);
@@ -152,6 +199,7 @@ export class EventLogFold {
       log.folded(upToSeq);
       this.untilSeq = upToSeq >= untilSeq ? undefined : untilSeq;
       const seconds = (performance.now() - startedMs) / 1000;
+      if (this.parts.wal) this.sizer.observe(events.length, this.parts.wal.sizeBytes() - walBefore);
       recordFold(this.stats, seconds, events.length);
       this.onFolded?.(seconds, events.length);
     } else this.untilSeq = undefined;

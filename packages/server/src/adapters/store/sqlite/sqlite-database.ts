@@ -16,7 +16,7 @@ import {
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
-import { DEFAULT_FOLD_CHUNK_EVENTS, EventLogFold } from './event-log-fold.js';
+import { defaultFoldChunkEvents, EventLogFold } from './event-log-fold.js';
 import { OtherWriters } from './other-writers.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
@@ -47,7 +47,8 @@ export interface SqliteStoreOptions {
   /**
    * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
    * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
-   * Default `DEFAULT_FOLD_CHUNK_EVENTS` (200,000: one transaction per fold).
+   * Default from the WAL limit (`defaultFoldChunkEvents`: 128,000 for 64 MiB), so that only a
+   * backlog is split and one transaction cannot carry the log past its limit.
    */
   foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
@@ -122,6 +123,7 @@ export class SqliteDatabase {
   /** Keeps this connection's WAL bounded (on disk only). */
   private readonly walBound: WalBound | undefined;
   private readonly foldChunkEvents: number;
+  private readonly maxWalBytes: number;
   private folder: EventLogFold | undefined;
   /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
@@ -131,8 +133,10 @@ export class SqliteDatabase {
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
-    this.foldChunkEvents = options.foldChunkEvents ?? DEFAULT_FOLD_CHUNK_EVENTS;
-    const maxWalBytes = (options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB) * 1024 * 1024;
+    const maxWalMiB = options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB;
+    this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
+    const maxWalBytes = maxWalMiB * 1024 * 1024;
+    this.maxWalBytes = maxWalBytes;
     const onDisk = isOnDisk(options.path);
     this.walPath = onDisk ? `${options.path}-wal` : undefined;
     // With a checkpointer thread the writer steps in only when that thread falls behind (a
@@ -271,8 +275,14 @@ export class SqliteDatabase {
       syncWithOtherWriters: (nowMs) => this.syncWithOtherWriters(nowMs),
       synchronous: this.synchronous,
       chunkEvents: this.foldChunkEvents,
+      // Half the limit: the writer makes room for that much before each chunk (beforeChunk).
+      wal:
+        this.walPath === undefined
+          ? undefined
+          : { budgetBytes: this.maxWalBytes / 2, sizeBytes: () => this.walBytes() },
       intervalMs: this.foldIntervalMs,
       afterChunk: () => this.walBound?.check(),
+      beforeChunk: () => this.walBound?.makeRoomForHalf(),
     });
     this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
   }

@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PricedEvent } from '@tokenwatch/core';
+import { makePricedEvent, makeQuery } from '@tokenwatch/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultFoldChunkEvents } from './event-log-fold.js';
+import { SqliteStore } from './sqlite-store.js';
+import { walFileSize } from './wal-bound.js';
+
+/**
+ * A backlog folded at once — what a read does after an overload, and the replay at start — is
+ * folded in chunks sized from the WAL limit, so the write-ahead log stays within it. In one
+ * transaction the fold's pages all stay in the log until it commits: the 1-hour overloaded soak
+ * saw 96.7 MiB against a 64 MiB limit (BENCHMARKS.md § Soak). What fits one chunk stays one
+ * transaction (the cheapest fold).
+ */
+
+const MiB = 1024 * 1024;
+const FOUR_HOURS = 4 * 3_600_000;
+const dirs: string[] = [];
+const stores: SqliteStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close().catch(() => {});
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * A backlog as traffic makes one: in time order over four hours, a long tail of 10,000 users ×
+ * 10 apps × 8 models, so the fold writes many rows.
+ */
+function backlog(count: number): PricedEvent[] {
+  const start = makePricedEvent().timestampMs - FOUR_HOURS;
+  const events: PricedEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    events.push(
+      makePricedEvent({
+        userId: `user-${(i * 7919) % 10_000}`,
+        appId: `app-${i % 10}`,
+        modelId: `model-${(i * 31) % 8}`,
+        timestampMs: start + Math.floor((i * FOUR_HOURS) / count),
+        inputTokens: 1 + (i % 97),
+        outputTokens: i % 13,
+      }),
+    );
+  }
+  return events;
+}
+
+async function openStore(
+  path: string,
+  maxWalMiB: number,
+  foldChunkEvents?: number,
+): Promise<SqliteStore> {
+  // No timed fold while the backlog builds: only the read below folds it.
+  const store = new SqliteStore({
+    path,
+    synchronous: 'normal',
+    foldIntervalMs: 3_600_000,
+    foldMaxEvents: 1_000_000,
+    maxWalMiB,
+    ...(foldChunkEvents === undefined ? {} : { foldChunkEvents }),
+  });
+  stores.push(store);
+  await store.migrate();
+  return store;
+}
+
+async function appendBacklog(store: SqliteStore, events: PricedEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 500) {
+    await store.applyBatch(events.slice(i, i + 500), { nowMs: Date.now() });
+  }
+}
+
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-fold-wal-'));
+  dirs.push(dir);
+  return join(dir, 'tw.db');
+}
+
+async function expectTotals(store: SqliteStore, events: PricedEvent[]): Promise<void> {
+  const rows = await store.queryUsage(makeQuery({ groupBy: [] }));
+  expect(rows).toHaveLength(1);
+  expect(rows[0]?.requests).toBe(events.length);
+  expect(rows[0]?.inputTokens).toBe(events.reduce((sum, e) => sum + e.inputTokens, 0));
+  expect(rows[0]?.outputTokens).toBe(events.reduce((sum, e) => sum + e.outputTokens, 0));
+}
+
+describe('SQLite fold of a backlog: the WAL stays within its limit', () => {
+  it('derives the chunk from the WAL limit (2,000 events per MiB)', () => {
+    expect(defaultFoldChunkEvents(64)).toBe(128_000);
+    expect(defaultFoldChunkEvents(4)).toBe(8_000);
+    expect(defaultFoldChunkEvents(1)).toBe(2_000);
+  });
+
+  it('a read folds 40,000 waiting events in chunks: the log stays near its 2 MiB limit, totals exact', async () => {
+    const path = tempPath();
+    // Chunks of 1,000 (≈ 0.55 MiB of WAL each for this traffic): a quarter of the 2 MiB limit.
+    const store = await openStore(path, 2, 1_000);
+    const events = backlog(40_000);
+    await appendBacklog(store, events);
+    // The WAL as each fold transaction commits, before the writer's bound may checkpoint it.
+    const walAtCommit: number[] = [];
+    store.database.onFolded = () => walAtCommit.push(walFileSize(`${path}-wal`));
+    await expectTotals(store, events);
+
+    // Folded in one transaction, these 40,000 events left 12.4 MiB in the log (six times its
+    // limit). In chunks the writer's bound checkpoints between them: the log passes its limit
+    // by at most one chunk (wal-bound.ts), and at the limit it is emptied before the next one.
+    expect(Math.max(...walAtCommit)).toBeLessThanOrEqual(3 * MiB);
+    expect(walAtCommit.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it('learns what a fold writes: with the default chunk, each transaction after the first fits half the limit', async () => {
+    const path = tempPath();
+    // 2 MiB: a configured chunk of 4,000 events, ≈ 2 MiB of WAL for this traffic.
+    const store = await openStore(path, 2);
+    const events = backlog(40_000);
+    await appendBacklog(store, events);
+    const folds: { events: number; walAtCommit: number }[] = [];
+    store.database.onFolded = (_seconds, n) =>
+      folds.push({ events: n, walAtCommit: walFileSize(`${path}-wal`) });
+    await expectTotals(store, events);
+
+    // The first chunk is the configured one; it measures the WAL per event, and the next chunks
+    // are sized to half the limit (the writer empties a log past half of it before each one).
+    expect(folds[0]?.events).toBe(4_000);
+    expect(Math.max(...folds.slice(1).map((f) => f.events))).toBeLessThan(4_000);
+    expect(Math.max(...folds.slice(1).map((f) => f.walAtCommit))).toBeLessThanOrEqual(2 * MiB);
+  });
+
+  it('a backlog of one chunk is one transaction, a larger one is split', async () => {
+    // The WAL budget (half of 64 MiB) is far above what these chunks write: they stay 8,000.
+    const store = await openStore(tempPath(), 64, 8_000);
+    const folded: number[] = [];
+    store.database.onFolded = (_seconds, events) => folded.push(events);
+    const first = backlog(8_000);
+    await appendBacklog(store, first);
+    await store.queryUsage(makeQuery({ groupBy: [] }));
+    expect(folded).toEqual([8_000]);
+
+    folded.length = 0;
+    const second = backlog(20_000).map((e) => ({ ...e, id: `second-${e.id}` }));
+    await appendBacklog(store, second);
+    await expectTotals(store, [...first, ...second]);
+    // Whole batches of 500 per chunk: two chunks of 8,000, then the rest whole.
+    expect(folded).toEqual([8_000, 8_000, 4_000]);
+  });
+});
