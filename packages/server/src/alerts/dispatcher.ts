@@ -135,6 +135,15 @@ export class Dispatcher {
       if (this.stopped) return; // the lease expires and another run resumes it
     }
     this.perDestination.set(destination, (this.perDestination.get(destination) ?? 0) + 1);
+    try {
+      await this.sendAndRecord(delivery);
+    } finally {
+      this.perDestination.set(destination, (this.perDestination.get(destination) ?? 1) - 1);
+    }
+  }
+
+  /** Sends one delivery and records the outcome: the send's failure and the record's are apart. */
+  private async sendAndRecord(delivery: DeliveryRecord): Promise<void> {
     const started = performance.now();
     try {
       const notifier = this.notifiers.get(delivery.channel.type);
@@ -160,13 +169,24 @@ export class Dispatcher {
       } finally {
         clearTimeout(timeout);
       }
-      await this.store.completeDelivery(delivery.id, { status: 'delivered' }, this.now());
-      this.metrics.alertDeliveries.inc({ channel: delivery.channel.type, outcome: 'delivered' });
-      this.metrics.alertDeliverySeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
       await this.fail(delivery, err);
-    } finally {
-      this.perDestination.set(destination, (this.perDestination.get(destination) ?? 1) - 1);
+      return;
+    }
+    this.metrics.alertDeliveries.inc({ channel: delivery.channel.type, outcome: 'delivered' });
+    this.metrics.alertDeliverySeconds.observe((performance.now() - started) / 1000);
+    try {
+      await this.store.completeDelivery(delivery.id, { status: 'delivered' }, this.now());
+    } catch (storeErr) {
+      // Sent, but not recorded (a busy or unreachable store): not a failure of the send, so never
+      // a retry or a dead letter from here. The lease expires and it is sent again: at least
+      // once, as documented. Handled as a send failure, a busy SQLite writer marked alerts that
+      // had reached their webhook as dead (BENCHMARKS.md § Soak).
+      this.logger.warn('could not record a delivery outcome', {
+        deliveryId: delivery.id,
+        outcome: 'delivered',
+        error: storeErr as Error,
+      });
     }
   }
 

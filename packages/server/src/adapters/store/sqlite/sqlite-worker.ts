@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TokenwatchError } from '@tokenwatch/core';
 import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
+import { storeError } from './sqlite-errors.js';
 
 /**
  * The SQLite writer thread: owns the database connection and runs every store call of the
@@ -63,10 +64,9 @@ port.on('message', (call: Call) => {
     port.postMessage({ id: call.id, ok: true, result });
     if (call.method === 'close') port.close();
   } catch (err) {
-    const e =
-      err instanceof TokenwatchError
-        ? err
-        : new TokenwatchError('internal', String((err as Error)?.message ?? err));
+    // A driver error is classified as the store's (SQLITE_BUSY and the like retryable): as an
+    // unclassified 'internal' one, a busy database dead-lettered alert deliveries.
+    const e = storeError(err, call.method);
     port.postMessage({
       id: call.id,
       ok: false,

@@ -1,0 +1,90 @@
+import { TokenwatchError } from '@tokenwatch/core';
+import { makePricedEvent, makeRule } from '@tokenwatch/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createNotifiers } from '../adapters/notify/notifier-registry.js';
+import { MemoryStore } from '../adapters/store/memory/memory-store.js';
+import { createLogger } from '../logging/logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../testing/webhook-receiver.js';
+import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from './dispatcher.js';
+
+const T0 = Date.UTC(2026, 2, 10, 10, 0, 0);
+const LEASE_MS = 30_000;
+const receivers: WebhookReceiver[] = [];
+afterEach(async () => {
+  for (const r of receivers.splice(0)) await r.close();
+});
+
+/** A store with one alert whose delivery goes to a real webhook receiver on loopback. */
+async function outboxWithOneWebhook(receiver: WebhookReceiver): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  await store.migrate();
+  await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
+  await store.createRule(
+    makeRule({ channels: [{ type: 'webhook', url: receiver.url() }], levels: [{ value: 100 }] }),
+    T0,
+  );
+  await store.applyBatch(
+    [makePricedEvent({ inputTokens: 500, outputTokens: 0, timestampMs: T0 + 60_000 })],
+    { nowMs: T0 + 60_000 },
+  );
+  return store;
+}
+
+function dispatcher(store: MemoryStore, now: () => number, logLines: string[]): Dispatcher {
+  const logger = createLogger('warn', {}, (line) => logLines.push(line));
+  const notifiers = createNotifiers({ logger, policy: { allowPrivateNetworks: true } });
+  return new Dispatcher(
+    store,
+    notifiers,
+    new Metrics(),
+    logger,
+    { ...DEFAULT_DISPATCHER_OPTIONS, leaseMs: LEASE_MS },
+    now,
+  );
+}
+
+describe('Dispatcher', () => {
+  it('a send that succeeded is never dead-lettered because recording it failed; it is sent again after the lease', async () => {
+    const receiver = await startWebhookReceiver();
+    receivers.push(receiver);
+    const store = await outboxWithOneWebhook(receiver);
+    // The store fails the first "delivered" record as the threaded SQLite store did under a busy
+    // writer: a non-retryable error (what an unclassified SQLITE_BUSY became).
+    const complete = store.completeDelivery.bind(store);
+    let failures = 0;
+    store.completeDelivery = async (id, outcome, nowMs) => {
+      if (outcome.status === 'delivered' && failures++ === 0)
+        throw new TokenwatchError('internal', 'database is locked');
+      return complete(id, outcome, nowMs);
+    };
+    let nowMs = T0 + 2 * 60_000;
+    const logLines: string[] = [];
+    const d = dispatcher(store, () => nowMs, logLines);
+
+    expect(await d.runOnce()).toBe(1);
+    expect(receiver.hits).toHaveLength(1);
+    const [first] = await store.listDeliveries('p1', {}, 10);
+    // Not dead, not retried as if the send had failed: still leased ('sending'), as it was.
+    expect(first?.status).toBe('sending');
+    expect(logLines.join('')).toContain('could not record a delivery outcome');
+
+    // The lease expires: sent again (at least once) and recorded.
+    nowMs += LEASE_MS;
+    expect(await d.runOnce()).toBe(1);
+    expect(receiver.hits).toHaveLength(2);
+    expect(new Set(receiver.hits.map((h) => h.id)).size).toBe(1); // the same webhook-id
+    const [after] = await store.listDeliveries('p1', {}, 10);
+    expect(after?.status).toBe('delivered');
+  });
+
+  it('a send that failed for good is dead-lettered', async () => {
+    const receiver = await startWebhookReceiver({ kind: 'fail', status: 410 });
+    receivers.push(receiver);
+    const store = await outboxWithOneWebhook(receiver);
+    const d = dispatcher(store, () => T0 + 2 * 60_000, []);
+    expect(await d.runOnce()).toBe(1);
+    const [delivery] = await store.listDeliveries('p1', {}, 10);
+    expect(delivery?.status).toBe('dead');
+  });
+});
