@@ -6,7 +6,7 @@ import { MemoryStore } from '../adapters/store/memory/memory-store.js';
 import { createLogger } from '../logging/logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../testing/webhook-receiver.js';
-import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from './dispatcher.js';
+import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.js';
 
 const T0 = Date.UTC(2026, 2, 10, 10, 0, 0);
 const LEASE_MS = 30_000;
@@ -31,7 +31,12 @@ async function outboxWithOneWebhook(receiver: WebhookReceiver): Promise<MemorySt
   return store;
 }
 
-function dispatcher(store: MemoryStore, now: () => number, logLines: string[]): Dispatcher {
+function dispatcher(
+  store: MemoryStore,
+  now: () => number,
+  logLines: string[],
+  options: Partial<DispatcherOptions> = {},
+): Dispatcher {
   const logger = createLogger('warn', {}, (line) => logLines.push(line));
   const notifiers = createNotifiers({ logger, policy: { allowPrivateNetworks: true } });
   return new Dispatcher(
@@ -39,9 +44,17 @@ function dispatcher(store: MemoryStore, now: () => number, logLines: string[]): 
     notifiers,
     new Metrics(),
     logger,
-    { ...DEFAULT_DISPATCHER_OPTIONS, leaseMs: LEASE_MS },
+    { ...DEFAULT_DISPATCHER_OPTIONS, leaseMs: LEASE_MS, ...options },
     now,
   );
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 describe('Dispatcher', () => {
@@ -86,5 +99,64 @@ describe('Dispatcher', () => {
     expect(await d.runOnce()).toBe(1);
     const [delivery] = await store.listDeliveries('p1', {}, 10);
     expect(delivery?.status).toBe('dead');
+  });
+
+  it('leases no more than maxInFlight deliveries while a destination is slow, and sends each once', async () => {
+    const receiver = await startWebhookReceiver({ kind: 'hang' });
+    receivers.push(receiver);
+    const store = new MemoryStore();
+    await store.migrate();
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
+    await store.createRule(
+      makeRule({
+        scope: ['user'],
+        channels: [{ type: 'webhook', url: receiver.url() }],
+        levels: [{ value: 100 }],
+      }),
+      T0,
+    );
+    // 40 users cross the rule: 40 deliveries to one destination.
+    await store.applyBatch(
+      Array.from({ length: 40 }, (_, i) =>
+        makePricedEvent({
+          userId: `user-${i}`,
+          inputTokens: 500,
+          outputTokens: 0,
+          timestampMs: T0 + 60_000,
+        }),
+      ),
+      { nowMs: T0 + 60_000 },
+    );
+    const started = Date.now();
+    const d = dispatcher(store, () => T0 + 2 * 60_000 + (Date.now() - started), [], {
+      batchSize: 5,
+      maxInFlight: 10,
+      perDestinationConcurrency: 2,
+      pollMs: 20,
+      // The two held sends time out and are retried soon after.
+      sendTimeoutMs: 1_000,
+      baseBackoffMs: 10,
+    });
+    const leased = async () =>
+      (await store.listDeliveries('p1', {}, 100)).filter((x) => x.status === 'sending').length;
+    d.start();
+    try {
+      // The receiver holds the first two sends; the others wait for the destination's slots.
+      await waitFor(() => receiver.hangingCount() === 2);
+      await new Promise((r) => setTimeout(r, 300)); // many poll intervals
+      // Unbounded, every poll leased a full batch while nothing finished: all 40.
+      expect(await leased()).toBe(10);
+
+      receiver.setMode({ kind: 'ok' });
+      await waitFor(async () =>
+        (await store.listDeliveries('p1', {}, 100)).every((x) => x.status === 'delivered'),
+      );
+    } finally {
+      await d.stop();
+    }
+    // Each delivery answered once (the two held ones were sent again after their timeout).
+    const accepted = receiver.hits.filter((h) => h.status >= 200 && h.status < 300);
+    expect(accepted).toHaveLength(40);
+    expect(new Set(accepted.map((h) => h.id)).size).toBe(40);
   });
 });

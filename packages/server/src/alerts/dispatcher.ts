@@ -21,6 +21,12 @@ export interface DispatcherOptions {
   /** Deliveries leased per poll, and concurrent sends per destination (host or channel type). */
   batchSize: number;
   perDestinationConcurrency: number;
+  /**
+   * Leased deliveries held at once (sending, or waiting for their destination's slot): no more
+   * are leased until some finish. Unbounded, a slow destination let the leased ones pile up
+   * (each polling for a slot), their leases expire and the same ones be leased again.
+   */
+  maxInFlight: number;
   /** Poll interval when idle (new alerts wake the dispatcher at once). */
   pollMs: number;
 }
@@ -33,6 +39,7 @@ export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
   leaseMs: 60_000,
   batchSize: 100,
   perDestinationConcurrency: 4,
+  maxInFlight: 200,
   pollMs: 1_000,
 };
 
@@ -61,7 +68,11 @@ export class Dispatcher {
   private stopped = false;
   private wakeRequested = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Sends in progress per destination, and the deliveries waiting for one of its slots. */
   private readonly perDestination = new Map<string, number>();
+  private readonly slotWaiters = new Map<string, (() => void)[]>();
+  /** The last poll left deliveries in the outbox (a full batch, or no room to lease them). */
+  private backlog = false;
   /** Set by runOnce: a process without a poller (a Lambda invocation) never sets timers. */
   private timersOff = false;
 
@@ -103,43 +114,74 @@ export class Dispatcher {
 
   private async poll(): Promise<void> {
     if (this.running || this.stopped) return;
+    const room = this.options.maxInFlight - this.inFlight.size;
+    if (room <= 0) {
+      // Full: the next delivery to finish polls again.
+      this.backlog = true;
+      return;
+    }
     this.running = true;
     let claimed: DeliveryRecord[] = [];
+    const limit = Math.min(this.options.batchSize, room);
     try {
       this.wakeRequested = false;
-      claimed = await this.store.claimDeliveries(
-        this.now(),
-        this.options.batchSize,
-        this.options.leaseMs,
-      );
+      claimed = await this.store.claimDeliveries(this.now(), limit, this.options.leaseMs);
     } catch (err) {
       this.logger.warn('outbox poll failed; retrying', { error: err as Error });
     } finally {
       this.running = false;
     }
     for (const delivery of claimed) this.track(this.deliver(delivery));
-    const more = claimed.length === this.options.batchSize || this.wakeRequested;
-    this.schedule(more ? 0 : this.options.pollMs);
+    this.backlog = claimed.length === limit;
+    if (this.backlog && this.inFlight.size >= this.options.maxInFlight) return;
+    this.schedule(this.backlog || this.wakeRequested ? 0 : this.options.pollMs);
   }
 
   private track(p: Promise<void>): void {
     this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
+    void p.finally(() => {
+      this.inFlight.delete(p);
+      // Room again for what the outbox still holds.
+      if (this.backlog && !this.timersOff) this.schedule(0);
+    });
   }
 
   private async deliver(delivery: DeliveryRecord): Promise<void> {
     const destination = destinationOf(delivery.channel);
     // Over the destination's cap: wait for a slot without holding up anyone else.
-    while ((this.perDestination.get(destination) ?? 0) >= this.options.perDestinationConcurrency) {
-      await new Promise((r) => setTimeout(r, 20));
-      if (this.stopped) return; // the lease expires and another run resumes it
-    }
-    this.perDestination.set(destination, (this.perDestination.get(destination) ?? 0) + 1);
+    await this.acquireSlot(destination);
     try {
+      if (this.stopped) return; // the lease expires and another run resumes it
       await this.sendAndRecord(delivery);
     } finally {
-      this.perDestination.set(destination, (this.perDestination.get(destination) ?? 1) - 1);
+      this.releaseSlot(destination);
     }
+  }
+
+  private async acquireSlot(destination: string): Promise<void> {
+    const busy = this.perDestination.get(destination) ?? 0;
+    if (busy < this.options.perDestinationConcurrency) {
+      this.perDestination.set(destination, busy + 1);
+      return;
+    }
+    // The slot is handed over by releaseSlot (the count stays as it is).
+    await new Promise<void>((resolve) => {
+      const waiters = this.slotWaiters.get(destination);
+      if (waiters) waiters.push(resolve);
+      else this.slotWaiters.set(destination, [resolve]);
+    });
+  }
+
+  private releaseSlot(destination: string): void {
+    const next = this.slotWaiters.get(destination)?.shift();
+    if (next) {
+      next();
+      return;
+    }
+    this.slotWaiters.delete(destination);
+    const busy = (this.perDestination.get(destination) ?? 1) - 1;
+    if (busy > 0) this.perDestination.set(destination, busy);
+    else this.perDestination.delete(destination);
   }
 
   /** Sends one delivery and records the outcome: the send's failure and the record's are apart. */
