@@ -1,6 +1,5 @@
 import type Database from 'better-sqlite3';
 import type { EventLog, FoldChunk } from './event-log.js';
-import { FoldChunkSizer } from './fold-chunk-sizer.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
 import type { RollupWriter } from './rollup-writer.js';
@@ -15,8 +14,7 @@ import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
  * folds of up to 200,000 events (BENCHMARKS.md § Soak). A long tail of users (10k users × 10
  * apps × 8 models, time-ordered) writes ≈ 0.25 KiB of WAL per event in one large transaction
  * (fold-wal-bound.test.ts), so 2,000 events per MiB of the limit (128,000 for the default 64 MiB)
- * keep a chunk near half the limit, and the writer makes room for that before each chunk
- * (`WalBound.makeRoomForHalf`).
+ * keep a chunk of such events near half the limit.
  *
  * Only backlogs are split. A fold at the normal pace holds about a second of events plus what
  * arrives while it runs: 60–75k at the maximum rate of `npm run bench:ingest`, one chunk. Smaller
@@ -24,8 +22,10 @@ import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
  * touch: with the alerts benchmark's traffic (10k users, 100 rules) a chunk of ~800 events took
  * 2.4× the CPU per event of one transaction of 16k events; on a quiet machine chunks of 1,000 cut
  * the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the maximum
- * rate, and a default of 400 per MiB (25,600) cost a quarter of it (BENCHMARKS.md § Alerts,
- * § Soak).
+ * rate, a default of 400 per MiB (25,600) cost a quarter of it, and chunks sized from the WAL
+ * each fold wrote (≈ 1 KiB per event with 10k users over their apps and models) cost a fifth of
+ * the maximum rate of that traffic and stalled ingest while the folds fell behind (BENCHMARKS.md
+ * § Alerts, § Soak). So a one-second fold of wide traffic still passes the limit by its size.
  */
 export function defaultFoldChunkEvents(maxWalMiB: number): number {
   return Math.max(1, Math.floor(maxWalMiB * FOLD_EVENTS_PER_WAL_MIB));
@@ -44,17 +44,10 @@ export interface EventLogFoldParts {
   /** The connection's `synchronous` setting (a fold commits with NORMAL: the log replays it). */
   synchronous: 'FULL' | 'NORMAL';
   chunkEvents: number;
-  /**
-   * WAL one fold transaction may write (chunks are sized to it, see FoldChunkSizer), and the
-   * WAL's size now; undefined for a database in memory.
-   */
-  wal: { budgetBytes: number; sizeBytes: () => number } | undefined;
   /** How long appended events wait before a fold begins. */
   intervalMs: number;
   /** After each timed chunk (the writer checks its WAL's size). */
   afterChunk: () => void;
-  /** Before each chunk's transaction (the writer makes room for it in its WAL). */
-  beforeChunk: () => void;
 }
 
 /**
@@ -85,16 +78,8 @@ export class EventLogFold {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** The next chunk of the fold in progress, after the calls queued meanwhile. */
   private turn: ReturnType<typeof setImmediate> | undefined;
-  private readonly sizer: FoldChunkSizer;
 
-  constructor(private readonly parts: EventLogFoldParts) {
-    this.sizer = new FoldChunkSizer(parts.chunkEvents, parts.wal?.budgetBytes);
-  }
-
-  /** WAL bytes per folded event as measured so far (see FoldChunkSizer). */
-  get walBytesPerEvent(): number | undefined {
-    return this.sizer.walBytesPerEvent;
-  }
+  constructor(private readonly parts: EventLogFoldParts) {}
 
   /** Events were appended: a fold begins `intervalMs` from now, unless one is due already. */
   schedule(): void {
@@ -122,8 +107,8 @@ export class EventLogFold {
       clearImmediate(this.turn);
       this.turn = undefined;
     }
-    const { log } = this.parts;
-    while (log.pendingEvents > this.sizer.next()) {
+    const { log, chunkEvents } = this.parts;
+    while (log.pendingEvents > chunkEvents) {
       const pendingBefore = log.pendingEvents;
       this.step(Date.now(), false);
       this.parts.afterChunk();
@@ -159,9 +144,6 @@ export class EventLogFold {
       this.untilSeq = undefined;
       return;
     }
-    this.parts.beforeChunk();
-    const walBefore = this.parts.wal?.sizeBytes() ?? 0;
-    const chunkEvents = this.sizer.next();
     let chunk: FoldChunk | undefined;
     let untilSeq = 0;
     const startedMs = performance.now();
@@ -174,7 +156,7 @@ export class EventLogFold {
         if (log.pendingEvents === 0) return;
         const begins = whole || this.untilSeq === undefined;
         untilSeq = whole ? log.lastRowSeq : (this.untilSeq ?? log.lastRowSeq);
-        const next = whole ? log.toFold() : log.chunk(chunkEvents, untilSeq);
+        const next = whole ? log.toFold() : log.chunk(this.parts.chunkEvents, untilSeq);
         if (next.events.length === 0) return;
         rollups.write(next.events, nowMs);
         counters.fold(next.upToSeq, nowMs);
@@ -199,7 +181,6 @@ export class EventLogFold {
       log.folded(upToSeq);
       this.untilSeq = upToSeq >= untilSeq ? undefined : untilSeq;
       const seconds = (performance.now() - startedMs) / 1000;
-      if (this.parts.wal) this.sizer.observe(events.length, this.parts.wal.sizeBytes() - walBefore);
       recordFold(this.stats, seconds, events.length);
       this.onFolded?.(seconds, events.length);
     } else this.untilSeq = undefined;

@@ -111,24 +111,6 @@ describe('SQLite fold of a backlog: the WAL stays within its limit', () => {
     expect(walAtCommit.length).toBeGreaterThanOrEqual(40);
   });
 
-  it('learns what a fold writes: with the default chunk, each transaction after the first fits half the limit', async () => {
-    const path = tempPath();
-    // 2 MiB: a configured chunk of 4,000 events, ≈ 2 MiB of WAL for this traffic.
-    const store = await openStore(path, 2);
-    const events = backlog(40_000);
-    await appendBacklog(store, events);
-    const folds: { events: number; walAtCommit: number }[] = [];
-    store.database.onFolded = (_seconds, n) =>
-      folds.push({ events: n, walAtCommit: walFileSize(`${path}-wal`) });
-    await expectTotals(store, events);
-
-    // The first chunk is the configured one; it measures the WAL per event, and the next chunks
-    // are sized to half the limit (the writer empties a log past half of it before each one).
-    expect(folds[0]?.events).toBe(4_000);
-    expect(Math.max(...folds.slice(1).map((f) => f.events))).toBeLessThan(4_000);
-    expect(Math.max(...folds.slice(1).map((f) => f.walAtCommit))).toBeLessThanOrEqual(2 * MiB);
-  });
-
   it('a backlog of one chunk is one transaction, a larger one is split', async () => {
     // The WAL budget (half of 64 MiB) is far above what these chunks write: they stay 8,000.
     const store = await openStore(tempPath(), 64, 8_000);

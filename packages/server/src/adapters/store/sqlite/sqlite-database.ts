@@ -123,7 +123,6 @@ export class SqliteDatabase {
   /** Keeps this connection's WAL bounded (on disk only). */
   private readonly walBound: WalBound | undefined;
   private readonly foldChunkEvents: number;
-  private readonly maxWalBytes: number;
   private folder: EventLogFold | undefined;
   /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
@@ -136,7 +135,6 @@ export class SqliteDatabase {
     const maxWalMiB = options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB;
     this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
     const maxWalBytes = maxWalMiB * 1024 * 1024;
-    this.maxWalBytes = maxWalBytes;
     const onDisk = isOnDisk(options.path);
     this.walPath = onDisk ? `${options.path}-wal` : undefined;
     // With a checkpointer thread the writer steps in only when that thread falls behind (a
@@ -275,14 +273,8 @@ export class SqliteDatabase {
       syncWithOtherWriters: (nowMs) => this.syncWithOtherWriters(nowMs),
       synchronous: this.synchronous,
       chunkEvents: this.foldChunkEvents,
-      // Half the limit: the writer makes room for that much before each chunk (beforeChunk).
-      wal:
-        this.walPath === undefined
-          ? undefined
-          : { budgetBytes: this.maxWalBytes / 2, sizeBytes: () => this.walBytes() },
       intervalMs: this.foldIntervalMs,
       afterChunk: () => this.walBound?.check(),
-      beforeChunk: () => this.walBound?.makeRoomForHalf(),
     });
     this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
   }

@@ -48,28 +48,9 @@ export class WalBound {
     private readonly checksAboveBytes: number,
   ) {}
 
-  /** After a commit: checkpoints when the log is past `checksAboveBytes` (see the class). */
   check(): void {
-    this.checkAbove(this.checksAboveBytes);
-  }
-
-  /**
-   * Before a large transaction (a fold chunk, which may write up to about half the limit): the
-   * same checkpoint from half the limit on, so that the log has room for it.
-   */
-  makeRoomForHalf(): void {
-    const half = Math.min(this.checksAboveBytes, this.maxWalBytes / 2);
-    // The chunk would carry the log past its limit: wait for a running checkpoint as at the limit.
-    this.checkAbove(half, half);
-  }
-
-  /**
-   * A TRUNCATE checkpoint when the log is past `aboveBytes`; while another connection's
-   * checkpoint runs, waits for it as long as the log is past `waitAboveBytes`.
-   */
-  private checkAbove(aboveBytes: number, waitAboveBytes = this.maxWalBytes): void {
     const size = walFileSize(this.walPath);
-    if (size <= aboveBytes) return;
+    if (size <= this.checksAboveBytes) return;
     if (size < this.maxWalBytes && !this.backoff.due(Date.now())) return;
     // This thread is the writer: wait for readers briefly, not the writer's 5 s.
     this.db.pragma('busy_timeout = 100');
@@ -86,7 +67,7 @@ export class WalBound {
           return;
         }
         // Another connection is checkpointing: below the limit, leave the log to it.
-        if (walFileSize(this.walPath) <= waitAboveBytes) return;
+        if (walFileSize(this.walPath) < this.maxWalBytes) return;
         if (Date.now() >= deadline) {
           this.failed(
             'TRUNCATE checkpoint could not start (another one ran for 5 s)',
