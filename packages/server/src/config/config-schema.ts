@@ -204,8 +204,8 @@ export const configSchema = z
             /**
              * Events per fold transaction: a fold runs in chunks, and writes queued meanwhile run
              * between them (they wait for one chunk, not the whole fold). Default: 2,000 per MiB
-             * of `maxWalMiB` (128,000), so only a backlog is split and one transaction cannot carry
-             * the WAL past its limit; smaller chunks cost throughput (see the README).
+             * of `maxWalMiB` (128,000): a fold at the normal pace is one transaction, a backlog is
+             * split; smaller chunks cost throughput (see the README).
              */
             foldChunkEvents: z.number().int().min(1).max(1_000_000).optional(),
             /** The write-ahead log is checkpointed and truncated before it grows past this many MiB. */

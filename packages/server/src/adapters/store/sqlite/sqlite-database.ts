@@ -47,8 +47,8 @@ export interface SqliteStoreOptions {
   /**
    * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
    * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
-   * Default from the WAL limit (`defaultFoldChunkEvents`: 128,000 for 64 MiB), so that only a
-   * backlog is split and one transaction cannot carry the log past its limit.
+   * Default from the WAL limit (`defaultFoldChunkEvents`: 128,000 for 64 MiB): a fold at the
+   * normal pace is one transaction, a backlog is split.
    */
   foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
