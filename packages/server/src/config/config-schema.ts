@@ -210,6 +210,10 @@ export const configSchema = z
             foldChunkEvents: z.number().int().min(1).max(1_000_000).optional(),
             /** The write-ahead log is checkpointed and truncated before it grows past this many MiB. */
             maxWalMiB: z.number().int().min(1).max(65_536).default(64),
+            /** Heap the writer's id caches may hold (MiB, by estimate); past it ids are read again. */
+            idCacheMiB: z.number().int().min(1).max(65_536).default(64),
+            /** Heap the writer's folded rule-counter cache may hold (MiB, by estimate). */
+            counterCacheMiB: z.number().int().min(1).max(65_536).default(32),
           })
           .strict(),
         postgresStoreSchema,
@@ -221,6 +225,8 @@ export const configSchema = z
         foldIntervalMs: 1_000,
         foldMaxEvents: 200_000,
         maxWalMiB: 64,
+        idCacheMiB: 64,
+        counterCacheMiB: 32,
       }),
     /** Where `serve` puts accepted events: committed in-process (default) or a durable queue. */
     queue: z

@@ -18,6 +18,8 @@ export async function openStore(
         foldIntervalMs: config.store.foldIntervalMs,
         foldMaxEvents: config.store.foldMaxEvents,
         maxWalMiB: config.store.maxWalMiB,
+        idCacheMiB: config.store.idCacheMiB,
+        counterCacheMiB: config.store.counterCacheMiB,
       };
       // Unset: derived from maxWalMiB by the store (defaultFoldChunkEvents).
       if (config.store.foldChunkEvents !== undefined)

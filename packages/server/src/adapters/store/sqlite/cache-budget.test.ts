@@ -68,7 +68,9 @@ describe('rollup id caches under a byte budget', () => {
 describe('folded rule counters under a byte budget', () => {
   it('drop the buckets read least recently and read them again exactly', () => {
     const budget = 64 * 1024;
-    const counters = new PendingCounters(database.db, budget);
+    // A clock a few seconds on per hour read: the hour before is no longer the working set.
+    let nowMs = 0;
+    const counters = new PendingCounters(database.db, budget, () => nowMs);
     const insert = database.db.prepare(
       'INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, 0)',
     );
@@ -93,6 +95,7 @@ describe('folded rule counters under a byte budget', () => {
     // Hour after hour, every scope key twice (the second pass reads buckets cached whole).
     for (let pass = 0; pass < 2; pass++) {
       for (let h = 0; h < hours; h++) {
+        nowMs += 3_000;
         for (let s = 0; s < scopes; s++) {
           expect(read(s, h)).toBe(expected(s, h));
           expect(counters.foldedCacheBytes).toBeLessThanOrEqual(budget + oneBucket);
@@ -102,5 +105,55 @@ describe('folded rule counters under a byte budget', () => {
     expect(12 * oneBucket).toBeGreaterThan(2 * budget);
     // Hour 0 was dropped long ago: read again from the table, still exact.
     expect(read(7, 0)).toBe(expected(7, 0));
+  });
+
+  it('keep the buckets in use even past the budget: a hot bucket larger than it is read whole once', () => {
+    const budget = 16 * 1024; // far below one bucket of 2,000 scope keys
+    const bucketReads: string[] = [];
+    const db = database.db;
+    const prepare = db.prepare.bind(db);
+    // Counts the whole-bucket reads (the statement that reads every scope key of a bucket).
+    const counting = new Proxy(db, {
+      get(target, prop, receiver) {
+        if (prop !== 'prepare') return Reflect.get(target, prop, receiver);
+        return (sql: string) => {
+          const statement = prepare(sql);
+          if (!sql.includes('WHERE rule_id = ? AND bucket_start_ms = ?')) return statement;
+          const all = statement.all.bind(statement);
+          return Object.assign(statement, {
+            all: (...args: unknown[]) => {
+              bucketReads.push(sql);
+              return all(...args);
+            },
+          });
+        };
+      },
+    });
+    let nowMs = 0;
+    const counters = new PendingCounters(counting, budget, () => nowMs);
+    const insert = db.prepare(
+      'INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, 0)',
+    );
+    const scopes = 2_000;
+    for (let s = 0; s < scopes; s++) insert.run('rule-hot', `u-${s}`, T0, s + 1);
+    const read = (s: number) =>
+      counters
+        .values([{ counterKey: 'rule-hot', scopeKey: `u-${s}`, fromMs: T0, toMs: T0 }], new Map())
+        .get(`rule-hot\u0000u-${s}`)
+        ?.get(T0);
+    // Batch after batch, each a few ms apart: the current bucket is read throughout.
+    for (let pass = 0; pass < 5; pass++) {
+      for (let s = 0; s < scopes; s++) {
+        nowMs += 1;
+        expect(read(s)).toBe(s + 1);
+      }
+    }
+    // Dropped at every read once past the budget, it was read whole again and again.
+    expect(bucketReads.length).toBe(1);
+    expect(counters.foldedCacheBytes).toBeGreaterThan(budget);
+    // Once nobody reads it for a while, the budget applies again.
+    nowMs += 10_000;
+    read(0);
+    expect(counters.foldedCacheBytes).toBeLessThanOrEqual(budget);
   });
 });

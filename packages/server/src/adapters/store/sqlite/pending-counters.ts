@@ -32,7 +32,18 @@ interface BucketCache {
   reads: number;
   /** Estimated heap bytes of `values`. */
   bytes: number;
+  /** When it was read last (`now()`): buckets read within HOT_MS are never dropped. */
+  readAtMs: number;
 }
+
+/**
+ * Buckets read within this long are the working set (the current windows of the rules in use):
+ * they are kept whatever the budget. Dropping them thrashed: with 10k users over their apps and
+ * models, the current hour's bucket of a per-user rule outgrew the 32 MiB budget, was dropped at
+ * every read and read whole again, and ingest fell from 12–29k to 2–4k events/s (BENCHMARKS.md §
+ * Soak). The budget bounds the buckets nobody reads any more.
+ */
+const HOT_MS = 2_000;
 
 /** A cached value's heap bytes: its scope key (often a slice of a longer key) and its slot. */
 function valueBytes(scopeKey: string): number {
@@ -94,6 +105,7 @@ export class PendingCounters {
   constructor(
     db: Database.Database,
     private readonly budgetBytes = DEFAULT_FOLDED_CACHE_BUDGET_BYTES,
+    private readonly now: () => number = Date.now,
   ) {
     this.readFolded = db.prepare(
       'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND scope_key = ? AND bucket_start_ms >= ? AND bucket_start_ms <= ?',
@@ -352,27 +364,31 @@ export class PendingCounters {
    * (a bucket is dropped whole: a `whole` one must stay complete or go). The current window's
    * bucket, read at every batch, is the most recent; an hour-old one goes first.
    */
-  private evictPastBudget(): void {
+  private evictPastBudget(nowMs: number): void {
     if (this.cachedBytes <= this.budgetBytes) return;
     for (const [key, cache] of this.folded) {
       if (this.cachedBytes <= (this.budgetBytes * 3) / 4) break;
+      // In recency order: this one and all after it are the working set.
+      if (nowMs - cache.readAtMs < HOT_MS) break;
       this.folded.delete(key);
       this.cachedBytes -= cache.bytes;
     }
   }
 
   private foldedValue(counterKey: string, scopeKey: string, bucket: number): number {
-    this.evictPastBudget();
+    const nowMs = this.now();
+    this.evictPastBudget(nowMs);
     const bucketKey = `${counterKey}\u0000${bucket}`;
     let cache = this.folded.get(bucketKey);
     if (!cache) {
-      cache = { values: new Map(), whole: false, reads: 0, bytes: 0 };
+      cache = { values: new Map(), whole: false, reads: 0, bytes: 0, readAtMs: nowMs };
       this.folded.set(bucketKey, cache);
     } else if (this.lastBucketKey !== bucketKey) {
       // Map order is the recency order eviction walks: move this bucket to the end.
       this.folded.delete(bucketKey);
       this.folded.set(bucketKey, cache);
     }
+    cache.readAtMs = nowMs;
     this.lastBucketKey = bucketKey;
     const known = cache.values.get(scopeKey);
     if (known !== undefined) return known;

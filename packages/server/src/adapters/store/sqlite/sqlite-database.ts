@@ -18,7 +18,8 @@ import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files
 import { decodeEvents, EventLog } from './event-log.js';
 import { defaultFoldChunkEvents, EventLogFold } from './event-log-fold.js';
 import { OtherWriters } from './other-writers.js';
-import { RollupWriter } from './rollup-writer.js';
+import { DEFAULT_FOLDED_CACHE_BUDGET_BYTES } from './pending-counters.js';
+import { DEFAULT_ID_CACHE_BUDGET_BYTES, RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
 import { storeError } from './sqlite-errors.js';
 import { SqliteProjects } from './sqlite-projects.js';
@@ -53,9 +54,21 @@ export interface SqliteStoreOptions {
   foldChunkEvents?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
   maxWalMiB?: number;
+  /** Heap the writer's id caches (series, users, apps, models) may hold, by estimate. Default 64. */
+  idCacheMiB?: number;
+  /** Heap the writer's cache of folded rule-counter values may hold, by estimate. Default 32. */
+  counterCacheMiB?: number;
 }
 
 export const DEFAULT_MAX_WAL_MIB = 64;
+/**
+ * The writer's cache budgets by default (heap bytes by estimate, see GenerationalCache and
+ * PendingCounters). Past them, ids and counter values are read again from the database: exact,
+ * but slower: a miss costs a query (the hot counter buckets are kept past the budget, see
+ * PendingCounters' HOT_MS).
+ */
+export const DEFAULT_ID_CACHE_MIB = DEFAULT_ID_CACHE_BUDGET_BYTES / 1024 / 1024;
+export const DEFAULT_COUNTER_CACHE_MIB = DEFAULT_FOLDED_CACHE_BUDGET_BYTES / 1024 / 1024;
 export { storeError };
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -123,6 +136,8 @@ export class SqliteDatabase {
   /** Keeps this connection's WAL bounded (on disk only). */
   private readonly walBound: WalBound | undefined;
   private readonly foldChunkEvents: number;
+  /** Heap budgets of the writer's id caches and folded-counter cache. */
+  private readonly cacheBudgets: { ids: number; counters: number };
   private folder: EventLogFold | undefined;
   /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
@@ -135,6 +150,10 @@ export class SqliteDatabase {
     const maxWalMiB = options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB;
     this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
     const maxWalBytes = maxWalMiB * 1024 * 1024;
+    this.cacheBudgets = {
+      ids: (options.idCacheMiB ?? DEFAULT_ID_CACHE_MIB) * 1024 * 1024,
+      counters: (options.counterCacheMiB ?? DEFAULT_COUNTER_CACHE_MIB) * 1024 * 1024,
+    };
     const onDisk = isOnDisk(options.path);
     this.walPath = onDisk ? `${options.path}-wal` : undefined;
     // With a checkpointer thread the writer steps in only when that thread falls behind (a
@@ -213,6 +232,14 @@ export class SqliteDatabase {
     return this.folder?.failures ?? 0;
   }
 
+  /** What the writer's caches hold now, by their estimate (each at most its budget). */
+  cachedBytes(): { ids: number; counters: number } {
+    return {
+      ids: this.rollups?.cachedBytes() ?? 0,
+      counters: this.ruleEngine?.pending.foldedCacheBytes ?? 0,
+    };
+  }
+
   /** Fold transactions that committed, and how long they held this connection. */
   get foldStats(): FoldStats {
     return this.folder?.stats ?? emptyFoldStats();
@@ -260,9 +287,13 @@ export class SqliteDatabase {
       ),
     };
     this.writers = new OtherWriters(this.db);
-    this.rollups = new RollupWriter(this.db);
+    this.rollups = new RollupWriter(this.db, this.cacheBudgets.ids);
     this.log = new EventLog(this.db);
-    this.ruleEngine = new SqliteRules(this.db, (q) => this.queryUsage(q));
+    this.ruleEngine = new SqliteRules(
+      this.db,
+      (q) => this.queryUsage(q),
+      this.cacheBudgets.counters,
+    );
     this.projectStore = new SqliteProjects(this.db);
     this.folder = new EventLogFold({
       db: this.db,

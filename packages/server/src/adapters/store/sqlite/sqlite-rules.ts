@@ -69,8 +69,10 @@ export class SqliteRules {
     private readonly db: Database.Database,
     /** Reads the rollups on this connection (inside the running transaction). */
     private readonly queryRollups: (query: UsageQuery) => UsageRow[],
+    /** Heap the folded rule-counter values may hold (see PendingCounters). */
+    counterCacheBytes?: number,
   ) {
-    this.pending = new PendingCounters(db);
+    this.pending = new PendingCounters(db, counterCacheBytes);
     const s = (sql: string) => db.prepare(sql);
     this.st = {
       insertAlert: s(
