@@ -12,12 +12,11 @@ import { type LocalDynamo, startDynalite } from './dynalite.js';
  * version, seeds read whole days from the day rollups, calendar counters were read back from
  * their update and the oracle read shared counters once; 68 after. A case costs about 65 ms of
  * CPU (SDK and dynalite about 35 % and 40 % of it; 74-82 ms before DynamoIo cached the SDK's
- * middleware stack): CI runs 4,000 cases, the CPU 3,600 took before; TW_ORACLE_CASES=10000 runs
- * as many as the other adapters, about 6.5 more minutes of one test worker (see the README, "The
- * rule oracle").
+ * middleware stack): CI runs 10,000 cases, as for the other adapters, about 10 minutes of one
+ * test worker in all (see the README, "The rule oracle").
  */
 export const DYNAMODB_ORACLE: OracleRunOptions = {
-  cases: Number(process.env.TW_ORACLE_CASES ?? 4_000),
+  cases: Number(process.env.TW_ORACLE_CASES ?? 10_000),
   seed: 20261206,
   concurrency: 4,
   chunkEvents: 2_000,
