@@ -11,6 +11,7 @@ import {
   localTime,
   MINUTE_MS,
   recentInCurrentHour,
+  shiftedClockEnv,
   startAlertServer,
   usageEvent,
 } from '../testing/alerts-harness.js';
@@ -21,9 +22,11 @@ import { startWebhookReceiver, type WebhookReceiver } from '../testing/webhook-r
  * Issue 3, "What must hold": ladders 50/80/100 % fire in order, once each, through the HTTP
  * API; a new window re-arms; late events that cross a past window's level raise that alert,
  * marked late; calendar windows in a non-UTC zone start and end at the right instants across a
- * DST change. The server's clock cannot be moved, so the DST change is the most recent one within
- * the 35 days events may be late, found by the test in real tz data, and reached with event
- * timestamps. Every expected window is computed independently by scanning Intl output.
+ * DST change. The DST change is the most recent one in real tz data; as no zone changes its
+ * offset between early November and early February, that test runs its own server with the clock
+ * moved to ten days after the change (a test preload, see shifted-clock-preload.ts), and reaches
+ * the change with late events. Every expected window is computed independently by scanning Intl
+ * output.
  */
 
 const HOUR_MS = 3_600_000;
@@ -58,8 +61,8 @@ afterAll(async () => {
 
 const webhook = () => ({ type: 'webhook', url: hook.url('/windows') });
 
-async function alertsOf(ruleId: string): Promise<AlertJson[]> {
-  const alerts = await srv.client.alerts({ ruleId });
+async function alertsOf(ruleId: string, server: AlertServer = srv): Promise<AlertJson[]> {
+  const alerts = await server.client.alerts({ ruleId });
   return alerts.sort((a, b) => Date.parse(a.firedAt) - Date.parse(b.firedAt));
 }
 
@@ -277,12 +280,30 @@ describe('rollover and late events', () => {
 });
 
 describe('calendar windows across a DST change', () => {
-  it('the day (and hour) windows of the most recent DST change within 35 days start and end at the right instants', async () => {
-    const now = Date.now();
-    // Events may be 35 days old; keep the whole local day inside [now − 34 d, now − 1 d].
-    const change = latestDstChange(DST_ZONES, now - 33 * DAY_MS, now - 2 * DAY_MS);
-    expect(change, `no DST change in ${DST_ZONES.join(', ')} within 35 days`).toBeDefined();
-    if (!change) return;
+  // The most recent change in the zones (they change every few months), and a server whose clock
+  // reads ten days after it: the whole local day of the change is inside the 35 days events may
+  // be late, whatever today's date.
+  const realNow = Date.now();
+  const change = latestDstChange(DST_ZONES, realNow - 366 * DAY_MS, realNow);
+  const now = (change?.atMs ?? realNow) + 10 * DAY_MS;
+  let dst: AlertServer | undefined;
+
+  beforeAll(async () => {
+    dst = await startAlertServer({
+      label: 'windows-dst',
+      config: { alerts: { allowPrivateNetworks: true } },
+      env: shiftedClockEnv(now - Date.now()),
+    });
+  });
+
+  afterAll(async () => {
+    await dst?.server.kill('SIGTERM');
+    if (dst) removeDataDir(dst.dataDir);
+  });
+
+  it('the day (and hour) windows of the most recent DST change start and end at the right instants', async () => {
+    expect(change, `no DST change in ${DST_ZONES.join(', ')} within a year`).toBeDefined();
+    if (!change || !dst) return;
     const { timeZone, atMs } = change;
     const before = atMs - 30 * MINUTE_MS;
     const after = atMs + 30 * MINUTE_MS;
@@ -294,7 +315,7 @@ describe('calendar windows across a DST change', () => {
     );
     const sameDay = localTime(before, timeZone).date === localTime(after, timeZone).date;
 
-    const dayRule = await srv.client.createRule({
+    const dayRule = await dst.client.createRule({
       name: `dst day ${timeZone}`,
       scope: ['user'],
       filters: { user: ['dst'] },
@@ -303,7 +324,7 @@ describe('calendar windows across a DST change', () => {
       levels: [{ value: 1_000 }],
       channels: [webhook()],
     });
-    const hourRule = await srv.client.createRule({
+    const hourRule = await dst.client.createRule({
       name: `dst hour ${timeZone}`,
       scope: ['user'],
       filters: { user: ['dst'] },
@@ -313,15 +334,15 @@ describe('calendar windows across a DST change', () => {
       channels: [webhook()],
     });
     // Rules that have watched since before that DST day (see backdateRule).
-    for (const r of [dayRule, hourRule]) backdateRule(srv.dataDir, r.id, day.startMs - DAY_MS);
+    for (const r of [dayRule, hourRule]) backdateRule(dst.dataDir, r.id, day.startMs - DAY_MS);
     // One event 30 min before the change, one 30 min after; each crosses its hour's level, and
     // the day's level once (when they fall on one local day).
-    await srv.client.ingest([
+    await dst.client.ingest([
       usageEvent({ userId: 'dst', timestampMs: before, inputTokens: 1_500 }),
       usageEvent({ userId: 'dst', timestampMs: after, inputTokens: 1_500 }),
     ]);
 
-    const dayAlerts = await alertsOf(dayRule.id);
+    const dayAlerts = await alertsOf(dayRule.id, dst);
     const expectedDays = sameDay
       ? [localDayWindow(atMs, timeZone)]
       : [localDayWindow(before, timeZone), localDayWindow(after, timeZone)];
@@ -332,6 +353,8 @@ describe('calendar windows across a DST change', () => {
     for (const a of dayAlerts) {
       expect(a.window.timeZone).toBe(timeZone);
       expect(a.late).toBe(true);
+      // Fired by the server's clock, ten days after the change: the shift took effect.
+      expect(Math.abs(Date.parse(a.firedAt) - now)).toBeLessThan(5 * MINUTE_MS);
     }
     // The webhook body carries the same instants.
     await hook.waitFor(
@@ -352,7 +375,7 @@ describe('calendar windows across a DST change', () => {
     const wholeHour =
       Math.abs(change.offsetAfterMin - change.offsetBeforeMin) === 60 &&
       localTime(atMs, timeZone).minute === 0;
-    const hourAlerts = await alertsOf(hourRule.id);
+    const hourAlerts = await alertsOf(hourRule.id, dst);
     expect(hourAlerts).toHaveLength(2);
     if (wholeHour) {
       const expected = [localHourWindow(before, timeZone), localHourWindow(after, timeZone)];
