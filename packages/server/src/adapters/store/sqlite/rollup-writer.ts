@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
 import { ACC_MEASURE_COLUMNS, Acc } from './rollup-acc.js';
+import { WEEK_MS } from './schema.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -289,6 +290,7 @@ export class RollupWriter {
       userDay: upsert('rollup_user_day', false),
       perUserHour: upsert('rollup_per_user_hour', false),
       perUserDay: upsert('rollup_per_user_day', false),
+      perUserWeek: upsert('rollup_per_user_week', false),
       perModelHour: upsert('rollup_per_model_hour', false),
       perModelDay: upsert('rollup_per_model_day', false),
       perAppHour: upsert('rollup_per_app_hour', false),
@@ -325,6 +327,7 @@ export class RollupWriter {
       userDay: new Map(),
       perUserHour: new Map(),
       perUserDay: new Map(),
+      perUserWeek: new Map(),
       perModelHour: new Map(),
       perModelDay: new Map(),
       perAppHour: new Map(),
@@ -375,6 +378,10 @@ export class RollupWriter {
           addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc, true);
           addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc, false);
           addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc, false);
+          if (resolution === 'Day') {
+            const week = floorTo(bucketMs, WEEK_MS);
+            addTo(plain.perUserWeek as Buckets, week, ids.user, acc, false);
+          }
           addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc, true);
           addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc, true);
         }

@@ -149,13 +149,15 @@ describe('SQLite coarse rollups', () => {
       await store.applyBatch(old, { nowMs: Date.now() });
       const q = makeQuery({ groupBy: ['app'], orderBy: 'requests' });
       const before = await store.queryUsage(q);
-      // Back to the version before the histogram: its columns gone, and the later indexes.
+      // Back to the version before the histogram: its columns gone, and the later indexes and
+      // week rollup.
       store.database.db.exec(
         `DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
+         DROP TABLE rollup_per_user_week;
          ${LATENCY_TABLES.flatMap((t) =>
            LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
          ).join(' ')}
-         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 1};`,
+         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 2};`,
       );
       await store.close();
       const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });
@@ -221,6 +223,7 @@ describe('SQLite coarse rollups', () => {
          DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
          DROP TABLE event_log; DROP INDEX rule_counters_by_bucket; DROP TABLE store_generation;
          DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
+         DROP TABLE rollup_per_user_week;
          ALTER TABLE rollup_minute DROP COLUMN cost_usd; ALTER TABLE rollup_hour DROP COLUMN cost_usd; ALTER TABLE rollup_day DROP COLUMN cost_usd;
          ALTER TABLE rollup_tag_hour DROP COLUMN cost_usd; ALTER TABLE rollup_tag_day DROP COLUMN cost_usd;
          DELETE FROM schema_version WHERE version >= 3;`,

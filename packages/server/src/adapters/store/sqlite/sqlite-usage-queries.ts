@@ -1,9 +1,11 @@
 import type { Dimension, UsageQuery } from '@tokenwatch/core';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
+import { WEEK_MS } from './schema.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-const RESOLUTION_MS = { minute: 60_000, hour: HOUR_MS, day: DAY_MS } as const;
+const RESOLUTION_MS = { minute: 60_000, hour: HOUR_MS, day: DAY_MS, week: WEEK_MS } as const;
+type Resolution = keyof typeof RESOLUTION_MS;
 /** Past this many buckets a user filter scans the range instead of seeking each bucket. */
 const MAX_SEEK_BUCKETS = 800;
 
@@ -14,13 +16,21 @@ interface Family {
   seriesTable: string;
   idColumn: string;
   join: string;
+  /** It has a week rollup too (`${table}_week`, see WEEK_MS). */
+  weeks: boolean;
 }
 
-function family(table: string, seriesTable: string, idColumn: string, tags = false): Family {
+function family(
+  table: string,
+  seriesTable: string,
+  idColumn: string,
+  { tags = false, weeks = false } = {},
+): Family {
   return {
     table,
     seriesTable,
     idColumn,
+    weeks,
     join: `CROSS JOIN ${seriesTable} s ON s.${idColumn} = r.series_id${
       tags ? ' CROSS JOIN tags t ON t.tag_id = r.tag_id' : ''
     }`,
@@ -28,10 +38,10 @@ function family(table: string, seriesTable: string, idColumn: string, tags = fal
 }
 
 const FULL = family('rollup', 'series', 'series_id');
-const TAGGED = family('rollup_tag', 'series', 'series_id', true);
+const TAGGED = family('rollup_tag', 'series', 'series_id', { tags: true });
 const APP = family('rollup_app', 'app_series', 'app_series_id');
 const USER_APP = family('rollup_user', 'user_series', 'user_series_id');
-const USER = family('rollup_per_user', 'user_ids', 'user_key_id');
+const USER = family('rollup_per_user', 'user_ids', 'user_key_id', { weeks: true });
 const MODEL = family('rollup_per_model', 'model_ids', 'model_key_id');
 const APP_ONLY = family('rollup_per_app', 'app_ids', 'app_key_id');
 
@@ -54,6 +64,61 @@ function pickFamily(
   if (within(['user'])) return USER;
   if (within(['user', 'app'])) return USER_APP;
   return FULL;
+}
+
+/** A part of a range read from one resolution's rollup: the buckets starting in its ranges. */
+interface RangePart {
+  resolution: Resolution;
+  ranges: Array<[number, number]>;
+}
+
+/**
+ * How a range-wide query (no interval) reads its buckets when not from one rollup: an hour query
+ * as whole days plus its ragged hours (`hybrid`); and, on a family with week rollups, the whole
+ * weeks of those days from the week rollup. The same buckets as the query's own resolution: a
+ * week is read only when its 7 days are all in the range. Undefined: one rollup, as asked.
+ */
+function rangeParts(
+  q: UsageQuery,
+  family: Family,
+  hybrid: { hourStart: number; dayStart: number; dayEnd: number; hourEnd: number } | undefined,
+): RangePart[] | undefined {
+  if (q.interval !== undefined) return undefined;
+  let hours: Array<[number, number]> = [];
+  let days: [number, number];
+  if (hybrid) {
+    hours = [
+      [hybrid.hourStart, hybrid.dayStart],
+      [hybrid.dayEnd, hybrid.hourEnd],
+    ];
+    days = [hybrid.dayStart, hybrid.dayEnd];
+  } else if (q.resolution === 'day' && family.weeks) {
+    // The day buckets whose start is in [from, to).
+    days = [Math.ceil(q.fromMs / DAY_MS) * DAY_MS, Math.ceil(q.toMs / DAY_MS) * DAY_MS];
+  } else {
+    return undefined;
+  }
+  const weekStart = Math.ceil(days[0] / WEEK_MS) * WEEK_MS;
+  const weekEnd = Math.floor(days[1] / WEEK_MS) * WEEK_MS;
+  const weeks = family.weeks && weekEnd > weekStart;
+  if (!weeks && !hybrid) return undefined;
+  const nonEmpty = (ranges: Array<[number, number]>) => ranges.filter(([a, b]) => b > a);
+  const parts: RangePart[] = [
+    {
+      resolution: 'day',
+      ranges: nonEmpty(
+        weeks
+          ? [
+              [days[0], weekStart],
+              [weekEnd, days[1]],
+            ]
+          : [days],
+      ),
+    },
+    { resolution: 'hour', ranges: nonEmpty(hours) },
+  ];
+  if (weeks) parts.unshift({ resolution: 'week', ranges: [[weekStart, weekEnd]] });
+  return parts.filter((part) => part.ranges.length > 0);
 }
 
 /** Bucket starts in [startMs, endMs) on a `stepMs` grid, or undefined when there are too many. */
@@ -161,6 +226,11 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   const dayStart = Math.ceil(hourStart / DAY_MS) * DAY_MS;
   const dayEnd = Math.floor(hourEnd / DAY_MS) * DAY_MS;
   const hybrid = q.interval === undefined && q.resolution === 'hour' && dayEnd > dayStart;
+  const parts = rangeParts(
+    q,
+    family,
+    hybrid ? { hourStart, dayStart, dayEnd, hourEnd } : undefined,
+  );
   // With a user filter, seek each (bucket, series) of those users instead of scanning every row
   // of the range: the rollup key is (bucket, series), so a list of buckets and a list of the
   // users' series ids make exact lookups. Only SQLite's schema is laid out for it; a minute
@@ -179,9 +249,9 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
   // (SERIES_INDEXES in schema.ts) reads each series' rows of the range in one seek instead.
   // Not for a range split into whole days and ragged hours: its few buckets per part are sought
   // faster (10M events, one user, 7 days: 30-40 ms by bucket against 44-48 ms by series).
-  const bySeries = seekUsers !== undefined && family === FULL && !hybrid;
+  const bySeries = seekUsers !== undefined && family === FULL && parts === undefined;
   /** The rollup table of a resolution, through the by-series index when it is read that way. */
-  const table = (resolution: 'minute' | 'hour' | 'day', alias = ''): string =>
+  const table = (resolution: Resolution, alias = ''): string =>
     `${family.table}_${resolution}${alias}${
       bySeries && resolution !== 'minute'
         ? ` INDEXED BY ${family.table}_${resolution}_by_series`
@@ -221,19 +291,13 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     seriesSet: (() => string) | undefined,
     columns = '*',
   ): { rows: string; where: string[] } => {
-    if (hybrid) {
+    if (parts !== undefined) {
       // Only the columns needed: the union is copied row by row.
-      const rows = `(SELECT ${columns} FROM ${table('day')} WHERE ${bucketsIn([[dayStart, dayEnd]], DAY_MS, '', seriesSet)}
-      UNION ALL SELECT ${columns} FROM ${table('hour')} WHERE ${bucketsIn(
-        [
-          [hourStart, dayStart],
-          [dayEnd, hourEnd],
-        ],
-        HOUR_MS,
-        '',
-        seriesSet,
-      )}) r`;
-      return { rows, where: [] };
+      const selects = parts.map(
+        (part) =>
+          `SELECT ${columns} FROM ${table(part.resolution)} WHERE ${bucketsIn(part.ranges, RESOLUTION_MS[part.resolution], '', seriesSet)}`,
+      );
+      return { rows: `(${selects.join('\n      UNION ALL ')}) r`, where: [] };
     }
     return {
       rows: table(q.resolution, ' r'),
