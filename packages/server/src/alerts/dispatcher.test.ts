@@ -159,4 +159,69 @@ describe('Dispatcher', () => {
     expect(accepted).toHaveLength(40);
     expect(new Set(accepted.map((h) => h.id)).size).toBe(40);
   });
+
+  it('never sends a delivery whose lease could end during the send: a slow destination causes no repeats', async () => {
+    // Each send takes 150 ms and one runs at a time: 12 deliveries take 1.8 s, far past an 800 ms
+    // lease. Before, those still waiting for the destination when their lease ended were leased
+    // again by the next poll and then sent by both copies.
+    const receiver = await startWebhookReceiver({ kind: 'ok', delayMs: 150 });
+    receivers.push(receiver);
+    const store = new MemoryStore();
+    await store.migrate();
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
+    await store.createRule(
+      makeRule({
+        scope: ['user'],
+        channels: [{ type: 'webhook', url: receiver.url() }],
+        levels: [{ value: 100 }],
+      }),
+      T0,
+    );
+    await store.applyBatch(
+      Array.from({ length: 12 }, (_, i) =>
+        makePricedEvent({
+          userId: `slow-${i}`,
+          inputTokens: 500,
+          outputTokens: 0,
+          timestampMs: T0 + 60_000,
+        }),
+      ),
+      { nowMs: T0 + 60_000 },
+    );
+    const started = Date.now();
+    const metrics = new Metrics();
+    const logger = createLogger('warn', {}, () => {});
+    const d = new Dispatcher(
+      store,
+      createNotifiers({ logger, policy: { allowPrivateNetworks: true } }),
+      metrics,
+      logger,
+      {
+        ...DEFAULT_DISPATCHER_OPTIONS,
+        leaseMs: 800,
+        sendTimeoutMs: 300,
+        batchSize: 12,
+        maxInFlight: 30,
+        perDestinationConcurrency: 1,
+        pollMs: 20,
+      },
+      () => T0 + 2 * 60_000 + (Date.now() - started),
+    );
+    d.start();
+    try {
+      await waitFor(
+        async () =>
+          (await store.listDeliveries('p1', {}, 100)).every((x) => x.status === 'delivered'),
+        20_000,
+      );
+    } finally {
+      await d.stop();
+    }
+    expect(receiver.accepted.size).toBe(12);
+    // Each delivery reached the endpoint once: none was sent by two lease holders.
+    expect(receiver.repeats).toEqual([]);
+    expect(receiver.hits).toHaveLength(12);
+    // Some waited past what their lease allowed and were sent under a later lease.
+    expect(metrics.render()).toMatch(/outcome="lease_expired"[^\n]* [1-9]/);
+  });
 });

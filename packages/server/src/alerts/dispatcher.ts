@@ -16,7 +16,11 @@ export interface DispatcherOptions {
   /** First retry delay; doubles per attempt (with ±50 % jitter) up to `maxBackoffMs`. */
   baseBackoffMs: number;
   maxBackoffMs: number;
-  /** How long a claimed delivery is ours; after a crash it is resumed when the lease ends. */
+  /**
+   * How long a claimed delivery is ours; after a crash it is resumed when the lease ends. At
+   * least twice `sendTimeoutMs` is used: a delivery is sent only while the send, timeout
+   * included, can end before its lease does.
+   */
   leaseMs: number;
   /** Deliveries leased per poll, and concurrent sends per destination (host or channel type). */
   batchSize: number;
@@ -75,6 +79,8 @@ export class Dispatcher {
   private backlog = false;
   /** Set by runOnce: a process without a poller (a Lambda invocation) never sets timers. */
   private timersOff = false;
+  /** `options.leaseMs`, or twice the send timeout when that is longer (see leaseMs). */
+  private readonly leaseMs: number;
 
   constructor(
     private readonly store: Pick<RuleStore, 'claimDeliveries' | 'completeDelivery'>,
@@ -84,7 +90,9 @@ export class Dispatcher {
     private readonly options: DispatcherOptions = DEFAULT_DISPATCHER_OPTIONS,
     private readonly now: () => number = Date.now,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.leaseMs = Math.max(options.leaseMs, 2 * options.sendTimeoutMs);
+  }
 
   start(): void {
     this.stopped = false;
@@ -123,15 +131,17 @@ export class Dispatcher {
     this.running = true;
     let claimed: DeliveryRecord[] = [];
     const limit = Math.min(this.options.batchSize, room);
+    const claimedAtMs = this.now();
     try {
       this.wakeRequested = false;
-      claimed = await this.store.claimDeliveries(this.now(), limit, this.options.leaseMs);
+      claimed = await this.store.claimDeliveries(claimedAtMs, limit, this.leaseMs);
     } catch (err) {
       this.logger.warn('outbox poll failed; retrying', { error: err as Error });
     } finally {
       this.running = false;
     }
-    for (const delivery of claimed) this.track(this.deliver(delivery));
+    const leaseEndMs = claimedAtMs + this.leaseMs;
+    for (const delivery of claimed) this.track(this.deliver(delivery, leaseEndMs));
     this.backlog = claimed.length === limit;
     if (this.backlog && this.inFlight.size >= this.options.maxInFlight) return;
     this.schedule(this.backlog || this.wakeRequested ? 0 : this.options.pollMs);
@@ -146,12 +156,26 @@ export class Dispatcher {
     });
   }
 
-  private async deliver(delivery: DeliveryRecord): Promise<void> {
+  private async deliver(delivery: DeliveryRecord, leaseEndMs: number): Promise<void> {
     const destination = destinationOf(delivery.channel);
     // Over the destination's cap: wait for a slot without holding up anyone else.
     await this.acquireSlot(destination);
     try {
       if (this.stopped) return; // the lease expires and another run resumes it
+      // Behind a slow destination the wait can outlast the lease; by then the delivery may be
+      // leased again (by this process or another) and sent twice. Sent only when the send can
+      // end, timeout included, before the lease does; otherwise left for its next lease.
+      const margin = this.leaseMs / 10;
+      if (this.now() + this.options.sendTimeoutMs + margin > leaseEndMs) {
+        this.metrics.alertDeliveries.inc({
+          channel: delivery.channel.type,
+          outcome: 'lease_expired',
+        });
+        this.logger.debug('delivery lease too short to send; left for its next lease', {
+          deliveryId: delivery.id,
+        });
+        return;
+      }
       await this.sendAndRecord(delivery);
     } finally {
       this.releaseSlot(destination);
@@ -287,12 +311,14 @@ export class Dispatcher {
    */
   async runOnce(): Promise<number> {
     this.timersOff = true;
+    const claimedAtMs = this.now();
     const claimed = await this.store.claimDeliveries(
-      this.now(),
+      claimedAtMs,
       this.options.batchSize,
-      this.options.leaseMs,
+      this.leaseMs,
     );
-    await Promise.allSettled(claimed.map((d) => this.deliver(d)));
+    const leaseEndMs = claimedAtMs + this.leaseMs;
+    await Promise.allSettled(claimed.map((d) => this.deliver(d, leaseEndMs)));
     return claimed.length;
   }
 

@@ -34,7 +34,8 @@ export interface WebhookHit {
 }
 
 export type ReceiverMode =
-  | { kind: 'ok'; status?: number }
+  /** `delayMs`: answer after that long, as a slow endpoint does. */
+  | { kind: 'ok'; status?: number; delayMs?: number }
   | { kind: 'fail'; status: number; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'redirect'; location: string; status?: number };
@@ -125,11 +126,17 @@ export async function startWebhookReceiver(
         res.writeHead(hit.status, { location: m.location });
         res.end();
       } else {
-        hit.status = m.status ?? 204;
-        if (accepted.has(hit.id)) repeats.push(hit);
-        else accepted.set(hit.id, hit);
-        res.writeHead(hit.status);
-        res.end();
+        const answer = () => {
+          if (res.headersSent || res.destroyed) return;
+          hit.status = m.status ?? 204;
+          if (accepted.has(hit.id)) repeats.push(hit);
+          else accepted.set(hit.id, hit);
+          res.writeHead(hit.status);
+          res.end();
+          for (const w of [...waiters]) w();
+        };
+        if (m.delayMs) setTimeout(answer, m.delayMs);
+        else answer();
       }
       self.onHit?.(hit);
       for (const w of [...waiters]) w();
