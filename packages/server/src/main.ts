@@ -6,7 +6,8 @@ import type { Store } from '@tokenwatch/core';
 import { openReconciliationStore } from './adapters/reconciliation/open-reconciliation-store.js';
 import { openStore } from './adapters/store/open-store.js';
 import { isWalMonitor, type WalMonitor } from './adapters/store/sqlite/wal-monitor.js';
-import { createAlerting } from './alerts/alerting.js';
+import { createAlerting, dispatcherOptions } from './alerts/alerting.js';
+import { dispatcherLeaseMs } from './alerts/dispatcher.js';
 import { KeyAuthenticator } from './auth/api-keys.js';
 import { startReconcileJob } from './bedrock/reconcile-job.js';
 import { ensureDefaultProject, type FirstStartKeys } from './bootstrap.js';
@@ -61,7 +62,14 @@ export async function startServer(
     });
   }
 
-  const store = await openStore(config);
+  // Embedded, this process applies the batches and sends their alerts: its dispatcher takes
+  // their deliveries leased from the batch itself instead of claiming them behind the writer.
+  const store = await openStore(
+    config,
+    config.queue.driver === 'nats'
+      ? {}
+      : { leaseNewDeliveriesMs: dispatcherLeaseMs(dispatcherOptions(config)) },
+  );
   try {
     return await startOnStore(config, store, logger, now);
   } catch (err) {

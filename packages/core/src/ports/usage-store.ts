@@ -1,7 +1,7 @@
 import type { PricedEvent } from '../event/usage-event.js';
 import type { UsageQuery, UsageRow, UserSearch } from '../query/usage-query.js';
 import type { NewAlert } from '../rules/evaluate.js';
-import type { RuleCounter } from './rule-store.js';
+import type { DeliveryRecord, RuleCounter } from './rule-store.js';
 
 /** What happened to one event of a batch. */
 export const EventOutcome = {
@@ -24,6 +24,13 @@ export interface ApplyResult {
   alerts: NewAlert[];
   /** New values of the counters of enforcing rules this batch touched (for POST /v1/check). */
   enforcedCounters: RuleCounter[];
+  /**
+   * The deliveries of this batch's alerts, created already leased to the calling process, for
+   * its dispatcher to send at once without a claim (status `sending`, the lease ending at
+   * `nextAttemptMs`). Only from a store asked to (SQLite's `leaseNewDeliveriesMs`); otherwise
+   * absent, and new deliveries wait in the outbox for a claim.
+   */
+  leasedDeliveries?: DeliveryRecord[];
 }
 
 export interface ApplyOptions {

@@ -6,7 +6,7 @@ import type { LiveFeed } from '../live/live-feed.js';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { BudgetEnforcer } from './budget-enforcer.js';
-import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher } from './dispatcher.js';
+import { DEFAULT_DISPATCHER_OPTIONS, Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import { RuleRegistry } from './rule-registry.js';
 import { RuleService } from './rule-service.js';
 
@@ -33,6 +33,15 @@ function smtpConfig(smtp: NonNullable<Config['alerts']['smtp']>) {
   };
 }
 
+/** The dispatcher's options from the config (`serve` and `worker` alike). */
+export function dispatcherOptions(config: Config): DispatcherOptions {
+  return {
+    ...DEFAULT_DISPATCHER_OPTIONS,
+    sendTimeoutMs: config.alerts.sendTimeoutMs,
+    maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
+  };
+}
+
 /**
  * The outbox dispatcher with the channels the config allows (webhook, Slack, email, log): the
  * same for `serve` and for a scale-out `worker`.
@@ -51,18 +60,7 @@ export function createDispatcher(deps: {
     httpTimeoutMs: config.alerts.sendTimeoutMs,
     ...(config.alerts.smtp ? { email: smtpConfig(config.alerts.smtp) } : {}),
   });
-  return new Dispatcher(
-    store,
-    notifiers,
-    metrics,
-    logger,
-    {
-      ...DEFAULT_DISPATCHER_OPTIONS,
-      sendTimeoutMs: config.alerts.sendTimeoutMs,
-      maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
-    },
-    now,
-  );
+  return new Dispatcher(store, notifiers, metrics, logger, dispatcherOptions(config), now);
 }
 
 /**
@@ -119,6 +117,7 @@ export async function createAlerting(deps: {
     dispatcher,
     onCommitted(result, nowMs) {
       if (result.enforcedCounters.length > 0) enforcer.apply(result.enforcedCounters);
+      if (result.leasedDeliveries) dispatcher.sendLeased(result.leasedDeliveries);
       fired(result.alerts, nowMs);
     },
     onAlerts: fired,

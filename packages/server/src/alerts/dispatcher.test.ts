@@ -224,4 +224,65 @@ describe('Dispatcher', () => {
     // Some waited past what their lease allowed and were sent under a later lease.
     expect(metrics.render()).toMatch(/outcome="lease_expired"[^\n]* [1-9]/);
   });
+
+  it('sends deliveries handed over already leased without claiming them; past maxInFlight they go back to the outbox, due now', async () => {
+    const receiver = await startWebhookReceiver({ kind: 'hang' });
+    receivers.push(receiver);
+    const store = new MemoryStore();
+    await store.migrate();
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
+    await store.createRule(
+      makeRule({
+        scope: ['user'],
+        channels: [{ type: 'webhook', url: receiver.url() }],
+        levels: [{ value: 100 }],
+      }),
+      T0,
+    );
+    await store.applyBatch(
+      Array.from({ length: 5 }, (_, i) =>
+        makePricedEvent({ userId: `h-${i}`, inputTokens: 500, timestampMs: T0 + 60_000 }),
+      ),
+      { nowMs: T0 + 60_000 },
+    );
+    const nowMs = T0 + 2 * 60_000;
+    // Leased as SQLite leases a batch's deliveries for the process that applied it.
+    const leased = await store.claimDeliveries(nowMs, 10, LEASE_MS);
+    expect(leased).toHaveLength(5);
+    let claims = 0;
+    const claim = store.claimDeliveries.bind(store);
+    store.claimDeliveries = (...args) => {
+      claims++;
+      return claim(...args);
+    };
+    const started = Date.now();
+    const d = dispatcher(store, () => nowMs + (Date.now() - started), [], {
+      maxInFlight: 2,
+      // The two held sends time out and are retried soon after.
+      sendTimeoutMs: 1_000,
+      baseBackoffMs: 10,
+      pollMs: 20,
+    });
+    d.sendLeased(leased);
+    try {
+      await waitFor(() => receiver.hangingCount() === 2);
+      await waitFor(
+        async () =>
+          (await store.listDeliveries('p1', {}, 10)).filter((x) => x.status === 'pending')
+            .length === 3,
+      );
+      const back = (await store.listDeliveries('p1', {}, 10)).filter((x) => x.status === 'pending');
+      expect(back.every((x) => x.nextAttemptMs <= nowMs + (Date.now() - started))).toBe(true);
+      expect(claims).toBe(0);
+      // The two in flight finish; the three put back are leased and sent by the poller.
+      receiver.setMode({ kind: 'ok' });
+      d.start();
+      await waitFor(async () =>
+        (await store.listDeliveries('p1', {}, 10)).every((x) => x.status === 'delivered'),
+      );
+    } finally {
+      await d.stop();
+    }
+    expect(receiver.accepted.size).toBe(5);
+  });
 });

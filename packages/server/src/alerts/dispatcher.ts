@@ -47,6 +47,11 @@ export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
   pollMs: 1_000,
 };
 
+/** The lease a dispatcher takes: `leaseMs`, or twice the send timeout when that is longer. */
+export function dispatcherLeaseMs(options: Pick<DispatcherOptions, 'leaseMs' | 'sendTimeoutMs'>) {
+  return Math.max(options.leaseMs, 2 * options.sendTimeoutMs);
+}
+
 /** Deliveries to one destination share its concurrency cap, so one slow endpoint only slows itself. */
 function destinationOf(channel: ChannelConfig): string {
   if (channel.type === 'webhook' || channel.type === 'slack') {
@@ -91,7 +96,7 @@ export class Dispatcher {
     private readonly now: () => number = Date.now,
     private readonly random: () => number = Math.random,
   ) {
-    this.leaseMs = Math.max(options.leaseMs, 2 * options.sendTimeoutMs);
+    this.leaseMs = dispatcherLeaseMs(options);
   }
 
   start(): void {
@@ -145,6 +150,36 @@ export class Dispatcher {
     this.backlog = claimed.length === limit;
     if (this.backlog && this.inFlight.size >= this.options.maxInFlight) return;
     this.schedule(this.backlog || this.wakeRequested ? 0 : this.options.pollMs);
+  }
+
+  /**
+   * Deliveries the store created already leased to this process (a batch's alerts, see
+   * ApplyResult.leasedDeliveries): sent now, without a claim. Those past `maxInFlight` are put
+   * back in the outbox, due now, for the poller to lease as room frees.
+   */
+  sendLeased(deliveries: readonly DeliveryRecord[]): void {
+    if (this.stopped) return; // their leases expire and the next start resumes them
+    for (const delivery of deliveries) {
+      if (this.inFlight.size < this.options.maxInFlight) {
+        this.track(this.deliver(delivery, delivery.nextAttemptMs));
+        continue;
+      }
+      this.backlog = true;
+      const nowMs = this.now();
+      this.store
+        .completeDelivery(
+          delivery.id,
+          { status: 'retry', nextAttemptMs: nowMs, error: 'not sent yet: the dispatcher was full' },
+          nowMs,
+        )
+        .catch((err: unknown) =>
+          // Its lease expires and it is claimed then: later, never lost.
+          this.logger.warn('could not return a delivery to the outbox', {
+            deliveryId: delivery.id,
+            error: err as Error,
+          }),
+        );
+    }
   }
 
   private track(p: Promise<void>): void {

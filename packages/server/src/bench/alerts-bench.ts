@@ -17,9 +17,11 @@
  * BENCH_CONCURRENCY (default 32), BENCH_RULES (default 100), BENCH_FOLD_CHUNK_EVENTS (the SQLite
  * store's foldChunkEvents; default: the store's default).
  */
+
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
 import {
   startWebhookReceiver,
@@ -102,6 +104,8 @@ async function foldMetrics(url: string, key: string) {
     seconds: metric('tokenwatch_sqlite_fold_seconds_total'),
     lastSeconds: metric('tokenwatch_sqlite_fold_last_seconds'),
     lastEvents: metric('tokenwatch_sqlite_fold_last_events'),
+    loopDelayP99: metric('tokenwatch_event_loop_delay_p99_seconds'),
+    loopDelayMax: metric('tokenwatch_event_loop_delay_max_seconds'),
   };
 }
 
@@ -307,7 +311,11 @@ async function main(): Promise<void> {
       const foldsBefore = await foldMetrics(url, adminKey);
       const stopSampling = { done: false };
       const sampling = sampleFolds(url, adminKey, stopSampling);
+      // Whose event loop stalls in this phase: the bench's (client and receiver) or the server's.
+      const benchLoop = monitorEventLoopDelay({ resolution: 10 });
+      benchLoop.enable();
       const half = await latencyPhase(url, ingestKey, probe, rate, HALF_SECONDS);
+      benchLoop.disable();
       stopSampling.done = true;
       const sampled = await sampling;
       const foldsAfter = await foldMetrics(url, adminKey);
@@ -328,6 +336,7 @@ async function main(): Promise<void> {
         `  202 of the crossing request -> webhook at the receiver: p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms, max ${fmt(half.latencies[half.latencies.length - 1] ?? Number.NaN, 1)} ms (target p99 <= 100 ms)`,
         `  ${fmt(half.latencies.length)} crossings measured, ${half.missing} webhooks missing after 10 s, ${half.early} arrived before the client saw the 202 (counted as 0 ms), ${receiver.repeats.length} repeated webhook ids in the run`,
         `  fold transactions in the half-rate phase (/metrics): ${fmt(halfFolds)}, mean ${fmt((halfFoldSeconds / Math.max(1, halfFolds)) * 1000, 1)} ms, ${fmt((halfFoldSeconds / HALF_SECONDS) * 100, 1)} % of the writer's time; sampled every 100 ms (${sampled.lengths.length}): p50 ${fmt(percentile(sampled.lengths, 50), 1)} ms, p99 ${fmt(percentile(sampled.lengths, 99), 1)} ms, max ${fmt(sampled.lengths[sampled.lengths.length - 1] ?? Number.NaN, 1)} ms, events p50 ${fmt(percentile(sampled.events, 50))}`,
+        `  event-loop delay in that phase: this bench (load, receiver) p99 ${fmt(benchLoop.percentile(99) / 1e6, 1)} ms, max ${fmt(benchLoop.max / 1e6, 1)} ms; the server's HTTP thread, last 10 s window (/metrics) p99 ${fmt(foldsAfter.loopDelayP99 * 1000, 1)} ms, max ${fmt(foldsAfter.loopDelayMax * 1000, 1)} ms`,
         `  all folds of the run: ${fmt(foldsAfter.count)} transactions, ${fmt(foldsAfter.seconds, 1)} s`,
         `  peak RSS of server: ${fmt(rss)} MiB`,
         '',

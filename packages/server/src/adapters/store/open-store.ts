@@ -8,7 +8,15 @@ import type { SqliteStoreOptions } from './sqlite/sqlite-database.js';
  */
 export async function openStore(
   config: Config,
-  options: { thread?: 'worker' | 'main' } = {},
+  options: {
+    thread?: 'worker' | 'main';
+    /**
+     * SQLite: a batch's deliveries are created leased to this process for so long, for its
+     * dispatcher to send at once (see SqliteStoreOptions.leaseNewDeliveriesMs). Only for the
+     * process that runs the dispatcher and applies the batches (embedded `serve`).
+     */
+    leaseNewDeliveriesMs?: number;
+  } = {},
 ): Promise<Store> {
   switch (config.store.driver) {
     case 'sqlite': {
@@ -24,6 +32,8 @@ export async function openStore(
       // Unset: derived from maxWalMiB by the store (defaultFoldChunkEvents).
       if (config.store.foldChunkEvents !== undefined)
         sqliteOptions.foldChunkEvents = config.store.foldChunkEvents;
+      if (options.leaseNewDeliveriesMs !== undefined)
+        sqliteOptions.leaseNewDeliveriesMs = options.leaseNewDeliveriesMs;
       if ((options.thread ?? config.store.thread) === 'worker') {
         const { ThreadedSqliteStore } = await import('./sqlite/threaded-sqlite-store.js');
         return new ThreadedSqliteStore(sqliteOptions);

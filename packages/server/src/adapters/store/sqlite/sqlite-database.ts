@@ -58,6 +58,14 @@ export interface SqliteStoreOptions {
   idCacheMiB?: number;
   /** Heap the writer's cache of folded rule-counter values may hold, by estimate. Default 32. */
   counterCacheMiB?: number;
+  /**
+   * The deliveries of a batch's alerts are created leased to this process for this long and
+   * returned by `applyBatch` (`leasedDeliveries`), for its dispatcher to send at once: a claim
+   * would wait behind the writer's fold (hundreds of ms at a high rate). Only for the process
+   * that runs the dispatcher (`serve`); unset (other processes on the file), they wait in the
+   * outbox for a claim.
+   */
+  leaseNewDeliveriesMs?: number;
 }
 
 export const DEFAULT_MAX_WAL_MIB = 64;
@@ -142,8 +150,10 @@ export class SqliteDatabase {
   /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
   private writers: OtherWriters | undefined;
+  private readonly leaseNewDeliveriesMs: number | undefined;
 
   constructor(options: SqliteStoreOptions) {
+    this.leaseNewDeliveriesMs = options.leaseNewDeliveriesMs;
     this.synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.foldIntervalMs = options.foldIntervalMs ?? 1_000;
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
@@ -293,6 +303,7 @@ export class SqliteDatabase {
       this.db,
       (q) => this.queryUsage(q),
       this.cacheBudgets.counters,
+      this.leaseNewDeliveriesMs,
     );
     this.projectStore = new SqliteProjects(this.db);
     this.folder = new EventLogFold({
@@ -403,6 +414,9 @@ export class SqliteDatabase {
       outcomes,
       alerts: evaluated.alerts,
       enforcedCounters: evaluated.enforcedCounters,
+      ...(evaluated.leasedDeliveries.length > 0
+        ? { leasedDeliveries: evaluated.leasedDeliveries }
+        : {}),
     };
   }
 

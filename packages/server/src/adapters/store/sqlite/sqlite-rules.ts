@@ -59,7 +59,7 @@ export class SqliteRules {
   /** Counter deltas of the batches appended since the last fold. */
   readonly pending: PendingCounters;
   private readonly st: Record<
-    'insertAlert' | 'insertDelivery' | 'setCounter' | 'enabledRules',
+    'insertAlert' | 'insertDelivery' | 'insertLeasedDelivery' | 'setCounter' | 'enabledRules',
     Statement
   >;
   /** Enabled rules by project, as of `dataVersion`. */
@@ -71,6 +71,8 @@ export class SqliteRules {
     private readonly queryRollups: (query: UsageQuery) => UsageRow[],
     /** Heap the folded rule-counter values may hold (see PendingCounters). */
     counterCacheBytes?: number,
+    /** A batch's deliveries are created leased to this process for so long (see SqliteStoreOptions). */
+    private readonly leaseNewDeliveriesMs?: number,
   ) {
     this.pending = new PendingCounters(db, counterCacheBytes);
     const s = (sql: string) => db.prepare(sql);
@@ -82,6 +84,11 @@ export class SqliteRules {
       insertDelivery: s(
         `INSERT OR IGNORE INTO deliveries (delivery_id, alert_id, project_id, channel_index, channel, status, attempts, next_attempt_ms, created_at_ms, updated_at_ms)
          VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+      ),
+      // Leased at birth, as a claim would lease it: its first attempt has begun.
+      insertLeasedDelivery: s(
+        `INSERT OR IGNORE INTO deliveries (delivery_id, alert_id, project_id, channel_index, channel, status, attempts, next_attempt_ms, created_at_ms, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?)`,
       ),
       setCounter: s(
         `INSERT INTO rule_counters (rule_id, scope_key, bucket_start_ms, value, updated_at_ms) VALUES (?, ?, ?, ?, ?)
@@ -117,8 +124,19 @@ export class SqliteRules {
   evaluate(
     fresh: readonly PricedEvent[],
     nowMs: number,
-  ): { alerts: NewAlert[]; enforcedCounters: RuleCounter[]; commit: (logSeq: number) => void } {
-    const none = { alerts: [], enforcedCounters: [], commit: (_logSeq: number) => {} };
+  ): {
+    alerts: NewAlert[];
+    enforcedCounters: RuleCounter[];
+    /** The new deliveries, leased to this process (with `leaseNewDeliveriesMs`). */
+    leasedDeliveries: DeliveryRecord[];
+    commit: (logSeq: number) => void;
+  } {
+    const none = {
+      alerts: [],
+      enforcedCounters: [],
+      leasedDeliveries: [],
+      commit: (_logSeq: number) => {},
+    };
     if (fresh.length === 0) return none;
     const rules = this.enabledRules(new Set(fresh.map((e) => e.projectId)));
     if (rules.length === 0) return none;
@@ -127,12 +145,14 @@ export class SqliteRules {
     const staged = this.pending.stage(plan);
     const rows = this.pending.values(plan.reads, staged);
     const byId = new Map(rules.map((c) => [c.rule.id, c.rule]));
+    const leasedDeliveries: DeliveryRecord[] = [];
     const alerts = findCrossings(plan, rows, nowMs).filter((a) =>
-      this.insertAlert(a, byId.get(a.ruleId) as Rule, nowMs),
+      this.insertAlert(a, byId.get(a.ruleId) as Rule, nowMs, leasedDeliveries),
     );
     return {
       alerts,
       enforcedCounters: enforcedCounters(plan, rows),
+      leasedDeliveries,
       commit: (logSeq: number) => this.pending.commit(staged, logSeq),
     };
   }
@@ -149,7 +169,16 @@ export class SqliteRules {
       .immediate();
   }
 
-  private insertAlert(alert: NewAlert, rule: Rule, nowMs: number): boolean {
+  /**
+   * Inserts an alert and its deliveries; false when it exists already. With `leased` (a batch's
+   * alerts, when this process sends them itself) the deliveries are created leased and added to it.
+   */
+  private insertAlert(
+    alert: NewAlert,
+    rule: Rule,
+    nowMs: number,
+    leased?: DeliveryRecord[],
+  ): boolean {
     const inserted = this.st.insertAlert.run(
       alert.alertId,
       alert.projectId,
@@ -166,17 +195,29 @@ export class SqliteRules {
       JSON.stringify(alert.message),
     );
     if (inserted?.changes !== 1) return false; // fired before: a redelivery or another flush got there first
+    const leaseMs = leased === undefined ? undefined : this.leaseNewDeliveriesMs;
     rule.channels.forEach((channel, i) => {
-      this.st.insertDelivery.run(
-        deliveryIdOf(alert.alertId, i),
-        alert.alertId,
-        alert.projectId,
-        i,
-        JSON.stringify(channel),
-        nowMs,
-        nowMs,
-        nowMs,
-      );
+      const id = deliveryIdOf(alert.alertId, i);
+      const nextAttemptMs = leaseMs === undefined ? nowMs : nowMs + leaseMs;
+      const insert = leaseMs === undefined ? this.st.insertDelivery : this.st.insertLeasedDelivery;
+      const row = [id, alert.alertId, alert.projectId, i, JSON.stringify(channel)];
+      if (insert.run(...row, nextAttemptMs, nowMs, nowMs).changes !== 1 || leaseMs === undefined)
+        return;
+      leased?.push({
+        id,
+        alertId: alert.alertId,
+        projectId: alert.projectId,
+        channelIndex: i,
+        channel,
+        status: 'sending',
+        attempts: 1,
+        nextAttemptMs,
+        lastError: undefined,
+        createdAtMs: nowMs,
+        updatedAtMs: nowMs,
+        deliveredAtMs: undefined,
+        message: alert.message,
+      });
     });
     return true;
   }
