@@ -1,7 +1,8 @@
 import { makePricedEvent } from '@tokenwatch/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { stringEntryBytes } from './id-dictionary.js';
 import { PendingCounters } from './pending-counters.js';
-import { RollupWriter, stringEntryBytes } from './rollup-writer.js';
+import { RollupWriter } from './rollup-writer.js';
 import { SqliteDatabase } from './sqlite-database.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { BatchPlan, CounterRange, CounterValues, RuleCounter } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import { stringEntryBytes } from './rollup-writer.js';
+import { stringEntryBytes } from './id-dictionary.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 /** `${counterKey}\0${scopeKey}` → bucket start → amount. */

@@ -2,27 +2,13 @@ import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
+import { DEFAULT_ID_CACHE_BUDGET_BYTES, IdDictionary } from './id-dictionary.js';
 import { ACC_MEASURE_COLUMNS, Acc } from './rollup-acc.js';
 import { WEEK_MS } from './schema.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-/**
- * What the writer's id caches hold at most, by estimate (see GenerationalCache): past it the
- * least recently used ids are dropped and read again from the database when seen again. Sized
- * in bytes, not entries: a long tail of users makes a series key ~100 characters, and a cap of
- * a million entries per dictionary (reached only after hours) held hundreds of MiB.
- */
-export const DEFAULT_ID_CACHE_BUDGET_BYTES = 64 * 1024 * 1024;
-/**
- * Heap bytes of a string-keyed entry, measured on a heap snapshot of the soak bench: a key
- * built by a template literal is a tree of cons strings that keeps its parts alive, ~2 bytes
- * per character all told, plus ~100 for the map's slot and the string headers.
- */
-export function stringEntryBytes(key: string): number {
-  return 2 * key.length + 96;
-}
 /** Heap bytes of a coarse-ids entry (object with five small integers, and its slot). */
 const COARSE_ENTRY_BYTES = 96;
 
@@ -98,64 +84,6 @@ function accumulateTag(
 }
 
 /**
- * A cached string → integer id dictionary over one table (series, tags, ...). Ids created inside
- * a transaction that rolls back do not exist: they are forgotten again (`rolledBack`).
- */
-class IdDictionary {
-  private readonly ids: GenerationalCache<string, number>;
-  private pending: string[] = [];
-  private readonly find: Statement;
-  private readonly insert: Statement;
-
-  constructor(
-    db: Database.Database,
-    table: string,
-    idColumn: string,
-    columns: string[],
-    budgetBytes: number,
-  ) {
-    this.ids = new GenerationalCache(budgetBytes, stringEntryBytes);
-    this.find = db
-      .prepare(
-        `SELECT ${idColumn} FROM ${table} WHERE ${columns.map((c) => `${c} = ?`).join(' AND ')}`,
-      )
-      .pluck();
-    // A key not in the cache is most often new (a long tail of users): try the insert first,
-    // and look the id up only when it existed already (one statement instead of two).
-    this.insert = db
-      .prepare(
-        `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
-         ON CONFLICT DO NOTHING RETURNING ${idColumn}`,
-      )
-      .pluck();
-  }
-
-  idOf(key: string, values: readonly string[]): number {
-    let id = this.ids.get(key);
-    if (id === undefined) {
-      const inserted = this.insert.get(...values) as number | undefined;
-      id = inserted ?? (this.find.get(...values) as number);
-      this.ids.set(key, id);
-      if (inserted !== undefined) this.pending.push(key);
-    }
-    return id;
-  }
-
-  get bytes(): number {
-    return this.ids.bytes;
-  }
-
-  committed(): void {
-    this.pending = [];
-  }
-
-  rolledBack(): void {
-    for (const k of this.pending) this.ids.delete(k);
-    this.pending = [];
-  }
-}
-
-/**
  * Writes a batch's new events into the rollups, inside the caller's transaction: resolves each
  * event's series (and tags) to integer ids through cached dictionaries, pre-aggregates in
  * memory, then upserts one row per (bucket, series).
@@ -164,7 +92,7 @@ class IdDictionary {
  * - full series (user × app × model × provider): minute, hour and day — the seed's table;
  * - app series (app × model × provider): hour and day — overview, model share, app × model;
  * - user series (user × app): hour and day — the app × user heat map;
- * - users (user alone): hour and day — top users and active users;
+ * - users (user alone): hour, day and 7-day buckets — top users and active users;
  * - models (model × provider) and apps (app alone): hour and day — the charts over time.
  * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
  * series of its own). They are derived from the flush's hour and day accumulators, not per
