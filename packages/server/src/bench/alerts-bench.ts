@@ -206,6 +206,9 @@ async function latencyPhase(
   const acked = new Map<string, number>();
   const statusLatency: number[] = [];
   const inflight: Promise<void>[] = [];
+  // A failed request is kept and thrown once the phase has ended: left unhandled while the loop
+  // waits, it killed the bench and left its server running.
+  let failure: unknown;
   const started = performance.now();
   for (const item of schedule) {
     const due = started + item.at;
@@ -214,17 +217,22 @@ async function latencyPhase(
     const probe = item.probe ? prober.next() : undefined;
     const payload = Buffer.from(JSON.stringify(probe ? probe.body : nextBody()));
     inflight.push(
-      post(url, key, payload).then((r) => {
-        if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
-        const now = performance.now();
-        statusLatency.push(now - due);
-        if (probe && (JSON.parse(r.text) as { accepted: number }).accepted === 1) {
-          acked.set(probe.key, now);
-        }
-      }),
+      post(url, key, payload)
+        .then((r) => {
+          if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
+          const now = performance.now();
+          statusLatency.push(now - due);
+          if (probe && (JSON.parse(r.text) as { accepted: number }).accepted === 1) {
+            acked.set(probe.key, now);
+          }
+        })
+        .catch((err: unknown) => {
+          failure ??= err;
+        }),
     );
   }
   await Promise.all(inflight);
+  if (failure !== undefined) throw failure;
   const achieved = (total * PER_REQUEST + probes) / ((performance.now() - started) / 1000);
   const waitUntil = Date.now() + 10_000;
   const done = () => [...acked.keys()].every((k) => prober.arrived.has(k));

@@ -85,18 +85,26 @@ async function fixedRate(
   const latencies: number[] = [];
   const started = performance.now();
   const inflight: Promise<void>[] = [];
+  // Thrown once the phase has ended: left unhandled while the loop waits, a failed request would
+  // kill the bench and leave its server running.
+  let failure: unknown;
   for (let i = 0; i < total; i++) {
     const due = started + (i / requestsPerSecond) * 1000;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     inflight.push(
-      post(url, key, bodies[i] as Buffer).then((r) => {
-        if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
-        latencies.push(performance.now() - due);
-      }),
+      post(url, key, bodies[i] as Buffer)
+        .then((r) => {
+          if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
+          latencies.push(performance.now() - due);
+        })
+        .catch((err: unknown) => {
+          failure ??= err;
+        }),
     );
   }
   await Promise.all(inflight);
+  if (failure !== undefined) throw failure;
   latencies.sort((a, b) => a - b);
   return { achieved: (total * PER_REQUEST) / ((performance.now() - started) / 1000), latencies };
 }
