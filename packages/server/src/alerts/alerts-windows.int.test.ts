@@ -11,11 +11,11 @@ import {
   localTime,
   MINUTE_MS,
   recentInCurrentHour,
-  shiftedClockEnv,
   startAlertServer,
   usageEvent,
 } from '../testing/alerts-harness.js';
 import { killStartedServers, removeDataDir } from '../testing/server-process.js';
+import { shiftedClockEnv } from '../testing/shifted-clock.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../testing/webhook-receiver.js';
 
 /**

@@ -31,6 +31,33 @@ async function outboxWithOneWebhook(receiver: WebhookReceiver): Promise<MemorySt
   return store;
 }
 
+/** A store where `users` users cross a per-user rule: one delivery each to the receiver. */
+async function outboxWithCrossings(receiver: WebhookReceiver, users: number): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  await store.migrate();
+  await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
+  await store.createRule(
+    makeRule({
+      scope: ['user'],
+      channels: [{ type: 'webhook', url: receiver.url() }],
+      levels: [{ value: 100 }],
+    }),
+    T0,
+  );
+  await store.applyBatch(
+    Array.from({ length: users }, (_, i) =>
+      makePricedEvent({
+        userId: `user-${i}`,
+        inputTokens: 500,
+        outputTokens: 0,
+        timestampMs: T0 + 60_000,
+      }),
+    ),
+    { nowMs: T0 + 60_000 },
+  );
+  return store;
+}
+
 function dispatcher(
   store: MemoryStore,
   now: () => number,
@@ -104,29 +131,8 @@ describe('Dispatcher', () => {
   it('leases no more than maxInFlight deliveries while a destination is slow, and sends each once', async () => {
     const receiver = await startWebhookReceiver({ kind: 'hang' });
     receivers.push(receiver);
-    const store = new MemoryStore();
-    await store.migrate();
-    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
-    await store.createRule(
-      makeRule({
-        scope: ['user'],
-        channels: [{ type: 'webhook', url: receiver.url() }],
-        levels: [{ value: 100 }],
-      }),
-      T0,
-    );
     // 40 users cross the rule: 40 deliveries to one destination.
-    await store.applyBatch(
-      Array.from({ length: 40 }, (_, i) =>
-        makePricedEvent({
-          userId: `user-${i}`,
-          inputTokens: 500,
-          outputTokens: 0,
-          timestampMs: T0 + 60_000,
-        }),
-      ),
-      { nowMs: T0 + 60_000 },
-    );
+    const store = await outboxWithCrossings(receiver, 40);
     const started = Date.now();
     const d = dispatcher(store, () => T0 + 2 * 60_000 + (Date.now() - started), [], {
       batchSize: 5,
@@ -166,28 +172,7 @@ describe('Dispatcher', () => {
     // again by the next poll and then sent by both copies.
     const receiver = await startWebhookReceiver({ kind: 'ok', delayMs: 150 });
     receivers.push(receiver);
-    const store = new MemoryStore();
-    await store.migrate();
-    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
-    await store.createRule(
-      makeRule({
-        scope: ['user'],
-        channels: [{ type: 'webhook', url: receiver.url() }],
-        levels: [{ value: 100 }],
-      }),
-      T0,
-    );
-    await store.applyBatch(
-      Array.from({ length: 12 }, (_, i) =>
-        makePricedEvent({
-          userId: `slow-${i}`,
-          inputTokens: 500,
-          outputTokens: 0,
-          timestampMs: T0 + 60_000,
-        }),
-      ),
-      { nowMs: T0 + 60_000 },
-    );
+    const store = await outboxWithCrossings(receiver, 12);
     const started = Date.now();
     const metrics = new Metrics();
     const logger = createLogger('warn', {}, () => {});
@@ -228,23 +213,7 @@ describe('Dispatcher', () => {
   it('sends deliveries handed over already leased without claiming them; past maxInFlight they go back to the outbox, due now', async () => {
     const receiver = await startWebhookReceiver({ kind: 'hang' });
     receivers.push(receiver);
-    const store = new MemoryStore();
-    await store.migrate();
-    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: T0 });
-    await store.createRule(
-      makeRule({
-        scope: ['user'],
-        channels: [{ type: 'webhook', url: receiver.url() }],
-        levels: [{ value: 100 }],
-      }),
-      T0,
-    );
-    await store.applyBatch(
-      Array.from({ length: 5 }, (_, i) =>
-        makePricedEvent({ userId: `h-${i}`, inputTokens: 500, timestampMs: T0 + 60_000 }),
-      ),
-      { nowMs: T0 + 60_000 },
-    );
+    const store = await outboxWithCrossings(receiver, 5);
     const nowMs = T0 + 2 * 60_000;
     // Leased as SQLite leases a batch's deliveries for the process that applied it.
     const leased = await store.claimDeliveries(nowMs, 10, LEASE_MS);

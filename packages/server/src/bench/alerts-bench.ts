@@ -94,8 +94,8 @@ async function admin(url: string, key: string, method: string, path: string, bod
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-/** The writer's fold transactions so far, from /metrics (SQLite store). */
-async function foldMetrics(url: string, key: string) {
+/** The writer's fold transactions so far and the HTTP thread's event-loop delay, from /metrics. */
+async function serverMetrics(url: string, key: string) {
   const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
   const text = await res.text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
@@ -118,7 +118,7 @@ async function sampleFolds(url: string, key: string, stop: { done: boolean }) {
   const events: number[] = [];
   let seen = -1;
   while (!stop.done) {
-    const m = await foldMetrics(url, key);
+    const m = await serverMetrics(url, key);
     if (m.count !== seen) {
       if (seen !== -1) {
         lengths.push(m.lastSeconds * 1000);
@@ -316,7 +316,7 @@ async function main(): Promise<void> {
       const idle = await latencyPhase(url, ingestKey, probe, 0, IDLE_SECONDS);
       const rate = Math.min(...hundred) / 2;
       process.stdout.write(`half rate: ${fmt(rate)} events/s for ${HALF_SECONDS} s...\n`);
-      const foldsBefore = await foldMetrics(url, adminKey);
+      const foldsBefore = await serverMetrics(url, adminKey);
       const stopSampling = { done: false };
       const sampling = sampleFolds(url, adminKey, stopSampling);
       // Whose event loop stalls in this phase: the bench's (client and receiver) or the server's.
@@ -326,7 +326,7 @@ async function main(): Promise<void> {
       benchLoop.disable();
       stopSampling.done = true;
       const sampled = await sampling;
-      const foldsAfter = await foldMetrics(url, adminKey);
+      const foldsAfter = await serverMetrics(url, adminKey);
       const halfFolds = foldsAfter.count - foldsBefore.count;
       const halfFoldSeconds = foldsAfter.seconds - foldsBefore.seconds;
       const load1 = loadavg();

@@ -133,10 +133,13 @@ export async function startWebhookReceiver(
           else accepted.set(hit.id, hit);
           res.writeHead(hit.status);
           res.end();
-          for (const w of [...waiters]) w();
         };
-        if (m.delayMs) setTimeout(answer, m.delayMs);
-        else answer();
+        if (m.delayMs) {
+          setTimeout(() => {
+            answer();
+            for (const w of [...waiters]) w();
+          }, m.delayMs);
+        } else answer();
       }
       self.onHit?.(hit);
       for (const w of [...waiters]) w();

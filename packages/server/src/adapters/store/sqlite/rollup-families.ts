@@ -6,8 +6,8 @@ import { WEEK_MS } from './schema.js';
  * over their resolutions (see compileUsageQuery in sqlite-usage-queries.ts).
  */
 
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 export const RESOLUTION_MS = { minute: 60_000, hour: HOUR_MS, day: DAY_MS, week: WEEK_MS } as const;
 export type Resolution = keyof typeof RESOLUTION_MS;
 /** Past this many buckets a user filter scans the range instead of seeking each bucket. */
@@ -77,25 +77,28 @@ export interface RangePart {
 }
 
 /**
- * How a range-wide query (no interval) reads its buckets when not from one rollup: an hour query
- * as whole days plus its ragged hours (`hybrid`); and, on a family with week rollups, the whole
- * weeks of those days from the week rollup. The same buckets as the query's own resolution: a
- * week is read only when its 7 days are all in the range. Undefined: one rollup, as asked.
+ * How a range-wide query (no interval) reads its buckets when not from one rollup. An hour query
+ * over a long range, not aligned on days, would read every hour row: it reads the whole days it
+ * contains from the day rollup and only its ragged edges from the hour rollup. On a family with
+ * week rollups, the whole weeks of those days come from the week rollup. The same buckets as the
+ * query's own resolution (a bucket counts when its start is in [from, to); a week only when its 7
+ * days all are). Undefined: one rollup, the query's own.
  */
-export function rangeParts(
-  q: UsageQuery,
-  family: Family,
-  hybrid: { hourStart: number; dayStart: number; dayEnd: number; hourEnd: number } | undefined,
-): RangePart[] | undefined {
+export function rangeParts(q: UsageQuery, family: Family): RangePart[] | undefined {
   if (q.interval !== undefined) return undefined;
   let hours: Array<[number, number]> = [];
   let days: [number, number];
+  const hourStart = Math.ceil(q.fromMs / HOUR_MS) * HOUR_MS;
+  const hourEnd = Math.ceil(q.toMs / HOUR_MS) * HOUR_MS;
+  const dayStart = Math.ceil(hourStart / DAY_MS) * DAY_MS;
+  const dayEnd = Math.floor(hourEnd / DAY_MS) * DAY_MS;
+  const hybrid = q.resolution === 'hour' && dayEnd > dayStart;
   if (hybrid) {
     hours = [
-      [hybrid.hourStart, hybrid.dayStart],
-      [hybrid.dayEnd, hybrid.hourEnd],
+      [hourStart, dayStart],
+      [dayEnd, hourEnd],
     ];
-    days = [hybrid.dayStart, hybrid.dayEnd];
+    days = [dayStart, dayEnd];
   } else if (q.resolution === 'day' && family.weeks) {
     // The day buckets whose start is in [from, to).
     days = [Math.ceil(q.fromMs / DAY_MS) * DAY_MS, Math.ceil(q.toMs / DAY_MS) * DAY_MS];

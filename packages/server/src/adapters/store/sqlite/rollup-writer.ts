@@ -306,14 +306,16 @@ export class RollupWriter {
           addTo(plain[`app${resolution}`] as Buckets, bucketMs, ids.appModel, acc, true);
           addTo(plain[`user${resolution}`] as Buckets, bucketMs, ids.userApp, acc, false);
           addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc, false);
-          if (resolution === 'Day') {
-            const week = floorTo(bucketMs, WEEK_MS);
-            addTo(plain.perUserWeek as Buckets, week, ids.user, acc, false);
-          }
           addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc, true);
           addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc, true);
         }
       }
+    }
+    // The users' weeks from their days: one add per (day, user).
+    for (const [dayMs, byUser] of plain.perUserDay as Buckets) {
+      const week = floorTo(dayMs, WEEK_MS);
+      for (const [userId, acc] of byUser)
+        addTo(plain.perUserWeek as Buckets, week, userId, acc, false);
     }
     const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
       const measures = a.params(nowMs);

@@ -2,10 +2,8 @@ import type { Dimension, UsageQuery } from '@tokenwatch/core';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
 import {
   bucketList,
-  DAY_MS,
   type Family,
   FULL,
-  HOUR_MS,
   pickFamily,
   RESOLUTION_MS,
   type Resolution,
@@ -102,19 +100,8 @@ export function compileUsageQuery(q: UsageQuery, options: CompileOptions = {}): 
     q.latency === true,
   );
 
-  // A long range without an interval, not aligned on days, would read every hour row. Read the
-  // whole days it contains from the day rollup and only its ragged edges from the hour rollup:
-  // the same buckets as the hour query (a bucket counts when its start is in [from, to)).
-  const hourStart = Math.ceil(q.fromMs / HOUR_MS) * HOUR_MS;
-  const hourEnd = Math.ceil(q.toMs / HOUR_MS) * HOUR_MS;
-  const dayStart = Math.ceil(hourStart / DAY_MS) * DAY_MS;
-  const dayEnd = Math.floor(hourEnd / DAY_MS) * DAY_MS;
-  const hybrid = q.interval === undefined && q.resolution === 'hour' && dayEnd > dayStart;
-  const parts = rangeParts(
-    q,
-    family,
-    hybrid ? { hourStart, dayStart, dayEnd, hourEnd } : undefined,
-  );
+  // Whole days (and weeks) of a long range from the coarser rollups (see rangeParts).
+  const parts = rangeParts(q, family);
   // With a user filter, seek each (bucket, series) of those users instead of scanning every row
   // of the range: the rollup key is (bucket, series), so a list of buckets and a list of the
   // users' series ids make exact lookups. Only SQLite's schema is laid out for it; a minute

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { PricedEvent, UsageQuery } from '@tokenwatch/core';
 import { CONTRACT_T0, makePricedEvent, makeQuery } from '@tokenwatch/core/testing';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../../demo/traffic.js';
 import { MemoryStore } from '../memory/memory-store.js';
 import { MIGRATIONS, WEEK_MS } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -11,17 +12,6 @@ import { compileUsageQuery } from './sqlite-usage-queries.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-
-/** A deterministic PRNG (mulberry32): the same events on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** The first instant of the 45 days of events. */
 const START = Math.floor(CONTRACT_T0 / DAY) * DAY - 40 * DAY;
@@ -31,7 +21,7 @@ const START = Math.floor(CONTRACT_T0 / DAY) * DAY - 40 * DAY;
  * in the first week), costs with carries past a dollar, errors, calls without usage, denials.
  */
 function events(): PricedEvent[] {
-  const next = random(29);
+  const next = rng(29);
   const pick = (n: number) => Math.floor(next() * n);
   return Array.from({ length: 3000 }, (_, i) => {
     const user = `u${pick(12)}`;
