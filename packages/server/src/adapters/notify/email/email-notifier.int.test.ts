@@ -220,7 +220,8 @@ describe('email notifier through a real SMTP server', () => {
     );
     expect(err.retryable).toBe(true);
     expect(err.context.timeout).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1_500);
+    // Below the 10 s greeting timeout, the wait this would be if the signal were ignored.
+    expect(Date.now() - started).toBeLessThan(8_000);
     // The connection is closed, not left to the SMTP timeouts.
     await expect.poll(() => closedByClient, { timeout: 6_000 }).toBe(1);
   });
