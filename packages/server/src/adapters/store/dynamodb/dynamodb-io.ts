@@ -35,10 +35,11 @@ export interface DynamoDbStoreOptions {
   /** Parallel requests per batch (the SDK keeps up to 50 sockets). Default 16. */
   concurrency?: number | undefined;
   /**
-   * The SDK's transport (default: its Node HTTP handler). Tests give dynalite's in-process
-   * handler (testing/dynalite.ts); every command, its marshalling and middleware are unchanged.
+   * The client commands are sent through (default: a DynamoDBClient built from the options
+   * above). The rule oracle's long runs give one that hands each command's input to dynalite in
+   * the process (testing/dynalite.ts `directClient`); every other test and production use the SDK.
    */
-  requestHandler?: DynamoDBClientConfig['requestHandler'];
+  client?: Pick<DynamoDBClient, 'send' | 'destroy'>;
 }
 
 const RETRYABLE_NAMES = new Set([
@@ -143,7 +144,7 @@ function withValues<T extends { ExpressionAttributeValues?: Record<string, unkno
  * request (250 -> 175 us measured on a canned response), on every batch and rule save.
  */
 export class DynamoIo {
-  readonly raw: DynamoDBClient;
+  readonly raw: Pick<DynamoDBClient, 'send' | 'destroy'>;
   readonly table: string;
   readonly concurrency: number;
   /**
@@ -167,12 +168,7 @@ export class DynamoIo {
   }
 
   constructor(options: DynamoDbStoreOptions) {
-    const config: DynamoDBClientConfig = { maxAttempts: 4, cacheMiddleware: true };
-    if (options.region !== undefined) config.region = options.region;
-    if (options.endpoint !== undefined) config.endpoint = options.endpoint;
-    if (options.credentials !== undefined) config.credentials = options.credentials;
-    if (options.requestHandler !== undefined) config.requestHandler = options.requestHandler;
-    this.raw = new DynamoDBClient(config);
+    this.raw = options.client ?? new DynamoDBClient(clientConfig(options));
     this.table = options.tableName;
     this.concurrency = options.concurrency ?? 16;
   }
@@ -369,6 +365,14 @@ export class DynamoIo {
   close(): void {
     this.raw.destroy();
   }
+}
+
+function clientConfig(options: DynamoDbStoreOptions): DynamoDBClientConfig {
+  const config: DynamoDBClientConfig = { maxAttempts: 4, cacheMiddleware: true };
+  if (options.region !== undefined) config.region = options.region;
+  if (options.endpoint !== undefined) config.endpoint = options.endpoint;
+  if (options.credentials !== undefined) config.credentials = options.credentials;
+  return config;
 }
 
 type WriteRequest = { PutRequest: { Item: Attrs } } | { DeleteRequest: { Key: Attrs } };

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import type { DynamoDbStoreOptions } from '../dynamodb-io.js';
 
 export interface LocalDynamo {
   endpoint: string;
@@ -10,89 +10,115 @@ export interface LocalDynamo {
   credentials: { accessKeyId: string; secretAccessKey: string };
   region: string;
   /**
-   * An SDK request handler that gives each signed request to this dynalite's own request
-   * listener in the process, without a socket (see inProcessHandler). For the long runs only
-   * (the rule oracle); the other tests go through HTTP on loopback like production does.
+   * A client for DynamoIo that hands each command to this dynalite in the process, without the
+   * SDK or a socket (see directClient). For the long runs only (the rule oracle); the other
+   * tests go through the SDK over HTTP on loopback, as production does.
    */
-  inProcess: NonNullable<DynamoDBClientConfig['requestHandler']>;
+  direct: DynamoClient;
   close(): Promise<void>;
 }
 
-/** The parts of the SDK's HttpRequest the handler reads (JSON protocol: the body is a string). */
-interface SdkRequest {
-  method: string;
-  path: string;
-  query?: Record<string, string | string[] | null>;
-  headers: Record<string, string>;
-  body?: unknown;
+/** What DynamoIo sends commands through (the SDK's DynamoDBClient, or `directClient`). */
+export type DynamoClient = NonNullable<DynamoDbStoreOptions['client']>;
+
+/** Uint8Array values as base64 text, as the JSON protocol carries binary attributes. */
+function wireReplacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const original = this[key];
+  if (original instanceof Uint8Array)
+    return Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString(
+      'base64',
+    );
+  return value;
+}
+
+const fromBase64 = (text: string): Uint8Array => {
+  const b = Buffer.from(text, 'base64');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+};
+
+/**
+ * Binary attribute values (`{ B: base64 }`, `{ BS: [...] }`) back to bytes, wherever they are
+ * (items, maps, lists). Every attribute value is an object, so only an attribute value can be a
+ * one-key object whose `B` is text.
+ */
+function decodeBinary(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(decodeBinary);
+  if (value === null || typeof value !== 'object') return value;
+  const o = value as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && typeof o.B === 'string') return { B: fromBase64(o.B) };
+  if (keys.length === 1 && Array.isArray(o.BS)) return { BS: (o.BS as string[]).map(fromBase64) };
+  for (const k of keys) o[k] = decodeBinary(o[k]);
+  return o;
+}
+
+/** An SDK-shaped service error: its name from `__type`, a client fault for a 4xx. */
+function serviceError(statusCode: number, body: { __type?: string; message?: string }): Error {
+  const name = (body.__type ?? 'UnknownError').split('#').pop() as string;
+  return Object.assign(new Error(body.message ?? name), {
+    name,
+    $fault: statusCode >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: statusCode },
+  });
 }
 
 /**
- * The SDK's transport, minus TCP and HTTP framing: the request — serialized, signed (SigV4) and
- * retried by the unchanged SDK middleware of DynamoDbStore's client — is handed to dynalite's
- * request listener as a minimal IncomingMessage (method, url, headers, one body chunk), and its
- * response (status, headers, body) comes back as the SDK's HttpResponse. Dynalite parses,
- * validates and executes it exactly as it does a request that arrived over a socket: this is
- * the real emulator behind a shorter wire, not a mock. What it skips is the Node HTTP client and
- * server (sockets, header parsing, keep-alive), about a third of the CPU of a request when
- * both ends live in the test process; loopback HTTP itself is covered by every other test.
+ * A client that gives each command's input to this dynalite's request listener in the process,
+ * as the JSON the DynamoDB wire protocol carries (binary attributes as base64), and returns the
+ * parsed answer (binary attributes as bytes again, errors named from their `__type` as the SDK
+ * names them). Dynalite parses, validates and executes it exactly as a request that arrived
+ * over a socket: the real emulator, not a mock. What it skips is the AWS SDK (middleware,
+ * SigV4 signing, serde, retries) and the HTTP framing: a third of the CPU of the DynamoDB rule
+ * oracle, which checks the store's semantics and is its only user. Every other DynamoDB test
+ * goes through the SDK over loopback HTTP, as production does.
  */
-function inProcessHandler(listener: RequestListener): LocalDynamo['inProcess'] {
-  return {
-    handle(request: SdkRequest) {
-      return new Promise((resolve, reject) => {
-        const req = new EventEmitter() as EventEmitter & Record<string, unknown>;
-        const query = new URLSearchParams();
-        for (const [k, v] of Object.entries(request.query ?? {}))
-          for (const x of Array.isArray(v) ? v : [v]) query.append(k, x ?? '');
-        const qs = query.toString();
-        req.method = request.method;
-        req.url = `${request.path}${qs ? `?${qs}` : ''}`;
-        req.headers = Object.fromEntries(
-          Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]),
-        );
-        const headers: Record<string, string> = {};
-        const res = {
-          statusCode: 200,
-          setHeader(name: string, value: unknown) {
-            headers[name.toLowerCase()] = String(value);
-          },
-          end(body?: string | Uint8Array) {
-            resolve({
-              response: {
-                statusCode: res.statusCode,
-                headers,
-                body: typeof body === 'string' ? Buffer.from(body) : (body ?? new Uint8Array()),
-              },
-            });
-          },
-        };
-        try {
-          listener(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-        } catch (err) {
-          reject(err);
-          return;
-        }
-        // The SDK's JSON body is a Uint8Array subclass whose valueOf() decodes it (with a
-        // warning), so its bytes are wrapped, not passed to Buffer.from as an object.
-        const body = request.body;
-        if (typeof body === 'string' && body !== '') req.emit('data', Buffer.from(body));
-        else if (body instanceof Uint8Array && body.byteLength > 0)
-          req.emit('data', Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+function directClient(listener: RequestListener, region: string): DynamoClient {
+  const authorization = `AWS4-HMAC-SHA256 Credential=local/20260101/${region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0`;
+  const call = (operation: string, input: unknown): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const req = new EventEmitter() as EventEmitter & Record<string, unknown>;
+      req.method = 'POST';
+      req.url = '/';
+      req.headers = {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        'x-amz-date': '20260101T000000Z',
+        authorization,
+      };
+      const res = {
+        statusCode: 200,
+        setHeader() {},
+        end(body?: string) {
+          try {
+            const parsed = body ? JSON.parse(body) : {};
+            if (res.statusCode >= 300) reject(serviceError(res.statusCode, parsed));
+            else
+              resolve({ ...(decodeBinary(parsed) as object), $metadata: { httpStatusCode: 200 } });
+          } catch (err) {
+            reject(err);
+          }
+        },
+      };
+      try {
+        listener(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+        req.emit('data', Buffer.from(JSON.stringify(input, wireReplacer)));
         req.emit('end');
-      });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  return {
+    send(command: { input: unknown; constructor: { name: string } }) {
+      return call(command.constructor.name.replace(/Command$/, ''), command.input);
     },
-    updateHttpClientConfig() {},
-    httpHandlerConfigs() {
-      return {};
-    },
-  } as unknown as LocalDynamo['inProcess'];
+    destroy() {},
+  } as unknown as DynamoClient;
 }
 
 /**
  * Starts dynalite (a DynamoDB API implementation on LevelDB, in memory here) on loopback with
  * instant table creation. The store under test talks to it over HTTP with the real AWS SDK
- * (or, with `inProcess`, through the same SDK to the same dynalite without the socket).
+ * (or, with `direct`, to the same dynalite without the SDK and the socket).
  */
 export async function startDynalite(): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -106,7 +132,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
     endpoint: `http://127.0.0.1:${port}`,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     region: 'us-east-1',
-    inProcess: inProcessHandler(listener),
+    direct: directClient(listener, 'us-east-1'),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,19 +1,18 @@
 import { type OracleRunOptions, runRuleOracleContract } from '@tokenwatch/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DynamoDbStore } from '../dynamodb-store.js';
-import { type LocalDynamo, startDynalite } from './dynalite.js';
+import { type DynamoClient, type LocalDynamo, startDynalite } from './dynalite.js';
 
 /**
  * The DynamoDB rule oracle's run, split over ORACLE_FILES test files
  * (dynamodb-oracle-<n>.int.test.ts, a quarter of the cases each) so the two test workers share
- * it evenly. Its requests go through the AWS SDK to dynalite, handed over without a socket
- * (testing/dynalite.ts inProcessHandler), and are counted: 70 to 72 a case, the oracle's own
- * reads included. On 300 of the cases: 87 before rules were cached against the rule lock's
- * version, seeds read whole days from the day rollups, calendar counters were read back from
- * their update and the oracle read shared counters once; 68 after. A case costs about 65 ms of
- * CPU (SDK and dynalite about 35 % and 40 % of it; 74-82 ms before DynamoIo cached the SDK's
- * middleware stack): CI runs 10,000 cases, as for the other adapters, about 10 minutes of one
- * test worker in all (see the README, "The rule oracle").
+ * it evenly. Its commands go to dynalite in the process without the SDK (testing/dynalite.ts
+ * directClient) and are counted: 70 to 72 a case, the oracle's own reads included. On 300 of
+ * the cases: 87 before rules were cached against the rule lock's version, seeds read whole days
+ * from the day rollups, calendar counters were read back from their update and the oracle read
+ * shared counters once; 68 after. A case costs about 42 ms of CPU, dynalite about 45 % of it
+ * (73 ms through the SDK, which is covered by the other DynamoDB tests): CI runs 10,000 cases,
+ * as for the other adapters (see the README, "The rule oracle").
  */
 export const DYNAMODB_ORACLE: OracleRunOptions = {
   cases: Number(process.env.TW_ORACLE_CASES ?? 10_000),
@@ -31,22 +30,15 @@ export const ORACLE_FILES = 4;
  */
 export const MAX_REQUESTS_PER_CASE = 76;
 
-type Handler = LocalDynamo['inProcess'];
-
-/** The same handler, counting the requests it hands over. */
-function counted(inner: Handler, count: () => void): Handler {
-  const h = inner as unknown as { handle(request: unknown, options?: unknown): unknown };
+/** The same client, counting the commands it sends. */
+function counted(inner: DynamoClient, count: () => void): DynamoClient {
   return {
-    ...(inner as object),
-    handle(request: unknown, options?: unknown) {
+    send: ((command: Parameters<DynamoClient['send']>[0]) => {
       count();
-      return h.handle(request, options);
-    },
-    updateHttpClientConfig() {},
-    httpHandlerConfigs() {
-      return {};
-    },
-  } as unknown as Handler;
+      return inner.send(command);
+    }) as DynamoClient['send'],
+    destroy: () => inner.destroy(),
+  };
 }
 
 /** Registers part `index` (0-based) of ORACLE_FILES of the DynamoDB rule oracle in this file. */
@@ -69,9 +61,9 @@ export function runDynamoDbOraclePart(index: number): void {
         endpoint: local.endpoint,
         region: local.region,
         credentials: local.credentials,
-        // dynalite's own request listener without the socket (see inProcessHandler); the
-        // contracts in dynamodb-store.int.test.ts go through loopback HTTP, as production does.
-        requestHandler: counted(local.inProcess, () => requests++),
+        // dynalite's own request listener without the SDK and the socket (see directClient);
+        // the contracts in dynamodb-store.int.test.ts go through the SDK over loopback HTTP.
+        client: counted(local.direct, () => requests++),
       });
       return { store, cleanup: () => store.close() };
     },
