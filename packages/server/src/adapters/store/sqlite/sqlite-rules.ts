@@ -1,15 +1,11 @@
 import {
-  type AlertQuery,
-  type AlertRecord,
   activate,
   type CompiledRule,
   compileRule,
   counterKeyOf,
   countersFromRows,
   crossingsAtStart,
-  type DeliveryOutcome,
   type DeliveryRecord,
-  type DeliveryStatus,
   deliveryIdOf,
   enforcedCounters,
   findCrossings,
@@ -26,8 +22,8 @@ import {
   type UsageRow,
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import { type AlertRow, alertFromRow, type DeliveryRow, deliveryFromRow } from '../sql-rows.js';
 import { PendingCounters } from './pending-counters.js';
+import { SqliteAlertsOutbox } from './sqlite-outbox.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -48,14 +44,15 @@ function toCounter(r: CounterRow): RuleCounter {
 }
 
 /**
- * Rules, counters, alerts and the outbox on SQLite: the rule engine of core over SQL rows.
+ * Rules, counters, alerts and the outbox on SQLite: the rule engine of core over SQL rows (the
+ * outbox's reads and claims are SqliteAlertsOutbox's).
  * `evaluate` runs inside the caller's (applyBatch's) transaction, with the rules as they are in
  * that transaction (another process, e.g. the CLI, may have changed them: `data_version` says
  * so). What a batch adds to the counters stays pending (see PendingCounters) until the event
  * log is folded; the alerts it fires are inserted at once. Saving a rule is its own IMMEDIATE
  * transaction after a fold, so it is serialised with every batch.
  */
-export class SqliteRules {
+export class SqliteRules extends SqliteAlertsOutbox {
   /** Counter deltas of the batches appended since the last fold. */
   readonly pending: PendingCounters;
   private readonly st: Record<
@@ -66,7 +63,7 @@ export class SqliteRules {
   private cache: { dataVersion: number; byProject: Map<string, CompiledRule[]> } | undefined;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     /** Reads the rollups on this connection (inside the running transaction). */
     private readonly queryRollups: (query: UsageQuery) => UsageRow[],
     /** Heap the folded rule-counter values may hold (see PendingCounters). */
@@ -74,6 +71,7 @@ export class SqliteRules {
     /** A batch's deliveries are created leased to this process for so long (see SqliteStoreOptions). */
     private readonly leaseNewDeliveriesMs?: number,
   ) {
+    super(db);
     this.pending = new PendingCounters(db, counterCacheBytes);
     const s = (sql: string) => db.prepare(sql);
     this.st = {
@@ -353,109 +351,5 @@ export class SqliteRules {
             .all(ruleId, scopeKey, fromMs, toMs)
     ) as CounterRow[];
     return this.pending.merge(rows.map(toCounter), ruleId, fromMs, toMs, scopeKey);
-  }
-
-  listAlerts(q: AlertQuery): AlertRecord[] {
-    const where = ['project_id = ?'];
-    const params: unknown[] = [q.projectId];
-    if (q.ruleId !== undefined) {
-      where.push('rule_id = ?');
-      params.push(q.ruleId);
-    }
-    if (q.sinceMs !== undefined) {
-      where.push('fired_at_ms >= ?');
-      params.push(q.sinceMs);
-    }
-    if (q.acknowledged !== undefined)
-      where.push(q.acknowledged ? 'acknowledged_at_ms IS NOT NULL' : 'acknowledged_at_ms IS NULL');
-    params.push(q.limit);
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM alerts WHERE ${where.join(' AND ')} ORDER BY fired_at_ms DESC, alert_id LIMIT ?`,
-      )
-      .all(...params) as AlertRow[];
-    return rows.map(alertFromRow);
-  }
-
-  acknowledgeAlert(projectId: string, alertId: string, nowMs: number): boolean {
-    return (
-      this.db
-        .prepare(
-          'UPDATE alerts SET acknowledged_at_ms = COALESCE(acknowledged_at_ms, ?) WHERE project_id = ? AND alert_id = ?',
-        )
-        .run(nowMs, projectId, alertId).changes === 1
-    );
-  }
-
-  claimDeliveries(nowMs: number, limit: number, leaseMs: number): DeliveryRecord[] {
-    return this.db
-      .transaction(() => {
-        const rows = this.db
-          .prepare(
-            `SELECT d.*, a.message FROM deliveries d JOIN alerts a ON a.alert_id = d.alert_id
-           WHERE d.status IN ('pending', 'sending') AND d.next_attempt_ms <= ?
-           ORDER BY d.next_attempt_ms, d.delivery_id LIMIT ?`,
-          )
-          .all(nowMs, limit) as DeliveryRow[];
-        const lease = this.db.prepare(
-          "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, next_attempt_ms = ?, updated_at_ms = ? WHERE delivery_id = ?",
-        );
-        return rows.map((r) => {
-          lease.run(nowMs + leaseMs, nowMs, r.delivery_id);
-          return deliveryFromRow({
-            ...r,
-            status: 'sending',
-            attempts: r.attempts + 1,
-            next_attempt_ms: nowMs + leaseMs,
-          });
-        });
-      })
-      .immediate();
-  }
-
-  completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): void {
-    if (outcome.status === 'delivered') {
-      this.db
-        .prepare(
-          "UPDATE deliveries SET status = 'delivered', delivered_at_ms = ?, updated_at_ms = ?, last_error = NULL WHERE delivery_id = ?",
-        )
-        .run(nowMs, nowMs, id);
-    } else if (outcome.status === 'retry') {
-      this.db
-        .prepare(
-          "UPDATE deliveries SET status = 'pending', next_attempt_ms = ?, last_error = ?, updated_at_ms = ? WHERE delivery_id = ?",
-        )
-        .run(outcome.nextAttemptMs, outcome.error.slice(0, 1000), nowMs, id);
-    } else {
-      this.db
-        .prepare(
-          "UPDATE deliveries SET status = 'dead', last_error = ?, updated_at_ms = ? WHERE delivery_id = ?",
-        )
-        .run(outcome.error.slice(0, 1000), nowMs, id);
-    }
-  }
-
-  listDeliveries(
-    projectId: string,
-    filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
-    limit: number,
-  ): DeliveryRecord[] {
-    const where = ['d.project_id = ?'];
-    const params: unknown[] = [projectId];
-    if (filter.alertId !== undefined) {
-      where.push('d.alert_id = ?');
-      params.push(filter.alertId);
-    }
-    if (filter.status !== undefined) {
-      where.push('d.status = ?');
-      params.push(filter.status);
-    }
-    params.push(limit);
-    const rows = this.db
-      .prepare(
-        `SELECT d.*, a.message FROM deliveries d JOIN alerts a ON a.alert_id = d.alert_id WHERE ${where.join(' AND ')} ORDER BY d.created_at_ms DESC, d.delivery_id LIMIT ?`,
-      )
-      .all(...params) as DeliveryRow[];
-    return rows.map(deliveryFromRow);
   }
 }
