@@ -38,6 +38,7 @@ export function dispatcherOptions(config: Config): DispatcherOptions {
   return {
     ...DEFAULT_DISPATCHER_OPTIONS,
     sendTimeoutMs: config.alerts.sendTimeoutMs,
+    leaseMs: config.alerts.deliveryLeaseMs,
     maxAgeMs: config.alerts.maxDeliveryAgeHours * 3_600_000,
   };
 }

@@ -57,7 +57,11 @@ describe('SIGKILL mid-load and restart on the same data dir', () => {
     receivers.push(a, b);
     const first = await startAlertServer({
       label: 'alerts-crash',
-      config: { alerts: { allowPrivateNetworks: true } },
+      // A 5 s lease (the default is 60 s): a delivery caught mid-send by the kill resumes after
+      // it, and the restart (same data dir, same config) waits for that.
+      config: {
+        alerts: { allowPrivateNetworks: true, sendTimeoutMs: 2_000, deliveryLeaseMs: 5_000 },
+      },
     });
     dataDirs.push(first.dataDir);
     const rule = await first.client.createRule({
@@ -150,7 +154,7 @@ describe('SIGKILL mid-load and restart on the same data dir', () => {
         const ds = await second.client.deliveries();
         return ds.length === 2 * expectedAlerts && ds.every((d) => d.status === 'delivered');
       },
-      { timeoutMs: 75_000, intervalMs: 250, what: 'every delivery delivered after the restart' },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'every delivery delivered after the restart' },
     );
     const alertIds = new Set(alerts.map((x) => x.id));
     for (const r of [a, b]) {
@@ -166,5 +170,5 @@ describe('SIGKILL mid-load and restart on the same data dir', () => {
     expect(firedBeforeKill).toBeGreaterThan(0);
 
     await second.server.kill('SIGTERM');
-  }, 88_000);
+  }, 60_000);
 });

@@ -302,6 +302,11 @@ export const configSchema = z
           .optional(),
         /** Per-attempt timeout of a channel send. */
         sendTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+        /**
+         * How long a delivery being sent is leased to the process sending it (at least twice
+         * sendTimeoutMs is taken): after a crash, its next attempt waits for the lease to end.
+         */
+        deliveryLeaseMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
         /** Deliveries older than this are dead-lettered. */
         maxDeliveryAgeHours: z
           .number()
@@ -320,6 +325,7 @@ export const configSchema = z
       .default({
         allowPrivateNetworks: false,
         sendTimeoutMs: 10_000,
+        deliveryLeaseMs: 60_000,
         maxDeliveryAgeHours: 24,
         enforcementFailMode: 'open',
         checkCacheMs: 250,

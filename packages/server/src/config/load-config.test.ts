@@ -53,6 +53,7 @@ describe('loadConfig: defaults', () => {
       },
       retention: { minuteDays: 7, dedupeDays: 36, historyDays: 90 },
       auth: { keyCacheSeconds: 5 },
+      alerts: { sendTimeoutMs: 10_000, deliveryLeaseMs: 60_000, maxDeliveryAgeHours: 24 },
       log: { level: 'info' },
       configFile: undefined,
     });
@@ -261,6 +262,7 @@ describe('loadConfig: errors', () => {
           ingest: { maxBodyBytes: 10, flushMaxWaitMs: 5000, maxQueuedEvents: 1.5 },
           retention: { minuteDays: 0, dedupeDays: 35, historyDays: 30 },
           auth: { keyCacheSeconds: -1 },
+          alerts: { deliveryLeaseMs: 500 },
         }),
         env: {},
       }),
@@ -280,6 +282,7 @@ describe('loadConfig: errors', () => {
         'retention.dedupeDays',
         'retention.historyDays',
         'auth.keyCacheSeconds',
+        'alerts.deliveryLeaseMs',
       ].sort(),
     );
   });
