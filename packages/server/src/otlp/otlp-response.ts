@@ -68,13 +68,13 @@ function rpcCode(httpStatus: number): number {
 
 /** The body of every 4xx/5xx answer: a `google.rpc.Status` in the request's encoding. */
 export function encodeStatus(
-  types: OtlpProtoTypes,
+  types: OtlpProtoTypes | undefined,
   encoding: OtlpEncoding,
   httpStatus: number,
   message: string,
 ): EncodedBody {
   const status = { code: rpcCode(httpStatus), message };
-  if (encoding === 'json') {
+  if (encoding === 'json' || types === undefined) {
     return { contentType: CONTENT_TYPES.json, body: Buffer.from(JSON.stringify(status)) };
   }
   return {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { startServer } from '../../main.js';
+import type { startServer } from '../../main.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 import { listenForStop } from '../stop-signal.js';
 
@@ -30,6 +30,8 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const stop = listenForStop();
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
+    // Imported here, not at the top: the other commands need none of the server's modules.
+    const { startServer } = await import('../../main.js');
     server = await startServer(config);
   } catch (err) {
     stop.dispose();

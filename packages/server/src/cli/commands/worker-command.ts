@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { TokenwatchError } from '@tokenwatch/core';
-import { startWorker } from '../../worker.js';
+import type { startWorker } from '../../worker.js';
 import { type CliIo, COMMON_OPTIONS, configFromFlags } from '../cli-context.js';
 import { listenForStop } from '../stop-signal.js';
 
@@ -33,6 +33,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   const stop = listenForStop();
   let worker: Awaited<ReturnType<typeof startWorker>>;
   try {
+    // Imported here, not at the top: NATS and PostgreSQL's clients only load in a worker.
+    const { startWorker } = await import('../../worker.js');
     worker = await startWorker(config, {
       metricsPort: port === undefined ? undefined : Number(port),
     });
