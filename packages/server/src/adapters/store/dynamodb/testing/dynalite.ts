@@ -68,7 +68,7 @@ function serviceError(statusCode: number, body: { __type?: string; message?: str
  * parsed answer (binary attributes as bytes again, errors named from their `__type` as the SDK
  * names them). Dynalite parses, validates and executes it exactly as a request that arrived
  * over a socket: the real emulator, not a mock. What it skips is the AWS SDK (middleware,
- * SigV4 signing, serde, retries) and the HTTP framing: a third of the CPU of the DynamoDB rule
+ * SigV4 signing, serde, retries) and the HTTP framing: about 40 % of the CPU of the DynamoDB rule
  * oracle, which checks the store's semantics and is its only user. Every other DynamoDB test
  * goes through the SDK over loopback HTTP, as production does.
  */
