@@ -53,17 +53,18 @@ function statusMessage(error: ErrorResponse): string {
 
 const EMPTY = Buffer.alloc(0);
 
+/** protobuf.js's OTLP types and decoder, loaded with the first request (see otlpRoutes). */
+interface ProtobufCodec {
+  types: OtlpProtoTypes;
+  decode: typeof decodeProtobufRequest;
+}
+
 /**
  * The request's events, decoded and mapped in one synchronous step: the decoded spans (every
  * attribute of every span) are garbage as soon as it returns, instead of living in the
  * handler's suspended frame while the events wait for the store's commit, where they would be
  * copied to the old generation with every request in flight.
  */
-interface ProtobufCodec {
-  types: OtlpProtoTypes;
-  decode: typeof decodeProtobufRequest;
-}
-
 function decodeAndMap(
   codec: ProtobufCodec,
   encoding: OtlpEncoding,
