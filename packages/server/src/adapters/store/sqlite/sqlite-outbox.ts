@@ -8,6 +8,21 @@ import type {
 import type Database from 'better-sqlite3';
 import { type AlertRow, alertFromRow, type DeliveryRow, deliveryFromRow } from '../sql-rows.js';
 
+/** A WHERE clause and its parameters; `and` adds a condition when its value is given. */
+function conditions(first: string, value: unknown) {
+  const where = [first];
+  const params: unknown[] = [value];
+  return {
+    where,
+    params,
+    and(sql: string, v: unknown): void {
+      if (v === undefined) return;
+      where.push(sql);
+      params.push(v);
+    },
+  };
+}
+
 /**
  * Alerts and their deliveries (the outbox) on SQLite, once they exist: listing and
  * acknowledging alerts, and the dispatcher's claims (a lease per delivery) and outcomes.
@@ -17,16 +32,9 @@ export class SqliteAlertsOutbox {
   constructor(protected readonly db: Database.Database) {}
 
   listAlerts(q: AlertQuery): AlertRecord[] {
-    const where = ['project_id = ?'];
-    const params: unknown[] = [q.projectId];
-    if (q.ruleId !== undefined) {
-      where.push('rule_id = ?');
-      params.push(q.ruleId);
-    }
-    if (q.sinceMs !== undefined) {
-      where.push('fired_at_ms >= ?');
-      params.push(q.sinceMs);
-    }
+    const { where, params, and } = conditions('project_id = ?', q.projectId);
+    and('rule_id = ?', q.ruleId);
+    and('fired_at_ms >= ?', q.sinceMs);
     if (q.acknowledged !== undefined)
       where.push(q.acknowledged ? 'acknowledged_at_ms IS NOT NULL' : 'acknowledged_at_ms IS NULL');
     params.push(q.limit);
@@ -101,16 +109,9 @@ export class SqliteAlertsOutbox {
     filter: { alertId?: string | undefined; status?: DeliveryStatus | undefined },
     limit: number,
   ): DeliveryRecord[] {
-    const where = ['d.project_id = ?'];
-    const params: unknown[] = [projectId];
-    if (filter.alertId !== undefined) {
-      where.push('d.alert_id = ?');
-      params.push(filter.alertId);
-    }
-    if (filter.status !== undefined) {
-      where.push('d.status = ?');
-      params.push(filter.status);
-    }
+    const { where, params, and } = conditions('d.project_id = ?', projectId);
+    and('d.alert_id = ?', filter.alertId);
+    and('d.status = ?', filter.status);
     params.push(limit);
     const rows = this.db
       .prepare(
