@@ -29,7 +29,7 @@ import {
   type WebhookReceiver,
 } from '../testing/webhook-receiver.js';
 import { uuidv7 } from '../util/uuidv7.js';
-import { fmt, percentile, post, startServerProcess } from './bench-support.js';
+import { fmt, openLoopRequests, percentile, post, startServerProcess } from './bench-support.js';
 
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 6);
 const HALF_SECONDS = Number(process.env.BENCH_HALF_SECONDS ?? 15);
@@ -205,10 +205,7 @@ async function latencyPhase(
   const nextBody = bodyStream();
   const acked = new Map<string, number>();
   const statusLatency: number[] = [];
-  const inflight: Promise<void>[] = [];
-  // A failed request is kept and thrown once the phase has ended: left unhandled while the loop
-  // waits, it killed the bench and left its server running.
-  let failure: unknown;
+  const requests = openLoopRequests();
   const started = performance.now();
   for (const item of schedule) {
     const due = started + item.at;
@@ -216,23 +213,18 @@ async function latencyPhase(
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const probe = item.probe ? prober.next() : undefined;
     const payload = Buffer.from(JSON.stringify(probe ? probe.body : nextBody()));
-    inflight.push(
-      post(url, key, payload)
-        .then((r) => {
-          if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
-          const now = performance.now();
-          statusLatency.push(now - due);
-          if (probe && (JSON.parse(r.text) as { accepted: number }).accepted === 1) {
-            acked.set(probe.key, now);
-          }
-        })
-        .catch((err: unknown) => {
-          failure ??= err;
-        }),
+    requests.add(
+      post(url, key, payload).then((r) => {
+        if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
+        const now = performance.now();
+        statusLatency.push(now - due);
+        if (probe && (JSON.parse(r.text) as { accepted: number }).accepted === 1) {
+          acked.set(probe.key, now);
+        }
+      }),
     );
   }
-  await Promise.all(inflight);
-  if (failure !== undefined) throw failure;
+  await requests.settled();
   const achieved = (total * PER_REQUEST + probes) / ((performance.now() - started) / 1000);
   const waitUntil = Date.now() + 10_000;
   const done = () => [...acked.keys()].every((k) => prober.arrived.has(k));

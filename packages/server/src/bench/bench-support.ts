@@ -93,6 +93,29 @@ export interface PostTarget {
 }
 const EVENTS_TARGET: PostTarget = { path: '/v1/events', contentType: 'application/json' };
 
+/**
+ * The requests an open-loop phase sends without awaiting each: `add` keeps one, and `settled`
+ * waits for all of them and then throws the first failure. Left unhandled while the phase's loop
+ * waits, a failed request killed the bench and left its server running.
+ */
+export function openLoopRequests() {
+  const inflight: Promise<void>[] = [];
+  let failure: unknown;
+  return {
+    add(request: Promise<void>): void {
+      inflight.push(
+        request.catch((err: unknown) => {
+          failure ??= err;
+        }),
+      );
+    },
+    async settled(): Promise<void> {
+      await Promise.all(inflight);
+      if (failure !== undefined) throw failure;
+    },
+  };
+}
+
 /** One POST with a pre-serialised body; resolves with the status and the time to response. */
 export function post(
   url: string,

@@ -15,7 +15,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
 import { uuidv7 } from '../util/uuidv7.js';
-import { fmt, ownCpuMs, percentile, post, startServerProcess } from './bench-support.js';
+import {
+  fmt,
+  openLoopRequests,
+  ownCpuMs,
+  percentile,
+  post,
+  startServerProcess,
+} from './bench-support.js';
 
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 600_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -84,27 +91,19 @@ async function fixedRate(
   const total = Math.min(bodies.length, Math.floor(requestsPerSecond * seconds));
   const latencies: number[] = [];
   const started = performance.now();
-  const inflight: Promise<void>[] = [];
-  // Thrown once the phase has ended: left unhandled while the loop waits, a failed request would
-  // kill the bench and leave its server running.
-  let failure: unknown;
+  const requests = openLoopRequests();
   for (let i = 0; i < total; i++) {
     const due = started + (i / requestsPerSecond) * 1000;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(
-      post(url, key, bodies[i] as Buffer)
-        .then((r) => {
-          if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
-          latencies.push(performance.now() - due);
-        })
-        .catch((err: unknown) => {
-          failure ??= err;
-        }),
+    requests.add(
+      post(url, key, bodies[i] as Buffer).then((r) => {
+        if (r.status !== 202) throw new Error(`unexpected ${r.status}: ${r.text}`);
+        latencies.push(performance.now() - due);
+      }),
     );
   }
-  await Promise.all(inflight);
-  if (failure !== undefined) throw failure;
+  await requests.settled();
   latencies.sort((a, b) => a - b);
   return { achieved: (total * PER_REQUEST) / ((performance.now() - started) / 1000), latencies };
 }
