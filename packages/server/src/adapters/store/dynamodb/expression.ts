@@ -5,6 +5,8 @@
  */
 export class UpdateBuilder {
   private readonly names: Record<string, string> = {};
+  /** Attribute name → its placeholder, so a name used twice gets one placeholder. */
+  private readonly placeholders = new Map<string, string>();
   private readonly values: Record<string, unknown> = {};
   private readonly sets: string[] = [];
   private readonly adds: string[] = [];
@@ -13,10 +15,11 @@ export class UpdateBuilder {
   private n = 0;
 
   name(attr: string): string {
-    const existing = Object.entries(this.names).find(([, v]) => v === attr)?.[0];
+    const existing = this.placeholders.get(attr);
     if (existing) return existing;
     const key = `#n${this.n++}`;
     this.names[key] = attr;
+    this.placeholders.set(attr, key);
     return key;
   }
 
@@ -73,8 +76,20 @@ export class UpdateBuilder {
       ExpressionAttributeNames: this.names,
       ...(Object.keys(this.values).length > 0 ? { ExpressionAttributeValues: this.values } : {}),
       ...(this.conditions.length > 0
-        ? { ConditionExpression: this.conditions.map((c) => `(${c})`).join(' AND ') }
+        ? { ConditionExpression: joinConditions(this.conditions) }
         : {}),
     };
   }
+}
+
+/**
+ * The conditions joined by AND, parenthesised only where precedence needs it: DynamoDB binds
+ * NOT, then AND, then OR, so only a condition with an OR must be grouped. Redundant parentheses
+ * mean the same to DynamoDB, but a PEG parser (dynalite's, which the tests run against) tries
+ * every operand form inside them: `(attribute_not_exists(#n24))` took 654 µs to parse there
+ * against 119 µs bare, a third of the DynamoDB rule oracle's CPU.
+ */
+export function joinConditions(conditions: readonly string[]): string {
+  if (conditions.length === 1) return conditions[0] as string;
+  return conditions.map((c) => (/\bOR\b/i.test(c) ? `(${c})` : c)).join(' AND ');
 }
