@@ -83,6 +83,67 @@ function accumulateTag(
   rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e, false);
 }
 
+/** The rollup tables by the names `write` gives its accumulators. */
+const ROLLUP_TABLES: Record<string, string> = {
+  minute: 'rollup_minute',
+  hour: 'rollup_hour',
+  day: 'rollup_day',
+  appHour: 'rollup_app_hour',
+  appDay: 'rollup_app_day',
+  userHour: 'rollup_user_hour',
+  userDay: 'rollup_user_day',
+  perUserHour: 'rollup_per_user_hour',
+  perUserDay: 'rollup_per_user_day',
+  perUserWeek: 'rollup_per_user_week',
+  perModelHour: 'rollup_per_model_hour',
+  perModelDay: 'rollup_per_model_day',
+  perAppHour: 'rollup_per_app_hour',
+  perAppDay: 'rollup_per_app_day',
+  tagHour: 'rollup_tag_hour',
+  tagDay: 'rollup_tag_day',
+};
+const TAGGED_ROLLUPS = new Set(['tagHour', 'tagDay']);
+/** The rollups that keep the latency histogram's columns. */
+const LATENCY_TABLES: Record<string, true> = {
+  hour: true,
+  day: true,
+  appHour: true,
+  appDay: true,
+  perModelHour: true,
+  perModelDay: true,
+  perAppHour: true,
+  perAppDay: true,
+};
+
+/** An upsert adding a row's measures (and `latency` histogram columns) to rollup `table`. */
+function prepareUpsert(
+  db: Database.Database,
+  table: string,
+  tagged: boolean,
+  latency: readonly string[],
+): Statement {
+  const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
+  const columns = [...MEASURE_COLUMNS, 'cost_usd', 'first_update_ms', 'last_update_ms', ...latency];
+  // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
+  // to the other. SET expressions all read the row as it was before the update.
+  const set = MEASURE_COLUMNS.map((m) =>
+    m === 'cost_nano_usd'
+      ? 'cost_nano_usd = (cost_nano_usd + excluded.cost_nano_usd) % 1000000000'
+      : `${m} = ${m} + excluded.${m}`,
+  );
+  set.push(
+    'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
+  );
+  set.push(...latency.map((c) => `${c} = ${c} + excluded.${c}`));
+  return db.prepare(
+    `INSERT INTO ${table} (${key}, ${columns.join(', ')})
+     VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
+     ON CONFLICT (${key}) DO UPDATE SET
+       ${set.join(',\n       ')},
+       last_update_ms = excluded.last_update_ms`,
+  );
+}
+
 /**
  * Writes a batch's new events into the rollups, inside the caller's transaction: resolves each
  * event's series (and tags) to integer ids through cached dictionaries, pre-aggregates in
@@ -106,18 +167,15 @@ export class RollupWriter {
   private readonly models: IdDictionary;
   private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
-  private readonly upsert: Record<string, Statement>;
+  private readonly db: Database.Database;
   /**
-   * The same upserts with the latency histogram's columns, for the rollups that keep it
-   * (LATENCY_TABLES), used for a row only when one of its calls had a latency: a row without
-   * binds no more than before. A row whose calls all fell in one bucket (a long tail of users
-   * makes most full-series rows one call) binds that bucket's column alone (`single[table][i]`);
-   * the others bind all twenty (`all[table]`).
+   * The upserts, prepared on first use: one per rollup, one per rollup that keeps the latency
+   * histogram (LATENCY_TABLES) binding all twenty of its columns, and one per such rollup and
+   * histogram column for a row whose calls all fell in one bucket (a long tail of users makes
+   * most full-series rows one call). Prepared up front they were 184 statements, a third of the
+   * CPU of opening a store (a server start, each CLI command, each test's store).
    */
-  private readonly upsertWithLatency: {
-    all: Record<string, Statement>;
-    single: Record<string, Statement[]>;
-  };
+  private readonly upserts = new Map<string, Statement>();
   /** Full series id → its ids in the coarse dictionaries. */
   private readonly coarse: GenerationalCache<number, CoarseIds>;
 
@@ -126,6 +184,7 @@ export class RollupWriter {
    *   distinct keys each dictionary can have (series most, models and apps a handful).
    */
   constructor(db: Database.Database, cacheBudgetBytes = DEFAULT_ID_CACHE_BUDGET_BYTES) {
+    this.db = db;
     if (MEASURE_COLUMNS.join() !== ACC_MEASURE_COLUMNS.join()) {
       throw new Error('RollupWriter: Acc.params must bind every measure column, in order');
     }
@@ -180,67 +239,6 @@ export class RollupWriter {
       ['project_id', 'app_id'],
       share(1 / 32),
     );
-    const upsert = (table: string, tagged: boolean, latency: readonly string[] = []) => {
-      const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
-      const columns = [
-        ...MEASURE_COLUMNS,
-        'cost_usd',
-        'first_update_ms',
-        'last_update_ms',
-        ...latency,
-      ];
-      // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
-      // to the other. SET expressions all read the row as it was before the update.
-      const set = MEASURE_COLUMNS.map((m) =>
-        m === 'cost_nano_usd'
-          ? 'cost_nano_usd = (cost_nano_usd + excluded.cost_nano_usd) % 1000000000'
-          : `${m} = ${m} + excluded.${m}`,
-      );
-      set.push(
-        'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
-      );
-      set.push(...latency.map((c) => `${c} = ${c} + excluded.${c}`));
-      return db.prepare(
-        `INSERT INTO ${table} (${key}, ${columns.join(', ')})
-         VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
-         ON CONFLICT (${key}) DO UPDATE SET
-           ${set.join(',\n           ')},
-           last_update_ms = excluded.last_update_ms`,
-      );
-    };
-    this.upsert = {
-      minute: upsert('rollup_minute', false),
-      hour: upsert('rollup_hour', false),
-      day: upsert('rollup_day', false),
-      appHour: upsert('rollup_app_hour', false),
-      appDay: upsert('rollup_app_day', false),
-      userHour: upsert('rollup_user_hour', false),
-      userDay: upsert('rollup_user_day', false),
-      perUserHour: upsert('rollup_per_user_hour', false),
-      perUserDay: upsert('rollup_per_user_day', false),
-      perUserWeek: upsert('rollup_per_user_week', false),
-      perModelHour: upsert('rollup_per_model_hour', false),
-      perModelDay: upsert('rollup_per_model_day', false),
-      perAppHour: upsert('rollup_per_app_hour', false),
-      perAppDay: upsert('rollup_per_app_day', false),
-      tagHour: upsert('rollup_tag_hour', true),
-      tagDay: upsert('rollup_tag_day', true),
-    };
-    const latencyTables: Record<string, string> = {
-      hour: 'rollup_hour',
-      day: 'rollup_day',
-      appHour: 'rollup_app_hour',
-      appDay: 'rollup_app_day',
-      perModelHour: 'rollup_per_model_hour',
-      perModelDay: 'rollup_per_model_day',
-      perAppHour: 'rollup_per_app_hour',
-      perAppDay: 'rollup_per_app_day',
-    };
-    this.upsertWithLatency = { all: {}, single: {} };
-    for (const [name, table] of Object.entries(latencyTables)) {
-      this.upsertWithLatency.all[name] = upsert(table, false, LATENCY_COLUMNS);
-      this.upsertWithLatency.single[name] = LATENCY_COLUMNS.map((c) => upsert(table, false, [c]));
-    }
   }
 
   /** Call inside the transaction, with the events that claimed a new id. */
@@ -317,36 +315,58 @@ export class RollupWriter {
       for (const [userId, acc] of byUser)
         addTo(plain.perUserWeek as Buckets, week, userId, acc, false);
     }
-    const run = (st: Statement | undefined, a: Acc, isTagged: boolean) => {
-      const measures = a.params(nowMs);
-      if (isTagged) st?.run(a.bucketMs, a.tagId, a.seriesId, ...measures);
-      else st?.run(a.bucketMs, a.seriesId, ...measures);
-    };
     for (const [name, buckets] of Object.entries(plain)) {
-      const all = this.upsertWithLatency.all[name];
-      const single = this.upsertWithLatency.single[name];
+      const keepsLatency = LATENCY_TABLES[name] !== undefined;
       for (const bySeries of buckets.values()) {
         for (const a of bySeries.values()) {
-          if (all && single && a.latency !== undefined) {
-            all.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
-          } else if (single && a.soleCount > 0) {
-            (single[a.soleBucket] as Statement).run(
+          if (keepsLatency && a.latency !== undefined) {
+            this.upsertOf(name, 'all').run(
+              a.bucketMs,
+              a.seriesId,
+              ...a.params(nowMs),
+              ...a.latency,
+            );
+          } else if (keepsLatency && a.soleCount > 0) {
+            this.upsertOf(name, a.soleBucket).run(
               a.bucketMs,
               a.seriesId,
               ...a.params(nowMs),
               a.soleCount,
             );
-          } else run(this.upsert[name], a, false);
+          } else this.upsertOf(name, 'none').run(a.bucketMs, a.seriesId, ...a.params(nowMs));
         }
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {
+      const upsert = this.upsertOf(name, 'none');
       for (const byTag of buckets.values()) {
         for (const bySeries of byTag.values()) {
-          for (const a of bySeries.values()) run(this.upsert[name], a, true);
+          for (const a of bySeries.values())
+            upsert.run(a.bucketMs, a.tagId, a.seriesId, ...a.params(nowMs));
         }
       }
     }
+  }
+
+  /**
+   * The upsert of rollup `name` binding no histogram column, all of them, or the one of latency
+   * bucket `latency` (which only the rollups in LATENCY_TABLES keep).
+   */
+  private upsertOf(name: string, latency: 'none' | 'all' | number): Statement {
+    const key = `${name} ${latency}`;
+    let st = this.upserts.get(key);
+    if (st === undefined) {
+      const table = ROLLUP_TABLES[name] as string;
+      const columns =
+        latency === 'none'
+          ? []
+          : latency === 'all'
+            ? LATENCY_COLUMNS
+            : [LATENCY_COLUMNS[latency] as string];
+      st = prepareUpsert(this.db, table, TAGGED_ROLLUPS.has(name), columns);
+      this.upserts.set(key, st);
+    }
+    return st;
   }
 
   private coarseIdsOf(e: PricedEvent): CoarseIds {
