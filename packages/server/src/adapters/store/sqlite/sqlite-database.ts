@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
 import { defaultFoldChunkEvents, EventLogFold } from './event-log-fold.js';
+import { FRESH_SCHEMA } from './fresh-schema.js';
 import { DEFAULT_ID_CACHE_BUDGET_BYTES } from './id-dictionary.js';
 import { OtherWriters } from './other-writers.js';
 import { DEFAULT_FOLDED_CACHE_BUDGET_BYTES } from './pending-counters.js';
@@ -223,9 +224,17 @@ export class SqliteDatabase {
     };
     const current = row.v ?? 0;
     const apply = this.db.transaction(() => {
-      for (let v = current; v < MIGRATIONS.length; v++) {
+      const recordVersion = this.db.prepare('INSERT INTO schema_version (version) VALUES (?)');
+      let v = current;
+      // A new file is built from the snapshot of the migrations at once (see schema-snapshot.ts),
+      // then takes any migration newer than the snapshot as an older file would.
+      if (v === 0 && FRESH_SCHEMA.version <= MIGRATIONS.length) {
+        this.db.exec(FRESH_SCHEMA.sql);
+        for (; v < FRESH_SCHEMA.version; v++) recordVersion.run(v + 1);
+      }
+      for (; v < MIGRATIONS.length; v++) {
         this.db.exec(MIGRATIONS[v] as string);
-        this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
+        recordVersion.run(v + 1);
       }
     });
     apply.immediate();
