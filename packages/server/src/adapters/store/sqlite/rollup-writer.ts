@@ -172,8 +172,9 @@ export class RollupWriter {
    * The upserts, prepared on first use: one per rollup, one per rollup that keeps the latency
    * histogram (LATENCY_TABLES) binding all twenty of its columns, and one per such rollup and
    * histogram column for a row whose calls all fell in one bucket (a long tail of users makes
-   * most full-series rows one call). Prepared up front they were 184 statements, a third of the
-   * CPU of opening a store (a server start, each CLI command, each test's store).
+   * most full-series rows one call). Prepared up front they were 184 statements at every open (a
+   * server start, each CLI command, each test's store): a third of the CPU of a test that opens
+   * stores over and over (sqlite-other-writers.test.ts).
    */
   private readonly upserts = new Map<string, Statement>();
   /** Full series id → its ids in the coarse dictionaries. */
