@@ -9,12 +9,9 @@ describe('joinConditions', () => {
     );
   });
 
-  it('groups a condition with an OR when it is joined by AND, which binds tighter', () => {
+  it('groups each of several conditions, so an OR inside one stays inside it', () => {
     expect(joinConditions(['attribute_exists(pk)', 'attribute_not_exists(#n0) OR #n1 < :v2'])).toBe(
-      'attribute_exists(pk) AND (attribute_not_exists(#n0) OR #n1 < :v2)',
-    );
-    expect(joinConditions(['#n0 = :v1', 'attribute_not_exists(#n2)'])).toBe(
-      '#n0 = :v1 AND attribute_not_exists(#n2)',
+      '(attribute_exists(pk)) AND (attribute_not_exists(#n0) OR #n1 < :v2)',
     );
   });
 });
