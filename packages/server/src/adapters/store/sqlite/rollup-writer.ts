@@ -1,9 +1,10 @@
 import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { GenerationalCache } from '../../../util/generational-cache.js';
-import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
+import { MEASURE_COLUMNS } from '../sql-rows.js';
 import { DEFAULT_ID_CACHE_BUDGET_BYTES, IdDictionary } from './id-dictionary.js';
 import { ACC_MEASURE_COLUMNS, Acc } from './rollup-acc.js';
+import { type RollupUpserts, rollupUpserts } from './rollup-upserts.js';
 import { WEEK_MS } from './schema.js';
 
 const MINUTE_MS = 60_000;
@@ -20,8 +21,6 @@ interface CoarseIds {
   model: number;
   app: number;
 }
-
-type Statement = Database.Statement<unknown[], unknown>;
 
 /** bucket → series → measures (or bucket → tag → series → measures for tag rollups). */
 type Buckets = Map<number, Map<number, Acc>>;
@@ -83,67 +82,6 @@ function accumulateTag(
   rowOf(bySeries, bucketMs, tagId, seriesId).addEvent(e, false);
 }
 
-/** The rollup tables by the names `write` gives its accumulators. */
-const ROLLUP_TABLES: Record<string, string> = {
-  minute: 'rollup_minute',
-  hour: 'rollup_hour',
-  day: 'rollup_day',
-  appHour: 'rollup_app_hour',
-  appDay: 'rollup_app_day',
-  userHour: 'rollup_user_hour',
-  userDay: 'rollup_user_day',
-  perUserHour: 'rollup_per_user_hour',
-  perUserDay: 'rollup_per_user_day',
-  perUserWeek: 'rollup_per_user_week',
-  perModelHour: 'rollup_per_model_hour',
-  perModelDay: 'rollup_per_model_day',
-  perAppHour: 'rollup_per_app_hour',
-  perAppDay: 'rollup_per_app_day',
-  tagHour: 'rollup_tag_hour',
-  tagDay: 'rollup_tag_day',
-};
-const TAGGED_ROLLUPS = new Set(['tagHour', 'tagDay']);
-/** The rollups that keep the latency histogram's columns. */
-const LATENCY_TABLES: Record<string, true> = {
-  hour: true,
-  day: true,
-  appHour: true,
-  appDay: true,
-  perModelHour: true,
-  perModelDay: true,
-  perAppHour: true,
-  perAppDay: true,
-};
-
-/** An upsert adding a row's measures (and `latency` histogram columns) to rollup `table`. */
-function prepareUpsert(
-  db: Database.Database,
-  table: string,
-  tagged: boolean,
-  latency: readonly string[],
-): Statement {
-  const key = `bucket_ms, ${tagged ? 'tag_id, ' : ''}series_id`;
-  const columns = [...MEASURE_COLUMNS, 'cost_usd', 'first_update_ms', 'last_update_ms', ...latency];
-  // The cost is whole USD + nano-USD below a dollar (see splitCost); a carry moves from one
-  // to the other. SET expressions all read the row as it was before the update.
-  const set = MEASURE_COLUMNS.map((m) =>
-    m === 'cost_nano_usd'
-      ? 'cost_nano_usd = (cost_nano_usd + excluded.cost_nano_usd) % 1000000000'
-      : `${m} = ${m} + excluded.${m}`,
-  );
-  set.push(
-    'cost_usd = cost_usd + excluded.cost_usd + (cost_nano_usd + excluded.cost_nano_usd) / 1000000000',
-  );
-  set.push(...latency.map((c) => `${c} = ${c} + excluded.${c}`));
-  return db.prepare(
-    `INSERT INTO ${table} (${key}, ${columns.join(', ')})
-     VALUES (${[...key.split(', '), ...columns].map(() => '?').join(', ')})
-     ON CONFLICT (${key}) DO UPDATE SET
-       ${set.join(',\n       ')},
-       last_update_ms = excluded.last_update_ms`,
-  );
-}
-
 /**
  * Writes a batch's new events into the rollups, inside the caller's transaction: resolves each
  * event's series (and tags) to integer ids through cached dictionaries, pre-aggregates in
@@ -167,16 +105,8 @@ export class RollupWriter {
   private readonly models: IdDictionary;
   private readonly apps: IdDictionary;
   private readonly tags: IdDictionary;
-  private readonly db: Database.Database;
-  /**
-   * The upserts, prepared on first use: one per rollup, one per rollup that keeps the latency
-   * histogram (LATENCY_TABLES) binding all twenty of its columns, and one per such rollup and
-   * histogram column for a row whose calls all fell in one bucket (a long tail of users makes
-   * most full-series rows one call). Prepared up front they were 184 statements at every open (a
-   * server start, each CLI command, each test's store): a third of the CPU of a test that opens
-   * stores over and over (sqlite-other-writers.test.ts).
-   */
-  private readonly upserts = new Map<string, Statement>();
+  /** Each rollup's upserts, by the names `write` gives its accumulators. */
+  private readonly upserts: Record<string, RollupUpserts>;
   /** Full series id → its ids in the coarse dictionaries. */
   private readonly coarse: GenerationalCache<number, CoarseIds>;
 
@@ -185,7 +115,7 @@ export class RollupWriter {
    *   distinct keys each dictionary can have (series most, models and apps a handful).
    */
   constructor(db: Database.Database, cacheBudgetBytes = DEFAULT_ID_CACHE_BUDGET_BYTES) {
-    this.db = db;
+    this.upserts = rollupUpserts(db);
     if (MEASURE_COLUMNS.join() !== ACC_MEASURE_COLUMNS.join()) {
       throw new Error('RollupWriter: Acc.params must bind every measure column, in order');
     }
@@ -317,29 +247,21 @@ export class RollupWriter {
         addTo(plain.perUserWeek as Buckets, week, userId, acc, false);
     }
     for (const [name, buckets] of Object.entries(plain)) {
-      const keepsLatency = LATENCY_TABLES[name] !== undefined;
+      const upserts = this.upserts[name] as RollupUpserts;
       for (const bySeries of buckets.values()) {
         for (const a of bySeries.values()) {
-          if (keepsLatency && a.latency !== undefined) {
-            this.upsertOf(name, 'all').run(
-              a.bucketMs,
-              a.seriesId,
-              ...a.params(nowMs),
-              ...a.latency,
-            );
-          } else if (keepsLatency && a.soleCount > 0) {
-            this.upsertOf(name, a.soleBucket).run(
-              a.bucketMs,
-              a.seriesId,
-              ...a.params(nowMs),
-              a.soleCount,
-            );
-          } else this.upsertOf(name, 'none').run(a.bucketMs, a.seriesId, ...a.params(nowMs));
+          if (upserts.keepsLatency && a.latency !== undefined) {
+            upserts.withAllLatency().run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
+          } else if (upserts.keepsLatency && a.soleCount > 0) {
+            upserts
+              .withLatencyBucket(a.soleBucket)
+              .run(a.bucketMs, a.seriesId, ...a.params(nowMs), a.soleCount);
+          } else upserts.withoutLatency().run(a.bucketMs, a.seriesId, ...a.params(nowMs));
         }
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {
-      const upsert = this.upsertOf(name, 'none');
+      const upsert = (this.upserts[name] as RollupUpserts).withoutLatency();
       for (const byTag of buckets.values()) {
         for (const bySeries of byTag.values()) {
           for (const a of bySeries.values())
@@ -347,27 +269,6 @@ export class RollupWriter {
         }
       }
     }
-  }
-
-  /**
-   * The upsert of rollup `name` binding no histogram column, all of them, or the one of latency
-   * bucket `latency` (which only the rollups in LATENCY_TABLES keep).
-   */
-  private upsertOf(name: string, latency: 'none' | 'all' | number): Statement {
-    const key = `${name} ${latency}`;
-    let st = this.upserts.get(key);
-    if (st === undefined) {
-      const table = ROLLUP_TABLES[name] as string;
-      const columns =
-        latency === 'none'
-          ? []
-          : latency === 'all'
-            ? LATENCY_COLUMNS
-            : [LATENCY_COLUMNS[latency] as string];
-      st = prepareUpsert(this.db, table, TAGGED_ROLLUPS.has(name), columns);
-      this.upserts.set(key, st);
-    }
-    return st;
   }
 
   private coarseIdsOf(e: PricedEvent): CoarseIds {
