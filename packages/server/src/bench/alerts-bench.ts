@@ -2,9 +2,10 @@
  * `npm run bench:alerts` — alerting under load, end to end over real HTTP:
  *  1. ingest throughput of `tokenwatch serve` with 0 rules and with 100 active rules, in the same
  *     run (alternating 0 / 100 / 0 / 100 to spread the noise of a shared machine), as a ratio
- *     (target ≥ 0.8);
+ *     (target ≥ 0.9, issue 12; an earlier issue asked for 0.8);
  *  2. at half the maximum rate with the 100 rules, the time from the 202 of each request that
- *     crosses a level to the webhook's arrival at a local receiver, p50 / p99 (target p99 ≤ 100 ms).
+ *     crosses a level to the webhook's arrival at a local receiver, p50 / p99 (target p99 ≤ 50 ms,
+ *     issue 12; an earlier issue asked for 100 ms).
  *
  * The 100 rules are the seed's kind: per user × model, calendar hour (UTC), total tokens, one
  * level each, a webhook each, all evaluated on every event. Rule i's level is T + i·Δ, far above
@@ -330,10 +331,10 @@ async function main(): Promise<void> {
         `ingest, max rate (${CONCURRENCY} connections, ${PER_REQUEST} events/request, ${PHASE_SECONDS} s per phase, alternating):`,
         `  0 rules:                 ${zero.map((x) => fmt(x)).join(', ')} events/s (mean ${fmt(max0)})`,
         `  ${RULES} rules:               ${hundred.map((x) => fmt(x)).join(', ')} events/s (mean ${fmt(max100)})`,
-        `  ratio ${RULES} rules / 0 rules: ${fmt(max100 / max0, 2)} (target >= 0.8)`,
+        `  ratio ${RULES} rules / 0 rules: ${fmt(max100 / max0, 2)} (target >= 0.9)`,
         `crossings alone (${PROBE_RATE} single-event crossing requests/s, no other load): 202 -> webhook p50 ${fmt(percentile(idle.latencies, 50), 1)} ms, p99 ${fmt(percentile(idle.latencies, 99), 1)} ms (${idle.latencies.length} measured, ${idle.missing} missing)`,
         `half the lower max rate with ${RULES} rules: ${fmt(half.achieved)} events/s offered (incl. ${PROBE_RATE} crossing requests/s); time to 202 p50 ${fmt(percentile(half.statusLatency, 50), 1)} ms, p99 ${fmt(percentile(half.statusLatency, 99), 1)} ms`,
-        `  202 of the crossing request -> webhook at the receiver: p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms, max ${fmt(half.latencies[half.latencies.length - 1] ?? Number.NaN, 1)} ms (target p99 <= 100 ms)`,
+        `  202 of the crossing request -> webhook at the receiver: p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms, max ${fmt(half.latencies[half.latencies.length - 1] ?? Number.NaN, 1)} ms (target p99 <= 50 ms)`,
         `  ${fmt(half.latencies.length)} crossings measured, ${half.missing} webhooks missing after 10 s, ${half.early} arrived before the client saw the 202 (counted as 0 ms), ${receiver.repeats.length} repeated webhook ids in the run`,
         `  fold transactions in the half-rate phase (/metrics): ${fmt(halfFolds)}, mean ${fmt((halfFoldSeconds / Math.max(1, halfFolds)) * 1000, 1)} ms, ${fmt((halfFoldSeconds / HALF_SECONDS) * 100, 1)} % of the writer's time; sampled every 100 ms (${sampled.lengths.length}): p50 ${fmt(percentile(sampled.lengths, 50), 1)} ms, p99 ${fmt(percentile(sampled.lengths, 99), 1)} ms, max ${fmt(sampled.lengths[sampled.lengths.length - 1] ?? Number.NaN, 1)} ms, events p50 ${fmt(percentile(sampled.events, 50))}`,
         `  event-loop delay in that phase: this bench (load, receiver) p99 ${fmt(benchLoop.percentile(99) / 1e6, 1)} ms, max ${fmt(benchLoop.max / 1e6, 1)} ms; the server's HTTP thread, last 10 s window (/metrics) p99 ${fmt(foldsAfter.loopDelayP99 * 1000, 1)} ms, max ${fmt(foldsAfter.loopDelayMax * 1000, 1)} ms`,
