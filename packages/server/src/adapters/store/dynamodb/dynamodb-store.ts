@@ -1,11 +1,4 @@
 import {
-  CreateTableCommand,
-  type CreateTableCommandInput,
-  DescribeTableCommand,
-  ResourceInUseException,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
-import {
   type ApiKeyRecord,
   type ApplyOptions,
   type ApplyResult,
@@ -26,69 +19,19 @@ import {
 } from '@tokenwatch/core';
 import { RuleStoreDelegate } from '../rule-store-delegate.js';
 import { BatchApplier } from './batch-apply.js';
-import {
-  type DynamoDbStoreOptions,
-  DynamoIo,
-  type Item,
-  mapLimit,
-  num,
-  storeError,
-} from './dynamodb-io.js';
+import { type DynamoDbStoreOptions, DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
+import { pruneTable } from './dynamodb-prune.js';
 import { DynamoRules } from './dynamodb-rules.js';
+import { migrateTable } from './dynamodb-table.js';
 import { queryUsage } from './dynamodb-usage.js';
 import { UpdateBuilder } from './expression.js';
-import {
-  conflictPk,
-  esc,
-  GSI_HOURS,
-  GSI_OUTBOX,
-  keyHashKey,
-  PROJECTS_PK,
-  pad,
-  projectPk,
-  TTL_ATTR,
-} from './keys.js';
+import { conflictPk, esc, keyHashKey, PROJECTS_PK, pad, projectPk, TTL_ATTR } from './keys.js';
 import { RuleLock } from './rule-lock.js';
 
 export type { DynamoDbStoreOptions } from './dynamodb-io.js';
+export { tableDefinition } from './dynamodb-table.js';
 
 const DAY_MS = 86_400_000;
-
-/** The table definition: the CDK stack in deploy/aws declares the same keys and indexes. */
-export function tableDefinition(tableName: string): CreateTableCommandInput {
-  const s = (name: string) => ({ AttributeName: name, AttributeType: 'S' as const });
-  return {
-    TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [s('pk'), s('sk'), s('gsi1pk'), s('gsi1sk'), s('gsi2pk'), s('gsi2sk')],
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: GSI_HOURS,
-        KeySchema: [
-          { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-          { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-      {
-        IndexName: GSI_OUTBOX,
-        KeySchema: [
-          { AttributeName: 'gsi2pk', KeyType: 'HASH' },
-          { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
-        ],
-        // What a lease's compare-and-set needs; the rest is read with the update's ALL_NEW.
-        Projection: {
-          ProjectionType: 'INCLUDE',
-          NonKeyAttributes: ['id', 'status', 'attempts', 'nextAttemptMs'],
-        },
-      },
-    ],
-  };
-}
 
 function priceSk(provider: string, modelId: string, effectiveFrom: string): string {
   return `PRICE#${esc(provider)}#${esc(modelId)}#${esc(effectiveFrom)}`;
@@ -171,44 +114,7 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
    * CDK stack creates it and the functions' role may not create tables).
    */
   async migrate(): Promise<void> {
-    const name = this.options.tableName;
-    let exists = true;
-    try {
-      await this.io.raw.send(new DescribeTableCommand({ TableName: name }));
-    } catch (err) {
-      if ((err as { name?: string }).name !== 'ResourceNotFoundException')
-        throw storeError(err, 'DescribeTable');
-      exists = false;
-    }
-    if (exists) {
-      await this.rules.migrateLegacyRules();
-      return;
-    }
-    try {
-      await this.io.raw.send(new CreateTableCommand(tableDefinition(name)));
-    } catch (err) {
-      if (!(err instanceof ResourceInUseException)) throw storeError(err, 'CreateTable');
-    }
-    for (let i = 0; i < 600; i++) {
-      const t = await this.io.raw.send(new DescribeTableCommand({ TableName: name }));
-      const indexes = t.Table?.GlobalSecondaryIndexes ?? [];
-      if (t.Table?.TableStatus === 'ACTIVE' && indexes.every((x) => x.IndexStatus === 'ACTIVE'))
-        break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    try {
-      await this.io.raw.send(
-        new UpdateTimeToLiveCommand({
-          TableName: name,
-          TimeToLiveSpecification: { AttributeName: TTL_ATTR, Enabled: true },
-        }),
-      );
-    } catch (err) {
-      // dynalite does not implement TTL; prune() deletes expired items explicitly there.
-      const n = (err as { name?: string }).name;
-      if (n !== 'UnknownOperationException' && n !== 'ValidationException')
-        throw storeError(err, 'UpdateTimeToLive');
-    }
+    return migrateTable(this.io, this.options.tableName, this.rules);
   }
 
   async applyBatch(events: readonly PricedEvent[], options: ApplyOptions): Promise<ApplyResult> {
@@ -300,68 +206,7 @@ export class DynamoDbStore extends RuleStoreDelegate implements Store {
    * the whole table, which costs read units for every item — do not schedule it on AWS.
    */
   async prune(options: PruneOptions): Promise<PruneResult> {
-    const minuteCutoff = options.nowMs - options.minuteRetentionMs;
-    const eventCutoff = options.nowMs - options.dedupeRetentionMs;
-    const historyCutoff = options.nowMs - options.historyRetentionMs;
-    const result = {
-      minuteRowsDeleted: 0,
-      eventIdsDeleted: 0,
-      alertsDeleted: 0,
-      deliveriesDeleted: 0,
-      conflictsDeleted: 0,
-    };
-    // Alerts go after the scan: only those none of whose deliveries is left.
-    const oldAlerts: { pk: string; sk: string }[] = [];
-    const alertsWithDeliveries = new Set<string>();
-    await this.io.scan(
-      {
-        FilterExpression:
-          '(begins_with(pk, :m) AND bucketMs < :mc) OR (begins_with(pk, :e) AND eventMs < :ec) OR (begins_with(pk, :c) AND bucketStartMs < :cc)' +
-          ' OR (begins_with(pk, :x) AND seenAtMs < :hc) OR begins_with(pk, :d)' +
-          ' OR (begins_with(pk, :a) AND windowEndMs < :hc AND firedAtMs < :hc)',
-        ExpressionAttributeValues: {
-          ':m': 'M#',
-          ':mc': minuteCutoff,
-          ':e': 'E#',
-          ':ec': eventCutoff,
-          ':c': 'C#',
-          // Counter buckets of windows that can no longer change (as the other stores prune them).
-          ':cc': eventCutoff - 32 * DAY_MS,
-          ':x': 'X#',
-          ':d': 'DLV#',
-          ':a': 'A#',
-          ':hc': historyCutoff,
-        },
-        ExpressionAttributeNames: { '#status': 'status' },
-        ProjectionExpression: 'pk, sk, alertId, #status, updatedAtMs',
-      },
-      async (items) => {
-        const doomed: { pk: string; sk: string }[] = [];
-        for (const i of items) {
-          const key = { pk: String(i.pk), sk: String(i.sk) };
-          if (key.pk.startsWith('A#')) oldAlerts.push(key);
-          else if (key.pk.startsWith('DLV#')) {
-            const finished = i.status === 'delivered' || i.status === 'dead';
-            if (finished && num(i.updatedAtMs) < historyCutoff) {
-              doomed.push(key);
-              result.deliveriesDeleted++;
-            } else alertsWithDeliveries.add(String(i.alertId));
-          } else {
-            doomed.push(key);
-            // A minute page (all of a batch's rows of one day, minute-pages.ts) counts as one:
-            // it goes once its last minute is past the cutoff.
-            if (key.pk.startsWith('M#')) result.minuteRowsDeleted++;
-            else if (key.pk.startsWith('E#')) result.eventIdsDeleted++;
-            else if (key.pk.startsWith('X#')) result.conflictsDeleted++;
-          }
-        }
-        await this.io.batchDelete(doomed);
-      },
-    );
-    const alerts = oldAlerts.filter((k) => !alertsWithDeliveries.has(k.sk));
-    await this.io.batchDelete(alerts);
-    result.alertsDeleted = alerts.length;
-    return result;
+    return pruneTable(this.io, options);
   }
 
   async createProject(project: Project): Promise<void> {
