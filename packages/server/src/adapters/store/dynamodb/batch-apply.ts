@@ -1,21 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import {
-  aggregateEvents,
   type CompiledRule,
   compileRule,
   EventOutcome,
-  enforcedCounters,
-  findCrossings,
   type NewAlert,
   type PricedEvent,
-  planBatch,
-  type RollupDelta,
-  type Rule,
   type RuleCounter,
-  type TagRollupDelta,
   TokenwatchError,
 } from '@tokenwatch/core';
-import { insertAlert } from './alert-items.js';
 import {
   BATCH_RECORD_TTL_MS,
   encodeIntent,
@@ -23,28 +15,9 @@ import {
   readIntent,
   writeIntent,
 } from './batch-intent.js';
-import { type DynamoIo, type Item, mapLimit, num } from './dynamodb-io.js';
-import { counterExpiry } from './dynamodb-rules.js';
-import { UpdateBuilder } from './expression.js';
-import {
-  batchDoneKey,
-  batchIntentKey,
-  counterKey,
-  counterPk,
-  dayKey,
-  eventKey,
-  hourKey,
-  type ItemKey,
-  MARK_PREFIX,
-  markAttr,
-  pad,
-  TTL_ATTR,
-  tagDayKey,
-  tagHourKey,
-  ttlSeconds,
-} from './keys.js';
-import { addLatency } from './latency-attributes.js';
-import { writeMinutePages } from './minute-pages.js';
+import { applyOwned, cleanupMarks } from './batch-updates.js';
+import { type DynamoIo, mapLimit } from './dynamodb-io.js';
+import { batchDoneKey, eventKey, TTL_ATTR, ttlSeconds } from './keys.js';
 import type { RuleLock } from './rule-lock.js';
 
 /**
@@ -53,8 +26,6 @@ import type { RuleLock } from './rule-lock.js';
  * rollup and counter rows are each written once, with the sum of all its events.
  */
 export const MAX_RECORD_EVENTS = 20_000;
-/** An aggregate item carrying more marks than this gets the marks of finished batches removed. */
-const MARKS_BEFORE_CLEANUP = 8;
 
 export interface ApplySettings {
   /** Events per batch record (default MAX_RECORD_EVENTS; tests lower it). */
@@ -96,7 +67,7 @@ export function newBatchId(nowMs: number): string {
  *    immutable: the first batch that claims an id owns it for good.
  * 3. APPLY: the owned events' minute rows are put as pages keyed by the batch, each only if
  *    absent (minute-pages.ts); every other rollup item and rule counter they touch is updated
- *    once, with the sum of the record's events, with `ADD`,
+ *    once, with the sum of the record's events, with `ADD` (batch-updates.ts),
  *    conditional on the item not carrying this batch's mark (`tx_<id>`), which the same update
  *    sets. Counters keep their new value in the mark, so a repeat learns the value it produced.
  *    Alerts and their deliveries are conditional puts on deterministic ids.
@@ -231,7 +202,14 @@ export class BatchApplier {
       }
     }
 
-    const applied = await this.applyOwned(batchId, owned, rules, nowMs);
+    const applied = await applyOwned(
+      io,
+      batchId,
+      owned,
+      rules,
+      nowMs,
+      this.settings.minuteRetentionMs,
+    );
     alerts.push(...applied.alerts);
     enforcedCounters.push(...applied.enforcedCounters);
     await io.put({
@@ -240,7 +218,7 @@ export class BatchApplier {
       doneAtMs: nowMs,
       [TTL_ATTR]: ttlSeconds(nowMs + BATCH_RECORD_TTL_MS),
     });
-    await this.cleanup(applied.crowded).catch(() => {
+    await cleanupMarks(io, applied.crowded).catch(() => {
       // Best effort: the marks are removed by a later batch that touches the item.
     });
 
@@ -269,181 +247,5 @@ export class BatchApplier {
       latencyMs: e.latencyMs ?? undefined,
     }));
     return this.run(batchId, events, decoded.rules.map(compileRule), intent.nowMs, false);
-  }
-
-  /** Step 3: rollups and rule counters, each update conditional on the batch's mark. */
-  private async applyOwned(
-    batchId: string,
-    owned: readonly PricedEvent[],
-    rules: readonly CompiledRule[],
-    nowMs: number,
-  ): Promise<{ alerts: NewAlert[]; enforcedCounters: RuleCounter[]; crowded: Item[] }> {
-    const io = this.io;
-    const mark = markAttr(batchId);
-    const crowded: Item[] = [];
-    const noteCrowded = (item: Item | undefined) => {
-      if (!item) return;
-      let marks = 0;
-      for (const k of Object.keys(item)) if (k.startsWith(MARK_PREFIX)) marks++;
-      if (marks > MARKS_BEFORE_CLEANUP) crowded.push(item);
-    };
-    if (owned.length === 0) return { alerts: [], enforcedCounters: [], crowded };
-
-    const deltas = aggregateEvents(owned);
-    // `latency`: the item keeps the latency histogram (hour and day items, not tags).
-    const writes: Array<{
-      key: ItemKey;
-      delta: RollupDelta;
-      extra: Record<string, unknown>;
-      latency?: boolean;
-    }> = [];
-    for (const d of deltas.hour) {
-      const { gsi1pk, gsi1sk, ...key } = hourKey(d, d.bucketMs);
-      writes.push({ key, delta: d, extra: { gsi1pk, gsi1sk }, latency: true });
-    }
-    for (const d of deltas.day)
-      writes.push({ key: dayKey(d, d.bucketMs), delta: d, extra: {}, latency: true });
-    const tag = (d: TagRollupDelta) => ({ tagKey: d.tagKey, tagValue: d.tagValue });
-    for (const d of deltas.tagHour)
-      writes.push({
-        key: tagHourKey(d, d.tagKey, d.tagValue, d.bucketMs),
-        delta: d,
-        extra: tag(d),
-      });
-    for (const d of deltas.tagDay)
-      writes.push({ key: tagDayKey(d, d.tagKey, d.tagValue, d.bucketMs), delta: d, extra: tag(d) });
-
-    await writeMinutePages(io, batchId, deltas.minute, this.settings.minuteRetentionMs);
-    await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra, latency }) => {
-      const u = new UpdateBuilder()
-        .add('inputTokens', d.inputTokens)
-        .add('outputTokens', d.outputTokens)
-        .add('cacheReadTokens', d.cacheReadTokens)
-        .add('cacheWriteTokens', d.cacheWriteTokens)
-        .add('totalTokens', d.totalTokens)
-        .add('requests', d.requests)
-        .add('errors', d.errors)
-        .add('costNanoUsd', d.costNanoUsd)
-        .add('unpricedTokens', d.unpricedTokens)
-        .add('unpricedRequests', d.unpricedRequests)
-        .add('noUsageRequests', d.noUsageRequests)
-        .add('deniedRequests', d.deniedRequests)
-        .set(mark, 1)
-        .set('projectId', d.projectId)
-        .set('userId', d.userId)
-        .set('appId', d.appId)
-        .set('modelId', d.modelId)
-        .set('provider', d.provider)
-        .set('bucketMs', d.bucketMs)
-        .set('lastUpdatedMs', nowMs)
-        .setIfNotExists('firstUpdatedMs', nowMs);
-      for (const [k, v] of Object.entries(extra)) u.set(k, v);
-      if (latency && d.latency) addLatency(u, d.latency);
-      u.condition(`attribute_not_exists(${u.name(mark)})`);
-      noteCrowded(await io.update(key, u.build()));
-    });
-
-    // Rule counters (the rule engine of core): ADD through a SET conditional on the batch's
-    // mark, so a roll-forward adds nothing twice; then the engine reads what it needs back.
-    const plan = planBatch(owned, rules);
-    const windows = new Map(plan.touches.map((t) => [t.counterKey, t.window]));
-    /** Each updated bucket's value right after this batch's update (the update's ALL_NEW). */
-    const updated = new Map<string, number>();
-    const bucketId = (counter: string, scope: string, bucketMs: number) =>
-      `${counter}\u0000${scope}\u0000${bucketMs}`;
-    await mapLimit(plan.deltas, io.concurrency, async (d) => {
-      const u = new UpdateBuilder();
-      const v = u.name('value');
-      u.setRaw('value', `if_not_exists(${v}, ${u.value(0)}) + ${u.value(d.delta)}`)
-        .set(mark, 1)
-        .set('ruleId', d.counterKey)
-        .set('scopeKey', d.scopeKey)
-        .set('bucketStartMs', d.bucketStartMs)
-        .set('updatedAtMs', nowMs)
-        .set(
-          TTL_ATTR,
-          counterExpiry({ window: windows.get(d.counterKey) as Rule['window'] }, d.bucketStartMs),
-        )
-        .condition(`attribute_not_exists(${u.name(mark)})`);
-      const item = await io.update(
-        counterKey(d.counterKey, d.scopeKey, d.bucketStartMs),
-        u.build(),
-      );
-      if (item !== undefined)
-        updated.set(bucketId(d.counterKey, d.scopeKey, d.bucketStartMs), num(item.value));
-      noteCrowded(item);
-    });
-    const rows: RuleCounter[] = [];
-    // A read of the single bucket this batch has just updated is answered by its update (a
-    // calendar window's reads are all such): one Query less each. The value is the bucket's
-    // right after this batch's addition, so `findCrossings` sees exactly the range this batch
-    // moved it through (a later batch's addition is found by that batch). A bucket whose
-    // update found the mark (a roll-forward's repeat) is read.
-    const queried = plan.reads.filter((r) => {
-      const value =
-        r.fromMs === r.toMs ? updated.get(bucketId(r.counterKey, r.scopeKey, r.fromMs)) : undefined;
-      if (value === undefined) return true;
-      rows.push({ ruleId: r.counterKey, scopeKey: r.scopeKey, bucketStartMs: r.fromMs, value });
-      return false;
-    });
-    await mapLimit(queried, io.concurrency, async (r) => {
-      const items = await io.query({
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
-        ExpressionAttributeValues: {
-          ':pk': counterPk(r.counterKey),
-          ':a': `${r.scopeKey}#${pad(r.fromMs)}`,
-          ':b': `${r.scopeKey}#${pad(r.toMs)}`,
-        },
-        ConsistentRead: true,
-      });
-      for (const i of items)
-        rows.push({
-          ruleId: r.counterKey,
-          scopeKey: r.scopeKey,
-          bucketStartMs: num(i.bucketStartMs),
-          value: num(i.value),
-        });
-    });
-    // Values read now include what later batches added; `findCrossings` takes the value before
-    // this batch as the value now minus this batch's own additions, which never skips a level.
-    const byId = new Map(rules.map((c) => [c.rule.id, c.rule]));
-    const alerts: NewAlert[] = [];
-    for (const alert of findCrossings(plan, rows, nowMs)) {
-      if (await insertAlert(io, alert, byId.get(alert.ruleId) as Rule, nowMs)) alerts.push(alert);
-    }
-    return { alerts, enforcedCounters: enforcedCounters(plan, rows), crowded };
-  }
-
-  /** Removes the marks of finished batches from items that carry many. */
-  private async cleanup(items: readonly Item[]): Promise<void> {
-    if (items.length === 0) return;
-    const ids = new Set<string>();
-    for (const item of items)
-      for (const k of Object.keys(item))
-        if (k.startsWith(MARK_PREFIX)) ids.add(k.slice(MARK_PREFIX.length));
-    const keys = [...ids].flatMap((id) => [batchIntentKey(id), batchDoneKey(id)]);
-    const found = await this.io.batchGet(keys);
-    const hasIntent = new Set<string>();
-    const isDone = new Set<string>();
-    for (const f of found) {
-      const id = String(f.pk).slice(2);
-      if (f.sk === 'D') isDone.add(id);
-      else hasIntent.add(id);
-    }
-    // Done, or its intent expired (an intent is written before any of its marks).
-    const finished = (id: string) => isDone.has(id) || !hasIntent.has(id);
-    await mapLimit(items, this.io.concurrency, async (item) => {
-      const u = new UpdateBuilder();
-      let any = false;
-      for (const k of Object.keys(item)) {
-        if (k.startsWith(MARK_PREFIX) && finished(k.slice(MARK_PREFIX.length))) {
-          u.remove(k);
-          any = true;
-        }
-      }
-      if (!any) return;
-      u.condition('attribute_exists(pk)');
-      await this.io.update({ pk: String(item.pk), sk: String(item.sk) }, u.build());
-    });
   }
 }
