@@ -1,5 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../server/src/testing/alerts-harness.js';
 import {
   createScaleOutEnv,
   killStartedWorkers,
@@ -54,8 +55,6 @@ describe.skipIf((!HAVE_CHROMIUM || !servicesUp) && !REQUIRED)(
         outputTokens: 0,
         timestamp: new Date().toISOString(),
       });
-    const kpiTokens = async () =>
-      Number(await page.getAttribute('[data-kpi="tokens"]', 'data-value'));
 
     beforeAll(async () => {
       if (!servicesUp) throw new Error('PostgreSQL and NATS are required (see DEVELOPERS.md)');
@@ -84,18 +83,32 @@ describe.skipIf((!HAVE_CHROMIUM || !servicesUp) && !REQUIRED)(
     it('shows usage committed by a worker without a reload, badge "Live"', async () => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
-      const loadedAt = Date.now();
-      await page.goto(`${server.url}/#key=${admin}`);
-      // The first event is committed by the worker (asynchronously): wait until it is shown.
-      await page.waitForSelector('[data-kpi="tokens"]', { timeout: 20_000 });
-      if ((await kpiTokens()) !== 1000) {
-        await page.reload();
-        await page.waitForFunction(
-          () =>
-            document.querySelector('[data-kpi="tokens"]')?.getAttribute('data-value') === '1000',
-          null,
-          { timeout: 20_000 },
-        );
+      // The first event is committed by the worker (asynchronously): wait until the API has it.
+      const api = new TokenwatchApi(server.url);
+      await eventually(async () => (await api.storedTotals(admin)).inputTokens === 1000, {
+        timeoutMs: 30_000,
+        what: 'the worker committed the first event',
+      });
+      // Then until the page shows it. The first load is not what this test checks: in one CI run
+      // (2026-12-04, machine saturated) it showed no figures within 20 s, and the page only
+      // retries at its 60 s refresh. So a load that has not shown the figure in 15 s is reloaded
+      // (at most twice); what comes after the first figure must then arrive without a reload.
+      let loadedAt = 0;
+      for (let attempt = 1; ; attempt++) {
+        loadedAt = Date.now();
+        if (attempt === 1) await page.goto(`${server.url}/#key=${admin}`);
+        else await page.reload();
+        try {
+          await page.waitForFunction(
+            () =>
+              document.querySelector('[data-kpi="tokens"]')?.getAttribute('data-value') === '1000',
+            null,
+            { timeout: 15_000 },
+          );
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+        }
       }
       await page.waitForFunction(() => document.querySelector('.live')?.textContent === 'Live');
       await settle(page);
@@ -107,9 +120,7 @@ describe.skipIf((!HAVE_CHROMIUM || !servicesUp) && !REQUIRED)(
         [234, 1234],
         [66, 1300],
       ] as const) {
-        expect((await new TokenwatchApi(server.url).postEvents(ingest, event(tokens))).status).toBe(
-          202,
-        );
+        expect((await api.postEvents(ingest, event(tokens))).status).toBe(202);
         await page.waitForFunction(
           (w) =>
             document.querySelector('[data-kpi="tokens"]')?.getAttribute('data-value') === String(w),
