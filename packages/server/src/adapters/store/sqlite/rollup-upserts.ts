@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { LATENCY_COLUMNS, MEASURE_COLUMNS } from '../sql-rows.js';
+import type { Acc } from './rollup-acc.js';
 import { LATENCY_TABLES } from './schema.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -65,7 +66,7 @@ function prepareUpsert(
  */
 export class RollupUpserts {
   /** Whether the table keeps the latency histogram (LATENCY_TABLES). */
-  readonly keepsLatency: boolean;
+  private readonly keepsLatency: boolean;
   private plain: Statement | undefined;
   private allLatency: Statement | undefined;
   private readonly oneLatency: (Statement | undefined)[] = [];
@@ -78,23 +79,23 @@ export class RollupUpserts {
     this.keepsLatency = KEEPS_LATENCY.has(table);
   }
 
+  /** Adds a row of an untagged rollup, with its histogram where the table keeps one. */
+  add(a: Acc, nowMs: number): void {
+    if (this.keepsLatency && a.latency !== undefined) {
+      this.allLatency ??= prepareUpsert(this.db, this.table, this.tagged, LATENCY_COLUMNS);
+      this.allLatency.run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
+    } else if (this.keepsLatency && a.soleCount > 0) {
+      this.oneLatency[a.soleBucket] ??= prepareUpsert(this.db, this.table, this.tagged, [
+        LATENCY_COLUMNS[a.soleBucket] as string,
+      ]);
+      this.oneLatency[a.soleBucket]?.run(a.bucketMs, a.seriesId, ...a.params(nowMs), a.soleCount);
+    } else this.withoutLatency().run(a.bucketMs, a.seriesId, ...a.params(nowMs));
+  }
+
+  /** The upsert binding no histogram column (tag rollups bind their tag id with it). */
   withoutLatency(): Statement {
     this.plain ??= prepareUpsert(this.db, this.table, this.tagged, []);
     return this.plain;
-  }
-
-  withAllLatency(): Statement {
-    this.allLatency ??= prepareUpsert(this.db, this.table, this.tagged, LATENCY_COLUMNS);
-    return this.allLatency;
-  }
-
-  withLatencyBucket(bucket: number): Statement {
-    let st = this.oneLatency[bucket];
-    if (st === undefined) {
-      st = prepareUpsert(this.db, this.table, this.tagged, [LATENCY_COLUMNS[bucket] as string]);
-      this.oneLatency[bucket] = st;
-    }
-    return st;
   }
 }
 

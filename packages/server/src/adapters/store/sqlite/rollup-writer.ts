@@ -249,15 +249,7 @@ export class RollupWriter {
     for (const [name, buckets] of Object.entries(plain)) {
       const upserts = this.upserts[name] as RollupUpserts;
       for (const bySeries of buckets.values()) {
-        for (const a of bySeries.values()) {
-          if (upserts.keepsLatency && a.latency !== undefined) {
-            upserts.withAllLatency().run(a.bucketMs, a.seriesId, ...a.params(nowMs), ...a.latency);
-          } else if (upserts.keepsLatency && a.soleCount > 0) {
-            upserts
-              .withLatencyBucket(a.soleBucket)
-              .run(a.bucketMs, a.seriesId, ...a.params(nowMs), a.soleCount);
-          } else upserts.withoutLatency().run(a.bucketMs, a.seriesId, ...a.params(nowMs));
-        }
+        for (const a of bySeries.values()) upserts.add(a, nowMs);
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {
