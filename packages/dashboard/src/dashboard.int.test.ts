@@ -517,10 +517,17 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
       expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
       const csv = bytes.subarray(3).toString('utf8');
       const lines = csv.trimEnd().split('\r\n');
-      // The file name says what, over which range (UTC).
-      expect(download.suggestedFilename()).toMatch(
-        /^tokenwatch-top-users_\d{4}-\d\d-\d\dT\d{4}Z_\d{4}-\d\d-\d\dT\d{4}Z\.csv$/,
-      );
+      // The file name says what, over which range (UTC): hour stamps, or bare days when the
+      // 24 hours run midnight to midnight (a page opened in the 23:00 UTC hour).
+      const named = /^tokenwatch-top-users_(\S+?)_(\S+)\.csv$/.exec(download.suggestedFilename());
+      expect(named, download.suggestedFilename()).not.toBeNull();
+      const [fromStamp, toStamp] = [named?.[1] ?? '', named?.[2] ?? ''];
+      const parseStamp = (s: string) =>
+        Date.parse(/T\d{4}Z$/.test(s) ? `${s.slice(0, 13)}:${s.slice(13, 15)}:00Z` : `${s}T00:00:00Z`);
+      expect(fromStamp).toMatch(/^\d{4}-\d\d-\d\d(T\d{4}Z)?$/);
+      expect(toStamp).toMatch(/^\d{4}-\d\d-\d\d(T\d{4}Z)?$/);
+      expect(parseStamp(toStamp) - parseStamp(fromStamp)).toBe(24 * HOUR);
+      expect(parseStamp(toStamp) % HOUR).toBe(0);
       expect(lines[0]).toBe('rank,user,totalTokens,costUsd,requests,unpricedTokens');
       const r = last24Hours();
       const top = await usage({ ...r, groupBy: 'user', orderBy: 'totalTokens', limit: '20' });
