@@ -523,7 +523,9 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)(
       expect(named, download.suggestedFilename()).not.toBeNull();
       const [fromStamp, toStamp] = [named?.[1] ?? '', named?.[2] ?? ''];
       const parseStamp = (s: string) =>
-        Date.parse(/T\d{4}Z$/.test(s) ? `${s.slice(0, 13)}:${s.slice(13, 15)}:00Z` : `${s}T00:00:00Z`);
+        Date.parse(
+          /T\d{4}Z$/.test(s) ? `${s.slice(0, 13)}:${s.slice(13, 15)}:00Z` : `${s}T00:00:00Z`,
+        );
       expect(fromStamp).toMatch(/^\d{4}-\d\d-\d\d(T\d{4}Z)?$/);
       expect(toStamp).toMatch(/^\d{4}-\d\d-\d\d(T\d{4}Z)?$/);
       expect(parseStamp(toStamp) - parseStamp(fromStamp)).toBe(24 * HOUR);
