@@ -128,4 +128,53 @@ describe.skipIf(!HAVE_CHROMIUM && !REQUIRED)('dashboard across a server restart'
     );
     expect(errors).toEqual([]);
   });
+
+  it('loads again within seconds a panel whose load met a passing 503, with no live notice', async () => {
+    // A busy server (or a proxy in front of it) answers the first page load's usage queries
+    // with 503 "overloaded"; the server stays up and the live stream connected, and no usage
+    // arrives, so neither an outage nor a live notice would bring the panel back: only the
+    // page's own retry, within seconds, long before its 60 s refresh.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const busyPage = await context.newPage();
+    const errors: string[] = [];
+    busyPage.on('pageerror', (e) => errors.push(e.message));
+    let refused = 0;
+    let busy = true;
+    await busyPage.route('**/v1/usage?*', async (route) => {
+      if (!busy) return route.continue();
+      refused++;
+      return route.fulfill({
+        status: 503,
+        headers: { 'content-type': 'application/json', 'retry-after': '1' },
+        body: JSON.stringify({
+          error: { code: 'overloaded', message: 'The server is busy; retry shortly.' },
+        }),
+      });
+    });
+    try {
+      await busyPage.goto(`${server.url}/#key=${admin}`);
+      await busyPage.waitForSelector('[data-panel="tokens-over-time"][data-status="error"]', {
+        timeout: 20_000,
+      });
+      await busyPage.waitForFunction(() => document.querySelector('.live')?.textContent === 'Live');
+      expect(await busyPage.isVisible('[data-state="outage"]')).toBe(false);
+      expect(refused).toBeGreaterThan(0);
+      busy = false;
+      const shownAfterError = Date.now();
+      await busyPage.waitForSelector('[data-panel="tokens-over-time"][data-status="ready"]', {
+        timeout: 15_000,
+      });
+      expect(Date.now() - shownAfterError).toBeLessThan(15_000);
+      await busyPage.waitForSelector('[data-kpi="tokens"]');
+      // Every event of this project is from the last minutes: the overview's 24 h hold them all.
+      const stored = await new TokenwatchApi(server.url).storedTotals(admin);
+      expect(stored.totalTokens).toBeGreaterThan(0);
+      expect(Number(await busyPage.getAttribute('[data-kpi="tokens"]', 'data-value'))).toBe(
+        stored.totalTokens,
+      );
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -3,6 +3,7 @@ import './console.css';
 import { THEMES, type ThemeName } from './charts/palette.js';
 import { SeriesColors } from './charts/series-colors.js';
 import { ServerWatch } from './lib/connection.js';
+import { FailureRetry } from './lib/failure-retry.js';
 import { timeZoneLabel } from './lib/format.js';
 import { clear, h } from './lib/html.js';
 import { type LiveStatus, LiveStream, liveUrl } from './lib/live.js';
@@ -301,8 +302,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
     }
     if (!current) return;
     const before = api.unreachableCount;
+    const failedBefore = api.transientFailureCount;
     await current.refresh();
     markUpdated(api.unreachableCount === before);
+    retry.settled(api.transientFailureCount !== failedBefore);
   }
 
   /** "updated HH:MM:SS" only when every request of the refresh reached the server. */
@@ -348,15 +351,20 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       }
       current = VIEWS[state.view].factory(grid, ctx);
       const before = api.unreachableCount;
+      const failedBefore = api.transientFailureCount;
       await current.refresh();
       if (seq === mountSeq) {
         markUpdated(api.unreachableCount === before);
+        retry.settled(api.transientFailureCount !== failedBefore);
         mounting = false;
       }
     })();
   }
 
   const scheduler = new RefreshScheduler(refreshCurrent);
+  // A panel whose load met a 429, a 5xx or a network error is loaded again after a backoff,
+  // not only at the next live notice or the minute's refresh.
+  const retry = new FailureRetry(() => scheduler.request());
   let liveStatus: LiveStatus = 'connecting';
   const live = new LiveStream(liveUrl(location.origin, key), {
     onUsage: () => scheduler.request(),

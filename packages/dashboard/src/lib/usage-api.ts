@@ -133,6 +133,11 @@ export class ApiClient {
   onReachability: ((reached: boolean) => void) | undefined;
   /** Requests that could not reach the server, since the page opened. */
   unreachableCount = 0;
+  /**
+   * Requests that failed in a way that may pass by itself (unreachable, 429, 5xx), since the page
+   * opened: the shell retries a refresh that met one (`FailureRetry`).
+   */
+  transientFailureCount = 0;
 
   constructor(
     readonly baseUrl: string,
@@ -156,6 +161,7 @@ export class ApiClient {
     } catch (err) {
       if (options.signal?.aborted) throw err;
       this.unreachableCount++;
+      this.transientFailureCount++;
       this.onReachability?.(false);
       throw new ApiError(0, 'unreachable', UNREACHABLE_MESSAGE);
     }
@@ -178,6 +184,7 @@ export class ApiClient {
       // the server is (about to be) away.
       const away = res.status >= 502 && res.status <= 504 && code !== 'overloaded';
       if (away) this.unreachableCount++;
+      if (res.status === 429 || res.status >= 500) this.transientFailureCount++;
       this.onReachability?.(!away);
       if (res.status === 401) this.onUnauthorized?.();
       throw new ApiError(res.status, code, message, details);
