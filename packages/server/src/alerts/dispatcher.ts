@@ -282,7 +282,7 @@ export class Dispatcher {
       // Sent, but not recorded (a busy or unreachable store): not a failure of the send, so never
       // a retry or a dead letter from here. The lease expires and it is sent again: at least
       // once, as documented. Handled as a send failure, a busy SQLite writer marked alerts that
-      // had reached their webhook as dead (BENCHMARKS.md § Soak).
+      // had reached their webhook as dead (docs/benchmarks-history.md § Soak).
       this.logger.warn('could not record a delivery outcome', {
         deliveryId: delivery.id,
         outcome: 'delivered',

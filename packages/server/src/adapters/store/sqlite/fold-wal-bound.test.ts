@@ -12,7 +12,7 @@ import { walFileSize } from './wal-bound.js';
  * A backlog folded at once — what a read does after an overload, and the replay at start — is
  * folded in chunks sized from the WAL limit, so the write-ahead log stays within it. In one
  * transaction the fold's pages all stay in the log until it commits: the 1-hour overloaded soak
- * saw 96.7 MiB against a 64 MiB limit (BENCHMARKS.md § Soak). What fits one chunk stays one
+ * saw 96.7 MiB against a 64 MiB limit (docs/benchmarks-history.md § Soak). What fits one chunk stays one
  * transaction (the cheapest fold).
  */
 

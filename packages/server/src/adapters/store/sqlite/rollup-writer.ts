@@ -95,7 +95,7 @@ function accumulateTag(
  * - models (model × provider) and apps (app alone): hour and day — the charts over time.
  * The coarse ones hold far fewer rows (a long tail of users makes nearly every event a full
  * series of its own). They are derived from the flush's hour and day accumulators, not per
- * event; together they cost ≈ 8 % of ingest throughput (BENCHMARKS.md).
+ * event; together they cost ≈ 8 % of ingest throughput (docs/benchmarks-history.md).
  */
 export class RollupWriter {
   private readonly series: IdDictionary;

@@ -9,7 +9,7 @@ import {
  * SQLite schema, applied in order by `migrate()`. Each entry is one version; never edit a
  * released entry, append a new one.
  *
- * Layout choices (measured, see BENCHMARKS.md):
+ * Layout choices (measured, see docs/benchmarks-history.md):
  * - A series is one (project, user, app, model, provider) combination, stored once in
  *   `series` and referred to by an integer id. Rollup rows are keyed (bucket, series id):
  *   small integer keys make each upsert about 3x cheaper than a key of five strings, and

@@ -191,7 +191,7 @@ export class SqliteDatabase {
       // Reads map the file (up to SQLite's compiled limit, 2 GiB in better-sqlite3's build)
       // instead of copying pages into the 64 MiB cache: a 30-day query of one user's series looks
       // up ~30k rows spread over ~10k pages, more than the cache holds, and each miss was a
-      // pread (2-3x slower at 10M events, BENCHMARKS.md). Mapped pages are the OS's file cache,
+      // pread (2-3x slower at 10M events, docs/benchmarks-history.md). Mapped pages are the OS's file cache,
       // not a second copy; pages past the limit are read as before.
       this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
     } catch (err) {
