@@ -166,6 +166,43 @@ describe('Dispatcher', () => {
     expect(new Set(accepted.map((h) => h.id)).size).toBe(40);
   });
 
+  it('a slow record of one outcome does not hold up the next sends to the same destination', async () => {
+    const receiver = await startWebhookReceiver();
+    receivers.push(receiver);
+    // 3 users cross the rule: 3 deliveries to one destination, one request at a time.
+    const store = await outboxWithCrossings(receiver, 3);
+    // The store records outcomes only once the test lets it, as a SQLite writer busy with a
+    // fold answers after it: the sends must not wait for those records.
+    const complete = store.completeDelivery.bind(store);
+    let release: () => void = () => {};
+    const recordsHeld = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let recordsWaiting = 0;
+    store.completeDelivery = async (id, outcome, nowMs) => {
+      recordsWaiting++;
+      await recordsHeld;
+      return complete(id, outcome, nowMs);
+    };
+    const d = dispatcher(store, () => T0 + 2 * 60_000, [], { perDestinationConcurrency: 1 });
+    const pass = d.runOnce();
+    try {
+      // All three reach the webhook while not one outcome is recorded yet.
+      await waitFor(() => receiver.hits.length === 3 && recordsWaiting === 3);
+      expect((await store.listDeliveries('p1', {}, 10)).map((x) => x.status)).toEqual([
+        'sending',
+        'sending',
+        'sending',
+      ]);
+    } finally {
+      release();
+    }
+    expect(await pass).toBe(3);
+    const delivered = await store.listDeliveries('p1', {}, 10);
+    expect(delivered.map((x) => x.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(new Set(receiver.hits.map((h) => h.id)).size).toBe(3);
+  });
+
   it('never sends a delivery whose lease could end during the send: a slow destination causes no repeats', async () => {
     // Each send takes 150 ms and one runs at a time: 12 deliveries take 1.8 s, far past an 800 ms
     // lease. Before, those still waiting for the destination when their lease ended were leased

@@ -64,6 +64,9 @@ function destinationOf(channel: ChannelConfig): string {
   return channel.type;
 }
 
+/** How a send ended: recorded in the outbox after the destination's slot is free. */
+type SendOutcome = { sent: true } | { sent: false; error: unknown };
+
 /**
  * Sends the outbox. Each delivery is sent on its own (never waiting for another), with a
  * timeout; success marks it delivered; a retryable failure schedules the next attempt with
@@ -195,6 +198,7 @@ export class Dispatcher {
     const destination = destinationOf(delivery.channel);
     // Over the destination's cap: wait for a slot without holding up anyone else.
     await this.acquireSlot(destination);
+    let outcome: SendOutcome;
     try {
       if (this.stopped) return; // the lease expires and another run resumes it
       // Behind a slow destination the wait can outlast the lease; by then the delivery may be
@@ -211,10 +215,15 @@ export class Dispatcher {
         });
         return;
       }
-      await this.sendAndRecord(delivery);
+      outcome = await this.send(delivery);
     } finally {
+      // The slot bounds the requests to the destination, so it is free once the send is over:
+      // held while the outcome was recorded, a store write waiting behind the SQLite writer's
+      // fold (hundreds of milliseconds under load) held up the next alerts to the same webhook.
       this.releaseSlot(destination);
     }
+    if (outcome.sent) await this.recordDelivered(delivery);
+    else await this.fail(delivery, outcome.error);
   }
 
   private async acquireSlot(destination: string): Promise<void> {
@@ -243,8 +252,8 @@ export class Dispatcher {
     else this.perDestination.delete(destination);
   }
 
-  /** Sends one delivery and records the outcome: the send's failure and the record's are apart. */
-  private async sendAndRecord(delivery: DeliveryRecord): Promise<void> {
+  /** Sends one delivery (within its destination's slot); what happened is recorded after. */
+  private async send(delivery: DeliveryRecord): Promise<SendOutcome> {
     const started = performance.now();
     try {
       const notifier = this.notifiers.get(delivery.channel.type);
@@ -271,11 +280,15 @@ export class Dispatcher {
         clearTimeout(timeout);
       }
     } catch (err) {
-      await this.fail(delivery, err);
-      return;
+      return { sent: false, error: err };
     }
     this.metrics.alertDeliveries.inc({ channel: delivery.channel.type, outcome: 'delivered' });
     this.metrics.alertDeliverySeconds.observe((performance.now() - started) / 1000);
+    return { sent: true };
+  }
+
+  /** Records a send that succeeded: the send's failure and the record's are apart. */
+  private async recordDelivered(delivery: DeliveryRecord): Promise<void> {
     try {
       await this.store.completeDelivery(delivery.id, { status: 'delivered' }, this.now());
     } catch (storeErr) {
