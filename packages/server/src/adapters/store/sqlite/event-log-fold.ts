@@ -147,8 +147,11 @@ export class EventLogFold {
     let chunk: FoldChunk | undefined;
     let untilSeq = 0;
     const startedMs = performance.now();
-    // The log rows make the fold replayable: its commit need not wait for the disk.
-    const relaxed = this.parts.synchronous === 'FULL';
+    // The log rows make the fold replayable: its commit need not wait for the disk. Inside a
+    // running transaction (a rule save's back-fill reads the rollups through a fold, which has
+    // work when another process committed meanwhile) the fold is a savepoint of it: SQLite
+    // refuses a change of `synchronous` there, and the outer commit decides durability anyway.
+    const relaxed = this.parts.synchronous === 'FULL' && !db.inTransaction;
     try {
       if (relaxed) db.pragma('synchronous = NORMAL');
       db.transaction(() => {
@@ -171,7 +174,7 @@ export class EventLogFold {
       // The next fold syncs again (distrusted: it reads the log again) and folds it whole.
       this.untilSeq = undefined;
       this.failures++;
-      this.restoreSynchronous();
+      if (relaxed) this.restoreSynchronous();
       throw storeError(err, 'fold');
     }
     if (chunk !== undefined) {
@@ -184,7 +187,7 @@ export class EventLogFold {
       recordFold(this.stats, seconds, events.length);
       this.onFolded?.(seconds, events.length);
     } else this.untilSeq = undefined;
-    this.restoreSynchronous();
+    if (relaxed) this.restoreSynchronous();
   }
 
   /** Back to fsync at every commit (a failure here is the next write's to report). */

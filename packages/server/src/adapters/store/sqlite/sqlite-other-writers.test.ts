@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { counterKeyOf, EventOutcome, type PricedEvent } from '@tokenwatch/core';
@@ -19,7 +21,9 @@ const USERS = ['ana', 'ben', 'cy'];
 
 const dirs: string[] = [];
 const open: SqliteStore[] = [];
+const children: ChildProcess[] = [];
 afterEach(async () => {
+  for (const c of children.splice(0)) c.kill();
   for (const s of open.splice(0)) await s.close().catch(() => {});
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -147,6 +151,52 @@ describe('SQLite: several connections on one file', () => {
     expect(again.duplicates).toBe(1);
     const rows = await server.queryUsage(makeQuery());
     expect(rows.map((r) => [r.requests, r.inputTokens, r.outputTokens])).toEqual([[1, 35, 446]]);
+  });
+
+  it('a rule saved while another process commits (the CLI, a checkpoint) is saved, with its back-fill exact', async () => {
+    // The save folds, then waits for the write lock; another process commits meanwhile. Its
+    // back-fill then read the rollups through a fold that found that commit and, being inside
+    // the save's transaction, failed to set its durability ("Safety level may not be changed
+    // inside a transaction"): the rule was refused with a 500 under a running server's own
+    // checkpoints.
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-writers-'));
+    dirs.push(dir);
+    const path = join(dir, 'tokenwatch.db');
+    const server = connect(path);
+    await server.migrate();
+    await server.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    const e = makePricedEvent({ userId: 'ana', inputTokens: 350, outputTokens: 0 });
+    expect((await server.applyBatch([e], { nowMs: CONTRACT_T0 })).accepted).toBe(1);
+    await server.queryUsage(makeQuery()); // folded: nothing waits in the log
+    // The other process holds the write lock, adds a project as `tokenwatch projects create`
+    // would, and commits 300 ms later.
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    const script = `const db = new (require(${JSON.stringify(sqlite)}))(${JSON.stringify(path)});
+      db.pragma('busy_timeout = 5000');
+      db.prepare('BEGIN IMMEDIATE').run();
+      db.prepare("INSERT INTO projects (id, name, created_at_ms) VALUES ('p2', 'p2', 0)").run();
+      console.log('locked');
+      setTimeout(() => { db.prepare('COMMIT').run(); db.close(); }, 300);`;
+    const cli = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(cli);
+    await new Promise<void>((resolve, reject) => {
+      cli.stdout?.once('data', () => resolve());
+      cli.once('exit', (code) => reject(new Error(`child exited (${code}) before locking`)));
+    });
+    const rule = makeRule({
+      scope: ['user'],
+      levels: [{ value: 300 }],
+      channels: [{ type: 'log' }],
+    });
+    const change = await server.createRule(rule, CONTRACT_T0 + 60_000);
+    expect(change.rule.id).toBe(rule.id);
+    // The back-fill counted the event that was there before the rule.
+    const counters = await server.readCounters(
+      counterKeyOf(change.rule),
+      CONTRACT_T0,
+      CONTRACT_T0 + 3_600_000,
+    );
+    expect(counters.map((c) => [c.scopeKey, c.value])).toEqual([[JSON.stringify(['ana']), 350]]);
   });
 
   it('any interleaving of appends, folds, reads and crashes on two connections counts each event once', async () => {
