@@ -2,9 +2,10 @@
  * `node packages/server/dist/bench/ingest-stages-bench.js` — what each stage of embedded ingest
  * costs per event, in CPU time, in one process and without HTTP: parse a request body, validate,
  * price, encode the batch for the writer thread, apply it (id claims + event-log row, one
- * `synchronous=FULL` transaction per flush) and fold it into the rollups. CPU time, not wall
- * time: on a shared machine it moves far less with the load than throughput does (see
- * docs/benchmarks-history.md § Ingest). The same events as `bench:ingest`; two rounds, the second warm.
+ * `synchronous=FULL` transaction per flush) and fold it into the rollups. CPU time, not wall time:
+ * on a shared machine it moves far less with the load than throughput does (see
+ * docs/benchmarks-history.md § Ingest). The same events as `bench:ingest`; two rounds, the second
+ * warm.
  *
  * Environment: BENCH_EVENTS (default 60000), BENCH_FLUSH (events per applyBatch, default 3200:
  * 32 connections × 100), BENCH_FOLD_EVERY (events per fold, default 10000).

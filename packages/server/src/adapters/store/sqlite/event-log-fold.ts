@@ -10,8 +10,8 @@ import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
  * Events per fold transaction by default, from the WAL limit. A transaction's pages stay in the
  * write-ahead log until it commits and the writer checkpoints only between transactions
  * (wal-bound.ts), so one fold of a large backlog (after an overload, at a restart, a read during
- * one) passed the limit by its whole size: 96.7 MiB against 64 in an overloaded hour, with
- * folds of up to 200,000 events (docs/benchmarks-history.md § Soak). A long tail of users (10k users × 10
+ * one) passed the limit by its whole size: 96.7 MiB against 64 in an overloaded hour, with folds of
+ * up to 200,000 events (docs/benchmarks-history.md § Soak). A long tail of users (10k users × 10
  * apps × 8 models, time-ordered) writes ≈ 0.25 KiB of WAL per event in one large transaction
  * (fold-wal-bound.test.ts), so 2,000 events per MiB of the limit (128,000 for the default 64 MiB)
  * keep a chunk of such events near half the limit.
@@ -22,10 +22,11 @@ import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
  * touch: with the alerts benchmark's traffic (10k users, 100 rules) a chunk of ~800 events took
  * 2.4× the CPU per event of one transaction of 16k events; on a quiet machine chunks of 1,000 cut
  * the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the maximum
- * rate, a default of 400 per MiB (25,600) cost a quarter of it, and chunks sized from the WAL
- * each fold wrote (≈ 1 KiB per event with 10k users over their apps and models) cost a fifth of
- * the maximum rate of that traffic and stalled ingest while the folds fell behind (docs/benchmarks-history.md
- * § Alerts, § Soak). So a one-second fold of wide traffic still passes the limit by its size.
+ * rate, a default of 400 per MiB (25,600) cost a quarter of it, and chunks sized from the WAL each
+ * fold wrote (≈ 1 KiB per event with 10k users over their apps and models) cost a fifth of the
+ * maximum rate of that traffic and stalled ingest while the folds fell behind
+ * (docs/benchmarks-history.md § Alerts, § Soak). So a one-second fold of wide traffic still passes
+ * the limit by its size.
  */
 export function defaultFoldChunkEvents(maxWalMiB: number): number {
   return Math.max(1, Math.floor(maxWalMiB * FOLD_EVENTS_PER_WAL_MIB));

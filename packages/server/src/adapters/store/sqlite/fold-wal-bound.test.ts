@@ -11,9 +11,9 @@ import { walFileSize } from './wal-bound.js';
 /**
  * A backlog folded at once — what a read does after an overload, and the replay at start — is
  * folded in chunks sized from the WAL limit, so the write-ahead log stays within it. In one
- * transaction the fold's pages all stay in the log until it commits: the 1-hour overloaded soak
- * saw 96.7 MiB against a 64 MiB limit (docs/benchmarks-history.md § Soak). What fits one chunk stays one
- * transaction (the cheapest fold).
+ * transaction the fold's pages all stay in the log until it commits: the 1-hour overloaded soak saw
+ * 96.7 MiB against a 64 MiB limit (docs/benchmarks-history.md § Soak). What fits one chunk stays
+ * one transaction (the cheapest fold).
  */
 
 const MiB = 1024 * 1024;

@@ -37,10 +37,10 @@ interface BucketCache {
 }
 
 /**
- * Buckets read within this long are the working set (the current windows of the rules in use):
- * they are kept whatever the budget. Dropping them thrashed: with 10k users over their apps and
- * models, the current hour's bucket of a per-user rule outgrew the 32 MiB budget, was dropped at
- * every read and read whole again, and ingest fell from 12–29k to 2–4k events/s (docs/benchmarks-history.md §
+ * Buckets read within this long are the working set (the current windows of the rules in use): they
+ * are kept whatever the budget. Dropping them thrashed: with 10k users over their apps and models,
+ * the current hour's bucket of a per-user rule outgrew the 32 MiB budget, was dropped at every read
+ * and read whole again, and ingest fell from 12–29k to 2–4k events/s (docs/benchmarks-history.md §
  * Soak). The budget bounds the buckets nobody reads any more.
  */
 const HOT_MS = 2_000;

@@ -188,10 +188,10 @@ export class SqliteDatabase {
       const autoPages = Math.max(1000, Math.min(10_000, Math.floor(maxWalBytes / 4 / 4096)));
       this.db.pragma(`wal_autocheckpoint = ${options.externalCheckpoints ? 0 : autoPages}`);
       this.db.pragma('cache_size = -65536');
-      // Reads map the file (up to SQLite's compiled limit, 2 GiB in better-sqlite3's build)
-      // instead of copying pages into the 64 MiB cache: a 30-day query of one user's series looks
-      // up ~30k rows spread over ~10k pages, more than the cache holds, and each miss was a
-      // pread (2-3x slower at 10M events, docs/benchmarks-history.md). Mapped pages are the OS's file cache,
+      // Reads map the file (up to SQLite's compiled limit, 2 GiB in better-sqlite3's build) instead
+      // of copying pages into the 64 MiB cache: a 30-day query of one user's series looks up ~30k
+      // rows spread over ~10k pages, more than the cache holds, and each miss was a pread (2-3x
+      // slower at 10M events, docs/benchmarks-history.md). Mapped pages are the OS's file cache,
       // not a second copy; pages past the limit are read as before.
       this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
     } catch (err) {

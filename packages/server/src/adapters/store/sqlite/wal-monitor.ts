@@ -9,8 +9,9 @@ export interface WalStatus {
 }
 
 /**
- * A fold holds the writer for its whole length: a request (or an alert's outbox claim) that
- * arrives meanwhile waits for it, so its time is the tail of time-to-202 (docs/benchmarks-history.md § Alerts).
+ * A fold holds the writer for its whole length: a request (or an alert's outbox claim) that arrives
+ * meanwhile waits for it, so its time is the tail of time-to-202 (docs/benchmarks-history.md §
+ * Alerts).
  */
 export interface FoldStats {
   count: number;
