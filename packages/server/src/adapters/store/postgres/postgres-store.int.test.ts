@@ -26,9 +26,9 @@ const DROP_LATENCY = PG_LATENCY_TABLES.map(
 const pgUp = await postgresReachable();
 
 /** Each test gets its own schema (dropped afterwards) in the shared test database. */
-async function openStore(poolSize = 3) {
+async function openStore(poolSize = 3, sessionSettings?: Record<string, string>) {
   const schema = uniqueSchema('c');
-  const store = new PostgresStore({ url: TEST_PG_URL, schema, poolSize });
+  const store = new PostgresStore({ url: TEST_PG_URL, schema, poolSize, sessionSettings });
   return {
     store,
     cleanup: async () => {
@@ -44,12 +44,8 @@ async function openStore(poolSize = 3) {
  * and its 20,000 commits waited on fsync for about a quarter of its time (2,000 cases: 20.4 s,
  * 15.7 s without). Set on this store's connections only, not on the shared database.
  */
-async function openOracleStore() {
-  const sut = await openStore(5);
-  sut.store.pool.on('connect', (client) => {
-    client.query('SET synchronous_commit = off').catch(() => {});
-  });
-  return sut;
+function openOracleStore() {
+  return openStore(5, { synchronous_commit: 'off' });
 }
 
 whenServices(

@@ -20,6 +20,7 @@ import { RuleStoreDelegate } from '../rule-store-delegate.js';
 import { measuresFromRow } from '../sql-rows.js';
 import { compileUsageQuery } from '../sqlite/sqlite-usage-queries.js';
 import { isTransientConflict, pgError } from './pg-errors.js';
+import { connectionOptions } from './pg-session.js';
 import { PostgresBatchWriter } from './postgres-batch.js';
 import { PostgresProjects } from './postgres-projects.js';
 import { PostgresRules } from './postgres-rules.js';
@@ -36,6 +37,11 @@ export interface PostgresStoreOptions {
   lockTimeoutMs?: number | undefined;
   /** Called when an idle pooled connection fails (e.g. the server restarted); default: ignore. */
   onPoolError?: ((err: Error) => void) | undefined;
+  /**
+   * Server settings of this store's connections, set as each one opens (`-c name=value`), such
+   * as `{ synchronous_commit: 'off' }` for a store whose commits need not wait for the flush.
+   */
+  sessionSettings?: Readonly<Record<string, string>> | undefined;
 }
 
 /** A connection (pooled client) the store runs statements on. */
@@ -94,7 +100,7 @@ export class PostgresStore extends RuleStoreDelegate implements Store {
       application_name: 'tokenwatch',
       idleTimeoutMillis: 30_000,
       // Every connection of this store sees only its schema.
-      options: `-c search_path=${this.schema}`,
+      options: connectionOptions(this.schema, options.sessionSettings ?? {}),
       // BIGINT columns come back as numbers (counters, ms timestamps); SUMs (numeric) stay text.
       types: {
         getTypeParser: ((oid: number, format?: string) =>
