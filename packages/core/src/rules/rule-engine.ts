@@ -295,6 +295,20 @@ export function crossingsAtStart(
   return [...out.values()].filter((a) => !a.forecast);
 }
 
+/**
+ * The least counter value that can have reached a level when a rule starts: a store needs to
+ * give `crossingsAtStart` only the counters at or past it. In a calendar window a bucket is the
+ * window's value, and it has reached a level only at or past the lowest one; a rolling window's
+ * value sums minute buckets, so it needs them all (undefined). Reading every scope's buckets
+ * made each enable of one of 100 rules sharing a counter (user × model, 10k users) hold the
+ * SQLite writer for ~100 ms (`bench:alerts`).
+ */
+export function startCounterFloor(compiled: CompiledRule): number | undefined {
+  if (compiled.rule.window.type !== 'calendar') return undefined;
+  const lowest = Math.min(...compiled.levels.map((l) => l.threshold));
+  return lowest > 0 && Number.isFinite(lowest) ? lowest : undefined;
+}
+
 /** The new values of the counters of enforcing rules a batch changed (for POST /v1/check). */
 export function enforcedCounters(
   plan: BatchPlan,

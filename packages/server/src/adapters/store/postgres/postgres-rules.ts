@@ -22,6 +22,7 @@ import {
   type RuleCounter,
   type RuleStore,
   seedQueries,
+  startCounterFloor,
   TokenwatchError,
 } from '@tokenwatch/core';
 import type pg from 'pg';
@@ -246,13 +247,15 @@ export class PostgresRules implements RuleStore {
       }
       let alerts: NewAlert[] = [];
       if (activation.starts) {
+        const compiled = compileRule(activation.rule);
+        // Only the buckets that can have reached a level (see startCounterFloor).
         const res = await c.query<CounterRow>(
-          'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2',
-          [counterKey, first],
+          'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = $1 AND bucket_start_ms >= $2 AND value >= $3',
+          [counterKey, first, startCounterFloor(compiled) ?? 1],
         );
         alerts = await this.alerts.insert(
           c,
-          crossingsAtStart(compileRule(activation.rule), res.rows.map(toCounter), nowMs),
+          crossingsAtStart(compiled, res.rows.map(toCounter), nowMs),
           new Map([[rule.id, activation.rule]]),
           nowMs,
         );

@@ -17,6 +17,7 @@ import {
   type RuleChange,
   type RuleCounter,
   seedQueries,
+  startCounterFloor,
   TokenwatchError,
   type UsageQuery,
   type UsageRow,
@@ -285,27 +286,24 @@ export class SqliteRules extends SqliteAlertsOutbox {
   }
 
   /**
-   * The counters whose levels a starting rule has already reached (`crossingsAtStart`). In a
-   * calendar window a bucket reaches a level only at or past the lowest one, so only those are
-   * read when no unfolded delta could lift another bucket there (a rule save folds first, so
-   * usually none is left). Reading every scope's buckets made each enable of one of 100 rules
-   * sharing a counter (user × model, 10k users) hold the writer for ~100 ms (`bench:alerts`).
-   * Rolling windows sum minute buckets, so they read them all.
+   * The counters whose levels a starting rule has already reached: those at or past its
+   * `startCounterFloor` when no unfolded delta could lift another one there (a rule save folds
+   * first, so usually none is left), else all of them.
    */
   private countersAtStart(
     compiled: CompiledRule,
     counterKey: string,
     first: number,
   ): RuleCounter[] {
-    const lowest = Math.min(...compiled.levels.map((l) => l.threshold));
-    if (compiled.rule.window.type !== 'calendar' || !this.pending.isEmpty || !(lowest > 0)) {
+    const floor = startCounterFloor(compiled);
+    if (floor === undefined || !this.pending.isEmpty) {
       return this.readCounters(counterKey, first, Number.MAX_SAFE_INTEGER);
     }
     const rows = this.db
       .prepare(
         'SELECT rule_id, scope_key, bucket_start_ms, value FROM rule_counters WHERE rule_id = ? AND bucket_start_ms >= ? AND value >= ? ORDER BY bucket_start_ms, scope_key',
       )
-      .all(counterKey, first, lowest) as CounterRow[];
+      .all(counterKey, first, floor) as CounterRow[];
     return rows.map(toCounter);
   }
 
