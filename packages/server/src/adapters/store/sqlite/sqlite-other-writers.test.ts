@@ -134,14 +134,20 @@ async function runInterleaving(seed: number, chunked = false): Promise<void> {
   }
 }
 
+/** A migrated store on a new file with project p1, as a running server has it. */
+async function serverWithProject(): Promise<{ path: string; server: SqliteStore }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-writers-'));
+  dirs.push(dir);
+  const path = join(dir, 'tokenwatch.db');
+  const server = connect(path);
+  await server.migrate();
+  await server.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+  return { path, server };
+}
+
 describe('SQLite: several connections on one file', () => {
   it('a second process opening the file while the first has unfolded events counts them once', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-writers-'));
-    dirs.push(dir);
-    const path = join(dir, 'tokenwatch.db');
-    const server = connect(path);
-    await server.migrate();
-    await server.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    const { path, server } = await serverWithProject();
     const e = makePricedEvent({ inputTokens: 35, outputTokens: 446 });
     expect((await server.applyBatch([e], { nowMs: CONTRACT_T0 })).accepted).toBe(1);
     const cli = connect(path);
@@ -159,12 +165,7 @@ describe('SQLite: several connections on one file', () => {
     // the save's transaction, failed to set its durability ("Safety level may not be changed
     // inside a transaction"): the rule was refused with a 500 under a running server's own
     // checkpoints.
-    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-writers-'));
-    dirs.push(dir);
-    const path = join(dir, 'tokenwatch.db');
-    const server = connect(path);
-    await server.migrate();
-    await server.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    const { path, server } = await serverWithProject();
     const e = makePricedEvent({ userId: 'ana', inputTokens: 350, outputTokens: 0 });
     expect((await server.applyBatch([e], { nowMs: CONTRACT_T0 })).accepted).toBe(1);
     await server.queryUsage(makeQuery()); // folded: nothing waits in the log
