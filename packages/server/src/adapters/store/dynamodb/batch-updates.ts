@@ -7,6 +7,7 @@ import {
   type PricedEvent,
   planBatch,
   type RollupDelta,
+  type RollupMeasures,
   type Rule,
   type RuleCounter,
   type TagRollupDelta,
@@ -38,6 +39,22 @@ import { writeMinutePages } from './minute-pages.js';
  * counters its owned events touch, each conditional on the batch's mark so that a roll-forward
  * adds nothing twice, and the removal of finished batches' marks from items that carry many.
  */
+
+/** A rollup item's measures, each ADDed as the batch's delta has it (the cost as a bigint). */
+const ADDED_MEASURES = [
+  'inputTokens',
+  'outputTokens',
+  'cacheReadTokens',
+  'cacheWriteTokens',
+  'totalTokens',
+  'requests',
+  'errors',
+  'costNanoUsd',
+  'unpricedTokens',
+  'unpricedRequests',
+  'noUsageRequests',
+  'deniedRequests',
+] as const satisfies readonly Exclude<keyof RollupMeasures, 'latency'>[];
 
 /** An aggregate item carrying more marks than this gets the marks of finished batches removed. */
 const MARKS_BEFORE_CLEANUP = 8;
@@ -87,20 +104,9 @@ export async function applyOwned(
 
   await writeMinutePages(io, batchId, deltas.minute, minuteRetentionMs);
   await mapLimit(writes, io.concurrency, async ({ key, delta: d, extra, latency }) => {
-    const u = new UpdateBuilder()
-      .add('inputTokens', d.inputTokens)
-      .add('outputTokens', d.outputTokens)
-      .add('cacheReadTokens', d.cacheReadTokens)
-      .add('cacheWriteTokens', d.cacheWriteTokens)
-      .add('totalTokens', d.totalTokens)
-      .add('requests', d.requests)
-      .add('errors', d.errors)
-      .add('costNanoUsd', d.costNanoUsd)
-      .add('unpricedTokens', d.unpricedTokens)
-      .add('unpricedRequests', d.unpricedRequests)
-      .add('noUsageRequests', d.noUsageRequests)
-      .add('deniedRequests', d.deniedRequests)
-      .set(mark, 1)
+    const u = new UpdateBuilder();
+    for (const measure of ADDED_MEASURES) u.add(measure, d[measure]);
+    u.set(mark, 1)
       .set('projectId', d.projectId)
       .set('userId', d.userId)
       .set('appId', d.appId)
