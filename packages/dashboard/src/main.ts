@@ -301,11 +301,22 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
       return;
     }
     if (!current) return;
-    const before = api.unreachableCount;
-    const failedBefore = api.transientFailureCount;
+    const done = refreshStarts();
     await current.refresh();
-    markUpdated(api.unreachableCount === before);
-    retry.settled(api.transientFailureCount !== failedBefore);
+    done();
+  }
+
+  /**
+   * A view's refresh begins; call what this returns when it ended: it marks the view updated
+   * when every request reached the server, and asks for a retry when one met a passing failure.
+   */
+  function refreshStarts(): () => void {
+    const unreachable = api.unreachableCount;
+    const failed = api.transientFailureCount;
+    return () => {
+      markUpdated(api.unreachableCount === unreachable);
+      retry.settled(api.transientFailureCount !== failed);
+    };
   }
 
   /** "updated HH:MM:SS" only when every request of the refresh reached the server. */
@@ -350,12 +361,10 @@ function startApp(api: ApiClient, who: WhoAmI, key: string): void {
         return;
       }
       current = VIEWS[state.view].factory(grid, ctx);
-      const before = api.unreachableCount;
-      const failedBefore = api.transientFailureCount;
+      const done = refreshStarts();
       await current.refresh();
       if (seq === mountSeq) {
-        markUpdated(api.unreachableCount === before);
-        retry.settled(api.transientFailureCount !== failedBefore);
+        done();
         mounting = false;
       }
     })();

@@ -1,11 +1,5 @@
 import { backoffMs } from './connection.js';
-import type { Clock } from './refresh-scheduler.js';
-
-const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+import { type Clock, realClock } from './refresh-scheduler.js';
 
 /**
  * Asks for another refresh, after a backoff, when one met a passing failure (the server busy or
