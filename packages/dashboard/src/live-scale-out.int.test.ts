@@ -90,9 +90,10 @@ describe.skipIf((!HAVE_CHROMIUM || !servicesUp) && !REQUIRED)(
         what: 'the worker committed the first event',
       });
       // Then until the page shows it. The first load is not what this test checks: in one CI run
-      // (2026-12-04, machine saturated) it showed no figures within 20 s, and the page only
-      // retries at its 60 s refresh. So a load that has not shown the figure in 15 s is reloaded
-      // (at most twice); what comes after the first figure must then arrive without a reload.
+      // (2026-12-04, machine saturated) it showed no figures within 20 s, for a cause not found
+      // (the page now loads again by itself after a 429, a 5xx or a network error; that run's
+      // page did not yet). So a load that has not shown the figure in 15 s is reloaded (at most
+      // twice); what comes after the first figure must then arrive without a reload.
       let loadedAt = 0;
       for (let attempt = 1; ; attempt++) {
         loadedAt = Date.now();
