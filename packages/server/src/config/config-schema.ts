@@ -202,12 +202,16 @@ export const configSchema = z
             /** Fold at once when this many events wait (bounds memory and the replay after a crash). */
             foldMaxEvents: z.number().int().min(1).max(1_000_000).default(200_000),
             /**
-             * Events per fold transaction: a fold runs in chunks, and writes queued meanwhile run
-             * between them (they wait for one chunk, not the whole fold). Default: 2,000 per MiB
-             * of `maxWalMiB` (128,000): a fold at the normal pace is one transaction, a backlog is
-             * split; smaller chunks cost throughput (see the README).
+             * Events a fold plans at once (a chunk): a fold at the normal pace is one chunk, a
+             * backlog is split. Default: 2,000 per MiB of `maxWalMiB` (128,000; see the README).
              */
             foldChunkEvents: z.number().int().min(1).max(1_000_000).optional(),
+            /**
+             * Rollup rows (and events accumulated) per fold transaction: what bounds the WAL a
+             * fold writes between checkpoints, and how long a write queued meanwhile waits.
+             * Default: a quarter of `maxWalMiB` at 8 KiB a row (2,048 for 64 MiB).
+             */
+            foldSliceRows: z.number().int().min(1).max(1_000_000).optional(),
             /** The write-ahead log is checkpointed and truncated before it grows past this many MiB. */
             maxWalMiB: z.number().int().min(1).max(65_536).default(64),
             /** Heap the writer's id caches may hold (MiB, by estimate); past it ids are read again. */

@@ -32,6 +32,9 @@ export async function openStore(
       // Unset: derived from maxWalMiB by the store (defaultFoldChunkEvents).
       if (config.store.foldChunkEvents !== undefined)
         sqliteOptions.foldChunkEvents = config.store.foldChunkEvents;
+      // Unset: derived from maxWalMiB by the store (defaultFoldSliceRows).
+      if (config.store.foldSliceRows !== undefined)
+        sqliteOptions.foldSliceRows = config.store.foldSliceRows;
       if (options.leaseNewDeliveriesMs !== undefined)
         sqliteOptions.leaseNewDeliveriesMs = options.leaseNewDeliveriesMs;
       if ((options.thread ?? config.store.thread) === 'worker') {

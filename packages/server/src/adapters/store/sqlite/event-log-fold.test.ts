@@ -8,9 +8,10 @@ import { SqliteStore } from './sqlite-store.js';
 import { ThreadedSqliteStore } from './threaded-sqlite-store.js';
 
 /**
- * The fold runs in chunks (foldChunkEvents): each chunk is one transaction that adds exactly its
- * log rows' events to the rollups and their batches' deltas to the rule counters, and deletes
- * those rows; the thread is yielded between chunks, so writes queued meanwhile run in between.
+ * The fold runs in chunks (foldChunkEvents), each over several transactions (foldSliceRows: see
+ * EventLogFold) that together add exactly its log rows' events to the rollups and their batches'
+ * deltas to the rule counters, and delete those rows; the thread is yielded between
+ * transactions, so writes queued meanwhile run in between.
  */
 
 const USERS = ['ana', 'ben', 'cy', 'dee'];
@@ -35,22 +36,50 @@ function tempDir(): string {
   return dir;
 }
 
-async function openStore(path: string, foldChunkEvents: number): Promise<SqliteStore> {
-  const store = new SqliteStore({ path, foldIntervalMs: 5, foldChunkEvents });
+async function openStore(
+  path: string,
+  foldChunkEvents: number,
+  foldSliceRows?: number,
+): Promise<SqliteStore> {
+  const store = new SqliteStore({
+    path,
+    foldIntervalMs: 5,
+    foldChunkEvents,
+    ...(foldSliceRows === undefined ? {} : { foldSliceRows }),
+  });
   open.push(store);
   await store.migrate();
   return store;
 }
 
-/** Batches of `size` events, users in turn, input tokens 1..50: their per-user sums differ. */
-function batches(count: number, size: number, expected: Map<string, number>): PricedEvent[][] {
+/**
+ * Batches of `size` events, users in turn, input tokens 1..50: their per-user sums differ. With
+ * `spread`, over 3 apps, 2 models and 3 minutes: more rows per rollup for a fold to write.
+ */
+function batches(
+  count: number,
+  size: number,
+  expected: Map<string, number>,
+  spread = false,
+): PricedEvent[][] {
   const out: PricedEvent[][] = [];
   let n = 0;
   for (let b = 0; b < count; b++) {
     const batch: PricedEvent[] = [];
     for (let i = 0; i < size; i++, n++) {
       const userId = USERS[n % USERS.length] as string;
-      const e = makePricedEvent({ userId, inputTokens: 1 + (n % 50), outputTokens: 0 });
+      const e = makePricedEvent({
+        userId,
+        inputTokens: 1 + (n % 50),
+        outputTokens: 0,
+        ...(spread
+          ? {
+              appId: `app-${n % 3}`,
+              modelId: n % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+              timestampMs: NOW - 3 * 60_000 + (n % 3) * 60_000,
+            }
+          : {}),
+      });
       expected.set(userId, (expected.get(userId) ?? 0) + e.inputTokens);
       batch.push(e);
     }
@@ -76,8 +105,8 @@ async function expectExact(store: SqliteStore, rule: Rule, expected: Map<string,
   expect(alerts.map((a) => `${a.scopeKey} ${a.levelIndex}`).sort()).toEqual(crossings.sort());
 }
 
-async function setup(path: string, foldChunkEvents: number) {
-  const store = await openStore(path, foldChunkEvents);
+async function setup(path: string, foldChunkEvents: number, foldSliceRows?: number) {
+  const store = await openStore(path, foldChunkEvents, foldSliceRows);
   await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
   const rule = makeRule({
     scope: ['user'],
@@ -158,6 +187,43 @@ describe('SQLite fold in chunks', () => {
     await expectExact(store, rule, expected);
   });
 
+  it('a crash between any two fold transactions (accumulating, each slice of rows, the finish) leaves totals, counters and alerts exact after replay', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'tokenwatch.db');
+    // Chunks of 120 events written 8 rollup rows a transaction: each chunk takes 15 transactions
+    // to accumulate its events, several to write its rows, and one to finish.
+    const { store, rule } = await setup(path, 120, 8);
+    const expected = new Map<string, number>();
+    for (const batch of batches(15, 40, expected, true))
+      expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(40);
+    // Right after each transaction commits, the files are what a SIGKILL at that moment leaves.
+    const images: string[] = [];
+    let halfWritten = 0;
+    const progressRows = store.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck();
+    store.database.onFoldTransaction = () => {
+      const image = join(dir, `crash-${images.length}`);
+      mkdirSync(image);
+      for (const suffix of ['', '-wal'])
+        if (existsSync(`${path}${suffix}`))
+          copyFileSync(`${path}${suffix}`, join(image, `tokenwatch.db${suffix}`));
+      images.push(image);
+      if ((progressRows.get() as number) > 0) halfWritten++;
+    };
+    while (store.database.foldStats.count < 5) await new Promise((r) => setTimeout(r, 2));
+    store.database.onFoldTransaction = undefined;
+    // 600 events, 120 a chunk: 5 chunks, each over more than 20 transactions, most of them
+    // leaving a chunk with some of its rows written and the rest not.
+    expect(images.length).toBeGreaterThan(100);
+    expect(halfWritten).toBeGreaterThanOrEqual(10);
+    for (const image of images) {
+      const again = await openStore(join(image, 'tokenwatch.db'), 120, 8);
+      await expectExact(again, rule, expected);
+      expect(again.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck().get()).toBe(0);
+      await again.close();
+    }
+    await expectExact(store, rule, expected);
+  });
+
   it('reads fold everything before they answer: a fold in progress is finished by them', async () => {
     const { store, rule } = await setup(join(tempDir(), 'tokenwatch.db'), 30);
     const expected = new Map<string, number>();
@@ -174,9 +240,9 @@ describe('SQLite fold in chunks', () => {
     const rows = await store.queryUsage(makeQuery({ groupBy: ['user'] }));
     expect(new Map(rows.map((r) => [r.user as string, r.inputTokens]))).toEqual(expected);
     // The first chunk; then the read folds the rest of the log (100 events, more than a chunk)
-    // in chunks too, back to back before it answers: the fold in progress (70 events left of its
-    // 100), then the 30 appended since, in one transaction as they fit one chunk.
-    expect(folded).toEqual([30, 30, 30, 10, 30]);
+    // in chunks too, back to back before it answers: the fold in progress goes on to the log's
+    // end (70 events left of its 100, then the 30 appended since), chunk after chunk.
+    expect(folded).toEqual([30, 30, 30, 30, 10]);
     await expectExact(store, rule, expected);
   });
 

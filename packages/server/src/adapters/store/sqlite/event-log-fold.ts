@@ -1,32 +1,23 @@
+import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
-import type { EventLog, FoldChunk } from './event-log.js';
+import type { EventLog } from './event-log.js';
+import { FoldProgress } from './fold-progress.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
+import type { RollupPlan } from './rollup-plan.js';
 import type { RollupWriter } from './rollup-writer.js';
 import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 
 /**
- * Events per fold transaction by default, from the WAL limit. A transaction's pages stay in the
- * write-ahead log until it commits and the writer checkpoints only between transactions
- * (wal-bound.ts), so one fold of a large backlog (after an overload, at a restart, a read during
- * one) passed the limit by its whole size: 96.7 MiB against 64 in an overloaded hour, with folds of
- * up to 200,000 events (docs/benchmarks-history.md § Soak). A long tail of users (10k users × 10
- * apps × 8 models, time-ordered) writes ≈ 0.25 KiB of WAL per event in one large transaction
- * (fold-wal-bound.test.ts), so 2,000 events per MiB of the limit (128,000 for the default 64 MiB)
- * keep a chunk of such events near half the limit.
- *
- * Only backlogs are split. A fold at the normal pace holds about a second of events plus what
- * arrives while it runs: 60–75k at the maximum rate of `npm run bench:ingest`, one chunk. Smaller
- * chunks cost throughput, as each transaction rewrites the rollup and counter pages its events
- * touch: with the alerts benchmark's traffic (10k users, 100 rules) a chunk of ~800 events took
- * 2.4× the CPU per event of one transaction of 16k events; on a quiet machine chunks of 1,000 cut
- * the time to 202 p99 at half the maximum rate from ~700 to ~400 ms but cost ~18 % of the maximum
- * rate, a default of 400 per MiB (25,600) cost a quarter of it, and chunks sized from the WAL each
- * fold wrote (≈ 1 KiB per event with 10k users over their apps and models) cost a fifth of the
- * maximum rate of that traffic and stalled ingest while the folds fell behind
- * (docs/benchmarks-history.md § Alerts, § Soak). So a one-second fold of wide traffic still passes
- * the limit by its size.
+ * Events per fold chunk by default, from the WAL limit: what a fold plans at once. A fold at the
+ * normal pace is one chunk (about a second of events plus what arrives while it runs: 60–75k at
+ * the maximum rate of `npm run bench:ingest`); a backlog (after an overload, at a restart, under
+ * a read) is split, which bounds the memory a plan holds. The WAL is bounded by the rows per
+ * transaction instead (`defaultFoldSliceRows`): a chunk is written over several. Larger chunks
+ * merge more events into each rollup row, so less work per event: chunks of ~800 events took
+ * 2.4× the CPU per event of chunks of 16k with the alerts benchmark's traffic
+ * (docs/benchmarks-history.md § Alerts).
  */
 export function defaultFoldChunkEvents(maxWalMiB: number): number {
   return Math.max(1, Math.floor(maxWalMiB * FOLD_EVENTS_PER_WAL_MIB));
@@ -45,42 +36,109 @@ export interface EventLogFoldParts {
   /** The connection's `synchronous` setting (a fold commits with NORMAL: the log replays it). */
   synchronous: 'FULL' | 'NORMAL';
   chunkEvents: number;
+  /**
+   * Rollup rows (and events accumulated) per fold transaction: what bounds the WAL one of them
+   * writes (see defaultFoldSliceRows).
+   */
+  sliceRows: number;
   /** How long appended events wait before a fold begins. */
   intervalMs: number;
-  /** After each timed chunk (the writer checks its WAL's size). */
-  afterChunk: () => void;
+  /**
+   * After each fold transaction: the writer checks its WAL's size, with room for one more
+   * transaction of `headroomBytes` (see WalBound).
+   */
+  afterChunk: (headroomBytes: number) => void;
 }
 
 /**
- * Folds the event log into the rollups and rule counters. A fold is a run of transactions
- * (chunks), each of at most `chunkEvents` events of whole log rows, in log order: each adds
- * exactly its rows' events to the rollups and their batches' deltas to the rule counters and
- * deletes those rows, so a crash between two chunks leaves exactly the rest in the log (replayed
- * at the next start). Each chunk runs at its own turn of the event loop, so the calls (appends,
- * outbox claims) that arrived at the writer thread meanwhile run in between: they wait for one
- * chunk, not for the whole fold.
+ * Rollup rows per fold transaction by default, from the WAL limit: a quarter of it, at two pages
+ * per row (a long tail of users puts nearly every row of a fold on a page of its own, and the
+ * full rollups' by-series index adds one more). 2,048 for the default 64 MiB.
+ */
+export function defaultFoldSliceRows(maxWalMiB: number): number {
+  return Math.max(64, Math.floor((maxWalMiB * 1024 * 1024) / 4 / SLICE_BYTES_PER_ROW));
+}
+
+/** What one rollup row of a fold transaction may add to the WAL, at most: two 4 KiB pages. */
+const SLICE_BYTES_PER_ROW = 2 * 4096;
+
+/** A fold chunk in progress: its log rows' events, their rollup plan, and how far it got. */
+interface ChunkInProgress {
+  upToSeq: number;
+  events: PricedEvent[];
+  plan: RollupPlan;
+  /** Events accumulated into the plan so far (their series ids are committed). */
+  accumulated: number;
+  /** Rows of the finished plan written so far. */
+  written: number;
+  /** When its first transaction began, and the time its transactions held the connection. */
+  seconds: number;
+}
+
+/**
+ * Folds the event log into the rollups and rule counters. A fold is a run of chunks, each of at
+ * most `chunkEvents` events of whole log rows, in log order, and each chunk a run of
+ * transactions, each at its own turn of the event loop (the calls that arrived at the writer
+ * thread meanwhile, appends and outbox claims, run in between: they wait for one transaction,
+ * not for a fold):
+ *  1. accumulate: `sliceRows` events at a time, their new series ids inserted (ids are
+ *     permanent: these transactions change no count);
+ *  2. write: `sliceRows` rollup rows at a time, in key order, each transaction recording per
+ *     table the key of the last row it wrote (`fold_progress`);
+ *  3. finish: the chunk's counter deltas, the deletion of its log rows and of its progress.
+ * So a crash (or another process) between two transactions leaves the chunk's events in the
+ * log and its progress: the fold that resumes it plans the same rows from the same events and
+ * skips those at or before the progress (FoldProgress), and nothing is counted twice or lost.
+ * Each transaction writes at most `sliceRows` rows: what bounds the WAL at the maximum rate,
+ * where one transaction per chunk of a second's events wrote 40–70 MiB (`npm run bench:fold-wal`).
  *
  * A fold folds the log as it was when it began (`untilSeq`); batches appended meanwhile wait for
- * the next fold. The store generation is bumped by the first chunk of a fold only, and a fold
- * begins only once the previous one is done (or in a transaction that folds the whole log, which
- * leaves nothing unfolded). So when the generation is G, every batch that committed under a
- * generation of G - 2 or less is folded: it committed before the bump to G - 1 began a fold whose
- * log held it, and that fold was done before the bump to G (what EnforcedCounters relies on).
+ * the next fold. The store generation is bumped by the first transaction of a fold only, and a
+ * fold begins only once the previous one is done (or in `all`, which leaves nothing unfolded).
+ * So when the generation is G, every batch that committed under a generation of G - 2 or less is
+ * folded: it committed before the bump to G - 1 began a fold whose log held it, and that fold was
+ * done before the bump to G (what EnforcedCounters relies on). The rule counters of a chunk are
+ * written by its last transaction at once.
  */
 export class EventLogFold {
   /** The fold in progress folds the log up to this row (undefined: none is in progress). */
   private untilSeq: number | undefined;
+  /** The chunk in progress (undefined: the next transaction plans one). */
+  private chunk: ChunkInProgress | undefined;
+  /** The next chunk planned takes the fold in progress to the log's end (see forgetChunk). */
+  private toEnd = false;
+  private readonly progress: FoldProgress;
   /** Fold transactions that failed (their events stay in the log and are folded by a later one). */
   failures = 0;
-  /** Fold transactions that committed, and how long they held the connection. */
+  /** Fold chunks that were done, and how long their transactions held the connection. */
   readonly stats: FoldStats = emptyFoldStats();
-  /** Told about each fold transaction that committed. */
+  /** Told about each fold chunk that was done: the time its transactions held the connection. */
   onFolded: ((seconds: number, events: number) => void) | undefined;
+  /** Told after each fold transaction commits (tests copy the files there: a crash's image). */
+  onTransaction: (() => void) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  /** The next chunk of the fold in progress, after the calls queued meanwhile. */
+  /** The next transaction of the fold in progress, after the calls queued meanwhile. */
   private turn: ReturnType<typeof setImmediate> | undefined;
 
-  constructor(private readonly parts: EventLogFoldParts) {}
+  constructor(private readonly parts: EventLogFoldParts) {
+    this.progress = new FoldProgress(parts.db);
+  }
+
+  /** What one fold transaction may add to the WAL, by estimate. */
+  private get sliceBytes(): number {
+    return this.parts.sliceRows * SLICE_BYTES_PER_ROW;
+  }
+
+  /**
+   * Memory was read again from the log (another process wrote it; see OtherWriters), by this
+   * fold's transaction or by any other: the chunk in progress is planned again from what is
+   * stored, and the fold goes on to the log's end, as the rows read are one batch (split only
+   * after a chunk left half written).
+   */
+  forgetChunk(): void {
+    this.chunk = undefined;
+    this.toEnd = true;
+  }
 
   /** Events were appended: a fold begins `intervalMs` from now, unless one is due already. */
   schedule(): void {
@@ -88,16 +146,15 @@ export class EventLogFold {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       // A fold still running continues at its own turns.
-      if (this.turn === undefined) this.nextChunk();
+      if (this.turn === undefined) this.nextStep();
     }, this.parts.intervalMs);
     this.timer.unref?.();
   }
 
   /**
    * Folds every unfolded event now (finishing a fold in progress): what a read needs before it
-   * answers, and the replay at start. In one transaction when it fits one chunk (the usual case,
-   * and the cheapest); a larger backlog in chunks, back to back: in one transaction, the backlog
-   * of an overloaded hour carried the WAL to 96.7 MiB (see defaultFoldChunkEvents).
+   * answers, and the replay at start. Transaction after transaction, each bounded as at the
+   * fold's own pace, with the WAL checked between them.
    */
   all(): void {
     if (this.timer !== undefined) {
@@ -108,46 +165,41 @@ export class EventLogFold {
       clearImmediate(this.turn);
       this.turn = undefined;
     }
-    const { log, chunkEvents } = this.parts;
-    while (log.pendingEvents > chunkEvents) {
-      const pendingBefore = log.pendingEvents;
-      this.step(Date.now(), false);
-      this.parts.afterChunk();
-      // A chunk that folded nothing (not expected): the rest is folded whole below.
-      if (log.pendingEvents >= pendingBefore) break;
+    for (;;) {
+      if (!this.step(Date.now(), true)) break;
+      this.parts.afterChunk(this.sliceBytes);
     }
-    // What is left (another process's changes found on syncing included) in one transaction.
-    this.step(Date.now(), true);
   }
 
-  /** One chunk; the next one at a later turn of the event loop, while the fold has rows left. */
-  private nextChunk(): void {
+  /** One transaction; the next one at a later turn of the event loop, while the fold has work. */
+  private nextStep(): void {
     this.turn = undefined;
+    let more = false;
     try {
-      this.step(Date.now(), false);
+      more = this.step(Date.now(), false);
     } catch {
       // Counted in step(); the events stay in the log, and the next write schedules again.
     }
-    this.parts.afterChunk();
+    this.parts.afterChunk(this.sliceBytes);
     // Not unref'd: an unref'd immediate does not keep the loop from blocking in its poll, so
-    // each chunk would wait for the next message or timer of an idle writer.
-    if (this.untilSeq !== undefined) this.turn = setImmediate(() => this.nextChunk());
+    // each transaction would wait for the next message or timer of an idle writer.
+    if (more) this.turn = setImmediate(() => this.nextStep());
   }
 
   /**
-   * One transaction: the next chunk of the fold in progress (beginning one if none is), or with
-   * `all` every unfolded event (what a read needs before it answers: every event that got its
-   * 202). Another process's changes, found on syncing, are folded whole too.
+   * One transaction of the fold (see the class): with `all`, the fold in progress goes on to the
+   * log's last row. Returns whether there is more to do.
    */
-  private step(nowMs: number, all: boolean): void {
+  private step(nowMs: number, all: boolean): boolean {
     const { db, log, rollups, counters, writers } = this.parts;
-    if (log.pendingEvents === 0 && !writers.committedSinceSync()) {
+    if (this.chunk === undefined && log.pendingEvents === 0 && !writers.committedSinceSync()) {
       this.untilSeq = undefined;
-      return;
+      return false;
     }
-    let chunk: FoldChunk | undefined;
-    let untilSeq = 0;
     const startedMs = performance.now();
+    let accumulated: number | undefined;
+    let written = 0;
+    let finished = false;
     // The log rows make the fold replayable: its commit need not wait for the disk. Inside a
     // running transaction (a rule save's back-fill reads the rollups through a fold, which has
     // work when another process committed meanwhile) the fold is a savepoint of it: SQLite
@@ -156,39 +208,109 @@ export class EventLogFold {
     try {
       if (relaxed) db.pragma('synchronous = NORMAL');
       db.transaction(() => {
-        const whole = this.parts.syncWithOtherWriters(nowMs) || all;
-        if (log.pendingEvents === 0) return;
-        const begins = whole || this.untilSeq === undefined;
-        untilSeq = whole ? log.lastRowSeq : (this.untilSeq ?? log.lastRowSeq);
-        const next = whole ? log.toFold() : log.chunk(this.parts.chunkEvents, untilSeq);
-        if (next.events.length === 0) return;
-        rollups.write(next.events, nowMs);
-        counters.fold(next.upToSeq, nowMs);
-        log.deleteFolded(next.upToSeq);
-        if (begins) writers.bump();
-        chunk = next;
+        // Memory read again from the log (another process wrote), or progress that is not this
+        // chunk's own (another process resumed it): plan the chunk again from what is stored.
+        this.parts.syncWithOtherWriters(nowMs); // calls forgetChunk when it reads the log
+        if (!this.progress.unchanged()) this.chunk = undefined;
+        if (this.chunk === undefined) {
+          if (log.pendingEvents === 0) return;
+          this.chunk = this.planChunk(all || this.toEnd);
+          this.toEnd = false;
+          if (this.chunk.events.length === 0) {
+            // Not expected (a chunk holds at least one batch): the next plans to the log's end.
+            this.forgetChunk();
+            return;
+          }
+        }
+        const chunk = this.chunk;
+        const slice = this.parts.sliceRows;
+        if (chunk.accumulated < chunk.events.length) {
+          accumulated = Math.min(chunk.events.length, chunk.accumulated + slice);
+          rollups.accumulate(chunk.plan, chunk.events, chunk.accumulated, accumulated);
+          return;
+        }
+        const rows = rollups.finish(chunk.plan);
+        if (chunk.written < rows.length) {
+          const last = rollups.writeRows(rows, chunk.written, slice, nowMs);
+          this.progress.record(chunk.upToSeq, last);
+          written = Math.min(rows.length, chunk.written + slice) - chunk.written;
+          return;
+        }
+        counters.fold(chunk.upToSeq, nowMs);
+        log.deleteFolded(chunk.upToSeq);
+        this.progress.clear();
+        finished = true;
       }).immediate();
     } catch (err) {
       rollups.rolledBack();
       counters.rolledBack();
+      this.progress.rolledBack();
       writers.distrust();
-      // The next fold syncs again (distrusted: it reads the log again) and folds it whole.
-      this.untilSeq = undefined;
+      // The next transaction syncs again (distrusted: it reads the log again) and plans the
+      // chunk again from the log and the progress stored. The fold in progress goes on (no new
+      // bump of the generation: its events are not all folded yet).
+      this.chunk = undefined;
       this.failures++;
       if (relaxed) this.restoreSynchronous();
       throw storeError(err, 'fold');
     }
-    if (chunk !== undefined) {
-      const { upToSeq, events } = chunk as FoldChunk;
-      rollups.committed();
-      counters.foldCommitted();
-      log.folded(upToSeq);
-      this.untilSeq = upToSeq >= untilSeq ? undefined : untilSeq;
-      const seconds = (performance.now() - startedMs) / 1000;
-      recordFold(this.stats, seconds, events.length);
-      this.onFolded?.(seconds, events.length);
-    } else this.untilSeq = undefined;
     if (relaxed) this.restoreSynchronous();
+    rollups.committed();
+    this.progress.committed();
+    const chunk = this.chunk;
+    if (chunk === undefined) {
+      // Nothing left; or a chunk that was empty (not expected), planned again to the log's end.
+      if (log.pendingEvents > 0 && this.toEnd) return true;
+      this.untilSeq = undefined;
+      return false;
+    }
+    chunk.seconds += (performance.now() - startedMs) / 1000;
+    this.onTransaction?.();
+    if (accumulated !== undefined) chunk.accumulated = accumulated;
+    chunk.written += written;
+    if (!finished) return true;
+    recordFold(this.stats, chunk.seconds, chunk.events.length);
+    counters.foldCommitted();
+    log.folded(chunk.upToSeq);
+    this.chunk = undefined;
+    if (this.untilSeq !== undefined && chunk.upToSeq >= this.untilSeq) this.untilSeq = undefined;
+    this.onFolded?.(chunk.seconds, chunk.events.length);
+    return all ? log.pendingEvents > 0 : this.untilSeq !== undefined;
+  }
+
+  /**
+   * Inside the transaction: the next chunk. A chunk with progress stored (a fold a crash or
+   * another process left half written) is resumed first: exactly its log rows, skipping the rows
+   * written. Otherwise a new chunk of the fold in progress, or of a fold that begins here (the
+   * store generation is bumped: see the class). With `toEnd`, the fold goes on to the log's last
+   * row.
+   */
+  private planChunk(toEnd: boolean): ChunkInProgress {
+    const { log, rollups, writers } = this.parts;
+    const resumed = this.progress.read();
+    let upToSeq: number;
+    let events: PricedEvent[];
+    if (resumed !== undefined) {
+      const rows = log.chunk(Number.POSITIVE_INFINITY, resumed.upToSeq);
+      if (rows.upToSeq !== resumed.upToSeq) {
+        throw new Error(
+          `fold progress is for log row ${resumed.upToSeq}, but the log's rows up to it end at ${rows.upToSeq}`,
+        );
+      }
+      ({ upToSeq, events } = rows);
+    } else {
+      if (this.untilSeq === undefined) writers.bump();
+      if (this.untilSeq === undefined || toEnd) this.untilSeq = log.lastRowSeq;
+      ({ upToSeq, events } = log.chunk(this.parts.chunkEvents, this.untilSeq));
+    }
+    return {
+      upToSeq,
+      events,
+      plan: rollups.newPlan(resumed?.written ?? new Map()),
+      accumulated: 0,
+      written: 0,
+      seconds: 0,
+    };
   }
 
   /** Back to fsync at every commit (a failure here is the next write's to report). */

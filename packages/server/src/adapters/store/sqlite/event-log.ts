@@ -133,11 +133,6 @@ export class EventLog {
     return this.batches[this.head]?.appendedMs;
   }
 
-  /** Every pending event, and the log position they end at. */
-  toFold(): FoldChunk {
-    return this.chunk(Number.POSITIVE_INFINITY, this.lastRowSeq);
-  }
-
   /**
    * The first pending batches, in log order, up to the one at `lastSeq`, with at most
    * `maxEvents` events (but at least one batch, however large: a batch is one log row).
@@ -197,18 +192,33 @@ export class EventLog {
     this.events = 0;
   }
 
-  /** The events not folded yet, in log order (the log as it is now, whoever appended them). */
-  unfolded(): { events: PricedEvent[]; firstSeq: number; upToSeq: number } {
+  /**
+   * The events not folded yet, in log order (the log as it is now, whoever appended them), as
+   * one part, or two when `splitAfterSeq` falls inside the log: the rows up to it and the rest
+   * (a fold chunk left half written ends there, and is folded again exactly; see EventLogFold).
+   */
+  unfolded(
+    splitAfterSeq?: number,
+  ): Array<{ events: PricedEvent[]; firstSeq: number; upToSeq: number }> {
     const rows = this.db.prepare('SELECT seq, events FROM event_log ORDER BY seq').all() as Array<{
       seq: number;
       events: string;
     }>;
-    const events: PricedEvent[] = [];
-    for (const r of rows) for (const e of decodeEvents(r.events)) events.push(e);
-    return {
-      events,
-      firstSeq: rows.length > 0 ? (rows[0] as { seq: number }).seq : 0,
-      upToSeq: rows.length > 0 ? (rows[rows.length - 1] as { seq: number }).seq : 0,
-    };
+    const parts: Array<{ events: PricedEvent[]; firstSeq: number; upToSeq: number }> = [];
+    for (const r of rows) {
+      let part = parts[parts.length - 1];
+      const split =
+        part !== undefined &&
+        splitAfterSeq !== undefined &&
+        part.upToSeq <= splitAfterSeq &&
+        r.seq > splitAfterSeq;
+      if (part === undefined || split) {
+        part = { events: [], firstSeq: r.seq, upToSeq: r.seq };
+        parts.push(part);
+      }
+      for (const e of decodeEvents(r.events)) part.events.push(e);
+      part.upToSeq = r.seq;
+    }
+    return parts;
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { PricedEvent } from '@tokenwatch/core';
 import { makePricedEvent, makeQuery } from '@tokenwatch/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultFoldChunkEvents } from './event-log-fold.js';
+import { defaultFoldChunkEvents, defaultFoldSliceRows } from './event-log-fold.js';
 import { SqliteStore } from './sqlite-store.js';
 import { walFileSize } from './wal-bound.js';
 
@@ -111,7 +111,32 @@ describe('SQLite fold of a backlog: the WAL stays within its limit', () => {
     expect(walAtCommit.length).toBeGreaterThanOrEqual(40);
   });
 
-  it('a backlog of one chunk is one transaction, a larger one is split', async () => {
+  it('one chunk of 40,000 events is written a slice of rows at a time: the log stays near its 2 MiB limit, totals exact', async () => {
+    const path = tempPath();
+    // One chunk (as a fold at the normal pace is); 64 rows per transaction for a 2 MiB limit.
+    const store = await openStore(path, 2, 1_000_000);
+    expect(defaultFoldSliceRows(2)).toBe(64);
+    const events = backlog(40_000);
+    await appendBacklog(store, events);
+    const walAtCommit: number[] = [];
+    let chunks = 0;
+    store.database.onFoldTransaction = () => walAtCommit.push(walFileSize(`${path}-wal`));
+    store.database.onFolded = () => chunks++;
+    await expectTotals(store, events);
+    // In one transaction, this chunk left 12.4 MiB in the log; in slices the writer's bound
+    // checkpoints between them, and the log passes its limit by at most one slice.
+    expect(chunks).toBe(1);
+    expect(walAtCommit.length).toBeGreaterThan(1_000);
+    expect(Math.max(...walAtCommit)).toBeLessThanOrEqual(3 * MiB);
+  });
+
+  it('derives the rows per fold transaction from the WAL limit (a quarter of it, two pages a row)', () => {
+    expect(defaultFoldSliceRows(64)).toBe(2_048);
+    expect(defaultFoldSliceRows(2)).toBe(64);
+    expect(defaultFoldSliceRows(0.1)).toBe(64);
+  });
+
+  it('a backlog of one chunk is folded as one chunk, a larger one is split', async () => {
     // The WAL budget (half of 64 MiB) is far above what these chunks write: they stay 8,000.
     const store = await openStore(tempPath(), 64, 8_000);
     const folded: number[] = [];

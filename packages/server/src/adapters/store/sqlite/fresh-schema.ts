@@ -3,7 +3,7 @@
 import type { SchemaSnapshot } from './schema-snapshot.js';
 
 export const FRESH_SCHEMA: SchemaSnapshot = {
-  version: 13,
+  version: 14,
   sql: `
 CREATE TABLE projects (
   id TEXT PRIMARY KEY,
@@ -431,6 +431,13 @@ CREATE TABLE rollup_per_user_week (
   first_update_ms INTEGER NOT NULL,
   last_update_ms INTEGER NOT NULL, no_usage_requests INTEGER NOT NULL DEFAULT 0, denied_requests INTEGER NOT NULL DEFAULT 0, cost_usd INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (bucket_ms, series_id)
+) WITHOUT ROWID;
+CREATE TABLE fold_progress (
+  table_name TEXT PRIMARY KEY,
+  up_to_seq INTEGER NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  tag_id INTEGER NOT NULL,
+  series_id INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO store_generation (id, generation) VALUES (1, 0);
 `,

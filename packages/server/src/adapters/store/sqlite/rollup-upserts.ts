@@ -5,8 +5,8 @@ import { LATENCY_TABLES } from './schema.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
-/** The rollup tables by the names RollupWriter.write gives its accumulators. */
-const ROLLUP_TABLES: Record<string, string> = {
+/** The rollup tables by the names RollupWriter gives its accumulators. */
+export const ROLLUP_TABLES: Record<string, string> = {
   minute: 'rollup_minute',
   hour: 'rollup_hour',
   day: 'rollup_day',
@@ -24,7 +24,8 @@ const ROLLUP_TABLES: Record<string, string> = {
   tagHour: 'rollup_tag_hour',
   tagDay: 'rollup_tag_day',
 };
-const TAGGED_ROLLUPS = new Set(['tagHour', 'tagDay']);
+/** The rollups keyed (bucket, tag, series), by those names. */
+export const TAGGED_ROLLUPS: ReadonlySet<string> = new Set(['tagHour', 'tagDay']);
 const KEEPS_LATENCY = new Set<string>(LATENCY_TABLES);
 
 /** An upsert adding a row's measures (and `latency` histogram columns) to rollup `table`. */

@@ -4,7 +4,22 @@ import { GenerationalCache } from '../../../util/generational-cache.js';
 import { MEASURE_COLUMNS } from '../sql-rows.js';
 import { DEFAULT_ID_CACHE_BUDGET_BYTES, IdDictionary } from './id-dictionary.js';
 import { ACC_MEASURE_COLUMNS, Acc } from './rollup-acc.js';
-import { type RollupUpserts, rollupUpserts } from './rollup-upserts.js';
+import {
+  type Buckets,
+  type CoarseIds,
+  inKeyOrder,
+  type PlannedRow,
+  RollupPlan,
+  type RowKey,
+  rowKeyAfter,
+  type TagBuckets,
+} from './rollup-plan.js';
+import {
+  ROLLUP_TABLES,
+  type RollupUpserts,
+  rollupUpserts,
+  TAGGED_ROLLUPS as TAGGED,
+} from './rollup-upserts.js';
 import { WEEK_MS } from './schema.js';
 
 const MINUTE_MS = 60_000;
@@ -12,19 +27,6 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 /** Heap bytes of a coarse-ids entry (object with five small integers, and its slot). */
 const COARSE_ENTRY_BYTES = 96;
-
-/** A full series' ids in the coarse dictionaries. */
-interface CoarseIds {
-  appModel: number;
-  userApp: number;
-  user: number;
-  model: number;
-  app: number;
-}
-
-/** bucket → series → measures (or bucket → tag → series → measures for tag rollups). */
-type Buckets = Map<number, Map<number, Acc>>;
-type TagBuckets = Map<number, Map<number, Map<number, Acc>>>;
 
 function floorTo(ms: number, size: number): number {
   return ms - (((ms % size) + size) % size);
@@ -172,31 +174,34 @@ export class RollupWriter {
     );
   }
 
-  /** Call inside the transaction, with the events that claimed a new id. */
+  /**
+   * Writes events into the rollups in one go, inside the caller's transaction (what a fold of a
+   * few events, or one inside a running transaction, does; see RollupPlan for the parts).
+   */
   write(fresh: readonly PricedEvent[], nowMs: number): void {
-    const plain: Record<string, Buckets> = {
-      minute: new Map(),
-      hour: new Map(),
-      day: new Map(),
-      appHour: new Map(),
-      appDay: new Map(),
-      userHour: new Map(),
-      userDay: new Map(),
-      perUserHour: new Map(),
-      perUserDay: new Map(),
-      perUserWeek: new Map(),
-      perModelHour: new Map(),
-      perModelDay: new Map(),
-      perAppHour: new Map(),
-      perAppDay: new Map(),
-    };
-    const tagged: Record<string, TagBuckets> = { tagHour: new Map(), tagDay: new Map() };
-    // This batch's series → coarse ids, held here: the cache may drop an entry mid-batch.
-    const coarseOf = new Map<number, CoarseIds>();
+    const plan = this.newPlan();
+    this.accumulate(plan, fresh, 0, fresh.length);
+    this.writeRows(this.finish(plan), 0, Number.POSITIVE_INFINITY, nowMs);
+  }
+
+  /** An empty plan; `skip`: per rollup table, the last row already written (see RollupPlan). */
+  newPlan(skip: ReadonlyMap<string, RowKey> = new Map()): RollupPlan {
+    return new RollupPlan(skip);
+  }
+
+  /**
+   * Adds events [from, to) to the plan, inside a transaction: resolves each event's series (and
+   * tags) to integer ids through cached dictionaries, inserting the new ones, and accumulates it
+   * per (bucket, series) of the full and tag rollups. If that transaction rolls back, ids it
+   * inserted do not exist (`rolledBack`): the plan must be dropped.
+   */
+  accumulate(plan: RollupPlan, fresh: readonly PricedEvent[], from: number, to: number): void {
+    const { plain, tagged, coarseOf } = plan;
     // Per event, only the full series; the coarse rollups are then derived from the hour and day
     // accumulators (one row per bucket × series, fewer than the events), via each series'
     // cached coarse ids.
-    for (const e of fresh) {
+    for (let i = from; i < to; i++) {
+      const e = fresh[i] as PricedEvent;
       const p = e.projectId;
       const sid = this.series.idOf(
         `${p}\u0000${e.userId}\u0000${e.appId}\u0000${e.modelId}\u0000${e.provider}`,
@@ -207,6 +212,7 @@ export class RollupWriter {
       accumulate(plain.minute as Buckets, floorTo(e.timestampMs, MINUTE_MS), sid, e, false);
       accumulate(plain.hour as Buckets, h, sid, e, true);
       accumulate(plain.day as Buckets, d, sid, e, true);
+      // The plan holds the series' coarse ids itself: the cache may drop an entry meanwhile.
       if (!coarseOf.has(sid)) {
         let ids = this.coarse.get(sid);
         if (ids === undefined) {
@@ -224,6 +230,15 @@ export class RollupWriter {
         }
       }
     }
+  }
+
+  /**
+   * The plan's rows, once every event is accumulated (no SQL): derives the coarse rollups, then
+   * lists every row in the order `writeRows` writes them, leaving out those already written.
+   */
+  finish(plan: RollupPlan): PlannedRow[] {
+    if (plan.rows !== undefined) return plan.rows;
+    const { plain, tagged, coarseOf } = plan;
     for (const [resolution, buckets] of [
       ['Hour', plain.hour as Buckets],
       ['Day', plain.day as Buckets],
@@ -246,21 +261,55 @@ export class RollupWriter {
       for (const [userId, acc] of byUser)
         addTo(plain.perUserWeek as Buckets, week, userId, acc, false);
     }
+    const rows: PlannedRow[] = [];
+    const keep = (name: string, a: Acc) => {
+      const done = plan.skip.get(ROLLUP_TABLES[name] as string);
+      if (rowKeyAfter(a, done)) rows.push({ name, acc: a });
+    };
     for (const [name, buckets] of Object.entries(plain)) {
-      const upserts = this.upserts[name] as RollupUpserts;
-      for (const bySeries of buckets.values()) {
-        for (const a of bySeries.values()) upserts.add(a, nowMs);
+      for (const bucketMs of inKeyOrder(buckets)) {
+        const bySeries = buckets.get(bucketMs) as Map<number, Acc>;
+        for (const sid of inKeyOrder(bySeries)) keep(name, bySeries.get(sid) as Acc);
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {
-      const upsert = (this.upserts[name] as RollupUpserts).withoutLatency();
-      for (const byTag of buckets.values()) {
-        for (const bySeries of byTag.values()) {
-          for (const a of bySeries.values())
-            upsert.run(a.bucketMs, a.tagId, a.seriesId, ...a.params(nowMs));
+      for (const bucketMs of inKeyOrder(buckets)) {
+        const byTag = buckets.get(bucketMs) as Map<number, Map<number, Acc>>;
+        for (const tid of inKeyOrder(byTag)) {
+          const bySeries = byTag.get(tid) as Map<number, Acc>;
+          for (const sid of inKeyOrder(bySeries)) keep(name, bySeries.get(sid) as Acc);
         }
       }
     }
+    plan.rows = rows;
+    return rows;
+  }
+
+  /**
+   * Upserts rows [from, from + count) of a finished plan, inside the caller's transaction;
+   * returns, per rollup table it wrote, the last row's key (what the fold records as progress).
+   */
+  writeRows(
+    rows: readonly PlannedRow[],
+    from: number,
+    count: number,
+    nowMs: number,
+  ): Map<string, RowKey> {
+    const last = new Map<string, RowKey>();
+    const to = Math.min(rows.length, from + count);
+    for (let i = from; i < to; i++) {
+      const { name, acc: a } = rows[i] as PlannedRow;
+      if (TAGGED.has(name)) {
+        const upsert = (this.upserts[name] as RollupUpserts).withoutLatency();
+        upsert.run(a.bucketMs, a.tagId, a.seriesId, ...a.params(nowMs));
+      } else (this.upserts[name] as RollupUpserts).add(a, nowMs);
+      last.set(ROLLUP_TABLES[name] as string, {
+        bucketMs: a.bucketMs,
+        tagId: a.tagId,
+        seriesId: a.seriesId,
+      });
+    }
+    return last;
   }
 
   private coarseIdsOf(e: PricedEvent): CoarseIds {

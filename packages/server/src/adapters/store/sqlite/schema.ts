@@ -410,6 +410,19 @@ INSERT INTO store_generation (id, generation) VALUES (1, 0);
   // the query); whole weeks cut that to ~100k. Back-filled from the day rollup.
   `${currentRollupTable('rollup_per_user_week')}
 ${backfillWeeks('rollup_per_user_week', 'rollup_per_user_day')}`,
+  // A fold in progress (see EventLogFold): a chunk's rollup rows are upserted over several
+  // transactions, each recording here, per rollup table, the key of the last row it wrote, and
+  // the transaction that deletes the chunk's log rows deletes these. A fold resumed after a
+  // crash, or by another process, skips the rows at or before them.
+  `
+CREATE TABLE fold_progress (
+  table_name TEXT PRIMARY KEY,
+  up_to_seq INTEGER NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  tag_id INTEGER NOT NULL,
+  series_id INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 ];
 
 /** Moves each rollup row's cost into whole USD + a nano-USD remainder (see COST_SPLIT). */

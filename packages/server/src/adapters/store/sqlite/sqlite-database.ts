@@ -16,7 +16,8 @@ import {
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
-import { defaultFoldChunkEvents, EventLogFold } from './event-log-fold.js';
+import { defaultFoldChunkEvents, defaultFoldSliceRows, EventLogFold } from './event-log-fold.js';
+import { FoldProgress } from './fold-progress.js';
 import { FRESH_SCHEMA } from './fresh-schema.js';
 import { DEFAULT_ID_CACHE_BUDGET_BYTES } from './id-dictionary.js';
 import { OtherWriters } from './other-writers.js';
@@ -48,12 +49,17 @@ export interface SqliteStoreOptions {
   /** Fold at once when this many events are waiting (bounds memory and replay). Default 200,000. */
   foldMaxEvents?: number;
   /**
-   * Events per fold transaction (whole batches, at least one): a fold runs in chunks and lets
-   * the writes queued meanwhile in between, so they wait for one chunk, not the whole fold.
-   * Default from the WAL limit (`defaultFoldChunkEvents`: 128,000 for 64 MiB): a fold at the
-   * normal pace is one transaction, a backlog is split.
+   * Events per fold chunk (whole batches, at least one): what a fold plans at once (see
+   * EventLogFold). Default from the WAL limit (`defaultFoldChunkEvents`: 128,000 for 64 MiB): a
+   * fold at the normal pace is one chunk, a backlog is split.
    */
   foldChunkEvents?: number;
+  /**
+   * Rollup rows (and events accumulated) per fold transaction: a chunk is written in
+   * transactions of this many rows, with the writes queued meanwhile in between. Default from
+   * the WAL limit (`defaultFoldSliceRows`: 2,048 for 64 MiB).
+   */
+  foldSliceRows?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
   maxWalMiB?: number;
   /** Heap the writer's id caches (series, users, apps, models) may hold, by estimate. Default 64. */
@@ -146,11 +152,14 @@ export class SqliteDatabase {
   /** Keeps this connection's WAL bounded (on disk only). */
   private readonly walBound: WalBound | undefined;
   private readonly foldChunkEvents: number;
+  private readonly foldSliceRows: number;
   /** Heap budgets of the writer's id caches and folded-counter cache. */
   private readonly cacheBudgets: { ids: number; counters: number };
   private folder: EventLogFold | undefined;
   /** Told about each fold transaction that committed (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
+  /** Told after each fold transaction commits (a chunk is folded by several; see EventLogFold). */
+  onFoldTransaction: (() => void) | undefined;
   private writers: OtherWriters | undefined;
   private readonly leaseNewDeliveriesMs: number | undefined;
 
@@ -161,6 +170,7 @@ export class SqliteDatabase {
     this.foldMaxEvents = options.foldMaxEvents ?? 200_000;
     const maxWalMiB = options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB;
     this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
+    this.foldSliceRows = options.foldSliceRows ?? defaultFoldSliceRows(maxWalMiB);
     const maxWalBytes = maxWalMiB * 1024 * 1024;
     this.cacheBudgets = {
       ids: (options.idCacheMiB ?? DEFAULT_ID_CACHE_MIB) * 1024 * 1024,
@@ -280,13 +290,16 @@ export class SqliteDatabase {
       const rules = this.rulesEngine();
       log.forget();
       rules.pending.forgetAll();
-      const { events, firstSeq, upToSeq } = log.unfolded();
-      if (events.length === 0) return;
+      this.folder?.forgetChunk();
       // The alerts these events fired committed with them; evaluating again restores their
-      // counter deltas and inserts no alert twice. One batch of all the rows: the fold that
-      // follows folds them whole.
-      rules.evaluate(events, nowMs).commit(upToSeq);
-      log.appended(events, upToSeq, nowMs, firstSeq);
+      // counter deltas and inserts no alert twice. One batch of all the rows (the fold that
+      // follows folds them whole), split after a fold chunk left half written (resumed first).
+      for (const { events, firstSeq, upToSeq } of log.unfolded(
+        FoldProgress.storedUpToSeq(this.db),
+      )) {
+        rules.evaluate(events, nowMs).commit(upToSeq);
+        log.appended(events, upToSeq, nowMs, firstSeq);
+      }
     });
   }
 
@@ -325,10 +338,12 @@ export class SqliteDatabase {
       syncWithOtherWriters: (nowMs) => this.syncWithOtherWriters(nowMs),
       synchronous: this.synchronous,
       chunkEvents: this.foldChunkEvents,
+      sliceRows: this.foldSliceRows,
       intervalMs: this.foldIntervalMs,
-      afterChunk: () => this.walBound?.check(),
+      afterChunk: (headroomBytes) => this.walBound?.check(headroomBytes),
     });
     this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
+    this.folder.onTransaction = () => this.onFoldTransaction?.();
   }
 
   /** Rules, counters, alerts and the outbox (see SqliteRules). */

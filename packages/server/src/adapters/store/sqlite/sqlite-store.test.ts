@@ -155,11 +155,11 @@ describe('SQLite coarse rollups', () => {
       // week rollup.
       store.database.db.exec(
         `DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
-         DROP TABLE rollup_per_user_week;
+         DROP TABLE rollup_per_user_week; DROP TABLE fold_progress;
          ${LATENCY_TABLES.flatMap((t) =>
            LATENCY_COLUMNS.map((c) => `ALTER TABLE ${t} DROP COLUMN ${c};`),
          ).join(' ')}
-         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 2};`,
+         DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 3};`,
       );
       await store.close();
       const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });
@@ -225,7 +225,7 @@ describe('SQLite coarse rollups', () => {
          DROP TABLE rollup_per_app_hour; DROP TABLE rollup_per_app_day; DROP TABLE app_ids;
          DROP TABLE event_log; DROP INDEX rule_counters_by_bucket; DROP TABLE store_generation;
          DROP INDEX rollup_hour_by_series; DROP INDEX rollup_day_by_series;
-         DROP TABLE rollup_per_user_week;
+         DROP TABLE rollup_per_user_week; DROP TABLE fold_progress;
          ALTER TABLE rollup_minute DROP COLUMN cost_usd; ALTER TABLE rollup_hour DROP COLUMN cost_usd; ALTER TABLE rollup_day DROP COLUMN cost_usd;
          ALTER TABLE rollup_tag_hour DROP COLUMN cost_usd; ALTER TABLE rollup_tag_day DROP COLUMN cost_usd;
          DELETE FROM schema_version WHERE version >= 3;`,

@@ -149,7 +149,7 @@ describe('SQLite per-user week rollup', () => {
       // again.
       sqlite.database.foldNow();
       sqlite.database.db.exec(
-        `DROP TABLE rollup_per_user_week; DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length};`,
+        `DROP TABLE rollup_per_user_week; DROP TABLE fold_progress; DELETE FROM schema_version WHERE version >= ${MIGRATIONS.length - 1};`,
       );
       await sqlite.close();
       const again = new SqliteStore({ path: join(dir, 'tokenwatch.db') });

@@ -26,8 +26,8 @@ let migrated = false;
 // are counted and logged with the checkpointer thread's, by the store on the main thread.
 database.onCheckpointFailure = (message, code) =>
   port.postMessage({ type: 'checkpoint-failure', message, code } satisfies WriterReport);
-// A fold transaction (a chunk of at most foldChunkEvents) is at least milliseconds of work: a
-// message each is cheap.
+// A fold chunk (at most foldChunkEvents, over several transactions) is at least milliseconds of
+// work: a message each is cheap.
 database.onFolded = (seconds, events) =>
   port.postMessage({ type: 'fold', seconds, events } satisfies WriterReport);
 

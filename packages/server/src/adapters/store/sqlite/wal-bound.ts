@@ -48,8 +48,12 @@ export class WalBound {
     private readonly checksAboveBytes: number,
   ) {}
 
-  check(): void {
-    const size = walFileSize(this.walPath);
+  /**
+   * After a commit. `headroomBytes`: what the caller's next transaction may add at most (a fold
+   * slice's estimate): the log is emptied before that would take it past the limit.
+   */
+  check(headroomBytes = 0): void {
+    const size = walFileSize(this.walPath) + headroomBytes;
     if (size <= this.checksAboveBytes) return;
     if (size < this.maxWalBytes && !this.backoff.due(Date.now())) return;
     // This thread is the writer: wait for readers briefly, not the writer's 5 s.
@@ -67,7 +71,7 @@ export class WalBound {
           return;
         }
         // Another connection is checkpointing: below the limit, leave the log to it.
-        if (walFileSize(this.walPath) < this.maxWalBytes) return;
+        if (walFileSize(this.walPath) + headroomBytes < this.maxWalBytes) return;
         if (Date.now() >= deadline) {
           this.failed(
             'TRUNCATE checkpoint could not start (another one ran for 5 s)',

@@ -9,9 +9,9 @@ export interface WalStatus {
 }
 
 /**
- * A fold holds the writer for its whole length: a request (or an alert's outbox claim) that arrives
- * meanwhile waits for it, so its time is the tail of time-to-202 (docs/benchmarks-history.md §
- * Alerts).
+ * Folds of the event log, by chunk (see EventLogFold): `lastSeconds` is the time a chunk's
+ * transactions held the writer, together. A request (or an alert's outbox claim) that arrives
+ * meanwhile waits for one of those transactions, not for the chunk.
  */
 export interface FoldStats {
   count: number;
