@@ -95,7 +95,7 @@ async function admin(url: string, key: string, method: string, path: string, bod
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-/** The writer's fold transactions so far and the HTTP thread's event-loop delay, from /metrics. */
+/** The writer's fold chunks so far and the HTTP thread's event-loop delay, from /metrics. */
 async function serverMetrics(url: string, key: string) {
   const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
   const text = await res.text();
@@ -345,9 +345,9 @@ async function main(): Promise<void> {
         `half the lower max rate with ${RULES} rules: ${fmt(half.achieved)} events/s offered (incl. ${PROBE_RATE} crossing requests/s); time to 202 p50 ${fmt(percentile(half.statusLatency, 50), 1)} ms, p99 ${fmt(percentile(half.statusLatency, 99), 1)} ms`,
         `  202 of the crossing request -> webhook at the receiver: p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms, max ${fmt(half.latencies[half.latencies.length - 1] ?? Number.NaN, 1)} ms (target p99 <= 50 ms)`,
         `  ${fmt(half.latencies.length)} crossings measured, ${half.missing} webhooks missing after 10 s, ${half.early} arrived before the client saw the 202 (counted as 0 ms), ${receiver.repeats.length} repeated webhook ids in the run`,
-        `  fold transactions in the half-rate phase (/metrics): ${fmt(halfFolds)}, mean ${fmt((halfFoldSeconds / Math.max(1, halfFolds)) * 1000, 1)} ms, ${fmt((halfFoldSeconds / HALF_SECONDS) * 100, 1)} % of the writer's time; sampled every 100 ms (${sampled.lengths.length}): p50 ${fmt(percentile(sampled.lengths, 50), 1)} ms, p99 ${fmt(percentile(sampled.lengths, 99), 1)} ms, max ${fmt(sampled.lengths[sampled.lengths.length - 1] ?? Number.NaN, 1)} ms, events p50 ${fmt(percentile(sampled.events, 50))}`,
+        `  fold chunks in the half-rate phase (/metrics; each over several transactions, the time they held the writer together): ${fmt(halfFolds)}, mean ${fmt((halfFoldSeconds / Math.max(1, halfFolds)) * 1000, 1)} ms, ${fmt((halfFoldSeconds / HALF_SECONDS) * 100, 1)} % of the writer's time; sampled every 100 ms (${sampled.lengths.length}): p50 ${fmt(percentile(sampled.lengths, 50), 1)} ms, p99 ${fmt(percentile(sampled.lengths, 99), 1)} ms, max ${fmt(sampled.lengths[sampled.lengths.length - 1] ?? Number.NaN, 1)} ms, events p50 ${fmt(percentile(sampled.events, 50))}`,
         `  event-loop delay in that phase: this bench (load, receiver) p99 ${fmt(benchLoop.percentile(99) / 1e6, 1)} ms, max ${fmt(benchLoop.max / 1e6, 1)} ms; the server's HTTP thread, last 10 s window (/metrics) p99 ${fmt(foldsAfter.loopDelayP99 * 1000, 1)} ms, max ${fmt(foldsAfter.loopDelayMax * 1000, 1)} ms`,
-        `  all folds of the run: ${fmt(foldsAfter.count)} transactions, ${fmt(foldsAfter.seconds, 1)} s`,
+        `  all folds of the run: ${fmt(foldsAfter.count)} chunks, ${fmt(foldsAfter.seconds, 1)} s`,
         `  peak RSS of server: ${fmt(rss)} MiB`,
         '',
       ];
