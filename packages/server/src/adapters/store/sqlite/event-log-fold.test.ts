@@ -41,9 +41,11 @@ async function openStore(
   foldChunkEvents: number,
   foldSliceRows?: number,
 ): Promise<SqliteStore> {
+  // One fold transaction a turn: the tests below see the appends queued meanwhile run between.
   const store = new SqliteStore({
     path,
     foldIntervalMs: 5,
+    foldTurnMs: 0,
     foldChunkEvents,
     ...(foldSliceRows === undefined ? {} : { foldSliceRows }),
   });
@@ -190,8 +192,8 @@ describe('SQLite fold in chunks', () => {
   it('a crash between any two fold transactions (accumulating, each slice of rows, the finish) leaves totals, counters and alerts exact after replay', async () => {
     const dir = tempDir();
     const path = join(dir, 'tokenwatch.db');
-    // Chunks of 120 events written 8 rollup rows a transaction: each chunk takes 15 transactions
-    // to accumulate its events, several to write its rows, and one to finish.
+    // Chunks of 120 events written 8 rollup rows a transaction: each chunk takes a transaction per
+    // 8 new series ids to accumulate its events, several to write its rows, and one to finish.
     const { store, rule } = await setup(path, 120, 8);
     const expected = new Map<string, number>();
     for (const batch of batches(15, 40, expected, true))
@@ -211,9 +213,9 @@ describe('SQLite fold in chunks', () => {
     };
     while (store.database.foldStats.count < 5) await new Promise((r) => setTimeout(r, 2));
     store.database.onFoldTransaction = undefined;
-    // 600 events, 120 a chunk: 5 chunks, each over more than 20 transactions, most of them
+    // 600 events, 120 a chunk: 5 chunks, each over more than 10 transactions, most of them
     // leaving a chunk with some of its rows written and the rest not.
-    expect(images.length).toBeGreaterThan(100);
+    expect(images.length).toBeGreaterThan(50);
     expect(halfWritten).toBeGreaterThanOrEqual(10);
     for (const image of images) {
       const again = await openStore(join(image, 'tokenwatch.db'), 120, 8);

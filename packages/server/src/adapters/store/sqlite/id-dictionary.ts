@@ -67,6 +67,11 @@ export class IdDictionary {
     return this.ids.bytes;
   }
 
+  /** Ids inserted by the running transaction. */
+  get inserted(): number {
+    return this.pending.length;
+  }
+
   committed(): void {
     this.pending = [];
   }

@@ -109,6 +109,8 @@ export class RollupWriter {
   private readonly tags: IdDictionary;
   /** Each rollup's upserts, by the names `write` gives its accumulators. */
   private readonly upserts: Record<string, RollupUpserts>;
+  /** Every dictionary (see dictionaries()). */
+  private all: IdDictionary[] | undefined;
   /** Full series id → its ids in the coarse dictionaries. */
   private readonly coarse: GenerationalCache<number, CoarseIds>;
 
@@ -192,10 +194,18 @@ export class RollupWriter {
   /**
    * Adds events [from, to) to the plan, inside a transaction: resolves each event's series (and
    * tags) to integer ids through cached dictionaries, inserting the new ones, and accumulates it
-   * per (bucket, series) of the full and tag rollups. If that transaction rolls back, ids it
-   * inserted do not exist (`rolledBack`): the plan must be dropped.
+   * per (bucket, series) of the full and tag rollups. Stops after the event that takes the ids
+   * this transaction inserted to `maxNewIds` (each is a b-tree insert at a place of its own, the
+   * WAL such a transaction writes); returns where it stopped. If that transaction rolls back, ids
+   * it inserted do not exist (`rolledBack`): the plan must be dropped.
    */
-  accumulate(plan: RollupPlan, fresh: readonly PricedEvent[], from: number, to: number): void {
+  accumulate(
+    plan: RollupPlan,
+    fresh: readonly PricedEvent[],
+    from: number,
+    to: number,
+    maxNewIds = Number.POSITIVE_INFINITY,
+  ): number {
     const { plain, tagged, coarseOf } = plan;
     // Per event, only the full series; the coarse rollups are then derived from the hour and day
     // accumulators (one row per bucket × series, fewer than the events), via each series'
@@ -229,7 +239,16 @@ export class RollupWriter {
           accumulateTag(tagged.tagDay as TagBuckets, d, tid, sid, e);
         }
       }
+      if (this.insertedIds() >= maxNewIds) return i + 1;
     }
+    return to;
+  }
+
+  /** Ids the running transaction inserted, in every dictionary. */
+  private insertedIds(): number {
+    let n = 0;
+    for (const d of this.dictionaries()) n += d.inserted;
+    return n;
   }
 
   /**
@@ -342,7 +361,7 @@ export class RollupWriter {
   }
 
   private dictionaries(): IdDictionary[] {
-    return [
+    this.all ??= [
       this.series,
       this.appSeries,
       this.userSeries,
@@ -351,6 +370,7 @@ export class RollupWriter {
       this.apps,
       this.tags,
     ];
+    return this.all;
   }
 
   /** The transaction committed: ids cached during it are real. */

@@ -16,7 +16,12 @@ import {
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
-import { defaultFoldChunkEvents, defaultFoldSliceRows, EventLogFold } from './event-log-fold.js';
+import {
+  DEFAULT_FOLD_TURN_MS,
+  defaultFoldChunkEvents,
+  defaultFoldSliceRows,
+  EventLogFold,
+} from './event-log-fold.js';
 import { FoldProgress } from './fold-progress.js';
 import { FRESH_SCHEMA } from './fresh-schema.js';
 import { DEFAULT_ID_CACHE_BUDGET_BYTES } from './id-dictionary.js';
@@ -60,6 +65,11 @@ export interface SqliteStoreOptions {
    * the WAL limit (`defaultFoldSliceRows`: 2,048 for 64 MiB).
    */
   foldSliceRows?: number;
+  /**
+   * How long one turn of a fold runs its transactions back to back before the writes queued
+   * meanwhile run (default 10 ms; 0: one transaction a turn).
+   */
+  foldTurnMs?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
   maxWalMiB?: number;
   /** Heap the writer's id caches (series, users, apps, models) may hold, by estimate. Default 64. */
@@ -153,6 +163,7 @@ export class SqliteDatabase {
   private readonly walBound: WalBound | undefined;
   private readonly foldChunkEvents: number;
   private readonly foldSliceRows: number;
+  private readonly foldTurnMs: number;
   /** Heap budgets of the writer's id caches and folded-counter cache. */
   private readonly cacheBudgets: { ids: number; counters: number };
   private folder: EventLogFold | undefined;
@@ -171,6 +182,7 @@ export class SqliteDatabase {
     const maxWalMiB = options.maxWalMiB ?? DEFAULT_MAX_WAL_MIB;
     this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
     this.foldSliceRows = options.foldSliceRows ?? defaultFoldSliceRows(maxWalMiB);
+    this.foldTurnMs = options.foldTurnMs ?? DEFAULT_FOLD_TURN_MS;
     const maxWalBytes = maxWalMiB * 1024 * 1024;
     this.cacheBudgets = {
       ids: (options.idCacheMiB ?? DEFAULT_ID_CACHE_MIB) * 1024 * 1024,
@@ -339,6 +351,7 @@ export class SqliteDatabase {
       synchronous: this.synchronous,
       chunkEvents: this.foldChunkEvents,
       sliceRows: this.foldSliceRows,
+      turnMs: this.foldTurnMs,
       intervalMs: this.foldIntervalMs,
       afterChunk: (headroomBytes) => this.walBound?.check(headroomBytes),
     });
