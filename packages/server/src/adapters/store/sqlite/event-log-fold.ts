@@ -86,18 +86,18 @@ interface ChunkInProgress {
   accumulated: number;
   /** Rows of the finished plan written so far. */
   written: number;
-  /** When its first transaction began, and the time its transactions held the connection. */
+  /** The time its transactions held the connection so far. */
   seconds: number;
 }
 
 /**
  * Folds the event log into the rollups and rule counters. A fold is a run of chunks, each of at
- * most `chunkEvents` events of whole log rows, in log order, and each chunk a run of
- * transactions, each at its own turn of the event loop (the calls that arrived at the writer
- * thread meanwhile, appends and outbox claims, run in between: they wait for one transaction,
- * not for a fold):
- *  1. accumulate: `sliceRows` events at a time, their new series ids inserted (ids are
- *     permanent: these transactions change no count);
+ * most `chunkEvents` events of whole log rows, in log order, and each chunk a run of short
+ * transactions. A turn of the event loop runs them back to back for up to `turnMs`; the calls
+ * that arrived at the writer thread meanwhile (appends, outbox claims) run between turns, so they
+ * wait for a turn, not for a fold:
+ *  1. accumulate: events until `sliceRows` new series ids are inserted (ids are permanent: these
+ *     transactions change no count);
  *  2. write: `sliceRows` rollup rows at a time, in key order, each transaction recording per
  *     table the key of the last row it wrote (`fold_progress`);
  *  3. finish: the chunk's counter deltas, the deletion of its log rows and of its progress.
