@@ -167,7 +167,7 @@ export class SqliteDatabase {
   /** Heap budgets of the writer's id caches and folded-counter cache. */
   private readonly cacheBudgets: { ids: number; counters: number };
   private folder: EventLogFold | undefined;
-  /** Told about each fold transaction that committed (the writer thread reports it to the server). */
+  /** Told about each fold chunk that was done (the writer thread reports it to the server). */
   onFolded: ((seconds: number, events: number) => void) | undefined;
   /** Told after each fold transaction commits (a chunk is folded by several; see EventLogFold). */
   onFoldTransaction: (() => void) | undefined;
