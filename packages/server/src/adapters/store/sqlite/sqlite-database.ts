@@ -164,6 +164,8 @@ export class SqliteDatabase {
   private readonly foldChunkEvents: number;
   private readonly foldSliceRows: number;
   private readonly foldTurnMs: number;
+  /** What a batch's transaction added to the WAL, at most of late (see applyBatch). */
+  private batchWalBytes = 0;
   /** Heap budgets of the writer's id caches and folded-counter cache. */
   private readonly cacheBudgets: { ids: number; counters: number };
   private folder: EventLogFold | undefined;
@@ -394,6 +396,7 @@ export class SqliteDatabase {
     const log = this.eventLog();
     let seq = 0;
     let othersWrote = false;
+    const walBefore = this.walBound === undefined ? 0 : this.walBytes();
     const run = this.db.transaction(() => {
       othersWrote = this.syncWithOtherWriters(options.nowMs);
       const outcomes: EventOutcome[] = new Array(events.length);
@@ -443,7 +446,12 @@ export class SqliteDatabase {
     if (log.pendingEvents >= this.foldMaxEvents || (othersWrote && log.pendingEvents > 0))
       this.foldNow();
     else if (fresh.length > 0) this.scheduleFold();
-    if (fresh.length > 0) this.walBound?.check();
+    if (fresh.length > 0 && this.walBound !== undefined) {
+      // Room for the next batch as large as the largest of late (what a batch wrote, decaying):
+      // the log is emptied before a batch could take it past its limit, not after.
+      this.batchWalBytes = Math.max(this.walBytes() - walBefore, this.batchWalBytes * 0.99);
+      this.walBound.check(this.batchWalBytes);
+    }
     return {
       counterGeneration: this.otherWriters().currentGeneration,
       accepted: fresh.length,
