@@ -121,6 +121,16 @@ async function setup(path: string, foldChunkEvents: number, foldSliceRows?: numb
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A copy of the database files as they are now (what a SIGKILL at this moment leaves); its dir. */
+function crashImage(dir: string, path: string, n: number): string {
+  const image = join(dir, `crash-${n}`);
+  mkdirSync(image);
+  for (const suffix of ['', '-wal'])
+    if (existsSync(`${path}${suffix}`))
+      copyFileSync(`${path}${suffix}`, join(image, `tokenwatch.db${suffix}`));
+  return image;
+}
+
 describe('SQLite fold in chunks', () => {
   it('folds many events as several chunk transactions, with appends run between them', async () => {
     const { store, rule } = await setup(join(tempDir(), 'tokenwatch.db'), 100);
@@ -170,14 +180,7 @@ describe('SQLite fold in chunks', () => {
       expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(40);
     // Right after each chunk commits, the files are what a SIGKILL at that moment leaves.
     const images: string[] = [];
-    store.database.onFolded = () => {
-      const image = join(dir, `crash-${images.length}`);
-      mkdirSync(image);
-      for (const suffix of ['', '-wal'])
-        if (existsSync(`${path}${suffix}`))
-          copyFileSync(`${path}${suffix}`, join(image, `tokenwatch.db${suffix}`));
-      images.push(image);
-    };
+    store.database.onFolded = () => images.push(crashImage(dir, path, images.length));
     while (store.database.foldStats.count < 9) await new Promise((r) => setTimeout(r, 2));
     expect(images.length).toBe(9); // 1,000 events, 120 a chunk
     store.database.onFolded = undefined;
@@ -203,12 +206,7 @@ describe('SQLite fold in chunks', () => {
     let halfWritten = 0;
     const progressRows = store.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck();
     store.database.onFoldTransaction = () => {
-      const image = join(dir, `crash-${images.length}`);
-      mkdirSync(image);
-      for (const suffix of ['', '-wal'])
-        if (existsSync(`${path}${suffix}`))
-          copyFileSync(`${path}${suffix}`, join(image, `tokenwatch.db${suffix}`));
-      images.push(image);
+      images.push(crashImage(dir, path, images.length));
       if ((progressRows.get() as number) > 0) halfWritten++;
     };
     while (store.database.foldStats.count < 5) await new Promise((r) => setTimeout(r, 2));

@@ -177,8 +177,8 @@ export class RollupWriter {
   }
 
   /**
-   * Writes events into the rollups in one go, inside the caller's transaction (what a fold of a
-   * few events, or one inside a running transaction, does; see RollupPlan for the parts).
+   * Writes events into the rollups in one go, inside the caller's transaction: every part of a
+   * RollupPlan at once (the fold runs the parts over several transactions; see EventLogFold).
    */
   write(fresh: readonly PricedEvent[], nowMs: number): void {
     const plan = this.newPlan();
@@ -322,11 +322,8 @@ export class RollupWriter {
         const upsert = (this.upserts[name] as RollupUpserts).withoutLatency();
         upsert.run(a.bucketMs, a.tagId, a.seriesId, ...a.params(nowMs));
       } else (this.upserts[name] as RollupUpserts).add(a, nowMs);
-      last.set(ROLLUP_TABLES[name] as string, {
-        bucketMs: a.bucketMs,
-        tagId: a.tagId,
-        seriesId: a.seriesId,
-      });
+      // An accumulator carries its row's key (no copy per row on this path).
+      last.set(ROLLUP_TABLES[name] as string, a);
     }
     return last;
   }
