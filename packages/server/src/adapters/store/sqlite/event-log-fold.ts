@@ -49,10 +49,11 @@ export interface EventLogFoldParts {
    */
   turnMs: number;
   /**
-   * After each fold transaction: the writer checks its WAL's size, with room for one more
-   * transaction of `headroomBytes` (see WalBound).
+   * Before a turn's first fold transaction and after each one: the writer checks its WAL's size,
+   * with room for one more transaction of `headroomBytes` (see WalBound). The check before
+   * matters: the write before a turn was an append, whose check made room for an append only.
    */
-  afterChunk: (headroomBytes: number) => void;
+  makeWalRoom: (headroomBytes: number) => void;
 }
 
 /**
@@ -180,9 +181,10 @@ export class EventLogFold {
       clearImmediate(this.turn);
       this.turn = undefined;
     }
+    this.parts.makeWalRoom(this.sliceBytes);
     for (;;) {
       if (!this.step(Date.now(), true)) break;
-      this.parts.afterChunk(this.sliceBytes);
+      this.parts.makeWalRoom(this.sliceBytes);
     }
   }
 
@@ -199,6 +201,7 @@ export class EventLogFold {
     const behind = turnMs > 0 && this.parts.log.pendingEvents > this.parts.chunkEvents / 2;
     const budgetMs = behind ? Math.max(turnMs, BEHIND_TURN_MS) : turnMs;
     let more = false;
+    this.parts.makeWalRoom(this.sliceBytes);
     do {
       try {
         more = this.step(Date.now(), false);
@@ -206,7 +209,7 @@ export class EventLogFold {
         // Counted in step(); the events stay in the log, and the next write schedules again.
         more = false;
       }
-      this.parts.afterChunk(this.sliceBytes);
+      this.parts.makeWalRoom(this.sliceBytes);
     } while (more && performance.now() - startedMs < budgetMs);
     // Not unref'd: an unref'd immediate does not keep the loop from blocking in its poll, so
     // each transaction would wait for the next message or timer of an idle writer.

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PricedEvent } from '@tokenwatch/core';
 import { makePricedEvent, makeQuery } from '@tokenwatch/core/testing';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultFoldChunkEvents, defaultFoldSliceRows } from './event-log-fold.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -152,5 +153,31 @@ describe('SQLite fold of a backlog: the WAL stays within its limit', () => {
     await expectTotals(store, [...first, ...second]);
     // Whole batches of 500 per chunk: two chunks of 8,000, then the rest whole.
     expect(folded).toEqual([8_000, 8_000, 4_000]);
+  });
+  it('a fold makes room in the log before its first transaction, not only after it', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 2, 1_000_000);
+    // A reader holds a snapshot while appends fill the log: the appends' own checks fail on it
+    // and back off, so the log grows past three quarters of its limit.
+    const reader = new Database(path);
+    reader.prepare('BEGIN').run();
+    reader.prepare('SELECT count(*) FROM sqlite_master').get();
+    const events = backlog(40_000);
+    let appended = 0;
+    while (walFileSize(`${path}-wal`) < 1.45 * MiB && appended < events.length) {
+      await store.applyBatch(events.slice(appended, appended + 100), { nowMs: Date.now() });
+      appended += 100;
+    }
+    expect(walFileSize(`${path}-wal`)).toBeGreaterThanOrEqual(1.45 * MiB);
+    reader.prepare('COMMIT').run();
+    reader.close();
+    const walAtCommit: number[] = [];
+    store.database.onFoldTransaction = () => walAtCommit.push(walFileSize(`${path}-wal`));
+
+    await expectTotals(store, events.slice(0, appended));
+
+    // Over 1.45 MiB plus a slice's room (0.5 MiB) is past where the writer empties the log (15/16
+    // of the 2 MiB limit): it was emptied before the fold's first transaction.
+    expect(walAtCommit[0]).toBeLessThan(0.6 * MiB);
   });
 });

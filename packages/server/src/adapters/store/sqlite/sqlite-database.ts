@@ -355,7 +355,7 @@ export class SqliteDatabase {
       sliceRows: this.foldSliceRows,
       turnMs: this.foldTurnMs,
       intervalMs: this.foldIntervalMs,
-      afterChunk: (headroomBytes) => this.walBound?.check(headroomBytes),
+      makeWalRoom: (headroomBytes) => this.walBound?.check(headroomBytes),
     });
     this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
     this.folder.onTransaction = () => this.onFoldTransaction?.();
@@ -448,8 +448,12 @@ export class SqliteDatabase {
     else if (fresh.length > 0) this.scheduleFold();
     if (fresh.length > 0 && this.walBound !== undefined) {
       // Room for the next batch as large as the largest of late (what a batch wrote, decaying):
-      // the log is emptied before a batch could take it past its limit, not after.
-      this.batchWalBytes = Math.max(this.walBytes() - walBefore, this.batchWalBytes * 0.99);
+      // the log is emptied before a batch could take it past its limit, not after. Only a batch
+      // that grew the file is a sample: one written over the start of a log that rewound (after
+      // a checkpoint copied it all) grows nothing, and the estimate must not decay to nothing
+      // meanwhile, to be found too small when the writes reach the file's end again.
+      const grew = this.walBytes() - walBefore;
+      if (grew > 0) this.batchWalBytes = Math.max(grew, this.batchWalBytes * 0.99);
       this.walBound.check(this.batchWalBytes);
     }
     return {

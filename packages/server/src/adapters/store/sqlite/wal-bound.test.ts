@@ -115,4 +115,70 @@ describe('WalBound', () => {
     reader.close();
     writer.close();
   });
+  it('at the limit, waits for a reader to leave the log instead of letting the next write pass it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
+    dirs.push(dir);
+    const path = join(dir, 'db.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+    writeRows(writer, 200);
+    const released = join(dir, 'reader-released');
+    await child(
+      path,
+      `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
+       console.log('reading');
+       setTimeout(() => {
+         db.prepare('COMMIT').run(); db.close();
+         require('node:fs').writeFileSync(${JSON.stringify(released)}, '');
+       }, 400);`,
+    );
+    writeRows(writer, 400);
+    const maxWalBytes = 64 * 1024;
+    expect(walFileSize(`${path}-wal`)).toBeGreaterThan(maxWalBytes);
+    const bound = new WalBound(writer, `${path}-wal`, maxWalBytes, maxWalBytes / 2);
+
+    bound.check();
+
+    // One attempt would have failed (the reader holds its snapshot for 400 ms); it waited.
+    expect(bound.failures).toBe(0);
+    expect(existsSync(released)).toBe(true);
+    expect(walFileSize(`${path}-wal`)).toBe(0);
+    writer.close();
+  });
+
+  it('at the limit, gives up on a long reader after a bounded wait, then tries once per commit until its backoff is due', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
+    dirs.push(dir);
+    const path = join(dir, 'db.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+    writeRows(writer, 200);
+    // A reader that stays (a long export on the same file): killed by afterEach.
+    await child(
+      path,
+      `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
+       console.log('reading'); setInterval(() => {}, 1000);`,
+    );
+    writeRows(writer, 400);
+    const maxWalBytes = 64 * 1024;
+    const bound = new WalBound(writer, `${path}-wal`, maxWalBytes, maxWalBytes / 2);
+
+    const first = Date.now();
+    bound.check();
+    const firstMs = Date.now() - first;
+    const second = Date.now();
+    bound.check();
+    const secondMs = Date.now() - second;
+
+    expect(bound.failures).toBe(2);
+    // The first waited for the reader (1 s); the second made one attempt (a 100 ms busy timeout).
+    expect(firstMs).toBeGreaterThanOrEqual(900);
+    expect(secondMs).toBeLessThan(firstMs);
+    expect(walFileSize(`${path}-wal`)).toBeGreaterThan(maxWalBytes);
+    writer.close();
+  });
 });

@@ -16,6 +16,12 @@ type CheckpointRow = { busy: number; log: number; checkpointed: number };
 
 /** How long the writer waits, at the limit, for another connection's checkpoint to end. */
 const WAIT_FOR_OTHER_CHECKPOINT_MS = 5_000;
+/**
+ * How long the writer waits, at the limit, for readers to leave the log, when its backoff is due
+ * (after a failure, one short attempt per commit until it is due again: a long reader does not
+ * stall every write).
+ */
+const WAIT_FOR_READERS_MS = 1_000;
 const RETRY_PAUSE_MS = 5;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
@@ -27,16 +33,19 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * readers (a short busy timeout) and empties the log; one that a reader kept from finishing is
  * counted and the next attempt backs off (a long reader would otherwise stall every write).
  *
- * At the limit the bound comes first. Every commit tries, backoff or not, and a checkpoint that
- * could not start because another connection's checkpoint was running (the checkpointer
- * thread's: SQLite runs one at a time and fails the second at once) is not a failure: the
- * writer waits for it and tries again. The writer writes nothing meanwhile, so that checkpoint
- * finds the gap it needs, and the log cannot grow past the limit by more than one write. Without
- * this wait, under sustained ingest the writer's attempt kept landing on the checkpointer's
- * copy and the log grew to twice its limit.
+ * At the limit the bound comes first. The writer aims a sixteenth under it (`targetBytes`): its
+ * room for the next transaction is an estimate, and a write a little larger than the largest of
+ * late must still fit. There every commit tries, backoff or not, and waits while it cannot
+ * finish: for another connection's checkpoint (the checkpointer thread's: SQLite runs one at a
+ * time and fails the second at once), and, when the backoff is due, for readers. The writer
+ * writes nothing meanwhile, so the checkpoint finds the gap it needs. Without the first wait,
+ * under sustained ingest the writer's attempt kept landing on the checkpointer's copy and the
+ * log grew to twice its limit.
  */
 export class WalBound {
   private readonly backoff = new TruncateBackoff();
+  /** Where the writer empties the log at the latest (see the class). */
+  private readonly targetBytes: number;
   /** Checkpoints this connection ran that failed or could not finish. */
   failures = 0;
   onFailure: ((message: string, code: string | undefined) => void) | undefined;
@@ -44,40 +53,52 @@ export class WalBound {
   constructor(
     private readonly db: Database.Database,
     private readonly walPath: string,
-    private readonly maxWalBytes: number,
+    maxWalBytes: number,
     private readonly checksAboveBytes: number,
-  ) {}
+  ) {
+    this.targetBytes = maxWalBytes - maxWalBytes / 16;
+  }
 
   /**
    * After a commit. `headroomBytes`: what the caller's next transaction may add at most (a fold
    * slice's estimate): the log is emptied before that would take it past the limit.
    */
   check(headroomBytes = 0): void {
+    const atLimit = () => walFileSize(this.walPath) + headroomBytes >= this.targetBytes;
     const size = walFileSize(this.walPath) + headroomBytes;
     if (size <= this.checksAboveBytes) return;
-    if (size < this.maxWalBytes && !this.backoff.due(Date.now())) return;
+    const due = this.backoff.due(Date.now());
+    if (size < this.targetBytes && !due) return;
     // This thread is the writer: wait for readers briefly, not the writer's 5 s.
     this.db.pragma('busy_timeout = 100');
     try {
-      const deadline = Date.now() + WAIT_FOR_OTHER_CHECKPOINT_MS;
+      const startedMs = Date.now();
       for (;;) {
         const row = (this.db.pragma('wal_checkpoint(TRUNCATE)') as CheckpointRow[])[0];
         if (row === undefined || row.busy === 0) {
           this.backoff.succeeded();
           return;
         }
+        const waitedMs = Date.now() - startedMs;
         if (row.log !== -1) {
-          this.failed('TRUNCATE checkpoint could not finish (a reader stayed busy)', 'SQLITE_BUSY');
-          return;
-        }
-        // Another connection is checkpointing: below the limit, leave the log to it.
-        if (walFileSize(this.walPath) + headroomBytes < this.maxWalBytes) return;
-        if (Date.now() >= deadline) {
-          this.failed(
-            'TRUNCATE checkpoint could not start (another one ran for 5 s)',
-            'SQLITE_BUSY',
-          );
-          return;
+          // A reader stayed busy: below the limit, or waited for long enough, a failure.
+          if (!due || !atLimit() || waitedMs >= WAIT_FOR_READERS_MS) {
+            this.failed(
+              'TRUNCATE checkpoint could not finish (a reader stayed busy)',
+              'SQLITE_BUSY',
+            );
+            return;
+          }
+        } else {
+          // Another connection is checkpointing: below the limit, leave the log to it.
+          if (!atLimit()) return;
+          if (waitedMs >= WAIT_FOR_OTHER_CHECKPOINT_MS) {
+            this.failed(
+              'TRUNCATE checkpoint could not start (another one ran for 5 s)',
+              'SQLITE_BUSY',
+            );
+            return;
+          }
         }
         Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
       }
