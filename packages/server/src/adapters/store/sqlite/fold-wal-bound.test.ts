@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PricedEvent } from '@tokenwatch/core';
-import { makePricedEvent, makeQuery } from '@tokenwatch/core/testing';
+import { makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultFoldChunkEvents, defaultFoldSliceRows } from './event-log-fold.js';
@@ -19,6 +19,11 @@ import { walFileSize } from './wal-bound.js';
 
 const MiB = 1024 * 1024;
 const FOUR_HOURS = 4 * 3_600_000;
+/**
+ * Users of the rule-counter test: a counter row each, which the chunk's finish writes at once:
+ * 1.76 MiB of WAL from an emptied log, 2.09 MiB over what the slices before it left.
+ */
+const USERS_WITH_COUNTERS = 18_000;
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
 afterEach(async () => {
@@ -179,5 +184,25 @@ describe('SQLite fold of a backlog: the WAL stays within its limit', () => {
     // Over 1.45 MiB plus a slice's room (0.5 MiB) is past where the writer empties the log (15/16
     // of the 2 MiB limit): it was emptied before the fold's first transaction.
     expect(walAtCommit[0]).toBeLessThan(0.6 * MiB);
+  });
+  it('a chunk whose finish writes many rule-counter rows at once starts it from an emptied log', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 2, 1_000_000);
+    await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
+    // One counter row per user and hour: the chunk's finish writes them all in one transaction.
+    const hour = Math.floor(makePricedEvent().timestampMs / 3_600_000) * 3_600_000;
+    await store.createRule(makeRule({ scope: ['user'], levels: [{ value: 1e12 }] }), hour);
+    const events = Array.from({ length: USERS_WITH_COUNTERS }, (_, i) =>
+      makePricedEvent({ userId: `user-${i}`, timestampMs: hour + (i % 1_000), inputTokens: 1 + i }),
+    );
+    await appendBacklog(store, events);
+    const walAtCommit: number[] = [];
+    store.database.onFoldTransaction = () => walAtCommit.push(walFileSize(`${path}-wal`));
+
+    await expectTotals(store, events);
+
+    // With a slice's room (0.5 MiB) made before it, the finish wrote its rows over what the
+    // slices before it left, past the 2 MiB limit.
+    expect(Math.max(...walAtCommit)).toBeLessThanOrEqual(2 * MiB);
   });
 });

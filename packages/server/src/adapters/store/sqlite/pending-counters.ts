@@ -133,6 +133,13 @@ export class PendingCounters {
     return this.deltas.size === 0;
   }
 
+  /** Counter rows (scope × bucket) the unfolded batches touch: what folding them all writes. */
+  get pendingRows(): number {
+    let rows = 0;
+    for (const buckets of this.deltas.values()) rows += buckets.size;
+    return rows;
+  }
+
   /** A batch's deltas (its plan's touches), kept apart until its transaction commits. */
   stage(plan: BatchPlan): CounterDeltas {
     const staged: CounterDeltas = new Map();

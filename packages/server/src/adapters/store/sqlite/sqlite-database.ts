@@ -355,7 +355,9 @@ export class SqliteDatabase {
       sliceRows: this.foldSliceRows,
       turnMs: this.foldTurnMs,
       intervalMs: this.foldIntervalMs,
-      makeWalRoom: (headroomBytes) => this.walBound?.check(headroomBytes),
+      // Room for an append as well: one may come next.
+      makeWalRoom: (headroomBytes) =>
+        this.walBound?.check(Math.max(headroomBytes, this.batchWalBytes)),
     });
     this.folder.onFolded = (seconds, events) => this.onFolded?.(seconds, events);
     this.folder.onTransaction = () => this.onFoldTransaction?.();
@@ -440,22 +442,21 @@ export class SqliteDatabase {
     if (fresh.length > 0) {
       evaluated.commit(seq);
       log.appended(fresh, seq, options.nowMs);
+      // Room for the next batch as large as the largest of late (what a batch wrote, decaying):
+      // the log is emptied before a batch could take it past its limit, not after. Only a batch
+      // that grew the file is a sample: one written over the start of a log that rewound (after
+      // a checkpoint copied it all) grows nothing, and the estimate must not decay to nothing
+      // meanwhile, to be found too small when the writes reach the file's end again. Measured
+      // before a fold below: its writes are not the batch's.
+      const grew = this.walBound === undefined ? 0 : this.walBytes() - walBefore;
+      if (grew > 0) this.batchWalBytes = Math.max(grew, this.batchWalBytes * 0.99);
     }
     // Another process's events, just read into memory, are folded at once: a check reading the
     // folded counters on its own connection sees them (see counterGeneration).
     if (log.pendingEvents >= this.foldMaxEvents || (othersWrote && log.pendingEvents > 0))
       this.foldNow();
     else if (fresh.length > 0) this.scheduleFold();
-    if (fresh.length > 0 && this.walBound !== undefined) {
-      // Room for the next batch as large as the largest of late (what a batch wrote, decaying):
-      // the log is emptied before a batch could take it past its limit, not after. Only a batch
-      // that grew the file is a sample: one written over the start of a log that rewound (after
-      // a checkpoint copied it all) grows nothing, and the estimate must not decay to nothing
-      // meanwhile, to be found too small when the writes reach the file's end again.
-      const grew = this.walBytes() - walBefore;
-      if (grew > 0) this.batchWalBytes = Math.max(grew, this.batchWalBytes * 0.99);
-      this.walBound.check(this.batchWalBytes);
-    }
+    if (fresh.length > 0) this.walBound?.check(this.batchWalBytes);
     return {
       counterGeneration: this.otherWriters().currentGeneration,
       accepted: fresh.length,
