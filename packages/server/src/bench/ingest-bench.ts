@@ -6,6 +6,9 @@
  *  (b) the seed's way: per event, read the hour's aggregate item, write it back increased,
  *      then query the hour's total for the threshold check.
  *
+ * The half-rate phase starts once the server is quiet again (its fold caught up with the maximum
+ * rate's backlog), so it measures that rate in steady state.
+ *
  * Environment: BENCH_EVENTS (default 600000), BENCH_CONCURRENCY (default 32),
  * BENCH_SECONDS for the half-rate phase (default 10), BENCH_SEED_EVENTS (default 30000).
  */
@@ -176,6 +179,22 @@ function seedWay(dir: string, events: WireEvent[]): number {
   return rate;
 }
 
+/**
+ * Waits until the server used under 3 % of a core over a second (its fold caught up), at most
+ * 120 s; returns the seconds waited.
+ */
+async function untilQuiet(server: { cpuMs(): number }): Promise<number> {
+  const started = performance.now();
+  let before = server.cpuMs();
+  while (performance.now() - started < 120_000) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const now = server.cpuMs();
+    if (now - before < 30) break;
+    before = now;
+  }
+  return (performance.now() - started) / 1000;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-'));
   try {
@@ -195,9 +214,10 @@ async function main(): Promise<void> {
     const max = await maxThroughput(server.url, server.ingestKey, bodies);
     const clientCpu = ownCpuMs() - clientCpu0;
     const serverCpuAt202 = server.cpuMs() - serverCpu0;
-    // The fold (rollups, rule counters) runs after the 202s, at most a fold interval later:
-    // wait for it, so the per-event cost includes all the work the events cause.
-    await new Promise((r) => setTimeout(r, 2_000));
+    // The fold (rollups, rule counters) runs after the 202s and falls behind at the maximum
+    // rate: wait until the server is quiet, so the per-event cost includes all the work the
+    // events cause, and the half-rate phase measures half the rate, not the catching up.
+    const drainSeconds = await untilQuiet(server);
     const serverCpu = server.cpuMs() - serverCpu0;
     const half = await fixedRate(
       server.url,
@@ -219,6 +239,7 @@ async function main(): Promise<void> {
       `  time to 202 at max:    p50 ${fmt(percentile(max.latencies, 50), 1)} ms, p99 ${fmt(percentile(max.latencies, 99), 1)} ms`,
       `  at half the max rate:  ${fmt(half.achieved)} events/s offered; time to 202 p50 ${fmt(percentile(half.latencies, 50), 1)} ms, p99 ${fmt(percentile(half.latencies, 99), 1)} ms`,
       `  peak RSS of server:    ${fmt(rss, 0)} MiB`,
+      `  fold after the max phase: the server was quiet ${fmt(drainSeconds, 1)} s after the last 202`,
       `  CPU per event at max:  server ${fmt((serverCpuAt202 * 1000) / TOTAL, 1)} µs until the last 202, ${fmt((serverCpu * 1000) / TOTAL, 1)} µs with the fold that follows; load generator ${fmt((clientCpu * 1000) / TOTAL, 1)} µs (${fmt((100 * clientCpu) / (clientCpu + serverCpuAt202), 0)} % of the pair's CPU)`,
       `references on the same file system, same events:`,
       `  (a) raw insert, no index, 10k/tx:             ${fmt(raw)} events/s  (tokenwatch = ${fmt(max.eventsPerSecond / raw, 2)} × of it)`,

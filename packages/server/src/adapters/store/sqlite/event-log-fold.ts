@@ -4,7 +4,7 @@ import type { EventLog } from './event-log.js';
 import { FoldProgress } from './fold-progress.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
-import type { RollupPlan } from './rollup-plan.js';
+import type { PlannedRow, RollupPlan } from './rollup-plan.js';
 import type { RollupWriter } from './rollup-writer.js';
 import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
@@ -74,6 +74,12 @@ export const DEFAULT_FOLD_TURN_MS = 10;
 const BEHIND_TURN_MS = 50;
 /** Events an accumulating transaction resolves at most, per row of a slice (see step). */
 const ACCUMULATE_EVENTS = 16;
+/** Events accumulated between two looks at the clock (see ACCUMULATE_BUDGET_MS). */
+const ACCUMULATE_STRIDE = 512;
+/** How long an accumulating transaction runs at most, about. */
+const ACCUMULATE_BUDGET_MS = 8;
+/** How long a step of listing a chunk's rows runs at most, about. */
+const LIST_BUDGET_MS = 8;
 
 /** What one rollup row of a fold transaction may add to the WAL, at most: two 4 KiB pages. */
 const SLICE_BYTES_PER_ROW = 2 * 4096;
@@ -87,7 +93,7 @@ interface ChunkInProgress {
   accumulated: number;
   /** Rows of the finished plan written so far. */
   written: number;
-  /** Rows of the finished plan (known once the first write transaction planned them). */
+  /** Rows of the finished plan (known once they are listed: see listRows). */
   rows: number | undefined;
   /** The time its transactions held the connection so far. */
   seconds: number;
@@ -154,7 +160,8 @@ export class EventLogFold {
     const finishing =
       chunk !== undefined &&
       chunk.accumulated >= chunk.events.length &&
-      (chunk.rows === undefined || chunk.written >= chunk.rows);
+      chunk.rows !== undefined &&
+      chunk.written >= chunk.rows;
     if (!finishing) return slice;
     return Math.max(slice, this.parts.counters.pendingRows * SLICE_BYTES_PER_ROW);
   }
@@ -233,8 +240,26 @@ export class EventLogFold {
   }
 
   /**
-   * One transaction of the fold (see the class): with `all`, the fold in progress goes on to the
-   * log's last row. Returns whether there is more to do.
+   * Between a chunk's accumulating and its writing: lists its rows (no SQL), a piece at a time
+   * for up to `LIST_BUDGET_MS` (see RollupWriter.finishPiece). Whether it was that step.
+   */
+  private listRows(): boolean {
+    const chunk = this.chunk;
+    if (chunk === undefined || chunk.rows !== undefined) return false;
+    if (chunk.accumulated < chunk.events.length) return false;
+    const startedMs = performance.now();
+    let rows: PlannedRow[] | undefined;
+    do rows = this.parts.rollups.finishPiece(chunk.plan);
+    while (rows === undefined && performance.now() - startedMs < LIST_BUDGET_MS);
+    if (rows !== undefined) chunk.rows = rows.length;
+    chunk.seconds += (performance.now() - startedMs) / 1000;
+    return true;
+  }
+
+  /**
+   * One transaction of the fold (see the class), or a step of listing a chunk's rows
+   * (`listRows`): with `all`, the fold in progress goes on to the log's last row. Returns
+   * whether there is more to do.
    */
   private step(nowMs: number, all: boolean): boolean {
     const { db, log, rollups, counters, writers } = this.parts;
@@ -242,6 +267,7 @@ export class EventLogFold {
       this.untilSeq = undefined;
       return false;
     }
+    if (this.listRows()) return true;
     const startedMs = performance.now();
     let accumulated: number | undefined;
     let written = 0;
@@ -273,9 +299,16 @@ export class EventLogFold {
         if (chunk.accumulated < chunk.events.length) {
           // Bounded by the ids it inserts, not by its events: most events resolve from the cache,
           // and each transaction rewrites the dictionary pages it touches (accumulating 2,048
-          // events a transaction cost ~2.5 µs per event of a one-second fold).
-          const to = Math.min(chunk.events.length, chunk.accumulated + ACCUMULATE_EVENTS * slice);
-          accumulated = rollups.accumulate(chunk.plan, chunk.events, chunk.accumulated, to, slice);
+          // events a transaction cost ~2.5 µs per event of a one-second fold). And by time: an
+          // append waits for the whole transaction, and 32k events took 110–150 ms.
+          const end = Math.min(chunk.events.length, chunk.accumulated + ACCUMULATE_EVENTS * slice);
+          let at = chunk.accumulated;
+          while (at < end) {
+            const to = Math.min(end, at + ACCUMULATE_STRIDE);
+            at = rollups.accumulate(chunk.plan, chunk.events, at, to, slice);
+            if (at < to || performance.now() - startedMs >= ACCUMULATE_BUDGET_MS) break;
+          }
+          accumulated = at;
           return;
         }
         const rows = rollups.finish(chunk.plan);

@@ -67,6 +67,11 @@ export class RollupPlan {
   readonly coarseOf = new Map<number, CoarseIds>();
   /** Every row to write, in order (set by `finish`). */
   rows: PlannedRow[] | undefined;
+  /**
+   * The listing of the rows in progress (see RollupWriter.finishPiece): deriving the coarse
+   * rollups adds to this plan's maps, so it runs once per plan, however many calls it takes.
+   */
+  listing: Generator<void, PlannedRow[]> | undefined;
 
   constructor(readonly skip: ReadonlyMap<string, RowKey>) {}
 }

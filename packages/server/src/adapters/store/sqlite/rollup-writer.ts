@@ -99,6 +99,9 @@ function accumulateTag(
  * series of its own). They are derived from the flush's hour and day accumulators, not per
  * event; together they cost ≈ 8 % of ingest throughput (docs/benchmarks-history.md).
  */
+/** Rows `RollupWriter.finishing` derives or lists between two yields: ~2–3 ms of work. */
+const FINISH_ROWS_PER_PIECE = 2_048;
+
 export class RollupWriter {
   private readonly series: IdDictionary;
   private readonly appSeries: IdDictionary;
@@ -256,8 +259,32 @@ export class RollupWriter {
    * lists every row in the order `writeRows` writes them, leaving out those already written.
    */
   finish(plan: RollupPlan): PlannedRow[] {
+    for (;;) {
+      const rows = this.finishPiece(plan);
+      if (rows !== undefined) return rows;
+    }
+  }
+
+  /**
+   * `finish` in pieces: each call goes on with the plan's listing for about
+   * `FINISH_ROWS_PER_PIECE` rows, derived or listed, and returns the rows once they are all
+   * listed, so a caller can let other work run between pieces. For a one-second chunk at the
+   * maximum rate (100–150k rows) the whole of it took 150–210 ms, all that time one piece of
+   * the writer thread's work, which every append waited for (`npm run bench:ingest`, half-rate
+   * phase). The plan holds its listing in progress: `finish` and `finishPiece` go on with it.
+   */
+  finishPiece(plan: RollupPlan): PlannedRow[] | undefined {
     if (plan.rows !== undefined) return plan.rows;
+    plan.listing ??= this.listRows(plan);
+    const next = plan.listing.next();
+    return next.done ? next.value : undefined;
+  }
+
+  /** The listing of `finishPiece`: a generator that yields between pieces. */
+  private *listRows(plan: RollupPlan): Generator<void, PlannedRow[]> {
     const { plain, tagged, coarseOf } = plan;
+    let done = 0;
+    const piece = () => ++done % FINISH_ROWS_PER_PIECE === 0;
     for (const [resolution, buckets] of [
       ['Hour', plain.hour as Buckets],
       ['Day', plain.day as Buckets],
@@ -271,24 +298,30 @@ export class RollupWriter {
           addTo(plain[`perUser${resolution}`] as Buckets, bucketMs, ids.user, acc, false);
           addTo(plain[`perModel${resolution}`] as Buckets, bucketMs, ids.model, acc, true);
           addTo(plain[`perApp${resolution}`] as Buckets, bucketMs, ids.app, acc, true);
+          if (piece()) yield;
         }
       }
     }
     // The users' weeks from their days: one add per (day, user).
     for (const [dayMs, byUser] of plain.perUserDay as Buckets) {
       const week = floorTo(dayMs, WEEK_MS);
-      for (const [userId, acc] of byUser)
+      for (const [userId, acc] of byUser) {
         addTo(plain.perUserWeek as Buckets, week, userId, acc, false);
+        if (piece()) yield;
+      }
     }
     const rows: PlannedRow[] = [];
     const keep = (name: string, a: Acc) => {
-      const done = plan.skip.get(ROLLUP_TABLES[name] as string);
-      if (rowKeyAfter(a, done)) rows.push({ name, acc: a });
+      const written = plan.skip.get(ROLLUP_TABLES[name] as string);
+      if (rowKeyAfter(a, written)) rows.push({ name, acc: a });
     };
     for (const [name, buckets] of Object.entries(plain)) {
       for (const bucketMs of inKeyOrder(buckets)) {
         const bySeries = buckets.get(bucketMs) as Map<number, Acc>;
-        for (const sid of inKeyOrder(bySeries)) keep(name, bySeries.get(sid) as Acc);
+        for (const sid of inKeyOrder(bySeries)) {
+          keep(name, bySeries.get(sid) as Acc);
+          if (piece()) yield;
+        }
       }
     }
     for (const [name, buckets] of Object.entries(tagged)) {
@@ -296,7 +329,10 @@ export class RollupWriter {
         const byTag = buckets.get(bucketMs) as Map<number, Map<number, Acc>>;
         for (const tid of inKeyOrder(byTag)) {
           const bySeries = byTag.get(tid) as Map<number, Acc>;
-          for (const sid of inKeyOrder(bySeries)) keep(name, bySeries.get(sid) as Acc);
+          for (const sid of inKeyOrder(bySeries)) {
+            keep(name, bySeries.get(sid) as Acc);
+            if (piece()) yield;
+          }
         }
       }
     }
