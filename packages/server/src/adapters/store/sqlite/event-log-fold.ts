@@ -4,7 +4,7 @@ import type { EventLog } from './event-log.js';
 import { FoldProgress } from './fold-progress.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
-import type { PlannedRow, RollupPlan } from './rollup-plan.js';
+import type { RollupPlan } from './rollup-plan.js';
 import type { RollupWriter } from './rollup-writer.js';
 import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
@@ -91,10 +91,8 @@ interface ChunkInProgress {
   plan: RollupPlan;
   /** Events accumulated into the plan so far (their series ids are committed). */
   accumulated: number;
-  /** Rows of the finished plan written so far. */
+  /** Rows of the finished plan written so far (the plan's `rows` once listed: see listRows). */
   written: number;
-  /** Rows of the finished plan (known once they are listed: see listRows). */
-  rows: number | undefined;
   /** The time its transactions held the connection so far. */
   seconds: number;
 }
@@ -157,12 +155,8 @@ export class EventLogFold {
   private nextTransactionBytes(): number {
     const slice = this.parts.sliceRows * SLICE_BYTES_PER_ROW;
     const chunk = this.chunk;
-    const finishing =
-      chunk !== undefined &&
-      chunk.accumulated >= chunk.events.length &&
-      chunk.rows !== undefined &&
-      chunk.written >= chunk.rows;
-    if (!finishing) return slice;
+    const rows = chunk?.plan.rows;
+    if (chunk === undefined || rows === undefined || chunk.written < rows.length) return slice;
     return Math.max(slice, this.parts.counters.pendingRows * SLICE_BYTES_PER_ROW);
   }
 
@@ -245,13 +239,12 @@ export class EventLogFold {
    */
   private listRows(): boolean {
     const chunk = this.chunk;
-    if (chunk === undefined || chunk.rows !== undefined) return false;
+    if (chunk === undefined || chunk.plan.rows !== undefined) return false;
     if (chunk.accumulated < chunk.events.length) return false;
     const startedMs = performance.now();
-    let rows: PlannedRow[] | undefined;
-    do rows = this.parts.rollups.finishPiece(chunk.plan);
-    while (rows === undefined && performance.now() - startedMs < LIST_BUDGET_MS);
-    if (rows !== undefined) chunk.rows = rows.length;
+    do {
+      if (this.parts.rollups.finishPiece(chunk.plan) !== undefined) break;
+    } while (performance.now() - startedMs < LIST_BUDGET_MS);
     chunk.seconds += (performance.now() - startedMs) / 1000;
     return true;
   }
@@ -312,7 +305,6 @@ export class EventLogFold {
           return;
         }
         const rows = rollups.finish(chunk.plan);
-        chunk.rows = rows.length;
         if (chunk.written < rows.length) {
           const last = rollups.writeRows(rows, chunk.written, slice, nowMs);
           this.progress.record(chunk.upToSeq, last);
@@ -392,7 +384,6 @@ export class EventLogFold {
       plan: rollups.newPlan(resumed?.written ?? new Map()),
       accumulated: 0,
       written: 0,
-      rows: undefined,
       seconds: 0,
     };
   }

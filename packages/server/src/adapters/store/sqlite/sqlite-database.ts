@@ -398,7 +398,7 @@ export class SqliteDatabase {
     const log = this.eventLog();
     let seq = 0;
     let othersWrote = false;
-    const walBefore = this.walBound === undefined ? 0 : this.walBytes();
+    const walBefore = this.walBytes();
     const run = this.db.transaction(() => {
       othersWrote = this.syncWithOtherWriters(options.nowMs);
       const outcomes: EventOutcome[] = new Array(events.length);
@@ -448,7 +448,7 @@ export class SqliteDatabase {
       // a checkpoint copied it all) grows nothing, and the estimate must not decay to nothing
       // meanwhile, to be found too small when the writes reach the file's end again. Measured
       // before a fold below: its writes are not the batch's.
-      const grew = this.walBound === undefined ? 0 : this.walBytes() - walBefore;
+      const grew = this.walBytes() - walBefore;
       if (grew > 0) this.batchWalBytes = Math.max(grew, this.batchWalBytes * 0.99);
     }
     // Another process's events, just read into memory, are folded at once: a check reading the

@@ -60,15 +60,16 @@ export class WalBound {
   }
 
   /**
-   * After a commit. `headroomBytes`: what the caller's next transaction may add at most (a fold
-   * slice's estimate): the log is emptied before that would take it past the limit.
+   * Between two transactions. `headroomBytes`: what the next one may add at most, by the
+   * caller's estimate (a fold slice, an append): the log is emptied before that would take it
+   * past the limit.
    */
   check(headroomBytes = 0): void {
-    const atLimit = () => walFileSize(this.walPath) + headroomBytes >= this.targetBytes;
-    const size = walFileSize(this.walPath) + headroomBytes;
-    if (size <= this.checksAboveBytes) return;
+    const size = () => walFileSize(this.walPath) + headroomBytes;
+    const atLimit = () => size() >= this.targetBytes;
+    if (size() <= this.checksAboveBytes) return;
     const due = this.backoff.due(Date.now());
-    if (size < this.targetBytes && !due) return;
+    if (!due && !atLimit()) return;
     // This thread is the writer: wait for readers briefly, not the writer's 5 s.
     this.db.pragma('busy_timeout = 100');
     try {
