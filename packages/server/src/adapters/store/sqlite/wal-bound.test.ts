@@ -43,16 +43,43 @@ function writeRows(db: Database.Database, count: number): void {
   })();
 }
 
+/** A writer connection on a new WAL database, with checkpoints left to the test. */
+function openWriter(): { path: string; writer: Database.Database } {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
+  dirs.push(dir);
+  const path = join(dir, 'db.sqlite');
+  const writer = new Database(path);
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('wal_autocheckpoint = 0');
+  writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+  writeRows(writer, 200);
+  return { path, writer };
+}
+
+/**
+ * A reader in another process that holds a snapshot of `path` for `holdMs` (for good without),
+ * then leaves a mark; resolves, once it reads, with the mark's path.
+ */
+async function holdingReader(path: string, holdMs?: number): Promise<string> {
+  const released = `${path}-reader-released`;
+  const release =
+    holdMs === undefined
+      ? 'setInterval(() => {}, 1000);'
+      : `setTimeout(() => {
+           db.prepare('COMMIT').run(); db.close();
+           require('node:fs').writeFileSync(${JSON.stringify(released)}, '');
+         }, ${holdMs});`;
+  await child(
+    path,
+    `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
+     console.log('reading'); ${release}`,
+  );
+  return released;
+}
+
 describe('WalBound', () => {
   it('waits at the limit for another connection’s checkpoint instead of counting a failure', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
-    dirs.push(dir);
-    const path = join(dir, 'db.sqlite');
-    const writer = new Database(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
-    writeRows(writer, 200);
+    const { path, writer } = openWriter();
     const maxWalBytes = 64 * 1024;
     const bound = new WalBound(writer, `${path}-wal`, maxWalBytes, maxWalBytes / 2);
     const failures: string[] = [];
@@ -60,16 +87,7 @@ describe('WalBound', () => {
 
     // A reader holds a snapshot for 2 s, then leaves a mark; frames written after it cannot be
     // checkpointed meanwhile.
-    const released = join(dir, 'reader-released');
-    await child(
-      path,
-      `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
-       console.log('reading');
-       setTimeout(() => {
-         db.prepare('COMMIT').run(); db.close();
-         require('node:fs').writeFileSync(${JSON.stringify(released)}, '');
-       }, 2000);`,
-    );
+    const released = await holdingReader(path, 2000);
     writeRows(writer, 400);
     expect(walFileSize(`${path}-wal`)).toBeGreaterThan(maxWalBytes);
     // Another connection's TRUNCATE checkpoint waits for that reader, holding the checkpoint lock.
@@ -92,14 +110,7 @@ describe('WalBound', () => {
   });
 
   it('counts a checkpoint that a reader keeps from finishing, and backs off below the limit', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
-    dirs.push(dir);
-    const path = join(dir, 'db.sqlite');
-    const writer = new Database(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
-    writeRows(writer, 200);
+    const { path, writer } = openWriter();
     const reader = new Database(path);
     reader.prepare('BEGIN').run();
     reader.prepare('SELECT count(*) FROM t').get();
@@ -115,25 +126,10 @@ describe('WalBound', () => {
     reader.close();
     writer.close();
   });
+
   it('at the limit, waits for a reader to leave the log instead of letting the next write pass it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
-    dirs.push(dir);
-    const path = join(dir, 'db.sqlite');
-    const writer = new Database(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
-    writeRows(writer, 200);
-    const released = join(dir, 'reader-released');
-    await child(
-      path,
-      `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
-       console.log('reading');
-       setTimeout(() => {
-         db.prepare('COMMIT').run(); db.close();
-         require('node:fs').writeFileSync(${JSON.stringify(released)}, '');
-       }, 400);`,
-    );
+    const { path, writer } = openWriter();
+    const released = await holdingReader(path, 400);
     writeRows(writer, 400);
     const maxWalBytes = 64 * 1024;
     expect(walFileSize(`${path}-wal`)).toBeGreaterThan(maxWalBytes);
@@ -149,20 +145,9 @@ describe('WalBound', () => {
   });
 
   it('at the limit, gives up on a long reader after a bounded wait, then tries once per commit until its backoff is due', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-wal-bound-'));
-    dirs.push(dir);
-    const path = join(dir, 'db.sqlite');
-    const writer = new Database(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
-    writeRows(writer, 200);
+    const { path, writer } = openWriter();
     // A reader that stays (a long export on the same file): killed by afterEach.
-    await child(
-      path,
-      `db.prepare('BEGIN').run(); db.prepare('SELECT count(*) FROM t').get();
-       console.log('reading'); setInterval(() => {}, 1000);`,
-    );
+    await holdingReader(path);
     writeRows(writer, 400);
     const maxWalBytes = 64 * 1024;
     const bound = new WalBound(writer, `${path}-wal`, maxWalBytes, maxWalBytes / 2);
