@@ -8,6 +8,7 @@ import type { RollupPlan } from './rollup-plan.js';
 import type { RollupWriter } from './rollup-writer.js';
 import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
+import { immediate } from './write-lock.js';
 
 /**
  * Events per fold chunk by default, from the WAL limit: what a fold plans at once. A fold at the
@@ -272,7 +273,7 @@ export class EventLogFold {
     const relaxed = this.parts.synchronous === 'FULL' && !db.inTransaction;
     try {
       if (relaxed) db.pragma('synchronous = NORMAL');
-      db.transaction(() => {
+      immediate(db, () => {
         // Memory read again from the log (another process wrote), or progress that is not this
         // chunk's own (another process resumed it): plan the chunk again from what is stored.
         this.parts.syncWithOtherWriters(nowMs); // calls forgetChunk when it reads the log
@@ -315,7 +316,7 @@ export class EventLogFold {
         log.deleteFolded(chunk.upToSeq);
         this.progress.clear();
         finished = true;
-      }).immediate();
+      });
     } catch (err) {
       rollups.rolledBack();
       counters.rolledBack();

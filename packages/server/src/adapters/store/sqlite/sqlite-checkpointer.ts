@@ -13,13 +13,13 @@ import { TruncateBackoff } from './wal-monitor.js';
  * writer rewinds the log only when every frame has been copied back, and under steady ingest new
  * frames always arrive while one is copied. So each round copies PASSIVE first (the bulk, without
  * blocking anyone) and, when the WAL file has passed a quarter of its limit (leaving room for
- * the writes of the next round), runs a TRUNCATE checkpoint:
- * it waits (busy timeout) for a gap between the writer's transactions, copies the few frames the
- * PASSIVE one missed, and truncates the log to zero bytes. The writer waits for that short copy
- * only. Failures are reported to the parent, which logs and counts them, and make the next
- * TRUNCATE attempt wait (see TruncateBackoff) while the WAL is under half its limit; past it,
- * every round tries (a writer transaction longer than the busy timeout, a big fold under load,
- * fails one attempt too, and the bound matters more than the stall a long reader then causes).
+ * the writes of the next round), runs a TRUNCATE checkpoint (see `truncate`): in a gap between
+ * the writer's transactions, it copies the few frames the PASSIVE one missed and truncates the
+ * log to zero bytes. The writer waits for that short copy only. Failures are reported to the
+ * parent, which logs and counts them, and make the next TRUNCATE attempt wait (see
+ * TruncateBackoff) while the WAL is under half its limit; past it, every round tries (a writer
+ * transaction longer than the wait, a big fold under load, fails one attempt too, and the bound
+ * matters more than the stall a long reader then causes).
  */
 export interface CheckpointerData {
   path: string;
@@ -38,7 +38,10 @@ const { path, intervalMs, maxWalBytes } = workerData as CheckpointerData;
 const walPath = `${path}-wal`;
 const db = new Database(path);
 // Long enough to find a gap between the writer's transactions, short enough not to stall it.
-db.pragma('busy_timeout = 1000');
+const TRUNCATE_WAIT_MS = 1_000;
+const RETRY_PAUSE_MS = 1;
+db.pragma(`busy_timeout = ${TRUNCATE_WAIT_MS}`);
+const pause = new Int32Array(new SharedArrayBuffer(4));
 let stopped = false;
 const backoff = new TruncateBackoff();
 
@@ -60,19 +63,44 @@ function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
   return row;
 }
 
+/**
+ * A TRUNCATE checkpoint that takes the write lock in a gap between the writer's transactions and
+ * has little left to copy there. SQLite's busy handler would wait in sleeps of 1 to 100 ms and
+ * then copy (and fsync) everything the writer committed meanwhile, a fold's slice of megabytes,
+ * while the writer waits for it: appends waited 35–80 ms for such a checkpoint under
+ * `npm run bench:ingest`. So each attempt fails at once while the writer holds the lock, as a
+ * PASSIVE checkpoint that copies what it committed so far without blocking it, and the next
+ * attempt follows a millisecond later, for up to `TRUNCATE_WAIT_MS`. An attempt that got the
+ * lock but met readers of the log fails at once too, and the writer is free meanwhile.
+ */
+function truncate(): CheckpointRow {
+  const startedMs = performance.now();
+  db.pragma('busy_timeout = 0');
+  try {
+    for (;;) {
+      const row = run('TRUNCATE');
+      const waitedMs = performance.now() - startedMs;
+      if (row.busy === 0 || row.log === -1 || waitedMs >= TRUNCATE_WAIT_MS) return row;
+      Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
+    }
+  } finally {
+    db.pragma(`busy_timeout = ${TRUNCATE_WAIT_MS}`);
+  }
+}
+
 function round(): void {
   try {
     run('PASSIVE');
     const wal = walFileSize(walPath);
     // Past half the limit the bound comes first: try every round, backoff or not.
     if (wal > maxWalBytes / 4 && (backoff.due(Date.now()) || wal > maxWalBytes / 2)) {
-      const row = run('TRUNCATE');
+      const row = truncate();
       if (row.busy === 0) backoff.succeeded();
       else if (row.log !== -1) {
         backoff.failed(Date.now());
         report({
           type: 'failure',
-          message: `TRUNCATE checkpoint could not finish (the writer or a reader stayed busy for the busy timeout); ${row.checkpointed} of ${row.log} WAL frames copied`,
+          message: `TRUNCATE checkpoint could not finish (the writer or a reader stayed busy for ${TRUNCATE_WAIT_MS} ms); ${row.checkpointed} of ${row.log} WAL frames copied`,
           code: 'SQLITE_BUSY',
         });
       }

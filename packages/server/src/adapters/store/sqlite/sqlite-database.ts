@@ -35,6 +35,7 @@ import { conflictsOf, countUsageGroups, pruneHistory, queryUsageRows } from './s
 import { SqliteRules } from './sqlite-rules.js';
 import { WalBound, walFileSize } from './wal-bound.js';
 import { emptyFoldStats, type FoldStats } from './wal-monitor.js';
+import { BUSY_TIMEOUT_MS, immediate } from './write-lock.js';
 
 export interface SqliteStoreOptions {
   /** Database file path, or ':memory:'. */
@@ -204,7 +205,7 @@ export class SqliteDatabase {
       // A WAL left larger (by one huge transaction) is cut back to the limit when it restarts.
       this.db.pragma(`journal_size_limit = ${maxWalBytes}`);
       this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       this.db.pragma('foreign_keys = ON');
       // Checkpoints run on another thread (see sqlite-checkpointer.ts) when one is attached;
       // otherwise fewer, larger ones than the default 1000 pages (a checkpoint on most commits),
@@ -247,7 +248,7 @@ export class SqliteDatabase {
       v: number | null;
     };
     const current = row.v ?? 0;
-    const apply = this.db.transaction(() => {
+    immediate(this.db, () => {
       const recordVersion = this.db.prepare('INSERT INTO schema_version (version) VALUES (?)');
       let v = current;
       // A new file is built from the snapshot of the migrations at once (see schema-snapshot.ts),
@@ -261,7 +262,6 @@ export class SqliteDatabase {
         recordVersion.run(v + 1);
       }
     });
-    apply.immediate();
     this.prepareStatements();
     this.replay();
   }
@@ -399,7 +399,7 @@ export class SqliteDatabase {
     let seq = 0;
     let othersWrote = false;
     const walBefore = this.walBytes();
-    const run = this.db.transaction(() => {
+    const run = () => {
       othersWrote = this.syncWithOtherWriters(options.nowMs);
       const outcomes: EventOutcome[] = new Array(events.length);
       const fresh: PricedEvent[] = [];
@@ -430,10 +430,10 @@ export class SqliteDatabase {
       }
       const evaluated = this.rulesEngine().evaluate(fresh, options.nowMs);
       return { fresh, duplicates, conflicts, outcomes, evaluated };
-    });
+    };
     let done: ReturnType<typeof run>;
     try {
-      done = run.immediate();
+      done = immediate(this.db, run);
     } catch (err) {
       this.otherWriters().distrust();
       throw storeError(err, 'applyBatch');
@@ -505,11 +505,9 @@ export class SqliteDatabase {
     if (!this.otherWriters().committedSinceSync()) return;
     let changed = false;
     try {
-      this.db
-        .transaction(() => {
-          changed = this.syncWithOtherWriters(Date.now());
-        })
-        .immediate();
+      immediate(this.db, () => {
+        changed = this.syncWithOtherWriters(Date.now());
+      });
     } catch (err) {
       this.otherWriters().distrust();
       throw storeError(err, 'sync');
@@ -591,14 +589,12 @@ export class SqliteDatabase {
   /** A write that rebuilds or drops rule counters: other connections must read them again. */
   private rewritingCounters<T>(write: () => T): T {
     try {
-      return this.db
-        .transaction(() => {
-          const result = write();
-          // By two: checks forget every counter value reported before it (see counterGeneration).
-          this.otherWriters().bump(2);
-          return result;
-        })
-        .immediate();
+      return immediate(this.db, () => {
+        const result = write();
+        // By two: checks forget every counter value reported before it (see counterGeneration).
+        this.otherWriters().bump(2);
+        return result;
+      });
     } catch (err) {
       this.otherWriters().distrust();
       throw err;

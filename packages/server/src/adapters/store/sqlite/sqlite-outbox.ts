@@ -7,6 +7,7 @@ import type {
 } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import { type AlertRow, alertFromRow, type DeliveryRow, deliveryFromRow } from '../sql-rows.js';
+import { immediate } from './write-lock.js';
 
 /** A WHERE clause and its parameters; `and` adds a condition when its value is given. */
 function conditions(first: string, value: unknown) {
@@ -57,29 +58,27 @@ export class SqliteAlertsOutbox {
   }
 
   claimDeliveries(nowMs: number, limit: number, leaseMs: number): DeliveryRecord[] {
-    return this.db
-      .transaction(() => {
-        const rows = this.db
-          .prepare(
-            `SELECT d.*, a.message FROM deliveries d JOIN alerts a ON a.alert_id = d.alert_id
+    return immediate(this.db, () => {
+      const rows = this.db
+        .prepare(
+          `SELECT d.*, a.message FROM deliveries d JOIN alerts a ON a.alert_id = d.alert_id
            WHERE d.status IN ('pending', 'sending') AND d.next_attempt_ms <= ?
            ORDER BY d.next_attempt_ms, d.delivery_id LIMIT ?`,
-          )
-          .all(nowMs, limit) as DeliveryRow[];
-        const lease = this.db.prepare(
-          "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, next_attempt_ms = ?, updated_at_ms = ? WHERE delivery_id = ?",
-        );
-        return rows.map((r) => {
-          lease.run(nowMs + leaseMs, nowMs, r.delivery_id);
-          return deliveryFromRow({
-            ...r,
-            status: 'sending',
-            attempts: r.attempts + 1,
-            next_attempt_ms: nowMs + leaseMs,
-          });
+        )
+        .all(nowMs, limit) as DeliveryRow[];
+      const lease = this.db.prepare(
+        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, next_attempt_ms = ?, updated_at_ms = ? WHERE delivery_id = ?",
+      );
+      return rows.map((r) => {
+        lease.run(nowMs + leaseMs, nowMs, r.delivery_id);
+        return deliveryFromRow({
+          ...r,
+          status: 'sending',
+          attempts: r.attempts + 1,
+          next_attempt_ms: nowMs + leaseMs,
         });
-      })
-      .immediate();
+      });
+    });
   }
 
   completeDelivery(id: string, outcome: DeliveryOutcome, nowMs: number): void {

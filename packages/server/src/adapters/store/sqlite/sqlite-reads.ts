@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { measuresFromRow } from '../sql-rows.js';
 import { storeError } from './sqlite-errors.js';
 import { compileUsageQuery } from './sqlite-usage-queries.js';
+import { immediate } from './write-lock.js';
 
 /**
  * What the SQLite store reads and trims outside the write path: usage rows (the caller folds
@@ -79,25 +80,21 @@ export function conflictsOf(
 
 /** Finished deliveries, then alerts with none left, and conflicts, from before `cutoffMs`. */
 export function pruneHistory(db: Database.Database, cutoffMs: number) {
-  return db
-    .transaction(() => {
-      const deliveries = db
-        .prepare(
-          "DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND updated_at_ms < ?",
-        )
-        .run(cutoffMs);
-      // NOT IN: SQLite indexes the subquery once (deliveries has no index on alert_id).
-      const alerts = db
-        .prepare(
-          'DELETE FROM alerts WHERE window_end_ms < ? AND fired_at_ms < ? AND alert_id NOT IN (SELECT alert_id FROM deliveries)',
-        )
-        .run(cutoffMs, cutoffMs);
-      const conflicts = db.prepare('DELETE FROM conflicts WHERE seen_at_ms < ?').run(cutoffMs);
-      return {
-        alertsDeleted: alerts.changes,
-        deliveriesDeleted: deliveries.changes,
-        conflictsDeleted: conflicts.changes,
-      };
-    })
-    .immediate();
+  return immediate(db, () => {
+    const deliveries = db
+      .prepare("DELETE FROM deliveries WHERE status IN ('delivered', 'dead') AND updated_at_ms < ?")
+      .run(cutoffMs);
+    // NOT IN: SQLite indexes the subquery once (deliveries has no index on alert_id).
+    const alerts = db
+      .prepare(
+        'DELETE FROM alerts WHERE window_end_ms < ? AND fired_at_ms < ? AND alert_id NOT IN (SELECT alert_id FROM deliveries)',
+      )
+      .run(cutoffMs, cutoffMs);
+    const conflicts = db.prepare('DELETE FROM conflicts WHERE seen_at_ms < ?').run(cutoffMs);
+    return {
+      alertsDeleted: alerts.changes,
+      deliveriesDeleted: deliveries.changes,
+      conflictsDeleted: conflicts.changes,
+    };
+  });
 }

@@ -25,6 +25,7 @@ import {
 import type Database from 'better-sqlite3';
 import { PendingCounters } from './pending-counters.js';
 import { SqliteAlertsOutbox } from './sqlite-outbox.js';
+import { immediate } from './write-lock.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -158,14 +159,12 @@ export class SqliteRules extends SqliteAlertsOutbox {
 
   /** Alerts raised outside a batch (see RuleStore.fireAlerts), in one transaction. */
   fireAlerts(alerts: readonly NewAlert[], nowMs: number): NewAlert[] {
-    return this.db
-      .transaction(() =>
-        alerts.filter((a) => {
-          const rule = this.getRule(a.projectId, a.ruleId);
-          return rule !== undefined && this.insertAlert(a, rule, nowMs);
-        }),
-      )
-      .immediate();
+    return immediate(this.db, () =>
+      alerts.filter((a) => {
+        const rule = this.getRule(a.projectId, a.ruleId);
+        return rule !== undefined && this.insertAlert(a, rule, nowMs);
+      }),
+    );
   }
 
   /**
@@ -309,30 +308,26 @@ export class SqliteRules extends SqliteAlertsOutbox {
 
   createRule(rule: Rule, nowMs: number): RuleChange {
     compileRule(rule); // refuses a rule whose levels cannot be resolved
-    return this.db.transaction(() => this.save(undefined, rule, nowMs)).immediate();
+    return immediate(this.db, () => this.save(undefined, rule, nowMs));
   }
 
   updateRule(rule: Rule, nowMs: number): RuleChange | undefined {
     compileRule(rule);
-    return this.db
-      .transaction(() => {
-        const existing = this.getRule(rule.projectId, rule.id);
-        return existing ? this.save(existing, rule, nowMs) : undefined;
-      })
-      .immediate();
+    return immediate(this.db, () => {
+      const existing = this.getRule(rule.projectId, rule.id);
+      return existing ? this.save(existing, rule, nowMs) : undefined;
+    });
   }
 
   deleteRule(projectId: string, ruleId: string): boolean {
     this.cache = undefined;
-    return this.db
-      .transaction(() => {
-        const deleted =
-          this.db
-            .prepare('DELETE FROM rules WHERE rule_id = ? AND project_id = ?')
-            .run(ruleId, projectId).changes === 1;
-        return deleted;
-      })
-      .immediate();
+    return immediate(this.db, () => {
+      const deleted =
+        this.db
+          .prepare('DELETE FROM rules WHERE rule_id = ? AND project_id = ?')
+          .run(ruleId, projectId).changes === 1;
+      return deleted;
+    });
   }
 
   getRule(projectId: string, ruleId: string): Rule | undefined {

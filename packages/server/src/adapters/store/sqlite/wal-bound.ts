@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { TruncateBackoff } from './wal-monitor.js';
+import { BUSY_TIMEOUT_MS } from './write-lock.js';
 
 /** Size of a WAL file now (0 when there is none: not yet, or truncated by the last close). */
 export function walFileSize(walPath: string): number {
@@ -107,7 +108,7 @@ export class WalBound {
       const code = (err as { code?: unknown }).code;
       this.failed(String((err as Error).message), typeof code === 'string' ? code : undefined);
     } finally {
-      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
 
