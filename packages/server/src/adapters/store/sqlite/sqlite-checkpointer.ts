@@ -1,3 +1,4 @@
+import { closeSync, fdatasyncSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { walFileSize } from './wal-bound.js';
@@ -72,12 +73,18 @@ function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
  * PASSIVE checkpoint that copies what it committed so far without blocking it, and the next
  * attempt follows a millisecond later, for up to `TRUNCATE_WAIT_MS`. An attempt that got the
  * lock but met readers of the log fails at once too, and the writer is free meanwhile.
+ *
+ * Before each attempt the files are flushed to disk (`syncFiles`) outside the lock: a PASSIVE
+ * checkpoint that did not reach the log's end (the writer wrote meanwhile, as under load it
+ * always does) copies pages into the database without an fsync, and the one that does reach it,
+ * this one, holding the writer's lock, then flushed all of them: 36–49 ms of the writer's wait.
  */
 function truncate(): CheckpointRow {
   const startedMs = performance.now();
   db.pragma('busy_timeout = 0');
   try {
     for (;;) {
+      syncFiles();
       const row = run('TRUNCATE');
       const waitedMs = performance.now() - startedMs;
       if (row.busy === 0 || row.log === -1 || waitedMs >= TRUNCATE_WAIT_MS) return row;
@@ -85,6 +92,25 @@ function truncate(): CheckpointRow {
     }
   } finally {
     db.pragma(`busy_timeout = ${TRUNCATE_WAIT_MS}`);
+  }
+}
+
+/**
+ * Flushes what was written to the database file and the log to disk, on descriptors of their
+ * own (an fsync flushes a file's pages, whoever wrote them): durability is unchanged, SQLite
+ * syncs as before, and finds less to flush.
+ */
+function syncFiles(): void {
+  for (const file of [path, walPath]) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(file, 'r');
+      fdatasyncSync(fd);
+    } catch {
+      // No log yet (or just truncated): nothing to flush; SQLite syncs what it needs anyway.
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
   }
 }
 
