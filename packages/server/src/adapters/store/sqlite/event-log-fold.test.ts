@@ -40,6 +40,7 @@ async function openStore(
   path: string,
   foldChunkEvents: number,
   foldSliceRows?: number,
+  foldStepMs?: number,
 ): Promise<SqliteStore> {
   // One fold transaction a turn: the tests below see the appends queued meanwhile run between.
   const store = new SqliteStore({
@@ -48,6 +49,7 @@ async function openStore(
     foldTurnMs: 0,
     foldChunkEvents,
     ...(foldSliceRows === undefined ? {} : { foldSliceRows }),
+    ...(foldStepMs === undefined ? {} : { foldStepMs }),
   });
   open.push(store);
   await store.migrate();
@@ -107,8 +109,13 @@ async function expectExact(store: SqliteStore, rule: Rule, expected: Map<string,
   expect(alerts.map((a) => `${a.scopeKey} ${a.levelIndex}`).sort()).toEqual(crossings.sort());
 }
 
-async function setup(path: string, foldChunkEvents: number, foldSliceRows?: number) {
-  const store = await openStore(path, foldChunkEvents, foldSliceRows);
+async function setup(
+  path: string,
+  foldChunkEvents: number,
+  foldSliceRows?: number,
+  foldStepMs?: number,
+) {
+  const store = await openStore(path, foldChunkEvents, foldSliceRows, foldStepMs);
   await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
   const rule = makeRule({
     scope: ['user'],
@@ -217,6 +224,54 @@ describe('SQLite fold in chunks', () => {
     expect(halfWritten).toBeGreaterThanOrEqual(10);
     for (const image of images) {
       const again = await openStore(join(image, 'tokenwatch.db'), 120, 8);
+      await expectExact(again, rule, expected);
+      expect(again.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck().get()).toBe(0);
+      await again.close();
+    }
+    await expectExact(store, rule, expected);
+  });
+
+  it('a crash between any two transactions that time cut short (foldStepMs 0: 512 events or 256 rows each) leaves totals, counters and alerts exact after replay', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'tokenwatch.db');
+    // Slices far larger than a chunk's rows: only the time bound cuts its transactions.
+    const { store, rule } = await setup(path, 1_200, 100_000, 0);
+    const expected = new Map<string, number>();
+    // 1,200 events, each of a series of its own (400 users × 3 apps × 2 models, over 3 minutes):
+    // thousands of rollup rows for one chunk.
+    let n = 0;
+    for (let b = 0; b < 12; b++) {
+      const batch: PricedEvent[] = [];
+      for (let i = 0; i < 100; i++, n++) {
+        const userId = `u${n % 400}`;
+        const e = makePricedEvent({
+          userId,
+          appId: `app-${n % 3}`,
+          modelId: n % 2 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+          timestampMs: NOW - 3 * 60_000 + (n % 3) * 60_000,
+          inputTokens: 1 + (n % 50),
+          outputTokens: 0,
+        });
+        expected.set(userId, (expected.get(userId) ?? 0) + e.inputTokens);
+        batch.push(e);
+      }
+      expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(100);
+    }
+    const images: string[] = [];
+    let halfWritten = 0;
+    const progressRows = store.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck();
+    store.database.onFoldTransaction = () => {
+      images.push(crashImage(dir, path, images.length));
+      if ((progressRows.get() as number) > 0) halfWritten++;
+    };
+    while (store.database.foldStats.count < 1) await new Promise((r) => setTimeout(r, 2));
+    store.database.onFoldTransaction = undefined;
+    // Three accumulating transactions (512 + 512 + 176 events), thousands of rows written 256 a
+    // transaction, and the finish.
+    expect(images.length).toBeGreaterThan(10);
+    expect(halfWritten).toBeGreaterThanOrEqual(5);
+    for (const image of images) {
+      const again = await openStore(join(image, 'tokenwatch.db'), 1_200, 100_000, 0);
       await expectExact(again, rule, expected);
       expect(again.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck().get()).toBe(0);
       await again.close();

@@ -4,7 +4,7 @@ import type { EventLog } from './event-log.js';
 import { FoldProgress } from './fold-progress.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
-import type { RollupPlan } from './rollup-plan.js';
+import type { RollupPlan, RowKey } from './rollup-plan.js';
 import type { RollupWriter } from './rollup-writer.js';
 import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
@@ -50,6 +50,12 @@ export interface EventLogFoldParts {
    */
   turnMs: number;
   /**
+   * How long one fold transaction (accumulating, or writing rows), or a step listing a chunk's
+   * rows, runs at most, about: what an append that arrives meanwhile waits for. 0: one stride
+   * each (see ACCUMULATE_STRIDE and WRITE_STRIDE).
+   */
+  stepMs: number;
+  /**
    * Before each fold transaction, with room for it (`headroomBytes`, its estimate), and after
    * the last of a turn (0): the writer checks its WAL's size (see WalBound). The check before
    * matters: the write before a turn was an append, whose check made room for an append only.
@@ -73,14 +79,17 @@ export function defaultFoldSliceRows(maxWalMiB: number): number {
  */
 export const DEFAULT_FOLD_TURN_MS = 10;
 const BEHIND_TURN_MS = 50;
+/**
+ * How long a fold transaction runs at most by default, about (see EventLogFoldParts.stepMs): an
+ * accumulating one of 32k events took 110–150 ms, a slice of 2,048 rows 12–27 ms.
+ */
+export const DEFAULT_FOLD_STEP_MS = 8;
 /** Events an accumulating transaction resolves at most, per row of a slice (see step). */
 const ACCUMULATE_EVENTS = 16;
-/** Events accumulated between two looks at the clock (see ACCUMULATE_BUDGET_MS). */
+/** Events accumulated between two looks at the clock (see stepMs). */
 const ACCUMULATE_STRIDE = 512;
-/** How long an accumulating transaction runs at most, about. */
-const ACCUMULATE_BUDGET_MS = 8;
-/** How long a step of listing a chunk's rows runs at most, about. */
-const LIST_BUDGET_MS = 8;
+/** Rollup rows written between two looks at the clock (see stepMs). */
+const WRITE_STRIDE = 256;
 
 /** What one rollup row of a fold transaction may add to the WAL, at most: two 4 KiB pages. */
 const SLICE_BYTES_PER_ROW = 2 * 4096;
@@ -236,7 +245,7 @@ export class EventLogFold {
 
   /**
    * Between a chunk's accumulating and its writing: lists its rows (no SQL), a piece at a time
-   * for up to `LIST_BUDGET_MS` (see RollupWriter.finishPiece). Whether it was that step.
+   * for up to `stepMs` (see RollupWriter.finishPiece). Whether it was that step.
    */
   private listRows(): boolean {
     const chunk = this.chunk;
@@ -245,7 +254,7 @@ export class EventLogFold {
     const startedMs = performance.now();
     do {
       if (this.parts.rollups.finishPiece(chunk.plan) !== undefined) break;
-    } while (performance.now() - startedMs < LIST_BUDGET_MS);
+    } while (performance.now() - startedMs < this.parts.stepMs);
     chunk.seconds += (performance.now() - startedMs) / 1000;
     return true;
   }
@@ -294,22 +303,33 @@ export class EventLogFold {
           // Bounded by the ids it inserts, not by its events: most events resolve from the cache,
           // and each transaction rewrites the dictionary pages it touches (accumulating 2,048
           // events a transaction cost ~2.5 µs per event of a one-second fold). And by time: an
-          // append waits for the whole transaction, and 32k events took 110–150 ms.
+          // append waits for the whole transaction (see stepMs).
           const end = Math.min(chunk.events.length, chunk.accumulated + ACCUMULATE_EVENTS * slice);
           let at = chunk.accumulated;
           while (at < end) {
             const to = Math.min(end, at + ACCUMULATE_STRIDE);
             at = rollups.accumulate(chunk.plan, chunk.events, at, to, slice);
-            if (at < to || performance.now() - startedMs >= ACCUMULATE_BUDGET_MS) break;
+            if (at < to || performance.now() - startedMs >= this.parts.stepMs) break;
           }
           accumulated = at;
           return;
         }
         const rows = rollups.finish(chunk.plan);
         if (chunk.written < rows.length) {
-          const last = rollups.writeRows(rows, chunk.written, slice, nowMs);
+          // A slice of rows at most, and by time too (see stepMs).
+          const end = Math.min(rows.length, chunk.written + slice);
+          const last = new Map<string, RowKey>();
+          let at = chunk.written;
+          while (at < end) {
+            const to = Math.min(end, at + WRITE_STRIDE);
+            for (const [table, key] of rollups.writeRows(rows, at, to - at, nowMs)) {
+              last.set(table, key);
+            }
+            at = to;
+            if (performance.now() - startedMs >= this.parts.stepMs) break;
+          }
           this.progress.record(chunk.upToSeq, last);
-          written = Math.min(rows.length, chunk.written + slice) - chunk.written;
+          written = at - chunk.written;
           return;
         }
         counters.fold(chunk.upToSeq, nowMs);

@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
 import {
+  DEFAULT_FOLD_STEP_MS,
   DEFAULT_FOLD_TURN_MS,
   defaultFoldChunkEvents,
   defaultFoldSliceRows,
@@ -71,6 +72,11 @@ export interface SqliteStoreOptions {
    * meanwhile run (default 10 ms; 0: one transaction a turn).
    */
   foldTurnMs?: number;
+  /**
+   * How long one fold transaction runs at most, about (default 8 ms; see EventLogFold): what an
+   * append waits for. 0: the smallest steps (512 events, 256 rows), for tests of their bounds.
+   */
+  foldStepMs?: number;
   /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
   maxWalMiB?: number;
   /** Heap the writer's id caches (series, users, apps, models) may hold, by estimate. Default 64. */
@@ -165,6 +171,7 @@ export class SqliteDatabase {
   private readonly foldChunkEvents: number;
   private readonly foldSliceRows: number;
   private readonly foldTurnMs: number;
+  private readonly foldStepMs: number;
   /** What a batch's transaction added to the WAL, at most of late (see applyBatch). */
   private batchWalBytes = 0;
   /** Heap budgets of the writer's id caches and folded-counter cache. */
@@ -186,6 +193,7 @@ export class SqliteDatabase {
     this.foldChunkEvents = options.foldChunkEvents ?? defaultFoldChunkEvents(maxWalMiB);
     this.foldSliceRows = options.foldSliceRows ?? defaultFoldSliceRows(maxWalMiB);
     this.foldTurnMs = options.foldTurnMs ?? DEFAULT_FOLD_TURN_MS;
+    this.foldStepMs = options.foldStepMs ?? DEFAULT_FOLD_STEP_MS;
     const maxWalBytes = maxWalMiB * 1024 * 1024;
     this.cacheBudgets = {
       ids: (options.idCacheMiB ?? DEFAULT_ID_CACHE_MIB) * 1024 * 1024,
@@ -354,6 +362,7 @@ export class SqliteDatabase {
       chunkEvents: this.foldChunkEvents,
       sliceRows: this.foldSliceRows,
       turnMs: this.foldTurnMs,
+      stepMs: this.foldStepMs,
       intervalMs: this.foldIntervalMs,
       // Room for an append as well: one may come next.
       makeWalRoom: (headroomBytes) =>
