@@ -126,6 +126,43 @@ async function setup(
   return { store, rule };
 }
 
+/**
+ * A crash image (see crashImage) right after each fold transaction commits, until `chunks` chunks
+ * are folded; and how many of them left a chunk half written (its progress stored).
+ */
+async function crashImagesOfEachTransaction(
+  store: SqliteStore,
+  dir: string,
+  path: string,
+  chunks: number,
+): Promise<{ images: string[]; halfWritten: number }> {
+  const images: string[] = [];
+  let halfWritten = 0;
+  const progressRows = store.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck();
+  store.database.onFoldTransaction = () => {
+    images.push(crashImage(dir, path, images.length));
+    if ((progressRows.get() as number) > 0) halfWritten++;
+  };
+  while (store.database.foldStats.count < chunks) await new Promise((r) => setTimeout(r, 2));
+  store.database.onFoldTransaction = undefined;
+  return { images, halfWritten };
+}
+
+/** Each image, opened as a restart would (the same fold settings), is exact and fully folded. */
+async function expectEachImageExact(
+  images: readonly string[],
+  rule: Rule,
+  expected: Map<string, number>,
+  ...fold: [foldChunkEvents: number, foldSliceRows?: number, foldStepMs?: number]
+): Promise<void> {
+  for (const image of images) {
+    const again = await openStore(join(image, 'tokenwatch.db'), ...fold);
+    await expectExact(again, rule, expected);
+    expect(again.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck().get()).toBe(0);
+    await again.close();
+  }
+}
+
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A copy of the database files as they are now (what a SIGKILL at this moment leaves); its dir. */
@@ -209,25 +246,12 @@ describe('SQLite fold in chunks', () => {
     for (const batch of batches(15, 40, expected, true))
       expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(40);
     // Right after each transaction commits, the files are what a SIGKILL at that moment leaves.
-    const images: string[] = [];
-    let halfWritten = 0;
-    const progressRows = store.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck();
-    store.database.onFoldTransaction = () => {
-      images.push(crashImage(dir, path, images.length));
-      if ((progressRows.get() as number) > 0) halfWritten++;
-    };
-    while (store.database.foldStats.count < 5) await new Promise((r) => setTimeout(r, 2));
-    store.database.onFoldTransaction = undefined;
+    const { images, halfWritten } = await crashImagesOfEachTransaction(store, dir, path, 5);
     // 600 events, 120 a chunk: 5 chunks, each over more than 10 transactions, most of them
     // leaving a chunk with some of its rows written and the rest not.
     expect(images.length).toBeGreaterThan(50);
     expect(halfWritten).toBeGreaterThanOrEqual(10);
-    for (const image of images) {
-      const again = await openStore(join(image, 'tokenwatch.db'), 120, 8);
-      await expectExact(again, rule, expected);
-      expect(again.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck().get()).toBe(0);
-      await again.close();
-    }
+    await expectEachImageExact(images, rule, expected, 120, 8);
     await expectExact(store, rule, expected);
   });
 
@@ -257,25 +281,12 @@ describe('SQLite fold in chunks', () => {
       }
       expect((await store.applyBatch(batch, { nowMs: NOW })).accepted).toBe(100);
     }
-    const images: string[] = [];
-    let halfWritten = 0;
-    const progressRows = store.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck();
-    store.database.onFoldTransaction = () => {
-      images.push(crashImage(dir, path, images.length));
-      if ((progressRows.get() as number) > 0) halfWritten++;
-    };
-    while (store.database.foldStats.count < 1) await new Promise((r) => setTimeout(r, 2));
-    store.database.onFoldTransaction = undefined;
+    const { images, halfWritten } = await crashImagesOfEachTransaction(store, dir, path, 1);
     // Three accumulating transactions (512 + 512 + 176 events), thousands of rows written 256 a
     // transaction, and the finish.
     expect(images.length).toBeGreaterThan(10);
     expect(halfWritten).toBeGreaterThanOrEqual(5);
-    for (const image of images) {
-      const again = await openStore(join(image, 'tokenwatch.db'), 1_200, 100_000, 0);
-      await expectExact(again, rule, expected);
-      expect(again.database.db.prepare('SELECT COUNT(*) FROM fold_progress').pluck().get()).toBe(0);
-      await again.close();
-    }
+    await expectEachImageExact(images, rule, expected, 1_200, 100_000, 0);
     await expectExact(store, rule, expected);
   });
 
