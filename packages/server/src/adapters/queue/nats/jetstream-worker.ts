@@ -13,7 +13,7 @@ export interface JetStreamWorkerOptions {
   ackWaitMs: number;
   /** Non-retryable failures of one message before it is terminated and recorded as poison. */
   poisonAfterAttempts: number;
-  /** Backoff of a nak after a retryable failure: base × 2^(deliveries−1), capped. */
+  /** Backoff after a failure: base × 2^(failures−1), capped (a held batch's pause, a nak's delay). */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -57,8 +57,10 @@ const decoder = new TextDecoder();
  * on each of them (`+WPI`), so neither a long transaction nor the wait behind it causes a
  * redelivery. Each message is acked only after the commit, so a crash (SIGKILL) between commit
  * and ack redelivers a batch whose ids are already claimed: counted once. A retryable failure
- * (PostgreSQL down, deadlock) naks every message of the group with backoff and pauses for as
- * long; a message that fails for another reason is retried alone, and after
+ * (PostgreSQL down, a lock timeout) keeps the group at the head of the buffer and pauses with
+ * backoff before trying it again: nothing received after it is applied before it, so a
+ * partition's messages are applied in stream order (which decides which payload of a repeated
+ * id wins) even across an outage. A message that fails for another reason is retried alone, and after
  * `poisonAfterAttempts` failures — or at once when it cannot be decoded — it is terminated
  * (`+TERM`), logged, counted in tokenwatch_queue_poison_total and recorded in the store
  * (`poison_messages`), so it neither blocks the queue nor vanishes.
@@ -77,6 +79,8 @@ export class JetStreamWorker {
   private pauseUntil = 0;
   /** Since when applying fails with a retryable store error (database down); cleared by a commit. */
   private storeFailingSince: number | undefined;
+  /** Retryable failures in a row, for the backoff; cleared by a commit. */
+  private storeFailures = 0;
   private storeFailure = '';
   poisoned = 0;
   appliedMessages = 0;
@@ -192,27 +196,37 @@ export class JetStreamWorker {
       }
       const group = this.buffer.splice(0, this.options.fetchMaxMessages);
       this.inProcess = group;
+      let held = new Set<JsMsg>();
       try {
-        await this.process(group.map((h) => h.m));
+        held = await this.process(group.map((h) => h.m));
       } catch (err) {
         // Never leave a message un-answered: JetStream would only redeliver after ack wait.
         this.logger.error('worker failed to process a group; naking it', { error: err as Error });
         for (const h of group) h.m.nak(this.backoff(h.m));
       } finally {
         this.inProcess = [];
-        this.credits.give(group.length);
+        // Held for another attempt: back at the head, in their order, still holding their credits.
+        const again = group.filter((h) => held.has(h.m));
+        this.buffer.unshift(...again);
+        this.credits.give(group.length - again.length);
       }
     }
   }
 
   private backoff(m: JsMsg): number {
+    return this.delayAfter(m.info.deliveryCount);
+  }
+
+  /** base × 2^(failures−1), capped, ±25 % so that workers do not retry in step. */
+  private delayAfter(failures: number): number {
     const base = this.options.baseBackoffMs ?? 500;
     const max = this.options.maxBackoffMs ?? 30_000;
-    const exp = Math.min(max, base * 2 ** Math.max(0, m.info.deliveryCount - 1));
+    const exp = Math.min(max, base * 2 ** Math.max(0, failures - 1));
     return Math.round(exp * (0.75 + Math.random() * 0.5));
   }
 
-  private async process(group: JsMsg[]): Promise<void> {
+  /** Applies a group; returns the messages to try again after the pause (a retryable failure). */
+  private async process(group: JsMsg[]): Promise<Set<JsMsg>> {
     const decoded: Decoded[] = [];
     for (const m of group) {
       try {
@@ -221,11 +235,12 @@ export class JetStreamWorker {
         await this.poison(m, `undecodable: ${(err as Error).message}`);
       }
     }
-    if (decoded.length === 0) return;
-    await this.apply(decoded);
+    if (decoded.length === 0) return new Set();
+    return new Set((await this.apply(decoded)).map((d) => d.m));
   }
 
-  private async apply(group: Decoded[]): Promise<void> {
+  /** Returns the messages held for another attempt (all of `group` on a retryable failure). */
+  private async apply(group: Decoded[]): Promise<Decoded[]> {
     const events: PricedEvent[] = [];
     for (const d of group) for (const e of d.events) events.push(e);
     const nowMs = this.now();
@@ -236,23 +251,27 @@ export class JetStreamWorker {
     } catch (err) {
       const retryable = err instanceof TokenwatchError ? err.retryable : false;
       if (retryable) {
-        const delay = Math.max(...group.map((d) => this.backoff(d.m)));
+        this.storeFailures++;
+        const delay = this.delayAfter(this.storeFailures);
         this.pauseUntil = this.now() + delay;
         this.storeFailingSince ??= this.now();
         this.storeFailure = (err as Error).message;
         this.metrics.flushFailures.inc();
-        this.logger.warn('store unavailable; batches naked for redelivery', {
+        this.logger.warn('store unavailable; the batches are held and tried again', {
           messages: group.length,
           retryInMs: delay,
           error: (err as Error).message,
         });
-        for (const d of group) d.m.nak(delay);
-        return;
+        return group;
       }
       if (group.length > 1) {
-        // One message of the group may be at fault: apply each alone to find it.
-        for (const d of group) await this.apply([d]);
-        return;
+        // One message of the group may be at fault: apply each alone to find it. Once one is
+        // held (the store became unavailable), the ones after it wait behind it.
+        for (let i = 0; i < group.length; i++) {
+          const held = await this.apply([group[i] as Decoded]);
+          if (held.length > 0) return group.slice(i);
+        }
+        return [];
       }
       const only = group[0] as Decoded;
       if (only.m.info.deliveryCount >= this.options.poisonAfterAttempts) {
@@ -268,10 +287,11 @@ export class JetStreamWorker {
         });
         only.m.nak(this.backoff(only.m));
       }
-      return;
+      return [];
     }
     // Committed: now, and only now, the messages may go.
     this.storeFailingSince = undefined;
+    this.storeFailures = 0;
     for (const d of group) d.m.ack();
     this.appliedMessages += group.length;
     this.metrics.flushSeconds.observe((performance.now() - started) / 1000);
@@ -284,6 +304,7 @@ export class JetStreamWorker {
     } catch (err) {
       this.logger.warn('post-commit listener failed', { error: err as Error });
     }
+    return [];
   }
 
   private async poison(m: JsMsg, reason: string): Promise<void> {
