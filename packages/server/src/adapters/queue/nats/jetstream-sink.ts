@@ -5,6 +5,7 @@ import type { Logger } from '../../../logging/logger.js';
 import { encodeBatch } from './batch-codec.js';
 import { NatsHealth } from './nats-health.js';
 import { partitionOf, partitionSubject } from './partitions.js';
+import { RecentIdRoutes } from './recent-id-routes.js';
 
 export interface JetStreamSinkOptions {
   subject: string;
@@ -46,6 +47,8 @@ export class JetStreamSink implements EventSink {
   private closed = false;
   private idle: Array<() => void> = [];
   private readonly health: NatsHealth;
+  /** Where recent ids went, so a later request's copy of an id follows its first copy. */
+  private readonly routes = new RecentIdRoutes();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -115,17 +118,26 @@ export class JetStreamSink implements EventSink {
   }
 
   /**
-   * The events of each partition, in their request order (partitions in ascending order). An id
-   * repeated in the request goes where its first occurrence goes, so the first still wins (a
-   * repeat only adds a duplicate or conflict record, never a rollup row, to that partition).
+   * The events of each partition, in their request order (partitions in ascending order). An
+   * event goes to its (project, user) partition, except an id already seen: in this request it
+   * goes where its first occurrence goes (always), and from an earlier request where that copy
+   * went (while RecentIdRoutes remembers it). Both copies are then applied in stream order, so
+   * the first published payload wins a conflict, as in embedded mode; a repeat only adds a
+   * duplicate or conflict record, never a rollup row, to that partition.
    */
   private byPartition(events: readonly PricedEvent[]): Map<number, PricedEvent[]> {
     const groups = new Map<number, PricedEvent[]>();
     const firstOf = new Map<string, number>();
     for (const e of events) {
       const key = `${e.projectId}\u0000${e.id}`;
-      const p = firstOf.get(key) ?? partitionOf(e.projectId, e.userId, this.options.partitions);
-      firstOf.set(key, p);
+      let p = firstOf.get(key);
+      if (p === undefined) {
+        p =
+          this.routes.get(e.projectId, e.id) ??
+          partitionOf(e.projectId, e.userId, this.options.partitions);
+        firstOf.set(key, p);
+        this.routes.remember(e.projectId, e.id, p);
+      }
       const group = groups.get(p);
       if (group) group.push(e);
       else groups.set(p, [e]);
