@@ -57,12 +57,23 @@ function toCounter(r: CounterRow): RuleCounter {
  *   rebuilds the counters from the rollups. So a batch either committed before the rule was
  *   saved (its events are in the rollups the counters are rebuilt from) or sees the rule and
  *   counts into it: never both, never neither.
- * - per (counter key, scope key) of a rolling window, an advisory lock taken before its minutes
- *   are added: the window sums several rows, and a worker must see the other's minutes.
+ * - per (counter key, scope key) of a rolling window, a row lock on its lock row (bucket
+ *   {@link ROLLING_LOCK_BUCKET}, value 0), upserted with its minutes: the window sums several
+ *   rows, and a worker must see the other's minutes. It was an advisory lock per scope; those
+ *   live in PostgreSQL's shared lock table (max_locks_per_transaction × max_connections entries
+ *   for the whole cluster, 6,400 by default), which a batch touching thousands of users filled:
+ *   "out of shared memory" for every session of the cluster. A row lock is kept in the row.
  * `evaluate` is set-based: one upsert for all counter deltas, one read of what the engine needs,
  * one insert of the alerts `ON CONFLICT DO NOTHING RETURNING` (a concurrent worker that fired
  * the same alert first wins and this one does not report or deliver it again).
  */
+/**
+ * The bucket of a rolling scope's lock row in rule_counters: before any real minute, so that no
+ * read of a time range sees it (and its value stays 0); pruned with the oldest counters and
+ * upserted again by the next batch that touches the scope.
+ */
+export const ROLLING_LOCK_BUCKET = -1;
+
 export class PostgresRules implements RuleStore {
   /** Enabled rules per project, and the epoch they were read at. */
   private readonly cache = new Map<string, { epoch: number; rules: CompiledRule[] }>();
@@ -119,14 +130,17 @@ export class PostgresRules implements RuleStore {
     const plan = planBatch(fresh, rules);
     if (plan.deltas.length === 0) return { alerts: [], enforcedCounters: [] };
 
-    const rolling = plan.touches.filter((t) => t.window.type === 'rolling');
-    if (rolling.length > 0) {
-      await c.query(
-        'SELECT pg_advisory_xact_lock(hashtextextended(k, 11)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n',
-        [rolling.map((t) => JSON.stringify([t.counterKey, t.scopeKey])).sort(byKey)],
-      );
-    }
-    const deltas = inLockOrder(plan.deltas);
+    // Each rolling scope's lock row sorts before its minutes: the upsert locks it first, and two
+    // workers lock every row in the same order (no deadlock).
+    const lockRows = plan.touches
+      .filter((t) => t.window.type === 'rolling')
+      .map((t) => ({
+        counterKey: t.counterKey,
+        scopeKey: t.scopeKey,
+        bucketStartMs: ROLLING_LOCK_BUCKET,
+        delta: 0,
+      }));
+    const deltas = inLockOrder(lockRows.length > 0 ? [...lockRows, ...plan.deltas] : plan.deltas);
     await c.query(
       `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
        SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(r, s, b, v, n) ORDER BY n
