@@ -29,7 +29,8 @@ import { partitionConsumer, partitionSubject } from './partitions.js';
  * A worker whose store fails with a retryable error (here a real one: PostgreSQL's lock timeout
  * while the test holds a table lock) keeps a partition's messages in stream order: the batch
  * that failed is tried again before anything received after it. The order decides which payload
- * of a repeated id wins, so the first published one must stay first.
+ * of a repeated id wins, so the first published one must stay first. A partition taken away
+ * meanwhile gets what the worker held back in order, without waiting for the store.
  */
 const pgUp = await postgresReachable();
 const natsUp = await natsReachable();
@@ -130,6 +131,62 @@ whenServices({ PostgreSQL: pgUp, NATS: natsUp }, () => {
         await locker.query('ROLLBACK').catch(() => {});
         await locker.end();
         await worker.stop();
+        await sink.close();
+        await nc.close();
+      }
+    }, 60_000);
+
+    it('hands back what it holds, in order, when its partition is taken away during the outage', async () => {
+      const logger = createLogger('silent');
+      const nc = await connect({ servers: TEST_NATS_URL });
+      const sink = new JetStreamSink(
+        nc,
+        { subject, partitions: 1, publishTimeoutMs: 5_000, maxInFlightEvents: 10_000 },
+        logger,
+      );
+      const options = {
+        stream,
+        fetchMaxMessages: 4,
+        ackWaitMs: 30_000,
+        poisonAfterAttempts: 5,
+        baseBackoffMs: 100,
+      };
+      const metrics = new Metrics();
+      const leaving = new JetStreamWorker(jetstream(nc), store, options, metrics, logger);
+      const taking = new JetStreamWorker(jetstream(nc), store, options, new Metrics(), logger);
+      const locker = new pg.Client({ connectionString: TEST_PG_URL });
+      await locker.connect();
+      try {
+        leaving.start();
+        leaving.addSource(consumer);
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE "${schema}".rollup_hour IN EXCLUSIVE MODE`);
+        const first = makePricedEvent({
+          projectId: 'p2',
+          id: 'moved',
+          inputTokens: 100,
+          fingerprint: 'fp-moved-first',
+        });
+        await sink.submit([first]);
+        while (metrics.flushFailures.get() < 1) await sleep(20);
+        await sink.submit([{ ...first, inputTokens: 7, fingerprint: 'fp-moved-second' }]);
+        await sleep(300);
+        // Resolves while the store still fails (it waited for the store before).
+        await leaving.removeSource(consumer);
+        await locker.query('COMMIT');
+        taking.start();
+        taking.addSource(consumer);
+        while (taking.appliedMessages < 2) await sleep(20);
+        const conflicts = await store.listConflicts('p2', 10);
+        expect(
+          conflicts.map((c) => [c.eventId, c.firstFingerprint, c.conflictingFingerprint]),
+        ).toEqual([['moved', 'fp-moved-first', 'fp-moved-second']]);
+        expect(leaving.appliedMessages).toBe(0);
+      } finally {
+        await locker.query('ROLLBACK').catch(() => {});
+        await locker.end();
+        await leaving.stop();
+        await taking.stop();
         await sink.close();
         await nc.close();
       }

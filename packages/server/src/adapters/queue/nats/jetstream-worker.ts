@@ -149,7 +149,10 @@ export class JetStreamWorker {
 
   /**
    * Stops pulling a consumer and resolves once every message received from it has been applied
-   * and acked (or naked): only then may another worker take the partition over.
+   * and acked (or naked): only then may another worker take the partition over. While the store
+   * fails, what the worker holds of it would wait for the store: it is handed back instead (nak,
+   * in order; JetStream delivers those again before anything newer), so that a partition can
+   * move and a worker can stop during an outage.
    */
   async removeSource(consumerName: string): Promise<void> {
     const feed = this.feeds.get(consumerName);
@@ -157,8 +160,16 @@ export class JetStreamWorker {
     await feed.stop();
     this.feeds.delete(consumerName);
     const holds = (h: Held) => h.feed === consumerName;
-    while (!this.stopped && (this.buffer.some(holds) || this.inProcess.some(holds)))
+    while (!this.stopped && (this.buffer.some(holds) || this.inProcess.some(holds))) {
+      if (this.storeFailingSince !== undefined && !this.inProcess.some(holds)) {
+        const back = this.buffer.filter(holds);
+        this.buffer = this.buffer.filter((h) => !holds(h));
+        for (const h of back) h.m.nak();
+        this.credits.give(back.length);
+        return;
+      }
       await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   get sources(): string[] {
