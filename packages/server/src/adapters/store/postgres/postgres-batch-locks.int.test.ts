@@ -1,5 +1,5 @@
 import { counterKeyOf } from '@tokenwatch/core';
-import { CONTRACT_T0, makePricedEvent, makeRule } from '@tokenwatch/core/testing';
+import { CONTRACT_T0, makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -12,22 +12,39 @@ import { whenServices } from '../../../testing/when-services.js';
 import { PostgresStore } from './postgres-store.js';
 
 /**
- * Rolling-window rules on PostgreSQL, where workers apply batches concurrently: a window sums
+ * The locks of a batch on PostgreSQL. Rolling-window rules, where workers apply batches concurrently: a window sums
  * several minute rows, so two transactions adding to different minutes of one scope must be
  * serialised (each scope's lock row), or neither sees the other's minutes and a crossing of
  * their sum is missed. And the lock must not cost a shared resource per scope: a batch touching
  * tens of thousands of users took as many advisory locks, which live in the cluster-wide lock
- * table, and failed with "out of shared memory" (and made every other session fail with it).
+ * table, and failed with "out of shared memory" (and made every other session fail with it); so did a
+ * batch spanning as many projects (a shared advisory lock per project).
  */
 const pgUp = await postgresReachable();
 const MINUTE = 60_000;
 
 whenServices({ PostgreSQL: pgUp }, () => {
-  describe('PostgreSQL: rolling-window rules under concurrent batches', () => {
+  describe('PostgreSQL: the locks of a batch', () => {
     const cleanups: Array<() => Promise<void>> = [];
     afterEach(async () => {
       for (const c of cleanups.splice(0)) await c();
     });
+
+    /** Entries of the cluster's shared lock table (what PostgreSQL sizes it by). */
+    async function lockTableSize(): Promise<number> {
+      const admin = new pg.Client({ connectionString: TEST_PG_URL });
+      await admin.connect();
+      try {
+        const setting = async (name: string) =>
+          Number((await admin.query(`SHOW ${name}`)).rows[0]?.[name]);
+        return (
+          (await setting('max_locks_per_transaction')) *
+          ((await setting('max_connections')) + (await setting('max_prepared_transactions')))
+        );
+      } finally {
+        await admin.end();
+      }
+    }
 
     async function twoStores() {
       const schema = uniqueSchema('roll');
@@ -45,19 +62,7 @@ whenServices({ PostgreSQL: pgUp }, () => {
 
     it('a batch touching 3 × the cluster lock table size in scopes commits, and counts each one', async () => {
       const { a } = await twoStores();
-      const admin = new pg.Client({ connectionString: TEST_PG_URL });
-      await admin.connect();
-      let users: number;
-      try {
-        const setting = async (name: string) =>
-          Number((await admin.query(`SHOW ${name}`)).rows[0]?.[name]);
-        const tableSize =
-          (await setting('max_locks_per_transaction')) *
-          ((await setting('max_connections')) + (await setting('max_prepared_transactions')));
-        users = 3 * tableSize;
-      } finally {
-        await admin.end();
-      }
+      const users = 3 * (await lockTableSize());
       const rule = makeRule({
         scope: ['user'],
         metric: 'inputTokens',
@@ -75,6 +80,24 @@ whenServices({ PostgreSQL: pgUp }, () => {
       const counters = await a.readCounters(counterKeyOf(rule), at - MINUTE, at + MINUTE);
       expect(counters.length).toBe(users);
       expect(counters.every((c) => c.value === 1)).toBe(true);
+    }, 120_000);
+
+    it('a batch spanning 3 × the cluster lock table size in projects commits', async () => {
+      const { a } = await twoStores();
+      const projects = 3 * (await lockTableSize());
+      const at = CONTRACT_T0 + 10 * MINUTE;
+      const events = Array.from({ length: projects }, (_, i) =>
+        makePricedEvent({
+          projectId: `tenant-${i}`,
+          inputTokens: 2,
+          outputTokens: 0,
+          timestampMs: at,
+        }),
+      );
+      const result = await a.applyBatch(events, { nowMs: at });
+      expect(result.accepted).toBe(projects);
+      const usage = await a.queryUsage(makeQuery({ projectId: `tenant-${projects - 1}` }));
+      expect(usage.map((r) => r.inputTokens)).toEqual([2]);
     }, 120_000);
 
     it('two transactions adding to two minutes of one scope: the second sees the first, and the crossing of their sum fires', async () => {

@@ -30,6 +30,7 @@ import { pgCode, pgError } from './pg-errors.js';
 import { PostgresAlerts } from './postgres-alerts.js';
 import { byKey } from './postgres-batch.js';
 import type { PostgresStore, Queryable } from './postgres-store.js';
+import { ROLLING_LOCK_BUCKET, ruleLockSlot } from './rule-locks.js';
 
 interface CounterRow {
   rule_id: string;
@@ -52,28 +53,21 @@ function toCounter(r: CounterRow): RuleCounter {
  *
  * Workers apply batches concurrently and `serve` saves rules, so two locks keep every count
  * exact (the rule engine's contract, see RuleStore):
- * - per project, an advisory lock: a batch holds it SHARED for its whole transaction and reads
- *   the project's rule epoch under it; saving a rule holds it EXCLUSIVE, bumps the epoch and
- *   rebuilds the counters from the rollups. So a batch either committed before the rule was
- *   saved (its events are in the rollups the counters are rebuilt from) or sees the rule and
- *   counts into it: never both, never neither.
+ * - per project, an advisory lock (one of 256 slots per schema, rule-locks.ts): a batch holds it
+ *   SHARED for its whole transaction and reads the project's rule epoch under it; saving a rule
+ *   holds it EXCLUSIVE, bumps the epoch and rebuilds the counters from the rollups. So a batch
+ *   either committed before the rule was saved (its events are in the rollups the counters are
+ *   rebuilt from) or sees the rule and counts into it: never both, never neither.
  * - per (counter key, scope key) of a rolling window, a row lock on its lock row (bucket
  *   {@link ROLLING_LOCK_BUCKET}, value 0), upserted with its minutes: the window sums several
- *   rows, and a worker must see the other's minutes. It was an advisory lock per scope; those
- *   live in PostgreSQL's shared lock table (max_locks_per_transaction × max_connections entries
- *   for the whole cluster, 6,400 by default), which a batch touching thousands of users filled:
- *   "out of shared memory" for every session of the cluster. A row lock is kept in the row.
+ *   rows, and a worker must see the other's minutes.
+ * Neither grows with the batch in PostgreSQL's shared lock table (see rule-locks.ts): one
+ * advisory lock per project and one per rolling scope did, and a batch touching thousands of
+ * users or projects failed with "out of shared memory", with every other session of the cluster.
  * `evaluate` is set-based: one upsert for all counter deltas, one read of what the engine needs,
  * one insert of the alerts `ON CONFLICT DO NOTHING RETURNING` (a concurrent worker that fired
  * the same alert first wins and this one does not report or deliver it again).
  */
-/**
- * The bucket of a rolling scope's lock row in rule_counters: before any real minute, so that no
- * read of a time range sees it (and its value stays 0); pruned with the oldest counters and
- * upserted again by the next batch that touches the scope.
- */
-export const ROLLING_LOCK_BUCKET = -1;
-
 export class PostgresRules implements RuleStore {
   /** Enabled rules per project, and the epoch they were read at. */
   private readonly cache = new Map<string, { epoch: number; rules: CompiledRule[] }>();
@@ -84,8 +78,15 @@ export class PostgresRules implements RuleStore {
     this.alerts = new PostgresAlerts(store);
   }
 
+  /**
+   * The project's rule lock: one of RULE_LOCK_SLOTS per schema, not one per project, so
+   * that a batch spanning thousands of projects takes at most that many advisory locks (they
+   * live in the cluster's shared lock table). Batches only ever take them SHARED; a rule save
+   * takes its slot EXCLUSIVE and so also waits for batches of the other projects in that slot,
+   * for the length of a batch.
+   */
   private lockKey(projectId: string): string {
-    return `tokenwatch-rules:${this.store.schema}:${projectId}`;
+    return `tokenwatch-rules:${this.store.schema}:${ruleLockSlot(projectId)}`;
   }
 
   /**
@@ -97,7 +98,7 @@ export class PostgresRules implements RuleStore {
     const sorted = [...projectIds].sort(byKey);
     await c.query(
       'SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 12)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n',
-      [sorted.map((p) => this.lockKey(p))],
+      [[...new Set(sorted.map((p) => this.lockKey(p)))].sort(byKey)],
     );
     // Read after the lock: a rule saved meanwhile has committed its epoch by now.
     const epochs = await c.query<{ project_id: string; epoch: string }>(
