@@ -64,9 +64,10 @@ function toCounter(r: CounterRow): RuleCounter {
  * Neither grows with the batch in PostgreSQL's shared lock table (see rule-locks.ts): one
  * advisory lock per project and one per rolling scope did, and a batch touching thousands of
  * users or projects failed with "out of shared memory", with every other session of the cluster.
- * `evaluate` is set-based: one upsert for all counter deltas, one read of what the engine needs,
- * one insert of the alerts `ON CONFLICT DO NOTHING RETURNING` (a concurrent worker that fired
- * the same alert first wins and this one does not report or deliver it again).
+ * `evaluate` is set-based: one upsert for all counter deltas (returning the calendar windows'
+ * new values), one read of the rolling windows' minutes, one insert of the alerts `ON CONFLICT
+ * DO NOTHING RETURNING` (a concurrent worker that fired the same alert first wins and this one
+ * does not report or deliver it again).
  */
 export class PostgresRules implements RuleStore {
   /** Enabled rules per project, and the epoch they were read at. */
@@ -142,10 +143,14 @@ export class PostgresRules implements RuleStore {
         delta: 0,
       }));
     const deltas = inLockOrder(lockRows.length > 0 ? [...lockRows, ...plan.deltas] : plan.deltas);
-    await c.query(
+    // A calendar window reads exactly the buckets it added to: their new values come back from
+    // the upsert. A rolling one sums minutes this batch may not have touched: read after it.
+    const rollingKeys = new Set(lockRows.map((r) => r.counterKey));
+    const upserted = await c.query<CounterRow>(
       `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
        SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(r, s, b, v, n) ORDER BY n
-       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms`,
+       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms
+       RETURNING rc.rule_id, rc.scope_key, rc.bucket_start_ms, rc.value`,
       [
         deltas.map((d) => d.counterKey),
         deltas.map((d) => d.scopeKey),
@@ -154,18 +159,23 @@ export class PostgresRules implements RuleStore {
         nowMs,
       ],
     );
-    const read = await c.query<CounterRow>(
-      `SELECT c.rule_id, c.scope_key, c.bucket_start_ms, c.value FROM rule_counters c
-       JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(r, s, f, t)
-         ON c.rule_id = q.r AND c.scope_key = q.s AND c.bucket_start_ms >= q.f AND c.bucket_start_ms <= q.t`,
-      [
-        plan.reads.map((r) => r.counterKey),
-        plan.reads.map((r) => r.scopeKey),
-        plan.reads.map((r) => r.fromMs),
-        plan.reads.map((r) => r.toMs),
-      ],
-    );
-    const rows = read.rows.map(toCounter);
+    const rows: RuleCounter[] = [];
+    for (const r of upserted.rows) if (!rollingKeys.has(r.rule_id)) rows.push(toCounter(r));
+    const rollingReads = plan.reads.filter((r) => rollingKeys.has(r.counterKey));
+    if (rollingReads.length > 0) {
+      const read = await c.query<CounterRow>(
+        `SELECT c.rule_id, c.scope_key, c.bucket_start_ms, c.value FROM rule_counters c
+         JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(r, s, f, t)
+           ON c.rule_id = q.r AND c.scope_key = q.s AND c.bucket_start_ms >= q.f AND c.bucket_start_ms <= q.t`,
+        [
+          rollingReads.map((r) => r.counterKey),
+          rollingReads.map((r) => r.scopeKey),
+          rollingReads.map((r) => r.fromMs),
+          rollingReads.map((r) => r.toMs),
+        ],
+      );
+      for (const r of read.rows) rows.push(toCounter(r));
+    }
     const byId = new Map(rules.map((x) => [x.rule.id, x.rule]));
     const alerts = await this.alerts.insert(c, findCrossings(plan, rows, nowMs), byId, nowMs);
     return { alerts, enforcedCounters: enforcedCounters(plan, rows) };
