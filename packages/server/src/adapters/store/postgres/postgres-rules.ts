@@ -145,11 +145,15 @@ export class PostgresRules implements RuleStore {
     const deltas = inLockOrder(lockRows.length > 0 ? [...lockRows, ...plan.deltas] : plan.deltas);
     // A calendar window reads exactly the buckets it added to: their new values come back from
     // the upsert. A rolling one sums minutes this batch may not have touched: read after it.
+    // An existing lock row is locked, not rewritten: ON CONFLICT DO UPDATE locks every
+    // conflicting row, also those its WHERE leaves unchanged (a new tuple version per batch and
+    // scope cost as much as the advisory lock it replaces had saved).
     const rollingKeys = new Set(lockRows.map((r) => r.counterKey));
     const upserted = await c.query<CounterRow>(
       `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
        SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(r, s, b, v, n) ORDER BY n
        ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms
+         WHERE rc.bucket_start_ms <> ${ROLLING_LOCK_BUCKET}
        RETURNING rc.rule_id, rc.scope_key, rc.bucket_start_ms, rc.value`,
       [
         deltas.map((d) => d.counterKey),
