@@ -60,7 +60,8 @@ const decoder = new TextDecoder();
  * (PostgreSQL down, a lock timeout) keeps the group at the head of the buffer and pauses with
  * backoff before trying it again: nothing received after it is applied before it, so a
  * partition's messages are applied in stream order (which decides which payload of a repeated
- * id wins) even across an outage. A message that fails for another reason is retried alone, and after
+ * id wins) even across an outage. A message that fails for another reason is retried alone
+ * (naked with backoff: what comes after it may be applied first), and after
  * `poisonAfterAttempts` failures — or at once when it cannot be decoded — it is terminated
  * (`+TERM`), logged, counted in tokenwatch_queue_poison_total and recorded in the store
  * (`poison_messages`), so it neither blocks the queue nor vanishes.

@@ -146,8 +146,8 @@ export class PostgresRules implements RuleStore {
     // A calendar window reads exactly the buckets it added to: their new values come back from
     // the upsert. A rolling one sums minutes this batch may not have touched: read after it.
     // An existing lock row is locked, not rewritten: ON CONFLICT DO UPDATE locks every
-    // conflicting row, also those its WHERE leaves unchanged (a new tuple version per batch and
-    // scope cost as much as the advisory lock it replaces had saved).
+    // conflicting row, also those its WHERE leaves unchanged (no new tuple version per batch and
+    // scope).
     const rollingKeys = new Set(lockRows.map((r) => r.counterKey));
     const upserted = await c.query<CounterRow>(
       `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
