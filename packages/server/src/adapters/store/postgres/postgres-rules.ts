@@ -13,7 +13,6 @@ import {
   enforcedCounters,
   findCrossings,
   firstCountedBucket,
-  inLockOrder,
   type NewAlert,
   type PricedEvent,
   planBatch,
@@ -29,24 +28,9 @@ import type pg from 'pg';
 import { pgCode, pgError } from './pg-errors.js';
 import { PostgresAlerts } from './postgres-alerts.js';
 import { byKey } from './postgres-batch.js';
+import { type CounterRow, toCounter, writeCounters } from './postgres-counters.js';
 import type { PostgresStore, Queryable } from './postgres-store.js';
-import { ROLLING_LOCK_BUCKET, ruleLockSlot } from './rule-locks.js';
-
-interface CounterRow {
-  rule_id: string;
-  scope_key: string;
-  bucket_start_ms: string | number;
-  value: string | number;
-}
-
-function toCounter(r: CounterRow): RuleCounter {
-  return {
-    ruleId: r.rule_id,
-    scopeKey: r.scope_key,
-    bucketStartMs: Number(r.bucket_start_ms),
-    value: Number(r.value),
-  };
-}
+import { ruleLockSlot } from './rule-locks.js';
 
 /**
  * Rules, counters, alerts and the outbox on PostgreSQL: the rule engine of core over SQL rows.
@@ -58,14 +42,14 @@ function toCounter(r: CounterRow): RuleCounter {
  *   holds it EXCLUSIVE, bumps the epoch and rebuilds the counters from the rollups. So a batch
  *   either committed before the rule was saved (its events are in the rollups the counters are
  *   rebuilt from) or sees the rule and counts into it: never both, never neither.
- * - per (counter key, scope key) of a rolling window, a row lock on its lock row (bucket
- *   {@link ROLLING_LOCK_BUCKET}, value 0), upserted with its minutes: the window sums several
- *   rows, and a worker must see the other's minutes.
+ * - per (counter key, scope key) of a rolling window, a row lock on its lock row (bucket −1,
+ *   value 0; see rule-locks.ts and postgres-counters.ts), upserted with its minutes: the window
+ *   sums several rows, and a worker must see the other's minutes.
  * Neither grows with the batch in PostgreSQL's shared lock table (see rule-locks.ts): one
  * advisory lock per project and one per rolling scope did, and a batch touching thousands of
  * users or projects failed with "out of shared memory", with every other session of the cluster.
  * `evaluate` is set-based: one upsert for all counter deltas (returning the calendar windows'
- * new values), one read of the rolling windows' minutes, one insert of the alerts `ON CONFLICT
+ * new values) and one read of the rolling windows' minutes (writeCounters), one insert of the alerts `ON CONFLICT
  * DO NOTHING RETURNING` (a concurrent worker that fired the same alert first wins and this one
  * does not report or deliver it again).
  */
@@ -132,54 +116,7 @@ export class PostgresRules implements RuleStore {
     const plan = planBatch(fresh, rules);
     if (plan.deltas.length === 0) return { alerts: [], enforcedCounters: [] };
 
-    // Each rolling scope's lock row sorts before its minutes: the upsert locks it first, and two
-    // workers lock every row in the same order (no deadlock).
-    const lockRows = plan.touches
-      .filter((t) => t.window.type === 'rolling')
-      .map((t) => ({
-        counterKey: t.counterKey,
-        scopeKey: t.scopeKey,
-        bucketStartMs: ROLLING_LOCK_BUCKET,
-        delta: 0,
-      }));
-    const deltas = inLockOrder(lockRows.length > 0 ? [...lockRows, ...plan.deltas] : plan.deltas);
-    // A calendar window reads exactly the buckets it added to: their new values come back from
-    // the upsert. A rolling one sums minutes this batch may not have touched: read after it.
-    // An existing lock row is locked, not rewritten: ON CONFLICT DO UPDATE locks every
-    // conflicting row, also those its WHERE leaves unchanged (no new tuple version per batch and
-    // scope).
-    const rollingKeys = new Set(lockRows.map((r) => r.counterKey));
-    const upserted = await c.query<CounterRow>(
-      `INSERT INTO rule_counters AS rc (rule_id, scope_key, bucket_start_ms, value, updated_at_ms)
-       SELECT r, s, b, v, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(r, s, b, v, n) ORDER BY n
-       ON CONFLICT (rule_id, scope_key, bucket_start_ms) DO UPDATE SET value = rc.value + EXCLUDED.value, updated_at_ms = EXCLUDED.updated_at_ms
-         WHERE rc.bucket_start_ms <> ${ROLLING_LOCK_BUCKET}
-       RETURNING rc.rule_id, rc.scope_key, rc.bucket_start_ms, rc.value`,
-      [
-        deltas.map((d) => d.counterKey),
-        deltas.map((d) => d.scopeKey),
-        deltas.map((d) => d.bucketStartMs),
-        deltas.map((d) => d.delta),
-        nowMs,
-      ],
-    );
-    const rows: RuleCounter[] = [];
-    for (const r of upserted.rows) if (!rollingKeys.has(r.rule_id)) rows.push(toCounter(r));
-    const rollingReads = plan.reads.filter((r) => rollingKeys.has(r.counterKey));
-    if (rollingReads.length > 0) {
-      const read = await c.query<CounterRow>(
-        `SELECT c.rule_id, c.scope_key, c.bucket_start_ms, c.value FROM rule_counters c
-         JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(r, s, f, t)
-           ON c.rule_id = q.r AND c.scope_key = q.s AND c.bucket_start_ms >= q.f AND c.bucket_start_ms <= q.t`,
-        [
-          rollingReads.map((r) => r.counterKey),
-          rollingReads.map((r) => r.scopeKey),
-          rollingReads.map((r) => r.fromMs),
-          rollingReads.map((r) => r.toMs),
-        ],
-      );
-      for (const r of read.rows) rows.push(toCounter(r));
-    }
+    const rows = await writeCounters(c, plan, nowMs);
     const byId = new Map(rules.map((x) => [x.rule.id, x.rule]));
     const alerts = await this.alerts.insert(c, findCrossings(plan, rows, nowMs), byId, nowMs);
     return { alerts, enforcedCounters: enforcedCounters(plan, rows) };
