@@ -72,7 +72,11 @@ whenServices({ PostgreSQL: pgUp, NATS: natsUp }, () => {
       await nc.close();
     });
 
-    it('holds the failed batch and applies it before what came after it', async () => {
+    /**
+     * A sink and workers on the test's stream, and a session that makes every rollup write fail
+     * after the store's 150 ms lock timeout (55P03, retryable) until it commits.
+     */
+    async function rig() {
       const logger = createLogger('silent');
       const nc = await connect({ servers: TEST_NATS_URL });
       const sink = new JetStreamSink(
@@ -80,115 +84,111 @@ whenServices({ PostgreSQL: pgUp, NATS: natsUp }, () => {
         { subject, partitions: 1, publishTimeoutMs: 5_000, maxInFlightEvents: 10_000 },
         logger,
       );
-      const metrics = new Metrics();
-      const worker = new JetStreamWorker(
-        jetstream(nc),
-        store,
-        {
-          stream,
-          fetchMaxMessages: 4,
-          ackWaitMs: 30_000,
-          poisonAfterAttempts: 5,
-          baseBackoffMs: 100,
-        },
-        metrics,
-        logger,
-      );
+      const workers: JetStreamWorker[] = [];
       const locker = new pg.Client({ connectionString: TEST_PG_URL });
       await locker.connect();
+      return {
+        sink,
+        worker(metrics = new Metrics()) {
+          const options = {
+            stream,
+            fetchMaxMessages: 4,
+            ackWaitMs: 30_000,
+            poisonAfterAttempts: 5,
+            baseBackoffMs: 100,
+          };
+          const w = new JetStreamWorker(jetstream(nc), store, options, metrics, logger);
+          workers.push(w);
+          return w;
+        },
+        async failRollups() {
+          await locker.query('BEGIN');
+          await locker.query(`LOCK TABLE "${schema}".rollup_hour IN EXCLUSIVE MODE`);
+        },
+        async healRollups() {
+          await locker.query('COMMIT');
+        },
+        async close() {
+          await locker.query('ROLLBACK').catch(() => {});
+          await locker.end();
+          for (const w of workers) await w.stop();
+          await sink.close();
+          await nc.close();
+        },
+      };
+    }
+
+    const conflictsOf = async (projectId: string) =>
+      (await store.listConflicts(projectId, 10)).map((c) => [
+        c.eventId,
+        c.firstFingerprint,
+        c.conflictingFingerprint,
+      ]);
+
+    it('holds the failed batch and applies it before what came after it', async () => {
+      const r = await rig();
+      const metrics = new Metrics();
+      const worker = r.worker(metrics);
       try {
         worker.start();
         worker.addSource(consumer);
-        // Every transaction that writes a rollup now fails after 150 ms (55P03, retryable).
-        await locker.query('BEGIN');
-        await locker.query(`LOCK TABLE "${schema}".rollup_hour IN EXCLUSIVE MODE`);
+        await r.failRollups();
         const first = makePricedEvent({ id: 'twice', inputTokens: 100, fingerprint: 'fp-first' });
-        await sink.submit([first]);
+        await r.sink.submit([first]);
         // Several failed attempts of the first copy's batch, then the second copy and more.
         while (metrics.flushFailures.get() < 2) await sleep(20);
-        await sink.submit([{ ...first, inputTokens: 7, fingerprint: 'fp-second' }]);
-        for (let i = 0; i < 6; i++) await sink.submit([makePricedEvent({ inputTokens: 1 })]);
+        await r.sink.submit([{ ...first, inputTokens: 7, fingerprint: 'fp-second' }]);
+        for (let i = 0; i < 6; i++) await r.sink.submit([makePricedEvent({ inputTokens: 1 })]);
         await sleep(700);
-        await locker.query('COMMIT');
+        await r.healRollups();
         while (worker.appliedMessages < 8) await sleep(20);
 
-        const conflicts = await store.listConflicts('p1', 10);
-        expect(
-          conflicts.map((c) => [c.eventId, c.firstFingerprint, c.conflictingFingerprint]),
-        ).toEqual([['twice', 'fp-first', 'fp-second']]);
+        expect(await conflictsOf('p1')).toEqual([['twice', 'fp-first', 'fp-second']]);
         const db = new pg.Client({ connectionString: TEST_PG_URL });
         await db.connect();
         try {
           const tokens = await db.query<{ t: string }>(
-            `SELECT SUM(input_tokens) AS t FROM "${schema}".rollup_day`,
+            `SELECT SUM(r.input_tokens) AS t FROM "${schema}".rollup_day r
+             JOIN "${schema}".series s ON s.series_id = r.series_id WHERE s.project_id = 'p1'`,
           );
           expect(tokens.rows[0]?.t).toBe('106');
         } finally {
           await db.end();
         }
-        expect(metrics.flushFailures.get()).toBeGreaterThanOrEqual(2);
       } finally {
-        await locker.query('ROLLBACK').catch(() => {});
-        await locker.end();
-        await worker.stop();
-        await sink.close();
-        await nc.close();
+        await r.close();
       }
     }, 60_000);
 
     it('hands back what it holds, in order, when its partition is taken away during the outage', async () => {
-      const logger = createLogger('silent');
-      const nc = await connect({ servers: TEST_NATS_URL });
-      const sink = new JetStreamSink(
-        nc,
-        { subject, partitions: 1, publishTimeoutMs: 5_000, maxInFlightEvents: 10_000 },
-        logger,
-      );
-      const options = {
-        stream,
-        fetchMaxMessages: 4,
-        ackWaitMs: 30_000,
-        poisonAfterAttempts: 5,
-        baseBackoffMs: 100,
-      };
+      const r = await rig();
       const metrics = new Metrics();
-      const leaving = new JetStreamWorker(jetstream(nc), store, options, metrics, logger);
-      const taking = new JetStreamWorker(jetstream(nc), store, options, new Metrics(), logger);
-      const locker = new pg.Client({ connectionString: TEST_PG_URL });
-      await locker.connect();
+      const leaving = r.worker(metrics);
+      const taking = r.worker();
       try {
         leaving.start();
         leaving.addSource(consumer);
-        await locker.query('BEGIN');
-        await locker.query(`LOCK TABLE "${schema}".rollup_hour IN EXCLUSIVE MODE`);
+        await r.failRollups();
         const first = makePricedEvent({
           projectId: 'p2',
           id: 'moved',
           inputTokens: 100,
           fingerprint: 'fp-moved-first',
         });
-        await sink.submit([first]);
+        await r.sink.submit([first]);
         while (metrics.flushFailures.get() < 1) await sleep(20);
-        await sink.submit([{ ...first, inputTokens: 7, fingerprint: 'fp-moved-second' }]);
+        await r.sink.submit([{ ...first, inputTokens: 7, fingerprint: 'fp-moved-second' }]);
         await sleep(300);
         // Resolves while the store still fails (it waited for the store before).
         await leaving.removeSource(consumer);
-        await locker.query('COMMIT');
+        await r.healRollups();
         taking.start();
         taking.addSource(consumer);
         while (taking.appliedMessages < 2) await sleep(20);
-        const conflicts = await store.listConflicts('p2', 10);
-        expect(
-          conflicts.map((c) => [c.eventId, c.firstFingerprint, c.conflictingFingerprint]),
-        ).toEqual([['moved', 'fp-moved-first', 'fp-moved-second']]);
+        expect(await conflictsOf('p2')).toEqual([['moved', 'fp-moved-first', 'fp-moved-second']]);
         expect(leaving.appliedMessages).toBe(0);
       } finally {
-        await locker.query('ROLLBACK').catch(() => {});
-        await locker.end();
-        await leaving.stop();
-        await taking.stop();
-        await sink.close();
-        await nc.close();
+        await r.close();
       }
     }, 60_000);
   });
