@@ -1,3 +1,5 @@
+import { fnv1a } from '../../../util/fnv1a.js';
+
 /**
  * The stream's partitions: an event goes to `<subject>.<partition>`, the partition being a hash
  * of (project, user) modulo `partitions`. Every rollup row (keyed by a series, which includes
@@ -5,16 +7,6 @@
  * partition is consumed by one worker at a time (see PartitionBalancer): two workers never
  * update the same one of those rows, so their transactions do not wait on each other's locks.
  */
-
-/** FNV-1a, 32 bits: cheap, stable across processes and versions (serve and workers must agree). */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 export function partitionOf(projectId: string, userId: string, partitions: number): number {
   return partitions <= 1 ? 0 : fnv1a(`${projectId}\u0000${userId}`) % partitions;

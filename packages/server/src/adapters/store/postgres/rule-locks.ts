@@ -5,6 +5,8 @@
  * by default), and a batch that fills it fails, with every other session, "out of shared memory".
  */
 
+import { fnv1a } from '../../../util/fnv1a.js';
+
 /**
  * The bucket of a rolling scope's lock row in rule_counters: before any real minute, so that no
  * read of a time range sees it (and its value stays 0); pruned with the oldest counters and
@@ -17,7 +19,5 @@ export const RULE_LOCK_SLOTS = 256;
 
 /** FNV-1a of the project id, modulo the slots: stable across processes and versions. */
 export function ruleLockSlot(projectId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < projectId.length; i++) h = Math.imul(h ^ projectId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % RULE_LOCK_SLOTS;
+  return fnv1a(projectId) % RULE_LOCK_SLOTS;
 }

@@ -2,6 +2,14 @@ import type { PricedEvent } from '@tokenwatch/core';
 import type Database from 'better-sqlite3';
 import type { EventLog } from './event-log.js';
 import { FoldProgress } from './fold-progress.js';
+import {
+  ACCUMULATE_EVENTS,
+  ACCUMULATE_STRIDE,
+  BEHIND_TURN_MS,
+  inStrides,
+  SLICE_BYTES_PER_ROW,
+  WRITE_STRIDE,
+} from './fold-settings.js';
 import type { OtherWriters } from './other-writers.js';
 import type { PendingCounters } from './pending-counters.js';
 import type { RollupPlan, RowKey } from './rollup-plan.js';
@@ -9,22 +17,6 @@ import type { RollupWriter } from './rollup-writer.js';
 import { storeError } from './sqlite-errors.js';
 import { emptyFoldStats, type FoldStats, recordFold } from './wal-monitor.js';
 import { immediate } from './write-lock.js';
-
-/**
- * Events per fold chunk by default, from the WAL limit: what a fold plans at once. A fold at the
- * normal pace is one chunk (about a second of events plus what arrives while it runs: 60–75k at
- * the maximum rate of `npm run bench:ingest`); a backlog (after an overload, at a restart, under
- * a read) is split, which bounds the memory a plan holds. The WAL is bounded by the rows per
- * transaction instead (`defaultFoldSliceRows`): a chunk is written over several. Larger chunks
- * merge more events into each rollup row, so less work per event: chunks of ~800 events took
- * 2.4× the CPU per event of chunks of 16k with the alerts benchmark's traffic
- * (docs/benchmarks-history.md § Alerts).
- */
-export function defaultFoldChunkEvents(maxWalMiB: number): number {
-  return Math.max(1, Math.floor(maxWalMiB * FOLD_EVENTS_PER_WAL_MIB));
-}
-
-const FOLD_EVENTS_PER_WAL_MIB = 2_000;
 
 export interface EventLogFoldParts {
   db: Database.Database;
@@ -62,37 +54,6 @@ export interface EventLogFoldParts {
    */
   makeWalRoom: (headroomBytes: number) => void;
 }
-
-/**
- * Rollup rows per fold transaction by default, from the WAL limit: a quarter of it, at two pages
- * per row (a long tail of users puts nearly every row of a fold on a page of its own, and the
- * full rollups' by-series index adds one more). 2,048 for the default 64 MiB.
- */
-export function defaultFoldSliceRows(maxWalMiB: number): number {
-  return Math.max(64, Math.floor((maxWalMiB * 1024 * 1024) / 4 / SLICE_BYTES_PER_ROW));
-}
-
-/**
- * How long the fold runs transactions back to back by default before it lets the calls queued
- * meanwhile run (what an append waits for at most, plus one transaction), and, while the
- * unfolded events pass half a chunk, the longer turn that lets the fold catch up.
- */
-export const DEFAULT_FOLD_TURN_MS = 10;
-const BEHIND_TURN_MS = 50;
-/**
- * How long a fold transaction runs at most by default, about (see EventLogFoldParts.stepMs): an
- * accumulating one of 32k events took 110–150 ms, a slice of 2,048 rows 12–27 ms.
- */
-export const DEFAULT_FOLD_STEP_MS = 8;
-/** Events an accumulating transaction resolves at most, per row of a slice (see step). */
-const ACCUMULATE_EVENTS = 16;
-/** Events accumulated between two looks at the clock (see stepMs). */
-const ACCUMULATE_STRIDE = 512;
-/** Rollup rows written between two looks at the clock (see stepMs). */
-const WRITE_STRIDE = 256;
-
-/** What one rollup row of a fold transaction may add to the WAL, at most: two 4 KiB pages. */
-const SLICE_BYTES_PER_ROW = 2 * 4096;
 
 /** A fold chunk in progress: its log rows' events, their rollup plan, and how far it got. */
 interface ChunkInProgress {
@@ -272,6 +233,7 @@ export class EventLogFold {
     }
     if (this.listRows()) return true;
     const startedMs = performance.now();
+    const overdue = () => performance.now() - startedMs >= this.parts.stepMs;
     let accumulated: number | undefined;
     let written = 0;
     let finished = false;
@@ -305,13 +267,9 @@ export class EventLogFold {
           // events a transaction cost ~2.5 µs per event of a one-second fold). And by time: an
           // append waits for the whole transaction (see stepMs).
           const end = Math.min(chunk.events.length, chunk.accumulated + ACCUMULATE_EVENTS * slice);
-          let at = chunk.accumulated;
-          while (at < end) {
-            const to = Math.min(end, at + ACCUMULATE_STRIDE);
-            at = rollups.accumulate(chunk.plan, chunk.events, at, to, slice);
-            if (at < to || performance.now() - startedMs >= this.parts.stepMs) break;
-          }
-          accumulated = at;
+          accumulated = inStrides(chunk.accumulated, end, ACCUMULATE_STRIDE, overdue, (at, to) =>
+            rollups.accumulate(chunk.plan, chunk.events, at, to, slice),
+          );
           return;
         }
         const rows = rollups.finish(chunk.plan);
@@ -319,15 +277,11 @@ export class EventLogFold {
           // A slice of rows at most, and by time too (see stepMs).
           const end = Math.min(rows.length, chunk.written + slice);
           const last = new Map<string, RowKey>();
-          let at = chunk.written;
-          while (at < end) {
-            const to = Math.min(end, at + WRITE_STRIDE);
-            for (const [table, key] of rollups.writeRows(rows, at, to - at, nowMs)) {
+          const at = inStrides(chunk.written, end, WRITE_STRIDE, overdue, (from, to) => {
+            for (const [table, key] of rollups.writeRows(rows, from, to - from, nowMs))
               last.set(table, key);
-            }
-            at = to;
-            if (performance.now() - startedMs >= this.parts.stepMs) break;
-          }
+            return to;
+          });
           this.progress.record(chunk.upToSeq, last);
           written = at - chunk.written;
           return;

@@ -5,7 +5,7 @@ import type { PricedEvent } from '@tokenwatch/core';
 import { makePricedEvent, makeQuery, makeRule } from '@tokenwatch/core/testing';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultFoldChunkEvents, defaultFoldSliceRows } from './event-log-fold.js';
+import { defaultFoldChunkEvents, defaultFoldSliceRows } from './fold-settings.js';
 import { SqliteStore } from './sqlite-store.js';
 import { walFileSize } from './wal-bound.js';
 

@@ -16,14 +16,14 @@ import {
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
 import { decodeEvents, EventLog } from './event-log.js';
+import { EventLogFold } from './event-log-fold.js';
+import { FoldProgress } from './fold-progress.js';
 import {
   DEFAULT_FOLD_STEP_MS,
   DEFAULT_FOLD_TURN_MS,
   defaultFoldChunkEvents,
   defaultFoldSliceRows,
-  EventLogFold,
-} from './event-log-fold.js';
-import { FoldProgress } from './fold-progress.js';
+} from './fold-settings.js';
 import { FRESH_SCHEMA } from './fresh-schema.js';
 import { DEFAULT_ID_CACHE_BUDGET_BYTES } from './id-dictionary.js';
 import { OtherWriters } from './other-writers.js';
