@@ -74,17 +74,18 @@ function run(mode: 'PASSIVE' | 'TRUNCATE'): CheckpointRow {
  * attempt follows a millisecond later, for up to `TRUNCATE_WAIT_MS`. An attempt that got the
  * lock but met readers of the log fails at once too, and the writer is free meanwhile.
  *
- * Before each attempt the files are flushed to disk (`syncFiles`) outside the lock: a PASSIVE
+ * Before each attempt the files are flushed to disk (see openForSync) outside the lock: a PASSIVE
  * checkpoint that did not reach the log's end (the writer wrote meanwhile, as under load it
  * always does) copies pages into the database without an fsync, and the one that does reach it,
  * this one, holding the writer's lock, then flushed all of them: 36–49 ms of the writer's wait.
  */
 function truncate(): CheckpointRow {
   const startedMs = performance.now();
+  const files = openForSync();
   db.pragma('busy_timeout = 0');
   try {
     for (;;) {
-      syncFiles();
+      for (const fd of files) fdatasyncSync(fd);
       const row = run('TRUNCATE');
       const waitedMs = performance.now() - startedMs;
       if (row.busy === 0 || row.log === -1 || waitedMs >= TRUNCATE_WAIT_MS) return row;
@@ -92,26 +93,26 @@ function truncate(): CheckpointRow {
     }
   } finally {
     db.pragma(`busy_timeout = ${TRUNCATE_WAIT_MS}`);
+    for (const fd of files) closeSync(fd);
   }
 }
 
 /**
- * Flushes what was written to the database file and the log to disk, on descriptors of their
- * own (an fsync flushes a file's pages, whoever wrote them): durability is unchanged, SQLite
- * syncs as before, and finds less to flush.
+ * Descriptors of the database file and the log of their own, to flush them to disk before each
+ * TRUNCATE attempt (an fsync flushes a file's pages, whoever wrote them): durability is
+ * unchanged, SQLite syncs as before, and finds less to flush. A file that cannot be opened (no
+ * log yet) is left out: SQLite syncs what it needs anyway.
  */
-function syncFiles(): void {
+function openForSync(): number[] {
+  const fds: number[] = [];
   for (const file of [path, walPath]) {
-    let fd: number | undefined;
     try {
-      fd = openSync(file, 'r');
-      fdatasyncSync(fd);
+      fds.push(openSync(file, 'r'));
     } catch {
-      // No log yet (or just truncated): nothing to flush; SQLite syncs what it needs anyway.
-    } finally {
-      if (fd !== undefined) closeSync(fd);
+      // Not there (no log yet): nothing of it to flush.
     }
   }
+  return fds;
 }
 
 function round(): void {
