@@ -2,7 +2,6 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { httpRequest } from '../../../testing/http-client.js';
 import {
   createScaleOutEnv,
   killStartedWorkers,
@@ -11,6 +10,7 @@ import {
 } from '../../../testing/scale-out-harness.js';
 import { killStartedServers, startServerProcess } from '../../../testing/server-process.js';
 import { natsReachable, postgresReachable, TEST_NATS_URL } from '../../../testing/services.js';
+import { TokenwatchApi } from '../../../testing/tokenwatch-api.js';
 import { whenServices } from '../../../testing/when-services.js';
 import { partitionOf, partitionSubject } from './partitions.js';
 
@@ -49,15 +49,9 @@ whenServices({ PostgreSQL: pgUp, NATS: natsUp }, () => {
       const env = await createScaleOutEnv('xpart', { queue: { partitions: PARTITIONS } });
       try {
         const serve = await startServerProcess({ dataDir: env.dataDir });
+        const api = new TokenwatchApi(serve.url);
         const post = async (events: unknown[]) => {
-          const res = await httpRequest(`${serve.url}/v1/events`, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${serve.ingestKey}`,
-              'content-type': 'application/json',
-            },
-            body: JSON.stringify({ events }),
-          });
+          const res = await api.postEvents(serve.ingestKey, { events });
           expect(res.status, res.text).toBe(202);
         };
         const first = 'heavy';

@@ -23,6 +23,16 @@ import { PostgresStore } from './postgres-store.js';
 const pgUp = await postgresReachable();
 const MINUTE = 60_000;
 
+/** Input tokens per user over a rolling window of `minutes`, one level. */
+const perUserRolling = (minutes: number, level: number) =>
+  makeRule({
+    scope: ['user'],
+    metric: 'inputTokens',
+    window: { type: 'rolling', minutes },
+    levels: [{ value: level }],
+    channels: [{ type: 'log' }],
+  });
+
 whenServices({ PostgreSQL: pgUp }, () => {
   describe('PostgreSQL: the locks of a batch', () => {
     const cleanups: Array<() => Promise<void>> = [];
@@ -63,13 +73,7 @@ whenServices({ PostgreSQL: pgUp }, () => {
     it('a batch touching 3 × the cluster lock table size in scopes commits, and counts each one', async () => {
       const { a } = await twoStores();
       const users = 3 * (await lockTableSize());
-      const rule = makeRule({
-        scope: ['user'],
-        metric: 'inputTokens',
-        window: { type: 'rolling', minutes: 60 },
-        levels: [{ value: 5 }],
-        channels: [{ type: 'log' }],
-      });
+      const rule = perUserRolling(60, 5);
       await a.createRule(rule, CONTRACT_T0);
       const at = CONTRACT_T0 + 10 * MINUTE;
       const events = Array.from({ length: users }, (_, i) =>
@@ -102,13 +106,7 @@ whenServices({ PostgreSQL: pgUp }, () => {
 
     it('two transactions adding to two minutes of one scope: the second sees the first, and the crossing of their sum fires', async () => {
       const { schema, a, b } = await twoStores();
-      const rule = makeRule({
-        scope: ['user'],
-        metric: 'inputTokens',
-        window: { type: 'rolling', minutes: 10 },
-        levels: [{ value: 100 }],
-        channels: [{ type: 'log' }],
-      });
+      const rule = perUserRolling(10, 100);
       await a.createRule(rule, CONTRACT_T0);
       const gate = new pg.Client({ connectionString: TEST_PG_URL });
       await gate.connect();
