@@ -1,6 +1,6 @@
 import type { Store } from '@tokenwatch/core';
 import { type Config, sqlitePath } from '../../config/config-schema.js';
-import type { SqliteStoreOptions } from './sqlite/sqlite-database.js';
+import type { SqliteStoreOptions } from './sqlite/sqlite-options.js';
 
 /**
  * Opens the configured store. Drivers are imported lazily, so a process only loads the driver

@@ -2,7 +2,6 @@ import {
   type ApplyOptions,
   type ApplyResult,
   type ConflictRecord,
-  EventOutcome,
   type PricedEvent,
   type PruneOptions,
   type PruneResult,
@@ -15,6 +14,7 @@ import {
 } from '@tokenwatch/core';
 import Database from 'better-sqlite3';
 import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files.js';
+import { EventClaims } from './event-claims.js';
 import { decodeEvents, EventLog } from './event-log.js';
 import { EventLogFold } from './event-log-fold.js';
 import { FoldProgress } from './fold-progress.js';
@@ -25,12 +25,16 @@ import {
   defaultFoldSliceRows,
 } from './fold-settings.js';
 import { FRESH_SCHEMA } from './fresh-schema.js';
-import { DEFAULT_ID_CACHE_BUDGET_BYTES } from './id-dictionary.js';
 import { OtherWriters } from './other-writers.js';
-import { DEFAULT_FOLDED_CACHE_BUDGET_BYTES } from './pending-counters.js';
 import { RollupWriter } from './rollup-writer.js';
 import { MIGRATIONS } from './schema.js';
 import { storeError } from './sqlite-errors.js';
+import {
+  DEFAULT_COUNTER_CACHE_MIB,
+  DEFAULT_ID_CACHE_MIB,
+  DEFAULT_MAX_WAL_MIB,
+  type SqliteStoreOptions,
+} from './sqlite-options.js';
 import { SqliteProjects } from './sqlite-projects.js';
 import { conflictsOf, countUsageGroups, pruneHistory, queryUsageRows } from './sqlite-reads.js';
 import { SqliteRules } from './sqlite-rules.js';
@@ -38,103 +42,7 @@ import { WalBound, walFileSize } from './wal-bound.js';
 import { emptyFoldStats, type FoldStats } from './wal-monitor.js';
 import { BUSY_TIMEOUT_MS, immediate } from './write-lock.js';
 
-export interface SqliteStoreOptions {
-  /** Database file path, or ':memory:'. */
-  path: string;
-  /**
-   * `full` (default) fsyncs the WAL at every commit: a 202 survives a power loss.
-   * `normal` survives a process crash but may lose the last commits on power loss.
-   */
-  synchronous?: 'full' | 'normal';
-  /** A checkpointer thread copies the WAL into the database; the writer then never does. */
-  externalCheckpoints?: boolean;
-  /**
-   * How long appended events wait before they are folded into the rollups and rule counters
-   * (reads fold first, so they never wait for it). Default 1 s.
-   */
-  foldIntervalMs?: number;
-  /** Fold at once when this many events are waiting (bounds memory and replay). Default 200,000. */
-  foldMaxEvents?: number;
-  /**
-   * Events per fold chunk (whole batches, at least one): what a fold plans at once (see
-   * EventLogFold). Default from the WAL limit (`defaultFoldChunkEvents`: 128,000 for 64 MiB): a
-   * fold at the normal pace is one chunk, a backlog is split.
-   */
-  foldChunkEvents?: number;
-  /**
-   * Rollup rows (and events accumulated) per fold transaction: a chunk is written in
-   * transactions of this many rows, with the writes queued meanwhile in between. Default from
-   * the WAL limit (`defaultFoldSliceRows`: 2,048 for 64 MiB).
-   */
-  foldSliceRows?: number;
-  /**
-   * How long one turn of a fold runs its transactions back to back before the writes queued
-   * meanwhile run (default 10 ms; 0: one transaction a turn).
-   */
-  foldTurnMs?: number;
-  /**
-   * How long one fold transaction runs at most, about (default 8 ms; see EventLogFold): what an
-   * append waits for. 0: the smallest steps (512 events, 256 rows), for tests of their bounds.
-   */
-  foldStepMs?: number;
-  /** The write-ahead log is checkpointed and truncated before it passes this size. Default 64. */
-  maxWalMiB?: number;
-  /** Heap the writer's id caches (series, users, apps, models) may hold, by estimate. Default 64. */
-  idCacheMiB?: number;
-  /** Heap the writer's cache of folded rule-counter values may hold, by estimate. Default 32. */
-  counterCacheMiB?: number;
-  /**
-   * The deliveries of a batch's alerts are created leased to this process for this long and
-   * returned by `applyBatch` (`leasedDeliveries`), for its dispatcher to send at once: a claim
-   * would wait behind the writer's fold (hundreds of ms at a high rate). Only for the process
-   * that runs the dispatcher (`serve`); unset (other processes on the file), they wait in the
-   * outbox for a claim.
-   */
-  leaseNewDeliveriesMs?: number;
-}
-
-export const DEFAULT_MAX_WAL_MIB = 64;
-/**
- * The writer's cache budgets by default (heap bytes by estimate, see GenerationalCache and
- * PendingCounters). Past them, ids and counter values are read again from the database: exact,
- * but slower: a miss costs a query (the hot counter buckets are kept past the budget, see
- * PendingCounters' HOT_MS).
- */
-export const DEFAULT_ID_CACHE_MIB = DEFAULT_ID_CACHE_BUDGET_BYTES / 1024 / 1024;
-export const DEFAULT_COUNTER_CACHE_MIB = DEFAULT_FOLDED_CACHE_BUDGET_BYTES / 1024 / 1024;
 export { storeError };
-
-type Statement = Database.Statement<unknown[], unknown>;
-
-function assertString(e: PricedEvent, field: string, value: unknown): void {
-  if (typeof value !== 'string')
-    throw new TokenwatchError('internal', `event ${e.id}: ${field} is not a string`);
-}
-
-function assertSafeInteger(e: PricedEvent, field: string, value: unknown): void {
-  if (!Number.isSafeInteger(value))
-    throw new TokenwatchError('internal', `event ${e.id}: ${field} is not a safe integer`);
-}
-
-/**
- * What the fold will need of an event, checked before it is accepted: an event the fold cannot
- * write would otherwise stop every later fold. (Validation upstream guarantees all of it; this
- * keeps the store's own contract whoever calls it.) Field by field, not over a list of names:
- * it runs for every event, and reads by a computed name are several times slower.
- */
-function assertStorable(e: PricedEvent): void {
-  assertString(e, 'projectId', e.projectId);
-  assertString(e, 'userId', e.userId);
-  assertString(e, 'appId', e.appId);
-  assertString(e, 'modelId', e.modelId);
-  assertString(e, 'provider', e.provider);
-  assertSafeInteger(e, 'timestampMs', e.timestampMs);
-  assertSafeInteger(e, 'inputTokens', e.inputTokens);
-  assertSafeInteger(e, 'outputTokens', e.outputTokens);
-  assertSafeInteger(e, 'cacheReadTokens', e.cacheReadTokens);
-  assertSafeInteger(e, 'cacheWriteTokens', e.cacheWriteTokens);
-  assertSafeInteger(e, 'costNanoUsd', e.costNanoUsd);
-}
 
 /** A batch's result, and what a reader of the counters on another connection needs of it. */
 export interface SqliteApplyResult extends ApplyResult {
@@ -148,16 +56,17 @@ export interface SqliteApplyResult extends ApplyResult {
   counterGeneration: number;
 }
 
+/** What reads map of the file: SQLite caps it at its compiled SQLITE_MAX_MMAP_SIZE (0x7fff0000). */
+const MMAP_BYTES = 0x7fff0000;
+
 /**
  * The embedded store: one SQLite file, synchronous driver (better-sqlite3). All methods are
  * synchronous inside and wrapped in promises by `SqliteStore` so the adapter fits the port.
  */
-/** What reads map of the file: SQLite caps it at its compiled SQLITE_MAX_MMAP_SIZE (0x7fff0000). */
-const MMAP_BYTES = 0x7fff0000;
 
 export class SqliteDatabase {
   readonly db: Database.Database;
-  private statements: Record<string, Statement> = {};
+  private claims: EventClaims | undefined;
   private rollups: RollupWriter | undefined;
   private ruleEngine: SqliteRules | undefined;
   private projectStore: SqliteProjects | undefined;
@@ -270,7 +179,7 @@ export class SqliteDatabase {
         recordVersion.run(v + 1);
       }
     });
-    this.prepareStatements();
+    this.createParts();
     this.replay();
   }
 
@@ -330,17 +239,9 @@ export class SqliteDatabase {
     return this.writers;
   }
 
-  private prepareStatements(): void {
-    const s = (sql: string) => this.db.prepare(sql);
-    this.statements = {
-      claimId: s(
-        'INSERT OR IGNORE INTO event_ids (project_id, id, event_ms, fingerprint) VALUES (?, ?, ?, ?)',
-      ),
-      idFingerprint: s('SELECT fingerprint FROM event_ids WHERE project_id = ? AND id = ?').pluck(),
-      insertConflict: s(
-        'INSERT INTO conflicts (project_id, event_id, first_fingerprint, conflicting_fingerprint, seen_at_ms) VALUES (?, ?, ?, ?, ?)',
-      ),
-    };
+  /** The parts that write and read the file, once its schema is current. */
+  private createParts(): void {
+    this.claims = new EventClaims(this.db);
     this.writers = new OtherWriters(this.db);
     this.rollups = new RollupWriter(this.db, this.cacheBudgets.ids);
     this.log = new EventLog(this.db);
@@ -384,10 +285,9 @@ export class SqliteDatabase {
     return this.log;
   }
 
-  private stmt(name: string): Statement {
-    const statement = this.statements[name];
-    if (!statement) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
-    return statement;
+  private eventClaims(): EventClaims {
+    if (!this.claims) throw new TokenwatchError('internal', 'SQLite store used before migrate()');
+    return this.claims;
   }
 
   /**
@@ -401,44 +301,20 @@ export class SqliteDatabase {
     /** The events as `encodeEvents` wrote them, when the caller has that text already. */
     encoded?: string,
   ): SqliteApplyResult {
-    const claim = this.stmt('claimId');
-    const lookup = this.stmt('idFingerprint');
-    const conflict = this.stmt('insertConflict');
+    const claims = this.eventClaims();
     const log = this.eventLog();
     let seq = 0;
     let othersWrote = false;
     const walBefore = this.walBytes();
     const run = () => {
       othersWrote = this.syncWithOtherWriters(options.nowMs);
-      const outcomes: EventOutcome[] = new Array(events.length);
-      const fresh: PricedEvent[] = [];
-      let duplicates = 0;
-      let conflicts = 0;
-      for (let i = 0; i < events.length; i++) {
-        const e = events[i] as PricedEvent;
-        if (claim.run(e.projectId, e.id, e.timestampMs, e.fingerprint).changes === 1) {
-          outcomes[i] = EventOutcome.Accepted;
-          fresh.push(e);
-          continue;
-        }
-        const first = lookup.get(e.projectId, e.id) as string;
-        if (first === e.fingerprint) {
-          outcomes[i] = EventOutcome.Duplicate;
-          duplicates++;
-        } else {
-          outcomes[i] = EventOutcome.Conflict;
-          conflicts++;
-          conflict.run(e.projectId, e.id, first, e.fingerprint, options.nowMs);
-        }
-      }
-      if (fresh.length > 0) {
-        // The rollups are written later, by the fold: refuse here what would make it fail.
-        for (const e of fresh) assertStorable(e);
-        // All new (the usual case): the text the batch came in is the log row.
+      const claimed = claims.claim(events, options.nowMs);
+      const { fresh } = claimed;
+      // All new (the usual case): the text the batch came in is the log row.
+      if (fresh.length > 0)
         seq = log.append(fresh, fresh.length === events.length ? encoded : undefined);
-      }
       const evaluated = this.rulesEngine().evaluate(fresh, options.nowMs);
-      return { fresh, duplicates, conflicts, outcomes, evaluated };
+      return { ...claimed, evaluated };
     };
     let done: ReturnType<typeof run>;
     try {

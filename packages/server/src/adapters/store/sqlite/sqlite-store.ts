@@ -23,10 +23,11 @@ import type {
   UserSearch,
 } from '@tokenwatch/core';
 import { userSearchQuery } from '@tokenwatch/core';
-import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
+import { SqliteDatabase } from './sqlite-database.js';
+import type { SqliteStoreOptions } from './sqlite-options.js';
 import type { WalMonitor, WalStatus } from './wal-monitor.js';
 
-export type { SqliteStoreOptions } from './sqlite-database.js';
+export type { SqliteStoreOptions } from './sqlite-options.js';
 
 /** The SQLite adapter of the `Store` port, in the calling thread. */
 export class SqliteStore implements Store, WalMonitor {

@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TokenwatchError } from '@tokenwatch/core';
-import { SqliteDatabase, type SqliteStoreOptions } from './sqlite-database.js';
+import { SqliteDatabase } from './sqlite-database.js';
 import { storeError } from './sqlite-errors.js';
+import type { SqliteStoreOptions } from './sqlite-options.js';
 
 /**
  * The SQLite writer thread: owns the database connection and runs every store call of the

@@ -30,11 +30,8 @@ import { createPrivateDatabaseFile, isOnDisk } from '../../../util/private-files
 import { EnforcedCounters } from './enforced-counters.js';
 import { encodeEvents } from './event-log.js';
 import type { CheckpointerData, CheckpointReport } from './sqlite-checkpointer.js';
-import {
-  DEFAULT_MAX_WAL_MIB,
-  type SqliteApplyResult,
-  type SqliteStoreOptions,
-} from './sqlite-database.js';
+import type { SqliteApplyResult } from './sqlite-database.js';
+import { DEFAULT_MAX_WAL_MIB, type SqliteStoreOptions } from './sqlite-options.js';
 import type { WriterReport } from './sqlite-worker.js';
 import { emptyFoldStats, recordFold, type WalMonitor, type WalStatus } from './wal-monitor.js';
 
