@@ -66,6 +66,10 @@ export class WalBound {
    * past the limit.
    */
   check(headroomBytes = 0): void {
+    // Inside a transaction (a rule save reads the rollups through a fold) no checkpoint can run:
+    // SQLite refuses it ("database table is locked"), which is no failure of the bound. The
+    // check after the next commit makes the room.
+    if (this.db.inTransaction) return;
     const size = () => walFileSize(this.walPath) + headroomBytes;
     const atLimit = () => size() >= this.targetBytes;
     if (size() <= this.checksAboveBytes) return;
