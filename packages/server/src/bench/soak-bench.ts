@@ -257,11 +257,17 @@ async function main(): Promise<void> {
       const [, loopMax] = range((s) => s.loopMaxMs);
       const loadAfter = loadavg();
       const last = samples[samples.length - 1] as Sample;
+      // Every alert has fired by the last 202 (a batch's alerts fire with its commit); their
+      // webhooks may still be on their way: wait for them, up to 10 s, before counting.
+      const webhookWaitStarted = performance.now();
+      while (receiver.hits() < last.alerts && performance.now() - webhookWaitStarted < 10_000)
+        await new Promise((r) => setTimeout(r, 50));
+      const webhookWaitMs = performance.now() - webhookWaitStarted;
       process.stdout.write(
         [
           '',
           `ran ${fmt(seconds)} s: ${fmt(accepted)} events accepted (${fmt(accepted / seconds)} events/s of ${fmt(RATE)} offered), ${refused} requests refused, ${skipped} not sent (over ${MAX_IN_FLIGHT} in flight)`,
-          `alerts fired ${fmt(last.alerts)}, webhooks received ${fmt(receiver.hits())}`,
+          `alerts fired ${fmt(last.alerts)}, webhooks received ${fmt(receiver.hits())} (${fmt(webhookWaitMs)} ms after the traffic ended)`,
           `RSS ${fmt(rssMin, 1)}–${fmt(rssMax, 1)} MiB; slope after the first ${fmt(warmUpS)} s ${fmt(rssSlope, 1)} MiB/hour (${steady.length} samples)`,
           `WAL max ${fmt(walMax, 1)} MiB at the samples, peak ${fmt(walPeak, 1)} MiB (stat every ${WAL_POLL_MS} ms; store.maxWalMiB 64); database ${fmt(fileMiB(join(dataDir, 'tokenwatch.db')), 1)} MiB`,
           `open fds ${fdMin}–${fdMax}`,
