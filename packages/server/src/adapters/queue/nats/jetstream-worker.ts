@@ -161,8 +161,10 @@ export class JetStreamWorker {
     await feed.stop();
     this.feeds.delete(consumerName);
     const holds = (h: Held) => h.feed === consumerName;
-    while (!this.stopped && (this.buffer.some(holds) || this.inProcess.some(holds))) {
-      if (this.storeFailingSince !== undefined && !this.inProcess.some(holds)) {
+    while (!this.stopped) {
+      const applying = this.inProcess.some(holds);
+      if (!applying && !this.buffer.some(holds)) return;
+      if (this.storeFailingSince !== undefined && !applying) {
         const back = this.buffer.filter(holds);
         this.buffer = this.buffer.filter((h) => !holds(h));
         for (const h of back) h.m.nak();

@@ -75,6 +75,8 @@ export class EventClaims {
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as PricedEvent;
       if (this.claimId.run(e.projectId, e.id, e.timestampMs, e.fingerprint).changes === 1) {
+        // The rollups are written later, by the fold: refuse here what would make it fail.
+        assertStorable(e);
         outcomes[i] = EventOutcome.Accepted;
         fresh.push(e);
         continue;
@@ -89,8 +91,6 @@ export class EventClaims {
         this.insertConflict.run(e.projectId, e.id, first, e.fingerprint, nowMs);
       }
     }
-    // The rollups are written later, by the fold: refuse here what would make it fail.
-    for (const e of fresh) assertStorable(e);
     return { fresh, duplicates, conflicts, outcomes };
   }
 }
