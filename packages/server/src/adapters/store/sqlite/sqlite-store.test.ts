@@ -40,7 +40,8 @@ describe('SQLite store specifics', () => {
       await store.migrate();
       await store.createProject({ id: 'p1', name: 'p1', createdAtMs: 0 });
       const good = makePricedEvent();
-      // A NULL user id violates NOT NULL half-way through the transaction.
+      // A NULL user id, refused half-way through the transaction (after the good event's claim):
+      // the fold could not write it.
       const bad = makePricedEvent({ userId: null as unknown as string });
       await expect(store.applyBatch([good, bad], { nowMs: Date.now() })).rejects.toMatchObject({
         code: 'internal',
