@@ -376,6 +376,17 @@ describe('mapTraceRequest: never counted twice', () => {
     expect(m.duplicates).toBe(1);
   });
 
+  it('duplicates are told apart by trace and span: each repeat of a pair counts nothing', () => {
+    const input = { ...CHAT, 'gen_ai.usage.input_tokens': 5 };
+    const [s1, s2, s3] = [span(input), span(input), span(input)];
+    const otherTrace = { ...s1, traceId: 'f'.repeat(32) }; // same span id, another trace
+    const m = map([s1, s2, { ...s1 }, s3, { ...s2 }, otherTrace, { ...s1 }, { ...otherTrace }]);
+    expect(m.events.map((e) => e.id)).toEqual(
+      [s1, s2, s3, otherTrace].map((s) => expect.stringContaining(`-${s.traceId}-${s.spanId}`)),
+    );
+    expect(m.duplicates).toBe(4);
+  });
+
   it('a cyclic parent chain terminates', () => {
     const a = span({ ...CHAT, 'gen_ai.usage.input_tokens': 5 });
     const b = span({ ...CHAT, 'gen_ai.usage.input_tokens': 6 }, { parentSpanId: a.spanId });

@@ -229,6 +229,36 @@ function validateCandidate(
   return { rejected: rejection(span, first, sources) };
 }
 
+/** The key of a span in `wrappedUsageSpans`' maps. */
+function spanKey(span: OtlpSpan): string {
+  return `${span.traceId}/${span.spanId}`;
+}
+
+/**
+ * The (trace id, span id) pairs of a request seen so far. Keyed by trace, then span: a key
+ * string per span (a concatenation V8 must then flatten and hash) was a tenth of mapping a span.
+ */
+class SpanIdSet {
+  private readonly byTrace = new Map<string, string | Set<string>>();
+
+  /** Adds the pair; `false` when it was there already. */
+  add(traceId: string, spanId: string): boolean {
+    const seen = this.byTrace.get(traceId);
+    if (seen === undefined) {
+      this.byTrace.set(traceId, spanId);
+      return true;
+    }
+    if (typeof seen === 'string') {
+      if (seen === spanId) return false;
+      this.byTrace.set(traceId, new Set([seen, spanId]));
+      return true;
+    }
+    if (seen.has(spanId)) return false;
+    seen.add(spanId);
+    return true;
+  }
+}
+
 /**
  * Rule 2b: the keys of the usage spans that have a usage span below them in this request,
  * through any number of spans. Each span is walked through at most once overall, so a deep or
@@ -236,16 +266,16 @@ function validateCandidate(
  */
 function wrappedUsageSpans(
   request: readonly OtlpResourceSpans[],
-  usageSpans: ReadonlyArray<{ span: OtlpSpan; key: string }>,
+  usageSpans: ReadonlyArray<{ span: OtlpSpan }>,
 ): Set<string> {
   const byId = new Map<string, OtlpSpan>();
   for (const rs of request) {
     for (const span of rs.spans) {
-      const key = `${span.traceId}/${span.spanId}`;
+      const key = spanKey(span);
       if (!byId.has(key)) byId.set(key, span);
     }
   }
-  const usageKeys = new Set(usageSpans.map((u) => u.key));
+  const usageKeys = new Set(usageSpans.map((u) => spanKey(u.span)));
   const hasUsageBelow = new Set<string>();
   const walked = new Set<string>();
   for (const { span } of usageSpans) {
@@ -292,13 +322,13 @@ export function mapTraceRequest(
     warnings: [],
   };
   // Pass 1: the usage spans.
-  const usageSpans: Array<{ span: OtlpSpan; resource: OtlpAttributes; key: string }> = [];
+  const usageSpans: Array<{ span: OtlpSpan; resource: OtlpAttributes }> = [];
   let usageSpanWithParent = false;
   for (const rs of request) {
     for (const span of rs.spans) {
       out.spans++;
       if (hasUsageAttributes(span.attributes)) {
-        usageSpans.push({ span, resource: rs.resource, key: `${span.traceId}/${span.spanId}` });
+        usageSpans.push({ span, resource: rs.resource });
         if (span.parentSpanId) usageSpanWithParent = true;
       } else {
         out.notUsage++;
@@ -307,9 +337,9 @@ export function mapTraceRequest(
   }
   const hasUsageBelow = usageSpanWithParent ? wrappedUsageSpans(request, usageSpans) : undefined;
   // Pass 3: each remaining usage span becomes an event, or a rejection.
-  const seenIds = new Set<string>();
-  for (const { span, resource, key } of usageSpans) {
-    if (wrapperMarker(span.attributes) !== undefined || hasUsageBelow?.has(key)) {
+  const seenIds = new SpanIdSet();
+  for (const { span, resource } of usageSpans) {
+    if (wrapperMarker(span.attributes) !== undefined || hasUsageBelow?.has(spanKey(span))) {
       out.wrappers++;
       continue;
     }
@@ -323,11 +353,10 @@ export function mapTraceRequest(
       reject('spanId', 'must be 8 bytes and not all zero');
       continue;
     }
-    if (seenIds.has(key)) {
+    if (!seenIds.add(span.traceId, span.spanId)) {
       out.duplicates++;
       continue;
     }
-    seenIds.add(key);
     const usage = readSpanUsage(span.attributes, span.scopeName);
     if (usage.kind === 'invalid') {
       reject(usage.field, usage.reason);

@@ -47,6 +47,13 @@ const request = {
                 { key: 'i', value: { intValue: '1200' } },
                 { key: 'neg', value: { intValue: '-5' } },
                 { key: 'big', value: { intValue: '9223372036854775807' } },
+                // Around the 7-byte varints the server reads itself and the longer ones
+                // protobuf.js reads (otlp-protobuf.ts, int64AsNumber).
+                { key: '2^49-1', value: { intValue: '562949953421311' } },
+                { key: '2^49', value: { intValue: '562949953421312' } },
+                { key: '2^53-1', value: { intValue: '9007199254740991' } },
+                { key: '2^53', value: { intValue: '9007199254740992' } },
+                { key: 'min', value: { intValue: '-9223372036854775808' } },
                 { key: 'd', value: { doubleValue: 1.5 } },
                 { key: 'b', value: { boolValue: true } },
                 { key: 'arr', value: { arrayValue: { values: [{ stringValue: 'a' }] } } },
@@ -79,6 +86,11 @@ describe('decoding: protobuf and OTLP/JSON give the same spans', () => {
             ['i', 1200],
             ['neg', -5],
             ['big', 9223372036854775807n],
+            ['2^49-1', 562949953421311],
+            ['2^49', 562949953421312],
+            ['2^53-1', 9007199254740991],
+            ['2^53', 9007199254740992n],
+            ['min', -9223372036854775808n],
             ['d', 1.5],
             ['b', true],
             ['arr', null],
@@ -119,6 +131,27 @@ describe('decoding: protobuf and OTLP/JSON give the same spans', () => {
     const body = Buffer.concat([Buffer.from([0x0a, rs.length]), rs]);
     const decoded = decodeProtobufRequest(types, body);
     expect(decoded[0]?.spans[0]?.attributes.get('k')).toBe(7);
+  });
+
+  it('an int64 varint cut short inside its message is refused, whatever its length', () => {
+    const AnyValue = types.request.root.lookupType('opentelemetry.proto.common.v1.AnyValue');
+    const bodyWith = (any: Uint8Array) => {
+      const kv = Buffer.concat([Buffer.from([0x12, any.length]), any]); // KeyValue.value
+      const span = Buffer.concat([Buffer.from([0x4a, kv.length]), kv]); // Span.attributes
+      const scope = Buffer.concat([Buffer.from([0x12, span.length]), span]);
+      const rs = Buffer.concat([Buffer.from([0x12, scope.length]), scope]);
+      return Buffer.concat([Buffer.from([0x0a, rs.length]), rs]);
+    };
+    for (const n of ['1', '300', '562949953421311', '562949953421312', '-1']) {
+      const any = AnyValue.encode(AnyValue.fromObject({ intValue: n })).finish();
+      expect(decodeProtobufRequest(types, bodyWith(any))[0]?.spans[0]?.attributes.get('')).toBe(
+        Number(n),
+      );
+      // The varint without its last byte, every length prefix around it telling the truth.
+      expect(() => decodeProtobufRequest(types, bodyWith(any.subarray(0, any.length - 1)))).toThrow(
+        /not a protobuf ExportTraceServiceRequest/,
+      );
+    }
   });
 
   it('strings: any valid UTF-8 (a U+FFFD sent as such too) is read as sent; invalid UTF-8 refuses the request', () => {
