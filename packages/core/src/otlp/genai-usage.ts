@@ -123,14 +123,20 @@ const TOTAL_ONLY = [
   'ai.usage.totalTokens',
 ];
 
-type CountReading =
-  | { present: false }
-  | { present: true; ok: true; value: number; key: string }
-  | { present: true; ok: false; key: string; reason: string };
+/** A count that is present but not a token count: the attribute and why. */
+interface CountProblem {
+  key: string;
+  reason: string;
+}
+
+/**
+ * `undefined`: none of the names is on the span; a number: the count; a `CountProblem`: the
+ * first name present holds no valid count. A plain number, not an object per count: this is
+ * read four times or more for every span.
+ */
+type CountReading = number | CountProblem | undefined;
 
 const DIGITS = /^\d{1,16}$/;
-/** One object for every absent count: read for every family of every span. */
-const ABSENT: CountReading = { present: false };
 
 function describe(value: OtlpAttributeValue): string {
   if (value === null) return 'an array, map or bytes value';
@@ -139,47 +145,37 @@ function describe(value: OtlpAttributeValue): string {
 }
 
 /**
- * Reads a token count. OTLP `intValue` arrives as a number or (JSON) a decimal string; an
- * integral `doubleValue` and a digits-only `stringValue` are accepted too, as instrumentations
- * in dynamic languages send them. Negative, fractional, huge or non-numeric values are errors.
+ * Reads a token count: the value of the first of `keys` present on the span. OTLP `intValue`
+ * arrives as a number or (JSON) a decimal string; an integral `doubleValue` and a digits-only
+ * `stringValue` are accepted too, as instrumentations in dynamic languages send them.
+ * Negative, fractional, huge or non-numeric values are problems.
  */
 export function readCount(attributes: OtlpAttributes, keys: readonly string[]): CountReading {
   for (const key of keys) {
-    if (!attributes.has(key)) continue;
-    const raw = attributes.get(key) as OtlpAttributeValue;
+    // Attribute values are never `undefined` (OtlpAttributeValue): one lookup tells presence.
+    const raw = attributes.get(key);
+    if (raw === undefined) continue;
     let value: number | undefined;
     if (typeof raw === 'number') value = raw;
     else if (typeof raw === 'bigint') {
-      return {
-        present: true,
-        ok: false,
-        key,
-        reason: raw < 0n ? `must be >= 0, got ${raw}` : `is absurdly large (${raw})`,
-      };
+      return { key, reason: raw < 0n ? `must be >= 0, got ${raw}` : `is absurdly large (${raw})` };
     } else if (typeof raw === 'string' && DIGITS.test(raw.trim())) value = Number(raw.trim());
     if (value === undefined) {
-      return {
-        present: true,
-        ok: false,
-        key,
-        reason: `must be an integer token count, got ${describe(raw)}`,
-      };
+      return { key, reason: `must be an integer token count, got ${describe(raw)}` };
     }
-    if (!Number.isInteger(value)) {
-      return { present: true, ok: false, key, reason: `must be an integer, got ${value}` };
-    }
-    if (value < 0) return { present: true, ok: false, key, reason: `must be >= 0, got ${value}` };
+    if (!Number.isInteger(value)) return { key, reason: `must be an integer, got ${value}` };
+    if (value < 0) return { key, reason: `must be >= 0, got ${value}` };
     if (value > EVENT_LIMITS.maxTokensPerField) {
-      return {
-        present: true,
-        ok: false,
-        key,
-        reason: `must be at most ${EVENT_LIMITS.maxTokensPerField}, got ${value}`,
-      };
+      return { key, reason: `must be at most ${EVENT_LIMITS.maxTokensPerField}, got ${value}` };
     }
-    return { present: true, ok: true, value: value === 0 ? 0 : value, key };
+    return value === 0 ? 0 : value;
   }
-  return ABSENT;
+  return undefined;
+}
+
+/** The first of `keys` present on the span: the one `readCount` read. */
+function presentKey(attributes: OtlpAttributes, keys: readonly string[]): string | undefined {
+  return keys.find((key) => attributes.get(key) !== undefined);
 }
 
 /** Whether the span carries any token count we know (of any family, totals included). */
@@ -192,12 +188,12 @@ export function hasUsageAttributes(attributes: OtlpAttributes): boolean {
   return false;
 }
 
-function value(r: CountReading | undefined): number {
-  return r?.present && r.ok ? r.value : 0;
+function countOf(r: CountReading): number {
+  return typeof r === 'number' ? r : 0;
 }
 
-function invalidReading(r: CountReading | undefined): UsageReading | undefined {
-  return r?.present && !r.ok ? { kind: 'invalid', field: r.key, reason: r.reason } : undefined;
+function problemOf(r: CountReading): UsageReading | undefined {
+  return typeof r === 'object' ? { kind: 'invalid', field: r.key, reason: r.reason } : undefined;
 }
 
 /**
@@ -209,37 +205,41 @@ export function readSpanUsage(attributes: OtlpAttributes, scopeName = ''): Usage
   for (const family of USAGE_FAMILIES) {
     const uncached = family.uncachedInput ? readCount(attributes, family.uncachedInput) : undefined;
     // A family with an uncached count is read only when that count is there.
-    if (family.uncachedInput && uncached?.present !== true) continue;
+    if (family.uncachedInput && uncached === undefined) continue;
     const input = readCount(attributes, family.input);
     const output = readCount(attributes, family.output);
-    if (!input.present && !output.present && uncached?.present !== true) continue;
+    if (input === undefined && output === undefined && uncached === undefined) continue;
     const cacheRead = readCount(attributes, family.cacheRead);
     const cacheWrite = readCount(attributes, family.cacheWrite);
     const invalid =
-      invalidReading(uncached) ??
-      invalidReading(input) ??
-      invalidReading(output) ??
-      invalidReading(cacheRead) ??
-      invalidReading(cacheWrite);
+      problemOf(uncached) ??
+      problemOf(input) ??
+      problemOf(output) ??
+      problemOf(cacheRead) ??
+      problemOf(cacheWrite);
     if (invalid) return invalid;
-    const cr = value(cacheRead);
-    const cw = value(cacheWrite);
+    const cr = countOf(cacheRead);
+    const cw = countOf(cacheWrite);
     let inputTokens: number;
-    if (uncached?.present) {
-      inputTokens = value(uncached);
+    if (uncached !== undefined) {
+      inputTokens = countOf(uncached);
     } else if (family.inputExcludesCacheFor?.has(scopeName)) {
-      inputTokens = value(input);
+      inputTokens = countOf(input);
     } else {
-      inputTokens = value(input) - cr - cw;
+      inputTokens = countOf(input) - cr - cw;
       if (inputTokens < 0) {
-        const parts = [cacheRead, cacheWrite]
-          .filter((r) => r.present)
-          .map((r) => `${(r as { key: string }).key} (${value(r)})`)
+        const parts = [
+          [family.cacheRead, cacheRead],
+          [family.cacheWrite, cacheWrite],
+        ] as const;
+        const listed = parts
+          .filter(([, r]) => r !== undefined)
+          .map(([keys, r]) => `${presentKey(attributes, keys)} (${countOf(r)})`)
           .join(' + ');
         return {
           kind: 'invalid',
-          field: input.present ? input.key : (family.input[0] as string),
-          reason: `(${value(input)}) is less than ${parts}; it must include cached input tokens, as the GenAI semantic conventions define it`,
+          field: presentKey(attributes, family.input) ?? (family.input[0] as string),
+          reason: `(${countOf(input)}) is less than ${listed}; it must include cached input tokens, as the GenAI semantic conventions define it`,
         };
       }
     }
@@ -247,7 +247,7 @@ export function readSpanUsage(attributes: OtlpAttributes, scopeName = ''): Usage
       kind: 'usage',
       usage: {
         inputTokens,
-        outputTokens: value(output),
+        outputTokens: countOf(output),
         cacheReadTokens: cr,
         cacheWriteTokens: cw,
         family: family.name,
