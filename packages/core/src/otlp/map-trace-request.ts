@@ -1,6 +1,10 @@
 import type { ValidationIssue } from '../errors.js';
 import { EVENT_LIMITS, type UsageEvent } from '../event/usage-event.js';
-import { type ValidationContext, validateEvent } from '../event/validate-event.js';
+import {
+  type EventValidation,
+  type ValidationContext,
+  validateEvent,
+} from '../event/validate-event.js';
 import { base36 } from '../util/fingerprint.js';
 import { firstString, MODEL_ATTRIBUTES, PROVIDER_ATTRIBUTES, wrapperMarker } from './genai-span.js';
 import { hasUsageAttributes, readSpanUsage, type SpanUsage } from './genai-usage.js';
@@ -155,25 +159,29 @@ function buildCandidate(
   const timestampMs = Number(
     (span.endTimeUnixNano > 0n ? span.endTimeUnixNano : span.startTimeUnixNano) / NANOS_PER_MS,
   );
+  let appId: string | undefined;
+  if (boundAppId === undefined) {
+    const service = resource.get('service.name');
+    appId = typeof service === 'string' && service.trim() !== '' ? service : UNKNOWN_SERVICE;
+    if (sources) sources.appId = 'resource service.name';
+  }
+  // Every field in the literal, absent ones undefined (which the contract reads as absent):
+  // one object shape, and no property store to grow as fields are added.
   const raw: Record<string, unknown> = {
     id: spanEventId(span.traceId, span.spanId, timestampMs),
     timestamp: timestampMs,
     userId,
+    appId,
     modelId: model.value,
+    provider: provider?.value.trim(),
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,
     cacheReadTokens: usage.cacheReadTokens,
     cacheWriteTokens: usage.cacheWriteTokens,
+    latencyMs: latencyOf(span),
     status: span.statusCode === OTLP_STATUS_ERROR ? 'error' : 'ok',
+    tags: undefined,
   };
-  if (provider) raw.provider = provider.value.trim();
-  if (boundAppId === undefined) {
-    const service = resource.get('service.name');
-    raw.appId = typeof service === 'string' && service.trim() !== '' ? service : UNKNOWN_SERVICE;
-    if (sources) sources.appId = 'resource service.name';
-  }
-  const latencyMs = latencyOf(span);
-  if (latencyMs !== undefined) raw.latencyMs = latencyMs;
   if (options.tagAttributes.length > 0) {
     const tags: Record<string, string> = Object.create(null);
     let any = false;
@@ -200,18 +208,19 @@ function rejection(span: OtlpSpan, issue: ValidationIssue, sources: FieldSources
 }
 
 /**
- * Validates a candidate with the event contract (the same checks as `POST /v1/events`). A tag
- * whose value breaks the tag limits is dropped with a warning rather than losing the call.
+ * A candidate the event contract refused (`firstTry`, the same checks as `POST /v1/events`): a
+ * tag whose value breaks the tag limits is dropped with a warning rather than losing the call;
+ * any other issue refuses the span, naming the OTLP attribute it came from.
  */
-function validateCandidate(
+function revalidateCandidate(
   span: OtlpSpan,
   raw: Record<string, unknown>,
+  firstTry: Extract<EventValidation, { ok: false }>,
   sourcesOf: () => FieldSources,
   ctx: ValidationContext,
   warnings: string[],
 ): { event: UsageEvent } | { rejected: SpanRejection } {
-  let result = validateEvent(raw, ctx);
-  if (result.ok) return { event: result.event };
+  let result: EventValidation = firstTry;
   const sources = sourcesOf();
   if (raw.tags && result.issues.every((i) => i.field.startsWith('tags'))) {
     const tags = raw.tags as Record<string, string>;
@@ -227,6 +236,10 @@ function validateCandidate(
   if (result.ok) return { event: result.event };
   const first = result.issues[0] as ValidationIssue;
   return { rejected: rejection(span, first, sources) };
+}
+
+function rejectSpan(out: TraceMapping, span: OtlpSpan, field: string, reason: string): void {
+  out.rejected.push({ traceId: span.traceId, spanId: span.spanId, field, reason });
 }
 
 /** The key of a span in `wrappedUsageSpans`' maps. */
@@ -343,14 +356,12 @@ export function mapTraceRequest(
       out.wrappers++;
       continue;
     }
-    const reject = (field: string, reason: string) =>
-      out.rejected.push({ traceId: span.traceId, spanId: span.spanId, field, reason });
     if (!isValidHexId(span.traceId, 32)) {
-      reject('traceId', 'must be 16 bytes and not all zero');
+      rejectSpan(out, span, 'traceId', 'must be 16 bytes and not all zero');
       continue;
     }
     if (!isValidHexId(span.spanId, 16)) {
-      reject('spanId', 'must be 8 bytes and not all zero');
+      rejectSpan(out, span, 'spanId', 'must be 8 bytes and not all zero');
       continue;
     }
     if (!seenIds.add(span.traceId, span.spanId)) {
@@ -359,7 +370,7 @@ export function mapTraceRequest(
     }
     const usage = readSpanUsage(span.attributes, span.scopeName);
     if (usage.kind === 'invalid') {
-      reject(usage.field, usage.reason);
+      rejectSpan(out, span, usage.field, usage.reason);
       continue;
     }
     if (usage.kind === 'none') {
@@ -371,12 +382,17 @@ export function mapTraceRequest(
       out.rejected.push(candidate.missing);
       continue;
     }
+    const firstTry = validateEvent(candidate.raw, ctx);
+    if (firstTry.ok) {
+      out.events.push(firstTry.event);
+      continue;
+    }
     const sourcesOf = () => {
       const sources: FieldSources = {};
       buildCandidate(span, resource, usage.usage, options, ctx.boundAppId, sources);
       return sources;
     };
-    const result = validateCandidate(span, candidate.raw, sourcesOf, ctx, out.warnings);
+    const result = revalidateCandidate(span, candidate.raw, firstTry, sourcesOf, ctx, out.warnings);
     if ('event' in result) out.events.push(result.event);
     else out.rejected.push(result.rejected);
   }
