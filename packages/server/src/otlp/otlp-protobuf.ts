@@ -201,10 +201,11 @@ function bytesAsHex(
 
 /**
  * `int64` fields (attribute `intValue`s: the token counts) as a number. protobuf.js reads each
- * into a LongBits and then a Long, which the mapping turned into a number: of the 3.6 KB that
- * decoding a span of `npm run bench:otlp` allocated, 0.6 KB were these (heap sampling). A varint of up to 7 bytes (below 2^49, every real count) is
- * read here; a longer one (a huge or a negative value) is read by protobuf.js and kept exact:
- * a number when it is a safe integer, a bigint otherwise.
+ * into a LongBits and then a Long, which the mapping turned into a number: decoding a span of
+ * `npm run bench:otlp` allocated 3.6 KB with them, about 0.5 KB more than without (heap
+ * sampling). A varint of up to 7 bytes (below 2^49, every real count) is read here; a longer one
+ * (a huge or a negative value) is read by protobuf.js and kept exact: a number when it is a
+ * safe integer, a bigint otherwise.
  */
 function int64AsNumber(this: BufferReaderInternals): number | bigint {
   const { buf, len } = this;
