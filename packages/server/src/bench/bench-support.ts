@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -151,6 +152,13 @@ export function post(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** The 1, 5 and 15 minute load averages, as benches print them next to their figures. */
+export function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }
 
 export function percentile(sorted: number[], p: number): number {

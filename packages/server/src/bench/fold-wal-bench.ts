@@ -15,7 +15,7 @@
  * BENCH_SPAN_MINUTES (default 60).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BUNDLED_CATALOG,
@@ -30,7 +30,7 @@ import { encodeEvents } from '../adapters/store/sqlite/event-log.js';
 import { SqliteDatabase } from '../adapters/store/sqlite/sqlite-database.js';
 import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
 import { uuidv7 } from '../util/uuidv7.js';
-import { fmt, ownCpuMs } from './bench-support.js';
+import { fmt, loadAverage, ownCpuMs } from './bench-support.js';
 
 const TOTAL = Number(process.env.BENCH_EVENTS ?? 1_200_000);
 const FOLD_EVENTS = Number(process.env.BENCH_FOLD_EVENTS ?? 60_000);
@@ -93,9 +93,7 @@ try {
   const start = Math.floor(Date.now() / 3_600_000) * 3_600_000 - SPAN_MS;
   const next = createTrafficGenerator({ users: 10_000, seed: 1, nowMs: start, spreadMs: 0 });
   process.stdout.write(
-    `bench:fold-wal — ${fmt(TOTAL)} events over ${SPAN_MS / 60_000} min, a fold every ${fmt(FOLD_EVENTS)}; load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}\n  fold  events so far  series  fold CPU µs/event  WAL of the fold\n`,
+    `bench:fold-wal — ${fmt(TOTAL)} events over ${SPAN_MS / 60_000} min, a fold every ${fmt(FOLD_EVENTS)}; load average ${loadAverage()}\n  fold  events so far  series  fold CPU µs/event  WAL of the fold\n`,
   );
   let sent = 0;
   let folds = 0;

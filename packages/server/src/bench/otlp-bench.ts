@@ -16,12 +16,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTrafficGenerator, type WireEvent } from '../demo/traffic.js';
 import { loadOtlpProtoTypes } from '../otlp/otlp-protobuf.js';
 import { uuidv7 } from '../util/uuidv7.js';
-import { fmt, type PostTarget, post, startServerProcess } from './bench-support.js';
+import {
+  fmt,
+  loadAverage,
+  type PostTarget,
+  percentile,
+  post,
+  startServerProcess,
+} from './bench-support.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 200_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -222,6 +229,11 @@ async function main() {
     eventRates.push(await run(events, calls));
     otlpRates.push(await run(otlp, calls));
   }
+  const median = (rates: number[]) =>
+    percentile(
+      [...rates].sort((a, b) => a - b),
+      50,
+    );
   const [medianEvents, medianOtlp] = [median(eventRates), median(otlpRates)];
   const [bestEvents, bestOtlp] = [Math.max(...eventRates), Math.max(...otlpRates)];
   console.log(
@@ -230,20 +242,6 @@ async function main() {
   console.log(
     `best rounds: events ${fmt(bestEvents)} calls/s, OTLP ${fmt(bestOtlp)} spans/s → ${(bestOtlp / bestEvents).toFixed(2)}×; load average ${loadAverage()}`,
   );
-}
-
-function loadAverage(): string {
-  return loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 await main();

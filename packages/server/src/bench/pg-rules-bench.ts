@@ -11,12 +11,12 @@
  * <tree>/packages/server/dist/bench/pg-rules-bench.js`), as the other benches.
  */
 import { randomUUID } from 'node:crypto';
-import { loadavg } from 'node:os';
 import type { PricedEvent, Rule } from '@tokenwatch/core';
 import { makePricedEvent, makeRule } from '@tokenwatch/core/testing';
 import type pg from 'pg';
 import { PostgresStore } from '../adapters/store/postgres/postgres-store.js';
 import { dropSchema, TEST_PG_URL, uniqueSchema } from '../testing/services.js';
+import { loadAverage } from './bench-support.js';
 
 const BATCH = Number(process.env.BENCH_BATCH ?? 700);
 const USERS = 10_000;
@@ -109,11 +109,7 @@ function batch(): PricedEvent[] {
 }
 
 async function main(): Promise<void> {
-  const load = () =>
-    loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ');
-  console.log(`pg rules bench: ${new Date().toISOString()}, load ${load()}`);
+  console.log(`pg rules bench: ${new Date().toISOString()}, load ${loadAverage()}`);
   let measuring = false;
   const sides = [
     await openSide('rules', true, () => measuring),
@@ -146,7 +142,7 @@ async function main(): Promise<void> {
     }
     const [rules, none] = sides as [Side, Side];
     console.log(
-      `rules ÷ none: ${(perEvent(rules) / perEvent(none)).toFixed(2)}×; load at end ${load()}`,
+      `rules ÷ none: ${(perEvent(rules) / perEvent(none)).toFixed(2)}×; load at end ${loadAverage()}`,
     );
   } finally {
     for (const side of sides) {
