@@ -71,8 +71,10 @@ interface LongLike {
   toNumber(): number;
   toString(): string;
 }
-/** A 64-bit field: a Long from protobuf.js's own reader, a number or bigint from ours (`readerOf`). */
-type Int64 = number | bigint | LongLike;
+/** A `fixed64` (the span's times): a Long from protobuf.js's reader, a number without Long. */
+type Fixed64 = number | LongLike;
+/** An `int64` (attribute values): the same, or a number or bigint from ours (`int64AsNumber`). */
+type Int64 = Fixed64 | bigint;
 interface AnyValueMsg {
   /** The oneof member read last. */
   value?: string;
@@ -90,8 +92,8 @@ interface SpanMsg {
   spanId?: string | Uint8Array;
   parentSpanId?: string | Uint8Array;
   name?: string;
-  startTimeUnixNano?: Int64;
-  endTimeUnixNano?: Int64;
+  startTimeUnixNano?: Fixed64;
+  endTimeUnixNano?: Fixed64;
   attributes?: KeyValueMsg[];
   status?: { code?: number } | null;
 }
@@ -111,9 +113,8 @@ function hex(bytes: string | Uint8Array | undefined): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-function unsigned64(value: Int64 | undefined): bigint {
+function unsigned64(value: Fixed64 | undefined): bigint {
   if (value === undefined) return 0n;
-  if (typeof value === 'bigint') return value;
   if (typeof value === 'number') return BigInt(value);
   return (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);
 }

@@ -138,7 +138,8 @@ export function otlpRoutes(deps: AppDeps): Route[] {
           // the commit, rather than copied by each young-generation GC in between.
           const partialSuccess = partialSuccessOf(mapping);
           const { events, notUsage, wrappers, duplicates } = mapping;
-          const [counted, refused] = [events.length, mapping.rejected.length];
+          const counted = events.length;
+          const refused = mapping.rejected.length;
           await deps.ingest.ingestEvents(events, principal);
           const spans = deps.metrics.otlpSpans;
           spans.inc({ outcome: 'counted' }, counted);
